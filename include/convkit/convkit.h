@@ -1,0 +1,9 @@
+// convkit: convolution layers with PyTorch's semantics. Include this one header.
+#pragma once
+
+#include "convkit/dtype.h"
+#include "convkit/error.h"
+#include "convkit/nn/functional/conv.h"
+#include "convkit/nn/modules/conv.h"
+#include "convkit/nn/options/conv.h"
+#include "convkit/tensor.h"

@@ -1,0 +1,58 @@
+// Conv1d / Conv2d / Conv3d modules in libtorch's style:
+//   convkit::nn::Conv1d m(convkit::nn::Conv1dOptions(16, 33, 3).stride(2));
+//   convkit::Tensor y = m(x);          // or m->forward(x), m.forward(x)
+#pragma once
+
+#include <cstddef>
+
+#include "convkit/nn/options/conv.h"
+#include "convkit/tensor.h"
+
+namespace convkit::nn {
+
+template <std::size_t D>
+class ConvNdImpl {
+ public:
+  /// Validates the options and initializes weight and bias (see reset_parameters()).
+  explicit ConvNdImpl(ConvOptions<D> options);
+
+  /// x: (N, C_in, *S) or unbatched (C_in, *S), of the module's dtype.
+  Tensor forward(const Tensor& x) const;
+  Tensor operator()(const Tensor& x) const { return forward(x); }
+
+  /// Re-draws weight ~ U(-sqrt(k), sqrt(k)) and bias likewise, k = groups / (C_in * prod(K)).
+  void reset_parameters();
+
+  /// Sets the weight from PyTorch's shape (C_out, C_in/groups, *K) or MegEngine's grouped
+  /// (groups, C_out/groups, C_in/groups, *K); the tensor is copied and converted to the
+  /// module's dtype only if its dtype matches (a mismatch is an error).
+  void set_weight(const Tensor& w);
+  /// Sets the bias from (C_out) or MegEngine's (1, C_out, 1, ...); an undefined tensor
+  /// removes the bias.
+  void set_bias(const Tensor& b);
+  /// The weight in the requested layout (a view: the memory is the same).
+  Tensor weight_as(WeightLayout layout) const;
+
+  /// libtorch's ModuleHolder syntax: m->weight, m->forward(x).
+  ConvNdImpl* operator->() { return this; }
+  const ConvNdImpl* operator->() const { return this; }
+
+  ConvOptions<D> options;
+  /// (C_out, C_in/groups, *K).
+  Tensor weight;
+  /// (C_out), or undefined when options.bias() is false.
+  Tensor bias;
+};
+
+extern template class ConvNdImpl<1>;
+extern template class ConvNdImpl<2>;
+extern template class ConvNdImpl<3>;
+
+using Conv1dImpl = ConvNdImpl<1>;
+using Conv2dImpl = ConvNdImpl<2>;
+using Conv3dImpl = ConvNdImpl<3>;
+using Conv1d = ConvNdImpl<1>;
+using Conv2d = ConvNdImpl<2>;
+using Conv3d = ConvNdImpl<3>;
+
+}  // namespace convkit::nn

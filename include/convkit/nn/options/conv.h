@@ -1,0 +1,206 @@
+// Options for Conv1d/Conv2d/Conv3d and their functional twins, in libtorch's builder style:
+//   convkit::nn::Conv1dOptions(16, 33, 3).stride(2).padding("same")
+// Every option has a default; every setter returns *this.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "convkit/dtype.h"
+#include "convkit/error.h"
+
+namespace convkit {
+
+/// How the input is extended beyond its edges (PyTorch's padding_mode).
+enum class PaddingMode { Zeros, Reflect, Replicate, Circular };
+/// Cross-correlation (PyTorch, default) or true convolution with a flipped kernel (MegEngine).
+enum class ConvMode { CrossCorrelation, Convolution };
+/// MegEngine's compute_mode: Float32 accumulates float16/bfloat16 data in float32.
+enum class ComputeMode { Default, Float32 };
+/// Weight layouts: PyTorch (C_out, C_in/groups, *K) or MegEngine grouped
+/// (groups, C_out/groups, C_in/groups, *K). Same memory, different shape.
+enum class WeightLayout { Torch, MegEngine };
+
+PaddingMode padding_mode_from_name(const std::string& s);  // "zeros", "reflect", ...
+ConvMode conv_mode_from_name(const std::string& s);        // "cross_correlation", "convolution"
+ComputeMode compute_mode_from_name(const std::string& s);  // "default", "float32"
+WeightLayout weight_layout_from_name(const std::string& s);  // "torch", "megengine"
+const char* name_of(PaddingMode m);
+const char* name_of(ConvMode m);
+const char* name_of(ComputeMode m);
+const char* name_of(WeightLayout m);
+
+namespace nn {
+
+/// An option given either as the enum or by its PyTorch/MegEngine string name.
+template <typename E>
+struct Named {
+  E value;
+  Named(E v) : value(v) {}                       // NOLINT: implicit by design
+  Named(const char* s) : value(parse(s)) {}      // NOLINT
+  Named(const std::string& s) : value(parse(s)) {}  // NOLINT
+  operator E() const { return value; }           // NOLINT
+
+ private:
+  static E parse(const std::string& s) {
+    if constexpr (std::is_same_v<E, PaddingMode>) return padding_mode_from_name(s);
+    else if constexpr (std::is_same_v<E, ConvMode>) return conv_mode_from_name(s);
+    else if constexpr (std::is_same_v<E, ComputeMode>) return compute_mode_from_name(s);
+    else if constexpr (std::is_same_v<E, DType>) return dtype_from_name(s);
+    else return weight_layout_from_name(s);
+  }
+};
+
+/// D integers given as one int (repeated) or a list of exactly D (PyTorch's int-or-tuple).
+template <std::size_t D>
+class ExpandingArray {
+ public:
+  ExpandingArray(int64_t v) { values_.fill(v); }  // NOLINT: implicit like libtorch
+  ExpandingArray(std::initializer_list<int64_t> list) : ExpandingArray(std::vector<int64_t>(list)) {}
+  ExpandingArray(const std::vector<int64_t>& list) {  // NOLINT
+    CONVKIT_CHECK(list.size() == D, "expected an int or a tuple of ", D, " ints, but got a tuple of ",
+                  list.size());
+    for (std::size_t i = 0; i < D; ++i) values_[i] = list[i];
+  }
+  int64_t operator[](std::size_t i) const { return values_[i]; }
+  std::vector<int64_t> vec() const { return {values_.begin(), values_.end()}; }
+  static constexpr std::size_t size() { return D; }
+
+ private:
+  std::array<int64_t, D> values_{};
+};
+
+/// How padding was given. Explicit and Pairs carry numbers; the others are resolved from
+/// the shapes when the convolution runs (see spec/conv-semantics.md).
+enum class PaddingKind { Explicit, Pairs, Valid, Same, Causal };
+
+/// padding: an int, a tuple of D ints, "valid", "same", "causal" (1-d only), or explicit
+/// (lo, hi) pairs per dim: .padding({{1, 2}, {0, 1}}) pads dim 0 by 1 before and 2 after.
+template <std::size_t D>
+class Padding {
+ public:
+  Padding(int64_t v) : lo_(v), hi_(v) {}                                         // NOLINT
+  Padding(int v) : Padding(static_cast<int64_t>(v)) {}  // NOLINT: beats 0 -> const char*
+  Padding(std::initializer_list<int64_t> list) : lo_(list), hi_(list) {}         // NOLINT
+  Padding(const std::vector<int64_t>& list) : lo_(list), hi_(list) {}            // NOLINT
+  Padding(ExpandingArray<D> v) : lo_(v), hi_(v) {}                               // NOLINT
+  Padding(const char* s) : Padding(std::string(s)) {}                            // NOLINT
+  Padding(const std::string& s) : lo_(0), hi_(0) {                               // NOLINT
+    if (s == "valid") kind_ = PaddingKind::Valid;
+    else if (s == "same") kind_ = PaddingKind::Same;
+    else if (s == "causal") kind_ = PaddingKind::Causal;
+    else
+      throw Error("Invalid padding string '" + s + "', should be one of 'valid', 'same', 'causal'"
+                  " (or give an int, a tuple, or (lo, hi) pairs)");
+  }
+  Padding(std::initializer_list<std::pair<int64_t, int64_t>> pairs)  // NOLINT
+      : Padding(std::vector<std::pair<int64_t, int64_t>>(pairs)) {}
+  Padding(const std::vector<std::pair<int64_t, int64_t>>& pairs) : lo_(0), hi_(0) {  // NOLINT
+    CONVKIT_CHECK(pairs.size() == D, "padding pairs: expected ", D, " (lo, hi) pairs, got ", pairs.size());
+    std::vector<int64_t> lo, hi;
+    for (const auto& p : pairs) {
+      lo.push_back(p.first);
+      hi.push_back(p.second);
+    }
+    lo_ = lo;
+    hi_ = hi;
+    kind_ = PaddingKind::Pairs;
+  }
+  PaddingKind kind() const { return kind_; }
+  /// Explicit/Pairs amounts before (lo) and after (hi) each spatial dim.
+  const ExpandingArray<D>& lo() const { return lo_; }
+  const ExpandingArray<D>& hi() const { return hi_; }
+
+ private:
+  PaddingKind kind_ = PaddingKind::Explicit;
+  ExpandingArray<D> lo_, hi_;
+};
+
+#define CONVKIT_ARG(T, name)                               \
+ public:                                                   \
+  auto& name(const T& new_##name) {                        \
+    name##_ = new_##name;                                  \
+    return *this;                                          \
+  }                                                        \
+  const T& name() const { return name##_; }                \
+                                                           \
+ private:                                                  \
+  T name##_
+
+/// Options for the ConvNd modules.
+template <std::size_t D>
+class ConvOptions {
+ public:
+  ConvOptions(int64_t in_channels, int64_t out_channels, ExpandingArray<D> kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+
+  /// Number of channels in the input.
+  CONVKIT_ARG(int64_t, in_channels);
+  /// Number of channels produced by the convolution.
+  CONVKIT_ARG(int64_t, out_channels);
+  /// Size of the kernel: an int or a D-tuple.
+  CONVKIT_ARG(ExpandingArray<D>, kernel_size);
+  /// Stride of the convolution.
+  CONVKIT_ARG(ExpandingArray<D>, stride) = 1;
+  /// Padding: int, tuple, "valid", "same" (also with stride > 1), "causal" (1-d), (lo, hi) pairs.
+  CONVKIT_ARG(Padding<D>, padding) = 0;
+  /// Spacing between kernel elements.
+  CONVKIT_ARG(ExpandingArray<D>, dilation) = 1;
+  /// Number of blocked connections from input to output channels; groups == in_channels is depthwise.
+  CONVKIT_ARG(int64_t, groups) = 1;
+  /// Adds a learnable bias when true.
+  CONVKIT_ARG(bool, bias) = true;
+  /// zeros, reflect, replicate or circular.
+  CONVKIT_ARG(Named<PaddingMode>, padding_mode) = PaddingMode::Zeros;
+  /// cross_correlation (default) or convolution (kernel flipped, MegEngine).
+  CONVKIT_ARG(Named<ConvMode>, conv_mode) = ConvMode::CrossCorrelation;
+  /// default or float32 (float32 accumulation for float16/bfloat16).
+  CONVKIT_ARG(Named<ComputeMode>, compute_mode) = ComputeMode::Default;
+  /// dtype of the weight and bias (and of the inputs the module accepts).
+  CONVKIT_ARG(Named<DType>, dtype) = DType::Float32;
+  /// Only "cpu" exists; any other device is an error.
+  CONVKIT_ARG(std::string, device) = "cpu";
+};
+
+namespace functional {
+
+/// Options for F::conv1d/conv2d/conv3d (the module's options without channels and kernel).
+template <std::size_t D>
+class ConvFuncOptions {
+  /// Stride of the convolution.
+  CONVKIT_ARG(ExpandingArray<D>, stride) = 1;
+  /// Padding: int, tuple, "valid", "same", "causal" (1-d), (lo, hi) pairs.
+  CONVKIT_ARG(Padding<D>, padding) = 0;
+  /// Spacing between kernel elements.
+  CONVKIT_ARG(ExpandingArray<D>, dilation) = 1;
+  /// Number of groups; the weight's second dim is C_in / groups.
+  CONVKIT_ARG(int64_t, groups) = 1;
+  /// zeros, reflect, replicate or circular (PyTorch's F.conv has only zeros; convkit has all).
+  CONVKIT_ARG(Named<PaddingMode>, padding_mode) = PaddingMode::Zeros;
+  /// cross_correlation or convolution.
+  CONVKIT_ARG(Named<ConvMode>, conv_mode) = ConvMode::CrossCorrelation;
+  /// default or float32.
+  CONVKIT_ARG(Named<ComputeMode>, compute_mode) = ComputeMode::Default;
+  /// Only "cpu" exists.
+  CONVKIT_ARG(std::string, device) = "cpu";
+};
+
+}  // namespace functional
+
+using Conv1dOptions = ConvOptions<1>;
+using Conv2dOptions = ConvOptions<2>;
+using Conv3dOptions = ConvOptions<3>;
+
+namespace functional {
+using Conv1dFuncOptions = ConvFuncOptions<1>;
+using Conv2dFuncOptions = ConvFuncOptions<2>;
+using Conv3dFuncOptions = ConvFuncOptions<3>;
+}  // namespace functional
+
+}  // namespace nn
+}  // namespace convkit

@@ -1,0 +1,139 @@
+// convkit::Tensor — an N-d strided view over 64-byte-aligned owned storage or borrowed memory.
+//
+// Semantics follow PyTorch: sizes and strides are in elements, views (slice, permute,
+// transpose, select, unsqueeze, reshape of contiguous data) share storage, contiguous()
+// copies only when needed, and printing matches str(torch_tensor).
+#pragma once
+
+#include <complex>
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convkit/dtype.h"
+#include "convkit/error.h"
+
+namespace convkit {
+
+using Shape = std::vector<int64_t>;
+
+/// Values for Tensor creation written as nested braces: tensor({{1, 2}, {3, 4}}).
+class NestedValues {
+ public:
+  NestedValues(double v) : scalar_(v), is_scalar_(true) {}  // NOLINT: brace init
+  NestedValues(std::complex<double> v) : scalar_(v), is_scalar_(true) {}  // NOLINT
+  NestedValues(std::initializer_list<NestedValues> items) : items_(items) {}
+  /// Shape implied by the nesting; throws if the nesting is ragged.
+  Shape shape() const;
+  /// Flat row-major values.
+  void flatten(std::vector<std::complex<double>>& out) const;
+  bool has_complex() const;
+
+ private:
+  std::complex<double> scalar_;
+  bool is_scalar_ = false;
+  std::vector<NestedValues> items_;
+};
+
+class Tensor {
+ public:
+  /// An undefined tensor (defined() == false), used for "no bias".
+  Tensor() = default;
+
+  // ---- creation -------------------------------------------------------------------
+  /// Uninitialized owned storage, 64-byte aligned, contiguous.
+  static Tensor empty(const Shape& shape, DType dtype = kFloat32);
+  static Tensor zeros(const Shape& shape, DType dtype = kFloat32);
+  static Tensor full(const Shape& shape, double value, DType dtype = kFloat32);
+  /// 0, 1, ..., n-1 (like torch.arange(n)).
+  static Tensor arange(int64_t n, DType dtype = kFloat32);
+  /// Copies `values` (row-major) into a new tensor of `shape`, rounding to `dtype`.
+  static Tensor from_values(const std::vector<double>& values, const Shape& shape,
+                            DType dtype = kFloat32);
+  static Tensor from_values(const std::vector<std::complex<double>>& values, const Shape& shape,
+                            DType dtype = kComplex128);
+  /// Borrows external memory (not owned, not freed); strides default to contiguous.
+  static Tensor from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides = {});
+
+  // ---- metadata -------------------------------------------------------------------
+  bool defined() const { return static_cast<bool>(storage_); }
+  DType dtype() const { return dtype_; }
+  int64_t dim() const { return static_cast<int64_t>(sizes_.size()); }
+  const Shape& sizes() const { return sizes_; }
+  const Shape& strides() const { return strides_; }
+  /// Size of dimension d; negative d counts from the end.
+  int64_t size(int64_t d) const;
+  int64_t stride(int64_t d) const;
+  int64_t numel() const;
+  int64_t storage_offset() const { return offset_; }
+  int64_t element_size() const { return convkit::element_size(dtype_); }
+  bool is_contiguous() const;
+  /// True when the tensor owns (shares ownership of) its memory; false for from_blob views.
+  bool owns_memory() const { return owned_; }
+
+  /// Address of element [0, 0, ...].
+  void* data_ptr() const;
+  template <typename T>
+  T* data() const {
+    CONVKIT_CHECK(dtype_of<T>::value == dtype_, "data<", dtype_name(dtype_of<T>::value),
+                  ">() called on a tensor of dtype ", dtype_name(dtype_));
+    return static_cast<T*>(data_ptr());
+  }
+
+  // ---- views (share storage) ------------------------------------------------------
+  Tensor view(const Shape& shape) const;        // contiguous only; one -1 allowed
+  Tensor reshape(const Shape& shape) const;     // view if contiguous, else copy
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  Tensor transpose(int64_t d0, int64_t d1) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor flip(const std::vector<int64_t>& dims) const;  // copy (negative strides not stored)
+
+  // ---- copies ---------------------------------------------------------------------
+  Tensor contiguous() const;  // *this if already contiguous
+  Tensor clone() const;       // always a new contiguous tensor
+  Tensor to(DType dtype) const;  // converted copy (complex -> real keeps the real part)
+  /// Copies src into *this elementwise (shapes must match), converting dtype.
+  Tensor& copy_(const Tensor& src);
+
+  // ---- values ---------------------------------------------------------------------
+  /// Flat row-major values as double (real part for complex dtypes).
+  std::vector<double> to_vector() const;
+  std::vector<std::complex<double>> to_complex_vector() const;
+  /// The single value of a one-element tensor.
+  double item() const;
+
+  /// PyTorch's str(tensor): "tensor([[...]])" with 4 decimals, summarization and suffixes.
+  std::string to_string() const;
+
+ private:
+  std::shared_ptr<void> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape sizes_;
+  Shape strides_;
+  DType dtype_ = kFloat32;
+  bool owned_ = true;
+
+  int64_t wrap_dim(int64_t d, int64_t ndim) const;
+};
+
+/// Creates a float tensor from nested braces: tensor({{1, 2}, {3, 4}}, kFloat64).
+/// Complex values make a complex128 tensor unless dtype says otherwise.
+Tensor tensor(const NestedValues& values, DType dtype);
+Tensor tensor(const NestedValues& values);
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+/// Contiguous strides of a shape (row-major, in elements).
+Shape contiguous_strides(const Shape& shape);
+/// Product of sizes, throwing convkit::Error if it overflows int64.
+int64_t checked_numel(const Shape& shape);
+/// "[2, 3, 4]" — shape formatting used in every error message.
+std::string shape_str(const Shape& shape);
+
+}  // namespace convkit

@@ -1,0 +1,258 @@
+#include "conv/params.h"
+
+#include <algorithm>
+
+namespace convkit {
+
+using internal::str_cat;
+
+namespace {
+
+template <typename E, std::size_t N>
+E parse_name(const std::string& s, const char* what, const std::pair<const char*, E> (&table)[N]) {
+  for (const auto& [name, value] : table)
+    if (s == name) return value;
+  std::string names;
+  for (std::size_t i = 0; i < N; ++i) names += str_cat(i ? ", " : "", "'", table[i].first, "'");
+  throw Error(str_cat(what, " must be one of {", names, "}, but got ", what, "='", s, "'"));
+}
+
+constexpr std::pair<const char*, PaddingMode> kPaddingModes[] = {
+    {"zeros", PaddingMode::Zeros}, {"reflect", PaddingMode::Reflect},
+    {"replicate", PaddingMode::Replicate}, {"circular", PaddingMode::Circular}};
+constexpr std::pair<const char*, ConvMode> kConvModes[] = {
+    {"cross_correlation", ConvMode::CrossCorrelation}, {"convolution", ConvMode::Convolution}};
+constexpr std::pair<const char*, ComputeMode> kComputeModes[] = {
+    {"default", ComputeMode::Default}, {"float32", ComputeMode::Float32}};
+constexpr std::pair<const char*, WeightLayout> kWeightLayouts[] = {
+    {"torch", WeightLayout::Torch}, {"megengine", WeightLayout::MegEngine}};
+
+template <typename E, std::size_t N>
+const char* lookup_name(E v, const std::pair<const char*, E> (&table)[N]) {
+  for (const auto& [name, value] : table)
+    if (v == value) return name;
+  return "?";
+}
+
+}  // namespace
+
+PaddingMode padding_mode_from_name(const std::string& s) { return parse_name(s, "padding_mode", kPaddingModes); }
+ConvMode conv_mode_from_name(const std::string& s) { return parse_name(s, "conv_mode", kConvModes); }
+ComputeMode compute_mode_from_name(const std::string& s) { return parse_name(s, "compute_mode", kComputeModes); }
+WeightLayout weight_layout_from_name(const std::string& s) { return parse_name(s, "weight_layout", kWeightLayouts); }
+const char* name_of(PaddingMode m) { return lookup_name(m, kPaddingModes); }
+const char* name_of(ConvMode m) { return lookup_name(m, kConvModes); }
+const char* name_of(ComputeMode m) { return lookup_name(m, kComputeModes); }
+const char* name_of(WeightLayout m) { return lookup_name(m, kWeightLayouts); }
+
+namespace internal {
+
+namespace {
+
+// "(5)" or "(3 x 3)": the way PyTorch prints per-channel spatial sizes.
+std::string sizes_x(const Shape& s) {
+  std::string r = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) r += str_cat(i ? " x " : "", s[i]);
+  return r + ")";
+}
+
+// "(1, 2)": a tuple as Python prints it.
+std::string tuple_str(const Shape& s) {
+  std::string r = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) r += str_cat(i ? ", " : "", s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  CONVKIT_CHECK(!__builtin_add_overflow(a, b, &r), what, " overflows 64 bits");
+  return r;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  CONVKIT_CHECK(!__builtin_mul_overflow(a, b, &r), what, " overflows 64 bits");
+  return r;
+}
+
+void check_positive(const Shape& v, std::size_t d, const char* what, const char* torch_msg) {
+  CONVKIT_CHECK(v.size() == d, what, " needs ", d, " values, got ", tuple_str(v));
+  for (int64_t x : v) CONVKIT_CHECK(x > 0, torch_msg, ": got ", what, "=", tuple_str(v));
+}
+
+}  // namespace
+
+std::string op_name(int64_t dim) { return str_cat("conv", dim, "d"); }
+
+Shape ConvParams::output_shape() const {
+  Shape s{N, C_out};
+  s.insert(s.end(), out_size.begin(), out_size.end());
+  return s;
+}
+
+Shape ConvParams::weight_shape() const {
+  Shape s{C_out, c_in_per_group()};
+  s.insert(s.end(), kernel.begin(), kernel.end());
+  return s;
+}
+
+Tensor canonical_weight(const Tensor& w, int64_t dim, int64_t groups) {
+  CONVKIT_CHECK(w.defined(), op_name(dim), ": weight is undefined");
+  if (w.dim() == dim + 2) return w;
+  CONVKIT_CHECK(w.dim() == dim + 3, op_name(dim), ": expected weight to be ", dim + 2,
+                "-d (C_out, C_in/groups, *kernel) or ", dim + 3,
+                "-d MegEngine grouped (groups, C_out/groups, C_in/groups, *kernel), but got weight of size ",
+                shape_str(w.sizes()));
+  CONVKIT_CHECK(w.size(0) == groups, op_name(dim), ": MegEngine grouped weight of size ", shape_str(w.sizes()),
+                " has ", w.size(0), " groups in dimension 0, but groups=", groups);
+  Shape s{checked_mul(w.size(0), w.size(1), "weight size"), w.size(2)};
+  for (int64_t i = 3; i < w.dim(); ++i) s.push_back(w.size(i));
+  return w.reshape(s);
+}
+
+Tensor canonical_bias(const Tensor& b, int64_t dim) {
+  if (!b.defined() || b.dim() == 1) return b;
+  bool megengine = b.dim() == dim + 2 && b.size(0) == 1;
+  for (int64_t i = 2; megengine && i < b.dim(); ++i) megengine = b.size(i) == 1;
+  std::string ones;
+  for (int64_t i = 0; i < dim; ++i) ones += ", 1";
+  CONVKIT_CHECK(megengine, op_name(dim), ": expected bias of size [C_out] or MegEngine's [1, C_out", ones,
+                "], but got bias of size ", shape_str(b.sizes()));
+  return b.reshape({b.size(1)});
+}
+
+ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, const ConvArgs& a) {
+  const std::string op = op_name(a.dim);
+  const auto d = static_cast<std::size_t>(a.dim);
+  CONVKIT_CHECK(a.dim >= 1 && a.dim <= 3, "convolution spatial rank must be 1, 2 or 3, got ", a.dim);
+  CONVKIT_CHECK(a.device == "cpu", op, ": device '", a.device,
+                "' is not supported: convkit computes on the CPU only (device='cpu')");
+  CONVKIT_CHECK(x.defined(), op, ": input is undefined");
+  CONVKIT_CHECK(w.defined(), op, ": weight is undefined");
+  CONVKIT_CHECK(x.dim() == a.dim + 1 || x.dim() == a.dim + 2, "Expected ", a.dim + 1, "D (unbatched) or ",
+                a.dim + 2, "D (batched) input to ", op, ", but got input of size: ", shape_str(x.sizes()));
+  CONVKIT_CHECK(w.dim() == a.dim + 2, op, ": expected weight to be ", a.dim + 2,
+                "-d (C_out, C_in/groups, *kernel), but got weight of size ", shape_str(w.sizes()));
+  CONVKIT_CHECK(x.dtype() == w.dtype(), op, ": input dtype ", dtype_name(x.dtype()), " and weight dtype ",
+                dtype_name(w.dtype()), " should be the same (input, weight and bias must share one dtype)");
+  if (b.defined()) {
+    CONVKIT_CHECK(x.dtype() == b.dtype(), op, ": input dtype ", dtype_name(x.dtype()), " and bias dtype ",
+                  dtype_name(b.dtype()), " should be the same (input, weight and bias must share one dtype)");
+  }
+  CONVKIT_CHECK(a.groups > 0, "non-positive groups is not supported: got groups=", a.groups);
+  check_positive(a.stride, d, "stride", "non-positive stride is not supported");
+  check_positive(a.dilation, d, "dilation", "non-positive dilation is not supported");
+
+  ConvParams p;
+  p.dim = a.dim;
+  p.batched = x.dim() == a.dim + 2;
+  const Shape xs = p.batched ? x.sizes() : [&] { Shape s{1}; s.insert(s.end(), x.sizes().begin(), x.sizes().end()); return s; }();
+  p.N = p.batched ? xs[0] : 1;
+  p.C_in = xs[1];
+  p.C_out = w.size(0);
+  p.groups = a.groups;
+  p.in_size.assign(xs.begin() + 2, xs.end());
+  p.kernel.assign(w.sizes().begin() + 2, w.sizes().end());
+  p.stride = a.stride;
+  p.dilation = a.dilation;
+  p.padding_mode = a.padding_mode;
+  p.conv_mode = a.conv_mode;
+  p.compute_mode = a.compute_mode;
+  p.dtype = x.dtype();
+  p.has_bias = b.defined();
+
+  for (int64_t k : w.sizes())
+    CONVKIT_CHECK(k > 0, op, ": weight of size ", shape_str(w.sizes()),
+                  " has an empty dimension; out channels, channels per group and kernel sizes must be > 0");
+  CONVKIT_CHECK(p.C_out % p.groups == 0, "Given groups=", p.groups, ", expected weight to be divisible by ",
+                p.groups, " at dimension 0, but got weight of size ", shape_str(w.sizes()), " instead");
+  const int64_t expected_c = checked_mul(w.size(1), p.groups, "channels");
+  CONVKIT_CHECK(p.C_in == expected_c, "Given groups=", p.groups, ", weight of size ", shape_str(w.sizes()),
+                ", expected input", shape_str(x.sizes()), " to have ", expected_c, " channels, but got ", p.C_in,
+                " channels instead");
+  if (b.defined()) {
+    CONVKIT_CHECK(b.dim() == 1 && b.size(0) == p.C_out, "Given weight of size ", shape_str(w.sizes()),
+                  ", expected bias to be 1-dimensional with ", p.C_out, " elements, but got bias of size ",
+                  shape_str(b.sizes()), " instead");
+  }
+
+  // Effective (dilated) kernel extent per dim: dilation * (K - 1) + 1.
+  Shape span(d);
+  for (std::size_t i = 0; i < d; ++i)
+    span[i] = checked_add(checked_mul(p.dilation[i], p.kernel[i] - 1, "dilation * (kernel - 1)"), 1, "kernel extent");
+
+  // Resolve padding into (lo, hi) per dim.
+  p.pad_lo.assign(d, 0);
+  p.pad_hi.assign(d, 0);
+  switch (a.padding_kind) {
+    case nn::PaddingKind::Valid:
+      break;
+    case nn::PaddingKind::Explicit:
+    case nn::PaddingKind::Pairs:
+      CONVKIT_CHECK(a.pad_lo.size() == d && a.pad_hi.size() == d, op, ": padding needs ", d, " values");
+      for (std::size_t i = 0; i < d; ++i)
+        CONVKIT_CHECK(a.pad_lo[i] >= 0 && a.pad_hi[i] >= 0, "negative padding is not supported: got padding lo=",
+                      tuple_str(a.pad_lo), " hi=", tuple_str(a.pad_hi));
+      p.pad_lo = a.pad_lo;
+      p.pad_hi = a.pad_hi;
+      break;
+    case nn::PaddingKind::Same:
+      for (std::size_t i = 0; i < d; ++i) {
+        int64_t total = span[i] - 1;
+        if (p.stride[i] > 1) {  // SAME_UPPER: output ceil(S / stride)
+          const int64_t out = (p.in_size[i] + p.stride[i] - 1) / p.stride[i];
+          total = std::max<int64_t>(
+              checked_add(checked_mul(std::max<int64_t>(out - 1, 0), p.stride[i], "same padding"), span[i], "same padding") -
+                  p.in_size[i],
+              0);
+        }
+        p.pad_lo[i] = total / 2;
+        p.pad_hi[i] = total - total / 2;
+      }
+      break;
+    case nn::PaddingKind::Causal:
+      CONVKIT_CHECK(a.dim == 1, "padding='causal' is only supported for 1-d convolutions (conv1d), but got ", op);
+      p.pad_lo[0] = span[0] - 1;
+      break;
+  }
+
+  // Non-zero padding modes pad the input itself, so the padding must fit inside it.
+  for (std::size_t i = 0; i < d && p.padding_mode != PaddingMode::Zeros; ++i) {
+    const int64_t S = p.in_size[i], lo = p.pad_lo[i], hi = p.pad_hi[i];
+    const char* mode = name_of(p.padding_mode);
+    if (p.padding_mode == PaddingMode::Reflect) {
+      CONVKIT_CHECK(lo < S && hi < S, op, ": padding_mode='reflect' needs padding < input size: padding (", lo, ", ",
+                    hi, ") at spatial dimension ", i, " of input ", shape_str(x.sizes()), " whose size there is ", S);
+    } else if (p.padding_mode == PaddingMode::Circular) {
+      CONVKIT_CHECK(lo <= S && hi <= S, op, ": padding_mode='circular' needs padding <= input size (padding value ",
+                    "causes wrapping around more than once): padding (", lo, ", ", hi, ") at spatial dimension ", i,
+                    " of input ", shape_str(x.sizes()), " whose size there is ", S);
+    }
+    CONVKIT_CHECK(S > 0 || (lo == 0 && hi == 0), op, ": padding_mode='", mode,
+                  "' cannot pad an empty spatial dimension ", i, " of input ", shape_str(x.sizes()));
+  }
+
+  // Output size: floor((S + lo + hi - span) / stride) + 1, after checking the kernel fits.
+  Shape padded(d);
+  bool fits = true;
+  for (std::size_t i = 0; i < d; ++i) {
+    padded[i] = checked_add(checked_add(p.in_size[i], p.pad_lo[i], "padded input size"), p.pad_hi[i],
+                            "padded input size");
+    fits = fits && padded[i] >= span[i];
+  }
+  CONVKIT_CHECK(fits, "Calculated padded input size per channel: ", sizes_x(padded), ". Kernel size: ", sizes_x(span),
+                ". Kernel size can't be greater than actual input size (", op, " input ", shape_str(x.sizes()),
+                ", kernel ", tuple_str(p.kernel), ", dilation ", tuple_str(p.dilation), ", padding lo ",
+                tuple_str(p.pad_lo), " hi ", tuple_str(p.pad_hi), ")");
+  p.out_size.resize(d);
+  for (std::size_t i = 0; i < d; ++i) p.out_size[i] = (padded[i] - span[i]) / p.stride[i] + 1;
+  const Shape out = p.output_shape();
+  checked_numel(out);
+  int64_t bytes;
+  CONVKIT_CHECK(!__builtin_mul_overflow(checked_numel(out), element_size(p.dtype), &bytes), op, ": output of size ",
+                shape_str(out), " needs more bytes than fit in 64 bits");
+  return p;
+}
+
+}  // namespace internal
+}  // namespace convkit

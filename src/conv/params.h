@@ -1,0 +1,84 @@
+// ConvParams: the canonical, validated description of one convolution call.
+//
+// Every public entry point (modules, functional, later the CLI) turns its arguments into
+// ConvArgs, and make_conv_params() checks them against the tensors' shapes and dtypes with
+// PyTorch-worded errors, resolves 'same'/'valid'/'causal'/pairs into (lo, hi) per dim, and
+// computes the output shape. Everything downstream trusts a ConvParams.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "convkit/nn/options/conv.h"
+#include "convkit/tensor.h"
+
+namespace convkit::internal {
+
+/// Spatial-rank-agnostic arguments, as the user gave them.
+struct ConvArgs {
+  int64_t dim = 2;  // spatial rank d: 1, 2 or 3
+  Shape stride, dilation;
+  nn::PaddingKind padding_kind = nn::PaddingKind::Explicit;
+  Shape pad_lo, pad_hi;  // for Explicit and Pairs
+  int64_t groups = 1;
+  PaddingMode padding_mode = PaddingMode::Zeros;
+  ConvMode conv_mode = ConvMode::CrossCorrelation;
+  ComputeMode compute_mode = ComputeMode::Default;
+  std::string device = "cpu";
+};
+
+/// Builds ConvArgs from the typed options of F::convNd / ConvNd modules.
+template <std::size_t D, typename Options>
+ConvArgs conv_args(const Options& o) {
+  ConvArgs a;
+  a.dim = D;
+  a.stride = o.stride().vec();
+  a.dilation = o.dilation().vec();
+  a.padding_kind = o.padding().kind();
+  a.pad_lo = o.padding().lo().vec();
+  a.pad_hi = o.padding().hi().vec();
+  a.groups = o.groups();
+  a.padding_mode = o.padding_mode();
+  a.conv_mode = o.conv_mode();
+  a.compute_mode = o.compute_mode();
+  a.device = o.device();
+  return a;
+}
+
+struct ConvParams {
+  int64_t dim = 0;       // spatial rank d
+  bool batched = true;   // false: the input was (C, *S) and the output drops N too
+  int64_t N = 0, C_in = 0, C_out = 0, groups = 1;
+  Shape in_size;         // S_in, d entries
+  Shape kernel;          // K, d entries
+  Shape stride, dilation;
+  Shape pad_lo, pad_hi;  // resolved, d entries each
+  Shape out_size;        // S_out, d entries
+  PaddingMode padding_mode = PaddingMode::Zeros;
+  ConvMode conv_mode = ConvMode::CrossCorrelation;
+  ComputeMode compute_mode = ComputeMode::Default;
+  DType dtype = kFloat32;
+  bool has_bias = false;
+
+  int64_t c_in_per_group() const { return C_in / groups; }
+  int64_t c_out_per_group() const { return C_out / groups; }
+  /// (N, C_out, *S_out), always batched (the caller drops N for unbatched input).
+  Shape output_shape() const;
+  /// The canonical weight shape (C_out, C_in/groups, *K).
+  Shape weight_shape() const;
+};
+
+/// "conv1d", "conv2d", "conv3d".
+std::string op_name(int64_t dim);
+
+/// Reshapes a MegEngine grouped weight (groups, C_out/g, C_in/g, *K) to PyTorch's
+/// (C_out, C_in/g, *K); returns PyTorch-layout weights unchanged. Errors name both forms.
+Tensor canonical_weight(const Tensor& w, int64_t dim, int64_t groups);
+/// Accepts bias (C_out) or MegEngine's (1, C_out, 1, ...); returns (C_out).
+Tensor canonical_bias(const Tensor& b, int64_t dim);
+
+/// Validates x, w (canonical layout) and b (canonical or undefined) against args.
+ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, const ConvArgs& args);
+
+}  // namespace convkit::internal

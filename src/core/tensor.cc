@@ -1,0 +1,427 @@
+#include "convkit/tensor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <numeric>
+
+#include "core/cast.h"
+
+namespace convkit {
+
+using internal::cast_value;
+using internal::str_cat;
+
+namespace {
+
+constexpr std::size_t kAlignment = 64;
+
+// Visits every element of a strided layout in row-major order, passing the element offsets
+// of two layouts with the same sizes (b may equal a). The odometer keeps this allocation-free
+// apart from the index vector.
+template <typename F>
+void for_each_offset2(const Shape& sizes, const Shape& sa, const Shape& sb, F&& f) {
+  const int64_t nd = static_cast<int64_t>(sizes.size());
+  for (int64_t s : sizes)
+    if (s == 0) return;
+  std::vector<int64_t> idx(nd, 0);
+  int64_t oa = 0, ob = 0;
+  while (true) {
+    f(oa, ob);
+    int64_t d = nd - 1;
+    for (; d >= 0; --d) {
+      if (++idx[d] < sizes[d]) {
+        oa += sa[d];
+        ob += sb[d];
+        break;
+      }
+      oa -= sa[d] * (sizes[d] - 1);
+      ob -= sb[d] * (sizes[d] - 1);
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+}  // namespace
+
+DType dtype_from_name(const std::string& name) {
+  if (name == "float32" || name == "float" || name == "f32") return kFloat32;
+  if (name == "float64" || name == "double" || name == "f64") return kFloat64;
+  if (name == "float16" || name == "half" || name == "f16") return kFloat16;
+  if (name == "bfloat16" || name == "bf16") return kBFloat16;
+  if (name == "complex64" || name == "cfloat") return kComplex64;
+  if (name == "complex128" || name == "cdouble") return kComplex128;
+  throw Error(str_cat("unknown dtype '", name,
+                      "': expected one of float32, float64, float16, bfloat16, complex64, complex128"));
+}
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t acc = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= std::max<int64_t>(shape[i], 1);
+  }
+  return st;
+}
+
+int64_t checked_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    CONVKIT_CHECK(s >= 0, "negative dimension ", s, " in shape ", shape_str(shape));
+    CONVKIT_CHECK(!__builtin_mul_overflow(n, s, &n), "shape ", shape_str(shape),
+                  " has more elements than fit in 64 bits");
+  }
+  return n;
+}
+
+// ---- NestedValues ----------------------------------------------------------------------
+
+Shape NestedValues::shape() const {
+  if (is_scalar_) return {};
+  Shape inner;
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    Shape s = items_[i].shape();
+    CONVKIT_CHECK(i == 0 || s == inner, "tensor(): ragged nested values: element ", i,
+                  " has shape ", shape_str(s), " but element 0 has shape ", shape_str(inner));
+    inner = s;
+  }
+  Shape out{static_cast<int64_t>(items_.size())};
+  out.insert(out.end(), inner.begin(), inner.end());
+  return out;
+}
+
+void NestedValues::flatten(std::vector<std::complex<double>>& out) const {
+  if (is_scalar_) {
+    out.push_back(scalar_);
+    return;
+  }
+  for (const auto& it : items_) it.flatten(out);
+}
+
+bool NestedValues::has_complex() const {
+  if (is_scalar_) return scalar_.imag() != 0.0;
+  return std::any_of(items_.begin(), items_.end(), [](const NestedValues& v) { return v.has_complex(); });
+}
+
+Tensor tensor(const NestedValues& values, DType dtype) {
+  std::vector<std::complex<double>> flat;
+  const Shape shape = values.shape();
+  values.flatten(flat);
+  return Tensor::from_values(flat, shape, dtype);
+}
+
+Tensor tensor(const NestedValues& values) {
+  return tensor(values, values.has_complex() ? kComplex128 : kFloat32);
+}
+
+// ---- creation --------------------------------------------------------------------------
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  const int64_t n = checked_numel(shape);
+  int64_t bytes = 0;
+  CONVKIT_CHECK(!__builtin_mul_overflow(n, convkit::element_size(dtype), &bytes) &&
+                    bytes <= INT64_MAX - static_cast<int64_t>(kAlignment),
+                "tensor of shape ", shape_str(shape), " and dtype ", dtype_name(dtype),
+                " needs more bytes than fit in 64 bits");
+  // Round up so vector kernels may read whole cache lines; at least one line so the
+  // pointer is never null (defined() relies on it).
+  const std::size_t alloc = (static_cast<std::size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = nullptr;
+  try {
+    p = ::operator new(std::max(alloc, kAlignment), std::align_val_t(kAlignment));
+  } catch (const std::bad_alloc&) {
+    throw Error(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
+                        shape_str(shape), " and dtype ", dtype_name(dtype)));
+  }
+  Tensor t;
+  t.storage_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
+  t.sizes_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.data_ptr(), 0, static_cast<std::size_t>(t.numel() * t.element_size()));
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  visit_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(t.data_ptr());
+    std::fill(p, p + t.numel(), cast_value<T>(value));
+  });
+  return t;
+}
+
+Tensor Tensor::arange(int64_t n, DType dtype) {
+  CONVKIT_CHECK(n >= 0, "arange(", n, "): the length must be >= 0");
+  std::vector<double> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0.0);
+  return from_values(v, {n}, dtype);
+}
+
+Tensor Tensor::from_values(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  const int64_t n = checked_numel(shape);
+  CONVKIT_CHECK(static_cast<int64_t>(values.size()) == n, "from_values: ", values.size(),
+                " values given for shape ", shape_str(shape), " which has ", n, " elements");
+  Tensor t = empty(shape, dtype);
+  visit_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(t.data_ptr());
+    for (int64_t i = 0; i < n; ++i) p[i] = cast_value<T>(values[static_cast<std::size_t>(i)]);
+  });
+  return t;
+}
+
+Tensor Tensor::from_values(const std::vector<std::complex<double>>& values, const Shape& shape,
+                           DType dtype) {
+  const int64_t n = checked_numel(shape);
+  CONVKIT_CHECK(static_cast<int64_t>(values.size()) == n, "from_values: ", values.size(),
+                " values given for shape ", shape_str(shape), " which has ", n, " elements");
+  Tensor t = empty(shape, dtype);
+  visit_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(t.data_ptr());
+    for (int64_t i = 0; i < n; ++i) p[i] = cast_value<T>(values[static_cast<std::size_t>(i)]);
+  });
+  return t;
+}
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides) {
+  CONVKIT_CHECK(data != nullptr, "from_blob: data pointer is null");
+  checked_numel(shape);
+  CONVKIT_CHECK(strides.empty() || strides.size() == shape.size(), "from_blob: ", strides.size(),
+                " strides given for shape ", shape_str(shape));
+  Tensor t;
+  t.storage_ = std::shared_ptr<void>(data, [](void*) {});
+  t.sizes_ = shape;
+  t.strides_ = strides.empty() ? contiguous_strides(shape) : strides;
+  t.dtype_ = dtype;
+  t.owned_ = false;
+  return t;
+}
+
+// ---- metadata --------------------------------------------------------------------------
+
+int64_t Tensor::wrap_dim(int64_t d, int64_t ndim) const {
+  CONVKIT_CHECK(d >= -ndim && d < ndim, "Dimension out of range (expected to be in range of [",
+                -ndim, ", ", ndim - 1, "], but got ", d, ")");
+  return d < 0 ? d + ndim : d;
+}
+
+int64_t Tensor::size(int64_t d) const { return sizes_[static_cast<std::size_t>(wrap_dim(d, dim()))]; }
+int64_t Tensor::stride(int64_t d) const { return strides_[static_cast<std::size_t>(wrap_dim(d, dim()))]; }
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t s : sizes_) n *= s;  // checked when the shape was made
+  return n;
+}
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (std::size_t i = sizes_.size(); i-- > 0;) {
+    if (sizes_[i] == 1) continue;
+    if (sizes_[i] == 0) return true;
+    if (strides_[i] != expected) return false;
+    expected *= sizes_[i];
+  }
+  return true;
+}
+
+void* Tensor::data_ptr() const {
+  CONVKIT_CHECK(defined(), "data_ptr() called on an undefined tensor");
+  return static_cast<char*>(storage_.get()) + offset_ * element_size();
+}
+
+// ---- views -----------------------------------------------------------------------------
+
+Tensor Tensor::view(const Shape& shape) const {
+  CONVKIT_CHECK(is_contiguous(), "view(", shape_str(shape), "): the tensor of shape ",
+                shape_str(sizes_), " is not contiguous; use reshape()");
+  Shape s = shape;
+  int64_t known = 1, infer = -1;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      CONVKIT_CHECK(infer < 0, "view: only one dimension can be inferred, got ", shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else {
+      CONVKIT_CHECK(s[i] >= 0, "view: invalid shape dimension ", s[i], " in ", shape_str(shape));
+      CONVKIT_CHECK(!__builtin_mul_overflow(known, s[i], &known), "view: shape ", shape_str(shape),
+                    " overflows 64 bits");
+    }
+  }
+  const int64_t n = numel();
+  if (infer >= 0) {
+    CONVKIT_CHECK(known != 0 && n % known == 0, "shape '", shape_str(shape),
+                  "' is invalid for input of size ", n);
+    s[static_cast<std::size_t>(infer)] = n / known;
+  } else {
+    CONVKIT_CHECK(known == n, "shape '", shape_str(shape), "' is invalid for input of size ", n);
+  }
+  Tensor t = *this;
+  t.sizes_ = s;
+  t.strides_ = contiguous_strides(s);
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const { return contiguous().view(shape); }
+
+Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
+  CONVKIT_CHECK(static_cast<int64_t>(dims.size()) == dim(), "permute(", shape_str(dims),
+                "): number of dims don't match the tensor's ", dim(), " dims");
+  std::vector<bool> seen(dims.size(), false);
+  Tensor t = *this;
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim(dims[i], dim());
+    CONVKIT_CHECK(!seen[static_cast<std::size_t>(d)], "permute(", shape_str(dims), "): repeated dim");
+    seen[static_cast<std::size_t>(d)] = true;
+    t.sizes_[i] = sizes_[static_cast<std::size_t>(d)];
+    t.strides_[i] = strides_[static_cast<std::size_t>(d)];
+  }
+  return t;
+}
+
+Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  std::vector<int64_t> p(static_cast<std::size_t>(dim()));
+  std::iota(p.begin(), p.end(), 0);
+  std::swap(p[static_cast<std::size_t>(wrap_dim(d0, dim()))], p[static_cast<std::size_t>(wrap_dim(d1, dim()))]);
+  return permute(p);
+}
+
+Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  d = wrap_dim(d, dim());
+  CONVKIT_CHECK(step > 0, "slice step must be positive, got ", step);
+  const int64_t n = sizes_[static_cast<std::size_t>(d)];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::clamp<int64_t>(start, 0, n);
+  end = std::clamp<int64_t>(end, start, n);
+  Tensor t = *this;
+  t.offset_ += start * strides_[static_cast<std::size_t>(d)];
+  t.sizes_[static_cast<std::size_t>(d)] = (end - start + step - 1) / step;
+  t.strides_[static_cast<std::size_t>(d)] *= step;
+  return t;
+}
+
+Tensor Tensor::select(int64_t d, int64_t index) const {
+  d = wrap_dim(d, dim());
+  const int64_t n = sizes_[static_cast<std::size_t>(d)];
+  CONVKIT_CHECK(index >= -n && index < n, "select(): index ", index, " out of range for tensor of size ",
+                shape_str(sizes_), " at dimension ", d);
+  if (index < 0) index += n;
+  Tensor t = *this;
+  t.offset_ += index * strides_[static_cast<std::size_t>(d)];
+  t.sizes_.erase(t.sizes_.begin() + d);
+  t.strides_.erase(t.strides_.begin() + d);
+  return t;
+}
+
+Tensor Tensor::unsqueeze(int64_t d) const {
+  d = wrap_dim(d, dim() + 1);
+  Tensor t = *this;
+  const int64_t st = d < dim() ? strides_[static_cast<std::size_t>(d)] * sizes_[static_cast<std::size_t>(d)] : 1;
+  t.sizes_.insert(t.sizes_.begin() + d, 1);
+  t.strides_.insert(t.strides_.begin() + d, st);
+  return t;
+}
+
+Tensor Tensor::squeeze(int64_t d) const {
+  d = wrap_dim(d, dim());
+  if (sizes_[static_cast<std::size_t>(d)] != 1) return *this;
+  Tensor t = *this;
+  t.sizes_.erase(t.sizes_.begin() + d);
+  t.strides_.erase(t.strides_.begin() + d);
+  return t;
+}
+
+Tensor Tensor::flip(const std::vector<int64_t>& dims) const {
+  Tensor src = *this;
+  for (int64_t d : dims) {
+    d = wrap_dim(d, dim());
+    const auto i = static_cast<std::size_t>(d);
+    if (src.sizes_[i] > 1) {
+      // A negative-stride view, read once by copy_ below and never returned.
+      src.offset_ += src.strides_[i] * (src.sizes_[i] - 1);
+      src.strides_[i] = -src.strides_[i];
+    }
+  }
+  return src.clone();
+}
+
+// ---- copies ----------------------------------------------------------------------------
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(sizes_, dtype_);
+  t.copy_(*this);
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == dtype_) return *this;
+  Tensor t = empty(sizes_, dtype);
+  t.copy_(*this);
+  return t;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  CONVKIT_CHECK(defined() && src.defined(), "copy_: undefined tensor");
+  CONVKIT_CHECK(sizes_ == src.sizes_, "copy_: shape ", shape_str(src.sizes_),
+                " does not match destination shape ", shape_str(sizes_));
+  visit_dtype(dtype_, [&](auto dtag) {
+    using D = decltype(dtag);
+    visit_dtype(src.dtype_, [&](auto stag) {
+      using S = decltype(stag);
+      D* d = static_cast<D*>(data_ptr());
+      const S* s = static_cast<const S*>(src.data_ptr());
+      for_each_offset2(sizes_, strides_, src.strides_,
+                       [&](int64_t od, int64_t os) { d[od] = cast_value<D>(s[os]); });
+    });
+  });
+  return *this;
+}
+
+// ---- values ----------------------------------------------------------------------------
+
+std::vector<std::complex<double>> Tensor::to_complex_vector() const {
+  std::vector<std::complex<double>> out;
+  out.reserve(static_cast<std::size_t>(numel()));
+  visit_dtype(dtype_, [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = static_cast<const T*>(data_ptr());
+    for_each_offset2(sizes_, strides_, strides_,
+                     [&](int64_t o, int64_t) { out.push_back(cast_value<std::complex<double>>(p[o])); });
+  });
+  return out;
+}
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(numel()));
+  for (const auto& v : to_complex_vector()) out.push_back(v.real());
+  return out;
+}
+
+double Tensor::item() const {
+  CONVKIT_CHECK(numel() == 1, "a Tensor with ", numel(), " elements cannot be converted to Scalar");
+  return to_vector()[0];
+}
+
+}  // namespace convkit

@@ -1,0 +1,127 @@
+#include <cmath>
+#include <random>
+
+#include "conv/conv.h"
+#include "core/cast.h"
+#include "convkit/nn/modules/conv.h"
+
+namespace convkit::nn {
+
+using internal::str_cat;
+
+namespace {
+
+// Interim generator for default initialization: seeded, deterministic per process.
+// PyTorch-identical random numbers replace it (issue: torch RNG).
+std::mt19937_64& init_generator() {
+  static std::mt19937_64 gen(0x636f6e766b6974ULL);
+  return gen;
+}
+
+// Fills t with U(lo, hi); complex tensors draw the real and imaginary parts independently.
+void uniform_fill(Tensor& t, double lo, double hi) {
+  std::uniform_real_distribution<double> dist(lo, hi);
+  visit_dtype(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if constexpr (internal::is_complex_t<T>::value) {
+        const double re = dist(init_generator());
+        p[i] = T(static_cast<typename T::value_type>(re), static_cast<typename T::value_type>(dist(init_generator())));
+      } else {
+        p[i] = internal::cast_value<T>(dist(init_generator()));
+      }
+    }
+  });
+}
+
+template <std::size_t D>
+void check_options(const ConvOptions<D>& o) {
+  const std::string what = str_cat("Conv", D, "d");
+  CONVKIT_CHECK(o.in_channels() > 0, what, ": in_channels must be positive, got ", o.in_channels());
+  CONVKIT_CHECK(o.out_channels() > 0, what, ": out_channels must be positive, got ", o.out_channels());
+  CONVKIT_CHECK(o.groups() > 0, what, ": groups must be positive, got ", o.groups());
+  CONVKIT_CHECK(o.in_channels() % o.groups() == 0, what, ": in_channels must be divisible by groups (in_channels=",
+                o.in_channels(), ", groups=", o.groups(), ")");
+  CONVKIT_CHECK(o.out_channels() % o.groups() == 0, what,
+                ": out_channels must be divisible by groups (out_channels=", o.out_channels(),
+                ", groups=", o.groups(), ")");
+  for (std::size_t i = 0; i < D; ++i) {
+    CONVKIT_CHECK(o.kernel_size()[i] > 0, what, ": kernel_size must be positive, got ", o.kernel_size()[i]);
+    CONVKIT_CHECK(o.stride()[i] > 0, what, ": non-positive stride is not supported, got ", o.stride()[i]);
+    CONVKIT_CHECK(o.dilation()[i] > 0, what, ": non-positive dilation is not supported, got ", o.dilation()[i]);
+    CONVKIT_CHECK(o.padding().lo()[i] >= 0 && o.padding().hi()[i] >= 0, what,
+                  ": negative padding is not supported, got ", o.padding().lo()[i], ", ", o.padding().hi()[i]);
+  }
+  CONVKIT_CHECK(o.padding().kind() != PaddingKind::Causal || D == 1, what,
+                ": padding='causal' is only supported for 1-d convolutions (Conv1d)");
+  CONVKIT_CHECK(o.device() == "cpu", what, ": device '", o.device(),
+                "' is not supported: convkit computes on the CPU only (device='cpu')");
+}
+
+}  // namespace
+
+template <std::size_t D>
+ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)) {
+  check_options(options);
+  Shape ws{options.out_channels(), options.in_channels() / options.groups()};
+  for (std::size_t i = 0; i < D; ++i) ws.push_back(options.kernel_size()[i]);
+  weight = Tensor::empty(ws, options.dtype());
+  if (options.bias()) bias = Tensor::empty({options.out_channels()}, options.dtype());
+  reset_parameters();
+}
+
+template <std::size_t D>
+void ConvNdImpl<D>::reset_parameters() {
+  // k = groups / (C_in * prod(K)) = 1 / fan_in, fan_in = weight.size(1) * prod(K).
+  const double fan_in = static_cast<double>(weight.numel() / weight.size(0));
+  const double bound = 1.0 / std::sqrt(fan_in);
+  uniform_fill(weight, -bound, bound);
+  if (bias.defined()) uniform_fill(bias, -bound, bound);
+}
+
+template <std::size_t D>
+Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
+  return internal::conv_forward(x, weight, bias, internal::conv_args<D>(options));
+}
+
+template <std::size_t D>
+void ConvNdImpl<D>::set_weight(const Tensor& w) {
+  CONVKIT_CHECK(w.defined(), "Conv", D, "d: set_weight got an undefined tensor");
+  CONVKIT_CHECK(w.dtype() == options.dtype().value, "Conv", D, "d: weight dtype ", dtype_name(w.dtype()),
+                " does not match the module's dtype ", dtype_name(options.dtype()));
+  const Tensor c = internal::canonical_weight(w, D, options.groups());
+  CONVKIT_CHECK(c.sizes() == weight.sizes(), "Conv", D, "d: expected weight of size ", shape_str(weight.sizes()),
+                " (or MegEngine's ", shape_str(weight_as(WeightLayout::MegEngine).sizes()), "), but got ",
+                shape_str(w.sizes()));
+  weight = c.clone();
+}
+
+template <std::size_t D>
+void ConvNdImpl<D>::set_bias(const Tensor& b) {
+  if (!b.defined()) {
+    bias = Tensor();
+    return;
+  }
+  CONVKIT_CHECK(b.dtype() == options.dtype().value, "Conv", D, "d: bias dtype ", dtype_name(b.dtype()),
+                " does not match the module's dtype ", dtype_name(options.dtype()));
+  const Tensor c = internal::canonical_bias(b, D);
+  CONVKIT_CHECK(c.dim() == 1 && c.size(0) == options.out_channels(), "Conv", D, "d: expected bias of size [",
+                options.out_channels(), "], but got ", shape_str(b.sizes()));
+  bias = c.clone();
+}
+
+template <std::size_t D>
+Tensor ConvNdImpl<D>::weight_as(WeightLayout layout) const {
+  if (layout == WeightLayout::Torch) return weight;
+  const int64_t g = options.groups();
+  Shape s{g, weight.size(0) / g, weight.size(1)};
+  for (int64_t i = 2; i < weight.dim(); ++i) s.push_back(weight.size(i));
+  return weight.view(s);
+}
+
+template class ConvNdImpl<1>;
+template class ConvNdImpl<2>;
+template class ConvNdImpl<3>;
+
+}  // namespace convkit::nn

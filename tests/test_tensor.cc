@@ -1,0 +1,190 @@
+// Tensor: dtypes and their conversions, views and strides, creation, printing (vs PyTorch).
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+// Independent oracle for float -> half: the nearest of all finite halves (ties to the even
+// bit pattern), found by search over the sorted table rather than by bit manipulation.
+uint16_t nearest_half(float f) {
+  static const std::vector<std::pair<double, uint16_t>> table = [] {
+    std::vector<std::pair<double, uint16_t>> t;
+    for (uint32_t h = 0; h < 0x7c00; ++h) {  // positive finite halves
+      const int e = static_cast<int>(h >> 10), m = static_cast<int>(h & 0x3ff);
+      const double v = e == 0 ? std::ldexp(m, -24) : std::ldexp(1024 + m, e - 25);
+      t.emplace_back(v, static_cast<uint16_t>(h));
+    }
+    return t;
+  }();
+  const double a = std::fabs(static_cast<double>(f));
+  const uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+  if (a >= 65520.0) return sign | 0x7c00;  // beyond max + half an ulp: infinity
+  auto it = std::lower_bound(table.begin(), table.end(), std::make_pair(a, uint16_t{0}));
+  if (it == table.end()) return sign | 0x7bff;
+  if (it == table.begin() || it->first == a) return sign | it->second;
+  auto lo = it - 1;
+  const double dlo = a - lo->first, dhi = it->first - a;
+  if (dlo < dhi) return sign | lo->second;
+  if (dhi < dlo) return sign | it->second;
+  return sign | ((lo->second & 1) ? it->second : lo->second);
+}
+
+TEST(Dtype, HalfRoundTripsEveryPattern) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = Half::to_float(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(Half::to_float(Half::from_float(f))));
+      continue;
+    }
+    ASSERT_EQ(Half::from_float(f), h) << "pattern " << h;
+  }
+}
+
+TEST(Dtype, HalfRoundsToNearestEven) {
+  std::mt19937 gen(7);
+  std::vector<float> values = {0.f, -0.f, 1.f, 65504.f, 65519.f, 65520.f, 1e-8f, 2.9802322e-8f,
+                               5.9604645e-8f, 8.940697e-8f, 6.1035156e-5f, 6.097555e-5f, 1.0009766f,
+                               1.0004883f, 1.0014648f, INFINITY, -INFINITY};
+  std::uniform_real_distribution<float> mag(-30.f, 17.f);
+  for (int i = 0; i < 200000; ++i) values.push_back((i & 1 ? -1.f : 1.f) * std::exp2(mag(gen)));
+  for (float f : values) ASSERT_EQ(Half::from_float(f), nearest_half(f)) << f;
+}
+
+TEST(Dtype, BFloat16RoundsToNearestEven) {
+  EXPECT_EQ(BFloat16::from_float(1.0f), 0x3f80);
+  // 1 + 2^-8 is exactly between 1 and 1 + 2^-7: ties to even (1.0).
+  EXPECT_EQ(BFloat16::from_float(1.0f + 0x1p-8f), 0x3f80);
+  EXPECT_EQ(BFloat16::from_float(1.0f + 0x1p-8f + 0x1p-16f), 0x3f81);
+  EXPECT_EQ(BFloat16::from_float(1.0f + 3 * 0x1p-8f), 0x3f82);  // tie, odd below: up
+  EXPECT_TRUE(std::isnan(BFloat16::to_float(BFloat16::from_float(NAN))));
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> d(-100.f, 100.f);
+  for (int i = 0; i < 10000; ++i) {
+    const float f = d(gen);
+    const float r = BFloat16::to_float(BFloat16::from_float(f));
+    EXPECT_LE(std::fabs(r - f), std::fabs(f) * 0x1p-8f);
+  }
+}
+
+TEST(Dtype, NamesParseAndErrorsNameTheSix) {
+  EXPECT_EQ(dtype_from_name("float16"), kFloat16);
+  EXPECT_EQ(dtype_from_name("complex128"), kComplex128);
+  try {
+    dtype_from_name("int8");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("int8"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos);
+  }
+}
+
+TEST(Tensor, StorageIsAlignedAndShaped) {
+  for (DType t : {kFloat32, kFloat64, kFloat16, kBFloat16, kComplex64, kComplex128}) {
+    Tensor a = Tensor::zeros({3, 5, 7}, t);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data_ptr()) % 64, 0u);
+    EXPECT_EQ(a.numel(), 105);
+    EXPECT_EQ(a.strides(), (Shape{35, 7, 1}));
+    EXPECT_TRUE(a.is_contiguous());
+    EXPECT_EQ(a.dtype(), t);
+  }
+}
+
+TEST(Tensor, CreationFromNestedValues) {
+  Tensor t = tensor({{1, 2, 3}, {4, 5, 6}});
+  EXPECT_EQ(t.sizes(), (Shape{2, 3}));
+  EXPECT_EQ(t.dtype(), kFloat32);
+  EXPECT_EQ(t.to_vector(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  Tensor c = tensor({std::complex<double>(1, 2), 3.0});
+  EXPECT_EQ(c.dtype(), kComplex128);
+  EXPECT_EQ(c.to_complex_vector()[0], std::complex<double>(1, 2));
+  EXPECT_THROW(tensor({{1, 2}, {3}}), Error);
+  EXPECT_EQ(tensor(2.5).dim(), 0);
+}
+
+TEST(Tensor, ViewsShareStorageAndCopiesDoNot) {
+  Tensor a = Tensor::arange(24).view({2, 3, 4});
+  Tensor t = a.transpose(1, 2);  // [2, 4, 3]
+  EXPECT_FALSE(t.is_contiguous());
+  EXPECT_EQ(t.sizes(), (Shape{2, 4, 3}));
+  EXPECT_EQ(t.select(0, 1).select(0, 2).to_vector(), (std::vector<double>{14, 18, 22}));
+  Tensor s = a.slice(2, 1, 4, 2);  // last dim: 1, 3
+  EXPECT_EQ(s.sizes(), (Shape{2, 3, 2}));
+  EXPECT_EQ(s.to_vector()[0], 1);
+  EXPECT_EQ(s.to_vector()[1], 3);
+  EXPECT_EQ(s.to_vector().back(), 23);
+  Tensor c = t.contiguous();
+  EXPECT_TRUE(c.is_contiguous());
+  EXPECT_EQ(c.to_vector(), t.to_vector());
+  a.data<float>()[0] = 100;  // visible through views, not through the copy
+  EXPECT_EQ(t.to_vector()[0], 100);
+  EXPECT_EQ(c.to_vector()[0], 0);
+  EXPECT_EQ(a.permute({2, 0, 1}).sizes(), (Shape{4, 2, 3}));
+  EXPECT_EQ(a.unsqueeze(0).sizes(), (Shape{1, 2, 3, 4}));
+  EXPECT_EQ(a.unsqueeze(0).squeeze(0).sizes(), (Shape{2, 3, 4}));
+  EXPECT_EQ(a.reshape({6, -1}).sizes(), (Shape{6, 4}));
+  EXPECT_EQ(t.reshape({-1}).to_vector(), t.contiguous().to_vector());
+  EXPECT_EQ(Tensor::arange(4).view({2, 2}).flip({1}).to_vector(), (std::vector<double>{1, 0, 3, 2}));
+  EXPECT_THROW(t.view({24}), Error);
+  EXPECT_THROW(a.view({5, -1}), Error);
+  EXPECT_THROW(a.size(3), Error);
+  EXPECT_THROW(a.permute({0, 0, 1}), Error);
+}
+
+TEST(Tensor, BorrowedMemory) {
+  float buf[6] = {1, 2, 3, 4, 5, 6};
+  Tensor b = Tensor::from_blob(buf, {2, 3}, kFloat32);
+  EXPECT_FALSE(b.owns_memory());
+  EXPECT_EQ(b.data<float>(), buf);
+  buf[4] = 50;
+  EXPECT_EQ(b.to_vector()[4], 50);
+  Tensor col = Tensor::from_blob(buf, {3, 2}, kFloat32, {1, 3});  // column-major view
+  EXPECT_EQ(col.to_vector(), (std::vector<double>{1, 4, 2, 50, 3, 6}));
+  EXPECT_THROW(Tensor::from_blob(nullptr, {2}, kFloat32), Error);
+  EXPECT_THROW(b.data<double>(), Error);
+}
+
+TEST(Tensor, DtypeConversions) {
+  Tensor a = tensor({1.5, -2.25, 65519.0});
+  EXPECT_EQ(a.to(kFloat16).to_vector(), (std::vector<double>{1.5, -2.25, 65504.0}));
+  EXPECT_EQ(a.to(kComplex64).to_complex_vector()[1], std::complex<double>(-2.25, 0));
+  Tensor c = tensor({std::complex<double>(1, 2)}, kComplex64);
+  EXPECT_EQ(c.to(kFloat64).item(), 1.0);  // complex -> real keeps the real part
+}
+
+TEST(Tensor, OverflowingShapesAreRejectedBeforeAllocation) {
+  const int64_t big = int64_t{1} << 40;
+  EXPECT_THROW(Tensor::empty({big, big}), Error);
+  EXPECT_THROW(Tensor::empty({int64_t{1} << 61}, kComplex128), Error);
+  EXPECT_THROW(Tensor::empty({-1, 3}), Error);
+  try {
+    Tensor::empty({big, big, big});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("64 bits"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TensorPrint, MatchesPyTorch) {
+  int n = 0;
+  for (const auto& c : golden().at("print_cases")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const DType dt = dtype_from_name(c.at("dtype"));
+    const Tensor t = tensor_from_json(c, dt);
+    EXPECT_EQ(t.to_string(), c.at("text").get<std::string>());
+    ++n;
+  }
+  EXPECT_GE(n, 25);
+}
+
+TEST(TensorPrint, NonContiguousPrintsLogicalOrder) {
+  Tensor a = tensor({{1, 2}, {3, 4}});
+  EXPECT_EQ(a.transpose(0, 1).to_string(), "tensor([[1., 3.],\n        [2., 4.]])");
+}
+
+}  // namespace
+}  // namespace convkit::test

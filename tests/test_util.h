@@ -1,0 +1,90 @@
+// Helpers shared by the tests: golden-file loading and tolerance comparisons.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "convkit/convkit.h"
+
+namespace convkit::test {
+
+inline const nlohmann::json& golden() {
+  static const nlohmann::json j = [] {
+    std::ifstream f(std::string(CONVKIT_GOLDEN_DIR) + "/conv_golden.json");
+    if (!f) throw std::runtime_error("cannot open tests/golden/conv_golden.json");
+    return nlohmann::json::parse(f);
+  }();
+  return j;
+}
+
+inline double json_number(const nlohmann::json& v) {
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+    throw std::runtime_error("bad number string " + s);
+  }
+  return v.get<double>();
+}
+
+/// {"shape": [...], "data": [...]} -> Tensor; complex data is interleaved re, im.
+inline Tensor tensor_from_json(const nlohmann::json& j, DType dtype) {
+  const Shape shape = j.at("shape").get<Shape>();
+  const auto& data = j.at("data");
+  if (is_complex(dtype)) {
+    std::vector<std::complex<double>> v;
+    for (std::size_t i = 0; i + 1 < data.size(); i += 2) v.emplace_back(json_number(data[i]), json_number(data[i + 1]));
+    return Tensor::from_values(v, shape, dtype);
+  }
+  std::vector<double> v;
+  for (const auto& x : data) v.push_back(json_number(x));
+  return Tensor::from_values(v, shape, dtype);
+}
+
+/// Relative tolerance per dtype for results computed with a different summation order.
+inline double dtype_tolerance(DType t) {
+  switch (t) {
+    case DType::Float32: case DType::Complex64: return 3e-5;
+    case DType::Float64: case DType::Complex128: return 1e-12;
+    case DType::Float16: return 2e-3;
+    case DType::BFloat16: return 1.6e-2;
+  }
+  return 0;
+}
+
+/// Every element: |a - b| <= tol * (1 + |b|). Reports the first few mismatches.
+inline ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double tol) {
+  if (a.sizes() != b.sizes())
+    return ::testing::AssertionFailure() << "shape " << shape_str(a.sizes()) << " vs " << shape_str(b.sizes());
+  const auto va = a.to_complex_vector(), vb = b.to_complex_vector();
+  int bad = 0;
+  std::ostringstream msg;
+  for (std::size_t i = 0; i < va.size(); ++i) {
+    const double err = std::abs(va[i] - vb[i]);
+    if (!(err <= tol * (1 + std::abs(vb[i])))) {
+      if (bad++ < 5) msg << " [" << i << "] " << va[i] << " vs " << vb[i];
+    }
+  }
+  if (bad) return ::testing::AssertionFailure() << bad << " of " << va.size() << " elements differ:" << msg.str();
+  return ::testing::AssertionSuccess();
+}
+
+/// Bitwise equality of values (NaNs compare by bits too).
+inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
+  if (a.sizes() != b.sizes() || a.dtype() != b.dtype())
+    return ::testing::AssertionFailure() << "shape/dtype differ";
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  if (std::memcmp(ca.data_ptr(), cb.data_ptr(), static_cast<std::size_t>(ca.numel() * ca.element_size())) != 0)
+    return ::testing::AssertionFailure() << "values differ";
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace convkit::test
