@@ -6,6 +6,30 @@ namespace {
 
 using namespace convkit::nn;
 
+const char* kTutorialOutput =
+    "tensor([[[-0.1682,  0.7688, -0.9502],\n"
+    "         [-0.0725,  0.0577, -0.0527]],\n\n"
+    "        [[-0.0756,  0.3155, -0.9533],\n"
+    "         [-0.1843,  0.3324, -0.1548]]])";
+
+// The seed document's own code: manual_seed(666); randn(2, 2, 5); Conv1d(2, 2, 3, bias=False).
+TEST(Modules, TutorialFromTheSeedPrintsThePublishedTensors) {
+  manual_seed(666);
+  const Tensor x = randn({2, 2, 5});
+  Conv1d m(Conv1dOptions(2, 2, 3).bias(false));
+  EXPECT_EQ(x.to_string(),
+            "tensor([[[-0.7747,  0.7926, -0.0062, -0.4377,  0.7148],\n"
+            "         [ 0.3590, -0.1242,  2.0345, -0.3479, -0.4007]],\n\n"
+            "        [[ 0.8059, -0.1021,  0.3168, -0.8889,  1.1768],\n"
+            "         [ 0.8074,  0.9144,  1.6259, -0.6535, -0.0865]]])");
+  EXPECT_EQ(m->weight.to_string(),
+            "tensor([[[-0.0783, -0.0347, -0.0791],\n"
+            "         [-0.3860,  0.3662, -0.0087]],\n\n"
+            "        [[-0.2497, -0.3820, -0.3683],\n"
+            "         [ 0.0319,  0.0496,  0.0144]]])");
+  EXPECT_EQ(m(x).to_string(), kTutorialOutput);
+}
+
 // The tutorial printed its input and weight rounded to 4 decimals but computed its output
 // from the unrounded values (seed 666). From the rounded values every output differs from the
 // published one by at most sum(|dx||w| + |x||dw|) over the 6 taps < 2e-4; PyTorch itself

@@ -6,4 +6,5 @@
 #include "convkit/nn/functional/conv.h"
 #include "convkit/nn/modules/conv.h"
 #include "convkit/nn/options/conv.h"
+#include "convkit/random.h"
 #include "convkit/tensor.h"

@@ -19,6 +19,7 @@
 namespace convkit {
 
 using Shape = std::vector<int64_t>;
+class Generator;
 
 /// Values for Tensor creation written as nested braces: tensor({{1, 2}, {3, 4}}).
 class NestedValues {
@@ -100,6 +101,12 @@ class Tensor {
   Tensor to(DType dtype) const;  // converted copy (complex -> real keeps the real part)
   /// Copies src into *this elementwise (shapes must match), converting dtype.
   Tensor& copy_(const Tensor& src);
+
+  // ---- random fills (convkit/random.h; PyTorch-identical for float32/float64) -----
+  /// Fills with U[from, to) in iteration order (Tensor.uniform_). gen == nullptr: the default.
+  Tensor& uniform_(double from, double to, Generator* gen = nullptr);
+  /// Fills with N(mean, std) (Tensor.normal_).
+  Tensor& normal_(double mean, double std, Generator* gen = nullptr);
 
   // ---- values ---------------------------------------------------------------------
   /// Flat row-major values as double (real part for complex dtypes).

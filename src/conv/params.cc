@@ -26,6 +26,8 @@ constexpr std::pair<const char*, ComputeMode> kComputeModes[] = {
     {"default", ComputeMode::Default}, {"float32", ComputeMode::Float32}};
 constexpr std::pair<const char*, WeightLayout> kWeightLayouts[] = {
     {"torch", WeightLayout::Torch}, {"megengine", WeightLayout::MegEngine}};
+constexpr std::pair<const char*, InitMode> kInitModes[] = {{"torch", InitMode::Torch},
+                                                           {"megengine", InitMode::MegEngine}};
 
 template <typename E, std::size_t N>
 const char* lookup_name(E v, const std::pair<const char*, E> (&table)[N]) {
@@ -40,6 +42,8 @@ PaddingMode padding_mode_from_name(const std::string& s) { return parse_name(s, 
 ConvMode conv_mode_from_name(const std::string& s) { return parse_name(s, "conv_mode", kConvModes); }
 ComputeMode compute_mode_from_name(const std::string& s) { return parse_name(s, "compute_mode", kComputeModes); }
 WeightLayout weight_layout_from_name(const std::string& s) { return parse_name(s, "weight_layout", kWeightLayouts); }
+InitMode init_mode_from_name(const std::string& s) { return parse_name(s, "init", kInitModes); }
+const char* name_of(InitMode m) { return lookup_name(m, kInitModes); }
 const char* name_of(PaddingMode m) { return lookup_name(m, kPaddingModes); }
 const char* name_of(ConvMode m) { return lookup_name(m, kConvModes); }
 const char* name_of(ComputeMode m) { return lookup_name(m, kComputeModes); }

@@ -1,8 +1,7 @@
 #include <cmath>
-#include <random>
 
 #include "conv/conv.h"
-#include "core/cast.h"
+#include "convkit/random.h"
 #include "convkit/nn/modules/conv.h"
 
 namespace convkit::nn {
@@ -10,30 +9,6 @@ namespace convkit::nn {
 using internal::str_cat;
 
 namespace {
-
-// Interim generator for default initialization: seeded, deterministic per process.
-// PyTorch-identical random numbers replace it (issue: torch RNG).
-std::mt19937_64& init_generator() {
-  static std::mt19937_64 gen(0x636f6e766b6974ULL);
-  return gen;
-}
-
-// Fills t with U(lo, hi); complex tensors draw the real and imaginary parts independently.
-void uniform_fill(Tensor& t, double lo, double hi) {
-  std::uniform_real_distribution<double> dist(lo, hi);
-  visit_dtype(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* p = t.data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      if constexpr (internal::is_complex_t<T>::value) {
-        const double re = dist(init_generator());
-        p[i] = T(static_cast<typename T::value_type>(re), static_cast<typename T::value_type>(dist(init_generator())));
-      } else {
-        p[i] = internal::cast_value<T>(dist(init_generator()));
-      }
-    }
-  });
-}
 
 template <std::size_t D>
 void check_options(const ConvOptions<D>& o) {
@@ -72,12 +47,28 @@ ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)) {
 }
 
 template <std::size_t D>
-void ConvNdImpl<D>::reset_parameters() {
-  // k = groups / (C_in * prod(K)) = 1 / fan_in, fan_in = weight.size(1) * prod(K).
-  const double fan_in = static_cast<double>(weight.numel() / weight.size(0));
-  const double bound = 1.0 / std::sqrt(fan_in);
-  uniform_fill(weight, -bound, bound);
-  if (bias.defined()) uniform_fill(bias, -bound, bound);
+void ConvNdImpl<D>::reset_parameters(Generator* gen) {
+  if (weight.numel() == 0) return;
+  // fan_in = (C_in / groups) * prod(K): PyTorch's _calculate_fan_in_and_fan_out.
+  const int64_t fan_in = weight.numel() / weight.size(0);
+  if (options.init() == InitMode::MegEngine) {
+    // MegEngine: N(0, sqrt(1 / fan_in)) with fan_in over all input channels, bias zeros.
+    const double fan_in_all = static_cast<double>(fan_in * options.groups());
+    weight.normal_(0.0, std::sqrt(1.0 / fan_in_all), gen);
+    if (bias.defined()) bias.copy_(Tensor::zeros(bias.sizes(), bias.dtype()));
+    return;
+  }
+  // kaiming_uniform_(a = sqrt(5)), evaluated in double exactly as PyTorch does: the bound is
+  // 1/sqrt(fan_in) mathematically but not bit for bit, and float64 weights see the difference.
+  const double a = std::sqrt(5.0);
+  const double gain = std::sqrt(2.0 / (1 + a * a));
+  const double std_dev = gain / std::sqrt(static_cast<double>(fan_in));
+  const double bound = std::sqrt(3.0) * std_dev;
+  weight.uniform_(-bound, bound, gen);
+  if (bias.defined()) {
+    const double b = 1 / std::sqrt(static_cast<double>(fan_in));
+    bias.uniform_(-b, b, gen);
+  }
 }
 
 template <std::size_t D>

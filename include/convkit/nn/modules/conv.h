@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "convkit/nn/options/conv.h"
+#include "convkit/random.h"
 #include "convkit/tensor.h"
 
 namespace convkit::nn {
@@ -20,8 +21,10 @@ class ConvNdImpl {
   Tensor forward(const Tensor& x) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
-  /// Re-draws weight ~ U(-sqrt(k), sqrt(k)) and bias likewise, k = groups / (C_in * prod(K)).
-  void reset_parameters();
+  /// Re-draws weight and bias as options.init() says: PyTorch's kaiming_uniform(a = sqrt(5))
+  /// then bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) — bit-identical to PyTorch 1.13 for the same
+  /// seed — or MegEngine's. gen == nullptr draws from the default generator.
+  void reset_parameters(Generator* gen = nullptr);
 
   /// Sets the weight from PyTorch's shape (C_out, C_in/groups, *K) or MegEngine's grouped
   /// (groups, C_out/groups, C_in/groups, *K); the tensor is copied and converted to the

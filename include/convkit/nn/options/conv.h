@@ -25,15 +25,20 @@ enum class ComputeMode { Default, Float32 };
 /// Weight layouts: PyTorch (C_out, C_in/groups, *K) or MegEngine grouped
 /// (groups, C_out/groups, C_in/groups, *K). Same memory, different shape.
 enum class WeightLayout { Torch, MegEngine };
+/// Default initialization: PyTorch's (kaiming_uniform with a = sqrt(5), bias U(+-1/sqrt(fan_in)))
+/// or MegEngine's (weight ~ N(0, 1/fan_in) with fan_in over all input channels, bias zeros).
+enum class InitMode { Torch, MegEngine };
 
 PaddingMode padding_mode_from_name(const std::string& s);  // "zeros", "reflect", ...
 ConvMode conv_mode_from_name(const std::string& s);        // "cross_correlation", "convolution"
 ComputeMode compute_mode_from_name(const std::string& s);  // "default", "float32"
 WeightLayout weight_layout_from_name(const std::string& s);  // "torch", "megengine"
+InitMode init_mode_from_name(const std::string& s);          // "torch", "megengine"
 const char* name_of(PaddingMode m);
 const char* name_of(ConvMode m);
 const char* name_of(ComputeMode m);
 const char* name_of(WeightLayout m);
+const char* name_of(InitMode m);
 
 namespace nn {
 
@@ -52,6 +57,7 @@ struct Named {
     else if constexpr (std::is_same_v<E, ConvMode>) return conv_mode_from_name(s);
     else if constexpr (std::is_same_v<E, ComputeMode>) return compute_mode_from_name(s);
     else if constexpr (std::is_same_v<E, DType>) return dtype_from_name(s);
+    else if constexpr (std::is_same_v<E, InitMode>) return init_mode_from_name(s);
     else return weight_layout_from_name(s);
   }
 };
@@ -165,6 +171,8 @@ class ConvOptions {
   CONVKIT_ARG(Named<DType>, dtype) = DType::Float32;
   /// Only "cpu" exists; any other device is an error.
   CONVKIT_ARG(std::string, device) = "cpu";
+  /// torch (default) or megengine initialization.
+  CONVKIT_ARG(Named<InitMode>, init) = InitMode::Torch;
 };
 
 namespace functional {
