@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= 2
 DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev
 
-.PHONY: all deps build demo test test-fast asan clean
+.PHONY: all deps build demo test test-fast asan clean bench-rng
 all: build
 
 deps:
@@ -40,6 +40,10 @@ $(ASAN_BUILD)/build.ninja:
 
 asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Random-number throughput against PyTorch in one run (needs Debian's python3-torch).
+bench-rng: build
+	/usr/bin/python3 bench/rng_vs_torch.py $(BUILD)/rng_bench
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -223,25 +223,53 @@ TEST(Generator, HalfDtypesAreDrawnInFloat32AndRounded) {
   }
 }
 
-// Every ISA's normal kernel gives the scalar kernel's bits, over a million uniforms.
+// Every ISA's kernels give the scalar kernels' bits, over a million inputs.
 TEST(RngKernels, EveryIsaMatchesScalarBits) {
   int count = 0;
-  const kernels::RngNormalKernel* ks = kernels::rng_normal_kernels(&count);
+  const kernels::RngKernels* ks = kernels::rng_kernel_list(&count);
   std::mt19937 gen(1);
-  std::vector<float> uniforms(1 << 20);
-  for (auto& u : uniforms) u = static_cast<float>(gen() & 0xffffffu) * 0x1p-24f;
-  uniforms[0] = 0.0f;  // the edges of [0, 1)
-  uniforms[8] = 0.0f;
-  uniforms[1] = 1.0f - 0x1p-24f;
-  uniforms[9] = 1.0f - 0x1p-24f;
-  std::vector<float> expect = uniforms;
-  ks[0].fn(expect.data(), static_cast<int64_t>(expect.size() / 16), 0.25f, 1.5f);
+  const std::size_t n = 1 << 20;
+  std::vector<uint32_t> words(2 * n);
+  for (auto& w : words) w = static_cast<uint32_t>(gen());
+  words[0] = 0;  // the edges of [0, 1)
+  words[1] = 0xffffffffu;
+  words[2] = 0xffffffffu;
+  std::vector<float> f32_expect(n), uniforms(n);
+  std::vector<double> f64_expect(n);
+  ks[0].uniform_f32(words.data(), f32_expect.data(), n - 3, -0.3f, 0.7f);  // odd n: vector tails
+  ks[0].uniform_f64(words.data(), f64_expect.data(), n - 3, -0.3, 0.7);
+  ks[0].uniform_f32(words.data(), uniforms.data(), n, 0.0f, 1.0f);
+  std::vector<float> normal_expect = uniforms;
+  ks[0].normal_f32(normal_expect.data(), static_cast<int64_t>(n / 16), 0.25f, 1.5f);
+  int tested = 0;
   for (int i = 1; i < count; ++i) {
     if (ks[i].isa > internal::detected_isa()) continue;
-    SCOPED_TRACE(ks[i].name);
-    std::vector<float> got = uniforms;
-    ks[i].fn(got.data(), static_cast<int64_t>(got.size() / 16), 0.25f, 1.5f);
-    EXPECT_EQ(std::memcmp(got.data(), expect.data(), got.size() * sizeof(float)), 0);
+    SCOPED_TRACE(ks[i].isa_name);
+    std::vector<float> f32(n);
+    std::vector<double> f64(n);
+    ks[i].uniform_f32(words.data(), f32.data(), n - 3, -0.3f, 0.7f);
+    ks[i].uniform_f64(words.data(), f64.data(), n - 3, -0.3, 0.7);
+    EXPECT_EQ(std::memcmp(f32.data(), f32_expect.data(), n * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(f64.data(), f64_expect.data(), n * sizeof(double)), 0);
+    std::vector<float> normal = uniforms;
+    ks[i].normal_f32(normal.data(), static_cast<int64_t>(n / 16), 0.25f, 1.5f);
+    EXPECT_EQ(std::memcmp(normal.data(), normal_expect.data(), n * sizeof(float)), 0);
+    ++tested;
+  }
+  if (internal::detected_isa() >= internal::Isa::Fma3) {
+    EXPECT_GE(tested, 1);
+  }
+}
+
+TEST(Generator, BulkWordsEqualSingleDraws) {
+  for (int64_t n : {1, 623, 624, 625, 2000}) {
+    Generator a(11), b(11);
+    a.random();  // start mid-block
+    b.random();
+    std::vector<uint32_t> bulk(static_cast<std::size_t>(n));
+    a.fill_words(bulk.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(bulk[static_cast<std::size_t>(i)], b.random()) << n << " " << i;
+    EXPECT_EQ(a.random(), b.random());
   }
 }
 

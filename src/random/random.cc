@@ -31,22 +31,33 @@ void Generator::manual_seed(uint64_t seed) {
 uint64_t Generator::initial_seed() const { return seed_; }
 
 void Generator::regenerate() {
-  for (int k = 0; k < 624; ++k) {
-    const uint32_t y = (mt_[k] & 0x80000000u) | (mt_[(k + 1) % 624] & 0x7fffffffu);
-    mt_[k] = mt_[(k + 397) % 624] ^ (y >> 1) ^ ((mt_[(k + 1) % 624] & 1u) ? 0x9908b0dfu : 0u);
-  }
+  kernels::rng_kernels(internal::max_isa()).mt_twist(mt_.data());
   left_ = 624;
   next_ = 0;
 }
 
 uint32_t Generator::random() {
   if (--left_ == 0) regenerate();
-  uint32_t y = mt_[static_cast<std::size_t>(next_++)];
-  y ^= y >> 11;
-  y ^= (y << 7) & 0x9d2c5680u;
-  y ^= (y << 15) & 0xefc60000u;
-  y ^= y >> 18;
-  return y;
+  uint32_t w;
+  kernels::rng_kernels(internal::Isa::Scalar).mt_temper(mt_.data() + next_++, &w, 1);
+  return w;
+}
+
+void Generator::fill_words(uint32_t* out, int64_t n) {
+  const auto temper = kernels::rng_kernels(internal::max_isa()).mt_temper;
+  while (n > 0) {
+    // random() regenerates when left_ would reach 0, so left_ - 1 words are ready.
+    if (left_ == 1) {
+      regenerate();
+      left_ = 625;  // the draw below consumes as random() would: left_ ends at 624 - taken
+    }
+    const int64_t take = std::min<int64_t>(n, left_ - 1);
+    temper(mt_.data() + next_, out, take);
+    next_ += static_cast<int>(take);
+    left_ -= static_cast<int>(take);
+    out += take;
+    n -= take;
+  }
 }
 
 uint64_t Generator::random64() {
@@ -74,8 +85,7 @@ constexpr double kTwoPi = 2.0 * 3.14159265358979323846;
 
 Generator& gen_or_default(Generator* g) { return g ? *g : default_generator(); }
 
-// §2: unit uniforms from 24 (float) or 53 (double) low bits.
-float unit_f32(Generator& g) { return static_cast<float>(g.random() & 0xffffffu) * 0x1p-24f; }
+// §2: a unit uniform from 53 bits (the per-element normal path draws them one at a time).
 double unit_f64(Generator& g) { return static_cast<double>(g.random64() & ((uint64_t{1} << 53) - 1)) * 0x1p-53; }
 
 DType real_dtype_of(DType t) {
@@ -87,15 +97,32 @@ DType real_dtype_of(DType t) {
   }
 }
 
-// Fills a contiguous float32/float64 buffer with U[from, to) (§2, fused on the AVX2 build).
+// Engine words are drawn in blocks on the stack, so fills allocate nothing and stay in cache.
+constexpr int64_t kBlock = 1024;  // a multiple of 16: blocks hold whole normal chunks
+
+// Fills p[0, n) with U[from, to) (§2; the fused multiply-add of the AVX2 build), calling
+// `after(start, count)` on each block once it is filled.
+template <typename T, typename After>
+void uniform_fill(Generator& g, T* p, int64_t n, double from, double to, After&& after) {
+  const auto& k = kernels::rng_kernels(internal::max_isa());
+  const T f = static_cast<T>(from), t = static_cast<T>(to);
+  uint32_t words[2 * kBlock];
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int64_t m = std::min(kBlock, n - i);
+    if constexpr (std::is_same_v<T, float>) {
+      g.fill_words(words, m);
+      k.uniform_f32(words, p + i, m, f, t - f);
+    } else {
+      g.fill_words(words, 2 * m);
+      k.uniform_f64(words, p + i, m, f, t - f);
+    }
+    after(i, m);
+  }
+}
+
 template <typename T>
 void uniform_fill(Generator& g, T* p, int64_t n, double from, double to) {
-  const T f = static_cast<T>(from), t = static_cast<T>(to);
-  const T range = t - f;
-  for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<T, float>) p[i] = std::fma(unit_f32(g), range, f);
-    else p[i] = std::fma(unit_f64(g), range, f);
-  }
+  uniform_fill(g, p, n, from, to, [](int64_t, int64_t) {});
 }
 
 // §3.2: one normal per call, Box-Muller in double with a cached second value.
@@ -115,16 +142,6 @@ double normal_one(Generator& g, double mean, double std) {
   return std::fma(z, std, mean);
 }
 
-// §3.3: Box-Muller over 16 doubles in place.
-void normal16_f64(double* d, double mean, double std) {
-  for (int j = 0; j < 8; ++j) {
-    const double radius = std::sqrt(-2.0 * std::log(1.0 - d[j]));
-    const double theta = kTwoPi * d[j + 8];
-    d[j] = std::fma(radius * std::cos(theta), std, mean);
-    d[j + 8] = std::fma(radius * std::sin(theta), std, mean);
-  }
-}
-
 // §3.1: which path, then §3.2-3.5, into a contiguous float32/float64 buffer of n values.
 template <typename T>
 void normal_fill(Generator& g, T* p, int64_t n, double mean, double std) {
@@ -133,19 +150,18 @@ void normal_fill(Generator& g, T* p, int64_t n, double mean, double std) {
     return;
   }
   if constexpr (std::is_same_v<T, double>) {
-    for (int64_t i = 0; i < n; ++i) p[i] = unit_f64(g);
-    for (int64_t s = 0; s + 16 <= n; s += 16) normal16_f64(p + s, mean, std);
+    const auto kernel = kernels::rng_kernels(internal::max_isa()).normal_f64;
+    uniform_fill(g, p, n, 0.0, 1.0, [&](int64_t start, int64_t m) { kernel(p + start, m / 16, mean, std); });
     if (n % 16 != 0) {  // the tail window: 16 fresh draws over the last 16 positions
-      for (int64_t i = n - 16; i < n; ++i) p[i] = unit_f64(g);
-      normal16_f64(p + n - 16, mean, std);
+      uniform_fill(g, p + n - 16, 16, 0.0, 1.0);
+      kernel(p + n - 16, 1, mean, std);
     }
   } else {
-    const auto kernel = kernels::rng_normal_f32(internal::max_isa());
+    const auto kernel = kernels::rng_kernels(internal::max_isa()).normal_f32;
     const float fm = static_cast<float>(mean), fs = static_cast<float>(std);
-    for (int64_t i = 0; i < n; ++i) p[i] = unit_f32(g);
-    kernel(p, n / 16, fm, fs);
+    uniform_fill(g, p, n, 0.0, 1.0, [&](int64_t start, int64_t m) { kernel(p + start, m / 16, fm, fs); });
     if (n % 16 != 0) {
-      for (int64_t i = n - 16; i < n; ++i) p[i] = unit_f32(g);
+      uniform_fill(g, p + n - 16, 16, 0.0, 1.0);
       kernel(p + n - 16, 1, fm, fs);
     }
   }

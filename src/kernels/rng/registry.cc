@@ -3,23 +3,31 @@
 namespace convkit::kernels {
 
 namespace {
-constexpr RngNormalKernel kKernels[] = {
-#define CONVKIT_RNG_KERNEL(isa, name) {#name, internal::Isa::isa, name},
+constexpr RngKernels kKernels[] = {
+#define CONVKIT_RNG_ISA(isa, suffix) \
+  {#suffix,                                                                                     \
+   internal::Isa::isa,                                                                          \
+   rng_uniform_f32_##suffix,                                                                    \
+   rng_uniform_f64_##suffix,                                                                    \
+   rng_normal_f32_c16_##suffix,                                                                 \
+   rng_normal_f64_c16_##suffix,                                                                 \
+   rng_mt_twist_##suffix,                                                                       \
+   rng_mt_temper_##suffix},
 #include "kernels/rng/kernels.inc"
-#undef CONVKIT_RNG_KERNEL
+#undef CONVKIT_RNG_ISA
 };
 }  // namespace
 
-const RngNormalKernel* rng_normal_kernels(int* count) {
+const RngKernels* rng_kernel_list(int* count) {
   *count = static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]));
   return kKernels;
 }
 
-RngNormalF32Fn rng_normal_f32(internal::Isa cap) {
-  RngNormalF32Fn best = kKernels[0].fn;
+const RngKernels& rng_kernels(internal::Isa cap) {
+  const RngKernels* best = &kKernels[0];
   for (const auto& k : kKernels)
-    if (k.isa <= cap) best = k.fn;
-  return best;
+    if (k.isa <= cap) best = &k;
+  return *best;
 }
 
 }  // namespace convkit::kernels

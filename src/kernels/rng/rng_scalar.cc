@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/rng/rng.h"
+#include "kernels/rng/rng_common.h"
 
 namespace convkit::kernels {
 
@@ -68,6 +69,17 @@ void sincos_cephes(float theta, float* s_out, float* c_out) {
 
 }  // namespace
 
+void rng_uniform_f32_scalar(const uint32_t* words, float* out, int64_t n, float from, float range) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::fma(static_cast<float>(words[i] & 0xffffffu) * 0x1p-24f, range, from);
+}
+
+void rng_uniform_f64_scalar(const uint32_t* words, double* out, int64_t n, double from, double range) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t v = ((static_cast<uint64_t>(words[2 * i]) << 32) | words[2 * i + 1]) & ((uint64_t{1} << 53) - 1);
+    out[i] = std::fma(static_cast<double>(v) * 0x1p-53, range, from);
+  }
+}
+
 void rng_normal_f32_c16_scalar(float* data, int64_t chunks, float mean, float std) {
   for (int64_t c = 0; c < chunks; ++c) {
     float* d = data + 16 * c;
@@ -80,6 +92,23 @@ void rng_normal_f32_c16_scalar(float* data, int64_t chunks, float mean, float st
       d[j + 8] = std::fma(radius * s, std, mean);
     }
   }
+}
+
+void rng_normal_f64_c16_scalar(double* data, int64_t chunks, double mean, double std) {
+  rng_common::normal_f64_c16(data, chunks, mean, std);
+}
+
+// The standard MT19937 recurrence, split so no index needs a modulo.
+void rng_mt_twist_scalar(uint32_t* mt) {
+  constexpr int N = 624, M = 397;
+  int k = 0;
+  for (; k < N - M; ++k) mt[k] = mt[k + M] ^ rng_common::mt_twist_one(mt[k], mt[k + 1]);
+  for (; k < N - 1; ++k) mt[k] = mt[k + M - N] ^ rng_common::mt_twist_one(mt[k], mt[k + 1]);
+  mt[N - 1] = mt[M - 1] ^ rng_common::mt_twist_one(mt[N - 1], mt[0]);
+}
+
+void rng_mt_temper_scalar(const uint32_t* state, uint32_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = rng_common::mt_temper_one(state[i]);
 }
 
 }  // namespace convkit::kernels
