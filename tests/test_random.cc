@@ -84,7 +84,7 @@ TEST_P(RngSequence, MatchesPyTorchBits) {
   EXPECT_EQ(bit_patterns(out), parse_hex(c.at("bits")));
 }
 
-INSTANTIATE_TEST_SUITE_P(Torch, RngSequence, ::testing::Range<std::size_t>(0, 133),
+INSTANTIATE_TEST_SUITE_P(Torch, RngSequence, ::testing::Range<std::size_t>(0, 137),
                          [](const ::testing::TestParamInfo<std::size_t>& info) {
                            std::string n = load("rng_golden.json").at("cases")[info.param].at("name");
                            for (char& ch : n)
@@ -92,7 +92,7 @@ INSTANTIATE_TEST_SUITE_P(Torch, RngSequence, ::testing::Range<std::size_t>(0, 13
                            return n;
                          });
 
-TEST(RngSequence, CaseCountMatchesTheFile) { EXPECT_EQ(load("rng_golden.json").at("cases").size(), 133u); }
+TEST(RngSequence, CaseCountMatchesTheFile) { EXPECT_EQ(load("rng_golden.json").at("cases").size(), 137u); }
 
 // The spec's own vectors (spec/torch-rng-vectors.json, copied into tests/golden). Every key
 // must be handled: an unknown one fails, so no vector is skipped silently.
@@ -271,6 +271,41 @@ TEST(Generator, BulkWordsEqualSingleDraws) {
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(bulk[static_cast<std::size_t>(i)], b.random()) << n << " " << i;
     EXPECT_EQ(a.random(), b.random());
   }
+}
+
+}  // namespace
+}  // namespace convkit::test
+
+namespace convkit::test {
+namespace {
+
+// MegEngine's initialization: weight ~ N(0, 1/fan_in) with fan_in over ALL input channels
+// (C_in * prod(K), not per group), bias zeros.
+TEST(MegEngineInit, NormalWithFanInOverAllChannelsAndZeroBias) {
+  manual_seed(21);
+  nn::Conv2d m(nn::Conv2dOptions(64, 128, 3).groups(4).init("megengine"));
+  manual_seed(21);
+  Tensor expect = Tensor::empty({128, 16, 3, 3});
+  expect.normal_(0.0, std::sqrt(1.0 / (64 * 9)));
+  EXPECT_TRUE(bitwise_equal(m.weight, expect));
+  for (double b : m.bias.to_vector()) EXPECT_EQ(b, 0.0);
+  // The sample's spread is the intended one: std 1/sqrt(576) = 0.0417 over 18432 draws.
+  double ss = 0;
+  for (double w : m.weight.to_vector()) ss += w * w;
+  EXPECT_NEAR(std::sqrt(ss / static_cast<double>(m.weight.numel())), 1.0 / 24.0, 0.001);
+  EXPECT_THROW(nn::Conv1d(nn::Conv1dOptions(2, 2, 3).init("keras")), Error);
+}
+
+TEST(ResetParameters, RedrawsFromTheGivenGenerator) {
+  nn::Conv1d m(nn::Conv1dOptions(4, 4, 3));
+  Generator a(77), b(77);
+  m.reset_parameters(&a);
+  const Tensor w1 = m.weight.clone();
+  m.reset_parameters(&b);
+  EXPECT_TRUE(bitwise_equal(m.weight, w1));
+  manual_seed(77);
+  nn::Conv1d fresh(nn::Conv1dOptions(4, 4, 3));
+  EXPECT_TRUE(bitwise_equal(fresh.weight, w1));  // same stream as the default generator
 }
 
 }  // namespace

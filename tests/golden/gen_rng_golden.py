@@ -102,6 +102,11 @@ for dt in ["float32", "float64"]:
             if seed == 7 and dim == 2:
                 case(tag + "_after_randn", seed, [["randn", [3], "float32"], op + ["weight"]])
 
+# Complex modules: PyTorch fills real and imaginary parts as one real tensor of twice the size.
+for dt in ["complex64", "complex128"]:
+    case(f"conv1d_4_6_k3_g2_b_{dt}_weight", 5, [["conv", 1, 4, 6, 3, 2, True, dt, "weight"]])
+    case(f"conv1d_4_6_k3_g2_b_{dt}_bias", 5, [["conv", 1, 4, 6, 3, 2, True, dt, "bias"]])
+
 out = {"generator": "tests/golden/gen_rng_golden.py", "torch_version": torch.__version__, "cases": cases}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rng_golden.json")
 tmp = path + ".tmp"
