@@ -3,7 +3,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
 
 .PHONY: all deps build demo test test-fast asan clean bench-rng
 all: build

@@ -1,0 +1,31 @@
+// `convkit conv`: options, their translation into convolution arguments, and the run.
+// Shared by the tool and the CLI fuzz target, so the fuzzer exercises the real path.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "conv/params.h"
+
+namespace convkit::tool {
+
+struct ConvCommand {
+  std::string input, weight, bias, weights, key, output;
+  std::string stride = "1", padding = "0", dilation = "1";
+  int64_t groups = 1;
+  std::string padding_mode = "zeros", conv_mode = "cross_correlation", compute_mode = "default";
+  std::string weight_layout = "torch";
+  int threads = 1;
+};
+
+/// Registers the options of `convkit conv` on `sub`, writing into `c`.
+void add_conv_options(CLI::App& sub, ConvCommand& c);
+
+/// Parses the string-valued options for a convolution of spatial rank `dim`. Throws
+/// convkit::Error naming the option and the value on anything malformed.
+internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim);
+
+/// Loads the files, convolves, writes the output (atomically). Throws convkit::Error.
+void run_conv(const ConvCommand& c);
+
+}  // namespace convkit::tool
