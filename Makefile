@@ -1,11 +1,16 @@
 # Two entry points (see README): `make demo` and `make test`. Both install what is missing
 # with apt-get (as root), configure with CMake + Ninja, build and run.
+SHELL      := /bin/bash
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= 2
 DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
 
-.PHONY: all deps build demo test test-fast asan clean bench-rng
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := npy safetensors cli
+
+.PHONY: all deps build demo test test-fast asan clean bench-rng fuzz fuzz-run fuzz-build
 all: build
 
 deps:
@@ -26,10 +31,11 @@ demo: build
 
 # Every test: the g++ build, the same tests with vector kernels capped to scalar, then a
 # clang build under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build asan
+test: build asan fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(BUILD) && CONVKIT_MAX_ISA=scalar ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=20
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -45,5 +51,26 @@ asan: deps $(ASAN_BUILD)/build.ninja
 bench-rng: build
 	/usr/bin/python3 bench/rng_vs_torch.py $(BUILD)/rng_bench
 
+# Fuzzing: libFuzzer targets under ASan + UBSan. New inputs go to $(FUZZ_BUILD)/corpus-*;
+# the committed seeds in fuzz/corpus/ are only read. A crash leaves $(FUZZ_BUILD)/crash-*.
+$(FUZZ_BUILD)/build.ninja:
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONVKIT_FUZZ=ON -DCONVKIT_BUILD_TESTS=OFF -DCONVKIT_WERROR=ON
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_npy fuzz_safetensors fuzz_cli
+
+fuzz-run:
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  ./$(FUZZ_BUILD)/fuzz_$$t $(FUZZ_BUILD)/corpus-$$t fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash-" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+fuzz: fuzz-build
+	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
