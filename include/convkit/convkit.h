@@ -8,3 +8,4 @@
 #include "convkit/nn/options/conv.h"
 #include "convkit/random.h"
 #include "convkit/tensor.h"
+#include "convkit/threads.h"

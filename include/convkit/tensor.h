@@ -74,6 +74,13 @@ class Tensor {
   bool is_contiguous() const;
   /// True when the tensor owns (shares ownership of) its memory; false for from_blob views.
   bool owns_memory() const { return owned_; }
+  /// A counter shared by every view of the same memory, advanced by every convkit write into
+  /// it (copy_, uniform_, normal_). Modules use it to know when packed weights are stale;
+  /// after writing through data_ptr() yourself, call bump_version().
+  uint64_t version() const { return version_ ? *version_ : 0; }
+  void bump_version() const {
+    if (version_) ++*version_;
+  }
 
   /// Address of element [0, 0, ...].
   void* data_ptr() const;
@@ -125,6 +132,7 @@ class Tensor {
   Shape strides_;
   DType dtype_ = kFloat32;
   bool owned_ = true;
+  std::shared_ptr<uint64_t> version_;
 
   int64_t wrap_dim(int64_t d, int64_t ndim) const;
 };

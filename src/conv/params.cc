@@ -26,6 +26,11 @@ constexpr std::pair<const char*, ComputeMode> kComputeModes[] = {
     {"default", ComputeMode::Default}, {"float32", ComputeMode::Float32}};
 constexpr std::pair<const char*, WeightLayout> kWeightLayouts[] = {
     {"torch", WeightLayout::Torch}, {"megengine", WeightLayout::MegEngine}};
+constexpr std::pair<const char*, Algorithm> kAlgorithms[] = {{"auto", Algorithm::Auto},
+                                                             {"reference", Algorithm::Reference},
+                                                             {"gemm", Algorithm::Gemm},
+                                                             {"depthwise", Algorithm::Depthwise},
+                                                             {"winograd", Algorithm::Winograd}};
 constexpr std::pair<const char*, InitMode> kInitModes[] = {{"torch", InitMode::Torch},
                                                            {"megengine", InitMode::MegEngine}};
 
@@ -44,6 +49,8 @@ ComputeMode compute_mode_from_name(const std::string& s) { return parse_name(s, 
 WeightLayout weight_layout_from_name(const std::string& s) { return parse_name(s, "weight_layout", kWeightLayouts); }
 InitMode init_mode_from_name(const std::string& s) { return parse_name(s, "init", kInitModes); }
 const char* name_of(InitMode m) { return lookup_name(m, kInitModes); }
+Algorithm algorithm_from_name(const std::string& s) { return parse_name(s, "algorithm", kAlgorithms); }
+const char* name_of(Algorithm a) { return lookup_name(a, kAlgorithms); }
 const char* name_of(PaddingMode m) { return lookup_name(m, kPaddingModes); }
 const char* name_of(ConvMode m) { return lookup_name(m, kConvModes); }
 const char* name_of(ComputeMode m) { return lookup_name(m, kComputeModes); }

@@ -26,6 +26,7 @@ struct ConvArgs {
   ConvMode conv_mode = ConvMode::CrossCorrelation;
   ComputeMode compute_mode = ComputeMode::Default;
   std::string device = "cpu";
+  Algorithm algorithm = Algorithm::Auto;
 };
 
 /// Builds ConvArgs from the typed options of F::convNd / ConvNd modules.
@@ -43,6 +44,7 @@ ConvArgs conv_args(const Options& o) {
   a.conv_mode = o.conv_mode();
   a.compute_mode = o.compute_mode();
   a.device = o.device();
+  a.algorithm = o.algorithm();
   return a;
 }
 

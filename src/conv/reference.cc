@@ -3,6 +3,8 @@
 // fallback, so it stays obviously correct: no blocking, no vectorization, no threads.
 #include "conv/reference.h"
 
+#include "conv/plan.h"
+
 #include <type_traits>
 
 #include "core/cast.h"
@@ -19,19 +21,6 @@ template <> struct ref_acc<Half> { using type = float; };
 template <> struct ref_acc<BFloat16> { using type = float; };
 template <> struct ref_acc<complex64> { using type = complex128; };
 template <> struct ref_acc<complex128> { using type = complex128; };
-
-// Maps a coordinate of the padded input (already shifted by -pad_lo) to the input index it
-// reads, or -1 for a zero. Reflect/circular limits were checked by make_conv_params.
-int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
-  if (i >= 0 && i < S) return i;
-  switch (mode) {
-    case PaddingMode::Zeros: return -1;
-    case PaddingMode::Reflect: return i < 0 ? -i : 2 * (S - 1) - i;
-    case PaddingMode::Replicate: return i < 0 ? 0 : S - 1;
-    case PaddingMode::Circular: return ((i % S) + S) % S;
-  }
-  return -1;
-}
 
 template <typename T>
 void reference_typed(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {

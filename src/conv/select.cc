@@ -1,21 +1,44 @@
 #include "conv/select.h"
 
+#include "conv/plan.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 namespace convkit::internal {
 
-const char* name_of(Algorithm a) {
+const char* unsupported_reason(Algorithm a, const ConvParams& p) {
   switch (a) {
-    case Algorithm::Reference: return "reference";
+    case Algorithm::Auto:
+    case Algorithm::Reference:
+      return nullptr;
+    case Algorithm::Gemm:
+      if (p.dtype != kFloat32) return "the gemm path computes float32 only";
+      return nullptr;
+    case Algorithm::Depthwise:
+      if (p.dtype != kFloat32) return "the depthwise path computes float32 only";
+      if (p.groups != p.C_in || p.c_in_per_group() != 1) return "depthwise needs groups == C_in";
+      if (p.dim > 2) return "the depthwise path handles 1-d and 2-d";
+      if (p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) > kDepthwiseMaxTaps) return "the depthwise path takes at most 1024 taps";
+      return nullptr;
+    case Algorithm::Winograd:
+      return "Winograd is not implemented yet";
   }
-  return "?";
+  return "unknown algorithm";
 }
 
-AlgorithmChoice select_algorithm(const ConvParams& p) {
-  (void)p;  // fast paths arrive with the fp32 engine; until then every call is the oracle
-  return {Algorithm::Reference, "reference loops: the only implementation so far"};
+AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced) {
+  if (forced != Algorithm::Auto) {
+    const char* why = unsupported_reason(forced, p);
+    CONVKIT_CHECK(why == nullptr, "algorithm '", name_of(forced), "' cannot compute this ", op_name(p.dim), " (",
+                  dtype_name(p.dtype), ", groups=", p.groups, ", C_in=", p.C_in, "): ", why);
+    return {forced, "forced by the algorithm option"};
+  }
+  if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
+  if (unsupported_reason(Algorithm::Depthwise, p) == nullptr)
+    return {Algorithm::Depthwise, "groups == C_in: direct depthwise rows, channel planes padded once"};
+  return {Algorithm::Gemm, "implicit GEMM: im2col packed per block, AVX2/scalar microkernel"};
 }
 
 void log_choice(const ConvParams& p, const AlgorithmChoice& c) {

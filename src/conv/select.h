@@ -6,17 +6,17 @@
 
 namespace convkit::internal {
 
-enum class Algorithm { Reference };
-
 struct AlgorithmChoice {
   Algorithm algorithm;
   const char* reason;
 };
 
-const char* name_of(Algorithm a);
+/// Why `a` cannot compute p, or nullptr when it can.
+const char* unsupported_reason(Algorithm a, const ConvParams& p);
 
-/// Picks the algorithm for p. Pure: the same params always give the same answer.
-AlgorithmChoice select_algorithm(const ConvParams& p);
+/// Picks the algorithm for p, or validates `forced` (an Error naming why it cannot run p).
+/// Pure: the same arguments always give the same answer.
+AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced = Algorithm::Auto);
 
 /// Prints the choice to stderr when the environment has CONVKIT_VERBOSE=1.
 void log_choice(const ConvParams& p, const AlgorithmChoice& c);

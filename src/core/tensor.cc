@@ -146,6 +146,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   }
   Tensor t;
   t.storage_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
+  t.version_ = std::make_shared<uint64_t>(0);
   t.sizes_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
@@ -209,6 +210,7 @@ Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shap
                 " strides given for shape ", shape_str(shape));
   Tensor t;
   t.storage_ = std::shared_ptr<void>(data, [](void*) {});
+  t.version_ = std::make_shared<uint64_t>(0);
   t.sizes_ = shape;
   t.strides_ = strides.empty() ? contiguous_strides(shape) : strides;
   t.dtype_ = dtype;
@@ -395,6 +397,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
                        [&](int64_t od, int64_t os) { d[od] = cast_value<D>(s[os]); });
     });
   });
+  bump_version();
   return *this;
 }
 

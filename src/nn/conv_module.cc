@@ -34,10 +34,50 @@ void check_options(const ConvOptions<D>& o) {
                 "' is not supported: convkit computes on the CPU only (device='cpu')");
 }
 
+template <std::size_t D>
+bool same_array(const ExpandingArray<D>& a, const ExpandingArray<D>& b) {
+  for (std::size_t i = 0; i < D; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+// True when two option sets describe the same computation (allocation-free, so a cached plan
+// is checked on every forward without cost).
+template <std::size_t D>
+bool same_computation(const ConvOptions<D>& a, const ConvOptions<D>& b) {
+  return same_array(a.stride(), b.stride()) && same_array(a.dilation(), b.dilation()) &&
+         a.padding().kind() == b.padding().kind() && same_array(a.padding().lo(), b.padding().lo()) &&
+         same_array(a.padding().hi(), b.padding().hi()) && a.groups() == b.groups() &&
+         a.padding_mode().value == b.padding_mode().value && a.conv_mode().value == b.conv_mode().value &&
+         a.compute_mode().value == b.compute_mode().value && a.algorithm().value == b.algorithm().value &&
+         a.device() == b.device();
+}
+
 }  // namespace
 
+// What the cached plan was built for; any difference rebuilds it.
 template <std::size_t D>
-ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)) {
+struct ConvNdImpl<D>::PlanCache {
+  ConvOptions<D> options{1, 1, 1};
+  Shape x_sizes;
+  DType dtype = kFloat32;
+  const void* w_ptr = nullptr;
+  uint64_t w_version = 0;
+  Shape w_sizes;
+  const void* b_ptr = nullptr;
+  uint64_t b_version = 0;
+  std::unique_ptr<internal::ConvPlan> plan;
+
+  bool matches(const ConvNdImpl<D>& m, const Tensor& x) const {
+    return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.defined() && m.weight.data_ptr() == w_ptr &&
+           m.weight.version() == w_version && m.weight.sizes() == w_sizes &&
+           (m.bias.defined() ? m.bias.data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
+           same_computation(m.options, options);
+  }
+};
+
+template <std::size_t D>
+ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)), cache_(std::make_shared<PlanCache>()) {
   check_options(options);
   Shape ws{options.out_channels(), options.in_channels() / options.groups()};
   for (std::size_t i = 0; i < D; ++i) ws.push_back(options.kernel_size()[i]);
@@ -73,7 +113,32 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
 
 template <std::size_t D>
 Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
-  return internal::conv_forward(x, weight, bias, internal::conv_args<D>(options));
+  PlanCache& c = *cache_;
+  if (!c.matches(*this, x)) {
+    // Validation, algorithm choice and weight packing happen here, once per shape/weight.
+    const internal::ConvArgs args = internal::conv_args<D>(options);
+    const internal::ConvCall call = internal::prepare_conv(x, weight, bias, args);
+    c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm);
+    c.options = options;
+    c.x_sizes = x.sizes();
+    c.dtype = x.dtype();
+    c.w_ptr = weight.data_ptr();
+    c.w_version = weight.version();
+    c.w_sizes = weight.sizes();
+    c.b_ptr = bias.defined() ? bias.data_ptr() : nullptr;
+    c.b_version = bias.version();
+  }
+  return internal::run_plan(*c.plan, x);
+}
+
+template <std::size_t D>
+int64_t ConvNdImpl<D>::plan_memory_bytes() const {
+  return cache_->plan ? cache_->plan->memory_bytes() : 0;
+}
+
+template <std::size_t D>
+const char* ConvNdImpl<D>::plan_algorithm() const {
+  return cache_->plan ? name_of(cache_->plan->choice.algorithm) : "none";
 }
 
 template <std::size_t D>

@@ -228,6 +228,7 @@ Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
   std::lock_guard<std::mutex> lock(g.mutex());
   Tensor target = memory_order(*this);
   fill_via_real(target, [&](auto* p, int64_t n) { uniform_fill(g, p, n, from, to); });
+  bump_version();
   return *this;
 }
 
@@ -255,6 +256,7 @@ Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
     return *this;
   }
   fill_via_real(target, [&](auto* p, int64_t n) { normal_fill(g, p, n, mean, s); });
+  bump_version();
   return *this;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "convkit/nn/options/conv.h"
 #include "convkit/random.h"
@@ -36,6 +37,13 @@ class ConvNdImpl {
   /// The weight in the requested layout (a view: the memory is the same).
   Tensor weight_as(WeightLayout layout) const;
 
+  /// Bytes the cached plan holds beyond the user's tensors (packed weights + workspace);
+  /// 0 before the first forward. The plan is rebuilt when the input shape, the dtype, the
+  /// weight or bias tensor, or their version() changes.
+  int64_t plan_memory_bytes() const;
+  /// The algorithm the cached plan uses ("none" before the first forward).
+  const char* plan_algorithm() const;
+
   /// libtorch's ModuleHolder syntax: m->weight, m->forward(x).
   ConvNdImpl* operator->() { return this; }
   const ConvNdImpl* operator->() const { return this; }
@@ -45,6 +53,10 @@ class ConvNdImpl {
   Tensor weight;
   /// (C_out), or undefined when options.bias() is false.
   Tensor bias;
+
+ private:
+  struct PlanCache;
+  std::shared_ptr<PlanCache> cache_;  // shared_ptr: the module stays copyable
 };
 
 extern template class ConvNdImpl<1>;

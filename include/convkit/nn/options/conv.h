@@ -28,17 +28,22 @@ enum class WeightLayout { Torch, MegEngine };
 /// Default initialization: PyTorch's (kaiming_uniform with a = sqrt(5), bias U(+-1/sqrt(fan_in)))
 /// or MegEngine's (weight ~ N(0, 1/fan_in) with fan_in over all input channels, bias zeros).
 enum class InitMode { Torch, MegEngine };
+/// How a convolution is computed. Auto lets convkit choose (CONVKIT_VERBOSE=1 prints the choice
+/// and its reason); the others force one (an error if it cannot do the given convolution).
+enum class Algorithm { Auto, Reference, Gemm, Depthwise, Winograd };
 
 PaddingMode padding_mode_from_name(const std::string& s);  // "zeros", "reflect", ...
 ConvMode conv_mode_from_name(const std::string& s);        // "cross_correlation", "convolution"
 ComputeMode compute_mode_from_name(const std::string& s);  // "default", "float32"
 WeightLayout weight_layout_from_name(const std::string& s);  // "torch", "megengine"
 InitMode init_mode_from_name(const std::string& s);          // "torch", "megengine"
+Algorithm algorithm_from_name(const std::string& s);  // "auto", "reference", "gemm", "depthwise", "winograd"
 const char* name_of(PaddingMode m);
 const char* name_of(ConvMode m);
 const char* name_of(ComputeMode m);
 const char* name_of(WeightLayout m);
 const char* name_of(InitMode m);
+const char* name_of(Algorithm a);
 
 namespace nn {
 
@@ -58,6 +63,7 @@ struct Named {
     else if constexpr (std::is_same_v<E, ComputeMode>) return compute_mode_from_name(s);
     else if constexpr (std::is_same_v<E, DType>) return dtype_from_name(s);
     else if constexpr (std::is_same_v<E, InitMode>) return init_mode_from_name(s);
+    else if constexpr (std::is_same_v<E, Algorithm>) return algorithm_from_name(s);
     else return weight_layout_from_name(s);
   }
 };
@@ -173,6 +179,8 @@ class ConvOptions {
   CONVKIT_ARG(std::string, device) = "cpu";
   /// torch (default) or megengine initialization.
   CONVKIT_ARG(Named<InitMode>, init) = InitMode::Torch;
+  /// auto (default), or force reference, gemm, depthwise or winograd.
+  CONVKIT_ARG(Named<Algorithm>, algorithm) = Algorithm::Auto;
 };
 
 namespace functional {
@@ -196,6 +204,8 @@ class ConvFuncOptions {
   CONVKIT_ARG(Named<ComputeMode>, compute_mode) = ComputeMode::Default;
   /// Only "cpu" exists.
   CONVKIT_ARG(std::string, device) = "cpu";
+  /// auto (default), or force reference, gemm, depthwise or winograd.
+  CONVKIT_ARG(Named<Algorithm>, algorithm) = Algorithm::Auto;
 };
 
 }  // namespace functional

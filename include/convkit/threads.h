@@ -1,0 +1,12 @@
+// Thread count for convkit's parallel paths. Results never depend on it: work is split over
+// output tiles only, so every output element is computed by the same operations in the same
+// order whatever the number of threads.
+#pragma once
+
+namespace convkit {
+
+/// Threads used by convolutions (>= 1). Default: OMP_NUM_THREADS or the number of cores.
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace convkit

@@ -1,0 +1,213 @@
+// Implicit-GEMM convolution (float32): per image n and group g,
+//   Y_g[M = C_out/g, P = prod(S_out)] = A_g[M, Kd = C_in/g * prod(K)] * B[Kd, P]
+// where B is im2col of the input, never materialized whole: it is packed block by block
+// (KC x NC) inside BLIS's loops, straight from the user's tensor, with every padding mode and
+// any input strides. A (the weights) is packed once at plan creation. The output is written
+// in place in NCHW order (Y_g rows are output channels, columns are output positions).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "conv/plan.h"
+#include "convkit/threads.h"
+#include "kernels/gemm/gemm.h"
+
+namespace convkit::internal {
+
+namespace {
+
+// Block sizes: an A block (MC x KC, 96 KiB) and a B block (KC x NC, 192 KiB) stay in L2, one
+// B micro-panel (KC x NR, 16 KiB) in L1. MC and NC are multiples of every kernel's MR and NR.
+constexpr int64_t kKC = 256, kNC = 192, kMC = 96;
+
+// Spatial quantities lifted to 3 dims (D, H, W) by prepending size-1 dims, as the reference.
+struct Geometry {
+  int64_t S[3], O[3], st[3], xs[3];
+};
+
+class GemmPlan : public ConvPlan {
+ public:
+  GemmPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
+      : kernel_(kernels::gemm_kernel(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
+    params = p;
+    G_ = p.groups;
+    M_ = p.c_out_per_group();
+    const int64_t cin_g = p.c_in_per_group();
+    const int64_t lift = 3 - p.dim;
+    int64_t K[3] = {1, 1, 1}, dl[3] = {1, 1, 1}, lo[3] = {0, 0, 0};
+    for (int64_t i = 0; i < p.dim; ++i) {
+      K[lift + i] = p.kernel[static_cast<std::size_t>(i)];
+      dl[lift + i] = p.dilation[static_cast<std::size_t>(i)];
+      lo[lift + i] = p.pad_lo[static_cast<std::size_t>(i)];
+    }
+    taps_ = K[0] * K[1] * K[2];
+    Kd_ = cin_g * taps_;
+    P_ = 1;
+    for (int64_t s : p.out_size) P_ *= s;
+
+    // k = (ci, kd, kh, kw) -> channel and the input offset of each tap relative to o * stride.
+    kci_.resize(static_cast<std::size_t>(Kd_));
+    for (auto& o : koff_) o.resize(static_cast<std::size_t>(Kd_));
+    for (int64_t k = 0; k < Kd_; ++k) {
+      const int64_t t = k % taps_;
+      const int64_t kk[3] = {t / (K[1] * K[2]), (t / K[2]) % K[1], t % K[2]};
+      kci_[static_cast<std::size_t>(k)] = k / taps_;
+      for (int d = 0; d < 3; ++d) koff_[d][static_cast<std::size_t>(k)] = kk[d] * dl[d] - lo[d];
+    }
+    flat_ = taps_ == 1 && p.padding_mode == PaddingMode::Zeros;
+    for (int64_t i = 0; i < p.dim; ++i)
+      flat_ = flat_ && p.stride[static_cast<std::size_t>(i)] == 1 && p.pad_lo[static_cast<std::size_t>(i)] == 0 &&
+              p.pad_hi[static_cast<std::size_t>(i)] == 0;
+
+    // A: [G][M/MR panels][Kd][MR], rows past M zero; conv_mode=convolution reads taps reversed.
+    panels_ = (M_ + mr_ - 1) / mr_;
+    a_ = Tensor::zeros({G_ * panels_ * Kd_ * mr_});
+    const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
+    const float* wp = wc.data<float>();
+    float* ap = a_.data<float>();
+    const bool flip = p.conv_mode == ConvMode::Convolution;
+    for (int64_t g = 0; g < G_; ++g)
+      for (int64_t m = 0; m < M_; ++m)
+        for (int64_t k = 0; k < Kd_; ++k) {
+          const int64_t ci = k / taps_, t = k % taps_;
+          const float v = wp[((g * M_ + m) * cin_g + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
+          ap[((g * panels_ + m / mr_) * Kd_ + k) * mr_ + m % mr_] = v;
+        }
+    if (b.defined()) bias_ = b.contiguous().clone();
+  }
+
+  int64_t memory_bytes() const override { return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes(); }
+
+  void run(const Tensor& x, Tensor& y) override {
+    const ConvParams& p = params;
+    Geometry geo{};
+    const int64_t lift = 3 - p.dim;
+    for (int d = 0; d < 3; ++d) geo.S[d] = geo.O[d] = geo.st[d] = 1, geo.xs[d] = 0;
+    for (int64_t i = 0; i < p.dim; ++i) {
+      geo.S[lift + i] = p.in_size[static_cast<std::size_t>(i)];
+      geo.O[lift + i] = p.out_size[static_cast<std::size_t>(i)];
+      geo.st[lift + i] = p.stride[static_cast<std::size_t>(i)];
+      geo.xs[lift + i] = x.stride(2 + i);
+    }
+    // The 1x1 fast path copies whole channel planes, so it needs each plane contiguous.
+    bool plane_contiguous = true;
+    for (int64_t i = p.dim - 1, expect = 1; i >= 0; expect *= p.in_size[static_cast<std::size_t>(i)], --i)
+      plane_contiguous = plane_contiguous && (p.in_size[static_cast<std::size_t>(i)] == 1 || x.stride(2 + i) == expect);
+    const bool flat = flat_ && plane_contiguous;
+
+    const int64_t nJ = (P_ + kNC - 1) / kNC, nI = (M_ + kMC - 1) / kMC;
+    const int64_t tasks = p.N * G_ * nJ * nI;
+    const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
+    const int64_t nc_pad = (kNC + nr_ - 1) / nr_ * nr_;
+    ws_.reserve(threads, kKC * nc_pad);
+    const float* xp = x.data<float>();
+    float* yp = y.data<float>();
+    const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
+
+    // Tasks own disjoint output tiles and always sum over K in the same order, so the result
+    // is the same bits for any thread count.
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = task / (nI * nJ * G_);
+      float* bp = ws_.get(omp_get_thread_num());
+      const int64_t jc = jb * kNC, nc = std::min(kNC, P_ - jc);
+      const int64_t ic = ib * kMC, mc = std::min(kMC, M_ - ic);
+      const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
+      for (int64_t pc = 0; pc < Kd_; pc += kKC) {
+        const int64_t kc = std::min(kKC, Kd_ - pc);
+        pack_b(xg, xs1, geo, flat, pc, kc, jc, nc, bp);
+        for (int64_t jr = 0; jr < nc; jr += nr_) {
+          const int64_t nn = std::min<int64_t>(nr_, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += mr_) {
+            const int64_t row = ic + ir;
+            const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
+            float* cp = yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr;
+            const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
+            kernel_.fn(kc, ap, bp + (jr / nr_) * kc * nr_, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
+          }
+        }
+      }
+    }
+  }
+
+ private:
+  // Packs B[pc .. pc+kc, jc .. jc+nc] (im2col of one image and group) as NR-wide panels:
+  // bp[(q / NR) * kc * NR + kk * NR + q % NR] = B[pc + kk, jc + q]; columns past nc are zero.
+  void pack_b(const float* xg, int64_t xs1, const Geometry& geo, bool flat, int64_t pc, int64_t kc, int64_t jc,
+              int64_t nc, float* bp) const {
+    const int64_t nr = nr_;
+    const PaddingMode mode = params.padding_mode;
+    // Writes len values (src, or zeros when src is null) at block column q of row kk.
+    auto put = [&](int64_t kk, int64_t q, const float* src, int64_t len) {
+      while (len > 0) {
+        const int64_t lane = q % nr, chunk = std::min(nr - lane, len);
+        float* dst = bp + (q / nr) * kc * nr + kk * nr + lane;
+        if (src) {
+          for (int64_t i = 0; i < chunk; ++i) dst[i] = src[i];
+          src += chunk;
+        } else {
+          for (int64_t i = 0; i < chunk; ++i) dst[i] = 0.0f;
+        }
+        q += chunk;
+        len -= chunk;
+      }
+    };
+    const int64_t npanels = (nc + nr - 1) / nr;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const auto k = static_cast<std::size_t>(pc + kk);
+      const float* xc = xg + kci_[k] * xs1;
+      if (nc % nr) put(kk, nc, nullptr, npanels * nr - nc);
+      if (flat) {  // 1x1, stride 1, no padding: B row k is channel plane ci itself
+        put(kk, 0, xc + jc, nc);
+        continue;
+      }
+      int64_t q = 0, pos = jc;
+      int64_t ow = pos % geo.O[2], oh = (pos / geo.O[2]) % geo.O[1], od = pos / (geo.O[2] * geo.O[1]);
+      while (q < nc) {
+        const int64_t run = std::min(geo.O[2] - ow, nc - q);
+        const int64_t id = source_index(od * geo.st[0] + koff_[0][k], geo.S[0], mode);
+        const int64_t ih = source_index(oh * geo.st[1] + koff_[1][k], geo.S[1], mode);
+        if (id < 0 || ih < 0) {
+          put(kk, q, nullptr, run);
+        } else {
+          const float* row = xc + id * geo.xs[0] + ih * geo.xs[1];
+          const int64_t iw0 = ow * geo.st[2] + koff_[2][k];
+          if (mode == PaddingMode::Zeros && geo.st[2] == 1 && geo.xs[2] == 1) {
+            // Contiguous input run: zeros, a copy, zeros.
+            const int64_t a = std::clamp<int64_t>(-iw0, 0, run), z = std::clamp<int64_t>(geo.S[2] - iw0, a, run);
+            put(kk, q, nullptr, a);
+            put(kk, q + a, row + iw0 + a, z - a);
+            put(kk, q + z, nullptr, run - z);
+          } else {
+            for (int64_t t = 0; t < run; ++t) {
+              const int64_t iw = source_index(iw0 + t * geo.st[2], geo.S[2], mode);
+              const float v = iw < 0 ? 0.0f : row[iw * geo.xs[2]];
+              put(kk, q + t, &v, 1);
+            }
+          }
+        }
+        q += run;
+        ow = 0;
+        if (++oh == geo.O[1]) oh = 0, ++od;
+      }
+    }
+  }
+
+  const kernels::GemmKernel& kernel_;
+  int64_t mr_, nr_;
+  int64_t G_ = 1, M_ = 0, Kd_ = 0, P_ = 0, taps_ = 1, panels_ = 0;
+  bool flat_ = false;
+  std::vector<int64_t> kci_;
+  std::vector<int64_t> koff_[3];
+  Tensor a_, bias_;
+  Workspace ws_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+  return std::make_unique<GemmPlan>(p, w, b);
+}
+
+}  // namespace convkit::internal

@@ -1,0 +1,58 @@
+#include "conv/plan.h"
+
+#include "conv/reference.h"
+
+#include <algorithm>
+
+#include "convkit/threads.h"
+
+namespace convkit::internal {
+
+void Workspace::reserve(int threads, int64_t floats_each) {
+  if (static_cast<int>(per_thread_.size()) < threads) per_thread_.resize(static_cast<std::size_t>(threads));
+  for (auto& t : per_thread_)
+    if (!t.defined() || t.numel() < floats_each) t = Tensor::empty({std::max<int64_t>(floats_each, 1)}, kFloat32);
+}
+
+int64_t Workspace::bytes() const {
+  int64_t b = 0;
+  for (const auto& t : per_thread_) b += t.defined() ? t.numel() * 4 : 0;
+  return b;
+}
+
+int threads_for(int64_t tasks, double flops) {
+  constexpr double kMinFlopsPerThread = 4e6;  // ~40 us of one core: above OpenMP's wake-up cost
+  const auto by_work = static_cast<int64_t>(flops / kMinFlopsPerThread);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({get_num_threads(), tasks, by_work})));
+}
+
+namespace {
+
+// The oracle as a plan: it keeps the (contiguous) weight and bias and runs the plain loops.
+class ReferencePlan : public ConvPlan {
+ public:
+  ReferencePlan(const Tensor& w, const Tensor& b) : w_(w.contiguous()), b_(b) {}
+  void run(const Tensor& x, Tensor& y) override { reference_conv(params, x, w_, b_, y); }
+  int64_t memory_bytes() const override { return 0; }
+
+ private:
+  Tensor w_, b_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced) {
+  const AlgorithmChoice choice = select_algorithm(p, forced);
+  log_choice(p, choice);
+  std::unique_ptr<ConvPlan> plan;
+  switch (choice.algorithm) {
+    case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
+    case Algorithm::Depthwise: plan = make_depthwise_plan(p, w, b); break;
+    default: plan = std::make_unique<ReferencePlan>(w, b); break;
+  }
+  plan->params = p;
+  plan->choice = choice;
+  return plan;
+}
+
+}  // namespace convkit::internal

@@ -1,0 +1,65 @@
+// ConvPlan: everything a convolution needs that does not depend on the input values —
+// validated params, the chosen algorithm, packed (and flipped, for conv_mode=convolution)
+// weights, and a workspace — made once; run() only computes.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "conv/select.h"
+
+namespace convkit::internal {
+
+class ConvPlan {
+ public:
+  virtual ~ConvPlan() = default;
+  /// x: [N, C_in, *S_in] with any strides; y: [N, C_out, *S_out] contiguous, preallocated.
+  virtual void run(const Tensor& x, Tensor& y) = 0;
+  /// Packed weights + workspace, in bytes.
+  virtual int64_t memory_bytes() const = 0;
+
+  ConvParams params;
+  AlgorithmChoice choice{Algorithm::Reference, ""};
+};
+
+/// The depthwise path keeps its tap pointers on the stack, so it takes kernels up to this size.
+inline constexpr int64_t kDepthwiseMaxTaps = 1024;
+
+/// Validates the choice, packs w (canonical layout) and b ((C_out) or undefined).
+std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced);
+
+// The algorithm-specific factories make_plan dispatches to.
+std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+
+/// Maps a coordinate of the padded input (already shifted by -pad_lo) to the input index it
+/// reads, or -1 for a zero (shared by the reference and the packers).
+inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
+  if (i >= 0 && i < S) return i;
+  switch (mode) {
+    case PaddingMode::Zeros: return -1;
+    case PaddingMode::Reflect: return i < 0 ? -i : 2 * (S - 1) - i;
+    case PaddingMode::Replicate: return i < 0 ? 0 : S - 1;
+    case PaddingMode::Circular: return ((i % S) + S) % S;
+  }
+  return -1;
+}
+
+/// Threads worth using for `tasks` independent pieces of `flops` total work: small problems run
+/// on one thread, where waking others would cost more than it saves.
+int threads_for(int64_t tasks, double flops);
+
+/// Per-thread 64-byte-aligned scratch. reserve() runs before a parallel region and allocates
+/// only when a plan first runs with more threads (or more room) than before; get() inside the
+/// region only returns pointers.
+class Workspace {
+ public:
+  void reserve(int threads, int64_t floats_each);
+  float* get(int thread) const { return static_cast<float*>(per_thread_[static_cast<std::size_t>(thread)].data_ptr()); }
+  int64_t bytes() const;
+
+ private:
+  std::vector<Tensor> per_thread_;
+};
+
+}  // namespace convkit::internal

@@ -1,0 +1,35 @@
+// Kernel family "dwconv": one output row of a depthwise (one input channel per output
+// channel) convolution, float32.
+//
+// Contract of dwconv_f32_row_<isa>(taps, w, ntaps, y, wo, bias):
+//   y[o] = bias + (sum over t = 0..ntaps-1, in that order, of w[t] * taps[t][o]),  o < wo
+//   taps[t] points at the input value tap t contributes to output 0; the caller arranges
+//   that taps[t][0 .. wo-1] are valid reads (padding already materialized, strides already
+//   de-interleaved), so the kernel is a plain stride-1 sweep with no bounds logic.
+//   No alignment requirement, no allocation, no threads.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/isa.h"
+
+namespace convkit::kernels {
+
+using DwconvRowF32Fn = void (*)(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo,
+                                float bias);
+
+struct DwconvKernel {
+  const char* name;
+  internal::Isa isa;
+  DwconvRowF32Fn fn;
+};
+
+#define CONVKIT_DWCONV_KERNEL(isa, name) \
+  void name(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo, float bias);
+#include "kernels/dwconv/kernels.inc"
+#undef CONVKIT_DWCONV_KERNEL
+
+const DwconvKernel* dwconv_kernel_list(int* count);
+const DwconvKernel& dwconv_kernel(internal::Isa cap);
+
+}  // namespace convkit::kernels

@@ -1,0 +1,42 @@
+// AVX2+FMA depthwise row kernel: 32 outputs (4 ymm accumulators) per sweep over the taps, so
+// each broadcast weight feeds four independent FMA chains; then 8 at a time, then a scalar tail.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "kernels/dwconv/dwconv.h"
+
+namespace convkit::kernels {
+
+void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo,
+                             float bias) {
+  const __m256 vb = _mm256_set1_ps(bias);
+  int64_t o = 0;
+  for (; o + 32 <= wo; o += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const __m256 wt = _mm256_broadcast_ss(w + t);
+      const float* x = taps[t] + o;
+      a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x), a0);
+      a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 8), a1);
+      a2 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 16), a2);
+      a3 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 24), a3);
+    }
+    _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
+    _mm256_storeu_ps(y + o + 8, _mm256_add_ps(vb, a1));
+    _mm256_storeu_ps(y + o + 16, _mm256_add_ps(vb, a2));
+    _mm256_storeu_ps(y + o + 24, _mm256_add_ps(vb, a3));
+  }
+  for (; o + 8 <= wo; o += 8) {
+    __m256 a0 = _mm256_setzero_ps();
+    for (int64_t t = 0; t < ntaps; ++t) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(taps[t] + o), a0);
+    _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
+  }
+  for (; o < wo; ++o) {
+    float acc = 0.0f;
+    for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][o], acc);
+    y[o] = bias + acc;
+  }
+}
+
+}  // namespace convkit::kernels

@@ -1,0 +1,25 @@
+#include "kernels/dwconv/dwconv.h"
+
+namespace convkit::kernels {
+
+namespace {
+constexpr DwconvKernel kKernels[] = {
+#define CONVKIT_DWCONV_KERNEL(isa, name) {#name, internal::Isa::isa, name},
+#include "kernels/dwconv/kernels.inc"
+#undef CONVKIT_DWCONV_KERNEL
+};
+}  // namespace
+
+const DwconvKernel* dwconv_kernel_list(int* count) {
+  *count = static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]));
+  return kKernels;
+}
+
+const DwconvKernel& dwconv_kernel(internal::Isa cap) {
+  const DwconvKernel* best = &kKernels[0];
+  for (const auto& k : kKernels)
+    if (k.isa <= cap) best = &k;
+  return *best;
+}
+
+}  // namespace convkit::kernels

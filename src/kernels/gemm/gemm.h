@@ -1,0 +1,42 @@
+// Kernel family "gemm": float32 microkernels computing one MR x NR tile of C = A * B.
+//
+// Contract of gemm_f32_<MR>x<NR>_<isa>(k, a, b, c, ldc, m, n, accumulate, bias):
+//   a: packed A panel, k steps of MR floats: a[p * MR + i] = A[i, p] (rows >= m are zero)
+//   b: packed B panel, k steps of NR floats, 64-byte aligned: b[p * NR + j] = B[p, j]
+//      (columns >= n are zero)
+//   c: row-major tile with leading dimension ldc; only rows i < m and columns j < n are read
+//      or written (m <= MR, n <= NR).
+//   C[i, j] = init + (sum over p = 0..k-1, in that order, of a[p*MR+i] * b[p*NR+j])
+//   where init = C[i, j] when accumulate, else bias[i] when bias != nullptr, else 0, and the
+//   sum starts from 0 in registers (so K-blocked calls add block sums in block order).
+//   k may be 0. No allocation, no threads, no shape logic (BLIS's rule).
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/isa.h"
+
+namespace convkit::kernels {
+
+using GemmF32Fn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                           bool accumulate, const float* bias);
+
+struct GemmKernel {
+  const char* name;
+  internal::Isa isa;
+  int mr, nr;
+  GemmF32Fn fn;
+};
+
+#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr)                                                                  \
+  void name(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, \
+            const float* bias);
+#include "kernels/gemm/kernels.inc"
+#undef CONVKIT_GEMM_KERNEL
+
+/// Every kernel compiled in, lowest ISA first.
+const GemmKernel* gemm_kernel_list(int* count);
+/// The best kernel at or below `cap`.
+const GemmKernel& gemm_kernel(internal::Isa cap);
+
+}  // namespace convkit::kernels

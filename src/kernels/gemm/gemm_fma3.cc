@@ -1,0 +1,65 @@
+// AVX2+FMA gemm microkernel: a 6 x 16 tile in 12 ymm accumulators; per k step two aligned
+// B loads and six A broadcasts (15 of the 16 registers).
+#include <immintrin.h>
+
+#include "kernels/gemm/gemm.h"
+
+namespace convkit::kernels {
+
+void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                        bool accumulate, const float* bias) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 ai = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(ai, b0, c00);
+    c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10);
+    c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20);
+    c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30);
+    c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40);
+    c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50);
+    c51 = _mm256_fmadd_ps(ai, b1, c51);
+    a += 6;
+    b += 16;
+  }
+  const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (m == 6 && n == 16) {
+    for (int i = 0; i < 6; ++i) {
+      float* ci = c + i * ldc;
+      __m256 i0, i1;
+      if (accumulate) {
+        i0 = _mm256_loadu_ps(ci);
+        i1 = _mm256_loadu_ps(ci + 8);
+      } else {
+        i0 = i1 = bias ? _mm256_set1_ps(bias[i]) : _mm256_setzero_ps();
+      }
+      _mm256_storeu_ps(ci, _mm256_add_ps(i0, acc[i][0]));
+      _mm256_storeu_ps(ci + 8, _mm256_add_ps(i1, acc[i][1]));
+    }
+    return;
+  }
+  // Edge tile: spill the accumulators and write only the m x n corner.
+  alignas(32) float tmp[6][16];
+  for (int i = 0; i < 6; ++i) {
+    _mm256_store_ps(tmp[i], acc[i][0]);
+    _mm256_store_ps(tmp[i] + 8, acc[i][1]);
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const float init = accumulate ? c[i * ldc + j] : (bias ? bias[i] : 0.0f);
+      c[i * ldc + j] = init + tmp[i][j];
+    }
+}
+
+}  // namespace convkit::kernels

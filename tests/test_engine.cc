@@ -1,0 +1,323 @@
+// The fast float32 engine: every algorithm x every ISA the CPU has, compared with the
+// reference over a generated sweep of shapes and arguments; microkernels from kernels.inc
+// against naive loops; bitwise determinism across thread counts; the module's plan cache.
+#include <cstdlib>
+#include <random>
+
+#include "conv/select.h"
+#include "kernels/dwconv/dwconv.h"
+#include "kernels/gemm/gemm.h"
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+using internal::Isa;
+
+// Sets CONVKIT_MAX_ISA for the scope (plans pick kernels when they are made).
+struct IsaCap {
+  explicit IsaCap(Isa isa) { setenv("CONVKIT_MAX_ISA", internal::name_of(isa), 1); }
+  ~IsaCap() { unsetenv("CONVKIT_MAX_ISA"); }
+};
+
+std::vector<Isa> isas() {
+  std::vector<Isa> v{Isa::Scalar};
+  if (internal::detected_isa() >= Isa::Fma3) v.push_back(Isa::Fma3);
+  return v;
+}
+
+struct Case {
+  int dim = 2;
+  int64_t N = 1, Cin = 4, Cout = 4, groups = 1;
+  Shape S, K, stride, dil;
+  std::string padding = "explicit";  // explicit, pairs, same, valid, causal
+  Shape lo, hi;
+  std::string mode = "zeros", conv_mode = "cross_correlation";
+  bool bias = true, batched = true;
+  int layout = 0;  // 0 contiguous, 1 channels-last, 2 every other element of a wider tensor
+
+  std::string str() const {
+    std::ostringstream o;
+    o << dim << "d N" << N << " C" << Cin << "->" << Cout << " g" << groups << " S" << shape_str(S) << " K"
+      << shape_str(K) << " s" << shape_str(stride) << " d" << shape_str(dil) << " " << padding << shape_str(lo)
+      << shape_str(hi) << " " << mode << " " << conv_mode << (bias ? " bias" : "") << (batched ? "" : " unbatched")
+      << " layout" << layout;
+    return o.str();
+  }
+};
+
+template <std::size_t D>
+Tensor run(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
+  nn::functional::ConvFuncOptions<D> o;
+  o.stride(c.stride).dilation(c.dil).groups(c.groups).padding_mode(c.mode).conv_mode(c.conv_mode).algorithm(algo);
+  if (c.padding == "explicit") o.padding(c.lo);
+  else if (c.padding == "pairs") {
+    std::vector<std::pair<int64_t, int64_t>> pr;
+    for (std::size_t i = 0; i < D; ++i) pr.emplace_back(c.lo[i], c.hi[i]);
+    o.padding(pr);
+  } else o.padding(c.padding);
+  if constexpr (D == 1) return F::conv1d(x, w, b, o);
+  else if constexpr (D == 2) return F::conv2d(x, w, b, o);
+  else return F::conv3d(x, w, b, o);
+}
+
+Tensor run(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
+  if (c.dim == 1) return run<1>(c, x, w, b, algo);
+  if (c.dim == 2) return run<2>(c, x, w, b, algo);
+  return run<3>(c, x, w, b, algo);
+}
+
+Tensor make_layout(const Tensor& x, int layout, bool batched) {
+  if (layout == 1) {  // channels last
+    const int64_t cdim = batched ? 1 : 0;
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i < x.dim(); ++i)
+      if (i != cdim) perm.push_back(i);
+    perm.push_back(cdim);
+    std::vector<int64_t> inv(perm.size());
+    for (std::size_t i = 0; i < perm.size(); ++i) inv[static_cast<std::size_t>(perm[i])] = static_cast<int64_t>(i);
+    return x.permute(perm).contiguous().permute(inv);
+  }
+  if (layout == 2) {
+    Shape big = x.sizes();
+    big.back() *= 2;
+    Tensor v = Tensor::zeros(big).slice(-1, 1, big.back(), 2);
+    v.copy_(x);
+    return v;
+  }
+  return x;
+}
+
+// A random valid case; pick() draws from a seeded engine so the sweep is the same every run.
+Case random_case(std::mt19937& rng) {
+  auto pick = [&](std::initializer_list<int64_t> v) { return *(v.begin() + static_cast<long>(rng() % v.size())); };
+  Case c;
+  c.dim = static_cast<int>(pick({1, 1, 2, 2, 2, 3}));
+  c.N = pick({1, 2, 0, 1, 3});
+  const int64_t g = pick({1, 1, 1, 2, 3, 0});  // 0: depthwise
+  const int64_t cpg = pick({1, 2, 3, 5});
+  if (g == 0) {
+    c.Cin = pick({3, 8, 19});
+    c.groups = c.Cin;
+    c.Cout = c.Cin * pick({1, 1, 2, 3});
+  } else {
+    c.groups = g;
+    c.Cin = g * (g == 1 ? pick({1, 3, 19, 23, 40}) : cpg);
+    c.Cout = g * pick({1, 5, 7, 16, 17});
+  }
+  for (int i = 0; i < c.dim; ++i) {
+    const int64_t k = pick({1, 2, 3, 3, 5, c.dim == 1 ? 15 : 4});
+    const int64_t d = pick({1, 1, 2});
+    const int64_t s = pick({1, 1, 2, 3});
+    const int64_t span = d * (k - 1) + 1;
+    c.K.push_back(k);
+    c.dil.push_back(d);
+    c.stride.push_back(s);
+    c.S.push_back(span + pick({0, 1, 4, 9, c.dim == 3 ? 2 : 30}));
+  }
+  const std::string modes[] = {"zeros", "zeros", "reflect", "replicate", "circular"};
+  c.mode = modes[rng() % 5];
+  const std::string pads[] = {"explicit", "pairs", "same", "valid", "causal"};
+  c.padding = pads[rng() % (c.dim == 1 ? 5 : 4)];
+  for (int i = 0; i < c.dim; ++i) {
+    const int64_t limit = c.mode == "reflect" ? c.S[static_cast<std::size_t>(i)] - 1 : c.S[static_cast<std::size_t>(i)];
+    c.lo.push_back(std::min<int64_t>(pick({0, 1, 2, 3}), limit));
+    c.hi.push_back(std::min<int64_t>(pick({0, 1, 2, 4}), limit));
+  }
+  if (c.padding == "same" || c.padding == "causal") {  // keep reflect within its limit
+    for (int i = 0; i < c.dim; ++i)
+      c.S[static_cast<std::size_t>(i)] += c.dil[static_cast<std::size_t>(i)] * (c.K[static_cast<std::size_t>(i)] - 1);
+  }
+  c.conv_mode = rng() % 4 == 0 ? "convolution" : "cross_correlation";
+  c.bias = rng() % 3 != 0;
+  c.batched = rng() % 5 != 0;
+  if (!c.batched) c.N = 1;  // unbatched input is (C, *S)
+  c.layout = static_cast<int>(rng() % 3);
+  return c;
+}
+
+void check_case(const Case& c, uint32_t seed) {
+  SCOPED_TRACE(c.str());
+  Generator gen(seed);
+  Shape xs{c.N, c.Cin}, ws{c.Cout, c.Cin / c.groups};
+  xs.insert(xs.end(), c.S.begin(), c.S.end());
+  ws.insert(ws.end(), c.K.begin(), c.K.end());
+  Tensor x = randn(xs, kFloat32, &gen);
+  if (!c.batched) x = x.select(0, 0);
+  const Tensor w = randn(ws, kFloat32, &gen);
+  const Tensor b = c.bias ? randn({c.Cout}, kFloat32, &gen) : Tensor();
+  const Tensor xl = make_layout(x, c.layout, c.batched);
+  const Tensor ref = run(c, x, w, b, Algorithm::Reference);
+  for (Algorithm a : {Algorithm::Gemm, Algorithm::Depthwise}) {
+    internal::ConvParams p;  // only what unsupported_reason reads
+    p.dtype = kFloat32;
+    p.groups = c.groups;
+    p.C_in = c.Cin;
+    p.dim = c.dim;
+    p.kernel = c.K;
+    if (internal::unsupported_reason(a, p)) continue;
+    for (Isa isa : isas()) {
+      IsaCap cap(isa);
+      SCOPED_TRACE(std::string(name_of(a)) + " " + internal::name_of(isa));
+      const Tensor y = run(c, xl, w, b, a);
+      EXPECT_TRUE(all_close(y, ref, 2e-5 * std::sqrt(static_cast<double>(w.numel() / c.Cout)) + 1e-5));
+    }
+  }
+}
+
+TEST(Engine, GeneratedSweepMatchesReference) {
+  std::mt19937 rng(2026);
+  for (int i = 0; i < 400; ++i) check_case(random_case(rng), static_cast<uint32_t>(i));
+}
+
+TEST(Engine, EdgeCasesByConstruction) {
+  std::vector<Case> cases;
+  // M < MR, N < NR, M and N one past a tile, k = 1, odd channels, 1x1 fast path, strided 1x1.
+  for (int64_t cout : {1, 5, 6, 7, 17, 19, 23})
+    for (int64_t width : {1, 7, 15, 16, 17, 33}) {
+      Case c;
+      c.dim = 2;
+      c.Cin = 19;
+      c.Cout = cout;
+      c.S = {2, width};
+      c.K = {1, 1};
+      c.stride = {1, 1};
+      c.dil = {1, 1};
+      c.lo = c.hi = {0, 0};
+      cases.push_back(c);
+      c.K = {2, 3};
+      c.S = {3, width + 2};
+      c.lo = {1, 1};
+      cases.push_back(c);
+    }
+  Case big;  // K-blocking: Kd = 23 * 3 * 5 = 345 > KC
+  big.dim = 2, big.Cin = 23, big.Cout = 13, big.S = {9, 40}, big.K = {3, 5}, big.stride = {1, 2}, big.dil = {1, 1};
+  big.lo = big.hi = {1, 2};
+  cases.push_back(big);
+  Case dw1;  // 1-d depthwise with a long kernel, multiplier 2, stride 2, causal
+  dw1.dim = 1, dw1.Cin = 8, dw1.groups = 8, dw1.Cout = 16, dw1.S = {200}, dw1.K = {31}, dw1.stride = {2}, dw1.dil = {1};
+  dw1.padding = "causal";
+  cases.push_back(dw1);
+  uint32_t seed = 0;
+  for (const auto& c : cases) check_case(c, seed++);
+}
+
+TEST(Engine, SameBitsForAnyThreadCount) {
+  Generator gen(4);
+  const Tensor x = randn({2, 32, 40, 40}, kFloat32, &gen), w = randn({48, 32, 3, 3}, kFloat32, &gen);
+  const Tensor b = randn({48}, kFloat32, &gen);
+  const Tensor xd = randn({2, 64, 60, 60}, kFloat32, &gen), wd = randn({128, 1, 3, 3}, kFloat32, &gen);
+  const int before = get_num_threads();
+  set_num_threads(1);
+  const Tensor y1 = F::conv2d(x, w, b, F::Conv2dFuncOptions().padding(1));
+  const Tensor d1 = F::conv2d(xd, wd, {}, F::Conv2dFuncOptions().padding(1).groups(64).stride(2));
+  for (int t : {2, 3}) {
+    set_num_threads(t);
+    EXPECT_TRUE(bitwise_equal(F::conv2d(x, w, b, F::Conv2dFuncOptions().padding(1)), y1)) << t;
+    EXPECT_TRUE(bitwise_equal(F::conv2d(xd, wd, {}, F::Conv2dFuncOptions().padding(1).groups(64).stride(2)), d1)) << t;
+  }
+  set_num_threads(before);
+  EXPECT_THROW(set_num_threads(0), Error);
+}
+
+TEST(Engine, AlgorithmChoiceIsReportedAndForcible) {
+  nn::Conv2d dense(nn::Conv2dOptions(8, 8, 3)), dw(nn::Conv2dOptions(8, 16, 3).groups(8));
+  nn::Conv2d d64(nn::Conv2dOptions(8, 8, 3).dtype(kFloat64));
+  EXPECT_STREQ(dense.plan_algorithm(), "none");
+  dense(Tensor::zeros({1, 8, 6, 6}));
+  dw(Tensor::zeros({1, 8, 6, 6}));
+  d64(Tensor::zeros({1, 8, 6, 6}, kFloat64));
+  EXPECT_STREQ(dense.plan_algorithm(), "gemm");
+  EXPECT_STREQ(dw.plan_algorithm(), "depthwise");
+  EXPECT_STREQ(d64.plan_algorithm(), "reference");
+  EXPECT_GT(dense.plan_memory_bytes(), 0);
+  nn::Conv2d forced(nn::Conv2dOptions(8, 16, 3).groups(8).algorithm("gemm"));
+  forced(Tensor::zeros({1, 8, 6, 6}));
+  EXPECT_STREQ(forced.plan_algorithm(), "gemm");
+  EXPECT_THROW(F::conv2d(Tensor::zeros({1, 8, 6, 6}), Tensor::zeros({8, 8, 3, 3}), {},
+                         F::Conv2dFuncOptions().algorithm("depthwise")),
+               Error);
+  EXPECT_THROW(F::conv2d(Tensor::zeros({1, 8, 6, 6}), Tensor::zeros({8, 8, 3, 3}), {},
+                         F::Conv2dFuncOptions().algorithm("winograd")),
+               Error);
+}
+
+TEST(Engine, ModuleRebuildsItsPlanWhenWeightsOrShapesChange) {
+  nn::Conv2d m(nn::Conv2dOptions(3, 4, 3).padding(1));
+  Generator gen(9);
+  const Tensor x = randn({1, 3, 8, 8}, kFloat32, &gen);
+  const Tensor y0 = m(x);
+  EXPECT_TRUE(bitwise_equal(m(x), y0));  // cached plan, same bits
+  m.weight.uniform_(-1, 1, &gen);        // in-place change: the version moves
+  const Tensor y1 = m(x);
+  EXPECT_TRUE(all_close(y1, F::conv2d(x, m.weight, m.bias, F::Conv2dFuncOptions().padding(1)), 1e-6));
+  EXPECT_FALSE(bitwise_equal(y1, y0));
+  m.options.stride(2);  // changed options are seen
+  EXPECT_EQ(m(x).sizes(), (Shape{1, 4, 4, 4}));
+  EXPECT_EQ(m(randn({2, 3, 5, 5}, kFloat32, &gen)).sizes(), (Shape{2, 4, 3, 3}));
+}
+
+TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
+  int count = 0;
+  const kernels::GemmKernel* ks = kernels::gemm_kernel_list(&count);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd;
+  for (int ki = 0; ki < count; ++ki) {
+    const auto& k = ks[ki];
+    if (k.isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(k.name);
+    for (int64_t kk : {0, 1, 7, 64}) {
+      std::vector<float> a(static_cast<std::size_t>(kk * k.mr) + 1), bias(static_cast<std::size_t>(k.mr));
+      Tensor b = Tensor::zeros({kk * k.nr + 1});
+      for (auto& v : a) v = nd(rng);
+      for (auto& v : bias) v = nd(rng);
+      for (int64_t i = 0; i < kk * k.nr; ++i) b.data<float>()[i] = nd(rng);
+      for (int64_t m = 1; m <= k.mr; ++m)
+        for (int64_t n = 1; n <= k.nr; ++n)
+          for (int mode = 0; mode < 3; ++mode) {  // 0: C = AB, 1: C = bias + AB, 2: C += AB
+            const int64_t ldc = k.nr + 3;
+            std::vector<float> c(static_cast<std::size_t>(k.mr * ldc), 0.5f), expect = c;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double s = 0;
+                for (int64_t p = 0; p < kk; ++p) s += double(a[p * k.mr + i]) * b.data<float>()[p * k.nr + j];
+                const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(i)] : 0.0;
+                expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + s);
+              }
+            k.fn(kk, a.data(), b.data<float>(), c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c.size(); ++i)
+              ASSERT_NEAR(c[i], expect[i], 1e-4) << "m=" << m << " n=" << n << " k=" << kk << " mode=" << mode << " at " << i;
+          }
+    }
+  }
+}
+
+TEST(DwconvKernels, EveryWidthMatchesNaive) {
+  int count = 0;
+  const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(4096), w(64);
+  for (auto& v : x) v = nd(rng);
+  for (auto& v : w) v = nd(rng);
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t ntaps : {1, 3, 9, 31, 63})
+      for (int64_t wo : {1, 7, 8, 31, 32, 33, 70, 100}) {
+        std::vector<const float*> taps;
+        for (int64_t t = 0; t < ntaps; ++t) taps.push_back(x.data() + t * 37 % 500);
+        std::vector<float> y(static_cast<std::size_t>(wo) + 1, 9.0f);
+        ks[ki].fn(taps.data(), w.data(), ntaps, y.data(), wo, 0.25f);
+        for (int64_t o = 0; o < wo; ++o) {
+          double s = 0.25;
+          for (int64_t t = 0; t < ntaps; ++t) s += double(w[static_cast<std::size_t>(t)]) * taps[static_cast<std::size_t>(t)][o];
+          ASSERT_NEAR(y[static_cast<std::size_t>(o)], s, 1e-4) << "taps " << ntaps << " wo " << wo << " o " << o;
+        }
+        EXPECT_EQ(y[static_cast<std::size_t>(wo)], 9.0f);  // nothing written past wo
+      }
+  }
+}
+
+}  // namespace
+}  // namespace convkit::test
