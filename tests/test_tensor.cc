@@ -188,3 +188,17 @@ TEST(TensorPrint, NonContiguousPrintsLogicalOrder) {
 
 }  // namespace
 }  // namespace convkit::test
+
+namespace convkit::test {
+namespace {
+
+// Found by fuzz_npy: an empty shape whose non-zero sizes multiply past 64 bits.
+TEST(Tensor, EmptyShapesWithHugeSizesAreFine) {
+  const Tensor t = Tensor::empty({3709551615, 0, 8000000, 15, 4000000, 16});
+  EXPECT_EQ(t.numel(), 0);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_EQ(t.contiguous().numel(), 0);
+}
+
+}  // namespace
+}  // namespace convkit::test

@@ -70,7 +70,9 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t acc = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= std::max<int64_t>(shape[i], 1);
+    // Only an empty tensor (some size 0, so no element is ever addressed) can have sizes
+    // whose product overflows; its strides then saturate instead of overflowing.
+    if (__builtin_mul_overflow(acc, std::max<int64_t>(shape[i], 1), &acc)) acc = INT64_MAX;
   }
   return st;
 }
