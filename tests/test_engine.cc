@@ -234,8 +234,14 @@ TEST(Engine, AlgorithmChoiceIsReportedAndForcible) {
   nn::Conv2d forced(nn::Conv2dOptions(8, 16, 3).groups(8).algorithm("gemm"));
   forced(Tensor::zeros({1, 8, 6, 6}));
   EXPECT_STREQ(forced.plan_algorithm(), "gemm");
-  EXPECT_THROW(F::conv2d(Tensor::zeros({1, 8, 6, 6}), Tensor::zeros({8, 8, 3, 3}), {},
+  nn::Conv2d grouped(nn::Conv2dOptions(32, 32, 3).groups(8));  // 4 channels per group: direct
+  grouped(Tensor::zeros({1, 32, 6, 6}));
+  EXPECT_STREQ(grouped.plan_algorithm(), "depthwise");
+  EXPECT_THROW(F::conv2d(Tensor::zeros({1, 200, 6, 6}), Tensor::zeros({8, 200, 3, 3}), {},
                          F::Conv2dFuncOptions().algorithm("depthwise")),
+               Error);  // 1800 taps per output row: more than the direct path takes
+  EXPECT_THROW(F::conv3d(Tensor::zeros({1, 2, 4, 4, 4}), Tensor::zeros({2, 1, 3, 3, 3}), {},
+                         F::Conv3dFuncOptions().groups(2).algorithm("depthwise")),
                Error);
   EXPECT_THROW(F::conv2d(Tensor::zeros({1, 8, 6, 6}), Tensor::zeros({8, 8, 3, 3}), {},
                          F::Conv2dFuncOptions().algorithm("winograd")),

@@ -138,16 +138,20 @@ class GemmPlan : public ConvPlan {
               int64_t nc, float* bp) const {
     const int64_t nr = nr_;
     const PaddingMode mode = params.padding_mode;
-    // Writes len values (src, or zeros when src is null) at block column q of row kk.
-    auto put = [&](int64_t kk, int64_t q, const float* src, int64_t len) {
+    // Writes len values (src[0], src[step], ..., or zeros when src is null) at block column q
+    // of row kk, split where the columns cross from one NR-wide panel into the next.
+    auto put = [&](int64_t kk, int64_t q, const float* src, int64_t len, int64_t step = 1) {
       while (len > 0) {
         const int64_t lane = q % nr, chunk = std::min(nr - lane, len);
         float* dst = bp + (q / nr) * kc * nr + kk * nr + lane;
-        if (src) {
+        if (!src) {
+          for (int64_t i = 0; i < chunk; ++i) dst[i] = 0.0f;
+        } else if (step == 1) {
           for (int64_t i = 0; i < chunk; ++i) dst[i] = src[i];
           src += chunk;
         } else {
-          for (int64_t i = 0; i < chunk; ++i) dst[i] = 0.0f;
+          for (int64_t i = 0; i < chunk; ++i) dst[i] = src[i * step];
+          src += chunk * step;
         }
         q += chunk;
         len -= chunk;
@@ -173,11 +177,14 @@ class GemmPlan : public ConvPlan {
         } else {
           const float* row = xc + id * geo.xs[0] + ih * geo.xs[1];
           const int64_t iw0 = ow * geo.st[2] + koff_[2][k];
-          if (mode == PaddingMode::Zeros && geo.st[2] == 1 && geo.xs[2] == 1) {
-            // Contiguous input run: zeros, a copy, zeros.
-            const int64_t a = std::clamp<int64_t>(-iw0, 0, run), z = std::clamp<int64_t>(geo.S[2] - iw0, a, run);
+          if (mode == PaddingMode::Zeros) {
+            // Zeros, then the in-range inputs (every st-th element of the row), then zeros:
+            // t is in range when 0 <= iw0 + t * st < S.
+            const int64_t st = geo.st[2];
+            const int64_t a = std::clamp<int64_t>(iw0 >= 0 ? 0 : (-iw0 + st - 1) / st, 0, run);
+            const int64_t z = std::clamp<int64_t>(geo.S[2] > iw0 ? (geo.S[2] - iw0 + st - 1) / st : 0, a, run);
             put(kk, q, nullptr, a);
-            put(kk, q + a, row + iw0 + a, z - a);
+            if (z > a) put(kk, q + a, row + (iw0 + a * st) * geo.xs[2], z - a, st * geo.xs[2]);
             put(kk, q + z, nullptr, run - z);
           } else {
             for (int64_t t = 0; t < run; ++t) {

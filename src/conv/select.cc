@@ -17,10 +17,10 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
       if (p.dtype != kFloat32) return "the gemm path computes float32 only";
       return nullptr;
     case Algorithm::Depthwise:
-      if (p.dtype != kFloat32) return "the depthwise path computes float32 only";
-      if (p.groups != p.C_in || p.c_in_per_group() != 1) return "depthwise needs groups == C_in";
-      if (p.dim > 2) return "the depthwise path handles 1-d and 2-d";
-      if (p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) > kDepthwiseMaxTaps) return "the depthwise path takes at most 1024 taps";
+      if (p.dtype != kFloat32) return "the direct (depthwise) path computes float32 only";
+      if (p.dim > 2) return "the direct (depthwise) path handles 1-d and 2-d";
+      if (p.c_in_per_group() * p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) > kDepthwiseMaxTaps)
+        return "the direct (depthwise) path takes at most 1024 taps (C_in/groups * kernel size)";
       return nullptr;
     case Algorithm::Winograd:
       return "Winograd is not implemented yet";
@@ -36,8 +36,13 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced) {
     return {forced, "forced by the algorithm option"};
   }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
-  if (unsupported_reason(Algorithm::Depthwise, p) == nullptr)
-    return {Algorithm::Depthwise, "groups == C_in: direct depthwise rows, channel planes padded once"};
+  if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
+    if (p.c_in_per_group() == 1)
+      return {Algorithm::Depthwise, "one input channel per group: direct rows over a padded plane"};
+    // Few channels and few outputs per group: GEMM tiles would be mostly edge and packing.
+    if (p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1)
+      return {Algorithm::Depthwise, "few channels per group: direct rows over the group's padded planes"};
+  }
   return {Algorithm::Gemm, "implicit GEMM: im2col packed per block, AVX2/scalar microkernel"};
 }
 
