@@ -32,9 +32,11 @@ void apply_common(Opt& o, const json& c) {
 }
 
 template <std::size_t D>
-Tensor run_functional(const json& c, const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor run_functional(const json& c, const Tensor& x, const Tensor& w, const Tensor& b,
+                      Algorithm algo = Algorithm::Auto) {
   nn::functional::ConvFuncOptions<D> o;
   apply_common<D>(o, c);
+  o.algorithm(algo);
   if constexpr (D == 1) return F::conv1d(x, w, b, o);
   else if constexpr (D == 2) return F::conv2d(x, w, b, o);
   else return F::conv3d(x, w, b, o);
@@ -112,6 +114,24 @@ TEST_P(GoldenConv, MatchesPyTorch) {
   EXPECT_TRUE(bitwise_equal(run(c, every_other(x), w, b, false), y));
   const bool batched = x.dim() == c.at("dim").get<int64_t>() + 2;
   EXPECT_TRUE(bitwise_equal(run(c, permuted_layout(x, batched ? 1 : 0), w, b, false), y));
+
+  // Every float32 algorithm that can compute this case stays within the golden tolerance
+  // (Winograd included: its different rounding must not cost accuracy beyond it).
+  if (dt == kFloat32) {
+    for (Algorithm a : {Algorithm::Reference, Algorithm::Gemm, Algorithm::Depthwise, Algorithm::Winograd}) {
+      Tensor ya;
+      try {
+        switch (c.at("dim").get<int>()) {
+          case 1: ya = run_functional<1>(c, x, w, b, a); break;
+          case 2: ya = run_functional<2>(c, x, w, b, a); break;
+          default: ya = run_functional<3>(c, x, w, b, a); break;
+        }
+      } catch (const Error&) {
+        continue;  // this algorithm does not take this case
+      }
+      EXPECT_TRUE(all_close(ya, expected, dtype_tolerance(dt))) << name_of(a);
+    }
+  }
 
   // The float64 oracle: the same convolution on widened inputs, rounded back.
   const Tensor y64 = run(c, x.to(wide(dt)), w.to(wide(dt)), b.defined() ? b.to(wide(dt)) : b, false);

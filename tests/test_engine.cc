@@ -148,13 +148,16 @@ void check_case(const Case& c, uint32_t seed) {
   const Tensor b = c.bias ? randn({c.Cout}, kFloat32, &gen) : Tensor();
   const Tensor xl = make_layout(x, c.layout, c.batched);
   const Tensor ref = run(c, x, w, b, Algorithm::Reference);
-  for (Algorithm a : {Algorithm::Gemm, Algorithm::Depthwise}) {
+  for (Algorithm a : {Algorithm::Gemm, Algorithm::Depthwise, Algorithm::Winograd}) {
     internal::ConvParams p;  // only what unsupported_reason reads
     p.dtype = kFloat32;
     p.groups = c.groups;
     p.C_in = c.Cin;
     p.dim = c.dim;
     p.kernel = c.K;
+    p.stride = c.stride;
+    p.dilation = c.dil;
+    p.padding_mode = padding_mode_from_name(c.mode);
     if (internal::unsupported_reason(a, p)) continue;
     for (Isa isa : isas()) {
       IsaCap cap(isa);
@@ -198,6 +201,21 @@ TEST(Engine, EdgeCasesByConstruction) {
   dw1.dim = 1, dw1.Cin = 8, dw1.groups = 8, dw1.Cout = 16, dw1.S = {200}, dw1.K = {31}, dw1.stride = {2}, dw1.dil = {1};
   dw1.padding = "causal";
   cases.push_back(dw1);
+  // Winograd: outputs not a multiple of the 4x4 tile, asymmetric and 'same' padding, more
+  // tiles than one block, channels around the register tile.
+  for (int64_t hw : {1, 3, 5, 8, 13, 30})
+    for (const char* pad : {"explicit", "pairs", "same", "valid"}) {
+      Case c;
+      c.dim = 2, c.Cin = hw % 2 ? 33 : 7, c.Cout = hw % 3 ? 19 : 40, c.S = {hw + 2, hw + 3}, c.K = {3, 3};
+      c.stride = c.dil = {1, 1};
+      c.padding = pad;
+      c.lo = {1, 0};
+      c.hi = {2, 1};
+      c.batched = hw != 5;
+      c.N = hw == 8 ? 2 : 1;
+      c.layout = static_cast<int>(hw % 3);
+      cases.push_back(c);
+    }
   uint32_t seed = 0;
   for (const auto& c : cases) check_case(c, seed++);
 }
@@ -244,8 +262,11 @@ TEST(Engine, AlgorithmChoiceIsReportedAndForcible) {
                          F::Conv3dFuncOptions().groups(2).algorithm("depthwise")),
                Error);
   EXPECT_THROW(F::conv2d(Tensor::zeros({1, 8, 6, 6}), Tensor::zeros({8, 8, 3, 3}), {},
-                         F::Conv2dFuncOptions().algorithm("winograd")),
+                         F::Conv2dFuncOptions().algorithm("winograd").stride(2)),
                Error);
+  nn::Conv2d wino(nn::Conv2dOptions(32, 32, 3).padding(1));
+  wino(Tensor::zeros({1, 32, 9, 9}));
+  EXPECT_STREQ(wino.plan_algorithm(), "winograd");
 }
 
 TEST(Engine, ModuleRebuildsItsPlanWhenWeightsOrShapesChange) {

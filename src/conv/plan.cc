@@ -42,12 +42,13 @@ class ReferencePlan : public ConvPlan {
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced) {
-  const AlgorithmChoice choice = select_algorithm(p, forced);
+  const AlgorithmChoice choice = select_algorithm(p, forced, winograd_enabled());
   log_choice(p, choice);
   std::unique_ptr<ConvPlan> plan;
   switch (choice.algorithm) {
     case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
     case Algorithm::Depthwise: plan = make_depthwise_plan(p, w, b); break;
+    case Algorithm::Winograd: plan = make_winograd_plan(p, w, b); break;
     default: plan = std::make_unique<ReferencePlan>(w, b); break;
   }
   plan->params = p;

@@ -31,6 +31,7 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
 // The algorithm-specific factories make_plan dispatches to.
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 
 /// Maps a coordinate of the padded input (already shifted by -pad_lo) to the input index it
 /// reads, or -1 for a zero (shared by the reference and the packers).

@@ -23,12 +23,26 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
         return "the direct (depthwise) path takes at most 1024 taps (C_in/groups * kernel size)";
       return nullptr;
     case Algorithm::Winograd:
-      return "Winograd is not implemented yet";
+      if (p.dtype != kFloat32) return "Winograd computes float32 only";
+      if (p.dim != 2 || p.kernel[0] != 3 || p.kernel[1] != 3) return "Winograd F(4x4, 3x3) needs a 2-d 3x3 kernel";
+      if (p.stride[0] != 1 || p.stride[1] != 1 || p.dilation[0] != 1 || p.dilation[1] != 1)
+        return "Winograd needs stride 1 and dilation 1";
+      if (p.groups != 1) return "Winograd handles groups == 1";
+      if (p.padding_mode != PaddingMode::Zeros) return "Winograd handles padding_mode='zeros'";
+      return nullptr;
   }
   return "unknown algorithm";
 }
 
-AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced) {
+bool winograd_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("CONVKIT_WINOGRAD");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool winograd) {
   if (forced != Algorithm::Auto) {
     const char* why = unsupported_reason(forced, p);
     CONVKIT_CHECK(why == nullptr, "algorithm '", name_of(forced), "' cannot compute this ", op_name(p.dim), " (",
@@ -36,6 +50,8 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced) {
     return {forced, "forced by the algorithm option"};
   }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
+  if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && p.C_in >= 32 && p.C_out >= 32)
+    return {Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"};
   if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
     if (p.c_in_per_group() == 1)
       return {Algorithm::Depthwise, "one input channel per group: direct rows over a padded plane"};
