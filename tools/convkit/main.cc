@@ -1,8 +1,10 @@
-// The `convkit` command-line tool. Exit status: 0 on success, 2 on bad arguments or files.
+// The `convkit` command-line tool. Exit status: 0 on success, 2 on bad arguments or files,
+// 1 when `convkit bench` finds a wrong output.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "convkit/convkit.h"
+#include "tools/convkit/bench.h"
 #include "tools/convkit/conv_command.h"
 
 int main(int argc, char** argv) {
@@ -12,7 +14,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  convkit conv --input x.npy --weight w.npy --output y.npy\n"
       "  convkit conv --input x.npy --weights model.safetensors --key layer1 --stride 2 --padding same --output y.npy\n"
-      "Run 'convkit conv --help' for every option.");
+      "  convkit bench --filter resnet50 --threads 1,2 --csv bench.csv --plot bench.png\n"
+      "Run 'convkit conv --help' or 'convkit bench --help' for every option.");
 
   convkit::tool::ConvCommand conv;
   CLI::App* sub = app.add_subcommand("conv", "run one convolution on .npy / safetensors data");
@@ -26,6 +29,18 @@ int main(int argc, char** argv) {
       "  convkit conv --input audio.npy --weight w.npy --padding causal --dilation 4 --output y.npy\n"
       "  convkit conv --input x.npy --weight me_w.npy --weight-layout megengine --groups 4 --output y.npy");
 
+  convkit::tool::BenchCommand bench;
+  CLI::App* bench_sub = app.add_subcommand("bench", "time convkit's forward on layer shapes (vs oneDNN if built in)");
+  convkit::tool::add_bench_options(*bench_sub, bench);
+  bench_sub->footer(
+      "shapes.csv: name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups with AxB (2-d) or A (1-d),\n"
+      "e.g. resnet50_conv1,1,3,64,224x224,7x7,2x2,3x3,1x1,1. Every output is checked against the reference\n"
+      "(or oneDNN / sampled points for big layers) before timing; a mismatch makes the exit status 1.\n"
+      "Examples:\n"
+      "  convkit bench\n"
+      "  convkit bench --filter resnet50 --threads 1 --min-time 0.1\n"
+      "  convkit bench --shapes my_shapes.csv --csv out.csv --plot out.png");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -36,6 +51,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (sub->parsed()) convkit::tool::run_conv(conv);
+    if (bench_sub->parsed()) return convkit::tool::run_bench(bench);
   } catch (const convkit::Error& e) {
     std::cerr << "convkit: error: " << e.what() << "\n";
     return 2;

@@ -1,0 +1,753 @@
+#include "tools/convkit/bench.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "convkit/convkit.h"
+#include "tools/convkit/chart.h"
+
+#if CONVKIT_HAVE_ONEDNN
+#include "tools/convkit/bench_onednn.h"
+#endif
+
+namespace convkit::tool {
+
+using internal::str_cat;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Above this many multiply-adds the plain-loop reference takes too long to run per shape.
+constexpr double kReferenceMacLimit = 2e9;
+#if CONVKIT_HAVE_ONEDNN
+constexpr bool kHaveOnednn = true;
+#else
+constexpr bool kHaveOnednn = false;
+#endif
+
+// ---- shapes.csv ----------------------------------------------------------------------
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto p = s.find(sep, start);
+    parts.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+    if (p == std::string::npos) return parts;
+    start = p + 1;
+  }
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+constexpr const char* kFields[] = {"name",   "N",      "C_in",    "C_out",    "spatial",
+                                   "kernel", "stride", "padding", "dilation", "groups"};
+
+int64_t parse_count(const std::string& s, const std::string& where, const std::string& field, int64_t min) {
+  int64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  CONVKIT_CHECK(!s.empty() && ec == std::errc() && ptr == s.data() + s.size(), where, ", field '", field, "': '", s,
+                "' is not an integer");
+  CONVKIT_CHECK(v >= min, where, ", field '", field, "': ", v, " must be at least ", min);
+  return v;
+}
+
+// "224x224" -> {224, 224}; "16000" -> {16000}.
+Shape parse_dims(const std::string& s, const std::string& where, const std::string& field, int64_t min) {
+  Shape v;
+  for (const auto& p : split(s, 'x')) v.push_back(parse_count(p, where, field, min));
+  return v;
+}
+
+// ---- convkit modules of any spatial rank behind one interface ------------------------
+
+template <std::size_t D>
+nn::ConvOptions<D> module_options(const BenchShape& s) {
+  return nn::ConvOptions<D>(s.c_in, s.c_out, s.kernel)
+      .stride(s.stride)
+      .padding(s.padding)
+      .dilation(s.dilation)
+      .groups(s.groups);
+}
+
+// The module, type-erased over D so the driver below is written once.
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual Tensor forward(const Tensor& x) = 0;
+  virtual void set_parameters(const Tensor& w, const Tensor& b) = 0;
+  virtual Tensor weight() const = 0;
+  virtual Tensor bias() const = 0;
+  virtual int64_t plan_bytes() const = 0;
+  virtual std::string algorithm() const = 0;
+};
+
+template <std::size_t D>
+class LayerD final : public Layer {
+ public:
+  explicit LayerD(const BenchShape& s) : m_(module_options<D>(s)) {}
+  Tensor forward(const Tensor& x) override { return m_(x); }
+  void set_parameters(const Tensor& w, const Tensor& b) override {
+    m_.set_weight(w);
+    m_.set_bias(b);
+  }
+  Tensor weight() const override { return m_.weight; }
+  Tensor bias() const override { return m_.bias; }
+  int64_t plan_bytes() const override { return m_.plan_memory_bytes(); }
+  std::string algorithm() const override { return m_.plan_algorithm(); }
+
+ private:
+  nn::ConvNdImpl<D> m_;
+};
+
+std::unique_ptr<Layer> make_layer(const BenchShape& s) {
+  switch (s.dim()) {
+    case 1: return std::make_unique<LayerD<1>>(s);
+    case 2: return std::make_unique<LayerD<2>>(s);
+    default: return std::make_unique<LayerD<3>>(s);
+  }
+}
+
+template <std::size_t D>
+Tensor reference_forward_d(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
+  const auto o = F::ConvFuncOptions<D>()
+                     .stride(s.stride)
+                     .padding(s.padding)
+                     .dilation(s.dilation)
+                     .groups(s.groups)
+                     .algorithm("reference");
+  if constexpr (D == 1) return F::conv1d(x, w, b, o);
+  else if constexpr (D == 2) return F::conv2d(x, w, b, o);
+  else return F::conv3d(x, w, b, o);
+}
+
+Tensor reference_forward(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
+  switch (s.dim()) {
+    case 1: return reference_forward_d<1>(s, x, w, b);
+    case 2: return reference_forward_d<2>(s, x, w, b);
+    default: return reference_forward_d<3>(s, x, w, b);
+  }
+}
+
+// ---- correctness ---------------------------------------------------------------------
+
+// What outputs are compared with: the full reference output (F::convNd with the
+// "reference" algorithm, or oneDNN's plain-layout output for layers too big for the
+// reference), or double-precision values at sampled output positions.
+struct Reference {
+  std::string kind = "none";  // none, reference, onednn, sampled
+  Tensor full;
+  std::vector<int64_t> index;
+  std::vector<double> value;
+  double max_abs = 0;
+};
+
+// One output element in double precision, straight from the definition: the independent
+// check for big layers when oneDNN is not there.
+double point_value(const BenchShape& s, const float* x, const float* w, const float* b, int64_t flat) {
+  const std::size_t d = s.dim();
+  const Shape so = s.out_spatial();
+  Shape o(d);
+  for (std::size_t i = d; i-- > 0;) {
+    o[i] = flat % so[i];
+    flat /= so[i];
+  }
+  const int64_t co = flat % s.c_out, n = flat / s.c_out;
+  const int64_t cig = s.c_in / s.groups, g = co / (s.c_out / s.groups);
+  int64_t kvol = 1;
+  for (int64_t k : s.kernel) kvol *= k;
+  double acc = b ? b[co] : 0.0;
+  for (int64_t ci = 0; ci < cig; ++ci) {
+    for (int64_t kf = 0; kf < kvol; ++kf) {
+      // kf -> kernel position; input position = o*stride - pad + k*dilation.
+      int64_t rest = kf, xi = n * s.c_in + g * cig + ci;
+      bool inside = true;
+      Shape kpos(d);
+      for (std::size_t i = d; i-- > 0;) {
+        kpos[i] = rest % s.kernel[i];
+        rest /= s.kernel[i];
+      }
+      for (std::size_t i = 0; i < d; ++i) {
+        const int64_t p = o[i] * s.stride[i] - s.padding[i] + kpos[i] * s.dilation[i];
+        inside = inside && p >= 0 && p < s.spatial[i];
+        xi = xi * s.spatial[i] + p;
+      }
+      if (inside) acc += static_cast<double>(x[xi]) * w[(co * cig + ci) * kvol + kf];
+    }
+  }
+  return acc;
+}
+
+Reference sampled_reference(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
+  Reference r;
+  r.kind = "sampled";
+  int64_t numel = s.n * s.c_out;
+  for (int64_t o : s.out_spatial()) numel *= o;
+  // splitmix64 picks the positions: deterministic, and unlike an even stride it cannot
+  // alias with the row length. The first and last elements cover both padded corners.
+  uint64_t state = 0x5EED;
+  r.index = {0, numel - 1};
+  for (int i = 0; i < 2048 && static_cast<int64_t>(r.index.size()) < numel; ++i) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    r.index.push_back(static_cast<int64_t>((z ^ (z >> 31)) % static_cast<uint64_t>(numel)));
+  }
+  const float* bp = b.defined() ? b.data<float>() : nullptr;
+  for (int64_t i : r.index) {
+    r.value.push_back(point_value(s, x.data<float>(), w.data<float>(), bp, i));
+    r.max_abs = std::max(r.max_abs, std::abs(r.value.back()));
+  }
+  return r;
+}
+
+void set_full_reference(Reference& r, const std::string& kind, const Tensor& y) {
+  r.kind = kind;
+  r.full = y.contiguous();
+  const float* p = r.full.data<float>();
+  r.max_abs = 0;
+  for (int64_t i = 0; i < r.full.numel(); ++i) r.max_abs = std::max(r.max_abs, std::abs(static_cast<double>(p[i])));
+}
+
+// The check column: "ok" against the reference, "ok(onednn)" / "ok(sampled)" for layers too
+// big for it, "skipped" with --no-check.
+std::string check_label(const Reference& r) {
+  if (r.kind == "none") return "skipped";
+  return r.kind == "reference" ? "ok" : "ok(" + r.kind + ")";
+}
+
+// Empty when y matches: max |y - ref| <= 1e-4 * (1 + max |ref|). Otherwise the reason.
+std::string check_output(const Tensor& y_in, const Reference& r) {
+  if (r.kind == "none") return "";
+  const Tensor y = y_in.contiguous();
+  const float* p = y.data<float>();
+  const double tol = 1e-4 * (1 + r.max_abs);
+  double worst = 0;
+  int64_t at = -1;
+  auto consider = [&](int64_t i, double want) {
+    const double diff = std::abs(static_cast<double>(p[i]) - want);
+    if (std::isnan(worst)) return;  // the first NaN is the one to report
+    if (std::isnan(diff) || diff > worst) worst = diff, at = i;
+  };
+  if (r.full.defined()) {
+    if (y.sizes() != r.full.sizes())
+      return str_cat("output shape ", shape_str(y.sizes()), " != expected ", shape_str(r.full.sizes()));
+    const float* q = r.full.data<float>();
+    for (int64_t i = 0; i < y.numel(); ++i) consider(i, q[i]);
+  } else {
+    for (std::size_t k = 0; k < r.index.size(); ++k) consider(r.index[k], r.value[k]);
+  }
+  if (worst <= tol) return "";
+  std::ostringstream os;
+  os.precision(3);
+  os << "max |diff| " << worst << " at flat index " << at << " > tolerance " << tol << " (vs " << r.kind << ")";
+  return os.str();
+}
+
+// ---- timing --------------------------------------------------------------------------
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Timing {
+  double median_ms = kNaN;
+  int runs = 0;
+};
+
+// One warm-up call, then calls until both min_time seconds and 5 runs are reached. The
+// median, not the mean: a stray page fault or a preempted thread (2 cores, other jobs)
+// would otherwise move the result.
+template <typename Fn>
+Timing time_runs(Fn&& fn, double min_time) {
+  fn();
+  std::vector<double> t;
+  double total = 0;
+  while (t.size() < 5 || total < min_time) {
+    const double t0 = now_s();
+    fn();
+    t.push_back(now_s() - t0);
+    total += t.back();
+  }
+  std::sort(t.begin(), t.end());
+  const std::size_t m = t.size() / 2;
+  return {1e3 * (t.size() % 2 ? t[m] : 0.5 * (t[m - 1] + t[m])), static_cast<int>(t.size())};
+}
+
+// ---- one shape -----------------------------------------------------------------------
+
+struct Measurement {
+  double ms = kNaN, first_ms = kNaN;
+  int runs = 0;
+  double extra_mb = kNaN;
+  std::string detail;        // convkit's plan algorithm or oneDNN's implementation name
+  std::string check = "-";   // ok, FAILED, skipped, n/a
+  bool failed() const { return check == "FAILED"; }
+  bool usable() const { return !failed() && std::isfinite(ms); }
+};
+
+struct Row {
+  std::size_t shape = 0;
+  int threads = 1;
+  double io_mb = 0;
+  Measurement ck, nchw, best;
+};
+
+struct Runner {
+  const BenchCommand& cmd;
+  bool failed = false;
+
+  void fail(const BenchShape& s, int t, const char* impl, const std::string& why, Measurement& m) {
+    std::cerr << "convkit bench: FAILED " << s.name << " (" << impl << ", threads=" << t << "): " << why << "\n";
+    m.check = "FAILED";
+    failed = true;
+  }
+
+  void run_convkit(const BenchShape& s, int t, const Tensor& x, const Tensor& w, const Tensor& b,
+                   const Reference& ref, Measurement& m) {
+    try {
+      // A fresh module per thread count, so the first call really builds the plan.
+      auto layer = make_layer(s);
+      layer->set_parameters(w, b);
+      const double t0 = now_s();
+      Tensor y = layer->forward(x);
+      m.first_ms = 1e3 * (now_s() - t0);
+      std::string why = check_output(y, ref);
+      const Timing tm = time_runs([&] { y = layer->forward(x); }, cmd.min_time);
+      if (why.empty()) why = check_output(y, ref);  // the last steady-state output too
+      m.ms = tm.median_ms, m.runs = tm.runs;
+      m.extra_mb = static_cast<double>(layer->plan_bytes()) / 1e6;
+      m.detail = layer->algorithm();
+      m.check = check_label(ref);
+      if (!why.empty()) fail(s, t, "convkit", why, m);
+    } catch (const std::exception& e) {
+      fail(s, t, "convkit", e.what(), m);
+    }
+  }
+
+#if CONVKIT_HAVE_ONEDNN
+  void run_onednn(const BenchShape& s, int t, const Tensor& x, const Tensor& w, const Tensor& b, bool best,
+                  const Reference& ref, Measurement& m) {
+    const char* impl = best ? "onednn_best" : "onednn_nchw";
+    try {
+      // oneDNN's "first call": primitive creation (JIT, and for best the reorders) + one run.
+      const double t0 = now_s();
+      OnednnConv conv(s, x, w, b, best);
+      conv.run();
+      m.first_ms = 1e3 * (now_s() - t0);
+      std::string why = check_output(conv.output(), ref);
+      const Timing tm = time_runs([&] { conv.run(); }, cmd.min_time);
+      if (why.empty()) why = check_output(conv.output(), ref);
+      m.ms = tm.median_ms, m.runs = tm.runs;
+      m.extra_mb = static_cast<double>(conv.extra_bytes()) / 1e6;
+      m.detail = conv.impl_name();
+      m.check = check_label(ref);
+      if (!why.empty()) fail(s, t, impl, why, m);
+    } catch (const std::exception& e) {
+      // oneDNN refusing a shape is a limitation of the comparison, not a convkit failure.
+      std::cerr << "convkit bench: " << s.name << " (" << impl << ", threads=" << t << "): oneDNN error: " << e.what()
+                << "\n";
+      m.check = "n/a";
+    }
+  }
+#endif
+
+  // All thread counts of one shape, on one input and one set of weights.
+  std::vector<Row> run_shape(std::size_t index, std::size_t count, const BenchShape& s,
+                             const std::vector<int>& threads) {
+    const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name);
+    Shape xs{s.n, s.c_in};
+    xs.insert(xs.end(), s.spatial.begin(), s.spatial.end());
+    const Tensor x = randn(xs);
+    const auto init = make_layer(s);  // PyTorch's default init from the default generator
+    const Tensor w = init->weight(), b = init->bias();
+
+    Reference ref;
+    if (!cmd.no_check) {
+      if (s.macs() <= kReferenceMacLimit) {
+        std::cerr << tag << ": reference output...\n";
+        set_full_reference(ref, "reference", reference_forward(s, x, w, b));
+      } else if (kHaveOnednn) {
+#if CONVKIT_HAVE_ONEDNN
+        std::cerr << tag << ": " << s.macs() / 1e9 << " GMAC is too slow for the reference loops; checking against"
+                  << " oneDNN only\n";
+        try {
+          set_onednn_threads(threads.front());
+          OnednnConv conv(s, x, w, b, false);
+          conv.run();
+          set_full_reference(ref, "onednn", conv.output());
+        } catch (const std::exception& e) {
+          std::cerr << tag << ": oneDNN error (" << e.what() << "); checking sampled outputs instead\n";
+          ref = sampled_reference(s, x, w, b);
+        }
+#endif
+      } else {
+        std::cerr << tag << ": " << s.macs() / 1e9 << " GMAC is too slow for the reference loops; checking "
+                  << "sampled outputs in double precision\n";
+        ref = sampled_reference(s, x, w, b);
+      }
+    }
+
+    std::vector<Row> rows;
+    for (int t : threads) {
+      std::cerr << tag << ": threads=" << t << "\n";
+      Row r;
+      r.threads = t;
+      set_num_threads(t);
+#if CONVKIT_HAVE_ONEDNN
+      set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
+#endif
+      run_convkit(s, t, x, w, b, ref, r.ck);
+#if CONVKIT_HAVE_ONEDNN
+      run_onednn(s, t, x, w, b, false, ref, r.nchw);
+      run_onednn(s, t, x, w, b, true, ref, r.best);
+#endif
+      int64_t yn = s.n * s.c_out;
+      for (int64_t o : s.out_spatial()) yn *= o;
+      r.io_mb = static_cast<double>(x.numel() + yn) * 4 / 1e6;
+      rows.push_back(r);
+    }
+    return rows;
+  }
+};
+
+// ---- reporting -----------------------------------------------------------------------
+
+double gflops(const BenchShape& s, double ms) { return 2 * s.macs() / (ms * 1e-3) / 1e9; }
+
+// oneDNN time / convkit time (> 1: convkit is faster); NaN if either side cannot count.
+double speedup(const Measurement& ck, const Measurement& other) {
+  return ck.usable() && other.usable() ? other.ms / ck.ms : kNaN;
+}
+
+std::string fmt(double v, int precision, const char* suffix = "") {
+  if (!std::isfinite(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f%s", precision, v, suffix);
+  return buf;
+}
+
+using NamedMeasurement = std::pair<const char*, const Measurement*>;
+std::array<NamedMeasurement, 3> measurements(const Row& r) {
+  return {{{"convkit", &r.ck}, {"onednn_nchw", &r.nchw}, {"onednn_best", &r.best}}};
+}
+
+std::string check_summary(const Row& r) {
+  std::string out;
+  for (const auto& [name, m] : measurements(r)) {
+    if (m->failed()) out += (out.empty() ? "FAILED:" : ",") + std::string(name);
+  }
+  return out.empty() ? r.ck.check : out;
+}
+
+void print_header() {
+  std::printf("%-26s %2s %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", "shape", "t", "ms", "GFLOP/s", "%peak",
+              "first/st", "nchw/ck", "best/ck", "extra_MB", "io_MB", "check");
+}
+
+void print_row(const BenchShape& s, const Row& r, double peak) {
+  const double gf = gflops(s, r.ck.ms);
+  std::printf("%-26s %2d %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", s.name.c_str(), r.threads, fmt(r.ck.ms, 3).c_str(),
+              fmt(gf, 1).c_str(), fmt(100 * gf / peak, 1, "%").c_str(), fmt(r.ck.first_ms / r.ck.ms, 2).c_str(),
+              fmt(speedup(r.ck, r.nchw), 2).c_str(), fmt(speedup(r.ck, r.best), 2).c_str(),
+              fmt(r.ck.extra_mb, 2).c_str(), fmt(r.io_mb, 2).c_str(), check_summary(r).c_str());
+  std::fflush(stdout);
+}
+
+double geomean(const std::vector<double>& v) {
+  double sum = 0;
+  int n = 0;
+  for (double x : v)
+    if (std::isfinite(x) && x > 0) sum += std::log(x), ++n;
+  return n ? std::exp(sum / n) : kNaN;
+}
+
+std::string csv_safe(std::string s) {
+  std::replace(s.begin(), s.end(), ',', ';');
+  return s;
+}
+
+void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<Row>& rows,
+               const std::vector<int>& threads, const std::vector<double>& peak) {
+  std::ostringstream os;
+  os << "name,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,runs,check,detail\n";
+  for (std::size_t i = 0; i < threads.size(); ++i)
+    os << "peak," << threads[i] << ",peak,," << fmt(peak[i], 2) << ",100.0,,,,,,"
+       << "FMA probe\n";
+  for (const Row& r : rows) {
+    const BenchShape& s = shapes[r.shape];
+    const double pk = peak[static_cast<std::size_t>(std::find(threads.begin(), threads.end(), r.threads) -
+                                                    threads.begin())];
+    for (const auto& [impl, m] : measurements(r)) {
+      if (m->check == "-") continue;  // not built with oneDNN
+      const double gf = gflops(s, m->ms);
+      const double ratio = m == &r.ck ? (std::isfinite(r.ck.ms) ? 1.0 : kNaN) : speedup(r.ck, *m);
+      auto cell = [](double v, int p) { return std::isfinite(v) ? fmt(v, p) : std::string(); };
+      os << s.name << "," << r.threads << "," << impl << "," << cell(m->ms, 4) << "," << cell(gf, 2) << ","
+         << cell(100 * gf / pk, 2) << "," << cell(ratio, 4) << "," << cell(m->extra_mb, 3) << ","
+         << cell(m->first_ms / m->ms, 3) << "," << m->runs << "," << m->check << "," << csv_safe(m->detail) << "\n";
+    }
+  }
+  // Temporary file + rename: an interrupted run never leaves a half-written CSV behind.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    CONVKIT_CHECK(f.good(), "--csv '", path, "': cannot open '", tmp, "' for writing");
+    f << os.str();
+    f.close();
+    CONVKIT_CHECK(f.good(), "--csv '", path, "': write failed");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  CONVKIT_CHECK(!ec, "--csv '", path, "': cannot rename '", tmp, "': ", ec.message());
+}
+
+
+void plot(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<Row>& rows,
+          const std::vector<int>& threads, const std::vector<double>& peak) {
+  std::vector<std::string> names;
+  for (const auto& s : shapes) names.push_back(s.name);
+  if (kHaveOnednn) names.push_back("geomean");
+  std::vector<ChartPanel> panels;
+  for (std::size_t ti = 0; ti < threads.size(); ++ti) {
+    ChartPanel p;
+    p.title = str_cat("convkit bench, ", threads[ti], threads[ti] == 1 ? " thread" : " threads");
+    for (const Row& r : rows) {
+      if (r.threads != threads[ti]) continue;
+      std::vector<double> v;
+      std::vector<std::string> l;
+      if (kHaveOnednn) {
+        for (const Measurement* m : {&r.best, &r.nchw}) {
+          v.push_back(speedup(r.ck, *m));
+          l.push_back(r.ck.failed() || m->failed() ? "FAILED" : fmt(v.back(), 2, "x"));
+        }
+      } else {
+        v.push_back(r.ck.usable() ? 100 * gflops(shapes[r.shape], r.ck.ms) / peak[ti] : kNaN);
+        l.push_back(r.ck.failed() ? "FAILED" : fmt(v.back(), 1, "%"));
+      }
+      p.values.push_back(v);
+      p.labels.push_back(l);
+    }
+    if (kHaveOnednn) {  // the geometric mean of each series, as the last group
+      std::vector<double> g;
+      std::vector<std::string> l;
+      for (std::size_t k = 0; k < 2; ++k) {
+        std::vector<double> col;
+        for (const auto& v : p.values) col.push_back(v[k]);
+        g.push_back(geomean(col));
+        l.push_back(fmt(g.back(), 2, "x"));
+      }
+      p.values.push_back(g);
+      p.labels.push_back(l);
+    }
+    panels.push_back(p);
+  }
+  if (kHaveOnednn)
+    write_plot(path, names, panels, {{"vs onednn_best", kBlue}, {"vs onednn_nchw", kOrange}}, true,
+               "speed-up of convkit = oneDNN ms / convkit ms; > 1: convkit is faster");
+  else
+    write_plot(path, names, panels, {{"convkit", kBlue}}, false, "convkit GFLOP/s as % of the FMA peak");
+}
+
+std::string resolve_shapes(const std::string& given) {
+  if (!given.empty()) return given;
+  for (const char* p : {"../shared/bench/shapes.csv", "/work/shared/bench/shapes.csv"})
+    if (std::filesystem::exists(p)) return p;
+  throw Error(
+      "no shapes file: neither ../shared/bench/shapes.csv (from the current directory) nor "
+      "/work/shared/bench/shapes.csv exists; give one with --shapes FILE");
+}
+
+std::vector<int> parse_threads(const std::string& s) {
+  std::vector<int> out;
+  for (const auto& part : split(s, ',')) {
+    const std::string p = trim(part);
+    int v = 0;
+    const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    CONVKIT_CHECK(!p.empty() && ec == std::errc() && ptr == p.data() + p.size() && v >= 1 && v <= 1024,
+                  "--threads '", s, "': '", p, "' is not a thread count (an integer from 1 to 1024)");
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- public --------------------------------------------------------------------------
+
+Shape BenchShape::out_spatial() const {
+  Shape o;
+  for (std::size_t i = 0; i < dim(); ++i)
+    o.push_back((spatial[i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) / stride[i] + 1);
+  return o;
+}
+
+double BenchShape::macs() const {
+  double m = static_cast<double>(n) * static_cast<double>(c_out) * static_cast<double>(c_in / groups);
+  for (std::size_t i = 0; i < dim(); ++i) m *= static_cast<double>(out_spatial()[i] * kernel[i]);
+  return m;
+}
+
+std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source) {
+  std::vector<BenchShape> shapes;
+  std::string text;
+  int line_no = 0;
+  bool header = false;
+  while (std::getline(in, text)) {
+    ++line_no;
+    const std::string line = trim(text);
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = str_cat(source, " line ", line_no);
+    auto fields = split(line, ',');
+    for (auto& f : fields) f = trim(f);
+    if (!header) {  // the first non-blank line must be the header, exactly
+      std::string want;
+      for (const char* f : kFields) want += (want.empty() ? "" : ",") + std::string(f);
+      CONVKIT_CHECK(fields.size() == std::size(kFields) && std::equal(fields.begin(), fields.end(), kFields), where,
+                    ": expected the header '", want, "', got '", line, "'");
+      header = true;
+      continue;
+    }
+    CONVKIT_CHECK(fields.size() == std::size(kFields), where, ": expected ", std::size(kFields),
+                  " comma-separated fields (name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups), got ",
+                  fields.size());
+    BenchShape s;
+    s.line = line_no;
+    s.name = fields[0];
+    CONVKIT_CHECK(!s.name.empty(), where, ", field 'name': empty");
+    s.n = parse_count(fields[1], where, "N", 1);
+    s.c_in = parse_count(fields[2], where, "C_in", 1);
+    s.c_out = parse_count(fields[3], where, "C_out", 1);
+    s.spatial = parse_dims(fields[4], where, "spatial", 1);
+    s.kernel = parse_dims(fields[5], where, "kernel", 1);
+    s.stride = parse_dims(fields[6], where, "stride", 1);
+    s.padding = parse_dims(fields[7], where, "padding", 0);
+    s.dilation = parse_dims(fields[8], where, "dilation", 1);
+    s.groups = parse_count(fields[9], where, "groups", 1);
+    CONVKIT_CHECK(s.dim() <= 3, where, ", field 'spatial': '", fields[4], "' has ", s.dim(),
+                  " dims; convkit bench handles 1 (L), 2 (HxW) or 3 (DxHxW)");
+    const std::pair<const char*, const Shape*> per_dim[] = {
+        {"kernel", &s.kernel}, {"stride", &s.stride}, {"padding", &s.padding}, {"dilation", &s.dilation}};
+    for (std::size_t i = 0; i < std::size(per_dim); ++i)
+      CONVKIT_CHECK(per_dim[i].second->size() == s.dim(), where, ", field '", per_dim[i].first, "': '",
+                    fields[5 + i], "' has ", per_dim[i].second->size(), " dims but spatial '", fields[4], "' has ",
+                    s.dim());
+    CONVKIT_CHECK(s.c_in % s.groups == 0 && s.c_out % s.groups == 0, where, ", field 'groups': ", s.groups,
+                  " must divide C_in (", s.c_in, ") and C_out (", s.c_out, ")");
+    for (std::size_t i = 0; i < s.dim(); ++i)
+      CONVKIT_CHECK(s.spatial[i] + 2 * s.padding[i] >= s.dilation[i] * (s.kernel[i] - 1) + 1, where,
+                    ", field 'kernel': the dilated kernel (", s.dilation[i] * (s.kernel[i] - 1) + 1,
+                    ") is larger than the padded input (", s.spatial[i] + 2 * s.padding[i], ") in dim ", i);
+    shapes.push_back(std::move(s));
+  }
+  CONVKIT_CHECK(header, source, ": empty file (expected the header line and one line per shape)");
+  return shapes;
+}
+
+void add_bench_options(CLI::App& sub, BenchCommand& c) {
+  sub.add_option("--shapes", c.shapes,
+                 "CSV of layer shapes (default ../shared/bench/shapes.csv, then /work/shared/bench/shapes.csv)");
+  sub.add_option("--threads", c.threads, "comma-separated thread counts, each shape runs with each")
+      ->capture_default_str();
+  sub.add_option("--min-time", c.min_time, "seconds of timed runs per measurement (at least 5 runs)")
+      ->capture_default_str();
+  sub.add_option("--filter", c.filter, "only the shapes whose name contains this");
+  sub.add_option("--csv", c.csv, "write one row per shape, thread count and implementation");
+  sub.add_option("--plot", c.plot, "write a PNG chart of the speed-ups");
+  sub.add_flag("--no-check", c.no_check, "skip the correctness checks");
+}
+
+int run_bench(const BenchCommand& c) {
+  CONVKIT_CHECK(std::isfinite(c.min_time) && c.min_time >= 0, "--min-time ", c.min_time,
+                ": must be a number of seconds >= 0");
+  const std::vector<int> threads = parse_threads(c.threads);
+  const std::string path = resolve_shapes(c.shapes);
+  std::ifstream in(path);
+  CONVKIT_CHECK(in.good(), "--shapes '", path, "': cannot open the file");
+  std::vector<BenchShape> shapes;
+  for (auto& s : parse_shapes(in, path))
+    if (s.name.find(c.filter) != std::string::npos) shapes.push_back(std::move(s));
+  CONVKIT_CHECK(!shapes.empty(), "no shape in '", path, "' has a name containing '", c.filter, "'");
+
+  std::printf("convkit bench: %zu shape%s from %s, threads %s, min time %.2f s\n", shapes.size(),
+              shapes.size() == 1 ? "" : "s", path.c_str(), c.threads.c_str(), c.min_time);
+#if CONVKIT_HAVE_ONEDNN
+  std::printf("%s, same process and data; nchw/ck and best/ck = oneDNN ms / convkit ms (> 1: convkit faster)\n",
+              onednn_version().c_str());
+#else
+  std::printf("oneDNN: not built in (configure with -DCONVKIT_BENCH_ONEDNN=ON to compare)\n");
+#endif
+
+  // Other processes skew everything here, multi-threaded runs most: a thread of an OpenMP team
+  // that loses its core stalls the whole region (by milliseconds with libgomp's default
+  // spin-then-sleep waiting). Say so rather than let odd numbers pass as results.
+  double load = 0;
+  if (std::ifstream la("/proc/loadavg"); la >> load) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    if (load > 1.0)
+      std::cerr << "convkit bench: warning: load average " << load << " on " << cores
+                << " cores; timings (multi-threaded ones most) will be noisy (OMP_WAIT_POLICY=passive helps"
+                << " OpenMP teams that share cores with other processes)\n";
+  }
+
+  // The peak first, on an otherwise idle process.
+  std::vector<double> peak;
+  std::printf("FMA peak (%s, 12 chains):", peak_probe_isa());
+  for (int t : threads) {
+    peak.push_back(peak_gflops(t));
+    std::printf(" threads=%d %.1f GFLOP/s", t, peak.back());
+  }
+  std::printf("\n");
+  // Not the %peak base: convkit's kernels are AVX2, but oneDNN uses AVX-512 when it can.
+  for (std::size_t i = 0; i < threads.size(); ++i) {
+    const double p512 = peak_gflops_avx512(threads[i]);
+    if (p512 <= 0) break;  // no AVX-512
+    std::printf("%s threads=%d %.1f GFLOP/s%s", i == 0 ? "  (AVX-512 FMA probe, for reference:" : "", threads[i],
+                p512, i + 1 == threads.size() ? ")\n" : "");
+  }
+  std::printf("\n");
+  print_header();
+
+  Runner runner{c};
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], threads)) {
+      r.shape = i;
+      print_row(shapes[i], r, peak[static_cast<std::size_t>(
+                                  std::find(threads.begin(), threads.end(), r.threads) - threads.begin())]);
+      rows.push_back(r);
+    }
+  }
+
+  std::printf("\n");
+  for (int t : threads) {
+    std::vector<double> nchw, best;
+    for (const Row& r : rows)
+      if (r.threads == t) nchw.push_back(speedup(r.ck, r.nchw)), best.push_back(speedup(r.ck, r.best));
+    std::printf("%-26s %2d %10s %8s %6s %9s %8s %8s\n", "geomean", t, "", "", "", "",
+                fmt(geomean(nchw), 2).c_str(), fmt(geomean(best), 2).c_str());
+  }
+  if (!c.csv.empty()) write_csv(c.csv, shapes, rows, threads, peak);
+  if (!c.plot.empty()) plot(c.plot, shapes, rows, threads, peak);
+  if (runner.failed) std::printf("\nFAILED: at least one output did not match (see the messages above)\n");
+  return runner.failed ? 1 : 0;
+}
+
+}  // namespace convkit::tool
