@@ -23,6 +23,7 @@ struct IsaCap {
 std::vector<Isa> isas() {
   std::vector<Isa> v{Isa::Scalar};
   if (internal::detected_isa() >= Isa::Fma3) v.push_back(Isa::Fma3);
+  if (internal::detected_isa() >= Isa::Avx512) v.push_back(Isa::Avx512);
   return v;
 }
 
@@ -311,9 +312,19 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
                 const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(i)] : 0.0;
                 expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + s);
               }
-            k.fn(kk, a.data(), b.data<float>(), c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            k.fn(kk, a.data(), b.data<float>(), k.nr, c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
             for (std::size_t i = 0; i < c.size(); ++i)
               ASSERT_NEAR(c[i], expect[i], 1e-4) << "m=" << m << " n=" << n << " k=" << kk << " mode=" << mode << " at " << i;
+            if (kk == 0) continue;
+            // Unpacked B: leading dimension past NR, and the last row holds only n values, so
+            // any read beyond column n runs off the allocation (ASan would report it).
+            const int64_t ldb = k.nr + 5;
+            std::vector<float> b2(static_cast<std::size_t>((kk - 1) * ldb + n));
+            for (int64_t p = 0; p < kk; ++p)
+              for (int64_t j = 0; j < n; ++j) b2[static_cast<std::size_t>(p * ldb + j)] = b.data<float>()[p * k.nr + j];
+            std::vector<float> c2(static_cast<std::size_t>(k.mr * ldc), 0.5f);
+            k.fn(kk, a.data(), b2.data(), ldb, c2.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c2.size(); ++i) ASSERT_NEAR(c2[i], expect[i], 1e-4) << "unpacked B, at " << i;
           }
     }
   }

@@ -17,8 +17,8 @@ namespace convkit::internal {
 
 namespace {
 
-// Block sizes: an A block (MC x KC, 96 KiB) and a B block (KC x NC, 192 KiB) stay in L2, one
-// B micro-panel (KC x NR, 16 KiB) in L1. MC and NC are multiples of every kernel's MR and NR.
+// Block sizes: an A block (MC x KC, 96 KiB) and a B block (KC x NC, 192 KiB) stay in L2; the
+// KC x NR slice of B a microkernel sweeps stays in L1. MC is a multiple of every kernel's MR.
 constexpr int64_t kKC = 256, kNC = 192, kMC = 96;
 
 // Spatial quantities lifted to 3 dims (D, H, W) by prepending size-1 dims, as the reference.
@@ -99,8 +99,7 @@ class GemmPlan : public ConvPlan {
     const int64_t nJ = (P_ + kNC - 1) / kNC, nI = (M_ + kMC - 1) / kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
-    const int64_t nc_pad = (kNC + nr_ - 1) / nr_ * nr_;
-    ws_.reserve(threads, kKC * nc_pad);
+    ws_.reserve(threads, flat ? 1 : kKC * kNC);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
@@ -116,7 +115,10 @@ class GemmPlan : public ConvPlan {
       const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
       for (int64_t pc = 0; pc < Kd_; pc += kKC) {
         const int64_t kc = std::min(kKC, Kd_ - pc);
-        pack_b(xg, xs1, geo, flat, pc, kc, jc, nc, bp);
+        // 1x1, stride 1, no padding: B row k is input channel plane k itself, read in place.
+        const float* b0 = flat ? xg + pc * xs1 + jc : bp;
+        const int64_t ldb = flat ? xs1 : kNC;
+        if (!flat) pack_b(xg, xs1, geo, pc, kc, jc, nc, bp);
         for (int64_t jr = 0; jr < nc; jr += nr_) {
           const int64_t nn = std::min<int64_t>(nr_, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += mr_) {
@@ -124,7 +126,7 @@ class GemmPlan : public ConvPlan {
             const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
             float* cp = yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr;
             const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
-            kernel_.fn(kc, ap, bp + (jr / nr_) * kc * nr_, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
+            kernel_.fn(kc, ap, b0 + jr, ldb, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
           }
         }
       }
@@ -132,65 +134,44 @@ class GemmPlan : public ConvPlan {
   }
 
  private:
-  // Packs B[pc .. pc+kc, jc .. jc+nc] (im2col of one image and group) as NR-wide panels:
-  // bp[(q / NR) * kc * NR + kk * NR + q % NR] = B[pc + kk, jc + q]; columns past nc are zero.
-  void pack_b(const float* xg, int64_t xs1, const Geometry& geo, bool flat, int64_t pc, int64_t kc, int64_t jc,
-              int64_t nc, float* bp) const {
-    const int64_t nr = nr_;
+  // Packs B[pc .. pc+kc, jc .. jc+nc] (im2col of one image and group) row-major:
+  // bp[kk * kNC + q] = B[pc + kk, jc + q]. Each output row contributes one run of columns,
+  // copied (or gathered, for strides) in one piece between its zero-padding ends.
+  void pack_b(const float* xg, int64_t xs1, const Geometry& geo, int64_t pc, int64_t kc, int64_t jc, int64_t nc,
+              float* bp) const {
     const PaddingMode mode = params.padding_mode;
-    // Writes len values (src[0], src[step], ..., or zeros when src is null) at block column q
-    // of row kk, split where the columns cross from one NR-wide panel into the next.
-    auto put = [&](int64_t kk, int64_t q, const float* src, int64_t len, int64_t step = 1) {
-      while (len > 0) {
-        const int64_t lane = q % nr, chunk = std::min(nr - lane, len);
-        float* dst = bp + (q / nr) * kc * nr + kk * nr + lane;
-        if (!src) {
-          for (int64_t i = 0; i < chunk; ++i) dst[i] = 0.0f;
-        } else if (step == 1) {
-          for (int64_t i = 0; i < chunk; ++i) dst[i] = src[i];
-          src += chunk;
-        } else {
-          for (int64_t i = 0; i < chunk; ++i) dst[i] = src[i * step];
-          src += chunk * step;
-        }
-        q += chunk;
-        len -= chunk;
-      }
-    };
-    const int64_t npanels = (nc + nr - 1) / nr;
     for (int64_t kk = 0; kk < kc; ++kk) {
       const auto k = static_cast<std::size_t>(pc + kk);
       const float* xc = xg + kci_[k] * xs1;
-      if (nc % nr) put(kk, nc, nullptr, npanels * nr - nc);
-      if (flat) {  // 1x1, stride 1, no padding: B row k is channel plane ci itself
-        put(kk, 0, xc + jc, nc);
-        continue;
-      }
+      float* dst = bp + kk * kNC;
       int64_t q = 0, pos = jc;
       int64_t ow = pos % geo.O[2], oh = (pos / geo.O[2]) % geo.O[1], od = pos / (geo.O[2] * geo.O[1]);
       while (q < nc) {
         const int64_t run = std::min(geo.O[2] - ow, nc - q);
+        float* out = dst + q;
         const int64_t id = source_index(od * geo.st[0] + koff_[0][k], geo.S[0], mode);
         const int64_t ih = source_index(oh * geo.st[1] + koff_[1][k], geo.S[1], mode);
         if (id < 0 || ih < 0) {
-          put(kk, q, nullptr, run);
+          std::memset(out, 0, static_cast<std::size_t>(run) * sizeof(float));
         } else {
           const float* row = xc + id * geo.xs[0] + ih * geo.xs[1];
-          const int64_t iw0 = ow * geo.st[2] + koff_[2][k];
+          const int64_t st = geo.st[2], xw = geo.xs[2];
+          const int64_t iw0 = ow * st + koff_[2][k];
           if (mode == PaddingMode::Zeros) {
-            // Zeros, then the in-range inputs (every st-th element of the row), then zeros:
-            // t is in range when 0 <= iw0 + t * st < S.
-            const int64_t st = geo.st[2];
+            // t is in range when 0 <= iw0 + t * st < S: zeros, inputs, zeros.
             const int64_t a = std::clamp<int64_t>(iw0 >= 0 ? 0 : (-iw0 + st - 1) / st, 0, run);
             const int64_t z = std::clamp<int64_t>(geo.S[2] > iw0 ? (geo.S[2] - iw0 + st - 1) / st : 0, a, run);
-            put(kk, q, nullptr, a);
-            if (z > a) put(kk, q + a, row + (iw0 + a * st) * geo.xs[2], z - a, st * geo.xs[2]);
-            put(kk, q + z, nullptr, run - z);
+            std::memset(out, 0, static_cast<std::size_t>(a) * sizeof(float));
+            if (st * xw == 1) {
+              std::memcpy(out + a, row + iw0 + a, static_cast<std::size_t>(z - a) * sizeof(float));
+            } else {
+              for (int64_t t = a; t < z; ++t) out[t] = row[(iw0 + t * st) * xw];
+            }
+            std::memset(out + z, 0, static_cast<std::size_t>(run - z) * sizeof(float));
           } else {
             for (int64_t t = 0; t < run; ++t) {
-              const int64_t iw = source_index(iw0 + t * geo.st[2], geo.S[2], mode);
-              const float v = iw < 0 ? 0.0f : row[iw * geo.xs[2]];
-              put(kk, q + t, &v, 1);
+              const int64_t iw = source_index(iw0 + t * st, geo.S[2], mode);
+              out[t] = iw < 0 ? 0.0f : row[iw * xw];
             }
           }
         }

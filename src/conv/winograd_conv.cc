@@ -122,7 +122,7 @@ class WinogradPlan : public ConvPlan {
         for (int64_t jr = 0; jr < nt; jr += nr_)
           for (int64_t ir = 0; ir < M_; ir += mr_)
             kernel_.fn(K_, u_.data<float>() + (xi * panels_ + ir / mr_) * K_ * mr_,
-                       v + (xi * (kTilesPerBlock / nr_) + jr / nr_) * K_ * nr_, m + (xi * M_ + ir) * kTilesPerBlock + jr,
+                       v + (xi * (kTilesPerBlock / nr_) + jr / nr_) * K_ * nr_, nr_, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), false, nullptr);
       output_tiles(m, n, t0, nt, y);
     }

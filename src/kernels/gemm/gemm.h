@@ -1,9 +1,10 @@
 // Kernel family "gemm": float32 microkernels computing one MR x NR tile of C = A * B.
 //
-// Contract of gemm_f32_<MR>x<NR>_<isa>(k, a, b, c, ldc, m, n, accumulate, bias):
+// Contract of gemm_f32_<MR>x<NR>_<isa>(k, a, b, ldb, c, ldc, m, n, accumulate, bias):
 //   a: packed A panel, k steps of MR floats: a[p * MR + i] = A[i, p] (rows >= m are zero)
-//   b: packed B panel, k steps of NR floats, 64-byte aligned: b[p * NR + j] = B[p, j]
-//      (columns >= n are zero)
+//   b: B rows with leading dimension ldb: b[p * ldb + j] = B[p, j]; only columns j < n are
+//      read (a packed NR-wide panel is ldb = NR; an unpacked row-major matrix works too, which
+//      is how 1x1 convolutions read the input in place). No alignment requirement.
 //   c: row-major tile with leading dimension ldc; only rows i < m and columns j < n are read
 //      or written (m <= MR, n <= NR).
 //   C[i, j] = init + (sum over p = 0..k-1, in that order, of a[p*MR+i] * b[p*NR+j])
@@ -18,8 +19,8 @@
 
 namespace convkit::kernels {
 
-using GemmF32Fn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                           bool accumulate, const float* bias);
+using GemmF32Fn = void (*)(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                           int64_t n, bool accumulate, const float* bias);
 
 struct GemmKernel {
   const char* name;
@@ -29,8 +30,8 @@ struct GemmKernel {
 };
 
 #define CONVKIT_GEMM_KERNEL(isa, name, mr, nr)                                                                  \
-  void name(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, \
-            const float* bias);
+  void name(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n, \
+            bool accumulate, const float* bias);
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
 

@@ -6,12 +6,21 @@
 
 namespace convkit::kernels {
 
-void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                        bool accumulate, const float* bias) {
+void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                        int64_t n, bool accumulate, const float* bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t p = 0; p < k; ++p) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+  // Columns past n are never read: masked loads on an edge tile.
+  auto lane_mask = [](int64_t lanes) {
+    alignas(32) int32_t v[8];
+    for (int j = 0; j < 8; ++j) v[j] = j < lanes ? -1 : 0;
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(v));
+  };
+  const bool full = n == 16;
+  const __m256i mask0 = lane_mask(n), mask1 = lane_mask(n - 8);
+  for (int64_t p = 0; p < k; ++p, b += ldb) {
+    const __m256 b0 = full ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, mask0);
+    const __m256 b1 = full ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, mask1);
     __m256 ai = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
@@ -31,7 +40,6 @@ void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, float* c, int
     c50 = _mm256_fmadd_ps(ai, b0, c50);
     c51 = _mm256_fmadd_ps(ai, b1, c51);
     a += 6;
-    b += 16;
   }
   const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (m == 6 && n == 16) {

@@ -1,0 +1,37 @@
+// AVX-512 depthwise row kernel: 64 outputs (4 zmm accumulators) per sweep over the taps,
+// then 16 at a time, then one masked vector for the tail.
+#include <immintrin.h>
+
+#include "kernels/dwconv/dwconv.h"
+
+namespace convkit::kernels {
+
+void dwconv_f32_row_c64_avx512(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo,
+                               float bias) {
+  const __m512 vb = _mm512_set1_ps(bias);
+  int64_t o = 0;
+  for (; o + 64 <= wo; o += 64) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const __m512 wt = _mm512_set1_ps(w[t]);
+      const float* x = taps[t] + o;
+      a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x), a0);
+      a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 16), a1);
+      a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 32), a2);
+      a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 48), a3);
+    }
+    _mm512_storeu_ps(y + o, _mm512_add_ps(vb, a0));
+    _mm512_storeu_ps(y + o + 16, _mm512_add_ps(vb, a1));
+    _mm512_storeu_ps(y + o + 32, _mm512_add_ps(vb, a2));
+    _mm512_storeu_ps(y + o + 48, _mm512_add_ps(vb, a3));
+  }
+  for (; o < wo; o += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(wo - o >= 16 ? 0xffff : (1u << (wo - o)) - 1);
+    __m512 a0 = _mm512_setzero_ps();
+    for (int64_t t = 0; t < ntaps; ++t)
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask, taps[t] + o), a0);
+    _mm512_mask_storeu_ps(y + o, mask, _mm512_add_ps(vb, a0));
+  }
+}
+
+}  // namespace convkit::kernels
