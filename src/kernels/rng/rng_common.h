@@ -6,7 +6,10 @@
 #include <cmath>
 #include <cstdint>
 
+// The anonymous namespace gives each including file its own copy: the files are compiled for
+// different ISAs, and one shared (inline) definition would let the linker pick any of them.
 namespace convkit::kernels::rng_common {
+namespace {
 
 // §3.3: Box-Muller over chunks of 16 doubles, glibc's log/cos/sin.
 inline void normal_f64_c16(double* data, int64_t chunks, double mean, double std) {
@@ -36,4 +39,5 @@ inline uint32_t mt_temper_one(uint32_t y) {
   return y;
 }
 
+}  // namespace
 }  // namespace convkit::kernels::rng_common

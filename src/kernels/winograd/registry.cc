@@ -1,0 +1,26 @@
+#include "kernels/winograd/winograd.h"
+
+namespace convkit::kernels {
+
+namespace {
+constexpr WinogradKernels kKernels[] = {
+#define CONVKIT_WINOGRAD_ISA(isa, suffix) \
+  {#suffix, internal::Isa::isa, winograd_f43_input_##suffix, winograd_f43_output_##suffix},
+#include "kernels/winograd/kernels.inc"
+#undef CONVKIT_WINOGRAD_ISA
+};
+}  // namespace
+
+const WinogradKernels* winograd_kernel_list(int* count) {
+  *count = static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]));
+  return kKernels;
+}
+
+const WinogradKernels& winograd_kernels(internal::Isa cap) {
+  const WinogradKernels* best = &kKernels[0];
+  for (const auto& k : kKernels)
+    if (k.isa <= cap) best = &k;
+  return *best;
+}
+
+}  // namespace convkit::kernels

@@ -1,0 +1,43 @@
+// Kernel family "winograd": the F(4x4, 3x3) input and output transforms, 16 tiles at a time
+// (one tile per SIMD lane), for the Winograd convolution path.
+//
+// winograd_f43_input_<isa>(strip, ld, v, vstride, n)
+//   strip: 6 rows (row r at strip + r * ld) of 66 floats, zero padding already in place;
+//          tile t (t < 16) is the 6x6 window at columns 4t .. 4t+5.
+//   v[xi * vstride + t] = (B^T d_t B)[xi]  for xi = 0..35 and t < n (n <= 16); lanes >= n are
+//   not written.
+// winograd_f43_output_<isa>(m, mstride, out, ldo, n, bias)
+//   m[xi * mstride + t]: the 36 products of tile t (t < n <= 16; lanes >= n are not read).
+//   out[i * ldo + 4t + c] = bias + (A^T m_t A)[i][c]  for i, c < 4 and t < n.
+// B^T and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
+// Every ISA variant compiles the same code (winograd_common.h) with its own flags, so the
+// results agree to the bit across ISAs whenever the compiler does not contract (the project
+// builds with -ffp-contract=off). No allocation, no threads.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/isa.h"
+
+namespace convkit::kernels {
+
+using WinogradInputFn = void (*)(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n);
+using WinogradOutputFn = void (*)(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
+
+struct WinogradKernels {
+  const char* isa_name;
+  internal::Isa isa;
+  WinogradInputFn input;
+  WinogradOutputFn output;
+};
+
+#define CONVKIT_WINOGRAD_ISA(isa, suffix)                                                           \
+  void winograd_f43_input_##suffix(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n); \
+  void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
+#include "kernels/winograd/kernels.inc"
+#undef CONVKIT_WINOGRAD_ISA
+
+const WinogradKernels* winograd_kernel_list(int* count);
+const WinogradKernels& winograd_kernels(internal::Isa cap);
+
+}  // namespace convkit::kernels

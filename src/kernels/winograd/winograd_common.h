@@ -1,0 +1,95 @@
+// The transform code every winograd_<isa>.cc compiles with its own flags. Loops run over the
+// 16 tiles (lanes) innermost with constant trip counts, so the compiler vectorizes them to
+// the ISA of the including file. Only winograd_<isa>.cc files include this header.
+#pragma once
+
+#include <cstdint>
+
+// The anonymous namespace gives each including file its own copy: the files are compiled for
+// different ISAs, and one shared (inline) definition would let the linker pick any of them.
+namespace convkit::kernels::winograd_common {
+namespace {
+
+constexpr int kLanes = 16;
+constexpr int kCols = 4 * kLanes + 2;  // 66 strip columns
+
+inline void input_f43(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
+  // 1. Rows: r[k] = (B^T strip)[k] over all 66 columns (contiguous, vectorized).
+  alignas(64) float r[6][kCols + 2];  // 2 spare zero columns: tile 16's phases read them
+  const float* s0 = strip;
+  const float *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld, *s4 = s3 + ld, *s5 = s4 + ld;
+  for (int c = 0; c < kCols; ++c) {
+    const float d0 = s0[c], d1 = s1[c], d2 = s2[c], d3 = s3[c], d4 = s4[c], d5 = s5[c];
+    r[0][c] = 4 * d0 - 5 * d2 + d4;
+    r[1][c] = -4 * d1 - 4 * d2 + d3 + d4;
+    r[2][c] = 4 * d1 - 4 * d2 - d3 + d4;
+    r[3][c] = -2 * d1 - d2 + 2 * d3 + d4;
+    r[4][c] = 2 * d1 - d2 - 2 * d3 + d4;
+    r[5][c] = 4 * d1 - 5 * d3 + d5;
+  }
+  for (int k = 0; k < 6; ++k) r[k][kCols] = r[k][kCols + 1] = 0.0f;
+  // 2. Columns of each tile: tile t's column j is r[k][4t + j]; de-interleave by phase so
+  //    the lanes are contiguous: ph[p][t] = r[k][4t + p], and column j = ph[j % 4][t + j / 4].
+  for (int k = 0; k < 6; ++k) {
+    alignas(64) float ph[4][kLanes + 1];
+    for (int p = 0; p < 4; ++p)
+      for (int t = 0; t <= kLanes; ++t) ph[p][t] = r[k][4 * t + p];
+    alignas(64) float o[6][kLanes];
+    for (int t = 0; t < kLanes; ++t) {
+      const float c0 = ph[0][t], c1 = ph[1][t], c2 = ph[2][t], c3 = ph[3][t], c4 = ph[0][t + 1], c5 = ph[1][t + 1];
+      o[0][t] = 4 * c0 - 5 * c2 + c4;
+      o[1][t] = -4 * c1 - 4 * c2 + c3 + c4;
+      o[2][t] = 4 * c1 - 4 * c2 - c3 + c4;
+      o[3][t] = -2 * c1 - c2 + 2 * c3 + c4;
+      o[4][t] = 2 * c1 - c2 - 2 * c3 + c4;
+      o[5][t] = 4 * c1 - 5 * c3 + c5;
+    }
+    for (int j = 0; j < 6; ++j) {
+      float* dst = v + (k * 6 + j) * vstride;
+      if (n == kLanes) {
+        for (int t = 0; t < kLanes; ++t) dst[t] = o[j][t];
+      } else {
+        for (int64_t t = 0; t < n; ++t) dst[t] = o[j][t];
+      }
+    }
+  }
+}
+
+inline void output_f43(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias) {
+  // 1. Columns: u[k][c][t] = (m_t A)[k][c] for the 6 rows k of each tile's 6x6 products.
+  alignas(64) float u[6][4][kLanes];
+  alignas(64) float mk[6][kLanes];
+  for (int k = 0; k < 6; ++k) {
+    for (int j = 0; j < 6; ++j) {
+      const float* src = m + (k * 6 + j) * mstride;
+      if (n == kLanes) {
+        for (int t = 0; t < kLanes; ++t) mk[j][t] = src[t];
+      } else {
+        for (int t = 0; t < kLanes; ++t) mk[j][t] = t < n ? src[t] : 0.0f;
+      }
+    }
+    for (int t = 0; t < kLanes; ++t) {
+      const float m0 = mk[0][t], m1 = mk[1][t], m2 = mk[2][t], m3 = mk[3][t], m4 = mk[4][t], m5 = mk[5][t];
+      u[k][0][t] = m0 + m1 + m2 + m3 + m4;
+      u[k][1][t] = m1 - m2 + 2 * m3 - 2 * m4;
+      u[k][2][t] = m1 + m2 + 4 * m3 + 4 * m4;
+      u[k][3][t] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+    }
+  }
+  // 2. Rows: y[i][c] = (A^T u)[i][c], plus the bias, scattered to 4 output rows.
+  for (int c = 0; c < 4; ++c) {
+    alignas(64) float y[4][kLanes];
+    for (int t = 0; t < kLanes; ++t) {
+      const float r0 = u[0][c][t], r1 = u[1][c][t], r2 = u[2][c][t], r3 = u[3][c][t], r4 = u[4][c][t], r5 = u[5][c][t];
+      y[0][t] = bias + (r0 + r1 + r2 + r3 + r4);
+      y[1][t] = bias + (r1 - r2 + 2 * r3 - 2 * r4);
+      y[2][t] = bias + (r1 + r2 + 4 * r3 + 4 * r4);
+      y[3][t] = bias + (r1 - r2 + 8 * r3 - 8 * r4 + r5);
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int64_t t = 0; t < n; ++t) out[i * ldo + 4 * t + c] = y[i][t];
+  }
+}
+
+}  // namespace
+}  // namespace convkit::kernels::winograd_common

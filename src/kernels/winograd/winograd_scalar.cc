@@ -1,0 +1,16 @@
+// Winograd F(4x4, 3x3) transforms for the scalar build: the shared code of winograd_common.h,
+// compiled with this file's flags.
+#include "kernels/winograd/winograd.h"
+#include "kernels/winograd/winograd_common.h"
+
+namespace convkit::kernels {
+
+void winograd_f43_input_scalar(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
+  winograd_common::input_f43(strip, ld, v, vstride, n);
+}
+
+void winograd_f43_output_scalar(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias) {
+  winograd_common::output_f43(m, mstride, out, ldo, n, bias);
+}
+
+}  // namespace convkit::kernels
