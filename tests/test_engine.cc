@@ -341,15 +341,17 @@ TEST(DwconvKernels, EveryWidthMatchesNaive) {
   for (int ki = 0; ki < count; ++ki) {
     if (ks[ki].isa > internal::detected_isa()) continue;
     SCOPED_TRACE(ks[ki].name);
+    for (int64_t stride : {1, 2, 3})
     for (int64_t ntaps : {1, 3, 9, 31, 63})
       for (int64_t wo : {1, 7, 8, 31, 32, 33, 70, 100}) {
         std::vector<const float*> taps;
         for (int64_t t = 0; t < ntaps; ++t) taps.push_back(x.data() + t * 37 % 500);
         std::vector<float> y(static_cast<std::size_t>(wo) + 1, 9.0f);
-        ks[ki].fn(taps.data(), w.data(), ntaps, y.data(), wo, 0.25f);
+        ks[ki].fn(taps.data(), w.data(), ntaps, y.data(), wo, stride, 0.25f);
         for (int64_t o = 0; o < wo; ++o) {
           double s = 0.25;
-          for (int64_t t = 0; t < ntaps; ++t) s += double(w[static_cast<std::size_t>(t)]) * taps[static_cast<std::size_t>(t)][o];
+          for (int64_t t = 0; t < ntaps; ++t)
+            s += double(w[static_cast<std::size_t>(t)]) * taps[static_cast<std::size_t>(t)][o * stride];
           ASSERT_NEAR(y[static_cast<std::size_t>(o)], s, 1e-4) << "taps " << ntaps << " wo " << wo << " o " << o;
         }
         EXPECT_EQ(y[static_cast<std::size_t>(wo)], 9.0f);  // nothing written past wo

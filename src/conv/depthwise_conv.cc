@@ -1,8 +1,8 @@
 // Direct convolution for depthwise and few-channels-per-group layers (float32, 1-d and 2-d).
 // Per (image, group) task the group's input channel planes are copied once into padded
-// scratch planes — every padding mode materialized, the stride de-interleaved into `sw` phase
-// rows — so each output row is one stride-1, bounds-free sweep over C_in/groups * KH * KW tap
-// pointers (the dwconv row kernel). Depthwise with multiplier K is groups == C_in, C_in/g = 1.
+// scratch planes (every padding mode materialized), so each output row is one bounds-free
+// sweep over C_in/groups * KH * KW tap pointers (the dwconv row kernel, which also takes the
+// stride). Depthwise with multiplier K is groups == C_in, C_in/g = 1.
 #include <omp.h>
 
 #include <algorithm>
@@ -31,11 +31,9 @@ class DirectPlan : public ConvPlan {
     cin_g_ = p.c_in_per_group();
     cout_g_ = p.c_out_per_group();
     taps_ = KH_ * KW_;
-    // Padded rows the outputs read, the padded columns they read, and per phase row the
-    // columns stored (enough for every tap's Wo-long sweep).
+    // Padded rows and columns the outputs read.
     Hp_ = (Ho_ - 1) * sh_ + (KH_ - 1) * dh_ + 1;
     Wp_ = (Wo_ - 1) * sw_ + (KW_ - 1) * dw_ + 1;
-    Lw_ = Wo_ + (KW_ - 1) * dw_ / sw_ + 1;
     // Weights [C_out][C_in/g][taps], each channel's taps reversed for conv_mode=convolution.
     w_ = Tensor::empty({p.C_out, cin_g_ * taps_});
     const Tensor wc = w.contiguous();
@@ -46,6 +44,12 @@ class DirectPlan : public ConvPlan {
           w_.data<float>()[(co * cin_g_ + ci) * taps_ + t] =
               wc.data<float>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
+    // Where each tap reads for output row 0, relative to the group's first plane; row oh adds
+    // oh * sh * sw * Lw. Computed once so a row costs one add per tap.
+    const int64_t plane = Hp_ * Wp_;
+    for (int64_t ci = 0; ci < cin_g_; ++ci)
+      for (int64_t kh = 0; kh < KH_; ++kh)
+        for (int64_t kw = 0; kw < KW_; ++kw) tap_off_.push_back(ci * plane + kh * dh_ * Wp_ + kw * dw_);
   }
 
   int64_t memory_bytes() const override { return w_.numel() * 4 + ws_.bytes(); }
@@ -55,8 +59,8 @@ class DirectPlan : public ConvPlan {
     const int64_t tasks = p.N * p.groups;
     const int threads =
         threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
-    const int64_t plane = Hp_ * sw_ * Lw_;
-    ws_.reserve(threads, plane * cin_g_);
+    const int64_t plane = Hp_ * Wp_;
+    ws_.reserve(threads, plane * cin_g_ + 64);  // + the kernel's 64 floats of read slack
     float* yp = y.data<float>();
 
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -69,63 +73,49 @@ class DirectPlan : public ConvPlan {
         const int64_t co = g * cout_g_ + m;
         const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
         for (int64_t oh = 0; oh < Ho_; ++oh) {
-          for (int64_t ci = 0; ci < cin_g_; ++ci)
-            for (int64_t kh = 0; kh < KH_; ++kh)
-              for (int64_t kw = 0; kw < KW_; ++kw) {
-                const int64_t col = kw * dw_;
-                tap[(ci * KH_ + kh) * KW_ + kw] =
-                    planes + ci * plane + ((oh * sh_ + kh * dh_) * sw_ + col % sw_) * Lw_ + col / sw_;
-              }
+          const float* row0 = planes + oh * sh_ * Wp_;
+          for (std::size_t t = 0; t < tap_off_.size(); ++t) tap[t] = row0 + tap_off_[t];
           kernel_.fn(tap, w_.data<float>() + co * cin_g_ * taps_, cin_g_ * taps_,
-                     yp + ((n * p.C_out + co) * Ho_ + oh) * Wo_, Wo_, bias);
+                     yp + ((n * p.C_out + co) * Ho_ + oh) * Wo_, Wo_, sw_, bias);
         }
       }
     }
   }
 
  private:
-  // pl[(r * sw + s) * Lw + i] = padded input (row r, column i * sw + s) of channel c of image n.
+  // pl[r * Wp + i] = padded input (row r, column i) of channel c of image n.
   void fill_plane(const Tensor& x, int64_t n, int64_t c, float* pl) const {
     const bool one = params.dim == 1;
     const int64_t xsh = one ? 0 : x.stride(2), xsw = x.stride(one ? 2 : 3);
     const float* xc = x.data<float>() + n * x.stride(0) + c * x.stride(1);
     const PaddingMode mode = params.padding_mode;
+    // Columns [i0, i1) read input columns i - low directly; the rest are padding.
+    const int64_t i0 = std::min(Wp_, low_), i1 = std::max(i0, std::min(Wp_, W_ + low_));
     for (int64_t r = 0; r < Hp_; ++r) {
+      float* dst = pl + r * Wp_;
       const int64_t ih = source_index(r - loh_, H_, mode);
-      for (int64_t s = 0; s < sw_; ++s) {
-        float* dst = pl + (r * sw_ + s) * Lw_;
-        if (ih < 0) {
-          std::memset(dst, 0, static_cast<std::size_t>(Lw_) * sizeof(float));
-          continue;
-        }
-        const float* row = xc + ih * xsh;
-        // Column i reads input column i * sw + s - low: in range for i in [i0, i1); columns
-        // past Wp are never read (and stay zero, which also keeps reflect in range).
-        const int64_t first = s - low_;
-        const int64_t i0 = std::min(Lw_, first >= 0 ? 0 : (-first + sw_ - 1) / sw_);
-        const int64_t last = std::min(W_, Wp_ - low_);  // exclusive input column bound
-        const int64_t i1 = std::max(i0, std::min(Lw_, last > first ? (last - first + sw_ - 1) / sw_ : 0));
-        auto edge = [&](int64_t i) {  // padding columns: the mode decides
-          const int64_t col = i * sw_ + s;
-          const int64_t iw = col >= Wp_ ? -1 : source_index(col - low_, W_, mode);
-          dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
-        };
-        for (int64_t i = 0; i < i0; ++i) edge(i);
-        if (i1 > i0) {
-          const float* src = row + (i0 * sw_ + first) * xsw;
-          if (sw_ * xsw == 1) {
-            std::memcpy(dst + i0, src, static_cast<std::size_t>(i1 - i0) * sizeof(float));
-          } else {
-            for (int64_t j = i0; j < i1; ++j) dst[j] = src[(j - i0) * sw_ * xsw];
-          }
-        }
-        for (int64_t i = i1; i < Lw_; ++i) edge(i);
+      if (ih < 0) {
+        std::memset(dst, 0, static_cast<std::size_t>(Wp_) * sizeof(float));
+        continue;
       }
+      const float* row = xc + ih * xsh;
+      auto edge = [&](int64_t i) {
+        const int64_t iw = source_index(i - low_, W_, mode);
+        dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
+      };
+      for (int64_t i = 0; i < i0; ++i) edge(i);
+      if (xsw == 1) {
+        std::memcpy(dst + i0, row + (i0 - low_), static_cast<std::size_t>(i1 - i0) * sizeof(float));
+      } else {
+        for (int64_t i = i0; i < i1; ++i) dst[i] = row[(i - low_) * xsw];
+      }
+      for (int64_t i = i1; i < Wp_; ++i) edge(i);
     }
   }
 
   const kernels::DwconvKernel& kernel_;
-  int64_t H_, W_, Ho_, Wo_, KH_, KW_, sh_, sw_, dh_, dw_, loh_, low_, cin_g_, cout_g_, taps_, Hp_, Wp_, Lw_;
+  int64_t H_, W_, Ho_, Wo_, KH_, KW_, sh_, sw_, dh_, dw_, loh_, low_, cin_g_, cout_g_, taps_, Hp_, Wp_;
+  std::vector<int64_t> tap_off_;
   Tensor w_, bias_;
   Workspace ws_;
 };

@@ -53,7 +53,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && p.C_in >= 32 && p.C_out >= 32)
     return {Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"};
   if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
-    if (p.c_in_per_group() == 1)
+    if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16))
       return {Algorithm::Depthwise, "one input channel per group: direct rows over a padded plane"};
     // Few channels and few outputs per group: GEMM tiles would be mostly edge and packing.
     if (p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1)

@@ -238,10 +238,13 @@ int64_t Tensor::numel() const {
 }
 
 bool Tensor::is_contiguous() const {
+  // An empty tensor is contiguous; checking first also keeps the running product below (of
+  // sizes whose full product, numel, fits in 64 bits) from overflowing.
+  for (int64_t s : sizes_)
+    if (s == 0) return true;
   int64_t expected = 1;
   for (std::size_t i = sizes_.size(); i-- > 0;) {
     if (sizes_[i] == 1) continue;
-    if (sizes_[i] == 0) return true;
     if (strides_[i] != expected) return false;
     expected *= sizes_[i];
   }
