@@ -68,12 +68,14 @@ class GemmPlan : public ConvPlan {
     float* ap = a_.data<float>();
     const bool flip = p.conv_mode == ConvMode::Convolution;
     for (int64_t g = 0; g < G_; ++g)
-      for (int64_t m = 0; m < M_; ++m)
-        for (int64_t k = 0; k < Kd_; ++k) {
-          const int64_t ci = k / taps_, t = k % taps_;
-          const float v = wp[((g * M_ + m) * cin_g + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
-          ap[((g * panels_ + m / mr_) * Kd_ + k) * mr_ + m % mr_] = v;
-        }
+      for (int64_t m = 0; m < M_; ++m) {
+        // Row (g, m) of A, k = ci * taps + t, into lane m % MR of its panel (no divisions in
+        // the loop: packing a large layer must stay a fraction of one forward).
+        const float* src = wp + (g * M_ + m) * Kd_;
+        float* dst = ap + (g * panels_ + m / mr_) * Kd_ * mr_ + m % mr_;
+        for (int64_t ci = 0; ci < cin_g; ++ci)
+          for (int64_t t = 0; t < taps_; ++t) dst[(ci * taps_ + t) * mr_] = src[ci * taps_ + (flip ? taps_ - 1 - t : t)];
+      }
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 

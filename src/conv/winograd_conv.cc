@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "conv/plan.h"
 #include "kernels/gemm/gemm.h"
@@ -42,18 +43,32 @@ class WinogradPlan : public ConvPlan {
     K_ = p.C_in;
     panels_ = (M_ + mr_ - 1) / mr_;
     // U: [36][M/MR panels][C_in][MR], rows past C_out zero.
-    u_ = Tensor::zeros({36 * panels_ * K_ * mr_});
+    u_ = Tensor::empty({36 * panels_ * K_ * mr_});
     const Tensor wc = w.contiguous();
     const bool flip = p.conv_mode == ConvMode::Convolution;
-    float g[9], u[36];
-    for (int64_t co = 0; co < M_; ++co)
-      for (int64_t ci = 0; ci < K_; ++ci) {
-        const float* src = wc.data<float>() + (co * K_ + ci) * 9;
-        for (int t = 0; t < 9; ++t) g[t] = src[flip ? 8 - t : t];
-        transform_kernel(g, u);
-        for (int xi = 0; xi < 36; ++xi)
-          u_.data<float>()[((xi * panels_ + co / mr_) * K_ + ci) * mr_ + co % mr_] = u[xi];
+    // One MR-row panel at a time: its kernels' 36 transformed values land in 36 [C_in][MR]
+    // regions (together a few hundred KiB, cache resident), and panels run in parallel, so
+    // making the plan stays a small multiple of one forward.
+    float* up = u_.data<float>();
+    const float* wp = wc.data<float>();
+    const int threads = threads_for(panels_, 200.0 * static_cast<double>(M_ * K_));
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t pb = 0; pb < panels_; ++pb) {
+      float g[9], u[36];
+      for (int64_t lane = 0; lane < mr_; ++lane) {
+        const int64_t co = pb * mr_ + lane;
+        for (int64_t ci = 0; ci < K_; ++ci) {
+          if (co < M_) {
+            const float* src = wp + (co * K_ + ci) * 9;
+            for (int t = 0; t < 9; ++t) g[t] = src[flip ? 8 - t : t];
+            transform_kernel(g, u);
+          } else {
+            std::fill(u, u + 36, 0.0f);  // rows past C_out are zero
+          }
+          for (int xi = 0; xi < 36; ++xi) up[((xi * panels_ + pb) * K_ + ci) * mr_ + lane] = u[xi];
+        }
       }
+    }
     if (b.defined()) bias_ = b.contiguous().clone();
     tiles_h_ = (p.out_size[0] + 3) / 4;
     tiles_w_ = (p.out_size[1] + 3) / 4;
