@@ -241,30 +241,10 @@ TEST(FuzzCorpus, SeedsAndRegressionsNeverCrash) {
       const std::string name = e.path().filename().string();
       try {
         if (std::string(dir).find("cli") != std::string::npos || name.rfind("cli", 0) == 0) {
-          std::vector<std::string> args;
-          std::size_t start = 0;
-          while (start <= bytes.size()) {
-            const auto p = bytes.find('\0', start);
-            args.push_back(bytes.substr(start, p == std::string::npos ? std::string::npos : p - start));
-            if (p == std::string::npos) break;
-            start = p + 1;
-          }
           tool::ConvCommand c;
           CLI::App app;
           tool::add_conv_options(app, c);
-          std::vector<std::string> rev(args.rbegin(), args.rend());
-          try {
-            app.parse(rev);
-          } catch (const CLI::ParseError&) {
-            ++n;
-            continue;
-          }
-          for (int64_t d = 1; d <= 3; ++d) {
-            try {
-              tool::conv_args_from(c, d);
-            } catch (const Error&) {
-            }
-          }
+          tool::exercise_conv_arguments(bytes, app, c);
         } else if (std::string(dir).find("safetensors") != std::string::npos || name.find(".safetensors") != std::string::npos) {
           parse_st(bytes);
         } else {

@@ -130,4 +130,37 @@ void run_conv(const ConvCommand& c) {
   io::save_npy(c.output, y);
 }
 
+void exercise_conv_arguments(const std::string& bytes, CLI::App& app, ConvCommand& c) {
+  std::vector<std::string> args;  // CLI11 takes them last-first
+  std::size_t start = 0;
+  while (true) {
+    const auto p = bytes.find('\0', start);
+    args.insert(args.begin(), bytes.substr(start, p == std::string::npos ? std::string::npos : p - start));
+    if (p == std::string::npos) break;
+    start = p + 1;
+  }
+  c = ConvCommand();
+  app.clear();
+  try {
+    app.parse(args);
+  } catch (const CLI::Error&) {
+    return;
+  }
+  for (int64_t dim = 1; dim <= 3; ++dim) {
+    try {
+      const internal::ConvArgs a = conv_args_from(c, dim);
+      // Small tensors of the right rank: N=1, C_in=4, spatial 6, C_out=4, kernel 3.
+      Shape xs{1, 4}, ws{4, a.groups > 0 && 4 % a.groups == 0 ? 4 / a.groups : 1};
+      for (int64_t i = 0; i < dim; ++i) {
+        xs.push_back(6);
+        ws.push_back(3);
+      }
+      const Tensor x = Tensor::zeros(xs), w = Tensor::zeros(ws);
+      const internal::ConvParams p = internal::make_conv_params(x, w, {}, a);
+      if (checked_numel(p.output_shape()) <= 64) (void)internal::conv_forward(x, w, {}, a);
+    } catch (const Error&) {
+    }
+  }
+}
+
 }  // namespace convkit::tool

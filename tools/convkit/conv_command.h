@@ -28,4 +28,12 @@ internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim);
 /// Loads the files, convolves, writes the output (atomically). Throws convkit::Error.
 void run_conv(const ConvCommand& c);
 
+/// The fuzzed path, shared by fuzz/cli_fuzz.cc and the corpus replay test: NUL-separated
+/// `convkit conv` arguments through CLI11, conv_args_from, ConvParams validation for small
+/// tensors of each spatial rank and, when the output is tiny, the convolution itself.
+/// convkit::Error and CLI11 errors are the expected outcomes and are swallowed. `app` must
+/// have been set up with add_conv_options(app, c); it is cleared and reused (building a new
+/// App per input would dominate a fuzzing run).
+void exercise_conv_arguments(const std::string& nul_separated, CLI::App& app, ConvCommand& c);
+
 }  // namespace convkit::tool
