@@ -20,6 +20,10 @@ namespace {
 // Block sizes: an A block (MC x KC, 96 KiB) and a B block (KC x NC, 192 KiB) stay in L2; the
 // KC x NR slice of B a microkernel sweeps stays in L1. MC is a multiple of every kernel's MR.
 constexpr int64_t kKC = 256, kNC = 192, kMC = 96;
+// Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
+// micro-panel spread over every L1 set (192 = 12 lines would fold them onto 16 sets, and an
+// in-place read of a 1x1 input with a row stride of H*W floats can fold them even worse).
+constexpr int64_t kLdb = kNC + 16;
 
 // Spatial quantities lifted to 3 dims (D, H, W) by prepending size-1 dims, as the reference.
 struct Geometry {
@@ -101,7 +105,7 @@ class GemmPlan : public ConvPlan {
     const int64_t nJ = (P_ + kNC - 1) / kNC, nI = (M_ + kMC - 1) / kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
-    ws_.reserve(threads, flat ? 1 : kKC * kNC);
+    ws_.reserve(threads, kKC * kLdb);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
@@ -117,10 +121,14 @@ class GemmPlan : public ConvPlan {
       const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
       for (int64_t pc = 0; pc < Kd_; pc += kKC) {
         const int64_t kc = std::min(kKC, Kd_ - pc);
-        // 1x1, stride 1, no padding: B row k is input channel plane k itself, read in place.
-        const float* b0 = flat ? xg + pc * xs1 + jc : bp;
-        const int64_t ldb = flat ? xs1 : kNC;
-        if (!flat) pack_b(xg, xs1, geo, pc, kc, jc, nc, bp);
+        if (flat) {  // 1x1, stride 1, no padding: B row k is a slice of input channel plane k
+          for (int64_t kk = 0; kk < kc; ++kk)
+            std::memcpy(bp + kk * kLdb, xg + (pc + kk) * xs1 + jc, static_cast<std::size_t>(nc) * sizeof(float));
+        } else {
+          pack_b(xg, xs1, geo, pc, kc, jc, nc, bp);
+        }
+        const float* b0 = bp;
+        const int64_t ldb = kLdb;
         for (int64_t jr = 0; jr < nc; jr += nr_) {
           const int64_t nn = std::min<int64_t>(nr_, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += mr_) {
@@ -137,7 +145,7 @@ class GemmPlan : public ConvPlan {
 
  private:
   // Packs B[pc .. pc+kc, jc .. jc+nc] (im2col of one image and group) row-major:
-  // bp[kk * kNC + q] = B[pc + kk, jc + q]. Each output row contributes one run of columns,
+  // bp[kk * kLdb + q] = B[pc + kk, jc + q]. Each output row contributes one run of columns,
   // copied (or gathered, for strides) in one piece between its zero-padding ends.
   void pack_b(const float* xg, int64_t xs1, const Geometry& geo, int64_t pc, int64_t kc, int64_t jc, int64_t nc,
               float* bp) const {
@@ -145,7 +153,7 @@ class GemmPlan : public ConvPlan {
     for (int64_t kk = 0; kk < kc; ++kk) {
       const auto k = static_cast<std::size_t>(pc + kk);
       const float* xc = xg + kci_[k] * xs1;
-      float* dst = bp + kk * kNC;
+      float* dst = bp + kk * kLdb;
       int64_t q = 0, pos = jc;
       int64_t ow = pos % geo.O[2], oh = (pos / geo.O[2]) % geo.O[1], od = pos / (geo.O[2] * geo.O[1]);
       while (q < nc) {
