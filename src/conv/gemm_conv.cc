@@ -102,7 +102,13 @@ class GemmPlan : public ConvPlan {
       plane_contiguous = plane_contiguous && (p.in_size[static_cast<std::size_t>(i)] == 1 || x.stride(2 + i) == expect);
     const bool flat = flat_ && plane_contiguous;
 
-    const int64_t nJ = (P_ + kNC - 1) / kNC, nI = (M_ + kMC - 1) / kMC;
+    // A task packs a B block once and runs every M chunk of its rows over it; M is split
+    // across tasks only when there are too few column blocks to keep the threads busy (a
+    // split repacks the same B block in each part).
+    const int64_t nJ = (P_ + kNC - 1) / kNC;
+    const int64_t m_chunks = (M_ + kMC - 1) / kMC;
+    const int64_t nI = p.N * G_ * nJ >= 2 * get_num_threads() ? 1 : m_chunks;
+    const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
     ws_.reserve(threads, kKC * kLdb);
@@ -117,7 +123,7 @@ class GemmPlan : public ConvPlan {
       const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = task / (nI * nJ * G_);
       float* bp = ws_.get(omp_get_thread_num());
       const int64_t jc = jb * kNC, nc = std::min(kNC, P_ - jc);
-      const int64_t ic = ib * kMC, mc = std::min(kMC, M_ - ic);
+      const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
       const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
       for (int64_t pc = 0; pc < Kd_; pc += kKC) {
         const int64_t kc = std::min(kKC, Kd_ - pc);
@@ -129,14 +135,17 @@ class GemmPlan : public ConvPlan {
         }
         const float* b0 = bp;
         const int64_t ldb = kLdb;
-        for (int64_t jr = 0; jr < nc; jr += nr_) {
-          const int64_t nn = std::min<int64_t>(nr_, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += mr_) {
-            const int64_t row = ic + ir;
-            const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
-            float* cp = yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr;
-            const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
-            kernel_.fn(kc, ap, b0 + jr, ldb, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
+        for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // MC x KC of A stays in L2
+          const int64_t mc = std::min(kMC, m_end - ic);
+          for (int64_t jr = 0; jr < nc; jr += nr_) {
+            const int64_t nn = std::min<int64_t>(nr_, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += mr_) {
+              const int64_t row = ic + ir;
+              const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
+              float* cp = yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr;
+              const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
+              kernel_.fn(kc, ap, b0 + jr, ldb, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
+            }
           }
         }
       }
