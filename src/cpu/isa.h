@@ -1,6 +1,8 @@
 // Instruction-set levels convkit has kernels for, CPU detection and the CONVKIT_MAX_ISA cap.
 #pragma once
 
+#include <cstddef>
+
 namespace convkit::internal {
 
 /// Ordered: a CPU that runs a level runs every level below it.
@@ -12,5 +14,15 @@ Isa detected_isa();
 /// min(detected_isa(), CONVKIT_MAX_ISA): what kernels may use. CONVKIT_MAX_ISA takes
 /// scalar, fma3 (alias avx2) or avx512; any other value is a convkit::Error.
 Isa max_isa();
+
+/// The last entry of a kernel list (ordered lowest ISA first, each entry with an `isa`
+/// member) that runs at or below `cap`; entry 0 must be the portable one.
+template <typename Entry, std::size_t N>
+const Entry& best_at_or_below(const Entry (&list)[N], Isa cap) {
+  const Entry* best = &list[0];
+  for (const auto& e : list)
+    if (e.isa <= cap) best = &e;
+  return *best;
+}
 
 }  // namespace convkit::internal

@@ -18,6 +18,7 @@
 
 #include "convkit/convkit.h"
 #include "tools/convkit/chart.h"
+#include "tools/convkit/conv_command.h"
 
 #if CONVKIT_HAVE_ONEDNN
 #include "tools/convkit/bench_onednn.h"
@@ -40,16 +41,7 @@ constexpr bool kHaveOnednn = false;
 
 // ---- shapes.csv ----------------------------------------------------------------------
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    const auto p = s.find(sep, start);
-    parts.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) return parts;
-    start = p + 1;
-  }
-}
+
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r");

@@ -9,8 +9,6 @@ namespace convkit::tool {
 
 using internal::str_cat;
 
-namespace {
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
   std::size_t start = 0;
@@ -21,6 +19,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
     start = p + 1;
   }
 }
+
+namespace {
 
 int64_t parse_int(const std::string& s, const std::string& option, const std::string& whole) {
   int64_t v = 0;

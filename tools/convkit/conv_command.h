@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "conv/params.h"
 
@@ -17,6 +18,9 @@ struct ConvCommand {
   std::string weight_layout = "torch";
   int threads = 1;
 };
+
+/// "a,b,,c" -> {"a", "b", "", "c"}.
+std::vector<std::string> split(const std::string& s, char sep);
 
 /// Registers the options of `convkit conv` on `sub`, writing into `c`.
 void add_conv_options(CLI::App& sub, ConvCommand& c);

@@ -15,11 +15,6 @@ const DwconvKernel* dwconv_kernel_list(int* count) {
   return kKernels;
 }
 
-const DwconvKernel& dwconv_kernel(internal::Isa cap) {
-  const DwconvKernel* best = &kKernels[0];
-  for (const auto& k : kKernels)
-    if (k.isa <= cap) best = &k;
-  return *best;
-}
+const DwconvKernel& dwconv_kernel(internal::Isa cap) { return internal::best_at_or_below(kKernels, cap); }
 
 }  // namespace convkit::kernels

@@ -15,11 +15,6 @@ const GemmKernel* gemm_kernel_list(int* count) {
   return kKernels;
 }
 
-const GemmKernel& gemm_kernel(internal::Isa cap) {
-  const GemmKernel* best = &kKernels[0];
-  for (const auto& k : kKernels)
-    if (k.isa <= cap) best = &k;
-  return *best;
-}
+const GemmKernel& gemm_kernel(internal::Isa cap) { return internal::best_at_or_below(kKernels, cap); }
 
 }  // namespace convkit::kernels

@@ -23,11 +23,6 @@ const RngKernels* rng_kernel_list(int* count) {
   return kKernels;
 }
 
-const RngKernels& rng_kernels(internal::Isa cap) {
-  const RngKernels* best = &kKernels[0];
-  for (const auto& k : kKernels)
-    if (k.isa <= cap) best = &k;
-  return *best;
-}
+const RngKernels& rng_kernels(internal::Isa cap) { return internal::best_at_or_below(kKernels, cap); }
 
 }  // namespace convkit::kernels

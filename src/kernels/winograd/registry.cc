@@ -16,11 +16,6 @@ const WinogradKernels* winograd_kernel_list(int* count) {
   return kKernels;
 }
 
-const WinogradKernels& winograd_kernels(internal::Isa cap) {
-  const WinogradKernels* best = &kKernels[0];
-  for (const auto& k : kKernels)
-    if (k.isa <= cap) best = &k;
-  return *best;
-}
+const WinogradKernels& winograd_kernels(internal::Isa cap) { return internal::best_at_or_below(kKernels, cap); }
 
 }  // namespace convkit::kernels
