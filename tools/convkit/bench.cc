@@ -707,13 +707,6 @@ int run_bench(const BenchCommand& c) {
     std::printf(" threads=%d %.1f GFLOP/s", t, peak.back());
   }
   std::printf("\n");
-  // Not the %peak base: convkit's kernels are AVX2, but oneDNN uses AVX-512 when it can.
-  for (std::size_t i = 0; i < threads.size(); ++i) {
-    const double p512 = peak_gflops_avx512(threads[i]);
-    if (p512 <= 0) break;  // no AVX-512
-    std::printf("%s threads=%d %.1f GFLOP/s%s", i == 0 ? "  (AVX-512 FMA probe, for reference:" : "", threads[i],
-                p512, i + 1 == threads.size() ? ")\n" : "");
-  }
   std::printf("\n");
   print_header();
 

@@ -51,11 +51,9 @@ int run_bench(const BenchCommand& c);
 
 // bench_peak.cc: the FMA peak, GFLOP/s summed over `threads` concurrent threads (best of 10,
 // per thread CPU time so that time slices lost to other processes do not count).
-/// AVX2 FMA chains when the CPU has them, else scalar multiply-adds.
+/// AVX-512 FMA chains when the CPU has them, else AVX2 FMA, else scalar multiply-adds.
 double peak_gflops(int threads);
-/// The ISA peak_gflops() measures ("AVX2 FMA" or "scalar mul+add").
+/// The ISA peak_gflops() measures.
 const char* peak_probe_isa();
-/// The same with AVX-512 FMAs; 0 when the CPU has no AVX-512.
-double peak_gflops_avx512(int threads);
 
 }  // namespace convkit::tool
