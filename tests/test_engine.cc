@@ -226,12 +226,20 @@ TEST(Engine, SameBitsForAnyThreadCount) {
   const Tensor x = randn({2, 32, 40, 40}, kFloat32, &gen), w = randn({48, 32, 3, 3}, kFloat32, &gen);
   const Tensor b = randn({48}, kFloat32, &gen);
   const Tensor xd = randn({2, 64, 60, 60}, kFloat32, &gen), wd = randn({128, 1, 3, 3}, kFloat32, &gen);
+  // Winograd on a small image (fewer tile blocks than threads: the threads share a block) and
+  // on a larger one (threads take whole blocks).
+  const Tensor xs = randn({1, 64, 14, 14}, kFloat32, &gen), xl = randn({2, 64, 40, 40}, kFloat32, &gen);
+  const Tensor ww = randn({64, 64, 3, 3}, kFloat32, &gen);
   const int before = get_num_threads();
   set_num_threads(1);
   const Tensor y1 = F::conv2d(x, w, b, F::Conv2dFuncOptions().padding(1));
   const Tensor d1 = F::conv2d(xd, wd, {}, F::Conv2dFuncOptions().padding(1).groups(64).stride(2));
+  const Tensor ws1 = F::conv2d(xs, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd"));
+  const Tensor wl1 = F::conv2d(xl, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd"));
   for (int t : {2, 3}) {
     set_num_threads(t);
+    EXPECT_TRUE(bitwise_equal(F::conv2d(xs, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd")), ws1)) << t;
+    EXPECT_TRUE(bitwise_equal(F::conv2d(xl, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd")), wl1)) << t;
     EXPECT_TRUE(bitwise_equal(F::conv2d(x, w, b, F::Conv2dFuncOptions().padding(1)), y1)) << t;
     EXPECT_TRUE(bitwise_equal(F::conv2d(xd, wd, {}, F::Conv2dFuncOptions().padding(1).groups(64).stride(2)), d1)) << t;
   }

@@ -81,26 +81,51 @@ class WinogradPlan : public ConvPlan {
     const int64_t tiles = tiles_h_ * tiles_w_;
     const int64_t blocks = (tiles + kTilesPerBlock - 1) / kTilesPerBlock;
     const int64_t tasks = p.N * blocks;
-    const int threads = threads_for(tasks, 2.0 * 36 * static_cast<double>(p.N * tiles * M_ * K_));
+    const int threads = threads_for(36 * tasks, 2.0 * 36 * static_cast<double>(p.N * tiles * M_ * K_));
     const int64_t v_floats = 36 * K_ * kTilesPerBlock, m_floats = 36 * M_ * kTilesPerBlock;
     const int64_t scratch = 6 * kStrip + 4 * 4 * kLanes;  // one input strip, one output row block
     ws_.reserve(threads, v_floats + m_floats + scratch);
 
+    // Each block: transform its input tiles, 36 GEMMs, transform the products back. With
+    // enough blocks, threads take whole blocks; with fewer blocks than threads (small
+    // images), the threads share each block's three phases (channels, positions, output
+    // channels). Either way every value is computed by the same operations: same bits.
+    auto gemms = [&](const float* v, float* m, int64_t nt, int64_t xi) {
+      for (int64_t jr = 0; jr < nt; jr += nr_)
+        for (int64_t ir = 0; ir < M_; ir += mr_)
+          kernel_.fn(K_, u_.data<float>() + (xi * panels_ + ir / mr_) * K_ * mr_, v + xi * K_ * kTilesPerBlock + jr,
+                     kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr, kTilesPerBlock,
+                     std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), false, nullptr);
+    };
+    if (tasks >= threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+      for (int64_t task = 0; task < tasks; ++task) {
+        const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
+        const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
+        float* v = ws_.get(omp_get_thread_num());  // [36][C_in][NT]
+        float* m = v + v_floats;                    // [36][C_out][NT]
+        float* tmp = m + m_floats;
+        input_tiles(x, n, t0, nt, v, tmp, 0, K_);
+        for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
+        output_tiles(m, n, t0, nt, y, tmp, 0, M_);
+      }
+      return;
+    }
+    float* v = ws_.get(0);
+    float* m = v + v_floats;
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
       const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
-      float* v = ws_.get(omp_get_thread_num());  // [36][C_in][NT]
-      float* m = v + v_floats;                    // [36][C_out][NT]
-      float* tmp = m + m_floats;
-      input_tiles(x, n, t0, nt, v, tmp);
-      for (int64_t xi = 0; xi < 36; ++xi)
-        for (int64_t jr = 0; jr < nt; jr += nr_)
-          for (int64_t ir = 0; ir < M_; ir += mr_)
-            kernel_.fn(K_, u_.data<float>() + (xi * panels_ + ir / mr_) * K_ * mr_, v + xi * K_ * kTilesPerBlock + jr,
-                       kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr, kTilesPerBlock,
-                       std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), false, nullptr);
-      output_tiles(m, n, t0, nt, y, tmp);
+#pragma omp parallel num_threads(threads)
+      {
+        float* tmp = ws_.get(omp_get_thread_num()) + v_floats + m_floats;
+        const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        input_tiles(x, n, t0, nt, v, tmp, K_ * tid / nth, K_ * (tid + 1) / nth);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
+        output_tiles(m, n, t0, nt, y, tmp, M_ * tid / nth, M_ * (tid + 1) / nth);
+      }
     }
   }
 
@@ -118,7 +143,8 @@ class WinogradPlan : public ConvPlan {
   }
 
   // Transformed input of tiles t0 .. t0+nt of image n, all channels: v[xi][ci][t].
-  void input_tiles(const Tensor& x, int64_t n, int64_t t0, int64_t nt, float* v, float* strip) const {
+  void input_tiles(const Tensor& x, int64_t n, int64_t t0, int64_t nt, float* v, float* strip, int64_t ci_begin,
+                   int64_t ci_end) const {
     const ConvParams& p = params;
     const int64_t H = p.in_size[0], W = p.in_size[1], sh = x.stride(2), sw = x.stride(3);
     const float* xn = x.data<float>() + n * x.stride(0);
@@ -126,7 +152,7 @@ class WinogradPlan : public ConvPlan {
       const int64_t h0 = th * 4 - p.pad_lo[0], w0 = tw * 4 - p.pad_lo[1];
       // Columns of the strip inside the input: [c0, c1).
       const int64_t c0 = std::clamp<int64_t>(-w0, 0, kStrip), c1 = std::clamp<int64_t>(W - w0, c0, kStrip);
-      for (int64_t ci = 0; ci < K_; ++ci) {
+      for (int64_t ci = ci_begin; ci < ci_end; ++ci) {
         const float* xc = xn + ci * x.stride(1);
         for (int64_t r = 0; r < 6; ++r) {  // [6][66] strip with the zero padding materialized
           float* row = strip + r * kStrip;
@@ -146,14 +172,15 @@ class WinogradPlan : public ConvPlan {
     });
   }
 
-  void output_tiles(const float* m, int64_t n, int64_t t0, int64_t nt, Tensor& y, float* rows) const {
+  void output_tiles(const float* m, int64_t n, int64_t t0, int64_t nt, Tensor& y, float* rows, int64_t co_begin,
+                    int64_t co_end) const {
     const ConvParams& p = params;
     const int64_t Ho = p.out_size[0], Wo = p.out_size[1];
     float* yn = y.data<float>() + n * M_ * Ho * Wo;
     for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
       const int64_t oh0 = th * 4, ow0 = tw * 4;
       const int64_t cols = std::min(4 * count, Wo - ow0), nrows = std::min<int64_t>(4, Ho - oh0);
-      for (int64_t co = 0; co < M_; ++co) {
+      for (int64_t co = co_begin; co < co_end; ++co) {
         const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
         wk_.output(m + co * kTilesPerBlock + t, M_ * kTilesPerBlock, rows, 4 * kLanes, count, bias);
         for (int64_t i = 0; i < nrows; ++i)
