@@ -21,7 +21,9 @@ int64_t Workspace::bytes() const {
 }
 
 int threads_for(int64_t tasks, double flops) {
-  constexpr double kMinFlopsPerThread = 4e6;  // ~40 us of one core: above OpenMP's wake-up cost
+  // ~1e6 flops is 10-20 us of one core even on the direct paths, a few times OpenMP's cost of
+  // waking a thread; below that one thread is faster.
+  constexpr double kMinFlopsPerThread = 1e6;
   const auto by_work = static_cast<int64_t>(flops / kMinFlopsPerThread);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({get_num_threads(), tasks, by_work})));
 }
