@@ -5,6 +5,7 @@
 #include <random>
 
 #include "conv/select.h"
+#include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
 #include "test_util.h"
@@ -363,6 +364,31 @@ TEST(DwconvKernels, EveryWidthMatchesNaive) {
           ASSERT_NEAR(y[static_cast<std::size_t>(o)], s, 1e-4) << "taps " << ntaps << " wo " << wo << " o " << o;
         }
         EXPECT_EQ(y[static_cast<std::size_t>(wo)], 9.0f);  // nothing written past wo
+      }
+  }
+}
+
+}  // namespace
+}  // namespace convkit::test
+
+namespace convkit::test {
+namespace {
+
+TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
+  int count = 0;
+  const kernels::CopyKernel* ks = kernels::copy_kernel_list(&count);
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t stride : {1, 2, 3, 7})
+      for (int64_t n : {1, 2, 15, 16, 17, 31, 33, 100}) {
+        // Exactly (n-1) * stride + 1 readable floats: an over-read runs off the allocation.
+        std::vector<float> src(static_cast<std::size_t>((n - 1) * stride + 1));
+        for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i) * 0.5f;
+        std::vector<float> dst(static_cast<std::size_t>(n) + 1, -1.0f);
+        ks[ki].fn(src.data(), stride, n, dst.data());
+        for (int64_t t = 0; t < n; ++t) ASSERT_EQ(dst[static_cast<std::size_t>(t)], src[static_cast<std::size_t>(t * stride)]);
+        EXPECT_EQ(dst[static_cast<std::size_t>(n)], -1.0f);
       }
   }
 }

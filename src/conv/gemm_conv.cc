@@ -11,6 +11,7 @@
 
 #include "conv/plan.h"
 #include "convkit/threads.h"
+#include "kernels/copy/copy.h"
 #include "kernels/gemm/gemm.h"
 
 namespace convkit::internal {
@@ -33,7 +34,7 @@ struct Geometry {
 class GemmPlan : public ConvPlan {
  public:
   GemmPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : kernel_(kernels::gemm_kernel(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
+      : kernel_(kernels::gemm_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
     params = p;
     G_ = p.groups;
     M_ = p.c_out_per_group();
@@ -185,8 +186,8 @@ class GemmPlan : public ConvPlan {
             std::memset(out, 0, static_cast<std::size_t>(a) * sizeof(float));
             if (st * xw == 1) {
               std::memcpy(out + a, row + iw0 + a, static_cast<std::size_t>(z - a) * sizeof(float));
-            } else {
-              for (int64_t t = a; t < z; ++t) out[t] = row[(iw0 + t * st) * xw];
+            } else if (z > a) {
+              copy_.fn(row + (iw0 + a * st) * xw, st * xw, z - a, out + a);
             }
             std::memset(out + z, 0, static_cast<std::size_t>(run - z) * sizeof(float));
           } else {
@@ -204,6 +205,7 @@ class GemmPlan : public ConvPlan {
   }
 
   const kernels::GemmKernel& kernel_;
+  const kernels::CopyKernel& copy_;
   int64_t mr_, nr_;
   int64_t G_ = 1, M_ = 0, Kd_ = 0, P_ = 0, taps_ = 1, panels_ = 0;
   bool flat_ = false;

@@ -1,0 +1,29 @@
+// Kernel family "copy": strided gathers for the packing steps (im2col of strided convolutions).
+//
+// Contract of copy_f32_strided_<isa>(src, stride, n, dst):
+//   dst[t] = src[t * stride] for t < n (stride >= 1). Reads only src[0 .. (n-1) * stride]
+//   (edge vectors are masked), writes only dst[0 .. n-1]. No alignment requirement.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/isa.h"
+
+namespace convkit::kernels {
+
+using CopyStridedF32Fn = void (*)(const float* src, int64_t stride, int64_t n, float* dst);
+
+struct CopyKernel {
+  const char* name;
+  internal::Isa isa;
+  CopyStridedF32Fn fn;
+};
+
+#define CONVKIT_COPY_KERNEL(isa, name) void name(const float* src, int64_t stride, int64_t n, float* dst);
+#include "kernels/copy/kernels.inc"
+#undef CONVKIT_COPY_KERNEL
+
+const CopyKernel* copy_kernel_list(int* count);
+const CopyKernel& copy_kernel(internal::Isa cap);
+
+}  // namespace convkit::kernels

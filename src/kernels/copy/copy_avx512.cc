@@ -1,0 +1,29 @@
+// AVX-512 strided copy: stride 2 picks the even elements of two loads with one permute (the
+// common strided convolution); other strides use masked gathers.
+#include <immintrin.h>
+
+#include "kernels/copy/copy.h"
+
+namespace convkit::kernels {
+
+void copy_f32_strided_avx512(const float* src, int64_t stride, int64_t n, float* dst) {
+  int64_t t = 0;
+  if (stride == 2) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    // 16 outputs read src[2t .. 2t + 31]; the last of those must stay within the 2n - 1 readable.
+    for (; t + 16 <= n - 1; t += 16) {
+      const float* s = src + 2 * t;
+      _mm512_storeu_ps(dst + t, _mm512_permutex2var_ps(_mm512_loadu_ps(s), even, _mm512_loadu_ps(s + 16)));
+    }
+    for (; t < n; ++t) dst[t] = src[2 * t];
+    return;
+  }
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int>(stride)));
+  for (; t < n; t += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - t >= 16 ? 0xffff : (1u << (n - t)) - 1);
+    _mm512_mask_storeu_ps(dst + t, mask, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, src + t * stride, 4));
+  }
+}
+
+}  // namespace convkit::kernels
