@@ -23,17 +23,6 @@ constexpr int64_t kTilesPerBlock = 32;  // tiles per task (the GEMM's N)
 constexpr int64_t kLanes = 16;          // tiles per transform kernel call
 constexpr int64_t kStrip = 4 * kLanes + 2;
 
-// U = G g G^T for one 3x3 kernel g (row-major), giving 6x6 values.
-void transform_kernel(const float* g, float* u) {
-  static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  double t[6][3];
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 6; ++j) u[i * 6 + j] = static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-}
-
 class WinogradPlan : public ConvPlan {
  public:
   WinogradPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
@@ -54,18 +43,22 @@ class WinogradPlan : public ConvPlan {
     const int threads = threads_for(panels_, 200.0 * static_cast<double>(M_ * K_));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t pb = 0; pb < panels_; ++pb) {
-      float g[9], u[36];
-      for (int64_t lane = 0; lane < mr_; ++lane) {
-        const int64_t co = pb * mr_ + lane;
-        for (int64_t ci = 0; ci < K_; ++ci) {
-          if (co < M_) {
-            const float* src = wp + (co * K_ + ci) * 9;
-            for (int t = 0; t < 9; ++t) g[t] = src[flip ? 8 - t : t];
-            transform_kernel(g, u);
-          } else {
-            std::fill(u, u + 36, 0.0f);  // rows past C_out are zero
-          }
-          for (int xi = 0; xi < 36; ++xi) up[((xi * panels_ + pb) * K_ + ci) * mr_ + lane] = u[xi];
+      alignas(64) float g[16 * 9];
+      std::vector<float> u(static_cast<std::size_t>(mr_ * 36 * 16));  // [lane][xi][16 channels]
+      for (int64_t c0 = 0; c0 < K_; c0 += 16) {  // 16 input channels per transform call
+        const int64_t nc = std::min<int64_t>(16, K_ - c0);
+        for (int64_t lane = 0; lane < mr_; ++lane) {
+          const int64_t co = pb * mr_ + lane;
+          for (int64_t l = 0; l < 16; ++l)
+            for (int t = 0; t < 9; ++t)
+              g[l * 9 + t] = co < M_ && l < nc ? wp[(co * K_ + c0 + l) * 9 + (flip ? 8 - t : t)] : 0.0f;  // rows past C_out: zero
+          wk_.weight(g, u.data() + lane * 36 * 16);
+        }
+        // Panel rows for these 16 channels are contiguous: nc * MR floats per position.
+        for (int xi = 0; xi < 36; ++xi) {
+          float* dst = up + ((xi * panels_ + pb) * K_ + c0) * mr_;
+          for (int64_t l = 0; l < nc; ++l)
+            for (int64_t lane = 0; lane < mr_; ++lane) dst[l * mr_ + lane] = u[static_cast<std::size_t>((lane * 36 + xi) * 16 + l)];
         }
       }
     }

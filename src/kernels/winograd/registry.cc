@@ -5,7 +5,7 @@ namespace convkit::kernels {
 namespace {
 constexpr WinogradKernels kKernels[] = {
 #define CONVKIT_WINOGRAD_ISA(isa, suffix) \
-  {#suffix, internal::Isa::isa, winograd_f43_input_##suffix, winograd_f43_output_##suffix},
+  {#suffix, internal::Isa::isa, winograd_f43_input_##suffix, winograd_f43_output_##suffix, winograd_f43_weight_##suffix},
 #include "kernels/winograd/kernels.inc"
 #undef CONVKIT_WINOGRAD_ISA
 };

@@ -9,7 +9,10 @@
 // winograd_f43_output_<isa>(m, mstride, out, ldo, n, bias)
 //   m[xi * mstride + t]: the 36 products of tile t (t < n <= 16; lanes >= n are not read).
 //   out[i * ldo + 4t + c] = bias + (A^T m_t A)[i][c]  for i, c < 4 and t < n.
-// B^T and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
+// winograd_f43_weight_<isa>(g, u)
+//   g: 16 row-major 3x3 kernels, kernel l at g + 9 l; u[xi * 16 + l] = (G g_l G^T)[xi] for
+//   xi = 0..35 (computed in float).
+// B^T, G and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
 // Every ISA variant compiles the same code (winograd_common.h) with its own flags, so the
 // results agree to the bit across ISAs whenever the compiler does not contract (the project
 // builds with -ffp-contract=off). No allocation, no threads.
@@ -23,17 +26,20 @@ namespace convkit::kernels {
 
 using WinogradInputFn = void (*)(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n);
 using WinogradOutputFn = void (*)(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
+using WinogradWeightFn = void (*)(const float* g, float* u);
 
 struct WinogradKernels {
   const char* isa_name;
   internal::Isa isa;
   WinogradInputFn input;
   WinogradOutputFn output;
+  WinogradWeightFn weight;
 };
 
 #define CONVKIT_WINOGRAD_ISA(isa, suffix)                                                           \
   void winograd_f43_input_##suffix(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n); \
-  void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
+  void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias); \
+  void winograd_f43_weight_##suffix(const float* g, float* u);
 #include "kernels/winograd/kernels.inc"
 #undef CONVKIT_WINOGRAD_ISA
 

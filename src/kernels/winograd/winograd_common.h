@@ -91,5 +91,33 @@ inline void output_f43(const float* m, int64_t mstride, float* out, int64_t ldo,
   }
 }
 
+inline void weight_f43(const float* g, float* u) {
+  // t = G g (6x3) then u = t G^T (6x6), 16 kernels per lane-vector.
+  alignas(64) float gl[9][kLanes];
+  for (int e = 0; e < 9; ++e)
+    for (int l = 0; l < kLanes; ++l) gl[e][l] = g[l * 9 + e];
+  alignas(64) float t[6][3][kLanes];
+  for (int j = 0; j < 3; ++j)
+    for (int l = 0; l < kLanes; ++l) {
+      const float g0 = gl[0 * 3 + j][l], g1 = gl[1 * 3 + j][l], g2 = gl[2 * 3 + j][l];
+      t[0][j][l] = g0 / 4;
+      t[1][j][l] = -(g0 + g1 + g2) / 6;
+      t[2][j][l] = -(g0 - g1 + g2) / 6;
+      t[3][j][l] = g0 / 24 + g1 / 12 + g2 / 6;
+      t[4][j][l] = g0 / 24 - g1 / 12 + g2 / 6;
+      t[5][j][l] = g2;
+    }
+  for (int i = 0; i < 6; ++i)
+    for (int l = 0; l < kLanes; ++l) {
+      const float r0 = t[i][0][l], r1 = t[i][1][l], r2 = t[i][2][l];
+      u[(i * 6 + 0) * kLanes + l] = r0 / 4;
+      u[(i * 6 + 1) * kLanes + l] = -(r0 + r1 + r2) / 6;
+      u[(i * 6 + 2) * kLanes + l] = -(r0 - r1 + r2) / 6;
+      u[(i * 6 + 3) * kLanes + l] = r0 / 24 + r1 / 12 + r2 / 6;
+      u[(i * 6 + 4) * kLanes + l] = r0 / 24 - r1 / 12 + r2 / 6;
+      u[(i * 6 + 5) * kLanes + l] = r2;
+    }
+}
+
 }  // namespace
 }  // namespace convkit::kernels::winograd_common

@@ -13,4 +13,6 @@ void winograd_f43_output_scalar(const float* m, int64_t mstride, float* out, int
   winograd_common::output_f43(m, mstride, out, ldo, n, bias);
 }
 
+void winograd_f43_weight_scalar(const float* g, float* u) { winograd_common::weight_f43(g, u); }
+
 }  // namespace convkit::kernels
