@@ -18,9 +18,10 @@ namespace convkit::internal {
 
 namespace {
 
-// Block sizes: an A block (MC x KC, 96 KiB) and a B block (KC x NC, 192 KiB) stay in L2; the
-// KC x NR slice of B a microkernel sweeps stays in L1. MC is a multiple of every kernel's MR.
-constexpr int64_t kKC = 256, kNC = 192, kMC = 96;
+// Block sizes: an A block (MC x KC, 48 KiB) and a B block (KC x NC, 104 KiB) stay in L2; the
+// KC x NR slice of B a microkernel sweeps (16 KiB) stays in L1 next to the A panel it streams
+// (KC = 256 made the two nearly fill a 48 KiB L1). MC is a multiple of every kernel's MR.
+constexpr int64_t kKC = 128, kNC = 192, kMC = 96;
 // Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
 // micro-panel spread over every L1 set (192 = 12 lines would fold them onto 16 sets, and an
 // in-place read of a 1x1 input with a row stride of H*W floats can fold them even worse).

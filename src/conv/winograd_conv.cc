@@ -83,12 +83,15 @@ class WinogradPlan : public ConvPlan {
     // enough blocks, threads take whole blocks; with fewer blocks than threads (small
     // images), the threads share each block's three phases (channels, positions, output
     // channels). Either way every value is computed by the same operations: same bits.
+    // K is blocked by 128 input channels so a micro-panel of V stays in L1 beside its U panel.
     auto gemms = [&](const float* v, float* m, int64_t nt, int64_t xi) {
-      for (int64_t jr = 0; jr < nt; jr += nr_)
-        for (int64_t ir = 0; ir < M_; ir += mr_)
-          kernel_.fn(K_, u_.data<float>() + (xi * panels_ + ir / mr_) * K_ * mr_, v + xi * K_ * kTilesPerBlock + jr,
-                     kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr, kTilesPerBlock,
-                     std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), false, nullptr);
+      constexpr int64_t kKC = 128;
+      for (int64_t pc = 0; pc < K_; pc += kKC)
+        for (int64_t jr = 0; jr < nt; jr += nr_)
+          for (int64_t ir = 0; ir < M_; ir += mr_)
+            kernel_.fn(std::min(kKC, K_ - pc), u_.data<float>() + ((xi * panels_ + ir / mr_) * K_ + pc) * mr_,
+                       v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
+                       kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
     if (tasks >= threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
