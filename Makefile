@@ -4,7 +4,7 @@ SHELL      := /bin/bash
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
