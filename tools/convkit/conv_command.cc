@@ -4,6 +4,7 @@
 
 #include "conv/conv.h"
 #include "convkit/io.h"
+#include "convkit/threads.h"
 
 namespace convkit::tool {
 
@@ -57,14 +58,14 @@ void add_conv_options(CLI::App& sub, ConvCommand& c) {
   sub.add_option("--conv-mode", c.conv_mode, "cross_correlation or convolution")->capture_default_str();
   sub.add_option("--compute-mode", c.compute_mode, "default or float32")->capture_default_str();
   sub.add_option("--weight-layout", c.weight_layout, "torch or megengine (grouped: groups, C_out/g, C_in/g, *K)")->capture_default_str();
-  sub.add_option("--threads", c.threads, "threads to use (>= 1)")->capture_default_str();
+  sub.add_option("--threads", c.threads, "threads to use; 0 = OMP_NUM_THREADS or every core")->capture_default_str();
   sub.add_option("--output", c.output, "output .npy (written to a temporary file, then renamed)")->required();
 }
 
 internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim) {
   CONVKIT_CHECK(dim >= 1 && dim <= 3, "the weight's rank gives ", dim,
                 " spatial dims; convkit conv handles 1, 2 or 3 (weight rank 3-5, or 4-6 with --weight-layout megengine)");
-  CONVKIT_CHECK(c.threads >= 1, "--threads ", c.threads, ": must be at least 1");
+  CONVKIT_CHECK(c.threads >= 0, "--threads ", c.threads, ": must be 0 (all cores) or more");
   internal::ConvArgs a;
   a.dim = dim;
   a.stride = per_dim(c.stride, "stride", dim);
@@ -126,6 +127,7 @@ void run_conv(const ConvCommand& c) {
                   " is not (groups, C_out/groups, C_in/groups, *K)");
   }
   const internal::ConvArgs args = conv_args_from(c, dim);
+  if (c.threads > 0) set_num_threads(c.threads);
   const Tensor y = internal::conv_forward(x, w, b, args);
   io::save_npy(c.output, y);
 }

@@ -16,7 +16,7 @@ struct ConvCommand {
   int64_t groups = 1;
   std::string padding_mode = "zeros", conv_mode = "cross_correlation", compute_mode = "default";
   std::string weight_layout = "torch";
-  int threads = 1;
+  int threads = 0;  // 0: the library default (OMP_NUM_THREADS or every core)
 };
 
 /// "a,b,,c" -> {"a", "b", "", "c"}.
