@@ -2,6 +2,7 @@
 // reference over a generated sweep of shapes and arguments; microkernels from kernels.inc
 // against naive loops; bitwise determinism across thread counts; the module's plan cache.
 #include <cstdlib>
+#include <thread>
 #include <random>
 
 #include "conv/select.h"
@@ -391,6 +392,66 @@ TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
         EXPECT_EQ(dst[static_cast<std::size_t>(n)], -1.0f);
       }
   }
+}
+
+}  // namespace
+}  // namespace convkit::test
+
+namespace convkit::test {
+namespace {
+
+// Review findings, each a regression test.
+TEST(PlanCache, NewWeightsInTheSameMemoryAreSeen) {
+  nn::Conv2d m(nn::Conv2dOptions(3, 4, 3).bias(false));
+  Generator gen(3);
+  const Tensor x = randn({1, 3, 6, 6}, kFloat32, &gen);
+  std::vector<float> buf(4 * 3 * 3 * 3, 0.5f);
+  m.weight = Tensor::from_blob(buf.data(), {4, 3, 3, 3}, kFloat32);
+  const Tensor y1 = m(x);
+  for (auto& v : buf) v = -0.25f;  // new values, same address, a new tensor over it
+  m.weight = Tensor::from_blob(buf.data(), {4, 3, 3, 3}, kFloat32);
+  EXPECT_TRUE(all_close(m(x), F::conv2d(x, m.weight), 1e-6));
+  EXPECT_FALSE(bitwise_equal(m(x), y1));
+  // set_weight twice between forwards: the clone may reuse the freed memory; still seen.
+  const Tensor a = randn({4, 3, 3, 3}, kFloat32, &gen), b = randn({4, 3, 3, 3}, kFloat32, &gen);
+  m.set_weight(a);
+  m(x);
+  m.set_weight(b);
+  m.set_weight(b.flip({2, 3}));
+  EXPECT_TRUE(all_close(m(x), F::conv2d(x, b.flip({2, 3})), 1e-6));
+}
+
+TEST(PlanCache, CopiesHaveTheirOwnPlanAndConcurrentForwardsAreSafe) {
+  nn::Conv2d m(nn::Conv2dOptions(16, 16, 3).padding(1));
+  Generator gen(4);
+  const Tensor x = randn({2, 16, 20, 20}, kFloat32, &gen);
+  const Tensor y = m(x);
+  nn::Conv2d copy = m;
+  EXPECT_STREQ(copy.plan_algorithm(), "none");  // fresh, not shared
+  copy.set_weight(randn({16, 16, 3, 3}, kFloat32, &gen));
+  EXPECT_TRUE(bitwise_equal(m(x), y));  // the copy's new weights did not leak into m
+  std::vector<Tensor> out(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&, i] { out[static_cast<std::size_t>(i)] = m(x); });
+  for (auto& t : threads) t.join();
+  for (const auto& o : out) EXPECT_TRUE(bitwise_equal(o, y));
+}
+
+TEST(PlanCache, EmptyBatchWithHugeSpatialSizesAllocatesNothing) {
+  float dummy[9] = {};
+  const Tensor x = Tensor::from_blob(dummy, {0, 1, 100000, 100000}, kFloat32, {0, 0, 0, 0});
+  const Tensor y = F::conv2d(x, Tensor::zeros({1, 1, 3, 3}));
+  EXPECT_EQ(y.sizes(), (Shape{0, 1, 99998, 99998}));
+  nn::Conv2d m(nn::Conv2dOptions(1, 64, 1));
+  EXPECT_EQ(m(Tensor::from_blob(dummy, {0, 1, int64_t{1} << 32, int64_t{1} << 32}, kFloat32, {0, 0, 0, 0})).numel(), 0);
+}
+
+TEST(PlanCache, SameWithAHugeStrideIsWellDefined) {
+  const Tensor x = Tensor::arange(5).reshape({1, 1, 5});
+  const Tensor y = F::conv1d(x, Tensor::full({1, 1, 3}, 1.0), {},
+                             F::Conv1dFuncOptions().padding("same").stride(INT64_MAX));
+  EXPECT_EQ(y.sizes(), (Shape{1, 1, 1}));
+  EXPECT_EQ(y.item(), 0.0 + 1.0 + 2.0);  // SAME_UPPER: total pad max(0 + 3 - 5, 0) = 0, window [0, 3)
 }
 
 }  // namespace

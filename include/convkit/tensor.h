@@ -74,13 +74,12 @@ class Tensor {
   bool is_contiguous() const;
   /// True when the tensor owns (shares ownership of) its memory; false for from_blob views.
   bool owns_memory() const { return owned_; }
-  /// A counter shared by every view of the same memory, advanced by every convkit write into
-  /// it (copy_, uniform_, normal_). Modules use it to know when packed weights are stale;
-  /// after writing through data_ptr() yourself, call bump_version().
+  /// A stamp shared by every view of the same memory, replaced by every convkit write into it
+  /// (copy_, uniform_, normal_). Stamps are unique across all tensors of the process, so
+  /// equal stamps mean the same memory in the same state: modules use it to know when packed
+  /// weights are stale. After writing through data_ptr() yourself, call bump_version().
   uint64_t version() const { return version_ ? *version_ : 0; }
-  void bump_version() const {
-    if (version_) ++*version_;
-  }
+  void bump_version() const;
 
   /// Address of element [0, 0, ...].
   void* data_ptr() const;

@@ -22,7 +22,7 @@ Tensor run_plan(ConvPlan& plan, const Tensor& x) {
   // [C_in, *S] -> [1, C_in, *S]: unbatched input is a batch of one (a view, no copy).
   const Tensor xb = p.batched ? x : x.unsqueeze(0);
   Tensor y = Tensor::empty(p.output_shape(), p.dtype);  // [N, C_out, *S_out]
-  plan.run(xb, y);
+  if (y.numel() > 0) plan.run(xb, y);
   return p.batched ? y : y.squeeze(0);
 }
 

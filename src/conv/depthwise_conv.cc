@@ -117,7 +117,9 @@ class DirectPlan : public ConvPlan {
         dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
       };
       for (int64_t i = 0; i < i0; ++i) edge(i);
-      if (xsw == 1) {
+      if (i1 == i0) {
+        // no in-range columns in this row
+      } else if (xsw == 1) {
         std::memcpy(dst + i0, row + (i0 - low_), static_cast<std::size_t>(i1 - i0) * sizeof(float));
       } else {
         for (int64_t i = i0; i < i1; ++i) dst[i] = row[(i - low_) * xsw];

@@ -185,10 +185,12 @@ class GemmPlan : public ConvPlan {
             const int64_t a = std::clamp<int64_t>(iw0 >= 0 ? 0 : ceil_div(-iw0, st), 0, run);
             const int64_t z = std::clamp<int64_t>(geo.S[2] > iw0 ? ceil_div(geo.S[2] - iw0, st) : 0, a, run);
             std::memset(out, 0, static_cast<std::size_t>(a) * sizeof(float));
-            if (st * xw == 1) {
+            if (z > a && st == 1 && xw == 1) {
               std::memcpy(out + a, row + iw0 + a, static_cast<std::size_t>(z - a) * sizeof(float));
             } else if (z > a) {
-              copy_.fn(row + (iw0 + a * st) * xw, st * xw, z - a, out + a);
+              // z > a means an in-range element exists, so (iw0 + t * st) * xw is an index of
+              // the input and st * xw (the distance between two in-range ones) fits too.
+              copy_.fn(row + (iw0 + a * st) * xw, z - a > 1 ? st * xw : 1, z - a, out + a);
             }
             std::memset(out + z, 0, static_cast<std::size_t>(run - z) * sizeof(float));
           } else {

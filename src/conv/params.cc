@@ -211,7 +211,7 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
       for (std::size_t i = 0; i < d; ++i) {
         int64_t total = span[i] - 1;
         if (p.stride[i] > 1) {  // SAME_UPPER: output ceil(S / stride)
-          const int64_t out = (p.in_size[i] + p.stride[i] - 1) / p.stride[i];
+          const int64_t out = p.in_size[i] / p.stride[i] + (p.in_size[i] % p.stride[i] != 0);  // ceil, no overflow
           total = std::max<int64_t>(
               checked_add(checked_mul(std::max<int64_t>(out - 1, 0), p.stride[i], "same padding"), span[i], "same padding") -
                   p.in_size[i],

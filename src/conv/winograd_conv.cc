@@ -41,10 +41,14 @@ class WinogradPlan : public ConvPlan {
     float* up = u_.data<float>();
     const float* wp = wc.data<float>();
     const int threads = threads_for(panels_, 200.0 * static_cast<double>(M_ * K_));
+    // Per-thread scratch made before the parallel region (an allocation failure inside one
+    // could not become a convkit::Error).
+    std::vector<std::vector<float>> scratch(static_cast<std::size_t>(threads),
+                                            std::vector<float>(static_cast<std::size_t>(mr_ * 36 * 16)));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t pb = 0; pb < panels_; ++pb) {
       alignas(64) float g[16 * 9];
-      std::vector<float> u(static_cast<std::size_t>(mr_ * 36 * 16));  // [lane][xi][16 channels]
+      float* u = scratch[static_cast<std::size_t>(omp_get_thread_num())].data();  // [lane][xi][16 channels]
       for (int64_t c0 = 0; c0 < K_; c0 += 16) {  // 16 input channels per transform call
         const int64_t nc = std::min<int64_t>(16, K_ - c0);
         for (int64_t lane = 0; lane < mr_; ++lane) {
@@ -52,7 +56,7 @@ class WinogradPlan : public ConvPlan {
           for (int64_t l = 0; l < 16; ++l)
             for (int t = 0; t < 9; ++t)
               g[l * 9 + t] = co < M_ && l < nc ? wp[(co * K_ + c0 + l) * 9 + (flip ? 8 - t : t)] : 0.0f;  // rows past C_out: zero
-          wk_.weight(g, u.data() + lane * 36 * 16);
+          wk_.weight(g, u + lane * 36 * 16);
         }
         // Panel rows for these 16 channels are contiguous: nc * MR floats per position.
         for (int xi = 0; xi < 36; ++xi) {

@@ -1,6 +1,7 @@
 #include "convkit/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <numeric>
@@ -43,7 +44,18 @@ void for_each_offset2(const Shape& sizes, const Shape& sa, const Shape& sb, F&& 
   }
 }
 
+// Process-wide, never reused: a tensor's stamp can never equal another tensor's or an
+// earlier state's, even when memory is freed and handed out again at the same address.
+uint64_t next_version() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
+
+void Tensor::bump_version() const {
+  if (version_) *version_ = next_version();
+}
 
 DType dtype_from_name(const std::string& name) {
   if (name == "float32" || name == "float" || name == "f32") return kFloat32;
@@ -148,7 +160,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   }
   Tensor t;
   t.storage_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
-  t.version_ = std::make_shared<uint64_t>(0);
+  t.version_ = std::make_shared<uint64_t>(next_version());
   t.sizes_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
@@ -212,7 +224,7 @@ Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shap
                 " strides given for shape ", shape_str(shape));
   Tensor t;
   t.storage_ = std::shared_ptr<void>(data, [](void*) {});
-  t.version_ = std::make_shared<uint64_t>(0);
+  t.version_ = std::make_shared<uint64_t>(next_version());
   t.sizes_ = shape;
   t.strides_ = strides.empty() ? contiguous_strides(shape) : strides;
   t.dtype_ = dtype;

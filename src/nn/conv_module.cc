@@ -1,4 +1,5 @@
 #include <cmath>
+#include <mutex>
 
 #include "conv/conv.h"
 #include "convkit/random.h"
@@ -67,6 +68,7 @@ struct ConvNdImpl<D>::PlanCache {
   const void* b_ptr = nullptr;
   uint64_t b_version = 0;
   std::unique_ptr<internal::ConvPlan> plan;
+  std::mutex mutex;  // forward() holds it: one plan, one workspace
 
   bool matches(const ConvNdImpl<D>& m, const Tensor& x) const {
     return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.defined() && m.weight.data_ptr() == w_ptr &&
@@ -77,7 +79,17 @@ struct ConvNdImpl<D>::PlanCache {
 };
 
 template <std::size_t D>
-ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)), cache_(std::make_shared<PlanCache>()) {
+ConvNdImpl<D>::CacheSlot::CacheSlot() : p_(std::make_shared<PlanCache>()) {}
+template <std::size_t D>
+ConvNdImpl<D>::CacheSlot::CacheSlot(const CacheSlot&) : p_(std::make_shared<PlanCache>()) {}
+template <std::size_t D>
+typename ConvNdImpl<D>::CacheSlot& ConvNdImpl<D>::CacheSlot::operator=(const CacheSlot&) {
+  p_ = std::make_shared<PlanCache>();
+  return *this;
+}
+
+template <std::size_t D>
+ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)) {
   check_options(options);
   Shape ws{options.out_channels(), options.in_channels() / options.groups()};
   for (std::size_t i = 0; i < D; ++i) ws.push_back(options.kernel_size()[i]);
@@ -114,6 +126,7 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
 template <std::size_t D>
 Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
   PlanCache& c = *cache_;
+  std::lock_guard<std::mutex> lock(c.mutex);
   if (!c.matches(*this, x)) {
     // Validation, algorithm choice and weight packing happen here, once per shape/weight.
     const internal::ConvArgs args = internal::conv_args<D>(options);
@@ -133,11 +146,13 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
 
 template <std::size_t D>
 int64_t ConvNdImpl<D>::plan_memory_bytes() const {
+  std::lock_guard<std::mutex> lock(cache_->mutex);
   return cache_->plan ? cache_->plan->memory_bytes() : 0;
 }
 
 template <std::size_t D>
 const char* ConvNdImpl<D>::plan_algorithm() const {
+  std::lock_guard<std::mutex> lock(cache_->mutex);
   return cache_->plan ? name_of(cache_->plan->choice.algorithm) : "none";
 }
 

@@ -18,6 +18,10 @@ void copy_f32_strided_avx512(const float* src, int64_t stride, int64_t n, float*
     for (; t < n; ++t) dst[t] = src[2 * t];
     return;
   }
+  if (stride > (int64_t{1} << 26)) {  // 32-bit gather offsets (lane * stride) would overflow
+    for (; t < n; ++t) dst[t] = src[t * stride];
+    return;
+  }
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                          _mm512_set1_epi32(static_cast<int>(stride)));
   for (; t < n; t += 16) {

@@ -24,6 +24,14 @@ void dwconv_f32_row_c64_avx512(const float* const* taps, const float* w, int64_t
     }
     return;
   }
+  if (stride > (int64_t{1} << 26)) {  // 32-bit gather offsets would overflow: plain loop
+    for (; o < wo; ++o) {
+      float acc = 0.0f;
+      for (int64_t t = 0; t < ntaps; ++t) acc += w[t] * taps[t][o * stride];
+      y[o] = bias + acc;
+    }
+    return;
+  }
   if (stride != 1) {  // other strides: 16 outputs per gather
     const __m512i idx = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(stride)));

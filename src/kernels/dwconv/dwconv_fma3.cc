@@ -12,7 +12,7 @@ void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t n
                              int64_t stride, float bias) {
   const __m256 vb = _mm256_set1_ps(bias);
   int64_t o = 0;
-  if (stride != 1) {  // strided rows: 8 outputs per gather
+  if (stride != 1 && stride <= (int64_t{1} << 27)) {  // strided rows: 8 outputs per gather
     const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                            _mm256_set1_epi32(static_cast<int>(stride)));
     for (; o + 8 <= wo; o += 8) {
@@ -21,6 +21,14 @@ void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t n
         a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_i32gather_ps(taps[t] + o * stride, idx, 4), a0);
       _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
     }
+    for (; o < wo; ++o) {
+      float acc = 0.0f;
+      for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][o * stride], acc);
+      y[o] = bias + acc;
+    }
+    return;
+  }
+  if (stride != 1) {  // strides too large for 32-bit gather offsets
     for (; o < wo; ++o) {
       float acc = 0.0f;
       for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][o * stride], acc);

@@ -44,7 +44,9 @@ class ConvNdImpl {
   /// The algorithm the cached plan uses ("none" before the first forward).
   const char* plan_algorithm() const;
 
-  /// libtorch's ModuleHolder syntax: m->weight, m->forward(x).
+  /// libtorch's ModuleHolder syntax: m->weight, m->forward(x). Concurrent forward() calls on
+  /// one module are serialized (each module owns one plan and workspace); copies of a module
+  /// start with their own, empty plan.
   ConvNdImpl* operator->() { return this; }
   const ConvNdImpl* operator->() const { return this; }
 
@@ -56,7 +58,19 @@ class ConvNdImpl {
 
  private:
   struct PlanCache;
-  std::shared_ptr<PlanCache> cache_;  // shared_ptr: the module stays copyable
+  // Holds the plan cache; a copy of the module gets a new, empty one (never a shared one).
+  class CacheSlot {
+   public:
+    CacheSlot();
+    CacheSlot(const CacheSlot&);
+    CacheSlot& operator=(const CacheSlot&);
+    PlanCache& operator*() const { return *p_; }
+    PlanCache* operator->() const { return p_.get(); }
+
+   private:
+    std::shared_ptr<PlanCache> p_;
+  };
+  CacheSlot cache_;
 };
 
 extern template class ConvNdImpl<1>;
