@@ -14,6 +14,10 @@ void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ld
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
   const __mmask16 k1 = static_cast<__mmask16>(n >= 32 ? 0xffff : n <= 16 ? 0 : (1u << (n - 16)) - 1);
   for (int64_t p = 0; p < k; ++p, b += ldb) {
+    // B rows are ldb apart: ask for the row 8 steps ahead (both lines) while computing this one.
+    // (A prefetch never faults, so running past the last row is harmless.)
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
     const __m512 b0 = _mm512_maskz_loadu_ps(k0, b), b1 = _mm512_maskz_loadu_ps(k1, b + 16);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
