@@ -357,7 +357,7 @@ TEST(DwconvKernels, EveryWidthMatchesNaive) {
         std::vector<const float*> taps;
         for (int64_t t = 0; t < ntaps; ++t) taps.push_back(x.data() + t * 37 % 500);
         std::vector<float> y(static_cast<std::size_t>(wo) + 1, 9.0f);
-        ks[ki].fn(taps.data(), w.data(), ntaps, y.data(), wo, stride, 0.25f);
+        ks[ki].fn(taps.data(), w.data(), ntaps, y.data(), wo, stride, 0.25f, 1, 0);
         for (int64_t o = 0; o < wo; ++o) {
           double s = 0.25;
           for (int64_t t = 0; t < ntaps; ++t)
@@ -365,6 +365,17 @@ TEST(DwconvKernels, EveryWidthMatchesNaive) {
           ASSERT_NEAR(y[static_cast<std::size_t>(o)], s, 1e-4) << "taps " << ntaps << " wo " << wo << " o " << o;
         }
         EXPECT_EQ(y[static_cast<std::size_t>(wo)], 9.0f);  // nothing written past wo
+        // Several rows in one call: row r reads 41 floats further on and writes wo further.
+        const int64_t rows = 3, step = 41;
+        std::vector<float> y3(static_cast<std::size_t>(rows * wo));
+        ks[ki].fn(taps.data(), w.data(), ntaps, y3.data(), wo, stride, 0.25f, rows, step);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t o = 0; o < wo; ++o) {
+            double s3 = 0.25;
+            for (int64_t t = 0; t < ntaps; ++t)
+              s3 += double(w[static_cast<std::size_t>(t)]) * taps[static_cast<std::size_t>(t)][r * step + o * stride];
+            ASSERT_NEAR(y3[static_cast<std::size_t>(r * wo + o)], s3, 1e-4) << "row " << r;
+          }
       }
   }
 }

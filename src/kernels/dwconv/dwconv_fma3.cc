@@ -8,7 +8,10 @@
 
 namespace convkit::kernels {
 
-void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo,
+namespace {
+
+// One output row; every tap reads at (taps[t] + off) + off.
+inline void row(const float* const* taps, int64_t off, const float* w, int64_t ntaps, float* y, int64_t wo,
                              int64_t stride, float bias) {
   const __m256 vb = _mm256_set1_ps(bias);
   int64_t o = 0;
@@ -18,12 +21,12 @@ void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t n
     for (; o + 8 <= wo; o += 8) {
       __m256 a0 = _mm256_setzero_ps();
       for (int64_t t = 0; t < ntaps; ++t)
-        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_i32gather_ps(taps[t] + o * stride, idx, 4), a0);
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_i32gather_ps((taps[t] + off) + o * stride, idx, 4), a0);
       _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
     }
     for (; o < wo; ++o) {
       float acc = 0.0f;
-      for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][o * stride], acc);
+      for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], (taps[t] + off)[o * stride], acc);
       y[o] = bias + acc;
     }
     return;
@@ -31,7 +34,7 @@ void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t n
   if (stride != 1) {  // strides too large for 32-bit gather offsets
     for (; o < wo; ++o) {
       float acc = 0.0f;
-      for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][o * stride], acc);
+      for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], (taps[t] + off)[o * stride], acc);
       y[o] = bias + acc;
     }
     return;
@@ -40,7 +43,7 @@ void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t n
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t t = 0; t < ntaps; ++t) {
       const __m256 wt = _mm256_broadcast_ss(w + t);
-      const float* x = taps[t] + o;
+      const float* x = (taps[t] + off) + o;
       a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x), a0);
       a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 8), a1);
       a2 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 16), a2);
@@ -53,14 +56,21 @@ void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t n
   }
   for (; o + 8 <= wo; o += 8) {
     __m256 a0 = _mm256_setzero_ps();
-    for (int64_t t = 0; t < ntaps; ++t) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(taps[t] + o), a0);
+    for (int64_t t = 0; t < ntaps; ++t) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps((taps[t] + off) + o), a0);
     _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
   }
   for (; o < wo; ++o) {
     float acc = 0.0f;
-    for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][o], acc);
+    for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], (taps[t] + off)[o], acc);
     y[o] = bias + acc;
   }
+}
+
+}  // namespace
+
+void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo, int64_t stride,
+                             float bias, int64_t rows, int64_t row_step) {
+  for (int64_t r = 0; r < rows; ++r) row(taps, r * row_step, w, ntaps, y + r * wo, wo, stride, bias);
 }
 
 }  // namespace convkit::kernels
