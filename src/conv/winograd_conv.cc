@@ -83,10 +83,11 @@ class WinogradPlan : public ConvPlan {
     const int64_t scratch = 6 * kStrip + 4 * 4 * kLanes;  // one input strip, one output row block
     ws_.reserve(threads, v_floats + m_floats + scratch);
 
-    // Each block: transform its input tiles, 36 GEMMs, transform the products back. With
-    // enough blocks, threads take whole blocks; with fewer blocks than threads (small
-    // images), the threads share each block's three phases (channels, positions, output
-    // channels). Either way every value is computed by the same operations: same bits.
+    // Each block: transform its input tiles, 36 GEMMs, transform the products back. With at
+    // least 4 blocks per thread, threads take whole blocks; with fewer (7 blocks on 2 threads
+    // would leave one thread a block short), the threads share each block's three phases
+    // (channels, positions, output channels). Either way every value is computed by the same
+    // operations: same bits.
     // K is blocked by 128 input channels so a micro-panel of V stays in L1 beside its U panel.
     auto gemms = [&](const float* v, float* m, int64_t nt, int64_t xi) {
       constexpr int64_t kKC = 128;
@@ -97,7 +98,7 @@ class WinogradPlan : public ConvPlan {
                        v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
-    if (tasks >= threads) {
+    if (tasks >= 4 * threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t task = 0; task < tasks; ++task) {
         const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
