@@ -68,19 +68,26 @@ class GemmPlan : public ConvPlan {
 
     // A: [G][M/MR panels][Kd][MR], rows past M zero; conv_mode=convolution reads taps reversed.
     panels_ = (M_ + mr_ - 1) / mr_;
-    a_ = Tensor::zeros({G_ * panels_ * Kd_ * mr_});
+    CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the packer's 32 rows");
+    a_ = Tensor::empty({G_ * panels_ * Kd_ * mr_});  // every element is written below
     const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
     const float* wp = wc.data<float>();
     float* ap = a_.data<float>();
     const bool flip = p.conv_mode == ConvMode::Convolution;
+    // Panel by panel, k by k: each k step writes MR consecutive floats (one per row of the
+    // panel, zero past M) — sequential stores, no divisions; packing a large layer must stay a
+    // fraction of one forward.
     for (int64_t g = 0; g < G_; ++g)
-      for (int64_t m = 0; m < M_; ++m) {
-        // Row (g, m) of A, k = ci * taps + t, into lane m % MR of its panel (no divisions in
-        // the loop: packing a large layer must stay a fraction of one forward).
-        const float* src = wp + (g * M_ + m) * Kd_;
-        float* dst = ap + (g * panels_ + m / mr_) * Kd_ * mr_ + m % mr_;
+      for (int64_t pb = 0; pb < panels_; ++pb) {
+        const float* rows[32];  // MR <= 32 for every kernel in kernels.inc (12 at most today)
+        const int64_t m0 = pb * mr_;
+        for (int64_t r = 0; r < mr_; ++r) rows[r] = m0 + r < M_ ? wp + (g * M_ + m0 + r) * Kd_ : nullptr;
+        float* dst = ap + (g * panels_ + pb) * Kd_ * mr_;
         for (int64_t ci = 0; ci < cin_g; ++ci)
-          for (int64_t t = 0; t < taps_; ++t) dst[(ci * taps_ + t) * mr_] = src[ci * taps_ + (flip ? taps_ - 1 - t : t)];
+          for (int64_t t = 0; t < taps_; ++t, dst += mr_) {
+            const int64_t src_k = ci * taps_ + (flip ? taps_ - 1 - t : t);
+            for (int64_t r = 0; r < mr_; ++r) dst[r] = rows[r] ? rows[r][src_k] : 0.0f;
+          }
       }
     if (b.defined()) bias_ = b.contiguous().clone();
   }
