@@ -73,11 +73,12 @@ class DirectPlan : public ConvPlan {
       const int64_t n = task / p.groups, g = task % p.groups;
       float* planes = ws_.get(omp_get_thread_num());
       for (int64_t ci = 0; ci < cin_g_; ++ci) fill_plane(x, n, g * cin_g_ + ci, planes + ci * plane);
+      // The taps are the same for every output channel of the group.
       const float* tap[kDepthwiseMaxTaps];
+      for (std::size_t t = 0; t < tap_off_.size(); ++t) tap[t] = planes + tap_off_[t];
       for (int64_t m = 0; m < cout_g_; ++m) {
         const int64_t co = g * cout_g_ + m;
         const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
-        for (std::size_t t = 0; t < tap_off_.size(); ++t) tap[t] = planes + tap_off_[t];
         float* yc = yp + (n * p.C_out + co) * Ho_ * Wo_;
         if (flat) {
           float* out = planes + plane * cin_g_ + 64;  // [Ho][Wp]

@@ -142,8 +142,6 @@ class GemmPlan : public ConvPlan {
         } else {
           pack_b(xg, xs1, geo, pc, kc, jc, nc, bp);
         }
-        const float* b0 = bp;
-        const int64_t ldb = kLdb;
         for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // MC x KC of A stays in L2
           const int64_t mc = std::min(kMC, m_end - ic);
           for (int64_t jr = 0; jr < nc; jr += nr_) {
@@ -153,7 +151,7 @@ class GemmPlan : public ConvPlan {
               const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
               float* cp = yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr;
               const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
-              kernel_.fn(kc, ap, b0 + jr, ldb, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
+              kernel_.fn(kc, ap, bp + jr, kLdb, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
             }
           }
         }

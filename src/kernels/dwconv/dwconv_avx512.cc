@@ -8,9 +8,9 @@ namespace convkit::kernels {
 
 namespace {
 
-// One output row; every tap reads at (taps[t] + off) + off.
+// One output row; tap t reads at taps[t] + off (off = the row's offset from row 0).
 inline void row(const float* const* taps, int64_t off, const float* w, int64_t ntaps, float* y, int64_t wo,
-                               int64_t stride, float bias) {
+                int64_t stride, float bias) {
   const __m512 vb = _mm512_set1_ps(bias);
   int64_t o = 0;
   if (stride == 2) {  // even elements of 32 consecutive floats, picked by one permute
@@ -19,7 +19,7 @@ inline void row(const float* const* taps, int64_t off, const float* w, int64_t n
       const __mmask16 mask = static_cast<__mmask16>(wo - o >= 16 ? 0xffff : (1u << (wo - o)) - 1);
       __m512 a0 = _mm512_setzero_ps();
       for (int64_t t = 0; t < ntaps; ++t) {
-        const float* x = (taps[t] + off) + 2 * o;  // 32 floats readable: the contract's slack
+        const float* x = taps[t] + off + 2 * o;  // 32 floats readable: the contract's slack
         const __m512 v = _mm512_permutex2var_ps(_mm512_loadu_ps(x), even, _mm512_loadu_ps(x + 16));
         a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), v, a0);
       }
@@ -30,7 +30,7 @@ inline void row(const float* const* taps, int64_t off, const float* w, int64_t n
   if (stride > (int64_t{1} << 26)) {  // 32-bit gather offsets would overflow: plain loop
     for (; o < wo; ++o) {
       float acc = 0.0f;
-      for (int64_t t = 0; t < ntaps; ++t) acc += w[t] * (taps[t] + off)[o * stride];
+      for (int64_t t = 0; t < ntaps; ++t) acc += w[t] * taps[t][off + o * stride];
       y[o] = bias + acc;
     }
     return;
@@ -43,7 +43,7 @@ inline void row(const float* const* taps, int64_t off, const float* w, int64_t n
       __m512 a0 = _mm512_setzero_ps();
       for (int64_t t = 0; t < ntaps; ++t)
         a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]),
-                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, (taps[t] + off) + o * stride, 4), a0);
+                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, taps[t] + off + o * stride, 4), a0);
       _mm512_mask_storeu_ps(y + o, mask, _mm512_add_ps(vb, a0));
     }
     return;
@@ -52,7 +52,7 @@ inline void row(const float* const* taps, int64_t off, const float* w, int64_t n
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t t = 0; t < ntaps; ++t) {
       const __m512 wt = _mm512_set1_ps(w[t]);
-      const float* x = (taps[t] + off) + o;
+      const float* x = taps[t] + off + o;
       a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x), a0);
       a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 16), a1);
       a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 32), a2);
@@ -67,7 +67,7 @@ inline void row(const float* const* taps, int64_t off, const float* w, int64_t n
     const __mmask16 mask = static_cast<__mmask16>(wo - o >= 16 ? 0xffff : (1u << (wo - o)) - 1);
     __m512 a0 = _mm512_setzero_ps();
     for (int64_t t = 0; t < ntaps; ++t)
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask, (taps[t] + off) + o), a0);
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask, taps[t] + off + o), a0);
     _mm512_mask_storeu_ps(y + o, mask, _mm512_add_ps(vb, a0));
   }
 }

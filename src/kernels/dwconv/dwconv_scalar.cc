@@ -5,12 +5,12 @@ namespace convkit::kernels {
 
 namespace {
 
-// One output row; every tap reads at (taps[t] + off) + off.
+// One output row; tap t reads at taps[t] + off (off = the row's offset from row 0).
 inline void row(const float* const* taps, int64_t off, const float* w, int64_t ntaps, float* y, int64_t wo,
-                           int64_t stride, float bias) {
+                int64_t stride, float bias) {
   for (int64_t o = 0; o < wo; ++o) {
     float acc = 0.0f;
-    for (int64_t t = 0; t < ntaps; ++t) acc += w[t] * (taps[t] + off)[o * stride];
+    for (int64_t t = 0; t < ntaps; ++t) acc += w[t] * taps[t][off + o * stride];
     y[o] = bias + acc;
   }
 }
