@@ -340,43 +340,51 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
   }
 }
 
-TEST(DwconvKernels, EveryWidthMatchesNaive) {
+TEST(DwconvKernels, EveryShapeMatchesNaive) {
   int count = 0;
   const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
   std::mt19937 rng(2);
   std::normal_distribution<float> nd;
-  std::vector<float> x(4096), w(64);
-  for (auto& v : x) v = nd(rng);
+  std::vector<float> w(7 * 40), bias(7);
   for (auto& v : w) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
   for (int ki = 0; ki < count; ++ki) {
     if (ks[ki].isa > internal::detected_isa()) continue;
     SCOPED_TRACE(ks[ki].name);
-    for (int64_t stride : {1, 2, 3})
-    for (int64_t ntaps : {1, 3, 9, 31, 63})
-      for (int64_t wo : {1, 7, 8, 31, 32, 33, 70, 100}) {
-        std::vector<const float*> taps;
-        for (int64_t t = 0; t < ntaps; ++t) taps.push_back(x.data() + t * 37 % 500);
-        std::vector<float> y(static_cast<std::size_t>(wo) + 1, 9.0f);
-        ks[ki].fn(taps.data(), w.data(), ntaps, y.data(), wo, stride, 0.25f, 1, 0);
-        for (int64_t o = 0; o < wo; ++o) {
-          double s = 0.25;
-          for (int64_t t = 0; t < ntaps; ++t)
-            s += double(w[static_cast<std::size_t>(t)]) * taps[static_cast<std::size_t>(t)][o * stride];
-          ASSERT_NEAR(y[static_cast<std::size_t>(o)], s, 1e-4) << "taps " << ntaps << " wo " << wo << " o " << o;
-        }
-        EXPECT_EQ(y[static_cast<std::size_t>(wo)], 9.0f);  // nothing written past wo
-        // Several rows in one call: row r reads 41 floats further on and writes wo further.
-        const int64_t rows = 3, step = 41;
-        std::vector<float> y3(static_cast<std::size_t>(rows * wo));
-        ks[ki].fn(taps.data(), w.data(), ntaps, y3.data(), wo, stride, 0.25f, rows, step);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t o = 0; o < wo; ++o) {
-            double s3 = 0.25;
-            for (int64_t t = 0; t < ntaps; ++t)
-              s3 += double(w[static_cast<std::size_t>(t)]) * taps[static_cast<std::size_t>(t)][r * step + o * stride];
-            ASSERT_NEAR(y3[static_cast<std::size_t>(r * wo + o)], s3, 1e-4) << "row " << r;
+    for (int64_t ntaps : {1, 3, 9, 40})
+      for (int64_t orows : {1, 2, 3})
+        for (int64_t mo : {1, 2, 3, 4, 7})
+          for (int64_t wo : {1, 7, 8, 16, 17, 33, 64, 65, 100, 130}) {
+            SCOPED_TRACE("taps " + std::to_string(ntaps) + " rows " + std::to_string(orows) + " mo " +
+                         std::to_string(mo) + " wo " + std::to_string(wo));
+            // Output row j reads each tap j * step further on; every tap's buffer ends exactly
+            // where the contract's readable span does, so reads past it run off the allocation
+            // (ASan reports them).
+            const int64_t span = wo - 1 + kernels::kDwRowSlack, step = span + 5;
+            std::vector<std::vector<float>> data(static_cast<std::size_t>(ntaps),
+                                                 std::vector<float>(static_cast<std::size_t>((orows - 1) * step + span)));
+            std::vector<const float*> taps;
+            for (auto& d : data) {
+              for (auto& v : d) v = nd(rng);
+              taps.push_back(d.data());
+            }
+            // Output rows ys_r = wo + 2 apart, channels ys_c further: the gaps must stay 9.
+            const int64_t ys_r = wo + 2, ys_c = orows * ys_r + 3;
+            std::vector<float> y(static_cast<std::size_t>(mo * ys_c), 9.0f);
+            const float* bp = mo % 2 ? bias.data() : nullptr;
+            kernels::DwRowsArgs a{taps.data(), ntaps, w.data(), bp, y.data(), ys_c, ys_r, wo, mo, orows, step};
+            ks[ki].fn(a);
+            std::vector<float> expect(y.size(), 9.0f);
+            for (int64_t m = 0; m < mo; ++m)
+              for (int64_t j = 0; j < orows; ++j)
+                for (int64_t o = 0; o < wo; ++o) {
+                  double s = bp ? bias[static_cast<std::size_t>(m)] : 0.0;
+                  for (int64_t t = 0; t < ntaps; ++t)
+                    s += double(w[static_cast<std::size_t>(m * ntaps + t)]) * taps[static_cast<std::size_t>(t)][j * step + o];
+                  expect[static_cast<std::size_t>(m * ys_c + j * ys_r + o)] = static_cast<float>(s);
+                }
+            for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], expect[i], 1e-4) << "at " << i;
           }
-      }
   }
 }
 

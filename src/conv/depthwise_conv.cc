@@ -1,14 +1,17 @@
 // Direct convolution for depthwise and few-channels-per-group layers (float32, 1-d and 2-d).
-// Per (image, group) task the group's input channel planes are copied once into padded
-// scratch planes (every padding mode materialized), so each output row is one bounds-free
-// sweep over C_in/groups * KH * KW tap pointers (the dwconv row kernel, which also takes the
-// stride). Depthwise with multiplier K is groups == C_in, C_in/g = 1.
+// A task is (image, group, block of output rows). It copies the padded input rows its outputs
+// read — every padding mode materialized, strided rows split into phases so each tap reads
+// consecutive floats — into per-thread scratch planes, then one dwconv kernel call computes
+// all its output rows of all the group's output channels, writing the user's output in place.
+// Depthwise with multiplier K is groups == C_in, C_in/g = 1.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "conv/plan.h"
+#include "convkit/threads.h"
+#include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 
 namespace convkit::internal {
@@ -17,7 +20,7 @@ namespace {
 
 class DirectPlan : public ConvPlan {
  public:
-  DirectPlan(const ConvParams& p, const Tensor& w, const Tensor& b) : kernel_(kernels::dwconv_kernel(max_isa())) {
+  DirectPlan(const ConvParams& p, const Tensor& w, const Tensor& b) : kernel_(kernels::dwconv_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())) {
     params = p;
     // 1-d is 2-d with H = 1.
     const bool one = p.dim == 1;
@@ -31,10 +34,39 @@ class DirectPlan : public ConvPlan {
     cin_g_ = p.c_in_per_group();
     cout_g_ = p.c_out_per_group();
     taps_ = KH_ * KW_;
-    // Padded rows and columns the outputs read.
-    Hp_ = (Ho_ - 1) * sh_ + (KH_ - 1) * dh_ + 1;
+    // Padded columns and rows the outputs read. A padded row is stored as the phases of its
+    // column index modulo the stride that some tap reads (stride 1: the row itself), each
+    // phase followed by the kernel's read slack and 16-float aligned, so that every tap reads
+    // consecutive floats. One output row reads a span of padded rows.
     Wp_ = (Wo_ - 1) * sw_ + (KW_ - 1) * dw_ + 1;
-    // Weights [C_out][C_in/g][taps], each channel's taps reversed for conv_mode=convolution.
+    span_ = (KH_ - 1) * dh_ + 1;
+    Hp_ = (Ho_ - 1) * sh_ + span_;
+    overlap_ = sh_ <= span_;  // consecutive output rows share input rows
+    std::vector<int64_t> phase_of(static_cast<std::size_t>(KW_));
+    for (int64_t kw = 0; kw < KW_; ++kw) {
+      const int64_t ph = kw * dw_ % sw_;
+      auto it = std::find_if(phases_.begin(), phases_.end(), [&](const Phase& f) { return f.ph == ph; });
+      phase_of[static_cast<std::size_t>(kw)] = it - phases_.begin();
+      if (it != phases_.end()) continue;
+      // Its length, and its elements [i0, i1) that read input columns ph + sw * i - low in
+      // [0, W) (the rest are padding).
+      const int64_t len = (Wp_ - ph + sw_ - 1) / sw_;
+      auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : (c - ph + sw_ - 1) / sw_; };
+      const int64_t i0 = std::min(len, first_at_or_after(low_));
+      phases_.push_back({ph, len, i0, std::max(i0, std::min(len, first_at_or_after(low_ + W_)))});
+    }
+    phase_len_ = ((Wp_ + sw_ - 1) / sw_ + kernels::kDwRowSlack + 15) / 16 * 16;
+    slot_ = static_cast<int64_t>(phases_.size()) * phase_len_;
+    // Output rows per kernel call: the padded rows they read (~ chunk * sh) stay in L1 (~24 KiB)
+    // between being filled and being read.
+    chunk_ = std::max<int64_t>(2, ((24 << 10) / (4 * cin_g_ * slot_) - span_) / sh_ / 2 * 2);
+    // Where tap (ci, kh, kw) reads for output (0, 0), from the first padded plane.
+    for (int64_t ci = 0; ci < cin_g_; ++ci)
+      for (int64_t kh = 0; kh < KH_; ++kh)
+        for (int64_t kw = 0; kw < KW_; ++kw)
+          tap_off_.push_back((ci * Hp_ + kh * dh_) * slot_ + phase_of[static_cast<std::size_t>(kw)] * phase_len_ +
+                             kw * dw_ / sw_);
+    // Weights [C_out][C_in/g][KH][KW], each channel's taps reversed for conv_mode=convolution.
     w_ = Tensor::empty({p.C_out, cin_g_ * taps_});
     const Tensor wc = w.contiguous();
     const bool flip = p.conv_mode == ConvMode::Convolution;
@@ -44,90 +76,109 @@ class DirectPlan : public ConvPlan {
           w_.data<float>()[(co * cin_g_ + ci) * taps_ + t] =
               wc.data<float>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
-    // Where each tap reads for output row 0, relative to the group's first plane; row oh adds
-    // oh * sh * sw * Lw. Computed once so a row costs one add per tap.
-    const int64_t plane = Hp_ * Wp_;
-    for (int64_t ci = 0; ci < cin_g_; ++ci)
-      for (int64_t kh = 0; kh < KH_; ++kh)
-        for (int64_t kw = 0; kw < KW_; ++kw) tap_off_.push_back(ci * plane + kh * dh_ * Wp_ + kw * dw_);
   }
 
   int64_t memory_bytes() const override { return w_.numel() * 4 + ws_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) override {
     const ConvParams& p = params;
-    const int64_t tasks = p.N * p.groups;
+    const int64_t planes = p.N * p.groups;
+    // Split rows only when there are too few (image, group) planes to keep the threads busy;
+    // rows are independent outputs, so the split never changes a result.
+    const int64_t row_blocks = std::min<int64_t>(Ho_, (4 * get_num_threads() + planes - 1) / planes);
+    const int64_t rows_per = (Ho_ + row_blocks - 1) / row_blocks;
+    const int64_t tasks = planes * row_blocks;
     const int threads =
         threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
-    const int64_t plane = Hp_ * Wp_;
-    // Stride 1 with several rows: one kernel sweep over the whole padded plane, as if it were
-    // one long row (positions ow >= Wo of each row are computed into scratch and dropped) —
-    // measured faster than per-row sweeps, whose 56-wide rows end in a partial vector.
-    const bool flat = sh_ == 1 && sw_ == 1 && Ho_ > 1;
-    const int64_t flat_len = (Ho_ - 1) * Wp_ + Wo_;
-    ws_.reserve(threads, plane * cin_g_ + 64 + (flat ? Ho_ * Wp_ : 0));  // + the kernel's read slack
+    ws_.reserve(threads, cin_g_ * Hp_ * slot_);
+    const float* xp = x.data<float>();
     float* yp = y.data<float>();
+    const bool one = p.dim == 1;
+    const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xsh = one ? 0 : x.stride(2), xsw = x.stride(one ? 2 : 3);
 
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t n = task / p.groups, g = task % p.groups;
+      const int64_t rb = task % row_blocks, g = (task / row_blocks) % p.groups, n = task / (row_blocks * p.groups);
+      const int64_t oh0 = rb * rows_per, oh1 = std::min(Ho_, oh0 + rows_per);
+      // [C_in/g][Hp][slot] padded planes (each phase's slack is zero since allocation and never
+      // written). Chunks of output rows alternate with filling the padded rows they read (all
+      // rows of their window when windows overlap, else each row's own), so what the kernel
+      // reads was just written and is still in L1.
       float* planes = ws_.get(omp_get_thread_num());
-      for (int64_t ci = 0; ci < cin_g_; ++ci) fill_plane(x, n, g * cin_g_ + ci, planes + ci * plane);
-      // The taps are the same for every output channel of the group.
-      const float* tap[kDepthwiseMaxTaps];
-      for (std::size_t t = 0; t < tap_off_.size(); ++t) tap[t] = planes + tap_off_[t];
-      for (int64_t m = 0; m < cout_g_; ++m) {
-        const int64_t co = g * cout_g_ + m;
-        const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
-        float* yc = yp + (n * p.C_out + co) * Ho_ * Wo_;
-        if (flat) {
-          float* out = planes + plane * cin_g_ + 64;  // [Ho][Wp]
-          kernel_.fn(tap, w_.data<float>() + co * cin_g_ * taps_, cin_g_ * taps_, out, flat_len, 1, bias, 1, 0);
-          for (int64_t oh = 0; oh < Ho_; ++oh)
-            std::memcpy(yc + oh * Wo_, out + oh * Wp_, static_cast<std::size_t>(Wo_) * sizeof(float));
-        } else {  // all Ho output rows in one call: row r reads Wp * sh floats further on
-          kernel_.fn(tap, w_.data<float>() + co * cin_g_ * taps_, cin_g_ * taps_, yc, Wo_, sw_, bias, Ho_, sh_ * Wp_);
+      const float* xg = xp + n * xs0 + g * cin_g_ * xs1;
+      const float* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
+      kernels::DwRowsArgs a{};
+      a.taps = taps, a.ntaps = cin_g_ * taps_;
+      a.w = w_.data<float>() + g * cout_g_ * cin_g_ * taps_;
+      a.bias = bias_.defined() ? bias_.data<float>() + g * cout_g_ : nullptr;
+      a.ys_c = Ho_ * Wo_, a.ys_r = Wo_, a.wo = Wo_, a.mo = cout_g_;
+      a.row_step = sh_ * slot_;
+      int64_t filled = -1;  // padded rows up to this one are in the planes
+      for (int64_t c0 = oh0; c0 < oh1; c0 += chunk_) {
+        const int64_t c1 = std::min(oh1, c0 + chunk_);
+        for (int64_t oh = c0; oh < c1; oh = overlap_ ? c1 : oh + 1) {
+          const int64_t r1 = (overlap_ ? c1 - 1 : oh) * sh_ + span_;
+          for (int64_t r = std::max(filled + 1, oh * sh_); r < r1; ++r) {
+            const int64_t ih = source_row(r);
+            for (int64_t ci = 0; ci < cin_g_; ++ci)
+              fill_row(ih < 0 ? nullptr : xg + ci * xs1 + ih * xsh, xsw, planes + (ci * Hp_ + r) * slot_);
+          }
+          filled = r1 - 1;
         }
+        for (std::size_t t = 0; t < tap_off_.size(); ++t) taps[t] = planes + c0 * sh_ * slot_ + tap_off_[t];
+        a.y = yp + (n * p.C_out + g * cout_g_) * Ho_ * Wo_ + c0 * Wo_;
+        a.orows = c1 - c0;
+        kernel_.fn(a);
       }
     }
   }
 
  private:
-  // pl[r * Wp + i] = padded input (row r, column i) of channel c of image n.
-  void fill_plane(const Tensor& x, int64_t n, int64_t c, float* pl) const {
-    const bool one = params.dim == 1;
-    const int64_t xsh = one ? 0 : x.stride(2), xsw = x.stride(one ? 2 : 3);
-    const float* xc = x.data<float>() + n * x.stride(0) + c * x.stride(1);
+  // The input row padded row r reads, or -1 for a zero row.
+  int64_t source_row(int64_t r) const {
+    const int64_t i = r - loh_;
+    return i >= 0 && i < H_ ? i : source_index(i, H_, params.padding_mode);
+  }
+
+  // One padded row (column c reads input column c - low; row == nullptr: a zero row) into its
+  // slot as phases: phase k holds columns phases_[k].ph + sw * i (stride 1: the row itself).
+  // Each phase's in-range run is one copy straight from the input; its ends are padding.
+  void fill_row(const float* row, int64_t xsw, float* slot) const {
     const PaddingMode mode = params.padding_mode;
-    // Columns [i0, i1) read input columns i - low directly; the rest are padding.
-    const int64_t i0 = std::min(Wp_, low_), i1 = std::max(i0, std::min(Wp_, W_ + low_));
-    for (int64_t r = 0; r < Hp_; ++r) {
-      float* dst = pl + r * Wp_;
-      const int64_t ih = source_index(r - loh_, H_, mode);
-      if (ih < 0) {
-        std::memset(dst, 0, static_cast<std::size_t>(Wp_) * sizeof(float));
+    for (std::size_t k = 0; k < phases_.size(); ++k) {
+      const auto [ph, len, i0, i1] = phases_[k];
+      float* dst = slot + static_cast<int64_t>(k) * phase_len_;
+      if (row == nullptr) {
+        std::memset(dst, 0, static_cast<std::size_t>(len) * sizeof(float));
         continue;
       }
-      const float* row = xc + ih * xsh;
       auto edge = [&](int64_t i) {
-        const int64_t iw = source_index(i - low_, W_, mode);
+        const int64_t iw = source_index(ph + sw_ * i - low_, W_, mode);
         dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
       };
       for (int64_t i = 0; i < i0; ++i) edge(i);
-      if (i1 == i0) {
-        // no in-range columns in this row
-      } else if (xsw == 1) {
-        std::memcpy(dst + i0, row + (i0 - low_), static_cast<std::size_t>(i1 - i0) * sizeof(float));
-      } else {
-        for (int64_t i = i0; i < i1; ++i) dst[i] = row[(i - low_) * xsw];
+      if (i1 > i0) {
+        const float* src = row + (ph + sw_ * i0 - low_) * xsw;
+        if (sw_ * xsw == 1) {
+          std::memcpy(dst + i0, src, static_cast<std::size_t>(i1 - i0) * sizeof(float));
+        } else {
+          copy_.fn(src, i1 - i0 > 1 ? sw_ * xsw : 1, i1 - i0, dst + i0);
+        }
       }
-      for (int64_t i = i1; i < Wp_; ++i) edge(i);
+      for (int64_t i = i1; i < len; ++i) edge(i);
     }
   }
 
   const kernels::DwconvKernel& kernel_;
-  int64_t H_, W_, Ho_, Wo_, KH_, KW_, sh_, sw_, dh_, dw_, loh_, low_, cin_g_, cout_g_, taps_, Hp_, Wp_;
+  const kernels::CopyKernel& copy_;
+  int64_t H_, W_, Ho_, Wo_, KH_, KW_, sh_, sw_, dh_, dw_, loh_, low_, cin_g_, cout_g_, taps_, Wp_, Hp_, span_;
+  int64_t phase_len_ = 0, slot_ = 0, chunk_ = 2;
+  struct Phase {
+    int64_t ph, len, i0, i1;  // columns ph + sw * i, i < len; [i0, i1) read the input
+  };
+  std::vector<Phase> phases_;
   std::vector<int64_t> tap_off_;
+  bool overlap_ = false;
   Tensor w_, bias_;
   Workspace ws_;
 };

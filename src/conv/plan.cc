@@ -11,7 +11,7 @@ namespace convkit::internal {
 void Workspace::reserve(int threads, int64_t floats_each) {
   if (static_cast<int>(per_thread_.size()) < threads) per_thread_.resize(static_cast<std::size_t>(threads));
   for (auto& t : per_thread_)
-    if (!t.defined() || t.numel() < floats_each) t = Tensor::empty({std::max<int64_t>(floats_each, 1)}, kFloat32);
+    if (!t.defined() || t.numel() < floats_each) t = Tensor::zeros({std::max<int64_t>(floats_each, 1)}, kFloat32);
 }
 
 int64_t Workspace::bytes() const {

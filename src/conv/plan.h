@@ -50,9 +50,9 @@ inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
 /// on one thread, where waking others would cost more than it saves.
 int threads_for(int64_t tasks, double flops);
 
-/// Per-thread 64-byte-aligned scratch. reserve() runs before a parallel region and allocates
-/// only when a plan first runs with more threads (or more room) than before; get() inside the
-/// region only returns pointers.
+/// Per-thread 64-byte-aligned scratch, zero when allocated. reserve() runs before a parallel
+/// region and allocates only when a plan first runs with more threads (or more room) than
+/// before; get() inside the region only returns pointers.
 class Workspace {
  public:
   void reserve(int threads, int64_t floats_each);

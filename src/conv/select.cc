@@ -54,10 +54,10 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     return {Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"};
   if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
     if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16))
-      return {Algorithm::Depthwise, "one input channel per group: direct rows over a padded plane"};
+      return {Algorithm::Depthwise, "one input channel per group: direct rows over a ring of padded input rows"};
     // Few channels and few outputs per group: GEMM tiles would be mostly edge and packing.
     if (p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1)
-      return {Algorithm::Depthwise, "few channels per group: direct rows over the group's padded planes"};
+      return {Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
   }
   return {Algorithm::Gemm, "implicit GEMM: im2col packed per block, AVX2/scalar microkernel"};
 }

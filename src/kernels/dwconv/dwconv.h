@@ -1,13 +1,15 @@
-// Kernel family "dwconv": one output row of a depthwise (one input channel per output
-// channel) convolution, float32.
+// Kernel family "dwconv": direct convolution of few-channel groups (depthwise: one input
+// channel per output channel), float32, output rows from tap pointers into padded input rows.
 //
-// Contract of dwconv_f32_row_<isa>(taps, w, ntaps, y, wo, stride, bias, rows, row_step):
-//   y[r * wo + o] = bias + (sum over t = 0..ntaps-1, in that order, of
-//                           w[t] * taps[t][r * row_step + o * stride])   for r < rows, o < wo.
-//   taps[t] points at the input value tap t contributes to output (0, 0); the caller
-//   materializes the padding, so every such read is valid, and leaves 64 readable floats after
-//   each tap's last one (vector loads may touch, never use, them).
-//   No alignment requirement, no allocation, no threads.
+// Contract of dwconv_f32_rows_<isa>(const DwRowsArgs& a): `orows` output rows of `mo` output
+// channels that read the same taps:
+//   y[m * ys_c + j * ys_r + o] = (sum over t < ntaps, in that order, of
+//                                 w[m * ntaps + t] * taps[t][j * row_step + o]) + bias[m]
+//   for m < mo, j < orows, o < wo (bias null: 0). taps[t] points at the input value tap t
+//   contributes to output (row 0, column 0); consecutive outputs read consecutive floats (the
+//   caller lays strided rows out in phases and materializes every padding mode). Each tap stays
+//   readable up to index j * row_step + wo - 1 + kDwRowSlack: vector loads may run into the
+//   slack, never using it. No alignment requirement, no allocation, no threads.
 #pragma once
 
 #include <cstdint>
@@ -16,18 +18,26 @@
 
 namespace convkit::kernels {
 
-using DwconvRowF32Fn = void (*)(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo,
-                                int64_t stride, float bias, int64_t rows, int64_t row_step);
+inline constexpr int64_t kDwRowSlack = 64;
+
+struct DwRowsArgs {
+  const float* const* taps;
+  int64_t ntaps;
+  const float* w;
+  const float* bias;
+  float* y;
+  int64_t ys_c, ys_r, wo, mo, orows, row_step;
+};
+
+using DwconvRowsF32Fn = void (*)(const DwRowsArgs& a);
 
 struct DwconvKernel {
   const char* name;
   internal::Isa isa;
-  DwconvRowF32Fn fn;
+  DwconvRowsF32Fn fn;
 };
 
-#define CONVKIT_DWCONV_KERNEL(isa, name) \
-  void name(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo, int64_t stride, float bias, \
-            int64_t rows, int64_t row_step);
+#define CONVKIT_DWCONV_KERNEL(isa, name) void name(const DwRowsArgs& a);
 #include "kernels/dwconv/kernels.inc"
 #undef CONVKIT_DWCONV_KERNEL
 

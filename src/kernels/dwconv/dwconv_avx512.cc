@@ -1,6 +1,11 @@
-// AVX-512 depthwise row kernel: 64 outputs (4 zmm accumulators) per sweep over the taps,
-// then 16 at a time, then one masked vector for the tail.
+// AVX-512 direct-convolution row kernel: a register tile of OR output rows x MO output channels
+// x NV vectors of 16 outputs; per tap OR * NV loads feed OR * MO * NV FMAs — depthwise
+// (MO = 1) runs two output rows for eight independent chains, a 4-channel group shares each
+// load four ways. Store masks are set once per column tile, then the tile sweeps every row.
 #include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
 
 #include "kernels/dwconv/dwconv.h"
 
@@ -8,75 +13,76 @@ namespace convkit::kernels {
 
 namespace {
 
-// One output row; tap t reads at taps[t] + off (off = the row's offset from row 0).
-inline void row(const float* const* taps, int64_t off, const float* w, int64_t ntaps, float* y, int64_t wo,
-                int64_t stride, float bias) {
-  const __m512 vb = _mm512_set1_ps(bias);
-  int64_t o = 0;
-  if (stride == 2) {  // even elements of 32 consecutive floats, picked by one permute
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (; o < wo; o += 16) {
-      const __mmask16 mask = static_cast<__mmask16>(wo - o >= 16 ? 0xffff : (1u << (wo - o)) - 1);
-      __m512 a0 = _mm512_setzero_ps();
-      for (int64_t t = 0; t < ntaps; ++t) {
-        const float* x = taps[t] + off + 2 * o;  // 32 floats readable: the contract's slack
-        const __m512 v = _mm512_permutex2var_ps(_mm512_loadu_ps(x), even, _mm512_loadu_ps(x + 16));
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), v, a0);
-      }
-      _mm512_mask_storeu_ps(y + o, mask, _mm512_add_ps(vb, a0));
-    }
-    return;
-  }
-  if (stride > (int64_t{1} << 26)) {  // 32-bit gather offsets would overflow: plain loop
-    for (; o < wo; ++o) {
-      float acc = 0.0f;
-      for (int64_t t = 0; t < ntaps; ++t) acc += w[t] * taps[t][off + o * stride];
-      y[o] = bias + acc;
-    }
-    return;
-  }
-  if (stride != 1) {  // other strides: 16 outputs per gather
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(stride)));
-    for (; o < wo; o += 16) {
-      const __mmask16 mask = static_cast<__mmask16>(wo - o >= 16 ? 0xffff : (1u << (wo - o)) - 1);
-      __m512 a0 = _mm512_setzero_ps();
-      for (int64_t t = 0; t < ntaps; ++t)
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]),
-                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, taps[t] + off + o * stride, 4), a0);
-      _mm512_mask_storeu_ps(y + o, mask, _mm512_add_ps(vb, a0));
-    }
-    return;
-  }
-  for (; o + 64 <= wo; o += 64) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+// Lanes i (of 16) with i < n.
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xffff) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// Outputs o0 .. o0 + 16 * NV of MO channels for output rows j0 .. j1, OR rows at a time
+// ((j1 - j0) % OR == 0); lanes past wo are computed, not stored.
+template <int OR, int MO, int NV>
+void tile(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t j0, int64_t j1) {
+  __mmask16 live[NV];
+  for (int v = 0; v < NV; ++v) live[v] = first_lanes(a.wo - o0 - 16 * v);
+  const int64_t ntaps = a.ntaps, step = a.row_step;
+  const float* w = a.w + m0 * ntaps;
+  __m512 bias[MO];
+  for (int m = 0; m < MO; ++m) bias[m] = _mm512_set1_ps(a.bias ? a.bias[m0 + m] : 0.0f);
+  for (int64_t j = j0; j < j1; j += OR) {
+    __m512 acc[OR][MO][NV];
+    for (int i = 0; i < OR; ++i)
+      for (int m = 0; m < MO; ++m)
+        for (int v = 0; v < NV; ++v) acc[i][m][v] = _mm512_setzero_ps();
+    const int64_t off = j * step + o0;
     for (int64_t t = 0; t < ntaps; ++t) {
-      const __m512 wt = _mm512_set1_ps(w[t]);
-      const float* x = taps[t] + off + o;
-      a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x), a0);
-      a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 16), a1);
-      a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 32), a2);
-      a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 48), a3);
+      const float* x = a.taps[t] + off;
+      __m512 wm[MO];
+      for (int m = 0; m < MO; ++m) wm[m] = _mm512_set1_ps(w[m * ntaps + t]);
+      for (int i = 0; i < OR; ++i)
+        for (int v = 0; v < NV; ++v) {
+          const __m512 xv = _mm512_loadu_ps(x + i * step + 16 * v);
+          for (int m = 0; m < MO; ++m) acc[i][m][v] = _mm512_fmadd_ps(wm[m], xv, acc[i][m][v]);
+        }
     }
-    _mm512_storeu_ps(y + o, _mm512_add_ps(vb, a0));
-    _mm512_storeu_ps(y + o + 16, _mm512_add_ps(vb, a1));
-    _mm512_storeu_ps(y + o + 32, _mm512_add_ps(vb, a2));
-    _mm512_storeu_ps(y + o + 48, _mm512_add_ps(vb, a3));
+    for (int m = 0; m < MO; ++m)
+      for (int i = 0; i < OR; ++i) {
+        float* y = a.y + (m0 + m) * a.ys_c + (j + i) * a.ys_r + o0;
+        for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(y + 16 * v, live[v], _mm512_add_ps(acc[i][m][v], bias[m]));
+      }
   }
-  for (; o < wo; o += 16) {
-    const __mmask16 mask = static_cast<__mmask16>(wo - o >= 16 ? 0xffff : (1u << (wo - o)) - 1);
-    __m512 a0 = _mm512_setzero_ps();
-    for (int64_t t = 0; t < ntaps; ++t)
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask, taps[t] + off + o), a0);
-    _mm512_mask_storeu_ps(y + o, mask, _mm512_add_ps(vb, a0));
+}
+
+// Every row of MO channels for one column tile: OR rows at a time, then the odd one.
+template <int OR, int MO, int NV>
+void rows_of(const DwRowsArgs& a, int64_t m0, int64_t o0) {
+  const int64_t grouped = a.orows / OR * OR;
+  tile<OR, MO, NV>(a, m0, o0, 0, grouped);
+  if (grouped < a.orows) tile<1, MO, NV>(a, m0, o0, grouped, a.orows);
+}
+
+// Column tiles of up to NV vectors: the last takes the vectors that are left.
+template <int OR, int MO, int NV>
+void rows_of_nv(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t nv) {
+  if constexpr (NV > 1) {
+    if (nv < NV) return rows_of_nv<OR, MO, NV - 1>(a, m0, o0, nv);
   }
+  rows_of<OR, MO, NV>(a, m0, o0);
+}
+
+template <int OR, int MO, int NV>
+void channels(const DwRowsArgs& a, int64_t m0) {
+  for (int64_t o0 = 0; o0 < a.wo; o0 += 16 * NV) rows_of_nv<OR, MO, NV>(a, m0, o0, (a.wo - o0 + 15) / 16);
 }
 
 }  // namespace
 
-void dwconv_f32_row_c64_avx512(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo, int64_t stride,
-                               float bias, int64_t rows, int64_t row_step) {
-  for (int64_t r = 0; r < rows; ++r) row(taps, r * row_step, w, ntaps, y + r * wo, wo, stride, bias);
+// Four channels fill the registers with one row; fewer take two rows at once; a lone row of
+// one channel (1-d) takes eight vectors for eight independent chains.
+void dwconv_f32_rows_avx512(const DwRowsArgs& a) {
+  int64_t m = 0;
+  for (; m + 4 <= a.mo; m += 4) channels<1, 4, 4>(a, m);
+  for (; m + 2 <= a.mo; m += 2) channels<2, 2, 4>(a, m);
+  for (; m < a.mo; ++m) a.orows == 1 ? channels<1, 1, 8>(a, m) : channels<2, 1, 4>(a, m);
 }
 
 }  // namespace convkit::kernels

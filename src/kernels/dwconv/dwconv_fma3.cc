@@ -1,8 +1,10 @@
-// AVX2+FMA depthwise row kernel: 32 outputs (4 ymm accumulators) per sweep over the taps, so
-// each broadcast weight feeds four independent FMA chains; then 8 at a time, then a scalar tail.
+// AVX2+FMA direct-convolution row kernel: a register tile of OR output rows x MO output
+// channels x NV vectors of 8 outputs, OR * MO * NV <= 8 so accumulators, an input and a weight
+// fit 16 ymm registers (depthwise runs two rows at once). The tile sweeps every output row.
 #include <immintrin.h>
 
-#include <cmath>
+#include <algorithm>
+#include <cstdint>
 
 #include "kernels/dwconv/dwconv.h"
 
@@ -10,58 +12,78 @@ namespace convkit::kernels {
 
 namespace {
 
-// One output row; tap t reads at taps[t] + off (off = the row's offset from row 0).
-inline void row(const float* const* taps, int64_t off, const float* w, int64_t ntaps, float* y, int64_t wo,
-                int64_t stride, float bias) {
-  const __m256 vb = _mm256_set1_ps(bias);
-  int64_t o = 0;
-  if (stride != 1) {
-    // Strided rows: 8 outputs per gather while the 32-bit gather offsets (lane * stride) fit;
-    // the scalar tail below takes the rest (and every output for larger strides).
-    if (stride <= (int64_t{1} << 27)) {
-      const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(static_cast<int>(stride)));
-      for (; o + 8 <= wo; o += 8) {
-        __m256 a0 = _mm256_setzero_ps();
-        for (int64_t t = 0; t < ntaps; ++t)
-          a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_i32gather_ps(taps[t] + off + o * stride, idx, 4), a0);
-        _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
+// Outputs o0 .. o0 + 8 * NV of MO channels for output rows j0 .. j1, OR rows at a time
+// ((j1 - j0) % OR == 0); lanes past wo are computed, not stored.
+template <int OR, int MO, int NV>
+void tile(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t j0, int64_t j1) {
+  const int64_t ntaps = a.ntaps, step = a.row_step;
+  const float* w = a.w + m0 * ntaps;
+  for (int64_t j = j0; j < j1; j += OR) {
+    __m256 acc[OR][MO][NV];
+    for (int i = 0; i < OR; ++i)
+      for (int m = 0; m < MO; ++m)
+        for (int v = 0; v < NV; ++v) acc[i][m][v] = _mm256_setzero_ps();
+    const int64_t off = j * step + o0;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const float* x = a.taps[t] + off;
+      for (int i = 0; i < OR; ++i)
+        for (int v = 0; v < NV; ++v) {
+          const __m256 xv = _mm256_loadu_ps(x + i * step + 8 * v);
+          for (int m = 0; m < MO; ++m) acc[i][m][v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + m * ntaps + t), xv, acc[i][m][v]);
+        }
+    }
+    for (int m = 0; m < MO; ++m) {
+      const __m256 b = _mm256_set1_ps(a.bias ? a.bias[m0 + m] : 0.0f);
+      for (int i = 0; i < OR; ++i) {
+        float* y = a.y + (m0 + m) * a.ys_c + (j + i) * a.ys_r + o0;
+        for (int v = 0; v < NV; ++v) {
+          const __m256 res = _mm256_add_ps(acc[i][m][v], b);
+          const int64_t left = a.wo - o0 - 8 * v;
+          if (left >= 8) {
+            _mm256_storeu_ps(y + 8 * v, res);
+          } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, res);
+            for (int64_t k = 0; k < left; ++k) y[8 * v + k] = tmp[k];
+          }
+        }
       }
     }
-  } else {
-    for (; o + 32 <= wo; o += 32) {
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int64_t t = 0; t < ntaps; ++t) {
-        const __m256 wt = _mm256_broadcast_ss(w + t);
-        const float* x = taps[t] + off + o;
-        a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x), a0);
-        a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 8), a1);
-        a2 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 16), a2);
-        a3 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 24), a3);
-      }
-      _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
-      _mm256_storeu_ps(y + o + 8, _mm256_add_ps(vb, a1));
-      _mm256_storeu_ps(y + o + 16, _mm256_add_ps(vb, a2));
-      _mm256_storeu_ps(y + o + 24, _mm256_add_ps(vb, a3));
-    }
-    for (; o + 8 <= wo; o += 8) {
-      __m256 a0 = _mm256_setzero_ps();
-      for (int64_t t = 0; t < ntaps; ++t) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(taps[t] + off + o), a0);
-      _mm256_storeu_ps(y + o, _mm256_add_ps(vb, a0));
-    }
   }
-  for (; o < wo; ++o) {
-    float acc = 0.0f;
-    for (int64_t t = 0; t < ntaps; ++t) acc = std::fma(w[t], taps[t][off + o * stride], acc);
-    y[o] = bias + acc;
+}
+
+// Every row of MO channels for one column tile: OR rows at a time, then the rest singly.
+template <int OR, int MO, int NV>
+void rows_of(const DwRowsArgs& a, int64_t m0, int64_t o0) {
+  const int64_t grouped = a.orows / OR * OR;
+  tile<OR, MO, NV>(a, m0, o0, 0, grouped);
+  if (grouped < a.orows) tile<1, MO, NV>(a, m0, o0, grouped, a.orows);
+}
+
+// Column tiles of up to NV vectors: the last takes the vectors that are left.
+template <int OR, int MO, int NV>
+void rows_of_nv(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t nv) {
+  if constexpr (NV > 1) {
+    if (nv < NV) return rows_of_nv<OR, MO, NV - 1>(a, m0, o0, nv);
   }
+  rows_of<OR, MO, NV>(a, m0, o0);
+}
+
+template <int OR, int MO, int NV>
+void channels(const DwRowsArgs& a, int64_t m0) {
+  static_assert(OR * MO * NV <= 8, "accumulators, an input and a weight must fit 16 ymm registers");
+  for (int64_t o0 = 0; o0 < a.wo; o0 += 8 * NV) rows_of_nv<OR, MO, NV>(a, m0, o0, (a.wo - o0 + 7) / 8);
 }
 
 }  // namespace
 
-void dwconv_f32_row_c32_fma3(const float* const* taps, const float* w, int64_t ntaps, float* y, int64_t wo, int64_t stride,
-                             float bias, int64_t rows, int64_t row_step) {
-  for (int64_t r = 0; r < rows; ++r) row(taps, r * row_step, w, ntaps, y + r * wo, wo, stride, bias);
+// Two or more channels fill the registers with one row; depthwise takes two rows at once, or
+// eight vectors of a lone row (1-d).
+void dwconv_f32_rows_fma3(const DwRowsArgs& a) {
+  int64_t m = 0;
+  for (; m + 4 <= a.mo; m += 4) channels<1, 4, 2>(a, m);
+  for (; m + 2 <= a.mo; m += 2) channels<1, 2, 4>(a, m);
+  for (; m < a.mo; ++m) a.orows == 1 ? channels<1, 1, 8>(a, m) : channels<2, 1, 4>(a, m);
 }
 
 }  // namespace convkit::kernels
