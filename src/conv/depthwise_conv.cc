@@ -18,6 +18,9 @@ namespace convkit::internal {
 
 namespace {
 
+// Ceiling of num / den for num >= 0, den >= 1, without overflow for any den.
+int64_t ceil_div(int64_t num, int64_t den) { return num / den + (num % den != 0); }
+
 class DirectPlan : public ConvPlan {
  public:
   DirectPlan(const ConvParams& p, const Tensor& w, const Tensor& b) : kernel_(kernels::dwconv_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())) {
@@ -50,12 +53,12 @@ class DirectPlan : public ConvPlan {
       if (it != phases_.end()) continue;
       // Its length, and its elements [i0, i1) that read input columns ph + sw * i - low in
       // [0, W) (the rest are padding).
-      const int64_t len = (Wp_ - ph + sw_ - 1) / sw_;
-      auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : (c - ph + sw_ - 1) / sw_; };
+      const int64_t len = ceil_div(Wp_ - ph, sw_);
+      auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : ceil_div(c - ph, sw_); };
       const int64_t i0 = std::min(len, first_at_or_after(low_));
       phases_.push_back({ph, len, i0, std::max(i0, std::min(len, first_at_or_after(low_ + W_)))});
     }
-    phase_len_ = ((Wp_ + sw_ - 1) / sw_ + kernels::kDwRowSlack + 15) / 16 * 16;
+    phase_len_ = (ceil_div(Wp_, sw_) + kernels::kDwRowSlack + 15) / 16 * 16;
     slot_ = static_cast<int64_t>(phases_.size()) * phase_len_;
     // Output rows per kernel call: the padded rows they read (~ chunk * sh) stay in L1 (~24 KiB)
     // between being filled and being read.
@@ -112,7 +115,7 @@ class DirectPlan : public ConvPlan {
       a.w = w_.data<float>() + g * cout_g_ * cin_g_ * taps_;
       a.bias = bias_.defined() ? bias_.data<float>() + g * cout_g_ : nullptr;
       a.ys_c = Ho_ * Wo_, a.ys_r = Wo_, a.wo = Wo_, a.mo = cout_g_;
-      a.row_step = sh_ * slot_;
+      a.row_step = Ho_ > 1 ? sh_ * slot_ : 0;  // (Ho - 1) * sh < Hp: the product is inside the planes
       int64_t filled = -1;  // padded rows up to this one are in the planes
       for (int64_t c0 = oh0; c0 < oh1; c0 += chunk_) {
         const int64_t c1 = std::min(oh1, c0 + chunk_);
@@ -159,10 +162,12 @@ class DirectPlan : public ConvPlan {
       for (int64_t i = 0; i < i0; ++i) edge(i);
       if (i1 > i0) {
         const float* src = row + (ph + sw_ * i0 - low_) * xsw;
-        if (sw_ * xsw == 1) {
+        // Two in-range elements mean sw * xsw (their distance in the input) fits.
+        const int64_t step = i1 - i0 > 1 ? sw_ * xsw : 1;
+        if (step == 1) {
           std::memcpy(dst + i0, src, static_cast<std::size_t>(i1 - i0) * sizeof(float));
         } else {
-          copy_.fn(src, i1 - i0 > 1 ? sw_ * xsw : 1, i1 - i0, dst + i0);
+          copy_.fn(src, step, i1 - i0, dst + i0);
         }
       }
       for (int64_t i = i1; i < len; ++i) edge(i);
