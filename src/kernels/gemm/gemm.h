@@ -37,7 +37,8 @@ struct GemmKernel {
 
 /// Every kernel compiled in, lowest ISA first.
 const GemmKernel* gemm_kernel_list(int* count);
-/// The best kernel at or below `cap`.
+/// The default kernel of the best ISA at or below `cap` (the first listed for that ISA); a
+/// plan may pick another of the same ISA from the list for its shape.
 const GemmKernel& gemm_kernel(internal::Isa cap);
 
 }  // namespace convkit::kernels

@@ -1,11 +1,12 @@
-// AVX-512 gemm microkernel: a 12 x 32 tile in 24 zmm accumulators (named, so they stay in
-// registers); per k step two B loads and twelve A broadcasts.
+// AVX-512 gemm microkernels: 12 x 32 and 8 x 48 tiles in 24 zmm accumulators (named, so they
+// stay in registers).
 #include <immintrin.h>
 
 #include "kernels/gemm/gemm.h"
 
 namespace convkit::kernels {
 
+// 12 x 32: per k step two B loads and twelve A broadcasts.
 void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                            int64_t n, bool accumulate, const float* bias) {
   const __m512 z = _mm512_setzero_ps();
@@ -71,6 +72,75 @@ void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ld
     }
     _mm512_mask_storeu_ps(ci, k0, _mm512_add_ps(i0, acc[i][0]));
     _mm512_mask_storeu_ps(ci + 16, k1, _mm512_add_ps(i1, acc[i][1]));
+  }
+}
+
+// 8 x 48: per k step three B loads and eight A broadcasts. It pads no rows when M is a multiple
+// of 8 (64, 128, 256 ... output channels), where 12-row panels pad M = 64 to 72; the plan picks
+// whichever kernel pads M x N least.
+void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                          int64_t n, bool accumulate, const float* bias) {
+  const __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+  // Columns past n are never read (masked loads and stores): vector v holds columns
+  // 16 v .. 16 v + 15.
+  __mmask16 km[3];
+  for (int v = 0; v < 3; ++v) {
+    const int64_t l = n - 16 * v;
+    km[v] = static_cast<__mmask16>(l >= 16 ? 0xffff : l <= 0 ? 0 : (1u << l) - 1);
+  }
+  for (int64_t p = 0; p < k; ++p, b += ldb) {
+    // B rows are ldb apart: ask for the row 8 steps ahead (all three lines) while computing
+    // this one (a prefetch never faults, so running past the last row is harmless).
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 32), _MM_HINT_T0);
+    const __m512 b0 = _mm512_maskz_loadu_ps(km[0], b), b1 = _mm512_maskz_loadu_ps(km[1], b + 16),
+                 b2 = _mm512_maskz_loadu_ps(km[2], b + 32);
+    __m512 ai;
+    ai = _mm512_set1_ps(a[0]);
+    c00 = _mm512_fmadd_ps(ai, b0, c00);
+    c01 = _mm512_fmadd_ps(ai, b1, c01);
+    c02 = _mm512_fmadd_ps(ai, b2, c02);
+    ai = _mm512_set1_ps(a[1]);
+    c10 = _mm512_fmadd_ps(ai, b0, c10);
+    c11 = _mm512_fmadd_ps(ai, b1, c11);
+    c12 = _mm512_fmadd_ps(ai, b2, c12);
+    ai = _mm512_set1_ps(a[2]);
+    c20 = _mm512_fmadd_ps(ai, b0, c20);
+    c21 = _mm512_fmadd_ps(ai, b1, c21);
+    c22 = _mm512_fmadd_ps(ai, b2, c22);
+    ai = _mm512_set1_ps(a[3]);
+    c30 = _mm512_fmadd_ps(ai, b0, c30);
+    c31 = _mm512_fmadd_ps(ai, b1, c31);
+    c32 = _mm512_fmadd_ps(ai, b2, c32);
+    ai = _mm512_set1_ps(a[4]);
+    c40 = _mm512_fmadd_ps(ai, b0, c40);
+    c41 = _mm512_fmadd_ps(ai, b1, c41);
+    c42 = _mm512_fmadd_ps(ai, b2, c42);
+    ai = _mm512_set1_ps(a[5]);
+    c50 = _mm512_fmadd_ps(ai, b0, c50);
+    c51 = _mm512_fmadd_ps(ai, b1, c51);
+    c52 = _mm512_fmadd_ps(ai, b2, c52);
+    ai = _mm512_set1_ps(a[6]);
+    c60 = _mm512_fmadd_ps(ai, b0, c60);
+    c61 = _mm512_fmadd_ps(ai, b1, c61);
+    c62 = _mm512_fmadd_ps(ai, b2, c62);
+    ai = _mm512_set1_ps(a[7]);
+    c70 = _mm512_fmadd_ps(ai, b0, c70);
+    c71 = _mm512_fmadd_ps(ai, b1, c71);
+    c72 = _mm512_fmadd_ps(ai, b2, c72);
+    a += 8;
+  }
+  const __m512 acc[8][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}, {c40, c41, c42}, {c50, c51, c52}, {c60, c61, c62}, {c70, c71, c72}};
+  // Rows past m are skipped, columns past n masked off: no spill on edge tiles.
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int v = 0; v < 3; ++v) {
+      const __m512 init = accumulate ? _mm512_maskz_loadu_ps(km[v], ci + 16 * v)
+                                     : bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+      _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_add_ps(init, acc[i][v]));
+    }
   }
 }
 

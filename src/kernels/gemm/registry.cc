@@ -15,6 +15,11 @@ const GemmKernel* gemm_kernel_list(int* count) {
   return kKernels;
 }
 
-const GemmKernel& gemm_kernel(internal::Isa cap) { return internal::best_at_or_below(kKernels, cap); }
+const GemmKernel& gemm_kernel(internal::Isa cap) {
+  const internal::Isa best = internal::best_at_or_below(kKernels, cap).isa;
+  for (const auto& k : kKernels)
+    if (k.isa == best) return k;
+  return kKernels[0];
+}
 
 }  // namespace convkit::kernels
