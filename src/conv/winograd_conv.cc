@@ -71,7 +71,7 @@ class WinogradPlan : public ConvPlan {
     tiles_w_ = (p.out_size[1] + 3) / 4;
   }
 
-  int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes(); }
+  int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes() + shared_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) override {
     const ConvParams& p = params;
@@ -81,7 +81,7 @@ class WinogradPlan : public ConvPlan {
     const int threads = threads_for(36 * tasks, 2.0 * 36 * static_cast<double>(p.N * tiles * M_ * K_));
     const int64_t v_floats = 36 * K_ * kTilesPerBlock, m_floats = 36 * M_ * kTilesPerBlock;
     const int64_t scratch = 6 * kStrip + 4 * 4 * kLanes;  // one input strip, one output row block
-    ws_.reserve(threads, v_floats + m_floats + scratch);
+    const bool whole_blocks = tasks >= 4 * threads;
 
     // Each block: transform its input tiles, 36 GEMMs, transform the products back. With at
     // least 4 blocks per thread, threads take whole blocks; with fewer (7 blocks on 2 threads
@@ -98,7 +98,8 @@ class WinogradPlan : public ConvPlan {
                        v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
-    if (tasks >= 4 * threads) {
+    if (whole_blocks) {
+      ws_.reserve(threads, v_floats + m_floats + scratch);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t task = 0; task < tasks; ++task) {
         const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
@@ -112,14 +113,17 @@ class WinogradPlan : public ConvPlan {
       }
       return;
     }
-    float* v = ws_.get(0);
+    // Shared blocks: one V and M for all threads, per-thread transform scratch only.
+    ws_.reserve(threads, scratch);
+    shared_.reserve(1, v_floats + m_floats);
+    float* v = shared_.get(0);
     float* m = v + v_floats;
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
       const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
 #pragma omp parallel num_threads(threads)
       {
-        float* tmp = ws_.get(omp_get_thread_num()) + v_floats + m_floats;
+        float* tmp = ws_.get(omp_get_thread_num());
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         input_tiles(x, n, t0, nt, v, tmp, K_ * tid / nth, K_ * (tid + 1) / nth);
 #pragma omp barrier
@@ -195,7 +199,7 @@ class WinogradPlan : public ConvPlan {
   int64_t mr_, nr_;
   int64_t M_ = 0, K_ = 0, panels_ = 0, tiles_h_ = 0, tiles_w_ = 0;
   Tensor u_, bias_;
-  Workspace ws_;
+  Workspace ws_, shared_;
 };
 
 }  // namespace
