@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -259,28 +260,39 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-struct Timing {
-  double median_ms = kNaN;
-  int runs = 0;
+// The implementations of one shape and thread count are timed in turns: rounds of each one
+// running for its share of min_time, so that a slow spell of the (shared, noisy) machine
+// lands on all of them rather than on whichever ran then. After one warm-up call each, every
+// implementation runs kRounds rounds of at least one call and min_time / kRounds seconds;
+// its time is the median of all its calls (not the mean: a stray page fault or a preempted
+// thread would otherwise move it).
+constexpr int kRounds = 5;
+
+struct Timed {
+  std::function<void()> fn;
+  std::vector<double> seconds;
+
+  double median_ms() const {
+    if (seconds.empty()) return kNaN;
+    std::vector<double> t = seconds;
+    std::sort(t.begin(), t.end());
+    const std::size_t m = t.size() / 2;
+    return 1e3 * (t.size() % 2 ? t[m] : 0.5 * (t[m - 1] + t[m]));
+  }
 };
 
-// One warm-up call, then calls until both min_time seconds and 5 runs are reached. The
-// median, not the mean: a stray page fault or a preempted thread (2 cores, other jobs)
-// would otherwise move the result.
-template <typename Fn>
-Timing time_runs(Fn&& fn, double min_time) {
-  fn();
-  std::vector<double> t;
-  double total = 0;
-  while (t.size() < 5 || total < min_time) {
-    const double t0 = now_s();
-    fn();
-    t.push_back(now_s() - t0);
-    total += t.back();
-  }
-  std::sort(t.begin(), t.end());
-  const std::size_t m = t.size() / 2;
-  return {1e3 * (t.size() % 2 ? t[m] : 0.5 * (t[m - 1] + t[m])), static_cast<int>(t.size())};
+void time_in_turns(std::vector<Timed*>& impls, double min_time) {
+  for (Timed* e : impls) e->fn();
+  for (int r = 0; r < kRounds; ++r)
+    for (Timed* e : impls) {
+      double total = 0;
+      do {
+        const double t0 = now_s();
+        e->fn();
+        e->seconds.push_back(now_s() - t0);
+        total += e->seconds.back();
+      } while (total < min_time / kRounds);
+    }
 }
 
 // ---- one shape -----------------------------------------------------------------------
@@ -312,22 +324,44 @@ struct Runner {
     failed = true;
   }
 
-  void run_convkit(const BenchShape& s, int t, const Tensor& x, const Tensor& w, const Tensor& b,
-                   const Reference& ref, Measurement& m) {
+  // Builds convkit's layer (plan creation + the first forward are timed as "first") and
+  // checks that output; the returned Timed runs the steady-state forward. Null on failure.
+  struct ConvkitRun {
+    std::unique_ptr<Layer> layer;
+    Tensor y;
+    Timed timed;
+  };
+  std::unique_ptr<ConvkitRun> prepare_convkit(const BenchShape& s, int t, const Tensor& x, const Tensor& w,
+                                              const Tensor& b, const Reference& ref, Measurement& m) {
     try {
+      auto run = std::make_unique<ConvkitRun>();
       // A fresh module per thread count, so the first call really builds the plan.
-      auto layer = make_layer(s);
-      layer->set_parameters(w, b);
+      run->layer = make_layer(s);
+      run->layer->set_parameters(w, b);
       const double t0 = now_s();
-      Tensor y = layer->forward(x);
+      run->y = run->layer->forward(x);
       m.first_ms = 1e3 * (now_s() - t0);
-      std::string why = check_output(y, ref);
-      const Timing tm = time_runs([&] { y = layer->forward(x); }, cmd.min_time);
-      if (why.empty()) why = check_output(y, ref);  // the last steady-state output too
-      m.ms = tm.median_ms, m.runs = tm.runs;
-      m.extra_mb = static_cast<double>(layer->plan_bytes()) / 1e6;
-      m.detail = layer->algorithm();
+      const std::string why = check_output(run->y, ref);
       m.check = check_label(ref);
+      if (!why.empty()) {
+        fail(s, t, "convkit", why, m);
+        return nullptr;
+      }
+      ConvkitRun* r = run.get();
+      run->timed.fn = [r, &x] { r->y = r->layer->forward(x); };
+      return run;
+    } catch (const std::exception& e) {
+      fail(s, t, "convkit", e.what(), m);
+      return nullptr;
+    }
+  }
+
+  void finish_convkit(const BenchShape& s, int t, ConvkitRun& run, const Reference& ref, Measurement& m) {
+    try {
+      const std::string why = check_output(run.y, ref);  // the last steady-state output too
+      m.ms = run.timed.median_ms(), m.runs = static_cast<int>(run.timed.seconds.size());
+      m.extra_mb = static_cast<double>(run.layer->plan_bytes()) / 1e6;
+      m.detail = run.layer->algorithm();
       if (!why.empty()) fail(s, t, "convkit", why, m);
     } catch (const std::exception& e) {
       fail(s, t, "convkit", e.what(), m);
@@ -335,29 +369,44 @@ struct Runner {
   }
 
 #if CONVKIT_HAVE_ONEDNN
-  void run_onednn(const BenchShape& s, int t, const Tensor& x, const Tensor& w, const Tensor& b, bool best,
-                  const Reference& ref, Measurement& m) {
+  struct OnednnRun {
+    std::unique_ptr<OnednnConv> conv;
+    Timed timed;
+  };
+  std::unique_ptr<OnednnRun> prepare_onednn(const BenchShape& s, int t, const Tensor& x, const Tensor& w,
+                                            const Tensor& b, bool best, const Reference& ref, Measurement& m) {
     const char* impl = best ? "onednn_best" : "onednn_nchw";
     try {
+      auto run = std::make_unique<OnednnRun>();
       // oneDNN's "first call": primitive creation (JIT, and for best the reorders) + one run.
       const double t0 = now_s();
-      OnednnConv conv(s, x, w, b, best);
-      conv.run();
+      run->conv = std::make_unique<OnednnConv>(s, x, w, b, best);
+      run->conv->run();
       m.first_ms = 1e3 * (now_s() - t0);
-      std::string why = check_output(conv.output(), ref);
-      const Timing tm = time_runs([&] { conv.run(); }, cmd.min_time);
-      if (why.empty()) why = check_output(conv.output(), ref);
-      m.ms = tm.median_ms, m.runs = tm.runs;
-      m.extra_mb = static_cast<double>(conv.extra_bytes()) / 1e6;
-      m.detail = conv.impl_name();
+      const std::string why = check_output(run->conv->output(), ref);
       m.check = check_label(ref);
-      if (!why.empty()) fail(s, t, impl, why, m);
+      m.extra_mb = static_cast<double>(run->conv->extra_bytes()) / 1e6;
+      m.detail = run->conv->impl_name();
+      if (!why.empty()) {
+        fail(s, t, impl, why, m);
+        return nullptr;
+      }
+      OnednnConv* c = run->conv.get();
+      run->timed.fn = [c] { c->run(); };
+      return run;
     } catch (const std::exception& e) {
       // oneDNN refusing a shape is a limitation of the comparison, not a convkit failure.
       std::cerr << "convkit bench: " << s.name << " (" << impl << ", threads=" << t << "): oneDNN error: " << e.what()
                 << "\n";
       m.check = "n/a";
+      return nullptr;
     }
+  }
+
+  void finish_onednn(const BenchShape& s, int t, OnednnRun& run, bool best, const Reference& ref, Measurement& m) {
+    const std::string why = check_output(run.conv->output(), ref);
+    m.ms = run.timed.median_ms(), m.runs = static_cast<int>(run.timed.seconds.size());
+    if (!why.empty()) fail(s, t, best ? "onednn_best" : "onednn_nchw", why, m);
   }
 #endif
 
@@ -406,10 +455,24 @@ struct Runner {
 #if CONVKIT_HAVE_ONEDNN
       set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
 #endif
-      run_convkit(s, t, x, w, b, ref, r.ck);
+      std::vector<Timed*> impls;
+      auto ck = prepare_convkit(s, t, x, w, b, ref, r.ck);
+      if (ck) impls.push_back(&ck->timed);
 #if CONVKIT_HAVE_ONEDNN
-      run_onednn(s, t, x, w, b, false, ref, r.nchw);
-      run_onednn(s, t, x, w, b, true, ref, r.best);
+      auto nchw = prepare_onednn(s, t, x, w, b, false, ref, r.nchw);
+      auto best = prepare_onednn(s, t, x, w, b, true, ref, r.best);
+      if (nchw) impls.push_back(&nchw->timed);
+      if (best) impls.push_back(&best->timed);
+#endif
+      try {
+        time_in_turns(impls, cmd.min_time);
+      } catch (const std::exception& e) {
+        fail(s, t, "timing", e.what(), r.ck);
+      }
+      if (ck) finish_convkit(s, t, *ck, ref, r.ck);
+#if CONVKIT_HAVE_ONEDNN
+      if (nchw) finish_onednn(s, t, *nchw, false, ref, r.nchw);
+      if (best) finish_onednn(s, t, *best, true, ref, r.best);
 #endif
       int64_t yn = s.n * s.c_out;
       for (int64_t o : s.out_spatial()) yn *= o;
@@ -658,7 +721,7 @@ void add_bench_options(CLI::App& sub, BenchCommand& c) {
                  "CSV of layer shapes (default ../shared/bench/shapes.csv, then /work/shared/bench/shapes.csv)");
   sub.add_option("--threads", c.threads, "comma-separated thread counts, each shape runs with each")
       ->capture_default_str();
-  sub.add_option("--min-time", c.min_time, "seconds of timed runs per measurement (at least 5 runs)")
+  sub.add_option("--min-time", c.min_time, "seconds of timed runs per implementation, in 5 interleaved rounds of at least one run")
       ->capture_default_str();
   sub.add_option("--filter", c.filter, "only the shapes whose name contains this");
   sub.add_option("--csv", c.csv, "write one row per shape, thread count and implementation");
