@@ -335,6 +335,20 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
             std::vector<float> c2(static_cast<std::size_t>(k.mr * ldc), 0.5f);
             k.fn(kk, a.data(), b2.data(), ldb, c2.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
             for (std::size_t i = 0; i < c2.size(); ++i) ASSERT_NEAR(c2[i], expect[i], 1e-4) << "unpacked B, at " << i;
+            // B rows through pointers: each row its own allocation of off + n floats (reads past
+            // column n run off it), listed in reverse allocation order.
+            const int64_t off = 3;
+            std::vector<std::vector<float>> rows(static_cast<std::size_t>(kk));
+            std::vector<const float*> ptrs(static_cast<std::size_t>(kk));
+            for (int64_t p = kk - 1; p >= 0; --p) {
+              auto& r = rows[static_cast<std::size_t>(p)];
+              r.assign(static_cast<std::size_t>(off + n), -7.0f);
+              for (int64_t j = 0; j < n; ++j) r[static_cast<std::size_t>(off + j)] = b.data<float>()[p * k.nr + j];
+              ptrs[static_cast<std::size_t>(p)] = r.data();
+            }
+            std::vector<float> c3(static_cast<std::size_t>(k.mr * ldc), 0.5f);
+            k.rows(kk, a.data(), ptrs.data(), off, c3.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c3.size(); ++i) ASSERT_NEAR(c3[i], expect[i], 1e-4) << "B row pointers, at " << i;
           }
     }
   }

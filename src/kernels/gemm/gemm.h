@@ -11,6 +11,10 @@
 //   where init = C[i, j] when accumulate, else bias[i] when bias != nullptr, else 0, and the
 //   sum starts from 0 in registers (so K-blocked calls add block sums in block order).
 //   k may be 0. No allocation, no threads, no shape logic (BLIS's rule).
+//
+// gemm_f32_<MR>x<NR>_<isa>_rows(k, a, rows, off, c, ldc, m, n, accumulate, bias) is the same
+// with B row p at rows[p] + off (rows[0 .. k-1], each readable at columns < n): convolutions
+// read B straight from a padded input, each row a channel shifted by its tap's offset.
 #pragma once
 
 #include <cstdint>
@@ -22,16 +26,22 @@ namespace convkit::kernels {
 using GemmF32Fn = void (*)(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                            int64_t n, bool accumulate, const float* bias);
 
+using GemmRowsF32Fn = void (*)(int64_t k, const float* a, const float* const* rows, int64_t off, float* c,
+                               int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias);
+
 struct GemmKernel {
   const char* name;
   internal::Isa isa;
   int mr, nr;
   GemmF32Fn fn;
+  GemmRowsF32Fn rows;
 };
 
-#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr)                                                                  \
-  void name(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n, \
-            bool accumulate, const float* bias);
+#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr)                                                                       \
+  void name(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,      \
+            bool accumulate, const float* bias);                                                                     \
+  void name##_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc, int64_t m, \
+                   int64_t n, bool accumulate, const float* bias);
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
 

@@ -3,22 +3,27 @@
 #include <immintrin.h>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_rows.h"
 
 namespace convkit::kernels {
 
 // 12 x 32: per k step two B loads and twelve A broadcasts.
-void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                           int64_t n, bool accumulate, const float* bias) {
+namespace {
+
+template <typename Rows>
+void tile_12x32(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+                const float* bias) {
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z, c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
   // Columns past n are never read (masked loads and stores).
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
   const __mmask16 k1 = static_cast<__mmask16>(n >= 32 ? 0xffff : n <= 16 ? 0 : (1u << (n - 16)) - 1);
-  for (int64_t p = 0; p < k; ++p, b += ldb) {
-    // B rows are ldb apart: ask for the row 8 steps ahead (both lines) while computing this one.
+  for (int64_t p = 0; p < k; ++p) {
+    // Ask for the B row 8 steps ahead (both lines) while computing this one.
     // (A prefetch never faults, so running past the last row is harmless.)
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
+    const float* b = rows.row(p);
+    _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8) + 16), _MM_HINT_T0);
     const __m512 b0 = _mm512_maskz_loadu_ps(k0, b), b1 = _mm512_maskz_loadu_ps(k1, b + 16);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
@@ -78,8 +83,9 @@ void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ld
 // 8 x 48: per k step three B loads and eight A broadcasts. It pads no rows when M is a multiple
 // of 8 (64, 128, 256 ... output channels), where 12-row panels pad M = 64 to 72; the plan picks
 // whichever kernel pads M x N least.
-void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                          int64_t n, bool accumulate, const float* bias) {
+template <typename Rows>
+void tile_8x48(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+               const float* bias) {
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
   // Columns past n are never read (masked loads and stores): vector v holds columns
@@ -89,12 +95,14 @@ void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb
     const int64_t l = n - 16 * v;
     km[v] = static_cast<__mmask16>(l >= 16 ? 0xffff : l <= 0 ? 0 : (1u << l) - 1);
   }
-  for (int64_t p = 0; p < k; ++p, b += ldb) {
-    // B rows are ldb apart: ask for the row 8 steps ahead (all three lines) while computing
-    // this one (a prefetch never faults, so running past the last row is harmless).
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 32), _MM_HINT_T0);
+  for (int64_t p = 0; p < k; ++p) {
+    // Ask for the B row 8 steps ahead (all three lines) while computing this one (a prefetch
+    // never faults, so running past the last row is harmless).
+    const float* b = rows.row(p);
+    const float* next = rows.ahead(p, 8);
+    _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(next + 32), _MM_HINT_T0);
     const __m512 b0 = _mm512_maskz_loadu_ps(km[0], b), b1 = _mm512_maskz_loadu_ps(km[1], b + 16),
                  b2 = _mm512_maskz_loadu_ps(km[2], b + 32);
     __m512 ai;
@@ -142,6 +150,25 @@ void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb
       _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_add_ps(init, acc[i][v]));
     }
   }
+}
+
+}  // namespace
+
+void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                           int64_t n, bool accumulate, const float* bias) {
+  tile_12x32(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_12x32_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
+                                int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_12x32(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                          int64_t n, bool accumulate, const float* bias) {
+  tile_8x48(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_8x48_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
+                               int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_8x48(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

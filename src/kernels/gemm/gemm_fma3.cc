@@ -3,11 +3,15 @@
 #include <immintrin.h>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_rows.h"
 
 namespace convkit::kernels {
 
-void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                        int64_t n, bool accumulate, const float* bias) {
+namespace {
+
+template <typename Rows>
+void tile_6x16(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+               const float* bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   // Columns past n are never read: masked loads on an edge tile.
@@ -18,7 +22,8 @@ void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, 
   };
   const bool full = n == 16;
   const __m256i mask0 = lane_mask(n), mask1 = lane_mask(n - 8);
-  for (int64_t p = 0; p < k; ++p, b += ldb) {
+  for (int64_t p = 0; p < k; ++p) {
+    const float* b = rows.row(p);
     const __m256 b0 = full ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, mask0);
     const __m256 b1 = full ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, mask1);
     __m256 ai = _mm256_broadcast_ss(a + 0);
@@ -68,6 +73,17 @@ void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, 
       const float init = accumulate ? c[i * ldc + j] : (bias ? bias[i] : 0.0f);
       c[i * ldc + j] = init + tmp[i][j];
     }
+}
+
+}  // namespace
+
+void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                        int64_t n, bool accumulate, const float* bias) {
+  tile_6x16(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_6x16_fma3_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
+                             int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_6x16(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

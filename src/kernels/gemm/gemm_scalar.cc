@@ -1,20 +1,37 @@
 // Portable gemm microkernel: a 4 x 8 tile in plain loops (the compiler may vectorize it).
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_rows.h"
 
 namespace convkit::kernels {
 
-void gemm_f32_4x8_scalar(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                         int64_t n, bool accumulate, const float* bias) {
+namespace {
+
+template <typename Rows>
+void tile_4x8(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+              const float* bias) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
-  for (int64_t p = 0; p < k; ++p)
+  for (int64_t p = 0; p < k; ++p) {
+    const float* b = rows.row(p);
     for (int i = 0; i < MR; ++i)
-      for (int64_t j = 0; j < n; ++j) acc[i][j] += a[p * MR + i] * b[p * ldb + j];
+      for (int64_t j = 0; j < n; ++j) acc[i][j] += a[p * MR + i] * b[j];
+  }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       const float init = accumulate ? c[i * ldc + j] : (bias ? bias[i] : 0.0f);
       c[i * ldc + j] = init + acc[i][j];
     }
+}
+
+}  // namespace
+
+void gemm_f32_4x8_scalar(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                         int64_t n, bool accumulate, const float* bias) {
+  tile_4x8(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_4x8_scalar_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
+                              int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_4x8(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

@@ -1,0 +1,28 @@
+// Where a gemm microkernel finds B row p: a strided matrix (packed panels, or an input read in
+// place) or a list of row pointers (convolution taps over a padded input). Plain C++, shared
+// by every ISA's kernel file so one kernel body serves both entry points.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace convkit::kernels {
+namespace {
+
+struct StridedRows {
+  const float* b;
+  int64_t ldb;
+  const float* row(int64_t p) const { return b + p * ldb; }
+  // The row `ahead` steps on, for a prefetch (an address only, never read).
+  const float* ahead(int64_t p, int64_t ahead) const { return b + (p + ahead) * ldb; }
+};
+
+struct PointerRows {
+  const float* const* rows;
+  int64_t off, k;
+  const float* row(int64_t p) const { return rows[p] + off; }
+  const float* ahead(int64_t p, int64_t ahead) const { return rows[std::min(p + ahead, k - 1)] + off; }
+};
+
+}  // namespace
+}  // namespace convkit::kernels
