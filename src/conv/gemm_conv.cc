@@ -62,6 +62,16 @@ class GemmPlan : public ConvPlan {
       kci_[static_cast<std::size_t>(k)] = k / taps_;
       for (int d = 0; d < 3; ++d) koff_[d][static_cast<std::size_t>(k)] = kk[d] * dl[d] - lo[d];
     }
+    // Stride 1 with several taps: B rows read a padded copy of the input (or the input itself)
+    // shifted by each tap's offset, no im2col packing (run_taps).
+    tap_ = taps_ > 1;
+    for (int64_t i = 0; i < p.dim; ++i) tap_ = tap_ && p.stride[static_cast<std::size_t>(i)] == 1;
+    for (int d = 0; d < 3; ++d) {
+      K_[d] = K[d], dl_[d] = dl[d], lo_[d] = lo[d];
+      // Padded extent the outputs read (stride 1): O + (K - 1) * d.
+      Sp_[d] = (d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)]) + (K[d] - 1) * dl[d];
+    }
+    if (tap_) kbase_.resize(static_cast<std::size_t>(Kd_));
     flat_ = taps_ == 1 && p.padding_mode == PaddingMode::Zeros;
     for (int64_t i = 0; i < p.dim; ++i)
       flat_ = flat_ && p.stride[static_cast<std::size_t>(i)] == 1 && p.pad_lo[static_cast<std::size_t>(i)] == 0 &&
@@ -93,9 +103,16 @@ class GemmPlan : public ConvPlan {
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 
-  int64_t memory_bytes() const override { return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes(); }
+  int64_t memory_bytes() const override {
+    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes() + padded_.bytes() +
+           static_cast<int64_t>(row_ptrs_.size() * sizeof(float*));
+  }
 
   void run(const Tensor& x, Tensor& y) override {
+    if (tap_) {
+      run_taps(x, y);
+      return;
+    }
     const ConvParams& p = params;
     Geometry geo{};
     const int64_t lift = 3 - p.dim;
@@ -161,6 +178,122 @@ class GemmPlan : public ConvPlan {
   }
 
  private:
+  // Stride 1 with several taps. Outputs are computed in the source's coordinates: output
+  // (od, oh, ow) is position q = od * ds + oh * hs + ow of a source with unit column stride,
+  // row stride hs and plane stride ds, and tap (kd, kh, kw) of channel ci reads position
+  // q + ci * cs + kd * dd * ds + kh * dh * hs + kw * dw. So B row k = (ci, tap) is the source
+  // from one offset on, read in place through the kernel's row pointers (no im2col). The
+  // source is the input itself when no padding is read and its planes are contiguous, else a
+  // padded copy (every padding mode materialized) made per image. Positions past a row's Wo
+  // (the kernel's reach into the next row) are computed and dropped: C goes to per-thread
+  // scratch and only valid columns are copied out, except in 1-d where q is the output index.
+  void run_taps(const Tensor& x, Tensor& y) {
+    const ConvParams& p = params;
+    const int64_t lift = 3 - p.dim;
+    int64_t S[3] = {1, 1, 1}, O[3] = {1, 1, 1}, xs[3] = {0, 0, 0};
+    for (int64_t i = 0; i < p.dim; ++i) {
+      S[lift + i] = p.in_size[static_cast<std::size_t>(i)];
+      O[lift + i] = p.out_size[static_cast<std::size_t>(i)];
+      xs[lift + i] = x.stride(2 + i);
+    }
+    bool in_place = xs[2] == 1 && xs[1] == (S[1] == 1 ? xs[1] : S[2]) && xs[0] == (S[0] == 1 ? xs[0] : S[1] * S[2]);
+    for (int d = 0; d < 3; ++d) in_place = in_place && lo_[d] == 0 && Sp_[d] <= S[d];
+    // Source strides: column 1, row hs, plane ds, channel cs.
+    const int64_t hs = in_place ? S[2] : Sp_[2], ds = in_place ? S[1] * S[2] : Sp_[1] * Sp_[2];
+    const int64_t cs = in_place ? x.stride(1) : Sp_[0] * ds;
+    for (int64_t k = 0; k < Kd_; ++k) {
+      const int64_t t = k % taps_, kd = t / (K_[1] * K_[2]), kh = (t / K_[2]) % K_[1], kw = t % K_[2];
+      kbase_[static_cast<std::size_t>(k)] = k / taps_ * cs + kd * dl_[0] * ds + kh * dl_[1] * hs + kw * dl_[2];
+    }
+    const int64_t Q = (O[0] - 1) * ds + (O[1] - 1) * hs + O[2];  // positions up to the last output
+    const bool direct = O[0] == 1 && O[1] == 1;                    // q is the output index
+    const int64_t nJ = (Q + kNC - 1) / kNC;
+    const int64_t m_chunks = (M_ + kMC - 1) / kMC;
+    const int64_t per_image = G_ * nJ;
+    const int64_t nI = (in_place ? p.N : 1) * per_image >= 2 * get_num_threads() ? 1 : m_chunks;
+    const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
+    const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
+    // Per thread: a C block of M x kNC (unless direct) and the K block's row pointers.
+    ws_.reserve(threads, direct ? 1 : M_ * kNC);
+    if (static_cast<int64_t>(row_ptrs_.size()) < threads * kKC) row_ptrs_.resize(static_cast<std::size_t>(threads * kKC));
+    if (!in_place) padded_.reserve(1, p.C_in * Sp_[0] * ds);
+    const float* xp = x.data<float>();
+    float* yp = y.data<float>();
+
+    // Tasks of images [n0, n1): (image, group, column block, M part); disjoint outputs, K
+    // summed in one order: the same bits for any thread count.
+    auto compute = [&](int64_t n0, int64_t n1, const float* src, int64_t src_n) {
+      const int64_t tasks = (n1 - n0) * per_image * nI;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+      for (int64_t task = 0; task < tasks; ++task) {
+        const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = n0 + task / (nI * per_image);
+        float* cblock = ws_.get(omp_get_thread_num());
+        const float** rows = row_ptrs_.data() + omp_get_thread_num() * kKC;
+        const int64_t jc = jb * kNC, nc = std::min(kNC, Q - jc);
+        const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
+        const float* sg = src + (n - n0) * src_n + g * p.c_in_per_group() * cs;
+        for (int64_t pc = 0; pc < Kd_; pc += kKC) {
+          const int64_t kc = std::min(kKC, Kd_ - pc);
+          for (int64_t kk = 0; kk < kc; ++kk) rows[kk] = sg + kbase_[static_cast<std::size_t>(pc + kk)];
+          for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
+            const int64_t mc = std::min(kMC, m_end - ic);
+            for (int64_t jr = 0; jr < nc; jr += nr_) {
+              const int64_t nn = std::min<int64_t>(nr_, nc - jr);
+              for (int64_t ir = 0; ir < mc; ir += mr_) {
+                const int64_t row = ic + ir;
+                const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
+                float* cp = direct ? yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr : cblock + (row - m_begin) * kNC + jr;
+                const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
+                kernel_.rows(kc, ap, rows, jc + jr, cp, direct ? P_ : kNC, std::min<int64_t>(mr_, mc - ir), nn, pc > 0,
+                             bias);
+              }
+            }
+          }
+        }
+        if (direct) continue;
+        // Copy the valid positions of [jc, jc + nc) out, one output-row run at a time.
+        for (int64_t q = jc; q < jc + nc;) {
+          const int64_t od = q / ds, oh = q % ds / hs, ow = q % hs;
+          const int64_t run = std::min(hs - ow, jc + nc - q);
+          if (oh < O[1] && ow < O[2]) {
+            const int64_t valid = std::min(run, O[2] - ow);
+            for (int64_t m = m_begin; m < m_end; ++m)
+              std::memcpy(yp + ((n * p.C_out + g * M_ + m) * O[0] + od) * O[1] * O[2] + oh * O[2] + ow,
+                          cblock + (m - m_begin) * kNC + (q - jc), static_cast<std::size_t>(valid) * sizeof(float));
+          }
+          q += run;
+        }
+      }
+    };
+    if (in_place) {
+      compute(0, p.N, xp, x.stride(0));
+      return;
+    }
+    // Image by image: pad it (channels in parallel), then compute from the copy.
+    float* pad = padded_.get(0);
+    for (int64_t n = 0; n < p.N; ++n) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+      for (int64_t c = 0; c < p.C_in; ++c) {
+        const float* xc = xp + n * x.stride(0) + c * x.stride(1);
+        for (int64_t d = 0; d < Sp_[0]; ++d)
+          for (int64_t h = 0; h < Sp_[1]; ++h) {
+            float* dst = pad + c * cs + d * ds + h * hs;
+            const int64_t id = source_or_self(d - lo_[0], S[0]), ih = source_or_self(h - lo_[1], S[1]);
+            if (id < 0 || ih < 0) {
+              std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * sizeof(float));
+            } else {
+              fill_padded_row(xc + id * xs[0] + ih * xs[1], xs[2], S[2], lo_[2], Sp_[2], p.padding_mode, dst);
+            }
+          }
+      }
+      compute(n, n + 1, pad, 0);
+    }
+  }
+
+  int64_t source_or_self(int64_t i, int64_t S) const {
+    return i >= 0 && i < S ? i : source_index(i, S, params.padding_mode);
+  }
+
   // Of the best ISA's kernels, the one whose tiles pad the M x P product least (the edge tiles
   // compute padded rows and masked columns at full cost): M = 64 takes 8 x 48 (12-row panels
   // would pad it to 72), P = 7 x 7 takes 12 x 32 (48-column tiles would pad 49 to 96).
@@ -242,7 +375,11 @@ class GemmPlan : public ConvPlan {
   std::vector<int64_t> kci_;
   std::vector<int64_t> koff_[3];
   Tensor a_, bias_;
-  Workspace ws_;
+  Workspace ws_, padded_;
+  bool tap_ = false;
+  int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, Sp_[3] = {1, 1, 1};
+  std::vector<int64_t> kbase_;  // tap mode: source offset of B row k from the group's channel 0
+  std::vector<const float*> row_ptrs_;  // tap mode: kKC B row pointers per thread
 };
 
 }  // namespace

@@ -20,6 +20,22 @@ int64_t Workspace::bytes() const {
   return b;
 }
 
+void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t len, PaddingMode mode, float* dst) {
+  // Columns [i0, i1) read the input directly; the rest are padding.
+  const int64_t i0 = std::min(len, lo), i1 = std::max(i0, std::min(len, W + lo));
+  auto edge = [&](int64_t i) {
+    const int64_t iw = source_index(i - lo, W, mode);
+    dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
+  };
+  for (int64_t i = 0; i < i0; ++i) edge(i);
+  if (xsw == 1) {
+    std::copy(row + (i0 - lo), row + (i1 - lo), dst + i0);
+  } else {
+    for (int64_t i = i0; i < i1; ++i) dst[i] = row[(i - lo) * xsw];
+  }
+  for (int64_t i = i1; i < len; ++i) edge(i);
+}
+
 int threads_for(int64_t tasks, double flops) {
   // ~1e6 flops is 10-20 us of one core even on the direct paths, a few times OpenMP's cost of
   // waking a thread; below that one thread is faster.

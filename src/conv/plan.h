@@ -46,6 +46,10 @@ inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
   return -1;
 }
 
+/// dst[i] = the padded row's column i for i < len, where column i reads input column i - lo of
+/// `row` (W columns, xsw apart) and columns outside [0, W) are padding of `mode`.
+void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t len, PaddingMode mode, float* dst);
+
 /// Threads worth using for `tasks` independent pieces of `flops` total work: small problems run
 /// on one thread, where waking others would cost more than it saves.
 int threads_for(int64_t tasks, double flops);
