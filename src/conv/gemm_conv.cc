@@ -62,14 +62,23 @@ class GemmPlan : public ConvPlan {
       kci_[static_cast<std::size_t>(k)] = k / taps_;
       for (int d = 0; d < 3; ++d) koff_[d][static_cast<std::size_t>(k)] = kk[d] * dl[d] - lo[d];
     }
-    // Stride 1 with several taps: B rows read a padded copy of the input (or the input itself)
-    // shifted by each tap's offset, no im2col packing (run_taps).
-    tap_ = taps_ > 1;
-    for (int64_t i = 0; i < p.dim; ++i) tap_ = tap_ && p.stride[static_cast<std::size_t>(i)] == 1;
+    // Several taps, each dim's stride within its kernel span (so every stride phase is read):
+    // B rows read a phase-split padded copy of the input (or the input itself) shifted by each
+    // tap's offset, no im2col packing (run_taps).
+    // Packing im2col costs per B element what M output rows amortize; reading B in place
+    // costs unaligned loads on every row: measured, in-place reads win up to M = 256 (res3
+    // 3x3/2 M = 128: 10%, conv1 7x7/2 M = 64: 6%, DeepLab M = 256: even) and lose beyond
+    // (wav2vec2 conv1 M = 512: 13% slower).
+    tap_ = taps_ > 1 && M_ <= 256;
     for (int d = 0; d < 3; ++d) {
-      K_[d] = K[d], dl_[d] = dl[d], lo_[d] = lo[d];
-      // Padded extent the outputs read (stride 1): O + (K - 1) * d.
-      Sp_[d] = (d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)]) + (K[d] - 1) * dl[d];
+      const int64_t st = d < lift ? 1 : p.stride[static_cast<std::size_t>(d - lift)];
+      const int64_t O = d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)];
+      tap_ = tap_ && st <= (K[d] - 1) * dl[d] + 1;
+      K_[d] = K[d], dl_[d] = dl[d], lo_[d] = lo[d], s_[d] = st;
+      // Padded extent the outputs read, and its length per phase (padded index u is position
+      // u / s of phase u % s).
+      Sp_[d] = (O - 1) * st + (K[d] - 1) * dl[d] + 1;
+      Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
     }
     if (tap_) kbase_.resize(static_cast<std::size_t>(Kd_));
     flat_ = taps_ == 1 && p.padding_mode == PaddingMode::Zeros;
@@ -178,15 +187,17 @@ class GemmPlan : public ConvPlan {
   }
 
  private:
-  // Stride 1 with several taps. Outputs are computed in the source's coordinates: output
-  // (od, oh, ow) is position q = od * ds + oh * hs + ow of a source with unit column stride,
-  // row stride hs and plane stride ds, and tap (kd, kh, kw) of channel ci reads position
-  // q + ci * cs + kd * dd * ds + kh * dh * hs + kw * dw. So B row k = (ci, tap) is the source
-  // from one offset on, read in place through the kernel's row pointers (no im2col). The
-  // source is the input itself when no padding is read and its planes are contiguous, else a
-  // padded copy (every padding mode materialized) made per image. Positions past a row's Wo
-  // (the kernel's reach into the next row) are computed and dropped: C goes to per-thread
-  // scratch and only valid columns are copied out, except in 1-d where q is the output index.
+  // Several taps. Outputs are computed in the source's coordinates: output (od, oh, ow) is
+  // position q = od * ds + oh * hs + ow of a source with unit column stride, row stride hs and
+  // plane stride ds. The source is a per-image padded copy of the input (every padding mode
+  // materialized) split by stride phases — padded index u of a dim with stride s is position
+  // u / s of phase u % s — so tap (kd, kh, kw) of channel ci reads, for every output, one
+  // phase at a fixed offset: q + ci * cs + phase * ps + (kd dd / sd) ds + (kh dh / sh) hs +
+  // kw dw / sw. With stride 1, no padding read and contiguous planes, the source is the input
+  // itself. So B row k = (ci, tap) is the source from one offset on, read in place through the
+  // kernel's row pointers (no im2col). Positions past a row's Wo (the kernel's reach into the
+  // next row) are computed and dropped: C goes to per-thread scratch and only valid columns
+  // are copied out, except in 1-d where q is the output index.
   void run_taps(const Tensor& x, Tensor& y) {
     const ConvParams& p = params;
     const int64_t lift = 3 - p.dim;
@@ -197,26 +208,35 @@ class GemmPlan : public ConvPlan {
       xs[lift + i] = x.stride(2 + i);
     }
     bool in_place = xs[2] == 1 && xs[1] == (S[1] == 1 ? xs[1] : S[2]) && xs[0] == (S[0] == 1 ? xs[0] : S[1] * S[2]);
-    for (int d = 0; d < 3; ++d) in_place = in_place && lo_[d] == 0 && Sp_[d] <= S[d];
-    // Source strides: column 1, row hs, plane ds, channel cs.
-    const int64_t hs = in_place ? S[2] : Sp_[2], ds = in_place ? S[1] * S[2] : Sp_[1] * Sp_[2];
-    const int64_t cs = in_place ? x.stride(1) : Sp_[0] * ds;
+    for (int d = 0; d < 3; ++d) in_place = in_place && s_[d] == 1 && lo_[d] == 0 && Sp_[d] <= S[d];
+    // Source strides: column 1, row hs, plane ds, phase ps, channel cs.
+    const int64_t hs = in_place ? S[2] : Lp_[2], ds = in_place ? S[1] * S[2] : Lp_[1] * Lp_[2];
+    // A padded channel spans an odd number of cache lines: B rows of consecutive channels
+    // then start on every L1 set, not on a few (a stride of 2^k lines folds them together).
+    const int64_t ps = Lp_[0] * ds;
+    const int64_t lines = (s_[0] * s_[1] * s_[2] * ps + 15) / 16;
+    const int64_t cs = in_place ? x.stride(1) : (lines | 1) * 16;
     for (int64_t k = 0; k < Kd_; ++k) {
-      const int64_t t = k % taps_, kd = t / (K_[1] * K_[2]), kh = (t / K_[2]) % K_[1], kw = t % K_[2];
-      kbase_[static_cast<std::size_t>(k)] = k / taps_ * cs + kd * dl_[0] * ds + kh * dl_[1] * hs + kw * dl_[2];
+      const int64_t t = k % taps_;
+      const int64_t u[3] = {t / (K_[1] * K_[2]) * dl_[0], (t / K_[2]) % K_[1] * dl_[1], t % K_[2] * dl_[2]};
+      const int64_t phase = (u[0] % s_[0] * s_[1] + u[1] % s_[1]) * s_[2] + u[2] % s_[2];
+      kbase_[static_cast<std::size_t>(k)] = k / taps_ * cs + phase * ps + u[0] / s_[0] * ds + u[1] / s_[1] * hs + u[2] / s_[2];
     }
     const int64_t Q = (O[0] - 1) * ds + (O[1] - 1) * hs + O[2];  // positions up to the last output
     const bool direct = O[0] == 1 && O[1] == 1;                    // q is the output index
     const int64_t nJ = (Q + kNC - 1) / kNC;
     const int64_t m_chunks = (M_ + kMC - 1) / kMC;
     const int64_t per_image = G_ * nJ;
-    const int64_t nI = (in_place ? p.N : 1) * per_image >= 2 * get_num_threads() ? 1 : m_chunks;
+    // Images padded (and then computed) together: as many as fit in ~4 MB, at least one.
+    const int64_t batch = in_place ? p.N : std::max<int64_t>(1, std::min(p.N, (int64_t{1} << 20) / (p.C_in * cs)));
+    const int64_t nI = std::min(batch, p.N) * per_image >= 2 * get_num_threads() ? 1 : m_chunks;
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
-    // Per thread: a C block of M x kNC (unless direct) and the K block's row pointers.
-    ws_.reserve(threads, direct ? 1 : M_ * kNC);
+    // Per thread: a C block of M x kNC (unless direct) or, while padding, one padded row; and
+    // the K block's row pointers.
+    ws_.reserve(threads, std::max(direct ? 1 : M_ * kNC, Sp_[2]));
     if (static_cast<int64_t>(row_ptrs_.size()) < threads * kKC) row_ptrs_.resize(static_cast<std::size_t>(threads * kKC));
-    if (!in_place) padded_.reserve(1, p.C_in * Sp_[0] * ds);
+    if (!in_place) padded_.reserve(1, batch * p.C_in * cs);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
 
@@ -269,24 +289,34 @@ class GemmPlan : public ConvPlan {
       compute(0, p.N, xp, x.stride(0));
       return;
     }
-    // Image by image: pad it (channels in parallel), then compute from the copy.
+    // A batch of images at a time: pad them (channels in parallel), then compute from the copy.
     float* pad = padded_.get(0);
-    for (int64_t n = 0; n < p.N; ++n) {
+    for (int64_t n0 = 0; n0 < p.N; n0 += batch) {
+      const int64_t n1 = std::min(p.N, n0 + batch);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-      for (int64_t c = 0; c < p.C_in; ++c) {
-        const float* xc = xp + n * x.stride(0) + c * x.stride(1);
+      for (int64_t nc = n0 * p.C_in; nc < n1 * p.C_in; ++nc) {
+        const float* xc = xp + nc / p.C_in * x.stride(0) + nc % p.C_in * x.stride(1);
+        float* row = ws_.get(omp_get_thread_num());  // one padded row before its phase split
         for (int64_t d = 0; d < Sp_[0]; ++d)
           for (int64_t h = 0; h < Sp_[1]; ++h) {
-            float* dst = pad + c * cs + d * ds + h * hs;
             const int64_t id = source_or_self(d - lo_[0], S[0]), ih = source_or_self(h - lo_[1], S[1]);
+            // Padded row (d, h): phase rows (d % sd, h % sh, *), at row (d / sd, h / sh).
+            float* dst = pad + (nc - n0 * p.C_in) * cs + (d % s_[0] * s_[1] + h % s_[1]) * s_[2] * ps + d / s_[0] * ds +
+                         h / s_[1] * hs;
+            float* whole = s_[2] == 1 ? dst : row;
             if (id < 0 || ih < 0) {
-              std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * sizeof(float));
+              std::memset(whole, 0, static_cast<std::size_t>(Sp_[2]) * sizeof(float));
             } else {
-              fill_padded_row(xc + id * xs[0] + ih * xs[1], xs[2], S[2], lo_[2], Sp_[2], p.padding_mode, dst);
+              fill_padded_row(xc + id * xs[0] + ih * xs[1], xs[2], S[2], lo_[2], Sp_[2], p.padding_mode, whole);
             }
+            if (s_[2] > 1)
+              for (int64_t ph = 0; ph < s_[2]; ++ph) {
+                const int64_t count = (Sp_[2] - ph + s_[2] - 1) / s_[2];
+                if (count > 0) copy_.fn(row + ph, count > 1 ? s_[2] : 1, count, dst + ph * ps);
+              }
           }
       }
-      compute(n, n + 1, pad, 0);
+      compute(n0, n1, pad, p.C_in * cs);
     }
   }
 
@@ -377,7 +407,7 @@ class GemmPlan : public ConvPlan {
   Tensor a_, bias_;
   Workspace ws_, padded_;
   bool tap_ = false;
-  int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, Sp_[3] = {1, 1, 1};
+  int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
   std::vector<int64_t> kbase_;  // tap mode: source offset of B row k from the group's channel 0
   std::vector<const float*> row_ptrs_;  // tap mode: kKC B row pointers per thread
 };

@@ -11,7 +11,7 @@ namespace convkit::kernels {
 namespace {
 
 template <typename Rows>
-void tile_12x32(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+[[gnu::always_inline]] inline void tile_12x32(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
                 const float* bias) {
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z, c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
@@ -84,7 +84,7 @@ void tile_12x32(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int
 // of 8 (64, 128, 256 ... output channels), where 12-row panels pad M = 64 to 72; the plan picks
 // whichever kernel pads M x N least.
 template <typename Rows>
-void tile_8x48(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+[[gnu::always_inline]] inline void tile_8x48(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
                const float* bias) {
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;

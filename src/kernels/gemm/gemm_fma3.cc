@@ -10,7 +10,7 @@ namespace convkit::kernels {
 namespace {
 
 template <typename Rows>
-void tile_6x16(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+[[gnu::always_inline]] inline void tile_6x16(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
                const float* bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;

@@ -1,6 +1,8 @@
 // Where a gemm microkernel finds B row p: a strided matrix (packed panels, or an input read in
 // place) or a list of row pointers (convolution taps over a padded input). Plain C++, shared
-// by every ISA's kernel file so one kernel body serves both entry points.
+// by every ISA's kernel file so one kernel body serves both entry points (the bodies are
+// force-inlined into each entry point: a row source passed by value through a call would be
+// reloaded from the stack every k step).
 #pragma once
 
 #include <algorithm>

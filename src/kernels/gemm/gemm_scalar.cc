@@ -7,7 +7,7 @@ namespace convkit::kernels {
 namespace {
 
 template <typename Rows>
-void tile_4x8(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+[[gnu::always_inline]] inline void tile_4x8(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
               const float* bias) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
