@@ -200,6 +200,13 @@ TEST(Engine, EdgeCasesByConstruction) {
   big.dim = 2, big.Cin = 23, big.Cout = 13, big.S = {9, 40}, big.K = {3, 5}, big.stride = {1, 2}, big.dil = {1, 1};
   big.lo = big.hi = {1, 2};
   cases.push_back(big);
+  // M > 256 output channels: the gemm path packs im2col instead of reading taps in place.
+  for (const char* mode : {"zeros", "reflect", "circular"}) {
+    Case wide;
+    wide.dim = 2, wide.Cin = 5, wide.Cout = 264, wide.S = {7, 9}, wide.K = {3, 3}, wide.stride = {1, 2};
+    wide.dil = {1, 1}, wide.lo = wide.hi = {1, 1}, wide.mode = mode;
+    cases.push_back(wide);
+  }
   Case dw1;  // 1-d depthwise with a long kernel, multiplier 2, stride 2, causal
   dw1.dim = 1, dw1.Cin = 8, dw1.groups = 8, dw1.Cout = 16, dw1.S = {200}, dw1.K = {31}, dw1.stride = {2}, dw1.dil = {1};
   dw1.padding = "causal";
