@@ -149,7 +149,7 @@ class DirectPlan : public ConvPlan {
   void fill_row(const float* row, int64_t xsw, float* slot) const {
     const PaddingMode mode = params.padding_mode;
     for (std::size_t k = 0; k < phases_.size(); ++k) {
-      const auto [ph, len, i0, i1] = phases_[k];
+      const int64_t ph = phases_[k].ph, len = phases_[k].len, i0 = phases_[k].i0, i1 = phases_[k].i1;
       float* dst = slot + static_cast<int64_t>(k) * phase_len_;
       if (row == nullptr) {
         std::memset(dst, 0, static_cast<std::size_t>(len) * sizeof(float));
