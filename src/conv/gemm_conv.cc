@@ -66,10 +66,10 @@ class GemmPlan : public ConvPlan {
     // B rows read a phase-split padded copy of the input (or the input itself) shifted by each
     // tap's offset, no im2col packing (run_taps).
     // Packing im2col costs per B element what M output rows amortize; reading B in place
-    // costs unaligned loads on every row: measured, in-place reads win up to M = 256 (res3
-    // 3x3/2 M = 128: 10%, conv1 7x7/2 M = 64: 6%, DeepLab M = 256: even) and lose beyond
-    // (wav2vec2 conv1 M = 512: 13% slower).
-    tap_ = taps_ > 1 && M_ <= 256;
+    // costs unaligned loads on every row: measured, in-place reads win for M <= 128 (res3
+    // 3x3/2 M = 128: 10%, conv1 7x7/2 M = 64: 6%) and lose beyond (DeepLab M = 256: ~5%,
+    // wav2vec2 conv1 M = 512: 13% slower).
+    tap_ = taps_ > 1 && M_ <= 128;
     for (int d = 0; d < 3; ++d) {
       const int64_t st = d < lift ? 1 : p.stride[static_cast<std::size_t>(d - lift)];
       const int64_t O = d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)];
@@ -229,7 +229,9 @@ class GemmPlan : public ConvPlan {
     const int64_t per_image = G_ * nJ;
     // Images padded (and then computed) together: as many as fit in ~4 MB, at least one.
     const int64_t batch = in_place ? p.N : std::max<int64_t>(1, std::min(p.N, (int64_t{1} << 20) / (p.C_in * cs)));
-    const int64_t nI = std::min(batch, p.N) * per_image >= 2 * get_num_threads() ? 1 : m_chunks;
+    // B is read in place, so splitting M across tasks costs no repacking: always split, for
+    // finer tasks that balance better over the threads.
+    const int64_t nI = m_chunks;
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
     // Per thread: a C block of M x kNC (unless direct) or, while padding, one padded row; and
