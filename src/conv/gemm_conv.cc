@@ -22,7 +22,7 @@ namespace {
 // KC x NR slice of B a microkernel sweeps (16 KiB) stays in L1 next to the A panel it streams
 // (KC = 256 made the two nearly fill a 48 KiB L1). MC is a multiple of every kernel's MR.
 constexpr int64_t kKC = 128, kNC = 192, kMC = 96;
-static_assert(kNC % 32 == 0 && kNC % 48 == 0 && kMC % 12 == 0 && kMC % 8 == 0, "blocks are whole tiles of every kernel");
+static_assert(kNC % 32 == 0 && kNC % 48 == 0 && kMC % 24 == 0 && kMC % 8 == 0, "blocks are whole tiles of every kernel");
 // Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
 // micro-panel spread over every L1 set (192 = 12 lines would fold them onto 16 sets, and an
 // in-place read of a 1x1 input with a row stride of H*W floats can fold them even worse).
@@ -99,7 +99,7 @@ class GemmPlan : public ConvPlan {
     // fraction of one forward.
     for (int64_t g = 0; g < G_; ++g)
       for (int64_t pb = 0; pb < panels_; ++pb) {
-        const float* rows[32];  // MR <= 32 for every kernel in kernels.inc (12 at most today)
+        const float* rows[32];  // MR <= 32 for every kernel in kernels.inc (24 at most today)
         const int64_t m0 = pb * mr_;
         for (int64_t r = 0; r < mr_; ++r) rows[r] = m0 + r < M_ ? wp + (g * M_ + m0 + r) * Kd_ : nullptr;
         float* dst = ap + (g * panels_ + pb) * Kd_ * mr_;
@@ -326,25 +326,12 @@ class GemmPlan : public ConvPlan {
     return i >= 0 && i < S ? i : source_index(i, S, params.padding_mode);
   }
 
-  // Of the best ISA's kernels, the one whose tiles pad the M x P product least (the edge tiles
-  // compute padded rows and masked columns at full cost): M = 64 takes 8 x 48 (12-row panels
+  // The kernel whose tiles pad the M x P product least: M = 64 takes 8 x 48 (12-row panels
   // would pad it to 72), P = 7 x 7 takes 12 x 32 (48-column tiles would pad 49 to 96).
   static const kernels::GemmKernel& pick_kernel(const ConvParams& p) {
-    const kernels::GemmKernel& def = kernels::gemm_kernel(max_isa());
-    int count = 0;
-    const kernels::GemmKernel* list = kernels::gemm_kernel_list(&count);
     int64_t P = 1;
     for (int64_t s : p.out_size) P *= s;
-    const int64_t M = p.c_out_per_group();
-    auto padded = [](int64_t v, int64_t t) { return (v + t - 1) / t * t; };
-    // Columns come in kNC blocks (a multiple of every NR): only the last block pads.
-    auto cost = [&](const kernels::GemmKernel& k) {
-      return static_cast<double>(padded(M, k.mr)) * static_cast<double>(P / kNC * kNC + padded(P % kNC, k.nr));
-    };
-    const kernels::GemmKernel* best = &def;
-    for (int i = 0; i < count; ++i)
-      if (list[i].isa == def.isa && cost(list[i]) < cost(*best)) best = &list[i];
-    return *best;
+    return kernels::gemm_kernel_for(max_isa(), p.c_out_per_group(), P, kNC);
   }
 
   // Packs B[pc .. pc+kc, jc .. jc+nc] (im2col of one image and group) row-major:

@@ -26,7 +26,7 @@ constexpr int64_t kStrip = 4 * kLanes + 2;
 class WinogradPlan : public ConvPlan {
  public:
   WinogradPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : kernel_(kernels::gemm_kernel(max_isa())), wk_(kernels::winograd_kernels(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
+      : kernel_(pick_kernel(p)), wk_(kernels::winograd_kernels(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
     params = p;
     M_ = p.C_out;
     K_ = p.C_in;
@@ -135,6 +135,13 @@ class WinogradPlan : public ConvPlan {
   }
 
  private:
+  // The GEMMs are C_out x tiles per block: a 14 x 14 output has 16 tiles, which 32-column
+  // tiles would half waste.
+  static const kernels::GemmKernel& pick_kernel(const ConvParams& p) {
+    const int64_t tiles = (p.out_size[0] + 3) / 4 * ((p.out_size[1] + 3) / 4);
+    return kernels::gemm_kernel_for(max_isa(), p.C_out, tiles, kTilesPerBlock);
+  }
+
   // Calls f(first tile, count, th, tw) for runs of at most kLanes tiles of the block that sit
   // in one tile row (the transform kernels take consecutive tiles of a row).
   template <typename F>

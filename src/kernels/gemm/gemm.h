@@ -47,8 +47,11 @@ struct GemmKernel {
 
 /// Every kernel compiled in, lowest ISA first.
 const GemmKernel* gemm_kernel_list(int* count);
-/// The default kernel of the best ISA at or below `cap` (the first listed for that ISA); a
-/// plan may pick another of the same ISA from the list for its shape.
+/// The default kernel of the best ISA at or below `cap` (the first listed for that ISA).
 const GemmKernel& gemm_kernel(internal::Isa cap);
+/// Of the best ISA's kernels, the one whose tiles pad an m x n product least (edge tiles
+/// compute padded rows and masked columns at full cost; ties go to the first listed). The
+/// columns come in blocks of nc, each padded to whole tiles.
+const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc);
 
 }  // namespace convkit::kernels

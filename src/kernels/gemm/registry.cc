@@ -22,4 +22,16 @@ const GemmKernel& gemm_kernel(internal::Isa cap) {
   return kKernels[0];
 }
 
+const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc) {
+  const GemmKernel& def = gemm_kernel(cap);
+  auto padded = [](int64_t v, int64_t t) { return (v + t - 1) / t * t; };
+  auto cost = [&](const GemmKernel& k) {
+    return static_cast<double>(padded(m, k.mr)) * static_cast<double>(n / nc * padded(nc, k.nr) + padded(n % nc, k.nr));
+  };
+  const GemmKernel* best = &def;
+  for (const auto& k : kKernels)
+    if (k.isa == def.isa && cost(k) < cost(*best)) best = &k;
+  return *best;
+}
+
 }  // namespace convkit::kernels
