@@ -226,6 +226,16 @@ TEST(Engine, EdgeCasesByConstruction) {
       c.layout = static_cast<int>(hw % 3);
       cases.push_back(c);
     }
+  // Dilated 3x3 (Winograd over d x d sub-grids): sub-grids of unequal size, more sub-grids
+  // than output rows, padding not a multiple of the dilation.
+  for (int64_t d : {2, 3})
+    for (int64_t hw : {1, 5, 12}) {
+      Case c;
+      c.dim = 2, c.Cin = 9, c.Cout = 14, c.S = {hw + 2 * d, hw + 2 * d + 1}, c.K = {3, 3}, c.stride = {1, 1};
+      c.dil = {d, d == 2 ? 3 : 1};
+      c.lo = {d, 1}, c.hi = {d - 1, 2};
+      cases.push_back(c);
+    }
   uint32_t seed = 0;
   for (const auto& c : cases) check_case(c, seed++);
 }

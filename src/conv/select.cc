@@ -25,8 +25,8 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
     case Algorithm::Winograd:
       if (p.dtype != kFloat32) return "Winograd computes float32 only";
       if (p.dim != 2 || p.kernel[0] != 3 || p.kernel[1] != 3) return "Winograd F(4x4, 3x3) needs a 2-d 3x3 kernel";
-      if (p.stride[0] != 1 || p.stride[1] != 1 || p.dilation[0] != 1 || p.dilation[1] != 1)
-        return "Winograd needs stride 1 and dilation 1";
+      if (p.stride[0] != 1 || p.stride[1] != 1) return "Winograd needs stride 1";
+      if (p.dilation[0] > 65536 || p.dilation[1] > 65536) return "Winograd takes dilations up to 65536";
       if (p.groups != 1) return "Winograd handles groups == 1";
       if (p.padding_mode != PaddingMode::Zeros) return "Winograd handles padding_mode='zeros'";
       return nullptr;

@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) for float32 2-d convolutions with 3x3 kernels, stride 1, dilation 1,
-// groups 1 and zero padding (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Winograd F(4x4, 3x3) for float32 2-d convolutions with 3x3 kernels, stride 1, any dilation
+// (as d x d undilated sub-grids), groups 1 and zero padding (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 // Networks", arXiv:1509.09308). Each 4x4 output tile comes from a 6x6 input tile:
 //   Y = A^T [ (G g G^T) (.) (B^T d B) ] A
 // so per tile and channel pair 36 multiplications replace 144. The 36 element-wise products
@@ -67,18 +67,25 @@ class WinogradPlan : public ConvPlan {
       }
     }
     if (b.defined()) bias_ = b.contiguous().clone();
-    tiles_h_ = (p.out_size[0] + 3) / 4;
-    tiles_w_ = (p.out_size[1] + 3) / 4;
+    // Dilation d splits the output into d x d sub-grids (rows a + d i, columns b + d j), each an
+    // undilated convolution over the matching sub-grid of the input: every sub-grid gets as
+    // many tiles as the largest (a = b = 0) needs.
+    dh_ = p.dilation[0], dw_ = p.dilation[1];
+    tiles_h_ = ((p.out_size[0] + dh_ - 1) / dh_ + 3) / 4;
+    tiles_w_ = ((p.out_size[1] + dw_ - 1) / dw_ + 3) / 4;
+    // Sub-grids that hold outputs (a < Ho, b < Wo).
+    grids_w_ = std::min(dw_, p.out_size[1]);
+    grids_ = std::min(dh_, p.out_size[0]) * grids_w_;
   }
 
   int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes() + shared_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) override {
     const ConvParams& p = params;
-    const int64_t tiles = tiles_h_ * tiles_w_;
+    const int64_t tiles = tiles_h_ * tiles_w_, grids = grids_;
     const int64_t blocks = (tiles + kTilesPerBlock - 1) / kTilesPerBlock;
-    const int64_t tasks = p.N * blocks;
-    const int threads = threads_for(36 * tasks, 2.0 * 36 * static_cast<double>(p.N * tiles * M_ * K_));
+    const int64_t tasks = p.N * grids * blocks;
+    const int threads = threads_for(36 * tasks, 2.0 * 36 * static_cast<double>(p.N * grids * tiles * M_ * K_));
     const int64_t v_floats = 36 * K_ * kTilesPerBlock, m_floats = 36 * M_ * kTilesPerBlock;
     const int64_t scratch = 6 * kStrip + 4 * 4 * kLanes;  // one input strip, one output row block
     const bool whole_blocks = tasks >= 4 * threads;
@@ -102,14 +109,14 @@ class WinogradPlan : public ConvPlan {
       ws_.reserve(threads, v_floats + m_floats + scratch);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t task = 0; task < tasks; ++task) {
-        const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
+        const int64_t n = task / (grids * blocks), grid = task / blocks % grids, t0 = (task % blocks) * kTilesPerBlock;
         const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
         float* v = ws_.get(omp_get_thread_num());  // [36][C_in][NT]
         float* m = v + v_floats;                    // [36][C_out][NT]
         float* tmp = m + m_floats;
-        input_tiles(x, n, t0, nt, v, tmp, 0, K_);
+        input_tiles(x, n, grid, t0, nt, v, tmp, 0, K_);
         for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
-        output_tiles(m, n, t0, nt, y, tmp, 0, M_);
+        output_tiles(m, n, grid, t0, nt, y, tmp, 0, M_);
       }
       return;
     }
@@ -119,26 +126,27 @@ class WinogradPlan : public ConvPlan {
     float* v = shared_.get(0);
     float* m = v + v_floats;
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t n = task / blocks, t0 = (task % blocks) * kTilesPerBlock;
+      const int64_t n = task / (grids * blocks), grid = task / blocks % grids, t0 = (task % blocks) * kTilesPerBlock;
       const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
 #pragma omp parallel num_threads(threads)
       {
         float* tmp = ws_.get(omp_get_thread_num());
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        input_tiles(x, n, t0, nt, v, tmp, K_ * tid / nth, K_ * (tid + 1) / nth);
+        input_tiles(x, n, grid, t0, nt, v, tmp, K_ * tid / nth, K_ * (tid + 1) / nth);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
-        output_tiles(m, n, t0, nt, y, tmp, M_ * tid / nth, M_ * (tid + 1) / nth);
+        output_tiles(m, n, grid, t0, nt, y, tmp, M_ * tid / nth, M_ * (tid + 1) / nth);
       }
     }
   }
 
  private:
-  // The GEMMs are C_out x tiles per block: a 14 x 14 output has 16 tiles, which 32-column
+  // The GEMMs are C_out x tiles per block (per sub-grid): a 14 x 14 output has 16 tiles, which 32-column
   // tiles would half waste.
   static const kernels::GemmKernel& pick_kernel(const ConvParams& p) {
-    const int64_t tiles = (p.out_size[0] + 3) / 4 * ((p.out_size[1] + 3) / 4);
+    const int64_t dh = p.dilation[0], dw = p.dilation[1];
+    const int64_t tiles = ((p.out_size[0] + dh - 1) / dh + 3) / 4 * (((p.out_size[1] + dw - 1) / dw + 3) / 4);
     return kernels::gemm_kernel_for(max_isa(), p.C_out, tiles, kTilesPerBlock);
   }
 
@@ -154,29 +162,37 @@ class WinogradPlan : public ConvPlan {
     }
   }
 
-  // Transformed input of tiles t0 .. t0+nt of image n, all channels: v[xi][ci][t].
-  void input_tiles(const Tensor& x, int64_t n, int64_t t0, int64_t nt, float* v, float* strip, int64_t ci_begin,
-                   int64_t ci_end) const {
+  // Transformed input of tiles t0 .. t0+nt of sub-grid `grid` of image n, all channels:
+  // v[xi][ci][t]. Strip row r, column c of tile (th, tw) reads input row
+  // a - pad_h + dh (4 th + r) and column b - pad_w + dw (4 tw + c), (a, b) the sub-grid.
+  void input_tiles(const Tensor& x, int64_t n, int64_t grid, int64_t t0, int64_t nt, float* v, float* strip,
+                   int64_t ci_begin, int64_t ci_end) const {
     const ConvParams& p = params;
     const int64_t H = p.in_size[0], W = p.in_size[1], sh = x.stride(2), sw = x.stride(3);
+    const int64_t a = grid / grids_w_, b = grid % grids_w_;
     const float* xn = x.data<float>() + n * x.stride(0);
     for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
-      const int64_t h0 = th * 4 - p.pad_lo[0], w0 = tw * 4 - p.pad_lo[1];
-      // Columns of the strip inside the input: [c0, c1).
-      const int64_t c0 = std::clamp<int64_t>(-w0, 0, kStrip), c1 = std::clamp<int64_t>(W - w0, c0, kStrip);
+      const int64_t h0 = a - p.pad_lo[0] + dh_ * th * 4, w0 = b - p.pad_lo[1] + dw_ * tw * 4;
+      // Columns of the strip inside the input (0 <= w0 + dw c < W): [c0, c1).
+      auto ceil_div = [](int64_t num, int64_t den) { return num <= 0 ? 0 : num / den + (num % den != 0); };
+      const int64_t c0 = std::min<int64_t>(ceil_div(-w0, dw_), kStrip);
+      const int64_t c1 = std::clamp<int64_t>(ceil_div(W - w0, dw_), c0, kStrip);
+      const int64_t step = dw_ * sw;
       for (int64_t ci = ci_begin; ci < ci_end; ++ci) {
         const float* xc = xn + ci * x.stride(1);
         for (int64_t r = 0; r < 6; ++r) {  // [6][66] strip with the zero padding materialized
           float* row = strip + r * kStrip;
-          const int64_t ih = h0 + r;
+          const int64_t ih = h0 + dh_ * r;
           if (ih < 0 || ih >= H) {
             std::fill(row, row + kStrip, 0.0f);
             continue;
           }
           std::fill(row, row + c0, 0.0f);
-          const float* src = xc + ih * sh + (w0 + c0) * sw;
-          if (sw == 1) std::copy(src, src + (c1 - c0), row + c0);
-          else for (int64_t c = c0; c < c1; ++c) row[c] = src[(c - c0) * sw];
+          if (c1 > c0) {
+            const float* src = xc + ih * sh + (w0 + dw_ * c0) * sw;
+            if (step == 1) std::copy(src, src + (c1 - c0), row + c0);
+            else for (int64_t c = c0; c < c1; ++c) row[c] = src[(c - c0) * step];
+          }
           std::fill(row + c1, row + kStrip, 0.0f);
         }
         wk_.input(strip, kStrip, v + ci * kTilesPerBlock + t, K_ * kTilesPerBlock, count);
@@ -184,19 +200,27 @@ class WinogradPlan : public ConvPlan {
     });
   }
 
-  void output_tiles(const float* m, int64_t n, int64_t t0, int64_t nt, Tensor& y, float* rows, int64_t co_begin,
-                    int64_t co_end) const {
+  // Tile (th, tw) of sub-grid (a, b) holds outputs (a + dh (4 th + i), b + dw (4 tw + j)).
+  void output_tiles(const float* m, int64_t n, int64_t grid, int64_t t0, int64_t nt, Tensor& y, float* rows,
+                    int64_t co_begin, int64_t co_end) const {
     const ConvParams& p = params;
     const int64_t Ho = p.out_size[0], Wo = p.out_size[1];
+    const int64_t a = grid / grids_w_, b = grid % grids_w_;
+    // This sub-grid's output rows and columns.
+    const int64_t gh = a < Ho ? (Ho - a + dh_ - 1) / dh_ : 0, gw = b < Wo ? (Wo - b + dw_ - 1) / dw_ : 0;
     float* yn = y.data<float>() + n * M_ * Ho * Wo;
     for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
-      const int64_t oh0 = th * 4, ow0 = tw * 4;
-      const int64_t cols = std::min(4 * count, Wo - ow0), nrows = std::min<int64_t>(4, Ho - oh0);
+      const int64_t cols = std::min(4 * count, gw - tw * 4), nrows = std::min<int64_t>(4, gh - th * 4);
+      if (cols <= 0 || nrows <= 0) return;
       for (int64_t co = co_begin; co < co_end; ++co) {
         const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
         wk_.output(m + co * kTilesPerBlock + t, M_ * kTilesPerBlock, rows, 4 * kLanes, count, bias);
-        for (int64_t i = 0; i < nrows; ++i)
-          std::copy(rows + i * 4 * kLanes, rows + i * 4 * kLanes + cols, yn + (co * Ho + oh0 + i) * Wo + ow0);
+        for (int64_t i = 0; i < nrows; ++i) {
+          float* dst = yn + (co * Ho + a + dh_ * (th * 4 + i)) * Wo + b + dw_ * tw * 4;
+          const float* src = rows + i * 4 * kLanes;
+          if (dw_ == 1) std::copy(src, src + cols, dst);
+          else for (int64_t c = 0; c < cols; ++c) dst[c * dw_] = src[c];
+        }
       }
     });
   }
@@ -204,7 +228,7 @@ class WinogradPlan : public ConvPlan {
   const kernels::GemmKernel& kernel_;
   const kernels::WinogradKernels& wk_;
   int64_t mr_, nr_;
-  int64_t M_ = 0, K_ = 0, panels_ = 0, tiles_h_ = 0, tiles_w_ = 0;
+  int64_t M_ = 0, K_ = 0, panels_ = 0, tiles_h_ = 0, tiles_w_ = 0, dh_ = 1, dw_ = 1, grids_ = 1, grids_w_ = 1;
   Tensor u_, bias_;
   Workspace ws_, shared_;
 };
