@@ -22,8 +22,10 @@ template <typename Rows>
     // Ask for the B row 8 steps ahead (both lines) while computing this one.
     // (A prefetch never faults, so running past the last row is harmless.)
     const float* b = rows.row(p);
-    _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8) + 16), _MM_HINT_T0);
+    if constexpr (Rows::kPrefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8) + 16), _MM_HINT_T0);
+    }
     const __m512 b0 = _mm512_maskz_loadu_ps(k0, b), b1 = _mm512_maskz_loadu_ps(k1, b + 16);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
@@ -99,10 +101,12 @@ template <typename Rows>
     // Ask for the B row 8 steps ahead (all three lines) while computing this one (a prefetch
     // never faults, so running past the last row is harmless).
     const float* b = rows.row(p);
-    const float* next = rows.ahead(p, 8);
-    _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(next + 32), _MM_HINT_T0);
+    if constexpr (Rows::kPrefetch) {
+      const float* next = rows.ahead(p, 8);
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + 32), _MM_HINT_T0);
+    }
     const __m512 b0 = _mm512_maskz_loadu_ps(km[0], b), b1 = _mm512_maskz_loadu_ps(km[1], b + 16),
                  b2 = _mm512_maskz_loadu_ps(km[2], b + 32);
     __m512 ai;
@@ -164,7 +168,7 @@ template <typename Rows>
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
   for (int64_t p = 0; p < k; ++p) {
     // Ask for the B row 8 steps ahead while computing this one (a prefetch never faults).
-    _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
+    if constexpr (Rows::kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
     const __m512 b0 = _mm512_maskz_loadu_ps(k0, rows.row(p));
     c0 = _mm512_fmadd_ps(_mm512_set1_ps(a[0]), b0, c0);
     c1 = _mm512_fmadd_ps(_mm512_set1_ps(a[1]), b0, c1);

@@ -12,6 +12,7 @@ namespace convkit::kernels {
 namespace {
 
 struct StridedRows {
+  static constexpr bool kPrefetch = true;
   const float* b;
   int64_t ldb;
   const float* row(int64_t p) const { return b + p * ldb; }
@@ -20,6 +21,7 @@ struct StridedRows {
 };
 
 struct PointerRows {
+  static constexpr bool kPrefetch = false;
   const float* const* rows;
   int64_t off, k;
   const float* row(int64_t p) const { return rows[p] + off; }
