@@ -161,6 +161,8 @@ void check_case(const Case& c, uint32_t seed) {
     p.stride = c.stride;
     p.dilation = c.dil;
     p.padding_mode = padding_mode_from_name(c.mode);
+    p.in_size = c.S;
+    p.out_size = Shape(ref.sizes().end() - c.dim, ref.sizes().end());
     if (internal::unsupported_reason(a, p)) continue;
     for (Isa isa : isas()) {
       IsaCap cap(isa);
@@ -200,7 +202,7 @@ TEST(Engine, EdgeCasesByConstruction) {
   big.dim = 2, big.Cin = 23, big.Cout = 13, big.S = {9, 40}, big.K = {3, 5}, big.stride = {1, 2}, big.dil = {1, 1};
   big.lo = big.hi = {1, 2};
   cases.push_back(big);
-  // M > 256 output channels: the gemm path packs im2col instead of reading taps in place.
+  // M > 128 output channels: the gemm path packs im2col instead of reading taps in place.
   for (const char* mode : {"zeros", "reflect", "circular"}) {
     Case wide;
     wide.dim = 2, wide.Cin = 5, wide.Cout = 264, wide.S = {7, 9}, wide.K = {3, 3}, wide.stride = {1, 2};
@@ -494,6 +496,41 @@ TEST(PlanCache, EmptyBatchWithHugeSpatialSizesAllocatesNothing) {
   EXPECT_EQ(y.sizes(), (Shape{0, 1, 99998, 99998}));
   nn::Conv2d m(nn::Conv2dOptions(1, 64, 1));
   EXPECT_EQ(m(Tensor::from_blob(dummy, {0, 1, int64_t{1} << 32, int64_t{1} << 32}, kFloat32, {0, 0, 0, 0})).numel(), 0);
+}
+
+TEST(Engine, HugePaddingAndDilationWithASmallOutput) {
+  // Padded height 2^62 + 1, dilation 2^62: one output row, tap 1 reads input row 0. A copy of
+  // the padded region would be astronomically large, so the direct and tap-mode paths must
+  // decline (the packed GEMM computes it) and a forced direct path must say why.
+  Generator gen(9);
+  const int64_t big = int64_t{1} << 62;
+  const Tensor x = randn({1, 1, 1, 8}, kFloat32, &gen), w = randn({16, 1, 2, 1}, kFloat32, &gen);
+  auto opts = [&] {
+    return F::Conv2dFuncOptions().padding(std::vector<std::pair<int64_t, int64_t>>{{big, 0}, {0, 0}}).dilation({big, 1});
+  };
+  const Tensor y = F::conv2d(x, w, {}, opts());
+  ASSERT_EQ(y.sizes(), (Shape{1, 16, 1, 8}));
+  for (int64_t co = 0; co < 16; ++co)
+    for (int64_t j = 0; j < 8; ++j)
+      EXPECT_FLOAT_EQ(y.data<float>()[co * 8 + j], w.data<float>()[co * 2 + 1] * x.data<float>()[j]);
+  const Tensor wd = randn({1, 1, 2, 1}, kFloat32, &gen);
+  EXPECT_TRUE(all_close(F::conv2d(x, wd, {}, opts()), F::conv2d(x, wd, {}, opts().algorithm("reference")), 1e-6));
+  try {
+    F::conv2d(x, wd, {}, opts().algorithm("depthwise"));
+    ADD_FAILURE() << "the direct path accepted a padded copy of 2^62 rows";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("padded input rows"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Engine, TapModeOverSeveralPaddedBatches) {
+  // 8 channels of 256 x 256 padded: about 2 MB per image, so images are padded one per batch.
+  Generator gen(10);
+  const Tensor x = randn({3, 8, 256, 256}, kFloat32, &gen), w = randn({4, 8, 3, 3}, kFloat32, &gen);
+  const Tensor b = randn({4}, kFloat32, &gen);
+  const auto o = F::Conv2dFuncOptions().padding(1).padding_mode("reflect");
+  EXPECT_TRUE(all_close(F::conv2d(x, w, b, F::Conv2dFuncOptions(o).algorithm("gemm")),
+                        F::conv2d(x, w, b, F::Conv2dFuncOptions(o).algorithm("reference")), 1e-4));
 }
 
 TEST(PlanCache, SameWithAHugeStrideIsWellDefined) {

@@ -62,14 +62,16 @@ class GemmPlan : public ConvPlan {
       kci_[static_cast<std::size_t>(k)] = k / taps_;
       for (int d = 0; d < 3; ++d) koff_[d][static_cast<std::size_t>(k)] = kk[d] * dl[d] - lo[d];
     }
-    // Several taps, each dim's stride within its kernel span (so every stride phase is read):
-    // B rows read a phase-split padded copy of the input (or the input itself) shifted by each
-    // tap's offset, no im2col packing (run_taps).
-    // Packing im2col costs per B element what M output rows amortize; reading B in place
-    // costs unaligned loads on every row: measured, in-place reads win for M <= 128 (res3
-    // 3x3/2 M = 128: 10%, conv1 7x7/2 M = 64: 6%) and lose beyond (DeepLab M = 256: ~5%,
-    // wav2vec2 conv1 M = 512: 13% slower).
-    tap_ = taps_ > 1 && M_ <= 128;
+    // Tap mode (run_taps): B rows read a phase-split padded copy of the input (or the input
+    // itself) shifted by each tap's offset, no im2col packing. For several taps, each dim's
+    // stride within its kernel span (phases past the span would be copied for nothing), a
+    // padded copy not much larger than the tensors, and M <= 128: packing im2col costs per B
+    // element what M output rows amortize, reading B in place costs unaligned loads on every
+    // row; measured, in-place reads win for M <= 128 (res3 3x3/2 M = 128: 10%, conv1 7x7/2
+    // M = 64: 6%) and lose beyond (DeepLab M = 256: ~5%, wav2vec2 conv1 M = 512: 13% slower).
+    // (The extents below cannot overflow: each is at most the padded input size, which the
+    // parameters already bound.)
+    tap_ = taps_ > 1 && M_ <= 128 && padded_copy_fits(p);
     for (int d = 0; d < 3; ++d) {
       const int64_t st = d < lift ? 1 : p.stride[static_cast<std::size_t>(d - lift)];
       const int64_t O = d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)];
@@ -118,7 +120,10 @@ class GemmPlan : public ConvPlan {
   }
 
   void run(const Tensor& x, Tensor& y) override {
-    if (tap_) {
+    // Tap mode reads rows of unit column stride (in place or from its padded copy); inputs
+    // with strided columns (channels-last) keep the packed path, which reads them through
+    // their strides instead of copying the whole image into channel planes.
+    if (tap_ && x.stride(x.dim() - 1) == 1) {
       run_taps(x, y);
       return;
     }

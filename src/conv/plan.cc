@@ -20,6 +20,19 @@ int64_t Workspace::bytes() const {
   return b;
 }
 
+bool padded_copy_fits(const ConvParams& p) {
+  // In double: the extents may be near 2^63 and their product far beyond.
+  double padded = 1, in = 1, out = 1;
+  for (int64_t i = 0; i < p.dim; ++i) {
+    const auto d = static_cast<std::size_t>(i);
+    padded *= static_cast<double>(p.out_size[d] - 1) * static_cast<double>(p.stride[d]) +
+              static_cast<double>(p.kernel[d] - 1) * static_cast<double>(p.dilation[d]) + 1;
+    in *= static_cast<double>(p.in_size[d]);
+    out *= static_cast<double>(p.out_size[d]);
+  }
+  return padded <= 4 * (in + out) + 65536;
+}
+
 void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t len, PaddingMode mode, float* dst) {
   // Columns [i0, i1) read the input directly; the rest are padding.
   const int64_t i0 = std::min(len, lo), i1 = std::max(i0, std::min(len, W + lo));
@@ -28,7 +41,7 @@ void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64
     dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
   };
   for (int64_t i = 0; i < i0; ++i) edge(i);
-  if (xsw == 1) {
+  if (i1 > i0 && xsw == 1) {  // (i1 == i0 can mean i0 - lo < 0: no pointer is formed then)
     std::copy(row + (i0 - lo), row + (i1 - lo), dst + i0);
   } else {
     for (int64_t i = i0; i < i1; ++i) dst[i] = row[(i - lo) * xsw];

@@ -46,6 +46,12 @@ inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
   return -1;
 }
 
+/// Whether a per-channel copy of the padded input region the outputs read (per dim
+/// (O - 1) * stride + (K - 1) * dilation + 1) stays within a few times the input and output
+/// planes: huge paddings and dilations with small outputs would otherwise make the direct and
+/// tap-mode paths allocate (or overflow while sizing) far more than the tensors themselves.
+bool padded_copy_fits(const ConvParams& p);
+
 /// dst[i] = the padded row's column i for i < len, where column i reads input column i - lo of
 /// `row` (W columns, xsw apart) and columns outside [0, W) are padding of `mode`.
 void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t len, PaddingMode mode, float* dst);

@@ -21,6 +21,9 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
       if (p.dim > 2) return "the direct (depthwise) path handles 1-d and 2-d";
       if (p.c_in_per_group() * p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) > kDepthwiseMaxTaps)
         return "the direct (depthwise) path takes at most 1024 taps (C_in/groups * kernel size)";
+      if (!padded_copy_fits(p))
+        return "the direct (depthwise) path copies the padded input rows the outputs read; with this padding and "
+               "dilation they would be far larger than the input and output";
       return nullptr;
     case Algorithm::Winograd:
       if (p.dtype != kFloat32) return "Winograd computes float32 only";
@@ -50,11 +53,14 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     return {forced, "forced by the algorithm option"};
   }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
-  if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && p.C_in >= 32 && p.C_out >= 32)
+  // Dilated: each d x d sub-grid should fill 4 x 4 output tiles.
+  const bool wino_grids = p.dim == 2 && (p.dilation[0] == 1 || p.out_size[0] / p.dilation[0] >= 4) &&
+                          (p.dilation[1] == 1 || p.out_size[1] / p.dilation[1] >= 4);
+  if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && wino_grids && p.C_in >= 32 && p.C_out >= 32)
     return {Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"};
   if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
     if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16))
-      return {Algorithm::Depthwise, "one input channel per group: direct rows over a ring of padded input rows"};
+      return {Algorithm::Depthwise, "one input channel per group: direct rows over padded input rows"};
     // Few channels and few outputs per group: GEMM tiles would be mostly edge and packing.
     if (p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1)
       return {Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
