@@ -65,7 +65,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     if (p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1)
       return {Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
   }
-  return {Algorithm::Gemm, "implicit GEMM: im2col packed per block, AVX2/scalar microkernel"};
+  return {Algorithm::Gemm, "implicit GEMM: B rows read in place for multi-tap layers up to 128 output channels per group, im2col packed per block otherwise"};
 }
 
 void log_choice(const ConvParams& p, const AlgorithmChoice& c) {
