@@ -1,9 +1,11 @@
 // Implicit-GEMM convolution (float32): per image n and group g,
 //   Y_g[M = C_out/g, P = prod(S_out)] = A_g[M, Kd = C_in/g * prod(K)] * B[Kd, P]
-// where B is im2col of the input, never materialized whole: it is packed block by block
-// (KC x NC) inside BLIS's loops, straight from the user's tensor, with every padding mode and
-// any input strides. A (the weights) is packed once at plan creation. The output is written
-// in place in NCHW order (Y_g rows are output channels, columns are output positions).
+// where B is im2col of the input, never materialized whole. Either it is packed block by
+// block (KC x NC) inside BLIS's loops, straight from the user's tensor, with every padding
+// mode and any input strides; or (tap mode, run_taps: several taps, M <= 128) the microkernel
+// reads its rows in place through pointers into the input or a per-image padded copy. A (the
+// weights) is packed once at plan creation. The output is written in NCHW order (Y_g rows are
+// output channels, columns are output positions), in place or, in tap mode, via a C block.
 #include <omp.h>
 
 #include <algorithm>
@@ -19,8 +21,9 @@ namespace convkit::internal {
 namespace {
 
 // Block sizes: an A block (MC x KC, 48 KiB) and a B block (KC x NC, 104 KiB) stay in L2; the
-// KC x NR slice of B a microkernel sweeps (16 KiB) stays in L1 next to the A panel it streams
-// (KC = 256 made the two nearly fill a 48 KiB L1). MC is a multiple of every kernel's MR.
+// KC x NR slice of B a microkernel sweeps (16-24 KiB) stays in L1 next to the A panel it
+// streams (KC = 256 made the two nearly fill a 48 KiB L1). MC and NC are whole tiles of every
+// kernel.
 constexpr int64_t kKC = 128, kNC = 192, kMC = 96;
 static_assert(kNC % 32 == 0 && kNC % 48 == 0 && kMC % 24 == 0 && kMC % 8 == 0, "blocks are whole tiles of every kernel");
 // Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
