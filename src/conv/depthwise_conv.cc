@@ -48,15 +48,9 @@ class DirectPlan : public ConvPlan {
     std::vector<int64_t> phase_of(static_cast<std::size_t>(KW_));
     for (int64_t kw = 0; kw < KW_; ++kw) {
       const int64_t ph = kw * dw_ % sw_;
-      auto it = std::find_if(phases_.begin(), phases_.end(), [&](const Phase& f) { return f.ph == ph; });
+      auto it = std::find_if(phases_.begin(), phases_.end(), [&](const PaddedPhase& f) { return f.ph == ph; });
       phase_of[static_cast<std::size_t>(kw)] = it - phases_.begin();
-      if (it != phases_.end()) continue;
-      // Its length, and its elements [i0, i1) that read input columns ph + sw * i - low in
-      // [0, W) (the rest are padding).
-      const int64_t len = ceil_div(Wp_ - ph, sw_);
-      auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : ceil_div(c - ph, sw_); };
-      const int64_t i0 = std::min(len, first_at_or_after(low_));
-      phases_.push_back({ph, len, i0, std::max(i0, std::min(len, first_at_or_after(low_ + W_)))});
+      if (it == phases_.end()) phases_.push_back(padded_phase(ph, sw_, low_, W_, Wp_));
     }
     phase_len_ = (ceil_div(Wp_, sw_) + kernels::kDwRowSlack + 15) / 16 * 16;
     slot_ = static_cast<int64_t>(phases_.size()) * phase_len_;
@@ -143,45 +137,18 @@ class DirectPlan : public ConvPlan {
     return i >= 0 && i < H_ ? i : source_index(i, H_, params.padding_mode);
   }
 
-  // One padded row (column c reads input column c - low; row == nullptr: a zero row) into its
-  // slot as phases: phase k holds columns phases_[k].ph + sw * i (stride 1: the row itself).
-  // Each phase's in-range run is one copy straight from the input; its ends are padding.
+  // One padded row (row == nullptr: a zero row) into its slot as the phases the taps read.
   void fill_row(const float* row, int64_t xsw, float* slot) const {
-    const PaddingMode mode = params.padding_mode;
-    for (std::size_t k = 0; k < phases_.size(); ++k) {
-      const int64_t ph = phases_[k].ph, len = phases_[k].len, i0 = phases_[k].i0, i1 = phases_[k].i1;
-      float* dst = slot + static_cast<int64_t>(k) * phase_len_;
-      if (row == nullptr) {
-        std::memset(dst, 0, static_cast<std::size_t>(len) * sizeof(float));
-        continue;
-      }
-      auto edge = [&](int64_t i) {
-        const int64_t iw = source_index(ph + sw_ * i - low_, W_, mode);
-        dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
-      };
-      for (int64_t i = 0; i < i0; ++i) edge(i);
-      if (i1 > i0) {
-        const float* src = row + (ph + sw_ * i0 - low_) * xsw;
-        // Two in-range elements mean sw * xsw (their distance in the input) fits.
-        const int64_t step = i1 - i0 > 1 ? sw_ * xsw : 1;
-        if (step == 1) {
-          std::memcpy(dst + i0, src, static_cast<std::size_t>(i1 - i0) * sizeof(float));
-        } else {
-          copy_.fn(src, step, i1 - i0, dst + i0);
-        }
-      }
-      for (int64_t i = i1; i < len; ++i) edge(i);
-    }
+    for (std::size_t k = 0; k < phases_.size(); ++k)
+      fill_padded_phase(row, xsw, W_, low_, sw_, phases_[k], params.padding_mode, copy_,
+                        slot + static_cast<int64_t>(k) * phase_len_);
   }
 
   const kernels::DwconvKernel& kernel_;
   const kernels::CopyKernel& copy_;
   int64_t H_, W_, Ho_, Wo_, KH_, KW_, sh_, sw_, dh_, dw_, loh_, low_, cin_g_, cout_g_, taps_, Wp_, Hp_, span_;
   int64_t phase_len_ = 0, slot_ = 0, chunk_ = 2;
-  struct Phase {
-    int64_t ph, len, i0, i1;  // columns ph + sw * i, i < len; [i0, i1) read the input
-  };
-  std::vector<Phase> phases_;
+  std::vector<PaddedPhase> phases_;
   std::vector<int64_t> tap_off_;
   bool overlap_ = false;
   Tensor w_, bias_;

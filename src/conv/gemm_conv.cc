@@ -85,7 +85,11 @@ class GemmPlan : public ConvPlan {
       Sp_[d] = (O - 1) * st + (K[d] - 1) * dl[d] + 1;
       Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
     }
-    if (tap_) kbase_.resize(static_cast<std::size_t>(Kd_));
+    if (tap_) {
+      kbase_.resize(static_cast<std::size_t>(Kd_));
+      // The column phases of a padded row (every one is read: the stride is within the span).
+      for (int64_t ph = 0; ph < s_[2]; ++ph) wphases_.push_back(padded_phase(ph, s_[2], lo_[2], p.in_size.back(), Sp_[2]));
+    }
     flat_ = taps_ == 1 && p.padding_mode == PaddingMode::Zeros;
     for (int64_t i = 0; i < p.dim; ++i)
       flat_ = flat_ && p.stride[static_cast<std::size_t>(i)] == 1 && p.pad_lo[static_cast<std::size_t>(i)] == 0 &&
@@ -242,9 +246,8 @@ class GemmPlan : public ConvPlan {
     const int64_t nI = m_chunks;
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
-    // Per thread: a C block of M x kNC (unless direct) or, while padding, one padded row; and
-    // the K block's row pointers.
-    ws_.reserve(threads, std::max(direct ? 1 : M_ * kNC, Sp_[2]));
+    // Per thread: a C block of M x kNC (unless direct), and the K block's row pointers.
+    ws_.reserve(threads, direct ? 1 : M_ * kNC);
     if (static_cast<int64_t>(row_ptrs_.size()) < threads * kKC) row_ptrs_.resize(static_cast<std::size_t>(threads * kKC));
     if (!in_place) padded_.reserve(1, batch * p.C_in * cs);
     const float* xp = x.data<float>();
@@ -306,24 +309,16 @@ class GemmPlan : public ConvPlan {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t nc = n0 * p.C_in; nc < n1 * p.C_in; ++nc) {
         const float* xc = xp + nc / p.C_in * x.stride(0) + nc % p.C_in * x.stride(1);
-        float* row = ws_.get(omp_get_thread_num());  // one padded row before its phase split
         for (int64_t d = 0; d < Sp_[0]; ++d)
           for (int64_t h = 0; h < Sp_[1]; ++h) {
             const int64_t id = source_or_self(d - lo_[0], S[0]), ih = source_or_self(h - lo_[1], S[1]);
+            const float* row = id < 0 || ih < 0 ? nullptr : xc + id * xs[0] + ih * xs[1];
             // Padded row (d, h): phase rows (d % sd, h % sh, *), at row (d / sd, h / sh).
             float* dst = pad + (nc - n0 * p.C_in) * cs + (d % s_[0] * s_[1] + h % s_[1]) * s_[2] * ps + d / s_[0] * ds +
                          h / s_[1] * hs;
-            float* whole = s_[2] == 1 ? dst : row;
-            if (id < 0 || ih < 0) {
-              std::memset(whole, 0, static_cast<std::size_t>(Sp_[2]) * sizeof(float));
-            } else {
-              fill_padded_row(xc + id * xs[0] + ih * xs[1], xs[2], S[2], lo_[2], Sp_[2], p.padding_mode, whole);
-            }
-            if (s_[2] > 1)
-              for (int64_t ph = 0; ph < s_[2]; ++ph) {
-                const int64_t count = (Sp_[2] - ph + s_[2] - 1) / s_[2];
-                if (count > 0) copy_.fn(row + ph, count > 1 ? s_[2] : 1, count, dst + ph * ps);
-              }
+            for (int64_t ph = 0; ph < s_[2]; ++ph)
+              fill_padded_phase(row, xs[2], S[2], lo_[2], s_[2], wphases_[static_cast<std::size_t>(ph)], p.padding_mode,
+                                copy_, dst + ph * ps);
           }
       }
       compute(n0, n1, pad, p.C_in * cs);
@@ -406,6 +401,7 @@ class GemmPlan : public ConvPlan {
   bool tap_ = false;
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
   std::vector<int64_t> kbase_;  // tap mode: source offset of B row k from the group's channel 0
+  std::vector<PaddedPhase> wphases_;  // tap mode: the column phases of a padded row
   std::vector<const float*> row_ptrs_;  // tap mode: kKC B row pointers per thread
 };
 

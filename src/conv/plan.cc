@@ -33,20 +33,37 @@ bool padded_copy_fits(const ConvParams& p) {
   return padded <= 4 * (in + out) + 65536;
 }
 
-void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t len, PaddingMode mode, float* dst) {
-  // Columns [i0, i1) read the input directly; the rest are padding.
-  const int64_t i0 = std::min(len, lo), i1 = std::max(i0, std::min(len, W + lo));
+PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp) {
+  // Ceilings without overflow for any s; columns ph + s * i >= c from i = first_at_or_after(c).
+  auto ceil_div = [](int64_t num, int64_t den) { return num / den + (num % den != 0); };
+  auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : ceil_div(c - ph, s); };
+  const int64_t len = Wp > ph ? ceil_div(Wp - ph, s) : 0;
+  const int64_t i0 = std::min(len, first_at_or_after(lo));
+  return {ph, len, i0, std::max(i0, std::min(len, first_at_or_after(lo + W)))};
+}
+
+void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
+                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst) {
+  if (row == nullptr) {
+    std::fill(dst, dst + f.len, 0.0f);
+    return;
+  }
   auto edge = [&](int64_t i) {
-    const int64_t iw = source_index(i - lo, W, mode);
+    const int64_t iw = source_index(f.ph + s * i - lo, W, mode);
     dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
   };
-  for (int64_t i = 0; i < i0; ++i) edge(i);
-  if (i1 > i0 && xsw == 1) {  // (i1 == i0 can mean i0 - lo < 0: no pointer is formed then)
-    std::copy(row + (i0 - lo), row + (i1 - lo), dst + i0);
-  } else {
-    for (int64_t i = i0; i < i1; ++i) dst[i] = row[(i - lo) * xsw];
+  for (int64_t i = 0; i < f.i0; ++i) edge(i);
+  if (f.i1 > f.i0) {  // (only then is the first in-range column's pointer formed)
+    const float* src = row + (f.ph + s * f.i0 - lo) * xsw;
+    // Two in-range elements mean s * xsw (their distance in the input) fits.
+    const int64_t step = f.i1 - f.i0 > 1 ? s * xsw : 1;
+    if (step == 1) {
+      std::copy(src, src + (f.i1 - f.i0), dst + f.i0);
+    } else {
+      copy.fn(src, step, f.i1 - f.i0, dst + f.i0);
+    }
   }
-  for (int64_t i = i1; i < len; ++i) edge(i);
+  for (int64_t i = f.i1; i < f.len; ++i) edge(i);
 }
 
 int threads_for(int64_t tasks, double flops) {

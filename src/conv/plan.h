@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "conv/select.h"
+#include "kernels/copy/copy.h"
 
 namespace convkit::internal {
 
@@ -52,9 +53,20 @@ inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
 /// tap-mode paths allocate (or overflow while sizing) far more than the tensors themselves.
 bool padded_copy_fits(const ConvParams& p);
 
-/// dst[i] = the padded row's column i for i < len, where column i reads input column i - lo of
-/// `row` (W columns, xsw apart) and columns outside [0, W) are padding of `mode`.
-void fill_padded_row(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t len, PaddingMode mode, float* dst);
+/// Phase `ph` of a padded row read with column stride s: padded columns ph + s * i for
+/// i < len (the row has Wp padded columns; column c reads input column c - lo). Elements
+/// [i0, i1) read the input directly (W columns); the rest are padding. Computed once per plan:
+/// the divisions stay out of the per-row copy.
+struct PaddedPhase {
+  int64_t ph, len, i0, i1;
+};
+PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp);
+
+/// dst[i] = element i of phase f of the padded row over `row` (W input columns, xsw apart;
+/// nullptr: a zero row), padding of `mode`; the in-range run is one copy (memcpy, or the copy
+/// kernel's strided gather).
+void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
+                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst);
 
 /// Threads worth using for `tasks` independent pieces of `flops` total work: small problems run
 /// on one thread, where waking others would cost more than it saves.
