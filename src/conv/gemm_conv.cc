@@ -181,24 +181,33 @@ class GemmPlan : public ConvPlan {
         } else {
           pack_b(xg, xs1, geo, pc, kc, jc, nc, bp);
         }
-        for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // MC x KC of A stays in L2
-          const int64_t mc = std::min(kMC, m_end - ic);
-          for (int64_t jr = 0; jr < nc; jr += nr_) {
-            const int64_t nn = std::min<int64_t>(nr_, nc - jr);
-            for (int64_t ir = 0; ir < mc; ir += mr_) {
-              const int64_t row = ic + ir;
-              const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
-              float* cp = yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr;
-              const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
-              kernel_.fn(kc, ap, bp + jr, kLdb, cp, P_, std::min<int64_t>(mr_, mc - ir), nn, pc > 0, bias);
-            }
-          }
-        }
+        sweep(g, pc, m_begin, m_end, nc, [&](const float* ap, int64_t row, int64_t jr, int64_t m, int64_t nn, const float* bias) {
+          kernel_.fn(kc, ap, bp + jr, kLdb, yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr, P_, m, nn, pc > 0, bias);
+        });
       }
     }
   }
 
  private:
+  // BLIS's loops over one K block (from pc) of group g: MC chunks of rows [m_begin, m_end) (an
+  // MC x KC block of A stays in L2), NR-column micro-panels of the nc columns, MR-row panels.
+  // tile(A panel, first row, first column, rows, columns, bias of the first row) makes one
+  // microkernel call; the caller says where B and C are.
+  template <typename Tile>
+  void sweep(int64_t g, int64_t pc, int64_t m_begin, int64_t m_end, int64_t nc, Tile&& tile) const {
+    const float* a = a_.data<float>() + (g * panels_ * Kd_ + pc) * mr_;
+    const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ : nullptr;
+    for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
+      const int64_t mc = std::min(kMC, m_end - ic);
+      for (int64_t jr = 0; jr < nc; jr += nr_)
+        for (int64_t ir = 0; ir < mc; ir += mr_) {
+          const int64_t row = ic + ir;
+          tile(a + row / mr_ * Kd_ * mr_, row, jr, std::min<int64_t>(mr_, mc - ir), std::min<int64_t>(nr_, nc - jr),
+               bias ? bias + row : nullptr);
+        }
+    }
+  }
+
   // Several taps. Outputs are computed in the source's coordinates: output (od, oh, ow) is
   // position q = od * ds + oh * hs + ow of a source with unit column stride, row stride hs and
   // plane stride ds. The source is a per-image padded copy of the input (every padding mode
@@ -268,20 +277,10 @@ class GemmPlan : public ConvPlan {
         for (int64_t pc = 0; pc < Kd_; pc += kKC) {
           const int64_t kc = std::min(kKC, Kd_ - pc);
           for (int64_t kk = 0; kk < kc; ++kk) rows[kk] = sg + kbase_[static_cast<std::size_t>(pc + kk)];
-          for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
-            const int64_t mc = std::min(kMC, m_end - ic);
-            for (int64_t jr = 0; jr < nc; jr += nr_) {
-              const int64_t nn = std::min<int64_t>(nr_, nc - jr);
-              for (int64_t ir = 0; ir < mc; ir += mr_) {
-                const int64_t row = ic + ir;
-                const float* ap = a_.data<float>() + ((g * panels_ + row / mr_) * Kd_ + pc) * mr_;
-                float* cp = direct ? yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr : cblock + (row - m_begin) * kNC + jr;
-                const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ + row : nullptr;
-                kernel_.rows(kc, ap, rows, jc + jr, cp, direct ? P_ : kNC, std::min<int64_t>(mr_, mc - ir), nn, pc > 0,
-                             bias);
-              }
-            }
-          }
+          sweep(g, pc, m_begin, m_end, nc, [&](const float* ap, int64_t row, int64_t jr, int64_t m, int64_t nn, const float* bias) {
+            float* cp = direct ? yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr : cblock + (row - m_begin) * kNC + jr;
+            kernel_.rows(kc, ap, rows, jc + jr, cp, direct ? P_ : kNC, m, nn, pc > 0, bias);
+          });
         }
         if (direct) continue;
         // Copy the valid positions of [jc, jc + nc) out, one output-row run at a time.
