@@ -213,7 +213,7 @@ void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ld
 }
 void gemm_f32_12x32_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_12x32(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
+  tile_12x32(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
 }
 void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                           int64_t n, bool accumulate, const float* bias) {
@@ -221,7 +221,7 @@ void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb
 }
 void gemm_f32_8x48_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_8x48(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
+  tile_8x48(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
 }
 
 void gemm_f32_24x16_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
@@ -230,7 +230,7 @@ void gemm_f32_24x16_avx512(int64_t k, const float* a, const float* b, int64_t ld
 }
 void gemm_f32_24x16_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_24x16(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
+  tile_24x16(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

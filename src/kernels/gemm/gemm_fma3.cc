@@ -83,7 +83,7 @@ void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, 
 }
 void gemm_f32_6x16_fma3_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                              int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_6x16(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
+  tile_6x16(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

@@ -31,7 +31,7 @@ void gemm_f32_4x8_scalar(int64_t k, const float* a, const float* b, int64_t ldb,
 }
 void gemm_f32_4x8_scalar_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                               int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_4x8(k, a, PointerRows{rows, off, k}, c, ldc, m, n, accumulate, bias);
+  tile_4x8(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels
