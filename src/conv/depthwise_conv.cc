@@ -116,7 +116,7 @@ class DirectPlan : public ConvPlan {
         for (int64_t oh = c0; oh < c1; oh = overlap_ ? c1 : oh + 1) {
           const int64_t r1 = (overlap_ ? c1 - 1 : oh) * sh_ + span_;
           for (int64_t r = std::max(filled + 1, oh * sh_); r < r1; ++r) {
-            const int64_t ih = source_row(r);
+            const int64_t ih = source_index(r - loh_, H_, params.padding_mode);
             for (int64_t ci = 0; ci < cin_g_; ++ci)
               fill_row(ih < 0 ? nullptr : xg + ci * xs1 + ih * xsh, xsw, planes + (ci * Hp_ + r) * slot_);
           }
@@ -131,12 +131,6 @@ class DirectPlan : public ConvPlan {
   }
 
  private:
-  // The input row padded row r reads, or -1 for a zero row.
-  int64_t source_row(int64_t r) const {
-    const int64_t i = r - loh_;
-    return i >= 0 && i < H_ ? i : source_index(i, H_, params.padding_mode);
-  }
-
   // One padded row (row == nullptr: a zero row) into its slot as the phases the taps read.
   void fill_row(const float* row, int64_t xsw, float* slot) const {
     for (std::size_t k = 0; k < phases_.size(); ++k)

@@ -310,7 +310,7 @@ class GemmPlan : public ConvPlan {
         const float* xc = xp + nc / p.C_in * x.stride(0) + nc % p.C_in * x.stride(1);
         for (int64_t d = 0; d < Sp_[0]; ++d)
           for (int64_t h = 0; h < Sp_[1]; ++h) {
-            const int64_t id = source_or_self(d - lo_[0], S[0]), ih = source_or_self(h - lo_[1], S[1]);
+            const int64_t id = source_index(d - lo_[0], S[0], p.padding_mode), ih = source_index(h - lo_[1], S[1], p.padding_mode);
             const float* row = id < 0 || ih < 0 ? nullptr : xc + id * xs[0] + ih * xs[1];
             // Padded row (d, h): phase rows (d % sd, h % sh, *), at row (d / sd, h / sh).
             float* dst = pad + (nc - n0 * p.C_in) * cs + (d % s_[0] * s_[1] + h % s_[1]) * s_[2] * ps + d / s_[0] * ds +
@@ -322,10 +322,6 @@ class GemmPlan : public ConvPlan {
       }
       compute(n0, n1, pad, p.C_in * cs);
     }
-  }
-
-  int64_t source_or_self(int64_t i, int64_t S) const {
-    return i >= 0 && i < S ? i : source_index(i, S, params.padding_mode);
   }
 
   // The kernel whose tiles pad the M x P product least: M = 64 takes 8 x 48 (12-row panels
