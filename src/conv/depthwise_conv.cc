@@ -18,8 +18,6 @@ namespace convkit::internal {
 
 namespace {
 
-// Ceiling of num / den for num >= 0, den >= 1, without overflow for any den.
-int64_t ceil_div(int64_t num, int64_t den) { return num / den + (num % den != 0); }
 
 class DirectPlan : public ConvPlan {
  public:

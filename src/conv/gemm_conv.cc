@@ -358,7 +358,6 @@ class GemmPlan : public ConvPlan {
           if (mode == PaddingMode::Zeros) {
             // t is in range when 0 <= iw0 + t * st < S: zeros, inputs, zeros. (Ceiling divisions
             // written so a stride near 2^63 cannot overflow.)
-            auto ceil_div = [](int64_t num, int64_t den) { return num / den + (num % den != 0); };
             const int64_t a = std::clamp<int64_t>(iw0 >= 0 ? 0 : ceil_div(-iw0, st), 0, run);
             const int64_t z = std::clamp<int64_t>(geo.S[2] > iw0 ? ceil_div(geo.S[2] - iw0, st) : 0, a, run);
             std::memset(out, 0, static_cast<std::size_t>(a) * sizeof(float));

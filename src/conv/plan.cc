@@ -35,7 +35,6 @@ bool padded_copy_fits(const ConvParams& p) {
 
 PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp) {
   // Ceilings without overflow for any s; columns ph + s * i >= c from i = first_at_or_after(c).
-  auto ceil_div = [](int64_t num, int64_t den) { return num / den + (num % den != 0); };
   auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : ceil_div(c - ph, s); };
   const int64_t len = Wp > ph ? ceil_div(Wp - ph, s) : 0;
   const int64_t i0 = std::min(len, first_at_or_after(lo));

@@ -34,6 +34,10 @@ std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, c
 std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 
+/// ceil(num / den) for num >= 0 and den >= 1, without overflow for any den (strides and
+/// dilations may come near 2^63).
+inline int64_t ceil_div(int64_t num, int64_t den) { return num / den + (num % den != 0); }
+
 /// Maps a coordinate of the padded input (already shifted by -pad_lo) to the input index it
 /// reads, or -1 for a zero (shared by the reference and the packers).
 inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {

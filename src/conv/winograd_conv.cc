@@ -174,9 +174,8 @@ class WinogradPlan : public ConvPlan {
     for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
       const int64_t h0 = a - p.pad_lo[0] + dh_ * th * 4, w0 = b - p.pad_lo[1] + dw_ * tw * 4;
       // Columns of the strip inside the input (0 <= w0 + dw c < W): [c0, c1).
-      auto ceil_div = [](int64_t num, int64_t den) { return num <= 0 ? 0 : num / den + (num % den != 0); };
-      const int64_t c0 = std::min<int64_t>(ceil_div(-w0, dw_), kStrip);
-      const int64_t c1 = std::clamp<int64_t>(ceil_div(W - w0, dw_), c0, kStrip);
+      const int64_t c0 = std::min<int64_t>(w0 >= 0 ? 0 : ceil_div(-w0, dw_), kStrip);
+      const int64_t c1 = std::clamp<int64_t>(W > w0 ? ceil_div(W - w0, dw_) : 0, c0, kStrip);
       const int64_t step = dw_ * sw;
       for (int64_t ci = ci_begin; ci < ci_end; ++ci) {
         const float* xc = xn + ci * x.stride(1);
