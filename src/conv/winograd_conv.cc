@@ -31,39 +31,33 @@ class WinogradPlan : public ConvPlan {
     M_ = p.C_out;
     K_ = p.C_in;
     panels_ = (M_ + mr_ - 1) / mr_;
-    // U: [36][M/MR panels][C_in][MR], rows past C_out zero.
-    u_ = Tensor::empty({36 * panels_ * K_ * mr_});
+    // U: [36][M/MR panels][C_in][MR], rows past C_out zero; position xi starts at xi * ustride_.
+    // The plan writes the 36 positions together: a large U's positions start one cache line
+    // apart modulo 4 KiB, so the 36 write streams use 36 L1 sets (at a multiple of 4 KiB
+    // they would share one set and evict each other's half-written lines).
+    const int64_t per_xi = panels_ * K_ * mr_;
+    ustride_ = per_xi >= 1024 ? (per_xi + 1023) / 1024 * 1024 + 16 : per_xi;
+    u_ = Tensor::empty({36 * ustride_});
     const Tensor wc = w.contiguous();
     const bool flip = p.conv_mode == ConvMode::Convolution;
-    // One MR-row panel at a time: its kernels' 36 transformed values land in 36 [C_in][MR]
-    // regions (together a few hundred KiB, cache resident), and panels run in parallel, so
-    // making the plan stays a small multiple of one forward.
+    // One MR-row panel and one input channel at a time: its MR kernels, gathered tap-major,
+    // transform straight into their 36 places, a run of MR floats in each position's
+    // [C_in][MR] panel. Panels run in parallel, so making the plan stays a small multiple of
+    // one forward.
+    CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the Winograd packer's 32 rows");
     float* up = u_.data<float>();
     const float* wp = wc.data<float>();
     const int threads = threads_for(panels_, 200.0 * static_cast<double>(M_ * K_));
-    // Per-thread scratch made before the parallel region (an allocation failure inside one
-    // could not become a convkit::Error).
-    std::vector<std::vector<float>> scratch(static_cast<std::size_t>(threads),
-                                            std::vector<float>(static_cast<std::size_t>(mr_ * 36 * 16)));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t pb = 0; pb < panels_; ++pb) {
-      alignas(64) float g[16 * 9];
-      float* u = scratch[static_cast<std::size_t>(omp_get_thread_num())].data();  // [lane][xi][16 channels]
-      for (int64_t c0 = 0; c0 < K_; c0 += 16) {  // 16 input channels per transform call
-        const int64_t nc = std::min<int64_t>(16, K_ - c0);
+      alignas(64) float g[9 * 32];  // [tap][MR]
+      for (int64_t ci = 0; ci < K_; ++ci) {
         for (int64_t lane = 0; lane < mr_; ++lane) {
           const int64_t co = pb * mr_ + lane;
-          for (int64_t l = 0; l < 16; ++l)
-            for (int t = 0; t < 9; ++t)
-              g[l * 9 + t] = co < M_ && l < nc ? wp[(co * K_ + c0 + l) * 9 + (flip ? 8 - t : t)] : 0.0f;  // rows past C_out: zero
-          wk_.weight(g, u + lane * 36 * 16);
+          for (int t = 0; t < 9; ++t)  // rows past C_out: zero
+            g[t * mr_ + lane] = co < M_ ? wp[(co * K_ + ci) * 9 + (flip ? 8 - t : t)] : 0.0f;
         }
-        // Panel rows for these 16 channels are contiguous: nc * MR floats per position.
-        for (int xi = 0; xi < 36; ++xi) {
-          float* dst = up + ((xi * panels_ + pb) * K_ + c0) * mr_;
-          for (int64_t l = 0; l < nc; ++l)
-            for (int64_t lane = 0; lane < mr_; ++lane) dst[l * mr_ + lane] = u[static_cast<std::size_t>((lane * 36 + xi) * 16 + l)];
-        }
+        wk_.weight(g, mr_, up + (pb * K_ + ci) * mr_, ustride_);
       }
     }
     if (b.defined()) bias_ = b.contiguous().clone();
@@ -101,7 +95,7 @@ class WinogradPlan : public ConvPlan {
       for (int64_t pc = 0; pc < K_; pc += kKC)
         for (int64_t jr = 0; jr < nt; jr += nr_)
           for (int64_t ir = 0; ir < M_; ir += mr_)
-            kernel_.fn(std::min(kKC, K_ - pc), u_.data<float>() + ((xi * panels_ + ir / mr_) * K_ + pc) * mr_,
+            kernel_.fn(std::min(kKC, K_ - pc), u_.data<float>() + xi * ustride_ + (ir / mr_ * K_ + pc) * mr_,
                        v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
@@ -229,6 +223,7 @@ class WinogradPlan : public ConvPlan {
   int64_t mr_, nr_;
   int64_t M_ = 0, K_ = 0, panels_ = 0, tiles_h_ = 0, tiles_w_ = 0, dh_ = 1, dw_ = 1, grids_ = 1, grids_w_ = 1;
   Tensor u_, bias_;
+  int64_t ustride_ = 0;  // floats between U's positions
   Workspace ws_, shared_;
 };
 

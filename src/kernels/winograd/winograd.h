@@ -9,9 +9,9 @@
 // winograd_f43_output_<isa>(m, mstride, out, ldo, n, bias)
 //   m[xi * mstride + t]: the 36 products of tile t (t < n <= 16; lanes >= n are not read).
 //   out[i * ldo + 4t + c] = bias + (A^T m_t A)[i][c]  for i, c < 4 and t < n.
-// winograd_f43_weight_<isa>(g, u)
-//   g: 16 row-major 3x3 kernels, kernel l at g + 9 l; u[xi * 16 + l] = (G g_l G^T)[xi] for
-//   xi = 0..35 (computed in float).
+// winograd_f43_weight_<isa>(g, n, u, ldu)
+//   g: n 3x3 kernels tap-major, tap e (row-major) of kernel l at g[e * n + l];
+//   u[xi * ldu + l] = (G g_l G^T)[xi] for xi = 0..35 and l < n (computed in float).
 // B^T, G and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
 // Every ISA variant compiles the same code (winograd_common.h) with its own flags, so the
 // results agree to the bit across ISAs whenever the compiler does not contract (the project
@@ -26,7 +26,7 @@ namespace convkit::kernels {
 
 using WinogradInputFn = void (*)(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n);
 using WinogradOutputFn = void (*)(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
-using WinogradWeightFn = void (*)(const float* g, float* u);
+using WinogradWeightFn = void (*)(const float* g, int64_t n, float* u, int64_t ldu);
 
 struct WinogradKernels {
   const char* isa_name;
@@ -39,7 +39,7 @@ struct WinogradKernels {
 #define CONVKIT_WINOGRAD_ISA(isa, suffix)                                                           \
   void winograd_f43_input_##suffix(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n); \
   void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias); \
-  void winograd_f43_weight_##suffix(const float* g, float* u);
+  void winograd_f43_weight_##suffix(const float* g, int64_t n, float* u, int64_t ldu);
 #include "kernels/winograd/kernels.inc"
 #undef CONVKIT_WINOGRAD_ISA
 

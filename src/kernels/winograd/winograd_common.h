@@ -91,32 +91,56 @@ inline void output_f43(const float* m, int64_t mstride, float* out, int64_t ldo,
   }
 }
 
-inline void weight_f43(const float* g, float* u) {
-  // t = G g (6x3) then u = t G^T (6x6), 16 kernels per lane-vector.
-  alignas(64) float gl[9][kLanes];
-  for (int e = 0; e < 9; ++e)
-    for (int l = 0; l < kLanes; ++l) gl[e][l] = g[l * 9 + e];
-  alignas(64) float t[6][3][kLanes];
-  for (int j = 0; j < 3; ++j)
-    for (int l = 0; l < kLanes; ++l) {
-      const float g0 = gl[0 * 3 + j][l], g1 = gl[1 * 3 + j][l], g2 = gl[2 * 3 + j][l];
-      t[0][j][l] = g0 / 4;
-      t[1][j][l] = -(g0 + g1 + g2) / 6;
-      t[2][j][l] = -(g0 - g1 + g2) / 6;
-      t[3][j][l] = g0 / 24 + g1 / 12 + g2 / 6;
-      t[4][j][l] = g0 / 24 - g1 / 12 + g2 / 6;
-      t[5][j][l] = g2;
+inline void weight_f43(const float* g, int64_t n, float* u, int64_t ldu) {
+  // t = G g (6x3) then u = t G^T (6x6), kLanes kernels per lane-vector. G's 1/6, 1/12 and
+  // 1/24 are multiplications by the rounded reciprocals: a division per element made the
+  // transform of a 256 x 256 layer cost more than a forward.
+  constexpr float q4 = 0.25f, q6 = 1.0f / 6, q12 = 1.0f / 12, q24 = 1.0f / 24;
+  for (int64_t l0 = 0; l0 < n; l0 += kLanes) {
+    const int64_t nl = n - l0 < kLanes ? n - l0 : kLanes;
+    alignas(64) float gl[9][kLanes];
+    for (int e = 0; e < 9; ++e) {
+      const float* src = g + e * n + l0;
+      if (nl == kLanes) {
+        for (int l = 0; l < kLanes; ++l) gl[e][l] = src[l];
+      } else {
+        for (int l = 0; l < kLanes; ++l) gl[e][l] = l < nl ? src[l] : 0.0f;
+      }
     }
-  for (int i = 0; i < 6; ++i)
-    for (int l = 0; l < kLanes; ++l) {
-      const float r0 = t[i][0][l], r1 = t[i][1][l], r2 = t[i][2][l];
-      u[(i * 6 + 0) * kLanes + l] = r0 / 4;
-      u[(i * 6 + 1) * kLanes + l] = -(r0 + r1 + r2) / 6;
-      u[(i * 6 + 2) * kLanes + l] = -(r0 - r1 + r2) / 6;
-      u[(i * 6 + 3) * kLanes + l] = r0 / 24 + r1 / 12 + r2 / 6;
-      u[(i * 6 + 4) * kLanes + l] = r0 / 24 - r1 / 12 + r2 / 6;
-      u[(i * 6 + 5) * kLanes + l] = r2;
+    alignas(64) float t[6][3][kLanes];
+    for (int j = 0; j < 3; ++j)
+      for (int l = 0; l < kLanes; ++l) {
+        const float g0 = gl[0 * 3 + j][l], g1 = gl[1 * 3 + j][l], g2 = gl[2 * 3 + j][l];
+        t[0][j][l] = g0 * q4;
+        t[1][j][l] = -(g0 + g1 + g2) * q6;
+        t[2][j][l] = -(g0 - g1 + g2) * q6;
+        t[3][j][l] = g0 * q24 + g1 * q12 + g2 * q6;
+        t[4][j][l] = g0 * q24 - g1 * q12 + g2 * q6;
+        t[5][j][l] = g2;
+      }
+    alignas(64) float o[36][kLanes];
+    for (int i = 0; i < 6; ++i)
+      for (int l = 0; l < kLanes; ++l) {
+        const float r0 = t[i][0][l], r1 = t[i][1][l], r2 = t[i][2][l];
+        o[i * 6 + 0][l] = r0 * q4;
+        o[i * 6 + 1][l] = -(r0 + r1 + r2) * q6;
+        o[i * 6 + 2][l] = -(r0 - r1 + r2) * q6;
+        o[i * 6 + 3][l] = r0 * q24 + r1 * q12 + r2 * q6;
+        o[i * 6 + 4][l] = r0 * q24 - r1 * q12 + r2 * q6;
+        o[i * 6 + 5][l] = r2;
+      }
+    // Constant trip counts: a run-time count here became a string move per row, whose
+    // start-up cost exceeded the transform.
+    for (int xi = 0; xi < 36; ++xi) {
+      float* dst = u + xi * ldu + l0;
+      if (nl == kLanes) {
+        for (int l = 0; l < kLanes; ++l) dst[l] = o[xi][l];
+      } else {
+        for (int l = 0; l < kLanes; ++l)
+          if (l < nl) dst[l] = o[xi][l];
+      }
     }
+  }
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ void winograd_f43_output_scalar(const float* m, int64_t mstride, float* out, int
   winograd_common::output_f43(m, mstride, out, ldo, n, bias);
 }
 
-void winograd_f43_weight_scalar(const float* g, float* u) { winograd_common::weight_f43(g, u); }
+void winograd_f43_weight_scalar(const float* g, int64_t n, float* u, int64_t ldu) {
+  winograd_common::weight_f43(g, n, u, ldu);
+}
 
 }  // namespace convkit::kernels
