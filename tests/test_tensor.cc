@@ -1,5 +1,6 @@
 // Tensor: dtypes and their conversions, views and strides, creation, printing (vs PyTorch).
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <random>
@@ -201,6 +202,68 @@ TEST(Tensor, EmptyShapesWithHugeSizesAreFine) {
   // And with the zero first (found by fuzz_npy too): strides checked from the last dim.
   const Tensor u = Tensor::empty({0, 0, 140000000000001, 30001, 6});
   EXPECT_TRUE(u.is_contiguous());
+}
+
+// The storage cache (src/core/storage.cc). AddressSanitizer builds keep nothing, so that
+// every use after free is still reported there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kStorageCache = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kStorageCache = false;
+#else
+constexpr bool kStorageCache = true;
+#endif
+#else
+constexpr bool kStorageCache = true;
+#endif
+
+TEST(Storage, LargeBuffersAreReusedWarm) {
+  release_cached_memory();
+  ASSERT_EQ(cached_memory_bytes(), 0);
+  const int64_t n = 1 << 18;  // 1 MiB of float32
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::full({n}, 1.0, kFloat32);
+    first = t.data_ptr();
+  }
+  if (!kStorageCache) {
+    EXPECT_EQ(cached_memory_bytes(), 0);
+    return;
+  }
+  EXPECT_EQ(cached_memory_bytes(), n * 4);
+  // The same size gets the same block back, and zeros() clears what the last tensor left.
+  Tensor again = Tensor::zeros({n}, kFloat32);
+  EXPECT_EQ(again.data_ptr(), first);
+  EXPECT_EQ(cached_memory_bytes(), 0);
+  const float* v = again.data<float>();
+  EXPECT_TRUE(std::all_of(v, v + n, [](float x) { return x == 0.0f; }));
+  again = Tensor();
+  // A block more than twice a request's size is not handed out for it; one up to twice is.
+  Tensor small = Tensor::empty({n / 2 - 1024}, kFloat32);
+  EXPECT_NE(small.data_ptr(), first);
+  Tensor half = Tensor::empty({n / 2}, kFloat32);
+  EXPECT_EQ(half.data_ptr(), first);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(half.data_ptr()) % 64, 0u);
+  release_cached_memory();
+}
+
+TEST(Storage, CacheIsBoundedAndReleased) {
+  release_cached_memory();
+  // Below 256 KiB nothing is kept.
+  { Tensor t = Tensor::empty({1 << 15}, kFloat32); }
+  EXPECT_EQ(cached_memory_bytes(), 0);
+  // 40 freed blocks of 8 MiB: at most 256 MiB stay.
+  {
+    std::vector<Tensor> ts;
+    for (int i = 0; i < 40; ++i) ts.push_back(Tensor::empty({int64_t{1} << 21}, kFloat32));
+  }
+  EXPECT_LE(cached_memory_bytes(), int64_t{256} << 20);
+  if (kStorageCache) {
+    EXPECT_EQ(cached_memory_bytes(), int64_t{256} << 20);
+  }
+  release_cached_memory();
+  EXPECT_EQ(cached_memory_bytes(), 0);
 }
 
 }  // namespace

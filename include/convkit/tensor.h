@@ -150,4 +150,11 @@ int64_t checked_numel(const Shape& shape);
 /// "[2, 3, 4]" — shape formatting used in every error message.
 std::string shape_str(const Shape& shape);
 
+/// Buffers of 256 KiB or more that convkit's tensors free are kept (up to 256 MiB in all) and
+/// handed to the next tensor of about their size, so a forward that returns a new output each
+/// call reuses warm memory instead of faulting in fresh pages. This returns them to the system.
+void release_cached_memory();
+/// Bytes currently kept by that cache.
+int64_t cached_memory_bytes();
+
 }  // namespace convkit

@@ -6,11 +6,8 @@
 #include <new>
 #include <numeric>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "core/cast.h"
+#include "core/storage.h"
 
 namespace convkit {
 
@@ -20,25 +17,6 @@ using internal::str_cat;
 namespace {
 
 constexpr std::size_t kAlignment = 64;
-// Buffers of at least one huge page start on a huge-page boundary and, on Linux, ask for
-// transparent huge pages over their whole huge pages (the tail stays in small pages, so no
-// memory is resident that the tensor does not use). A fresh 4 KiB page costs a fault each —
-// measured ~3 us on a virtual machine, so a 9.4 MB Winograd weight transform spent ~6 ms in
-// 2300 faults when its plan was made — and channel planes read together span fewer TLB
-// entries.
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
-
-// 64-byte-aligned (huge-page-aligned when large) storage of at least `bytes`, never null.
-std::shared_ptr<void> allocate_storage(std::size_t bytes) {
-  const std::size_t align = bytes >= kHugePage ? kHugePage : kAlignment;
-  void* p = ::operator new(std::max(bytes, kAlignment), std::align_val_t(align));
-#if defined(MADV_HUGEPAGE)
-  // Advice only: a kernel without transparent huge pages keeps small pages.
-  if (align == kHugePage) (void)madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
-#endif
-  return std::shared_ptr<void>(p, [align](void* q) { ::operator delete(q, std::align_val_t(align)); });
-}
-
 // Visits every element of a strided layout in row-major order, passing the element offsets
 // of two layouts with the same sizes (b may equal a). The odometer keeps this allocation-free
 // apart from the index vector.
@@ -175,7 +153,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   const std::size_t alloc = (static_cast<std::size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
   Tensor t;
   try {
-    t.storage_ = allocate_storage(alloc);
+    t.storage_ = internal::allocate_storage(alloc);
   } catch (const std::bad_alloc&) {
     throw Error(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
                         shape_str(shape), " and dtype ", dtype_name(dtype)));
