@@ -785,6 +785,15 @@ int run_bench(const BenchCommand& c) {
     std::printf(" threads=%d %.1f GFLOP/s", t, peak.back());
   }
   std::printf("\n");
+  // Process start-up (the OpenMP team of each thread count, first use of the code and of the
+  // allocator) is paid once here, not charged to the first shape's "first forward".
+  for (int t : threads) {
+    set_num_threads(t);
+    nn::Conv2d warm(nn::Conv2dOptions(32, 32, 3).padding(1));  // enough work for every thread
+    (void)warm(randn({1, 32, 32, 32}));
+    nn::Conv1d warm1(nn::Conv1dOptions(16, 32, 3).stride(2));
+    (void)warm1(randn({16, 16, 64}));
+  }
   std::printf("\n");
   print_header();
 
