@@ -303,11 +303,12 @@ class GemmPlan : public ConvPlan {
     }
     // A batch of images at a time: pad them (channels in parallel), then compute from the copy.
     float* pad = padded_.get(0);
+    const int64_t xs_n = x.stride(0), xs_c = x.stride(1);
     for (int64_t n0 = 0; n0 < p.N; n0 += batch) {
       const int64_t n1 = std::min(p.N, n0 + batch);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t nc = n0 * p.C_in; nc < n1 * p.C_in; ++nc) {
-        const float* xc = xp + nc / p.C_in * x.stride(0) + nc % p.C_in * x.stride(1);
+        const float* xc = xp + nc / p.C_in * xs_n + nc % p.C_in * xs_c;
         for (int64_t d = 0; d < Sp_[0]; ++d)
           for (int64_t h = 0; h < Sp_[1]; ++h) {
             const int64_t id = source_index(d - lo_[0], S[0], p.padding_mode), ih = source_index(h - lo_[1], S[1], p.padding_mode);

@@ -162,7 +162,7 @@ class WinogradPlan : public ConvPlan {
   void input_tiles(const Tensor& x, int64_t n, int64_t grid, int64_t t0, int64_t nt, float* v, float* strip,
                    int64_t ci_begin, int64_t ci_end) const {
     const ConvParams& p = params;
-    const int64_t H = p.in_size[0], W = p.in_size[1], sh = x.stride(2), sw = x.stride(3);
+    const int64_t H = p.in_size[0], W = p.in_size[1], sh = x.stride(2), sw = x.stride(3), sc = x.stride(1);
     const int64_t a = grid / grids_w_, b = grid % grids_w_;
     const float* xn = x.data<float>() + n * x.stride(0);
     for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
@@ -172,7 +172,7 @@ class WinogradPlan : public ConvPlan {
       const int64_t c1 = std::clamp<int64_t>(W > w0 ? ceil_div(W - w0, dw_) : 0, c0, kStrip);
       const int64_t step = dw_ * sw;
       for (int64_t ci = ci_begin; ci < ci_end; ++ci) {
-        const float* xc = xn + ci * x.stride(1);
+        const float* xc = xn + ci * sc;
         for (int64_t r = 0; r < 6; ++r) {  // [6][66] strip with the zero padding materialized
           float* row = strip + r * kStrip;
           const int64_t ih = h0 + dh_ * r;
