@@ -9,6 +9,7 @@
 #include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/winograd/winograd.h"
 #include "test_util.h"
 
 namespace convkit::test {
@@ -426,6 +427,97 @@ TEST(DwconvKernels, EveryShapeMatchesNaive) {
 
 namespace convkit::test {
 namespace {
+
+// Winograd F(4x4, 3x3) transforms of every ISA against the published matrices (Lavin & Gray,
+// arXiv:1509.09308) in double, and bit for bit against the scalar build. Reads past the
+// contract hit NaN sentinels (and would poison the result); writes past it change sentinels.
+TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
+  const double BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                           {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  const double AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  const double G[6][3] = {{1 / 4.0, 0, 0},           {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+                          {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  int count = 0;
+  const kernels::WinogradKernels* ks = kernels::winograd_kernel_list(&count);
+  const kernels::WinogradKernels& scalar = kernels::winograd_kernels(Isa::Scalar);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (int ki = 0; ki < count; ++ki) {
+    const auto& k = ks[ki];
+    if (k.isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(k.isa_name);
+    for (int64_t n = 1; n <= 16; ++n) {
+      SCOPED_TRACE("n " + std::to_string(n));
+      // Input: 6 rows of 4n + 2 values, ld 4n + 5 (three NaN columns between rows).
+      const int64_t ld = 4 * n + 5, vstride = 19;
+      std::vector<float> strip(static_cast<std::size_t>(5 * ld + 4 * n + 2), nan);
+      for (int64_t r = 0; r < 6; ++r)
+        for (int64_t c = 0; c < 4 * n + 2; ++c) strip[static_cast<std::size_t>(r * ld + c)] = nd(rng);
+      std::vector<float> v(36 * vstride, 7.0f), vs = v;
+      k.input(strip.data(), ld, v.data(), vstride, n);
+      scalar.input(strip.data(), ld, vs.data(), vstride, n);
+      for (int64_t t = 0; t < vstride; ++t)
+        for (int xi = 0; xi < 36; ++xi) {
+          const float got = v[static_cast<std::size_t>(xi * vstride + t)];
+          if (t >= n) {
+            ASSERT_EQ(got, 7.0f) << "lane " << t << " written";
+            continue;
+          }
+          double e = 0;
+          for (int r = 0; r < 6; ++r)
+            for (int c = 0; c < 6; ++c) e += BT[xi / 6][r] * strip[static_cast<std::size_t>(r * ld + 4 * t + c)] * BT[xi % 6][c];
+          ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "input xi " << xi << " tile " << t;
+          ASSERT_EQ(std::memcmp(&got, &vs[static_cast<std::size_t>(xi * vstride + t)], 4), 0) << "input xi " << xi << " tile " << t;
+        }
+      // Output: lanes past n are NaN (never read); rows of 4n columns, ldo 4n + 3.
+      const int64_t mstride = 17, ldo = 4 * n + 3;
+      std::vector<float> m(36 * mstride, nan);
+      for (int xi = 0; xi < 36; ++xi)
+        for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(xi * mstride + t)] = nd(rng);
+      const float bias = nd(rng);
+      std::vector<float> out(static_cast<std::size_t>(4 * ldo), 7.0f), outs = out;
+      k.output(m.data(), mstride, out.data(), ldo, n, bias);
+      scalar.output(m.data(), mstride, outs.data(), ldo, n, bias);
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t col = 0; col < ldo; ++col) {
+          const float got = out[static_cast<std::size_t>(i * ldo + col)];
+          if (col >= 4 * n) {
+            ASSERT_EQ(got, 7.0f) << "column " << col << " written";
+            continue;
+          }
+          const int64_t t = col / 4, c = col % 4;
+          double e = bias;
+          for (int a = 0; a < 6; ++a)
+            for (int b = 0; b < 6; ++b) e += AT[i][a] * m[static_cast<std::size_t>((a * 6 + b) * mstride + t)] * AT[c][b];
+          ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "output row " << i << " column " << col;
+          ASSERT_EQ(std::memcmp(&got, &outs[static_cast<std::size_t>(i * ldo + col)], 4), 0) << "output row " << i << " column " << col;
+        }
+    }
+    // Weights: n kernels tap-major, ldu n + 2.
+    for (int64_t n : {1, 8, 17, 24, 33}) {
+      std::vector<float> g(static_cast<std::size_t>(9 * n));
+      for (auto& x : g) x = nd(rng);
+      const int64_t ldu = n + 2;
+      std::vector<float> u(static_cast<std::size_t>(36 * ldu), 7.0f), us = u;
+      k.weight(g.data(), n, u.data(), ldu);
+      scalar.weight(g.data(), n, us.data(), ldu);
+      for (int xi = 0; xi < 36; ++xi)
+        for (int64_t l = 0; l < ldu; ++l) {
+          const float got = u[static_cast<std::size_t>(xi * ldu + l)];
+          if (l >= n) {
+            ASSERT_EQ(got, 7.0f);
+            continue;
+          }
+          double e = 0;
+          for (int a = 0; a < 3; ++a)
+            for (int b = 0; b < 3; ++b) e += G[xi / 6][a] * g[static_cast<std::size_t>((a * 3 + b) * n + l)] * G[xi % 6][b];
+          ASSERT_NEAR(got, e, 1e-5 * (1 + std::fabs(e))) << "weight xi " << xi << " kernel " << l << " of " << n;
+          ASSERT_EQ(std::memcmp(&got, &us[static_cast<std::size_t>(xi * ldu + l)], 4), 0);
+        }
+    }
+  }
+}
 
 TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
   int count = 0;

@@ -171,6 +171,13 @@ class WinogradPlan : public ConvPlan {
       const int64_t c0 = std::min<int64_t>(w0 >= 0 ? 0 : ceil_div(-w0, dw_), kStrip);
       const int64_t c1 = std::clamp<int64_t>(W > w0 ? ceil_div(W - w0, dw_) : 0, c0, kStrip);
       const int64_t step = dw_ * sw;
+      // A run whose 6 x (4 count + 2) window lies inside the input, with unit column steps, is
+      // transformed straight from the input rows (the kernel reads no more than that window).
+      if (step == 1 && c0 == 0 && c1 >= 4 * count + 2 && h0 >= 0 && h0 + 5 * dh_ < H) {
+        for (int64_t ci = ci_begin; ci < ci_end; ++ci)
+          wk_.input(xn + ci * sc + h0 * sh + w0, dh_ * sh, v + ci * kTilesPerBlock + t, K_ * kTilesPerBlock, count);
+        return;
+      }
       for (int64_t ci = ci_begin; ci < ci_end; ++ci) {
         const float* xc = xn + ci * sc;
         for (int64_t r = 0; r < 6; ++r) {  // [6][66] strip with the zero padding materialized
@@ -205,8 +212,15 @@ class WinogradPlan : public ConvPlan {
     for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
       const int64_t cols = std::min(4 * count, gw - tw * 4), nrows = std::min<int64_t>(4, gh - th * 4);
       if (cols <= 0 || nrows <= 0) return;
+      // Whole tiles in unit-stride columns: the kernel writes the 4 x 4 count outputs in place.
+      const bool direct = dw_ == 1 && nrows == 4 && cols == 4 * count;
       for (int64_t co = co_begin; co < co_end; ++co) {
         const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
+        if (direct) {
+          wk_.output(m + co * kTilesPerBlock + t, M_ * kTilesPerBlock, yn + (co * Ho + a + dh_ * th * 4) * Wo + b + tw * 4,
+                     dh_ * Wo, count, bias);
+          continue;
+        }
         wk_.output(m + co * kTilesPerBlock + t, M_ * kTilesPerBlock, rows, 4 * kLanes, count, bias);
         for (int64_t i = 0; i < nrows; ++i) {
           float* dst = yn + (co * Ho + a + dh_ * (th * 4 + i)) * Wo + b + dw_ * tw * 4;

@@ -2,20 +2,23 @@
 // (one tile per SIMD lane), for the Winograd convolution path.
 //
 // winograd_f43_input_<isa>(strip, ld, v, vstride, n)
-//   strip: 6 rows (row r at strip + r * ld) of 66 floats, zero padding already in place;
-//          tile t (t < 16) is the 6x6 window at columns 4t .. 4t+5.
-//   v[xi * vstride + t] = (B^T d_t B)[xi]  for xi = 0..35 and t < n (n <= 16); lanes >= n are
-//   not written.
+//   strip: 6 rows (row r at strip + r * ld), zero padding already in place, of which only
+//          columns 0 .. 4n + 1 are read (so a row may be the input itself); tile t (t < n <= 16)
+//          is the 6x6 window at columns 4t .. 4t+5.
+//   v[xi * vstride + t] = (B^T d_t B)[xi]  for xi = 0..35 and t < n; lanes >= n are not
+//   written.
 // winograd_f43_output_<isa>(m, mstride, out, ldo, n, bias)
 //   m[xi * mstride + t]: the 36 products of tile t (t < n <= 16; lanes >= n are not read).
-//   out[i * ldo + 4t + c] = bias + (A^T m_t A)[i][c]  for i, c < 4 and t < n.
+//   out[i * ldo + 4t + c] = bias + (A^T m_t A)[i][c]  for i, c < 4 and t < n; nothing else is
+//   written (so the rows may be the output itself).
 // winograd_f43_weight_<isa>(g, n, u, ldu)
 //   g: n 3x3 kernels tap-major, tap e (row-major) of kernel l at g[e * n + l];
 //   u[xi * ldu + l] = (G g_l G^T)[xi] for xi = 0..35 and l < n (computed in float).
 // B^T, G and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
-// Every ISA variant compiles the same code (winograd_common.h) with its own flags, so the
-// results agree to the bit across ISAs whenever the compiler does not contract (the project
-// builds with -ffp-contract=off). No allocation, no threads.
+// Every ISA variant computes the same expressions in the same order (winograd_common.h, which
+// the AVX-512 input and output transforms restate with explicit shuffles for their data
+// movement), so the results agree to the bit across ISAs as long as nothing contracts (the
+// project builds with -ffp-contract=off). No allocation, no threads.
 #pragma once
 
 #include <cstdint>

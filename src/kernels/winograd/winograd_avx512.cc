@@ -1,16 +1,116 @@
-// Winograd F(4x4, 3x3) transforms for the avx512 build: the shared code of winograd_common.h,
-// compiled with this file's flags.
+// Winograd F(4x4, 3x3) transforms for the avx512 build. The weight transform is the shared
+// code of winograd_common.h. The input and output transforms compute the same expressions in
+// the same order as winograd_common.h (so the bits agree with every other ISA), but move data
+// with explicit shuffles: compiled from the plain code, the tile de-interleave re-read freshly
+// stored rows at other offsets (store-forwarding stalls) and the output interleave became 256
+// scalar stores per call — together more time than the GEMMs on a 64-channel layer.
+#include <immintrin.h>
+
 #include "kernels/winograd/winograd.h"
 #include "kernels/winograd/winograd_common.h"
 
 namespace convkit::kernels {
 
+namespace {
+
+inline __mmask16 lanes_mask(int64_t lanes) {
+  return static_cast<__mmask16>(lanes >= 16 ? 0xffff : lanes <= 0 ? 0 : (1u << lanes) - 1);
+}
+
+inline __m512 mul(float c, __m512 x) { return _mm512_mul_ps(_mm512_set1_ps(c), x); }
+
+}  // namespace
+
 void winograd_f43_input_avx512(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
-  winograd_common::input_f43(strip, ld, v, vstride, n);
+  // d[r][j]: column j (0..5) of every tile from strip row r, tile t in lane t: strip column
+  // 4t + j. Columns past 4n + 1 are never read (masked loads give zeros).
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  // Lanes 1..15 of the first operand, then lane 0 (column 64) or 1 (column 65) of the second.
+  const __m512i next64 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+  const __m512i next65 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+  const int64_t cols = 4 * n + 2;
+  __m512 d[6][6];
+  for (int r = 0; r < 6; ++r) {
+    const float* s = strip + r * ld;
+    __m512 l[5];
+    for (int q = 0; q < 5; ++q) l[q] = _mm512_maskz_loadu_ps(lanes_mask(cols - 16 * q), s + 16 * q);
+    const __m512 e = _mm512_permutex2var_ps(l[0], even, l[1]), e2 = _mm512_permutex2var_ps(l[2], even, l[3]);
+    const __m512 o = _mm512_permutex2var_ps(l[0], odd, l[1]), o2 = _mm512_permutex2var_ps(l[2], odd, l[3]);
+    d[r][0] = _mm512_permutex2var_ps(e, even, e2);  // columns 4t
+    d[r][2] = _mm512_permutex2var_ps(e, odd, e2);   // 4t + 2
+    d[r][1] = _mm512_permutex2var_ps(o, even, o2);  // 4t + 1
+    d[r][3] = _mm512_permutex2var_ps(o, odd, o2);   // 4t + 3
+    // 4t + 4 and 4t + 5: columns 4t and 4t + 1 one tile on, the last lane from columns 64, 65.
+    d[r][4] = _mm512_permutex2var_ps(d[r][0], next64, l[4]);
+    d[r][5] = _mm512_permutex2var_ps(d[r][1], next65, l[4]);
+  }
+  const __mmask16 store = lanes_mask(n);
+  for (int k = 0; k < 6; ++k) {
+    // Rows: c[j] = (B^T d)[k] at tile column j (winograd_common.h's stage 1, lane-wise).
+    __m512 c[6];
+    for (int j = 0; j < 6; ++j) {
+      const __m512 d0 = d[0][j], d1 = d[1][j], d2 = d[2][j], d3 = d[3][j], d4 = d[4][j], d5 = d[5][j];
+      switch (k) {
+        case 0: c[j] = _mm512_add_ps(_mm512_sub_ps(mul(4, d0), mul(5, d2)), d4); break;
+        case 1: c[j] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-4, d1), mul(4, d2)), d3), d4); break;
+        case 2: c[j] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(4, d1), mul(4, d2)), d3), d4); break;
+        case 3: c[j] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-2, d1), d2), mul(2, d3)), d4); break;
+        case 4: c[j] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(2, d1), d2), mul(2, d3)), d4); break;
+        default: c[j] = _mm512_add_ps(_mm512_sub_ps(mul(4, d1), mul(5, d3)), d5); break;
+      }
+    }
+    // Columns: o[j] = (c B)[j] (stage 2).
+    __m512 o[6];
+    o[0] = _mm512_add_ps(_mm512_sub_ps(mul(4, c[0]), mul(5, c[2])), c[4]);
+    o[1] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-4, c[1]), mul(4, c[2])), c[3]), c[4]);
+    o[2] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(4, c[1]), mul(4, c[2])), c[3]), c[4]);
+    o[3] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-2, c[1]), c[2]), mul(2, c[3])), c[4]);
+    o[4] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(2, c[1]), c[2]), mul(2, c[3])), c[4]);
+    o[5] = _mm512_add_ps(_mm512_sub_ps(mul(4, c[1]), mul(5, c[3])), c[5]);
+    for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(v + (k * 6 + j) * vstride, store, o[j]);
+  }
 }
 
 void winograd_f43_output_avx512(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias) {
-  winograd_common::output_f43(m, mstride, out, ldo, n, bias);
+  const __mmask16 lanes = lanes_mask(n);
+  // Columns: u[k][c] = (m A)[k][c] (winograd_common.h's stage 1; lanes past n read as zero).
+  __m512 u[6][4];
+  for (int k = 0; k < 6; ++k) {
+    __m512 mk[6];
+    for (int j = 0; j < 6; ++j) mk[j] = _mm512_maskz_loadu_ps(lanes, m + (k * 6 + j) * mstride);
+    const __m512 d12 = _mm512_sub_ps(mk[1], mk[2]), s12 = _mm512_add_ps(mk[1], mk[2]);
+    u[k][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(mk[0], mk[1]), mk[2]), mk[3]), mk[4]);
+    u[k][1] = _mm512_sub_ps(_mm512_add_ps(d12, mul(2, mk[3])), mul(2, mk[4]));
+    u[k][2] = _mm512_add_ps(_mm512_add_ps(s12, mul(4, mk[3])), mul(4, mk[4]));
+    u[k][3] = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(d12, mul(8, mk[3])), mul(8, mk[4])), mk[5]);
+  }
+  // Rows: y[i][c] = bias + (A^T u)[i][c] (stage 2).
+  const __m512 b = _mm512_set1_ps(bias);
+  __m512 y[4][4];
+  for (int c = 0; c < 4; ++c) {
+    const __m512 r0 = u[0][c], r1 = u[1][c], r2 = u[2][c], r3 = u[3][c], r4 = u[4][c], r5 = u[5][c];
+    const __m512 d12 = _mm512_sub_ps(r1, r2), s12 = _mm512_add_ps(r1, r2);
+    y[0][c] = _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r0, r1), r2), r3), r4));
+    y[1][c] = _mm512_add_ps(b, _mm512_sub_ps(_mm512_add_ps(d12, mul(2, r3)), mul(2, r4)));
+    y[2][c] = _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(s12, mul(4, r3)), mul(4, r4)));
+    y[3][c] = _mm512_add_ps(b, _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(d12, mul(8, r3)), mul(8, r4)), r5));
+  }
+  // Each output row: interleave the four columns of every tile (row column 4t + c): pairs of
+  // columns by float, then the pairs by two floats; write 4n columns. (Two-source permutes
+  // only: GCC 12 flags the unpack and shuffle intrinsics as uninitialized at -O3.)
+  const __m512i lo1 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const __m512i hi2 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  for (int i = 0; i < 4; ++i) {
+    const __m512 p01l = _mm512_permutex2var_ps(y[i][0], lo1, y[i][1]), p01h = _mm512_permutex2var_ps(y[i][0], hi1, y[i][1]);
+    const __m512 p23l = _mm512_permutex2var_ps(y[i][2], lo1, y[i][3]), p23h = _mm512_permutex2var_ps(y[i][2], hi1, y[i][3]);
+    const __m512 row[4] = {_mm512_permutex2var_ps(p01l, lo2, p23l), _mm512_permutex2var_ps(p01l, hi2, p23l),
+                           _mm512_permutex2var_ps(p01h, lo2, p23h), _mm512_permutex2var_ps(p01h, hi2, p23h)};
+    float* dst = out + i * ldo;
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(dst + 16 * v, lanes_mask(4 * n - 16 * v), row[v]);
+  }
 }
 
 void winograd_f43_weight_avx512(const float* g, int64_t n, float* u, int64_t ldu) {

@@ -14,10 +14,14 @@ constexpr int kLanes = 16;
 constexpr int kCols = 4 * kLanes + 2;  // 66 strip columns
 
 inline void input_f43(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
+  // 0. The 4n + 2 readable columns of each row (the strip may be the input itself), zero after.
+  alignas(64) float sr[6][kCols];
+  const int64_t cols = 4 * n + 2;
+  for (int k = 0; k < 6; ++k)
+    for (int c = 0; c < kCols; ++c) sr[k][c] = c < cols ? strip[k * ld + c] : 0.0f;
   // 1. Rows: r[k] = (B^T strip)[k] over all 66 columns (contiguous, vectorized).
   alignas(64) float r[6][kCols + 2];  // 2 spare zero columns: tile 16's phases read them
-  const float* s0 = strip;
-  const float *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld, *s4 = s3 + ld, *s5 = s4 + ld;
+  const float *s0 = sr[0], *s1 = sr[1], *s2 = sr[2], *s3 = sr[3], *s4 = sr[4], *s5 = sr[5];
   for (int c = 0; c < kCols; ++c) {
     const float d0 = s0[c], d1 = s1[c], d2 = s2[c], d3 = s3[c], d4 = s4[c], d5 = s5[c];
     r[0][c] = 4 * d0 - 5 * d2 + d4;
@@ -48,8 +52,9 @@ inline void input_f43(const float* strip, int64_t ld, float* v, int64_t vstride,
       float* dst = v + (k * 6 + j) * vstride;
       if (n == kLanes) {
         for (int t = 0; t < kLanes; ++t) dst[t] = o[j][t];
-      } else {
-        for (int64_t t = 0; t < n; ++t) dst[t] = o[j][t];
+      } else {  // (a constant trip count: a run-time one became a call to memcpy)
+        for (int t = 0; t < kLanes; ++t)
+          if (t < n) dst[t] = o[j][t];
       }
     }
   }
@@ -76,18 +81,24 @@ inline void output_f43(const float* m, int64_t mstride, float* out, int64_t ldo,
       u[k][3][t] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
     }
   }
-  // 2. Rows: y[i][c] = (A^T u)[i][c], plus the bias, scattered to 4 output rows.
-  for (int c = 0; c < 4; ++c) {
-    alignas(64) float y[4][kLanes];
+  // 2. Rows: y[i][c] = (A^T u)[i][c], plus the bias.
+  alignas(64) float y[4][4][kLanes];  // [i][c][t]
+  for (int c = 0; c < 4; ++c)
     for (int t = 0; t < kLanes; ++t) {
       const float r0 = u[0][c][t], r1 = u[1][c][t], r2 = u[2][c][t], r3 = u[3][c][t], r4 = u[4][c][t], r5 = u[5][c][t];
-      y[0][t] = bias + (r0 + r1 + r2 + r3 + r4);
-      y[1][t] = bias + (r1 - r2 + 2 * r3 - 2 * r4);
-      y[2][t] = bias + (r1 + r2 + 4 * r3 + 4 * r4);
-      y[3][t] = bias + (r1 - r2 + 8 * r3 - 8 * r4 + r5);
+      y[0][c][t] = bias + (r0 + r1 + r2 + r3 + r4);
+      y[1][c][t] = bias + (r1 - r2 + 2 * r3 - 2 * r4);
+      y[2][c][t] = bias + (r1 + r2 + 4 * r3 + 4 * r4);
+      y[3][c][t] = bias + (r1 - r2 + 8 * r3 - 8 * r4 + r5);
     }
-    for (int i = 0; i < 4; ++i)
-      for (int64_t t = 0; t < n; ++t) out[i * ldo + 4 * t + c] = y[i][t];
+  // 3. Each output row interleaved (column 4t + c), then its 4n columns written.
+  for (int i = 0; i < 4; ++i) {
+    alignas(64) float row[4 * kLanes];
+    for (int t = 0; t < kLanes; ++t)
+      for (int c = 0; c < 4; ++c) row[4 * t + c] = y[i][c][t];
+    float* dst = out + i * ldo;
+    for (int j = 0; j < 4 * kLanes; ++j)
+      if (j < 4 * n) dst[j] = row[j];
   }
 }
 
