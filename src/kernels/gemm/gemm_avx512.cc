@@ -7,10 +7,22 @@
 
 namespace convkit::kernels {
 
-// 12 x 32: per k step two B loads and twelve A broadcasts.
 namespace {
 
-template <typename Rows>
+// A B row's vector: a full tile (n == NR) loads plainly, an edge tile masks off the columns
+// past n.
+template <bool kFull>
+[[gnu::always_inline]] inline __m512 load(__mmask16 mask, const float* p) {
+  if constexpr (kFull) {
+    return _mm512_loadu_ps(p);
+  } else {
+    return _mm512_maskz_loadu_ps(mask, p);
+  }
+}
+
+// 12 x 32: per k step two B loads and twelve A broadcasts.
+
+template <bool kFull, typename Rows>
 [[gnu::always_inline]] inline void tile_12x32(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
                 const float* bias) {
   const __m512 z = _mm512_setzero_ps();
@@ -26,7 +38,7 @@ template <typename Rows>
       _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8) + 16), _MM_HINT_T0);
     }
-    const __m512 b0 = _mm512_maskz_loadu_ps(k0, b), b1 = _mm512_maskz_loadu_ps(k1, b + 16);
+    const __m512 b0 = load<kFull>(k0, b), b1 = load<kFull>(k1, b + 16);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
     c00 = _mm512_fmadd_ps(ai, b0, c00);
@@ -85,7 +97,7 @@ template <typename Rows>
 // 8 x 48: per k step three B loads and eight A broadcasts. It pads no rows when M is a multiple
 // of 8 (64, 128, 256 ... output channels), where 12-row panels pad M = 64 to 72; the plan picks
 // whichever kernel pads M x N least.
-template <typename Rows>
+template <bool kFull, typename Rows>
 [[gnu::always_inline]] inline void tile_8x48(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
                const float* bias) {
   const __m512 z = _mm512_setzero_ps();
@@ -107,8 +119,7 @@ template <typename Rows>
       _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(next + 32), _MM_HINT_T0);
     }
-    const __m512 b0 = _mm512_maskz_loadu_ps(km[0], b), b1 = _mm512_maskz_loadu_ps(km[1], b + 16),
-                 b2 = _mm512_maskz_loadu_ps(km[2], b + 32);
+    const __m512 b0 = load<kFull>(km[0], b), b1 = load<kFull>(km[1], b + 16), b2 = load<kFull>(km[2], b + 32);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
     c00 = _mm512_fmadd_ps(ai, b0, c00);
@@ -159,7 +170,7 @@ template <typename Rows>
 // 24 x 16: per k step one B load and twenty-four A broadcasts (the load ports have room). For
 // GEMMs with few columns: Winograd on a 14 x 14 image has 16 tiles, which 32-column tiles
 // would half waste.
-template <typename Rows>
+template <bool kFull, typename Rows>
 [[gnu::always_inline]] inline void tile_24x16(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m,
                                               int64_t n, bool accumulate, const float* bias) {
   const __m512 z = _mm512_setzero_ps();
@@ -169,7 +180,7 @@ template <typename Rows>
   for (int64_t p = 0; p < k; ++p) {
     // Ask for the B row 8 steps ahead while computing this one (a prefetch never faults).
     if constexpr (Rows::kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
-    const __m512 b0 = _mm512_maskz_loadu_ps(k0, rows.row(p));
+    const __m512 b0 = load<kFull>(k0, rows.row(p));
     c0 = _mm512_fmadd_ps(_mm512_set1_ps(a[0]), b0, c0);
     c1 = _mm512_fmadd_ps(_mm512_set1_ps(a[1]), b0, c1);
     c2 = _mm512_fmadd_ps(_mm512_set1_ps(a[2]), b0, c2);
@@ -209,28 +220,52 @@ template <typename Rows>
 
 void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                            int64_t n, bool accumulate, const float* bias) {
-  tile_12x32(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  if (n == 32) {
+    tile_12x32<true>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_12x32<false>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  }
 }
 void gemm_f32_12x32_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_12x32(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  if (n == 32) {
+    tile_12x32<true>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_12x32<false>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  }
 }
 void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                           int64_t n, bool accumulate, const float* bias) {
-  tile_8x48(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  if (n == 48) {
+    tile_8x48<true>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_8x48<false>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  }
 }
 void gemm_f32_8x48_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_8x48(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  if (n == 48) {
+    tile_8x48<true>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_8x48<false>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  }
 }
 
 void gemm_f32_24x16_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                            int64_t n, bool accumulate, const float* bias) {
-  tile_24x16(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  if (n == 16) {
+    tile_24x16<true>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_24x16<false>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
+  }
 }
 void gemm_f32_24x16_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
-  tile_24x16(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  if (n == 16) {
+    tile_24x16<true>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_24x16<false>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+  }
 }
 
 }  // namespace convkit::kernels
