@@ -31,13 +31,7 @@ template <bool kFull, typename Rows>
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
   const __mmask16 k1 = static_cast<__mmask16>(n >= 32 ? 0xffff : n <= 16 ? 0 : (1u << (n - 16)) - 1);
   for (int64_t p = 0; p < k; ++p) {
-    // Ask for the B row 8 steps ahead (both lines) while computing this one.
-    // (A prefetch never faults, so running past the last row is harmless.)
     const float* b = rows.row(p);
-    if constexpr (Rows::kPrefetch) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8) + 16), _MM_HINT_T0);
-    }
     const __m512 b0 = load<kFull>(k0, b), b1 = load<kFull>(k1, b + 16);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
@@ -110,15 +104,7 @@ template <bool kFull, typename Rows>
     km[v] = static_cast<__mmask16>(l >= 16 ? 0xffff : l <= 0 ? 0 : (1u << l) - 1);
   }
   for (int64_t p = 0; p < k; ++p) {
-    // Ask for the B row 8 steps ahead (all three lines) while computing this one (a prefetch
-    // never faults, so running past the last row is harmless).
     const float* b = rows.row(p);
-    if constexpr (Rows::kPrefetch) {
-      const float* next = rows.ahead(p, 8);
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(next + 32), _MM_HINT_T0);
-    }
     const __m512 b0 = load<kFull>(km[0], b), b1 = load<kFull>(km[1], b + 16), b2 = load<kFull>(km[2], b + 32);
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
@@ -178,8 +164,6 @@ template <bool kFull, typename Rows>
   // Columns past n are never read (masked loads and stores).
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
   for (int64_t p = 0; p < k; ++p) {
-    // Ask for the B row 8 steps ahead while computing this one (a prefetch never faults).
-    if constexpr (Rows::kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(rows.ahead(p, 8)), _MM_HINT_T0);
     const __m512 b0 = load<kFull>(k0, rows.row(p));
     c0 = _mm512_fmadd_ps(_mm512_set1_ps(a[0]), b0, c0);
     c1 = _mm512_fmadd_ps(_mm512_set1_ps(a[1]), b0, c1);
