@@ -428,7 +428,7 @@ TEST(DwconvKernels, EveryShapeMatchesNaive) {
 namespace convkit::test {
 namespace {
 
-// Winograd F(4x4, 3x3) transforms of every ISA against the published matrices (Lavin & Gray,
+// Winograd F(4x4, 3x3) and F(4, 3) transforms of every ISA against the published matrices (Lavin & Gray,
 // arXiv:1509.09308) in double, and bit for bit against the scalar build. Reads past the
 // contract hit NaN sentinels (and would poison the result); writes past it change sentinels.
 TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
@@ -492,6 +492,65 @@ TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
             for (int b = 0; b < 6; ++b) e += AT[i][a] * m[static_cast<std::size_t>((a * 6 + b) * mstride + t)] * AT[c][b];
           ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "output row " << i << " column " << col;
           ASSERT_EQ(std::memcmp(&got, &outs[static_cast<std::size_t>(i * ldo + col)], 4), 0) << "output row " << i << " column " << col;
+        }
+    }
+    // F(4, 3), 1-d: a row of exactly 4n + 2 values (an over-read leaves the allocation), and
+    // output rows of 4n columns followed by a sentinel.
+    for (int64_t n = 1; n <= 16; ++n) {
+      SCOPED_TRACE("1-d n " + std::to_string(n));
+      std::vector<float> row(static_cast<std::size_t>(4 * n + 2));
+      for (auto& x : row) x = nd(rng);
+      const int64_t vstride = 19;
+      std::vector<float> v(6 * vstride, 7.0f), vs = v;
+      k.input_1d(row.data(), v.data(), vstride, n);
+      scalar.input_1d(row.data(), vs.data(), vstride, n);
+      for (int j = 0; j < 6; ++j)
+        for (int64_t t = 0; t < vstride; ++t) {
+          const float got = v[static_cast<std::size_t>(j * vstride + t)];
+          if (t >= n) {
+            ASSERT_EQ(got, 7.0f) << "lane " << t << " written";
+            continue;
+          }
+          double e = 0;
+          for (int c = 0; c < 6; ++c) e += BT[j][c] * row[static_cast<std::size_t>(4 * t + c)];
+          ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "input j " << j << " tile " << t;
+          ASSERT_EQ(std::memcmp(&got, &vs[static_cast<std::size_t>(j * vstride + t)], 4), 0);
+        }
+      const int64_t mstride = 17;
+      std::vector<float> m(6 * mstride, nan);
+      for (int j = 0; j < 6; ++j)
+        for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(j * mstride + t)] = nd(rng);
+      const float bias = nd(rng);
+      std::vector<float> out(static_cast<std::size_t>(4 * n + 1), 7.0f), outs = out;
+      k.output_1d(m.data(), mstride, out.data(), n, bias);
+      scalar.output_1d(m.data(), mstride, outs.data(), n, bias);
+      ASSERT_EQ(out.back(), 7.0f) << "column " << 4 * n << " written";
+      for (int64_t col = 0; col < 4 * n; ++col) {
+        double e = bias;
+        for (int j = 0; j < 6; ++j) e += AT[col % 4][j] * m[static_cast<std::size_t>(j * mstride + col / 4)];
+        const float got = out[static_cast<std::size_t>(col)];
+        ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "output column " << col;
+        ASSERT_EQ(std::memcmp(&got, &outs[static_cast<std::size_t>(col)], 4), 0);
+      }
+    }
+    for (int64_t n : {1, 8, 33}) {
+      std::vector<float> g(static_cast<std::size_t>(3 * n));
+      for (auto& x : g) x = nd(rng);
+      const int64_t ldu = n + 2;
+      std::vector<float> u(static_cast<std::size_t>(6 * ldu), 7.0f), us = u;
+      k.weight_1d(g.data(), n, u.data(), ldu);
+      scalar.weight_1d(g.data(), n, us.data(), ldu);
+      for (int j = 0; j < 6; ++j)
+        for (int64_t l = 0; l < ldu; ++l) {
+          const float got = u[static_cast<std::size_t>(j * ldu + l)];
+          if (l >= n) {
+            ASSERT_EQ(got, 7.0f);
+            continue;
+          }
+          double e = 0;
+          for (int a = 0; a < 3; ++a) e += G[j][a] * g[static_cast<std::size_t>(a * n + l)];
+          ASSERT_NEAR(got, e, 1e-5 * (1 + std::fabs(e))) << "1-d weight j " << j << " kernel " << l;
+          ASSERT_EQ(std::memcmp(&got, &us[static_cast<std::size_t>(j * ldu + l)], 4), 0);
         }
     }
     // Weights: n kernels tap-major, ldu n + 2.

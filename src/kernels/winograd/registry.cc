@@ -5,7 +5,14 @@ namespace convkit::kernels {
 namespace {
 constexpr WinogradKernels kKernels[] = {
 #define CONVKIT_WINOGRAD_ISA(isa, suffix) \
-  {#suffix, internal::Isa::isa, winograd_f43_input_##suffix, winograd_f43_output_##suffix, winograd_f43_weight_##suffix},
+  {#suffix,                                                                                              \
+   internal::Isa::isa,                                                                                   \
+   winograd_f43_input_##suffix,                                                                          \
+   winograd_f43_output_##suffix,                                                                         \
+   winograd_f43_weight_##suffix,                                                                         \
+   winograd_f4_input_1d_##suffix,                                                                        \
+   winograd_f4_output_1d_##suffix,                                                                       \
+   winograd_f4_weight_1d_##suffix},
 #include "kernels/winograd/kernels.inc"
 #undef CONVKIT_WINOGRAD_ISA
 };

@@ -1,5 +1,5 @@
-// Kernel family "winograd": the F(4x4, 3x3) input and output transforms, 16 tiles at a time
-// (one tile per SIMD lane), for the Winograd convolution path.
+// Kernel family "winograd": the F(4x4, 3x3) and F(4, 3) input, output and weight transforms,
+// 16 tiles at a time (one tile per SIMD lane), for the Winograd convolution paths (2-d, 1-d).
 //
 // winograd_f43_input_<isa>(strip, ld, v, vstride, n)
 //   strip: 6 rows (row r at strip + r * ld), zero padding already in place, of which only
@@ -14,6 +14,15 @@
 // winograd_f43_weight_<isa>(g, n, u, ldu)
 //   g: n 3x3 kernels tap-major, tap e (row-major) of kernel l at g[e * n + l];
 //   u[xi * ldu + l] = (G g_l G^T)[xi] for xi = 0..35 and l < n (computed in float).
+// winograd_f4_input_1d_<isa>(row, v, vstride, n), F(4, 3):
+//   row: columns 0 .. 4n + 1 are read (zero padding in place; may be the input itself); tile t
+//   (t < n <= 16) is columns 4t .. 4t+5. v[j * vstride + t] = (B^T d_t)[j] for j = 0..5;
+//   lanes >= n are not written.
+// winograd_f4_output_1d_<isa>(m, mstride, out, n, bias)
+//   m[j * mstride + t]: the 6 products of tile t (lanes >= n are not read).
+//   out[4t + c] = bias + (A^T m_t)[c] for c < 4 and t < n; nothing else is written.
+// winograd_f4_weight_1d_<isa>(g, n, u, ldu)
+//   g: n 3-tap kernels tap-major (tap e of kernel l at g[e * n + l]); u[j * ldu + l] = (G g_l)[j].
 // B^T, G and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
 // Every ISA variant computes the same expressions in the same order (winograd_common.h, which
 // the AVX-512 input and output transforms restate with explicit shuffles for their data
@@ -30,6 +39,8 @@ namespace convkit::kernels {
 using WinogradInputFn = void (*)(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n);
 using WinogradOutputFn = void (*)(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
 using WinogradWeightFn = void (*)(const float* g, int64_t n, float* u, int64_t ldu);
+using WinogradInput1dFn = void (*)(const float* row, float* v, int64_t vstride, int64_t n);
+using WinogradOutput1dFn = void (*)(const float* m, int64_t mstride, float* out, int64_t n, float bias);
 
 struct WinogradKernels {
   const char* isa_name;
@@ -37,12 +48,18 @@ struct WinogradKernels {
   WinogradInputFn input;
   WinogradOutputFn output;
   WinogradWeightFn weight;
+  WinogradInput1dFn input_1d;
+  WinogradOutput1dFn output_1d;
+  WinogradWeightFn weight_1d;
 };
 
 #define CONVKIT_WINOGRAD_ISA(isa, suffix)                                                           \
   void winograd_f43_input_##suffix(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n); \
   void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias); \
-  void winograd_f43_weight_##suffix(const float* g, int64_t n, float* u, int64_t ldu);
+  void winograd_f43_weight_##suffix(const float* g, int64_t n, float* u, int64_t ldu);                 \
+  void winograd_f4_input_1d_##suffix(const float* row, float* v, int64_t vstride, int64_t n);          \
+  void winograd_f4_output_1d_##suffix(const float* m, int64_t mstride, float* out, int64_t n, float bias); \
+  void winograd_f4_weight_1d_##suffix(const float* g, int64_t n, float* u, int64_t ldu);
 #include "kernels/winograd/kernels.inc"
 #undef CONVKIT_WINOGRAD_ISA
 

@@ -19,55 +19,79 @@ inline __mmask16 lanes_mask(int64_t lanes) {
 
 inline __m512 mul(float c, __m512 x) { return _mm512_mul_ps(_mm512_set1_ps(c), x); }
 
-}  // namespace
-
-void winograd_f43_input_avx512(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
-  // d[r][j]: column j (0..5) of every tile from strip row r, tile t in lane t: strip column
-  // 4t + j. Columns past 4n + 1 are never read (masked loads give zeros).
+// d[j] = row[4t + j] in lane t for j = 0..5 (column j of every tile); columns past cols are
+// never read (masked loads give zeros).
+inline void tile_columns(const float* s, int64_t cols, __m512 d[6]) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   // Lanes 1..15 of the first operand, then lane 0 (column 64) or 1 (column 65) of the second.
   const __m512i next64 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
   const __m512i next65 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
-  const int64_t cols = 4 * n + 2;
+  __m512 l[5];
+  for (int q = 0; q < 5; ++q) l[q] = _mm512_maskz_loadu_ps(lanes_mask(cols - 16 * q), s + 16 * q);
+  const __m512 e = _mm512_permutex2var_ps(l[0], even, l[1]), e2 = _mm512_permutex2var_ps(l[2], even, l[3]);
+  const __m512 o = _mm512_permutex2var_ps(l[0], odd, l[1]), o2 = _mm512_permutex2var_ps(l[2], odd, l[3]);
+  d[0] = _mm512_permutex2var_ps(e, even, e2);  // columns 4t
+  d[2] = _mm512_permutex2var_ps(e, odd, e2);   // 4t + 2
+  d[1] = _mm512_permutex2var_ps(o, even, o2);  // 4t + 1
+  d[3] = _mm512_permutex2var_ps(o, odd, o2);   // 4t + 3
+  // 4t + 4 and 4t + 5: columns 4t and 4t + 1 one tile on, the last lane from columns 64, 65.
+  d[4] = _mm512_permutex2var_ps(d[0], next64, l[4]);
+  d[5] = _mm512_permutex2var_ps(d[1], next65, l[4]);
+}
+
+// o = B^T c, lane-wise (winograd_common.h's input expressions, same order).
+inline void input_combine(const __m512 c[6], __m512 o[6]) {
+  o[0] = _mm512_add_ps(_mm512_sub_ps(mul(4, c[0]), mul(5, c[2])), c[4]);
+  o[1] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-4, c[1]), mul(4, c[2])), c[3]), c[4]);
+  o[2] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(4, c[1]), mul(4, c[2])), c[3]), c[4]);
+  o[3] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-2, c[1]), c[2]), mul(2, c[3])), c[4]);
+  o[4] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(2, c[1]), c[2]), mul(2, c[3])), c[4]);
+  o[5] = _mm512_add_ps(_mm512_sub_ps(mul(4, c[1]), mul(5, c[3])), c[5]);
+}
+
+// y = A^T r, lane-wise (winograd_common.h's output expressions, same order; no bias).
+inline void output_combine(const __m512 r[6], __m512 y[4]) {
+  const __m512 d12 = _mm512_sub_ps(r[1], r[2]), s12 = _mm512_add_ps(r[1], r[2]);
+  y[0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[0], r[1]), r[2]), r[3]), r[4]);
+  y[1] = _mm512_sub_ps(_mm512_add_ps(d12, mul(2, r[3])), mul(2, r[4]));
+  y[2] = _mm512_add_ps(_mm512_add_ps(s12, mul(4, r[3])), mul(4, r[4]));
+  y[3] = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(d12, mul(8, r[3])), mul(8, r[4])), r[5]);
+}
+
+// out[4t + c] = y[c] lane t, for t < n: the four columns of every tile interleaved (pairs of
+// columns by float, then the pairs by two floats; two-source permutes only: GCC 12 flags the
+// unpack and shuffle intrinsics as uninitialized at -O3).
+inline void store_interleaved(const __m512 y[4], float* out, int64_t n) {
+  const __m512i lo1 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const __m512i hi2 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  const __m512 p01l = _mm512_permutex2var_ps(y[0], lo1, y[1]), p01h = _mm512_permutex2var_ps(y[0], hi1, y[1]);
+  const __m512 p23l = _mm512_permutex2var_ps(y[2], lo1, y[3]), p23h = _mm512_permutex2var_ps(y[2], hi1, y[3]);
+  const __m512 row[4] = {_mm512_permutex2var_ps(p01l, lo2, p23l), _mm512_permutex2var_ps(p01l, hi2, p23l),
+                         _mm512_permutex2var_ps(p01h, lo2, p23h), _mm512_permutex2var_ps(p01h, hi2, p23h)};
+  for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(out + 16 * v, lanes_mask(4 * n - 16 * v), row[v]);
+}
+
+}  // namespace
+
+void winograd_f43_input_avx512(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
+  // d[r][j]: column j of every tile from strip row r.
   __m512 d[6][6];
-  for (int r = 0; r < 6; ++r) {
-    const float* s = strip + r * ld;
-    __m512 l[5];
-    for (int q = 0; q < 5; ++q) l[q] = _mm512_maskz_loadu_ps(lanes_mask(cols - 16 * q), s + 16 * q);
-    const __m512 e = _mm512_permutex2var_ps(l[0], even, l[1]), e2 = _mm512_permutex2var_ps(l[2], even, l[3]);
-    const __m512 o = _mm512_permutex2var_ps(l[0], odd, l[1]), o2 = _mm512_permutex2var_ps(l[2], odd, l[3]);
-    d[r][0] = _mm512_permutex2var_ps(e, even, e2);  // columns 4t
-    d[r][2] = _mm512_permutex2var_ps(e, odd, e2);   // 4t + 2
-    d[r][1] = _mm512_permutex2var_ps(o, even, o2);  // 4t + 1
-    d[r][3] = _mm512_permutex2var_ps(o, odd, o2);   // 4t + 3
-    // 4t + 4 and 4t + 5: columns 4t and 4t + 1 one tile on, the last lane from columns 64, 65.
-    d[r][4] = _mm512_permutex2var_ps(d[r][0], next64, l[4]);
-    d[r][5] = _mm512_permutex2var_ps(d[r][1], next65, l[4]);
+  for (int r = 0; r < 6; ++r) tile_columns(strip + r * ld, 4 * n + 2, d[r]);
+  // Rows: r[j][k] = (B^T d)[k] at tile column j (winograd_common.h's stage 1, lane-wise).
+  __m512 r[6][6];
+  for (int j = 0; j < 6; ++j) {
+    const __m512 col[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
+    input_combine(col, r[j]);
   }
   const __mmask16 store = lanes_mask(n);
   for (int k = 0; k < 6; ++k) {
-    // Rows: c[j] = (B^T d)[k] at tile column j (winograd_common.h's stage 1, lane-wise).
-    __m512 c[6];
-    for (int j = 0; j < 6; ++j) {
-      const __m512 d0 = d[0][j], d1 = d[1][j], d2 = d[2][j], d3 = d[3][j], d4 = d[4][j], d5 = d[5][j];
-      switch (k) {
-        case 0: c[j] = _mm512_add_ps(_mm512_sub_ps(mul(4, d0), mul(5, d2)), d4); break;
-        case 1: c[j] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-4, d1), mul(4, d2)), d3), d4); break;
-        case 2: c[j] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(4, d1), mul(4, d2)), d3), d4); break;
-        case 3: c[j] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-2, d1), d2), mul(2, d3)), d4); break;
-        case 4: c[j] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(2, d1), d2), mul(2, d3)), d4); break;
-        default: c[j] = _mm512_add_ps(_mm512_sub_ps(mul(4, d1), mul(5, d3)), d5); break;
-      }
-    }
-    // Columns: o[j] = (c B)[j] (stage 2).
+    // Columns: o[j] = (r_k B)[j] (stage 2).
+    const __m512 c[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]};
     __m512 o[6];
-    o[0] = _mm512_add_ps(_mm512_sub_ps(mul(4, c[0]), mul(5, c[2])), c[4]);
-    o[1] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-4, c[1]), mul(4, c[2])), c[3]), c[4]);
-    o[2] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(4, c[1]), mul(4, c[2])), c[3]), c[4]);
-    o[3] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(mul(-2, c[1]), c[2]), mul(2, c[3])), c[4]);
-    o[4] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(mul(2, c[1]), c[2]), mul(2, c[3])), c[4]);
-    o[5] = _mm512_add_ps(_mm512_sub_ps(mul(4, c[1]), mul(5, c[3])), c[5]);
+    input_combine(c, o);
     for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(v + (k * 6 + j) * vstride, store, o[j]);
   }
 }
@@ -79,42 +103,44 @@ void winograd_f43_output_avx512(const float* m, int64_t mstride, float* out, int
   for (int k = 0; k < 6; ++k) {
     __m512 mk[6];
     for (int j = 0; j < 6; ++j) mk[j] = _mm512_maskz_loadu_ps(lanes, m + (k * 6 + j) * mstride);
-    const __m512 d12 = _mm512_sub_ps(mk[1], mk[2]), s12 = _mm512_add_ps(mk[1], mk[2]);
-    u[k][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(mk[0], mk[1]), mk[2]), mk[3]), mk[4]);
-    u[k][1] = _mm512_sub_ps(_mm512_add_ps(d12, mul(2, mk[3])), mul(2, mk[4]));
-    u[k][2] = _mm512_add_ps(_mm512_add_ps(s12, mul(4, mk[3])), mul(4, mk[4]));
-    u[k][3] = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(d12, mul(8, mk[3])), mul(8, mk[4])), mk[5]);
+    output_combine(mk, u[k]);
   }
-  // Rows: y[i][c] = bias + (A^T u)[i][c] (stage 2).
+  // Rows: y[i][c] = bias + (A^T u)[i][c] (stage 2), each output row written interleaved.
   const __m512 b = _mm512_set1_ps(bias);
   __m512 y[4][4];
   for (int c = 0; c < 4; ++c) {
-    const __m512 r0 = u[0][c], r1 = u[1][c], r2 = u[2][c], r3 = u[3][c], r4 = u[4][c], r5 = u[5][c];
-    const __m512 d12 = _mm512_sub_ps(r1, r2), s12 = _mm512_add_ps(r1, r2);
-    y[0][c] = _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r0, r1), r2), r3), r4));
-    y[1][c] = _mm512_add_ps(b, _mm512_sub_ps(_mm512_add_ps(d12, mul(2, r3)), mul(2, r4)));
-    y[2][c] = _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(s12, mul(4, r3)), mul(4, r4)));
-    y[3][c] = _mm512_add_ps(b, _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(d12, mul(8, r3)), mul(8, r4)), r5));
+    const __m512 r[6] = {u[0][c], u[1][c], u[2][c], u[3][c], u[4][c], u[5][c]};
+    __m512 yc[4];
+    output_combine(r, yc);
+    for (int i = 0; i < 4; ++i) y[i][c] = _mm512_add_ps(b, yc[i]);
   }
-  // Each output row: interleave the four columns of every tile (row column 4t + c): pairs of
-  // columns by float, then the pairs by two floats; write 4n columns. (Two-source permutes
-  // only: GCC 12 flags the unpack and shuffle intrinsics as uninitialized at -O3.)
-  const __m512i lo1 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-  const __m512i hi2 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
-  for (int i = 0; i < 4; ++i) {
-    const __m512 p01l = _mm512_permutex2var_ps(y[i][0], lo1, y[i][1]), p01h = _mm512_permutex2var_ps(y[i][0], hi1, y[i][1]);
-    const __m512 p23l = _mm512_permutex2var_ps(y[i][2], lo1, y[i][3]), p23h = _mm512_permutex2var_ps(y[i][2], hi1, y[i][3]);
-    const __m512 row[4] = {_mm512_permutex2var_ps(p01l, lo2, p23l), _mm512_permutex2var_ps(p01l, hi2, p23l),
-                           _mm512_permutex2var_ps(p01h, lo2, p23h), _mm512_permutex2var_ps(p01h, hi2, p23h)};
-    float* dst = out + i * ldo;
-    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(dst + 16 * v, lanes_mask(4 * n - 16 * v), row[v]);
-  }
+  for (int i = 0; i < 4; ++i) store_interleaved(y[i], out + i * ldo, n);
 }
 
 void winograd_f43_weight_avx512(const float* g, int64_t n, float* u, int64_t ldu) {
   winograd_common::weight_f43(g, n, u, ldu);
+}
+
+void winograd_f4_input_1d_avx512(const float* row, float* v, int64_t vstride, int64_t n) {
+  __m512 d[6], o[6];
+  tile_columns(row, 4 * n + 2, d);
+  input_combine(d, o);
+  const __mmask16 store = lanes_mask(n);
+  for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(v + j * vstride, store, o[j]);
+}
+
+void winograd_f4_output_1d_avx512(const float* m, int64_t mstride, float* out, int64_t n, float bias) {
+  const __mmask16 lanes = lanes_mask(n);
+  __m512 mk[6], y[4];
+  for (int j = 0; j < 6; ++j) mk[j] = _mm512_maskz_loadu_ps(lanes, m + j * mstride);
+  output_combine(mk, y);
+  const __m512 b = _mm512_set1_ps(bias);
+  for (int c = 0; c < 4; ++c) y[c] = _mm512_add_ps(b, y[c]);
+  store_interleaved(y, out, n);
+}
+
+void winograd_f4_weight_1d_avx512(const float* g, int64_t n, float* u, int64_t ldu) {
+  winograd_common::weight_f4_1d(g, n, u, ldu);
 }
 
 }  // namespace convkit::kernels

@@ -154,5 +154,61 @@ inline void weight_f43(const float* g, int64_t n, float* u, int64_t ldu) {
   }
 }
 
+// ---- F(4, 3), 1-d: one stage of each transform above, the same expressions. ----
+
+inline void input_f4_1d(const float* row, float* v, int64_t vstride, int64_t n) {
+  // Tile t's column j is row[4t + j]: de-interleave by phase, ph[p][t] = row[4t + p].
+  alignas(64) float s[kCols + 2];
+  const int64_t cols = 4 * n + 2;
+  for (int c = 0; c < kCols + 2; ++c) s[c] = c < cols ? row[c] : 0.0f;
+  alignas(64) float ph[4][kLanes + 1];
+  for (int p = 0; p < 4; ++p)
+    for (int t = 0; t <= kLanes; ++t) ph[p][t] = s[4 * t + p];
+  alignas(64) float o[6][kLanes];
+  for (int t = 0; t < kLanes; ++t) {
+    const float c0 = ph[0][t], c1 = ph[1][t], c2 = ph[2][t], c3 = ph[3][t], c4 = ph[0][t + 1], c5 = ph[1][t + 1];
+    o[0][t] = 4 * c0 - 5 * c2 + c4;
+    o[1][t] = -4 * c1 - 4 * c2 + c3 + c4;
+    o[2][t] = 4 * c1 - 4 * c2 - c3 + c4;
+    o[3][t] = -2 * c1 - c2 + 2 * c3 + c4;
+    o[4][t] = 2 * c1 - c2 - 2 * c3 + c4;
+    o[5][t] = 4 * c1 - 5 * c3 + c5;
+  }
+  for (int j = 0; j < 6; ++j) {
+    float* dst = v + j * vstride;
+    for (int t = 0; t < kLanes; ++t)
+      if (t < n) dst[t] = o[j][t];
+  }
+}
+
+inline void output_f4_1d(const float* m, int64_t mstride, float* out, int64_t n, float bias) {
+  alignas(64) float mk[6][kLanes];
+  for (int j = 0; j < 6; ++j)
+    for (int t = 0; t < kLanes; ++t) mk[j][t] = t < n ? m[j * mstride + t] : 0.0f;
+  alignas(64) float row[4 * kLanes];
+  for (int t = 0; t < kLanes; ++t) {
+    const float m0 = mk[0][t], m1 = mk[1][t], m2 = mk[2][t], m3 = mk[3][t], m4 = mk[4][t], m5 = mk[5][t];
+    row[4 * t + 0] = bias + (m0 + m1 + m2 + m3 + m4);
+    row[4 * t + 1] = bias + (m1 - m2 + 2 * m3 - 2 * m4);
+    row[4 * t + 2] = bias + (m1 + m2 + 4 * m3 + 4 * m4);
+    row[4 * t + 3] = bias + (m1 - m2 + 8 * m3 - 8 * m4 + m5);
+  }
+  for (int j = 0; j < 4 * kLanes; ++j)
+    if (j < 4 * n) out[j] = row[j];
+}
+
+inline void weight_f4_1d(const float* g, int64_t n, float* u, int64_t ldu) {
+  constexpr float q4 = 0.25f, q6 = 1.0f / 6, q12 = 1.0f / 12, q24 = 1.0f / 24;  // as weight_f43
+  for (int64_t l = 0; l < n; ++l) {
+    const float g0 = g[l], g1 = g[n + l], g2 = g[2 * n + l];
+    u[0 * ldu + l] = g0 * q4;
+    u[1 * ldu + l] = -(g0 + g1 + g2) * q6;
+    u[2 * ldu + l] = -(g0 - g1 + g2) * q6;
+    u[3 * ldu + l] = g0 * q24 + g1 * q12 + g2 * q6;
+    u[4 * ldu + l] = g0 * q24 - g1 * q12 + g2 * q6;
+    u[5 * ldu + l] = g2;
+  }
+}
+
 }  // namespace
 }  // namespace convkit::kernels::winograd_common

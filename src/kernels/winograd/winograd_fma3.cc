@@ -17,4 +17,16 @@ void winograd_f43_weight_fma3(const float* g, int64_t n, float* u, int64_t ldu) 
   winograd_common::weight_f43(g, n, u, ldu);
 }
 
+void winograd_f4_input_1d_fma3(const float* row, float* v, int64_t vstride, int64_t n) {
+  winograd_common::input_f4_1d(row, v, vstride, n);
+}
+
+void winograd_f4_output_1d_fma3(const float* m, int64_t mstride, float* out, int64_t n, float bias) {
+  winograd_common::output_f4_1d(m, mstride, out, n, bias);
+}
+
+void winograd_f4_weight_1d_fma3(const float* g, int64_t n, float* u, int64_t ldu) {
+  winograd_common::weight_f4_1d(g, n, u, ldu);
+}
+
 }  // namespace convkit::kernels
