@@ -239,6 +239,26 @@ TEST(Engine, EdgeCasesByConstruction) {
       c.lo = {d, 1}, c.hi = {d - 1, 2};
       cases.push_back(c);
     }
+  // 1-d 3 taps (Winograd F(4, 3) over d sub-sequences): lengths not a multiple of the tile,
+  // more than one block of tiles (300 outputs), sub-sequences of unequal size, more
+  // sub-sequences than outputs, every padding kind, strided and channels-last inputs.
+  const char* pads1[] = {"explicit", "pairs", "same", "valid", "causal"};
+  int k1 = 0;
+  for (int64_t d : {1, 2, 3, 8})
+    for (int64_t len : {1, 3, 6, 17, 65, 300}) {
+      Case c;
+      c.dim = 1, c.Cin = len % 2 ? 33 : 7, c.Cout = len % 3 ? 19 : 40, c.S = {len + 2 * d}, c.K = {3}, c.stride = {1};
+      c.dil = {d};
+      c.padding = pads1[k1 % 5];
+      c.lo = {k1 % 3}, c.hi = {(k1 + 1) % 4};
+      c.batched = k1 % 4 != 1;
+      c.N = k1 % 4 == 2 ? 2 : 1;
+      c.layout = k1 % 3;
+      c.bias = k1 % 2 == 0;
+      c.conv_mode = k1 % 5 == 3 ? "convolution" : "cross_correlation";
+      ++k1;
+      cases.push_back(c);
+    }
   uint32_t seed = 0;
   for (const auto& c : cases) check_case(c, seed++);
 }
@@ -494,45 +514,62 @@ TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
           ASSERT_EQ(std::memcmp(&got, &outs[static_cast<std::size_t>(i * ldo + col)], 4), 0) << "output row " << i << " column " << col;
         }
     }
-    // F(4, 3), 1-d: a row of exactly 4n + 2 values (an over-read leaves the allocation), and
-    // output rows of 4n columns followed by a sentinel.
-    for (int64_t n = 1; n <= 16; ++n) {
-      SCOPED_TRACE("1-d n " + std::to_string(n));
-      std::vector<float> row(static_cast<std::size_t>(4 * n + 2));
-      for (auto& x : row) x = nd(rng);
-      const int64_t vstride = 19;
-      std::vector<float> v(6 * vstride, 7.0f), vs = v;
-      k.input_1d(row.data(), v.data(), vstride, n);
-      scalar.input_1d(row.data(), vs.data(), vstride, n);
-      for (int j = 0; j < 6; ++j)
-        for (int64_t t = 0; t < vstride; ++t) {
-          const float got = v[static_cast<std::size_t>(j * vstride + t)];
-          if (t >= n) {
-            ASSERT_EQ(got, 7.0f) << "lane " << t << " written";
-            continue;
+    // F(4, 3), 1-d, dilation d: lane t's window starts at pos + t % q + 4 d (t / q), q =
+    // min(d, 16). Inputs of exactly (L - 1) * xs + 1 floats (an over-read leaves the
+    // allocation), windows reaching past both ends (zeros), outputs cut at Lo.
+    for (int64_t d : {1, 2, 3, 8, 16, 20})
+      for (int64_t n : {1, 5, 15, 16})
+        for (int64_t xs : {1, 3})
+          for (int where = 0; where < 3; ++where) {
+            const int64_t q = std::min<int64_t>(d, 16), L = 40 * d + 7;
+            auto lane = [&](int64_t t) { return t % q + 4 * d * (t / q); };
+            const int64_t pos = where == 0 ? -3 * d - 1 : where == 1 ? 2 : L - 2 * d;
+            SCOPED_TRACE("1-d d " + std::to_string(d) + " n " + std::to_string(n) + " xs " + std::to_string(xs) +
+                         " pos " + std::to_string(pos));
+            std::vector<float> x(static_cast<std::size_t>((L - 1) * xs + 1));
+            for (auto& e : x) e = nd(rng);
+            const int64_t vstride = 19;
+            std::vector<float> v(6 * vstride, 7.0f), vs = v;
+            k.input_1d(x.data(), xs, L, pos, d, n, v.data(), vstride);
+            scalar.input_1d(x.data(), xs, L, pos, d, n, vs.data(), vstride);
+            for (int j = 0; j < 6; ++j)
+              for (int64_t t = 0; t < vstride; ++t) {
+                const float got = v[static_cast<std::size_t>(j * vstride + t)];
+                if (t >= n) {
+                  ASSERT_EQ(got, 7.0f) << "lane " << t << " written";
+                  continue;
+                }
+                double e = 0;
+                for (int c = 0; c < 6; ++c) {
+                  const int64_t at = pos + lane(t) + d * c;
+                  if (at >= 0 && at < L) e += BT[j][c] * x[static_cast<std::size_t>(at * xs)];
+                }
+                ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "input j " << j << " lane " << t;
+                ASSERT_EQ(std::memcmp(&got, &vs[static_cast<std::size_t>(j * vstride + t)], 4), 0);
+              }
+            const int64_t mstride = 17, Lo = std::max<int64_t>(1, pos + 9 * d), opos = std::max<int64_t>(0, pos);
+            std::vector<float> m(6 * mstride, nan);
+            for (int j = 0; j < 6; ++j)
+              for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(j * mstride + t)] = nd(rng);
+            const float bias = nd(rng);
+            std::vector<float> y(static_cast<std::size_t>(Lo), 7.0f), ys = y, expect = y;
+            for (int64_t t = 0; t < n; ++t)
+              for (int c = 0; c < 4; ++c) {
+                const int64_t at = opos + lane(t) + d * c;
+                if (at >= Lo) continue;
+                double e = bias;
+                for (int j = 0; j < 6; ++j) e += AT[c][j] * m[static_cast<std::size_t>(j * mstride + t)];
+                expect[static_cast<std::size_t>(at)] = static_cast<float>(e);
+              }
+            k.output_1d(m.data(), mstride, y.data(), Lo, opos, d, n, bias);
+            scalar.output_1d(m.data(), mstride, ys.data(), Lo, opos, d, n, bias);
+            for (int64_t at = 0; at < Lo; ++at) {
+              const float got = y[static_cast<std::size_t>(at)];
+              ASSERT_NEAR(got, expect[static_cast<std::size_t>(at)], 1e-4 * (1 + std::fabs(expect[static_cast<std::size_t>(at)])))
+                  << "output " << at;
+              ASSERT_EQ(std::memcmp(&got, &ys[static_cast<std::size_t>(at)], 4), 0) << "output " << at;
+            }
           }
-          double e = 0;
-          for (int c = 0; c < 6; ++c) e += BT[j][c] * row[static_cast<std::size_t>(4 * t + c)];
-          ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "input j " << j << " tile " << t;
-          ASSERT_EQ(std::memcmp(&got, &vs[static_cast<std::size_t>(j * vstride + t)], 4), 0);
-        }
-      const int64_t mstride = 17;
-      std::vector<float> m(6 * mstride, nan);
-      for (int j = 0; j < 6; ++j)
-        for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(j * mstride + t)] = nd(rng);
-      const float bias = nd(rng);
-      std::vector<float> out(static_cast<std::size_t>(4 * n + 1), 7.0f), outs = out;
-      k.output_1d(m.data(), mstride, out.data(), n, bias);
-      scalar.output_1d(m.data(), mstride, outs.data(), n, bias);
-      ASSERT_EQ(out.back(), 7.0f) << "column " << 4 * n << " written";
-      for (int64_t col = 0; col < 4 * n; ++col) {
-        double e = bias;
-        for (int j = 0; j < 6; ++j) e += AT[col % 4][j] * m[static_cast<std::size_t>(j * mstride + col / 4)];
-        const float got = out[static_cast<std::size_t>(col)];
-        ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "output column " << col;
-        ASSERT_EQ(std::memcmp(&got, &outs[static_cast<std::size_t>(col)], 4), 0);
-      }
-    }
     for (int64_t n : {1, 8, 33}) {
       std::vector<float> g(static_cast<std::size_t>(3 * n));
       for (auto& x : g) x = nd(rng);

@@ -98,7 +98,7 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   switch (choice.algorithm) {
     case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
     case Algorithm::Depthwise: plan = make_depthwise_plan(p, w, b); break;
-    case Algorithm::Winograd: plan = make_winograd_plan(p, w, b); break;
+    case Algorithm::Winograd: plan = p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b); break;
     default: plan = std::make_unique<ReferencePlan>(w, b); break;
   }
   plan->params = p;

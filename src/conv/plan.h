@@ -32,7 +32,8 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
 // The algorithm-specific factories make_plan dispatches to.
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
-std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);    // 2-d
+std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b);  // 1-d
 
 /// ceil(num / den) for num >= 0 and den >= 1, without overflow for any den (strides and
 /// dilations may come near 2^63).

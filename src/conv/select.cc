@@ -27,9 +27,12 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
       return nullptr;
     case Algorithm::Winograd:
       if (p.dtype != kFloat32) return "Winograd computes float32 only";
-      if (p.dim != 2 || p.kernel[0] != 3 || p.kernel[1] != 3) return "Winograd F(4x4, 3x3) needs a 2-d 3x3 kernel";
-      if (p.stride[0] != 1 || p.stride[1] != 1) return "Winograd needs stride 1";
-      if (p.dilation[0] > 65536 || p.dilation[1] > 65536) return "Winograd takes dilations up to 65536";
+      if (!(p.dim == 2 && p.kernel[0] == 3 && p.kernel[1] == 3) && !(p.dim == 1 && p.kernel[0] == 3))
+        return "Winograd F(4x4, 3x3) / F(4, 3) needs a 2-d 3x3 or a 1-d 3-tap kernel";
+      for (int64_t i = 0; i < p.dim; ++i) {
+        if (p.stride[static_cast<std::size_t>(i)] != 1) return "Winograd needs stride 1";
+        if (p.dilation[static_cast<std::size_t>(i)] > 65536) return "Winograd takes dilations up to 65536";
+      }
       if (p.groups != 1) return "Winograd handles groups == 1";
       if (p.padding_mode != PaddingMode::Zeros) return "Winograd handles padding_mode='zeros'";
       return nullptr;
@@ -53,11 +56,14 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     return {forced, "forced by the algorithm option"};
   }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
-  // Dilated: each d x d sub-grid should fill 4 x 4 output tiles.
-  const bool wino_grids = p.dim == 2 && (p.dilation[0] == 1 || p.out_size[0] / p.dilation[0] >= 4) &&
-                          (p.dilation[1] == 1 || p.out_size[1] / p.dilation[1] >= 4);
+  // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
+  bool wino_grids = true;
+  for (int64_t i = 0; i < p.dim; ++i)
+    wino_grids = wino_grids && (p.dilation[static_cast<std::size_t>(i)] == 1 ||
+                                p.out_size[static_cast<std::size_t>(i)] / p.dilation[static_cast<std::size_t>(i)] >= 4);
   if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && wino_grids && p.C_in >= 32 && p.C_out >= 32)
-    return {Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"};
+    return p.dim == 2 ? AlgorithmChoice{Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"}
+                      : AlgorithmChoice{Algorithm::Winograd, "3 taps, stride 1, >= 32 channels: Winograd F(4, 3), 2x fewer multiplications"};
   if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
     if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16))
       return {Algorithm::Depthwise, "one input channel per group: direct rows over padded input rows"};

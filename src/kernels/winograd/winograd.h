@@ -14,13 +14,16 @@
 // winograd_f43_weight_<isa>(g, n, u, ldu)
 //   g: n 3x3 kernels tap-major, tap e (row-major) of kernel l at g[e * n + l];
 //   u[xi * ldu + l] = (G g_l G^T)[xi] for xi = 0..35 and l < n (computed in float).
-// winograd_f4_input_1d_<isa>(row, v, vstride, n), F(4, 3):
-//   row: columns 0 .. 4n + 1 are read (zero padding in place; may be the input itself); tile t
-//   (t < n <= 16) is columns 4t .. 4t+5. v[j * vstride + t] = (B^T d_t)[j] for j = 0..5;
+// winograd_f4_input_1d_<isa>(x, xs, L, pos, d, n, v, vstride), F(4, 3) with dilation d:
+//   lanes t < n (n <= 16) are tiles of 4 outputs d apart; with q = min(d, 16), lane t's window
+//   is input index i(t, j) = pos + t % q + 4 d (t / q) + d j for j = 0..5 (so for d >= 16 the
+//   lanes are 16 neighbouring tiles, for d = 1 consecutive tiles of 4), read as x[i * xs] when
+//   0 <= i < L and as zero otherwise (never loaded). v[j * vstride + t] = (B^T w_t)[j];
 //   lanes >= n are not written.
-// winograd_f4_output_1d_<isa>(m, mstride, out, n, bias)
-//   m[j * mstride + t]: the 6 products of tile t (lanes >= n are not read).
-//   out[4t + c] = bias + (A^T m_t)[c] for c < 4 and t < n; nothing else is written.
+// winograd_f4_output_1d_<isa>(m, mstride, y, Lo, pos, d, n, bias)
+//   m[j * mstride + t]: the 6 products of lane t (lanes >= n are not read).
+//   y[o] = bias + (A^T m_t)[c] at o = pos + t % q + 4 d (t / q) + d c for c < 4 and t < n,
+//   where o < Lo (pos >= 0); nothing else is written.
 // winograd_f4_weight_1d_<isa>(g, n, u, ldu)
 //   g: n 3-tap kernels tap-major (tap e of kernel l at g[e * n + l]); u[j * ldu + l] = (G g_l)[j].
 // B^T, G and A^T are those of Lavin & Gray (arXiv:1509.09308) for points 0, +-1, +-2, inf.
@@ -39,8 +42,10 @@ namespace convkit::kernels {
 using WinogradInputFn = void (*)(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n);
 using WinogradOutputFn = void (*)(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
 using WinogradWeightFn = void (*)(const float* g, int64_t n, float* u, int64_t ldu);
-using WinogradInput1dFn = void (*)(const float* row, float* v, int64_t vstride, int64_t n);
-using WinogradOutput1dFn = void (*)(const float* m, int64_t mstride, float* out, int64_t n, float bias);
+using WinogradInput1dFn = void (*)(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, float* v,
+                                   int64_t vstride);
+using WinogradOutput1dFn = void (*)(const float* m, int64_t mstride, float* y, int64_t Lo, int64_t pos, int64_t d,
+                                    int64_t n, float bias);
 
 struct WinogradKernels {
   const char* isa_name;
@@ -57,8 +62,10 @@ struct WinogradKernels {
   void winograd_f43_input_##suffix(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n); \
   void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias); \
   void winograd_f43_weight_##suffix(const float* g, int64_t n, float* u, int64_t ldu);                 \
-  void winograd_f4_input_1d_##suffix(const float* row, float* v, int64_t vstride, int64_t n);          \
-  void winograd_f4_output_1d_##suffix(const float* m, int64_t mstride, float* out, int64_t n, float bias); \
+  void winograd_f4_input_1d_##suffix(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, \
+                                     float* v, int64_t vstride);                                           \
+  void winograd_f4_output_1d_##suffix(const float* m, int64_t mstride, float* y, int64_t Lo, int64_t pos,     \
+                                      int64_t d, int64_t n, float bias);                                   \
   void winograd_f4_weight_1d_##suffix(const float* g, int64_t n, float* u, int64_t ldu);
 #include "kernels/winograd/kernels.inc"
 #undef CONVKIT_WINOGRAD_ISA

@@ -6,6 +6,8 @@
 // scalar stores per call — together more time than the GEMMs on a 64-channel layer.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/winograd/winograd.h"
 #include "kernels/winograd/winograd_common.h"
 
@@ -18,6 +20,11 @@ inline __mmask16 lanes_mask(int64_t lanes) {
 }
 
 inline __m512 mul(float c, __m512 x) { return _mm512_mul_ps(_mm512_set1_ps(c), x); }
+
+// Lanes first .. first + count - 1 (first < 16, count >= 1).
+inline __mmask16 run_mask(int64_t first, int64_t count) {
+  return static_cast<__mmask16>(lanes_mask(first + count) & ~lanes_mask(first));
+}
 
 // d[j] = row[4t + j] in lane t for j = 0..5 (column j of every tile); columns past cols are
 // never read (masked loads give zeros).
@@ -59,10 +66,10 @@ inline void output_combine(const __m512 r[6], __m512 y[4]) {
   y[3] = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(d12, mul(8, r[3])), mul(8, r[4])), r[5]);
 }
 
-// out[4t + c] = y[c] lane t, for t < n: the four columns of every tile interleaved (pairs of
-// columns by float, then the pairs by two floats; two-source permutes only: GCC 12 flags the
-// unpack and shuffle intrinsics as uninitialized at -O3).
-inline void store_interleaved(const __m512 y[4], float* out, int64_t n) {
+// out[4t + c] = y[c] lane t, for 4t + c < cols: the four columns of every tile interleaved
+// (pairs of columns by float, then the pairs by two floats; two-source permutes only: GCC 12
+// flags the unpack and shuffle intrinsics as uninitialized at -O3).
+inline void store_interleaved(const __m512 y[4], float* out, int64_t cols) {
   const __m512i lo1 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
@@ -71,7 +78,7 @@ inline void store_interleaved(const __m512 y[4], float* out, int64_t n) {
   const __m512 p23l = _mm512_permutex2var_ps(y[2], lo1, y[3]), p23h = _mm512_permutex2var_ps(y[2], hi1, y[3]);
   const __m512 row[4] = {_mm512_permutex2var_ps(p01l, lo2, p23l), _mm512_permutex2var_ps(p01l, hi2, p23l),
                          _mm512_permutex2var_ps(p01h, lo2, p23h), _mm512_permutex2var_ps(p01h, hi2, p23h)};
-  for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(out + 16 * v, lanes_mask(4 * n - 16 * v), row[v]);
+  for (int v = 0; v < 4 && 16 * v < cols; ++v) _mm512_mask_storeu_ps(out + 16 * v, lanes_mask(cols - 16 * v), row[v]);
 }
 
 }  // namespace
@@ -114,29 +121,74 @@ void winograd_f43_output_avx512(const float* m, int64_t mstride, float* out, int
     output_combine(r, yc);
     for (int i = 0; i < 4; ++i) y[i][c] = _mm512_add_ps(b, yc[i]);
   }
-  for (int i = 0; i < 4; ++i) store_interleaved(y[i], out + i * ldo, n);
+  for (int i = 0; i < 4; ++i) store_interleaved(y[i], out + i * ldo, 4 * n);
 }
 
 void winograd_f43_weight_avx512(const float* g, int64_t n, float* u, int64_t ldu) {
   winograd_common::weight_f43(g, n, u, ldu);
 }
 
-void winograd_f4_input_1d_avx512(const float* row, float* v, int64_t vstride, int64_t n) {
-  __m512 d[6], o[6];
-  tile_columns(row, 4 * n + 2, d);
-  input_combine(d, o);
-  const __mmask16 store = lanes_mask(n);
-  for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(v + j * vstride, store, o[j]);
+void winograd_f4_input_1d_avx512(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, float* v,
+                                 int64_t vstride) {
+  const __mmask16 lanes = lanes_mask(n);
+  const int64_t q = d < 16 ? d : 16;
+  const int64_t reach = 4 * d * ((n - 1) / q) + (n - 1) % q + 5 * d;  // the last lane's last index, from pos
+  __m512 w[6];
+  if (xs == 1 && pos >= 0 && pos + reach < L) {
+    // Every window inside the input, unit stride. d = 1 de-interleaves 4n + 2 consecutive
+    // floats; otherwise a window column is runs of q consecutive floats (lanes s q .. s q + q - 1
+    // at pos + 4 d s + d j), each one masked load into its lanes (one run for d >= 16).
+    if (d == 1) {
+      tile_columns(x + pos, 4 * n + 2, w);
+    } else {
+      for (int j = 0; j < 6; ++j) {
+        w[j] = _mm512_setzero_ps();
+        for (int64_t s = 0; s * q < n; ++s)
+          w[j] = _mm512_mask_loadu_ps(w[j], lanes & run_mask(s * q, q), x + pos + 4 * d * s + d * j - s * q);
+      }
+    }
+  } else if (pos > -(int64_t{1} << 30) && (L + 69 * d) * xs < (int64_t{1} << 31)) {
+    // Gathers of the in-range indices (32-bit element offsets from x).
+    __m512i off = _mm512_setzero_si512();
+    alignas(64) int32_t o[16];
+    for (int t = 0; t < 16; ++t) o[t] = static_cast<int32_t>(pos + t % q + 4 * d * (t / q));
+    off = _mm512_load_si512(o);
+    const __m512i len = _mm512_set1_epi32(static_cast<int32_t>(L)), step = _mm512_set1_epi32(static_cast<int32_t>(d));
+    const __m512i stride = _mm512_set1_epi32(static_cast<int32_t>(xs));
+    for (int j = 0; j < 6; ++j, off = _mm512_add_epi32(off, step)) {
+      const __mmask16 in = lanes & _mm512_cmpge_epi32_mask(off, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(off, len);
+      w[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, _mm512_mullo_epi32(off, stride), x, 4);
+    }
+  } else {  // offsets past 32 bits: the plain code
+    winograd_common::input_f4_1d(x, xs, L, pos, d, n, v, vstride);
+    return;
+  }
+  __m512 o[6];
+  input_combine(w, o);
+  for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(v + j * vstride, lanes, o[j]);
 }
 
-void winograd_f4_output_1d_avx512(const float* m, int64_t mstride, float* out, int64_t n, float bias) {
+void winograd_f4_output_1d_avx512(const float* m, int64_t mstride, float* y, int64_t Lo, int64_t pos, int64_t d,
+                                  int64_t n, float bias) {
   const __mmask16 lanes = lanes_mask(n);
-  __m512 mk[6], y[4];
+  __m512 mk[6], r[4];
   for (int j = 0; j < 6; ++j) mk[j] = _mm512_maskz_loadu_ps(lanes, m + j * mstride);
-  output_combine(mk, y);
+  output_combine(mk, r);
   const __m512 b = _mm512_set1_ps(bias);
-  for (int c = 0; c < 4; ++c) y[c] = _mm512_add_ps(b, y[c]);
-  store_interleaved(y, out, n);
+  for (int c = 0; c < 4; ++c) r[c] = _mm512_add_ps(b, r[c]);
+  if (d == 1) {  // consecutive tiles: 4n consecutive outputs
+    store_interleaved(r, y + pos, std::min<int64_t>(4 * n, Lo - pos));
+    return;
+  }
+  // Output c of the lanes s q .. s q + q - 1 is q consecutive floats from pos + 4 d s + d c: one
+  // masked store per run, cut at Lo (one run for d >= 16).
+  const int64_t q = d < 16 ? d : 16;
+  for (int c = 0; c < 4; ++c)
+    for (int64_t s = 0; s * q < n; ++s) {
+      const int64_t first = pos + 4 * d * s + d * c;  // output of lane s q
+      if (first >= Lo) break;
+      _mm512_mask_storeu_ps(y + first - s * q, lanes & run_mask(s * q, std::min(q, Lo - first)), r[c]);
+    }
 }
 
 void winograd_f4_weight_1d_avx512(const float* g, int64_t n, float* u, int64_t ldu) {

@@ -156,17 +156,23 @@ inline void weight_f43(const float* g, int64_t n, float* u, int64_t ldu) {
 
 // ---- F(4, 3), 1-d: one stage of each transform above, the same expressions. ----
 
-inline void input_f4_1d(const float* row, float* v, int64_t vstride, int64_t n) {
-  // Tile t's column j is row[4t + j]: de-interleave by phase, ph[p][t] = row[4t + p].
-  alignas(64) float s[kCols + 2];
-  const int64_t cols = 4 * n + 2;
-  for (int c = 0; c < kCols + 2; ++c) s[c] = c < cols ? row[c] : 0.0f;
-  alignas(64) float ph[4][kLanes + 1];
-  for (int p = 0; p < 4; ++p)
-    for (int t = 0; t <= kLanes; ++t) ph[p][t] = s[4 * t + p];
+// Lane t's offset from pos (winograd.h): t % q + 4 d (t / q), q = min(d, 16).
+inline int64_t lane_offset_1d(int64_t t, int64_t d) {
+  const int64_t q = d < kLanes ? d : kLanes;
+  return t % q + 4 * d * (t / q);
+}
+
+inline void input_f4_1d(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, float* v,
+                        int64_t vstride) {
+  alignas(64) float w[6][kLanes];
+  for (int t = 0; t < kLanes; ++t)
+    for (int j = 0; j < 6; ++j) {
+      const int64_t i = pos + lane_offset_1d(t, d) + d * j;
+      w[j][t] = t < n && i >= 0 && i < L ? x[i * xs] : 0.0f;
+    }
   alignas(64) float o[6][kLanes];
   for (int t = 0; t < kLanes; ++t) {
-    const float c0 = ph[0][t], c1 = ph[1][t], c2 = ph[2][t], c3 = ph[3][t], c4 = ph[0][t + 1], c5 = ph[1][t + 1];
+    const float c0 = w[0][t], c1 = w[1][t], c2 = w[2][t], c3 = w[3][t], c4 = w[4][t], c5 = w[5][t];
     o[0][t] = 4 * c0 - 5 * c2 + c4;
     o[1][t] = -4 * c1 - 4 * c2 + c3 + c4;
     o[2][t] = 4 * c1 - 4 * c2 - c3 + c4;
@@ -181,20 +187,24 @@ inline void input_f4_1d(const float* row, float* v, int64_t vstride, int64_t n) 
   }
 }
 
-inline void output_f4_1d(const float* m, int64_t mstride, float* out, int64_t n, float bias) {
+inline void output_f4_1d(const float* m, int64_t mstride, float* y, int64_t Lo, int64_t pos, int64_t d, int64_t n,
+                         float bias) {
   alignas(64) float mk[6][kLanes];
   for (int j = 0; j < 6; ++j)
     for (int t = 0; t < kLanes; ++t) mk[j][t] = t < n ? m[j * mstride + t] : 0.0f;
-  alignas(64) float row[4 * kLanes];
+  alignas(64) float r[4][kLanes];
   for (int t = 0; t < kLanes; ++t) {
     const float m0 = mk[0][t], m1 = mk[1][t], m2 = mk[2][t], m3 = mk[3][t], m4 = mk[4][t], m5 = mk[5][t];
-    row[4 * t + 0] = bias + (m0 + m1 + m2 + m3 + m4);
-    row[4 * t + 1] = bias + (m1 - m2 + 2 * m3 - 2 * m4);
-    row[4 * t + 2] = bias + (m1 + m2 + 4 * m3 + 4 * m4);
-    row[4 * t + 3] = bias + (m1 - m2 + 8 * m3 - 8 * m4 + m5);
+    r[0][t] = bias + (m0 + m1 + m2 + m3 + m4);
+    r[1][t] = bias + (m1 - m2 + 2 * m3 - 2 * m4);
+    r[2][t] = bias + (m1 + m2 + 4 * m3 + 4 * m4);
+    r[3][t] = bias + (m1 - m2 + 8 * m3 - 8 * m4 + m5);
   }
-  for (int j = 0; j < 4 * kLanes; ++j)
-    if (j < 4 * n) out[j] = row[j];
+  for (int64_t t = 0; t < n; ++t)
+    for (int c = 0; c < 4; ++c) {
+      const int64_t o = pos + lane_offset_1d(t, d) + d * c;
+      if (o < Lo) y[o] = r[c][t];
+    }
 }
 
 inline void weight_f4_1d(const float* g, int64_t n, float* u, int64_t ldu) {

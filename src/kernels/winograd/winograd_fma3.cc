@@ -17,12 +17,14 @@ void winograd_f43_weight_fma3(const float* g, int64_t n, float* u, int64_t ldu) 
   winograd_common::weight_f43(g, n, u, ldu);
 }
 
-void winograd_f4_input_1d_fma3(const float* row, float* v, int64_t vstride, int64_t n) {
-  winograd_common::input_f4_1d(row, v, vstride, n);
+void winograd_f4_input_1d_fma3(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, float* v,
+                              int64_t vstride) {
+  winograd_common::input_f4_1d(x, xs, L, pos, d, n, v, vstride);
 }
 
-void winograd_f4_output_1d_fma3(const float* m, int64_t mstride, float* out, int64_t n, float bias) {
-  winograd_common::output_f4_1d(m, mstride, out, n, bias);
+void winograd_f4_output_1d_fma3(const float* m, int64_t mstride, float* y, int64_t Lo, int64_t pos, int64_t d,
+                               int64_t n, float bias) {
+  winograd_common::output_f4_1d(m, mstride, y, Lo, pos, d, n, bias);
 }
 
 void winograd_f4_weight_1d_fma3(const float* g, int64_t n, float* u, int64_t ldu) {

@@ -1,0 +1,148 @@
+// Winograd F(4, 3) for float32 1-d convolutions with 3 taps, stride 1, any dilation (as d
+// undilated sub-sequences), groups 1 and zero padding: the 1-d form of winograd_conv.cc
+// (Lavin & Gray, arXiv:1509.09308). Each 4-output tile comes from a 6-input window,
+//   y = A^T [ (G g) (.) (B^T d) ],
+// so per tile and channel pair 6 multiplications replace 12; the sums over input channels are
+// 6 GEMMs [C_out x C_in] x [C_in x tiles] on the GEMM path's microkernels. Dilation d splits
+// the outputs into d sub-sequences (outputs a + d i), each an undilated convolution of the
+// input sub-sequence a - pad + d j. docs/winograd.md gives the measured error.
+#include <omp.h>
+
+#include <algorithm>
+
+#include "conv/plan.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/winograd/winograd.h"
+
+namespace convkit::internal {
+
+namespace {
+
+constexpr int64_t kLanes = 16;            // tiles per transform call: a lane group
+constexpr int64_t kGroups = 4;            // lane groups per task
+constexpr int64_t kTiles = kGroups * kLanes;  // V and M columns per task (the GEMMs' N)
+constexpr int64_t kKC = 128;              // K block: a micro-panel of V stays in L1 beside its U panel
+
+// Tiles of the largest sub-sequence (a = 0, ceil(Lo / d) outputs); every sub-sequence gets as many.
+int64_t tiles_of(const ConvParams& p) { return ceil_div(ceil_div(p.out_size[0], p.dilation[0]), 4); }
+
+class Winograd1dPlan : public ConvPlan {
+ public:
+  Winograd1dPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
+      : kernel_(kernels::gemm_kernel_for(max_isa(), p.C_out, kTiles, kTiles)),
+        wk_(kernels::winograd_kernels(max_isa())),
+        mr_(kernel_.mr),
+        nr_(kernel_.nr) {
+    params = p;
+    M_ = p.C_out;
+    K_ = p.C_in;
+    d_ = p.dilation[0];
+    Lo_ = p.out_size[0];
+    grids_ = std::min(d_, Lo_);
+    tiles_ = tiles_of(p);
+    // Lane groups (winograd.h): q = min(d, 16) neighbouring sub-sequences x 16 / q tile indices.
+    // For d >= 16 a group is 16 sub-sequences at one tile index (each window column is 16
+    // consecutive inputs); below, every sub-sequence at 16 / d tile indices.
+    q_ = std::min<int64_t>(d_, kLanes);
+    per_ = kLanes / q_;
+    iblocks_ = ceil_div(tiles_, per_);
+    groups_ = ceil_div(grids_, q_) * iblocks_;
+    panels_ = ceil_div(M_, mr_);
+    CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the Winograd packer's 32 rows");
+    // U: [6][M/MR panels][C_in][MR], rows past C_out zero. One MR-row panel and one input
+    // channel at a time: its MR kernels, gathered tap-major, transform into 6 runs of MR floats.
+    ustride_ = panels_ * K_ * mr_;
+    u_ = Tensor::empty({6 * ustride_});
+    const Tensor wc = w.contiguous();  // [C_out, C_in, 3]
+    const float* wp = wc.data<float>();
+    float* up = u_.data<float>();
+    const bool flip = p.conv_mode == ConvMode::Convolution;
+    for (int64_t pb = 0; pb < panels_; ++pb) {
+      float g[3 * 32];  // [tap][MR]
+      for (int64_t ci = 0; ci < K_; ++ci) {
+        for (int64_t lane = 0; lane < mr_; ++lane) {
+          const int64_t co = pb * mr_ + lane;
+          for (int t = 0; t < 3; ++t) g[t * mr_ + lane] = co < M_ ? wp[(co * K_ + ci) * 3 + (flip ? 2 - t : t)] : 0.0f;
+        }
+        wk_.weight_1d(g, mr_, up + (pb * K_ + ci) * mr_, ustride_);
+      }
+    }
+    if (b.defined()) bias_ = b.contiguous().clone();
+  }
+
+  int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes(); }
+
+  void run(const Tensor& x, Tensor& y) override {
+    const ConvParams& p = params;
+    const int64_t chunks = ceil_div(groups_, kGroups);
+    const int64_t tasks = p.N * chunks;
+    const int threads = threads_for(tasks, 2.0 * 6 * static_cast<double>(p.N * groups_ * kLanes * M_ * K_));
+    const int64_t v_floats = 6 * K_ * kTiles, m_floats = 6 * M_ * kTiles;  // per thread: V, M
+    ws_.reserve(threads, v_floats + m_floats);
+    const float* xp = x.data<float>();
+    float* yp = y.data<float>();
+    const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xs = x.stride(2), L = p.in_size[0], lo = p.pad_lo[0];
+    const float* bias = bias_.defined() ? bias_.data<float>() : nullptr;
+
+    // Tasks (image, chunk of lane groups) own disjoint outputs and compute them with the same
+    // operations whatever the thread count: the same bits.
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t n = task / chunks, g0 = task % chunks * kGroups, ng = std::min(kGroups, groups_ - g0);
+      float* v = ws_.get(omp_get_thread_num());
+      float* m = v + v_floats;
+      const float* xn = xp + n * xs0;
+      float* yn = yp + n * M_ * Lo_;
+      // Input transforms, group k in V's columns 16 k .. (channel by channel: the chunk's groups
+      // read neighbouring inputs of each channel).
+      Group grs[kGroups];
+      for (int64_t k = 0; k < ng; ++k) grs[k] = group(g0 + k);
+      for (int64_t ci = 0; ci < K_; ++ci)
+        for (int64_t k = 0; k < ng; ++k)
+          wk_.input_1d(xn + ci * xs1, xs, L, grs[k].out - lo, d_, grs[k].lanes, v + ci * kTiles + k * kLanes, K_ * kTiles);
+      // The 6 GEMMs over the chunk's columns.
+      const int64_t nt = ng * kLanes;
+      for (int64_t j = 0; j < 6; ++j)
+        for (int64_t pc = 0; pc < K_; pc += kKC)
+          for (int64_t jr = 0; jr < nt; jr += nr_)
+            for (int64_t ir = 0; ir < M_; ir += mr_)
+              kernel_.fn(std::min(kKC, K_ - pc), u_.data<float>() + j * ustride_ + (ir / mr_ * K_ + pc) * mr_,
+                         v + (j * K_ + pc) * kTiles + jr, kTiles, m + (j * M_ + ir) * kTiles + jr, kTiles,
+                         std::min(mr_, M_ - ir), std::min(nr_, nt - jr), pc > 0, nullptr);
+      // Output transforms, straight into y (outputs past Lo are dropped by the kernel).
+      for (int64_t co = 0; co < M_; ++co)
+        for (int64_t k = 0; k < ng; ++k)
+          wk_.output_1d(m + co * kTiles + k * kLanes, M_ * kTiles, yn + co * Lo_, Lo_, grs[k].out, d_, grs[k].lanes,
+                        bias ? bias[co] : 0.0f);
+    }
+  }
+
+ private:
+  struct Group {
+    int64_t out;    // output index of lane 0's first output
+    int64_t lanes;  // lanes in use
+  };
+  // Group g: sub-sequence block g / iblocks_ (q sub-sequences from a0), tile indices from
+  // i0 = (g % iblocks_) * per_. Lanes past the sub-sequences (d >= 16) or tiles are not used.
+  Group group(int64_t g) const {
+    const int64_t a0 = g / iblocks_ * q_, i0 = g % iblocks_ * per_;
+    const int64_t lanes = q_ == kLanes ? std::min(kLanes, grids_ - a0) : q_ * std::min(per_, tiles_ - i0);
+    return {a0 + 4 * d_ * i0, lanes};
+  }
+
+  const kernels::GemmKernel& kernel_;
+  const kernels::WinogradKernels& wk_;
+  int64_t mr_, nr_;
+  int64_t M_ = 0, K_ = 0, d_ = 1, Lo_ = 0, grids_ = 1, tiles_ = 0, panels_ = 0, ustride_ = 0;
+  int64_t q_ = 1, per_ = 16, iblocks_ = 1, groups_ = 1;
+  Tensor u_, bias_;
+  Workspace ws_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+  return std::make_unique<Winograd1dPlan>(p, w, b);
+}
+
+}  // namespace convkit::internal
