@@ -30,6 +30,7 @@ template <bool kFull, typename Rows>
   // Columns past n are never read (masked loads and stores).
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
   const __mmask16 k1 = static_cast<__mmask16>(n >= 32 ? 0xffff : n <= 16 ? 0 : (1u << (n - 16)) - 1);
+#pragma GCC unroll 2
   for (int64_t p = 0; p < k; ++p) {
     const float* b = rows.row(p);
     const __m512 b0 = load<kFull>(k0, b), b1 = load<kFull>(k1, b + 16);
@@ -103,6 +104,7 @@ template <bool kFull, typename Rows>
     const int64_t l = n - 16 * v;
     km[v] = static_cast<__mmask16>(l >= 16 ? 0xffff : l <= 0 ? 0 : (1u << l) - 1);
   }
+#pragma GCC unroll 2
   for (int64_t p = 0; p < k; ++p) {
     const float* b = rows.row(p);
     const __m512 b0 = load<kFull>(km[0], b), b1 = load<kFull>(km[1], b + 16), b2 = load<kFull>(km[2], b + 32);
@@ -163,6 +165,7 @@ template <bool kFull, typename Rows>
   __m512 c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z, c8 = z, c9 = z, c10 = z, c11 = z, c12 = z, c13 = z, c14 = z, c15 = z, c16 = z, c17 = z, c18 = z, c19 = z, c20 = z, c21 = z, c22 = z, c23 = z;
   // Columns past n are never read (masked loads and stores).
   const __mmask16 k0 = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
+#pragma GCC unroll 2
   for (int64_t p = 0; p < k; ++p) {
     const __m512 b0 = load<kFull>(k0, rows.row(p));
     c0 = _mm512_fmadd_ps(_mm512_set1_ps(a[0]), b0, c0);
