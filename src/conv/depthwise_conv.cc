@@ -95,10 +95,10 @@ class DirectPlan : public ConvPlan {
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t rb = task % row_blocks, g = (task / row_blocks) % p.groups, n = task / (row_blocks * p.groups);
       const int64_t oh0 = rb * rows_per, oh1 = std::min(Ho_, oh0 + rows_per);
-      // [C_in/g][Hp][slot] padded planes (each phase's slack is zero since allocation and never
-      // written). Chunks of output rows alternate with filling the padded rows they read (all
-      // rows of their window when windows overlap, else each row's own), so what the kernel
-      // reads was just written and is still in L1.
+      // [C_in/g][Hp][slot] padded planes (each phase's slack, and with zero padding every padding
+      // position, is zero since allocation and never written). Chunks of output rows alternate
+      // with filling the padded rows they read (all rows of their window when windows overlap,
+      // else each row's own), so what the kernel reads was just written and is still in L1.
       float* planes = ws_.get(omp_get_thread_num());
       const float* xg = xp + n * xs0 + g * cin_g_ * xs1;
       const float* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
@@ -133,7 +133,7 @@ class DirectPlan : public ConvPlan {
   void fill_row(const float* row, int64_t xsw, float* slot) const {
     for (std::size_t k = 0; k < phases_.size(); ++k)
       fill_padded_phase(row, xsw, W_, low_, sw_, phases_[k], params.padding_mode, copy_,
-                        slot + static_cast<int64_t>(k) * phase_len_);
+                        slot + static_cast<int64_t>(k) * phase_len_, /*zeros_kept=*/true);
   }
 
   const kernels::DwconvKernel& kernel_;

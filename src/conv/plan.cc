@@ -42,16 +42,22 @@ PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t W
 }
 
 void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
-                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst) {
+                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst, bool zeros_kept) {
+  zeros_kept = zeros_kept && mode == PaddingMode::Zeros;
   if (row == nullptr) {
-    std::fill(dst, dst + f.len, 0.0f);
+    if (!zeros_kept) std::fill(dst, dst + f.len, 0.0f);
+    return;
+  }
+  if (zeros_kept && f.i1 > f.i0 && s * xsw == 1) {  // the common case, without the edge loops
+    std::copy(row + (f.ph + s * f.i0 - lo), row + (f.ph + s * f.i1 - lo), dst + f.i0);
     return;
   }
   auto edge = [&](int64_t i) {
     const int64_t iw = source_index(f.ph + s * i - lo, W, mode);
     dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
   };
-  for (int64_t i = 0; i < f.i0; ++i) edge(i);
+  if (!zeros_kept)
+    for (int64_t i = 0; i < f.i0; ++i) edge(i);
   if (f.i1 > f.i0) {  // (only then is the first in-range column's pointer formed)
     const float* src = row + (f.ph + s * f.i0 - lo) * xsw;
     // Two in-range elements mean s * xsw (their distance in the input) fits.
@@ -62,7 +68,8 @@ void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int
       copy.fn(src, step, f.i1 - f.i0, dst + f.i0);
     }
   }
-  for (int64_t i = f.i1; i < f.len; ++i) edge(i);
+  if (!zeros_kept)
+    for (int64_t i = f.i1; i < f.len; ++i) edge(i);
 }
 
 int threads_for(int64_t tasks, double flops) {
