@@ -151,11 +151,15 @@ class GemmPlan : public ConvPlan {
     const bool flat = flat_ && plane_contiguous;
 
     // A task packs a B block once and runs every M chunk of its rows over it; M is split
-    // across tasks only when there are too few column blocks to keep the threads busy (a
-    // split repacks the same B block in each part).
+    // across tasks only when the column blocks would leave threads idle (a split repacks the
+    // same B block in each part).
     const int64_t nJ = (P_ + kNC - 1) / kNC;
     const int64_t m_chunks = (M_ + kMC - 1) / kMC;
-    const int64_t nI = p.N * G_ * nJ >= 2 * get_num_threads() ? 1 : m_chunks;
+    // Split until the tasks divide evenly over the threads or are plenty (wav2vec2's second
+    // layer: 9 column blocks left one of 2 threads a block short).
+    const int64_t base = p.N * G_ * nJ, nth = get_num_threads();
+    int64_t nI = 1;
+    while (nI < m_chunks && base * nI < 8 * nth && base * nI % nth != 0) ++nI;
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
