@@ -239,6 +239,20 @@ TEST(Engine, EdgeCasesByConstruction) {
       c.lo = {d, 1}, c.hi = {d - 1, 2};
       cases.push_back(c);
     }
+  // Pointwise layers with few positions and many output channels: the transposed GEMM
+  // (positions as rows), K past one block, strided and channels-last inputs, a batch of two.
+  int kp = 0;
+  for (int64_t cout : {64, 100, 264})
+    for (const Shape& hw : {Shape{7, 7}, Shape{1, 1}, Shape{3, 5}, Shape{8, 8}}) {
+      Case c;
+      c.dim = 2, c.Cin = kp % 2 ? 19 : 130, c.Cout = cout, c.S = hw, c.K = {1, 1}, c.stride = c.dil = {1, 1};
+      c.lo = c.hi = {0, 0};
+      c.N = kp % 3 == 0 ? 2 : 1;
+      c.layout = kp % 3;
+      c.bias = kp % 2 == 0;
+      ++kp;
+      cases.push_back(c);
+    }
   // 1-d 3 taps (Winograd F(4, 3) over d sub-sequences): lengths not a multiple of the tile,
   // more than one block of tiles (300 outputs), sub-sequences of unequal size, more
   // sub-sequences than outputs, every padding kind, strided and channels-last inputs.

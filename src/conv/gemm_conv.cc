@@ -24,7 +24,7 @@ namespace {
 // KC x NR slice of B a microkernel sweeps (16-24 KiB) stays in L1 next to the A panel it
 // streams (KC = 256 made the two nearly fill a 48 KiB L1). MC and NC are whole tiles of every
 // kernel.
-constexpr int64_t kKC = 128, kNC = 192, kMC = 96;
+constexpr int64_t kKC = 128, kNC = kGemmNC, kMC = 96;
 static_assert(kNC % 32 == 0 && kNC % 48 == 0 && kMC % 24 == 0 && kMC % 8 == 0, "blocks are whole tiles of every kernel");
 // Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
 // micro-panel spread over every L1 set (192 = 12 lines would fold them onto 16 sets, and an
@@ -407,6 +407,7 @@ class GemmPlan : public ConvPlan {
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+  if (const kernels::GemmKernel* k = pointwise_transposed_kernel(p)) return make_pointwise_t_plan(p, w, b, *k);
   return std::make_unique<GemmPlan>(p, w, b);
 }
 

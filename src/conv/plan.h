@@ -8,6 +8,7 @@
 
 #include "conv/select.h"
 #include "kernels/copy/copy.h"
+#include "kernels/gemm/gemm.h"
 
 namespace convkit::internal {
 
@@ -31,6 +32,13 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
 
 // The algorithm-specific factories make_plan dispatches to.
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+/// The gemm path's column block (output positions per task).
+inline constexpr int64_t kGemmNC = 192;
+/// For pointwise layers whose transposed GEMM (rows: positions, vectors: output channels) pads
+/// clearly less than the plain one, its kernel; else null. make_gemm_plan then makes:
+const kernels::GemmKernel* pointwise_transposed_kernel(const ConvParams& p);
+std::unique_ptr<ConvPlan> make_pointwise_t_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                const kernels::GemmKernel& k);
 std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);    // 2-d
 std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b);  // 1-d
