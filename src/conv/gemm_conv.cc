@@ -25,6 +25,9 @@ namespace {
 // streams (KC = 256 made the two nearly fill a 48 KiB L1). MC and NC are whole tiles of every
 // kernel.
 constexpr int64_t kKC = 128, kNC = kGemmNC, kMC = 96;
+// K blocks of about kKC, balanced: a short last block (ResNet-50's first layer, Kd = 147 =
+// 128 + 19) would reload and store every C tile for a few k steps. Up to 1.25 kKC is one block.
+int64_t k_block(int64_t Kd) { return Kd <= kKC * 5 / 4 ? std::max<int64_t>(Kd, 1) : ceil_div(Kd, ceil_div(Kd, kKC)); }
 static_assert(kNC % 32 == 0 && kNC % 48 == 0 && kMC % 24 == 0 && kMC % 8 == 0, "blocks are whole tiles of every kernel");
 // Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
 // micro-panel spread over every L1 set (192 = 12 lines would fold them onto 16 sets, and an
@@ -53,6 +56,7 @@ class GemmPlan : public ConvPlan {
     }
     taps_ = K[0] * K[1] * K[2];
     Kd_ = cin_g * taps_;
+    kc_ = k_block(Kd_);
     P_ = 1;
     for (int64_t s : p.out_size) P_ *= s;
 
@@ -163,7 +167,7 @@ class GemmPlan : public ConvPlan {
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
-    ws_.reserve(threads, kKC * kLdb);
+    ws_.reserve(threads, kc_ * kLdb);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
@@ -177,8 +181,8 @@ class GemmPlan : public ConvPlan {
       const int64_t jc = jb * kNC, nc = std::min(kNC, P_ - jc);
       const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
       const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
-      for (int64_t pc = 0; pc < Kd_; pc += kKC) {
-        const int64_t kc = std::min(kKC, Kd_ - pc);
+      for (int64_t pc = 0; pc < Kd_; pc += kc_) {
+        const int64_t kc = std::min(kc_, Kd_ - pc);
         if (flat) {  // 1x1, stride 1, no padding: B row k is a slice of input channel plane k
           for (int64_t kk = 0; kk < kc; ++kk)
             std::memcpy(bp + kk * kLdb, xg + (pc + kk) * xs1 + jc, static_cast<std::size_t>(nc) * sizeof(float));
@@ -261,7 +265,7 @@ class GemmPlan : public ConvPlan {
     const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
     // Per thread: a C block of M x kNC (unless direct), and the K block's row pointers.
     ws_.reserve(threads, direct ? 1 : M_ * kNC);
-    if (static_cast<int64_t>(row_ptrs_.size()) < threads * kKC) row_ptrs_.resize(static_cast<std::size_t>(threads * kKC));
+    if (static_cast<int64_t>(row_ptrs_.size()) < threads * kc_) row_ptrs_.resize(static_cast<std::size_t>(threads * kc_));
     if (!in_place) padded_.reserve(1, batch * p.C_in * cs);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
@@ -274,12 +278,12 @@ class GemmPlan : public ConvPlan {
       for (int64_t task = 0; task < tasks; ++task) {
         const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = n0 + task / (nI * per_image);
         float* cblock = ws_.get(omp_get_thread_num());
-        const float** rows = row_ptrs_.data() + omp_get_thread_num() * kKC;
+        const float** rows = row_ptrs_.data() + omp_get_thread_num() * kc_;
         const int64_t jc = jb * kNC, nc = std::min(kNC, Q - jc);
         const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
         const float* sg = src + (n - n0) * src_n + g * p.c_in_per_group() * cs;
-        for (int64_t pc = 0; pc < Kd_; pc += kKC) {
-          const int64_t kc = std::min(kKC, Kd_ - pc);
+        for (int64_t pc = 0; pc < Kd_; pc += kc_) {
+          const int64_t kc = std::min(kc_, Kd_ - pc);
           for (int64_t kk = 0; kk < kc; ++kk) rows[kk] = sg + kbase_[static_cast<std::size_t>(pc + kk)];
           sweep(g, pc, m_begin, m_end, nc, [&](const float* ap, int64_t row, int64_t jr, int64_t m, int64_t nn, const float* bias) {
             float* cp = direct ? yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr : cblock + (row - m_begin) * kNC + jr;
@@ -401,7 +405,8 @@ class GemmPlan : public ConvPlan {
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
   std::vector<int64_t> kbase_;  // tap mode: source offset of B row k from the group's channel 0
   std::vector<PaddedPhase> wphases_;  // tap mode: the column phases of a padded row
-  std::vector<const float*> row_ptrs_;  // tap mode: kKC B row pointers per thread
+  std::vector<const float*> row_ptrs_;  // tap mode: kc_ B row pointers per thread
+  int64_t kc_ = kKC;                    // K block
 };
 
 }  // namespace
