@@ -3,6 +3,7 @@
 // against naive loops; bitwise determinism across thread counts; the module's plan cache.
 #include <cstdlib>
 #include <thread>
+#include <type_traits>
 #include <random>
 
 #include "conv/select.h"
@@ -481,16 +482,27 @@ TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
     const auto& k = ks[ki];
     if (k.isa > internal::detected_isa()) continue;
     SCOPED_TRACE(k.isa_name);
-    for (int64_t n = 1; n <= 16; ++n) {
-      SCOPED_TRACE("n " + std::to_string(n));
+    for (int64_t n = 1; n <= 16; ++n)
+      for (int64_t split : {n, std::max<int64_t>(1, (n + 2) / 3)}) {  // (body not re-indented)
+      SCOPED_TRACE("n " + std::to_string(n) + " in runs of " + std::to_string(split));
+      // The n tiles as runs of `split` (the last shorter), each a view of the same rows from
+      // its first tile on: lane t is still the window at columns 4t .. 4t+5.
+      auto runs_of = [&](auto* base, int64_t ld_) {
+        using Run = std::conditional_t<std::is_const_v<std::remove_pointer_t<decltype(base)>>, kernels::WinogradSrc,
+                                       kernels::WinogradDst>;
+        std::vector<Run> runs;
+        for (int64_t t = 0; t < n; t += split) runs.push_back({base + 4 * t, ld_, std::min(split, n - t)});
+        return runs;
+      };
       // Input: 6 rows of 4n + 2 values, ld 4n + 5 (three NaN columns between rows).
       const int64_t ld = 4 * n + 5, vstride = 19;
       std::vector<float> strip(static_cast<std::size_t>(5 * ld + 4 * n + 2), nan);
       for (int64_t r = 0; r < 6; ++r)
         for (int64_t c = 0; c < 4 * n + 2; ++c) strip[static_cast<std::size_t>(r * ld + c)] = nd(rng);
       std::vector<float> v(36 * vstride, 7.0f), vs = v;
-      k.input(strip.data(), ld, v.data(), vstride, n);
-      scalar.input(strip.data(), ld, vs.data(), vstride, n);
+      const auto src = runs_of(static_cast<const float*>(strip.data()), ld);
+      k.input(src.data(), static_cast<int64_t>(src.size()), v.data(), vstride);
+      scalar.input(src.data(), static_cast<int64_t>(src.size()), vs.data(), vstride);
       for (int64_t t = 0; t < vstride; ++t)
         for (int xi = 0; xi < 36; ++xi) {
           const float got = v[static_cast<std::size_t>(xi * vstride + t)];
@@ -511,8 +523,9 @@ TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
         for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(xi * mstride + t)] = nd(rng);
       const float bias = nd(rng);
       std::vector<float> out(static_cast<std::size_t>(4 * ldo), 7.0f), outs = out;
-      k.output(m.data(), mstride, out.data(), ldo, n, bias);
-      scalar.output(m.data(), mstride, outs.data(), ldo, n, bias);
+      const auto dst = runs_of(out.data(), ldo), dsts = runs_of(outs.data(), ldo);
+      k.output(m.data(), mstride, dst.data(), static_cast<int64_t>(dst.size()), bias);
+      scalar.output(m.data(), mstride, dsts.data(), static_cast<int64_t>(dsts.size()), bias);
       for (int64_t i = 0; i < 4; ++i)
         for (int64_t col = 0; col < ldo; ++col) {
           const float got = out[static_cast<std::size_t>(i * ldo + col)];

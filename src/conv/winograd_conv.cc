@@ -81,7 +81,7 @@ class WinogradPlan : public ConvPlan {
     const int64_t tasks = p.N * grids * blocks;
     const int threads = threads_for(36 * tasks, 2.0 * 36 * static_cast<double>(p.N * grids * tiles * M_ * K_));
     const int64_t v_floats = 36 * K_ * kTilesPerBlock, m_floats = 36 * M_ * kTilesPerBlock;
-    const int64_t scratch = 6 * kStrip + 4 * 4 * kLanes;  // one input strip, one output row block
+    const int64_t scratch = kLanes * (6 * kStrip + 4 * 4 * kLanes);  // input strips, output blocks of a group
     const bool whole_blocks = tasks >= 4 * threads;
 
     // Each block: transform its input tiles, 36 GEMMs, transform the products back. With at
@@ -110,7 +110,7 @@ class WinogradPlan : public ConvPlan {
         float* tmp = m + m_floats;
         input_tiles(x, n, grid, t0, nt, v, tmp, 0, K_);
         for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
-        output_tiles(m, n, grid, t0, nt, y, tmp, 0, M_);
+        output_tiles(m, n, grid, t0, nt, y, tmp + kLanes * 6 * kStrip, 0, M_);
       }
       return;
     }
@@ -130,7 +130,7 @@ class WinogradPlan : public ConvPlan {
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
-        output_tiles(m, n, grid, t0, nt, y, tmp, M_ * tid / nth, M_ * (tid + 1) / nth);
+        output_tiles(m, n, grid, t0, nt, y, tmp + kLanes * 6 * kStrip, M_ * tid / nth, M_ * (tid + 1) / nth);
       }
     }
   }
@@ -144,63 +144,88 @@ class WinogradPlan : public ConvPlan {
     return kernels::gemm_kernel_for(max_isa(), p.C_out, tiles, kTilesPerBlock);
   }
 
-  // Calls f(first tile, count, th, tw) for runs of at most kLanes tiles of the block that sit
-  // in one tile row (the transform kernels take consecutive tiles of a row).
+  // A run: consecutive tiles (first tile t of the block, count) of one tile row (th, from tw).
+  struct Run {
+    int64_t t, count, th, tw;
+  };
+
+  // Calls f(runs, nruns) for groups of consecutive runs of the block, at most kLanes tiles per
+  // group: one transform call takes a group (a 14 x 14 output's tile rows hold 4 tiles each, so
+  // a call fills 16 lanes from 4 runs instead of 4 lanes from one).
   template <typename F>
-  void for_each_run(int64_t t0, int64_t nt, F&& f) const {
+  void for_each_group(int64_t t0, int64_t nt, F&& f) const {
+    Run runs[kLanes];
+    int64_t nruns = 0, lanes = 0;
     for (int64_t t = 0; t < nt;) {
       const int64_t tile = t0 + t, th = tile / tiles_w_, tw = tile % tiles_w_;
       const int64_t count = std::min({kLanes, nt - t, tiles_w_ - tw});
-      f(t, count, th, tw);
+      if (lanes + count > kLanes) {
+        f(runs, nruns);
+        nruns = lanes = 0;
+      }
+      runs[nruns++] = {t, count, th, tw};
+      lanes += count;
       t += count;
     }
+    if (nruns > 0) f(runs, nruns);
   }
 
   // Transformed input of tiles t0 .. t0+nt of sub-grid `grid` of image n, all channels:
   // v[xi][ci][t]. Strip row r, column c of tile (th, tw) reads input row
   // a - pad_h + dh (4 th + r) and column b - pad_w + dw (4 tw + c), (a, b) the sub-grid.
-  void input_tiles(const Tensor& x, int64_t n, int64_t grid, int64_t t0, int64_t nt, float* v, float* strip,
+  // strips: room for kLanes [6][kStrip] strips.
+  void input_tiles(const Tensor& x, int64_t n, int64_t grid, int64_t t0, int64_t nt, float* v, float* strips,
                    int64_t ci_begin, int64_t ci_end) const {
     const ConvParams& p = params;
     const int64_t H = p.in_size[0], W = p.in_size[1], sh = x.stride(2), sw = x.stride(3), sc = x.stride(1);
     const int64_t a = grid / grids_w_, b = grid % grids_w_;
+    const int64_t step = dw_ * sw;
     const float* xn = x.data<float>() + n * x.stride(0);
-    for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
-      const int64_t h0 = a - p.pad_lo[0] + dh_ * th * 4, w0 = b - p.pad_lo[1] + dw_ * tw * 4;
-      // Columns of the strip inside the input (0 <= w0 + dw c < W): [c0, c1).
-      const int64_t c0 = std::min<int64_t>(w0 >= 0 ? 0 : ceil_div(-w0, dw_), kStrip);
-      const int64_t c1 = std::clamp<int64_t>(W > w0 ? ceil_div(W - w0, dw_) : 0, c0, kStrip);
-      const int64_t step = dw_ * sw;
-      // A run whose 6 x (4 count + 2) window lies inside the input, with unit column steps, is
-      // transformed straight from the input rows (the kernel reads no more than that window).
-      if (step == 1 && c0 == 0 && c1 >= 4 * count + 2 && h0 >= 0 && h0 + 5 * dh_ < H) {
-        for (int64_t ci = ci_begin; ci < ci_end; ++ci)
-          wk_.input(xn + ci * sc + h0 * sh + w0, dh_ * sh, v + ci * kTilesPerBlock + t, K_ * kTilesPerBlock, count);
-        return;
+    for_each_group(t0, nt, [&](const Run* runs, int64_t nruns) {
+      // Per run: where its window starts, the strip columns inside the input (0 <= w0 + dw c < W:
+      // [c0, c1)), and whether the kernel can read the input itself (the 6 x (4 count + 2) window
+      // inside it, unit column steps).
+      int64_t h0[kLanes], w0[kLanes], c0[kLanes], c1[kLanes];
+      bool in_place[kLanes];
+      for (int64_t q = 0; q < nruns; ++q) {
+        h0[q] = a - p.pad_lo[0] + dh_ * runs[q].th * 4, w0[q] = b - p.pad_lo[1] + dw_ * runs[q].tw * 4;
+        c0[q] = std::min<int64_t>(w0[q] >= 0 ? 0 : ceil_div(-w0[q], dw_), kStrip);
+        c1[q] = std::clamp<int64_t>(W > w0[q] ? ceil_div(W - w0[q], dw_) : 0, c0[q], kStrip);
+        in_place[q] = step == 1 && c0[q] == 0 && c1[q] >= 4 * runs[q].count + 2 && h0[q] >= 0 && h0[q] + 5 * dh_ < H;
       }
+      kernels::WinogradSrc src[kLanes];
       for (int64_t ci = ci_begin; ci < ci_end; ++ci) {
         const float* xc = xn + ci * sc;
-        for (int64_t r = 0; r < 6; ++r) {  // [6][66] strip with the zero padding materialized
-          float* row = strip + r * kStrip;
-          const int64_t ih = h0 + dh_ * r;
-          if (ih < 0 || ih >= H) {
-            std::fill(row, row + kStrip, 0.0f);
+        for (int64_t q = 0; q < nruns; ++q) {
+          if (in_place[q]) {
+            src[q] = {xc + h0[q] * sh + w0[q], dh_ * sh, runs[q].count};
             continue;
           }
-          std::fill(row, row + c0, 0.0f);
-          if (c1 > c0) {
-            const float* src = xc + ih * sh + (w0 + dw_ * c0) * sw;
-            if (step == 1) std::copy(src, src + (c1 - c0), row + c0);
-            else for (int64_t c = c0; c < c1; ++c) row[c] = src[(c - c0) * step];
+          float* strip = strips + q * 6 * kStrip;  // [6][66] with the zero padding materialized
+          for (int64_t r = 0; r < 6; ++r) {
+            float* row = strip + r * kStrip;
+            const int64_t ih = h0[q] + dh_ * r;
+            if (ih < 0 || ih >= H) {
+              std::fill(row, row + kStrip, 0.0f);
+              continue;
+            }
+            std::fill(row, row + c0[q], 0.0f);
+            if (c1[q] > c0[q]) {
+              const float* from = xc + ih * sh + (w0[q] + dw_ * c0[q]) * sw;
+              if (step == 1) std::copy(from, from + (c1[q] - c0[q]), row + c0[q]);
+              else for (int64_t c = c0[q]; c < c1[q]; ++c) row[c] = from[(c - c0[q]) * step];
+            }
+            std::fill(row + c1[q], row + kStrip, 0.0f);
           }
-          std::fill(row + c1, row + kStrip, 0.0f);
+          src[q] = {strip, kStrip, runs[q].count};
         }
-        wk_.input(strip, kStrip, v + ci * kTilesPerBlock + t, K_ * kTilesPerBlock, count);
+        wk_.input(src, nruns, v + ci * kTilesPerBlock + runs[0].t, K_ * kTilesPerBlock);
       }
     });
   }
 
   // Tile (th, tw) of sub-grid (a, b) holds outputs (a + dh (4 th + i), b + dw (4 tw + j)).
+  // rows: room for kLanes [4][4 kLanes] output blocks.
   void output_tiles(const float* m, int64_t n, int64_t grid, int64_t t0, int64_t nt, Tensor& y, float* rows,
                     int64_t co_begin, int64_t co_end) const {
     const ConvParams& p = params;
@@ -209,24 +234,31 @@ class WinogradPlan : public ConvPlan {
     // This sub-grid's output rows and columns.
     const int64_t gh = a < Ho ? (Ho - a + dh_ - 1) / dh_ : 0, gw = b < Wo ? (Wo - b + dw_ - 1) / dw_ : 0;
     float* yn = y.data<float>() + n * M_ * Ho * Wo;
-    for_each_run(t0, nt, [&](int64_t t, int64_t count, int64_t th, int64_t tw) {
-      const int64_t cols = std::min(4 * count, gw - tw * 4), nrows = std::min<int64_t>(4, gh - th * 4);
-      if (cols <= 0 || nrows <= 0) return;
-      // Whole tiles in unit-stride columns: the kernel writes the 4 x 4 count outputs in place.
-      const bool direct = dw_ == 1 && nrows == 4 && cols == 4 * count;
+    for_each_group(t0, nt, [&](const Run* runs, int64_t nruns) {
+      // Per run: the outputs it holds, and whether they are whole tiles in unit-stride columns
+      // (the kernel writes them in place); otherwise it writes a scratch block copied out.
+      int64_t cols[kLanes], nrows[kLanes];
+      bool direct[kLanes];
+      for (int64_t q = 0; q < nruns; ++q) {
+        cols[q] = std::min(4 * runs[q].count, gw - runs[q].tw * 4), nrows[q] = std::min<int64_t>(4, gh - runs[q].th * 4);
+        direct[q] = dw_ == 1 && nrows[q] == 4 && cols[q] == 4 * runs[q].count;
+      }
+      kernels::WinogradDst dst[kLanes];
       for (int64_t co = co_begin; co < co_end; ++co) {
         const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
-        if (direct) {
-          wk_.output(m + co * kTilesPerBlock + t, M_ * kTilesPerBlock, yn + (co * Ho + a + dh_ * th * 4) * Wo + b + tw * 4,
-                     dh_ * Wo, count, bias);
-          continue;
-        }
-        wk_.output(m + co * kTilesPerBlock + t, M_ * kTilesPerBlock, rows, 4 * kLanes, count, bias);
-        for (int64_t i = 0; i < nrows; ++i) {
-          float* dst = yn + (co * Ho + a + dh_ * (th * 4 + i)) * Wo + b + dw_ * tw * 4;
-          const float* src = rows + i * 4 * kLanes;
-          if (dw_ == 1) std::copy(src, src + cols, dst);
-          else for (int64_t c = 0; c < cols; ++c) dst[c * dw_] = src[c];
+        for (int64_t q = 0; q < nruns; ++q)
+          dst[q] = direct[q] ? kernels::WinogradDst{yn + (co * Ho + a + dh_ * runs[q].th * 4) * Wo + b + runs[q].tw * 4, dh_ * Wo,
+                                                    runs[q].count}
+                             : kernels::WinogradDst{rows + q * 4 * 4 * kLanes, 4 * kLanes, runs[q].count};
+        wk_.output(m + co * kTilesPerBlock + runs[0].t, M_ * kTilesPerBlock, dst, nruns, bias);
+        for (int64_t q = 0; q < nruns; ++q) {
+          if (direct[q] || cols[q] <= 0 || nrows[q] <= 0) continue;
+          for (int64_t i = 0; i < nrows[q]; ++i) {
+            float* to = yn + (co * Ho + a + dh_ * (runs[q].th * 4 + i)) * Wo + b + dw_ * runs[q].tw * 4;
+            const float* from = dst[q].p + i * 4 * kLanes;
+            if (dw_ == 1) std::copy(from, from + cols[q], to);
+            else for (int64_t c = 0; c < cols[q]; ++c) to[c * dw_] = from[c];
+          }
         }
       }
     });

@@ -1,16 +1,16 @@
 // Kernel family "winograd": the F(4x4, 3x3) and F(4, 3) input, output and weight transforms,
 // 16 tiles at a time (one tile per SIMD lane), for the Winograd convolution paths (2-d, 1-d).
 //
-// winograd_f43_input_<isa>(strip, ld, v, vstride, n)
-//   strip: 6 rows (row r at strip + r * ld), zero padding already in place, of which only
-//          columns 0 .. 4n + 1 are read (so a row may be the input itself); tile t (t < n <= 16)
-//          is the 6x6 window at columns 4t .. 4t+5.
-//   v[xi * vstride + t] = (B^T d_t B)[xi]  for xi = 0..35 and t < n; lanes >= n are not
-//   written.
-// winograd_f43_output_<isa>(m, mstride, out, ldo, n, bias)
-//   m[xi * mstride + t]: the 36 products of tile t (t < n <= 16; lanes >= n are not read).
-//   out[i * ldo + 4t + c] = bias + (A^T m_t A)[i][c]  for i, c < 4 and t < n; nothing else is
-//   written (so the rows may be the output itself).
+// winograd_f43_input_<isa>(runs, nruns, v, vstride)
+//   runs[r]: n consecutive tiles of one tile row, rows at p + row * ld (6 rows, zero padding
+//   already in place), of which only columns 0 .. 4n + 1 are read (so a row may be the input
+//   itself); tile t of the run is the 6x6 window at columns 4t .. 4t+5 and takes lane
+//   base_r + t, base_r the tiles of the runs before it (all runs: at most 16 tiles).
+//   v[xi * vstride + lane] = (B^T d B)[xi] for xi = 0..35 and the lanes used; others not written.
+// winograd_f43_output_<isa>(m, mstride, runs, nruns, bias)
+//   m[xi * mstride + lane]: the 36 products of each lane's tile (unused lanes are not read).
+//   runs[r].p[i * ld + 4t + c] = bias + (A^T m A)[i][c] of lane base_r + t, for i, c < 4 and
+//   t < n; nothing else is written (so the rows may be the output itself).
 // winograd_f43_weight_<isa>(g, n, u, ldu)
 //   g: n 3x3 kernels tap-major, tap e (row-major) of kernel l at g[e * n + l];
 //   u[xi * ldu + l] = (G g_l G^T)[xi] for xi = 0..35 and l < n (computed in float).
@@ -39,8 +39,18 @@
 
 namespace convkit::kernels {
 
-using WinogradInputFn = void (*)(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n);
-using WinogradOutputFn = void (*)(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias);
+/// A run of n tiles of one tile row for the 2-d transforms: its rows at p + row * ld.
+struct WinogradSrc {
+  const float* p;
+  int64_t ld, n;
+};
+struct WinogradDst {
+  float* p;
+  int64_t ld, n;
+};
+
+using WinogradInputFn = void (*)(const WinogradSrc* runs, int64_t nruns, float* v, int64_t vstride);
+using WinogradOutputFn = void (*)(const float* m, int64_t mstride, const WinogradDst* runs, int64_t nruns, float bias);
 using WinogradWeightFn = void (*)(const float* g, int64_t n, float* u, int64_t ldu);
 using WinogradInput1dFn = void (*)(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, float* v,
                                    int64_t vstride);
@@ -59,8 +69,9 @@ struct WinogradKernels {
 };
 
 #define CONVKIT_WINOGRAD_ISA(isa, suffix)                                                           \
-  void winograd_f43_input_##suffix(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n); \
-  void winograd_f43_output_##suffix(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias); \
+  void winograd_f43_input_##suffix(const WinogradSrc* runs, int64_t nruns, float* v, int64_t vstride);        \
+  void winograd_f43_output_##suffix(const float* m, int64_t mstride, const WinogradDst* runs, int64_t nruns,    \
+                                    float bias);                                                               \
   void winograd_f43_weight_##suffix(const float* g, int64_t n, float* u, int64_t ldu);                 \
   void winograd_f4_input_1d_##suffix(const float* x, int64_t xs, int64_t L, int64_t pos, int64_t d, int64_t n, \
                                      float* v, int64_t vstride);                                           \

@@ -83,10 +83,27 @@ inline void store_interleaved(const __m512 y[4], float* out, int64_t cols) {
 
 }  // namespace
 
-void winograd_f43_input_avx512(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
-  // d[r][j]: column j of every tile from strip row r.
+void winograd_f43_input_avx512(const WinogradSrc* runs, int64_t nruns, float* v, int64_t vstride) {
+  // d[r][j]: column j of every tile from strip row r; a later run's tiles are moved up to its
+  // lanes (rotated by its base, merged under its lane mask).
   __m512 d[6][6];
-  for (int r = 0; r < 6; ++r) tile_columns(strip + r * ld, 4 * n + 2, d[r]);
+  int64_t n = 0;
+  for (int64_t q = 0; q < nruns; n += runs[q].n, ++q) {
+    const WinogradSrc& run = runs[q];
+    if (q == 0) {
+      for (int r = 0; r < 6; ++r) tile_columns(run.p + r * run.ld, 4 * run.n + 2, d[r]);
+      continue;
+    }
+    const __m512i up = _mm512_and_si512(_mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                         _mm512_set1_epi32(static_cast<int32_t>(n))),
+                                        _mm512_set1_epi32(15));
+    const __mmask16 mine = run_mask(n, run.n);
+    for (int r = 0; r < 6; ++r) {
+      __m512 e[6];
+      tile_columns(run.p + r * run.ld, 4 * run.n + 2, e);
+      for (int j = 0; j < 6; ++j) d[r][j] = _mm512_mask_permutexvar_ps(d[r][j], mine, up, e[j]);
+    }
+  }
   // Rows: r[j][k] = (B^T d)[k] at tile column j (winograd_common.h's stage 1, lane-wise).
   __m512 r[6][6];
   for (int j = 0; j < 6; ++j) {
@@ -103,7 +120,9 @@ void winograd_f43_input_avx512(const float* strip, int64_t ld, float* v, int64_t
   }
 }
 
-void winograd_f43_output_avx512(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias) {
+void winograd_f43_output_avx512(const float* m, int64_t mstride, const WinogradDst* runs, int64_t nruns, float bias) {
+  int64_t n = 0;
+  for (int64_t q = 0; q < nruns; ++q) n += runs[q].n;
   const __mmask16 lanes = lanes_mask(n);
   // Columns: u[k][c] = (m A)[k][c] (winograd_common.h's stage 1; lanes past n read as zero).
   __m512 u[6][4];
@@ -121,7 +140,18 @@ void winograd_f43_output_avx512(const float* m, int64_t mstride, float* out, int
     output_combine(r, yc);
     for (int i = 0; i < 4; ++i) y[i][c] = _mm512_add_ps(b, yc[i]);
   }
-  for (int i = 0; i < 4; ++i) store_interleaved(y[i], out + i * ldo, 4 * n);
+  // Each run's lanes moved down to lane 0 (rotated by its base), its rows written interleaved.
+  for (int64_t q = 0, base = 0; q < nruns; base += runs[q].n, ++q) {
+    const WinogradDst& run = runs[q];
+    const __m512i down = _mm512_and_si512(_mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                           _mm512_set1_epi32(static_cast<int32_t>(base))),
+                                          _mm512_set1_epi32(15));
+    for (int i = 0; i < 4; ++i) {
+      __m512 yi[4];
+      for (int c = 0; c < 4; ++c) yi[c] = base == 0 ? y[i][c] : _mm512_permutex2var_ps(y[i][c], down, y[i][c]);
+      store_interleaved(yi, run.p + i * run.ld, 4 * run.n);
+    }
+  }
 }
 
 void winograd_f43_weight_avx512(const float* g, int64_t n, float* u, int64_t ldu) {

@@ -5,12 +5,14 @@
 
 namespace convkit::kernels {
 
-void winograd_f43_input_fma3(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
-  winograd_common::input_f43(strip, ld, v, vstride, n);
+void winograd_f43_input_fma3(const WinogradSrc* runs, int64_t nruns, float* v, int64_t vstride) {
+  for (int64_t r = 0, base = 0; r < nruns; base += runs[r].n, ++r)
+    winograd_common::input_f43(runs[r].p, runs[r].ld, v + base, vstride, runs[r].n);
 }
 
-void winograd_f43_output_fma3(const float* m, int64_t mstride, float* out, int64_t ldo, int64_t n, float bias) {
-  winograd_common::output_f43(m, mstride, out, ldo, n, bias);
+void winograd_f43_output_fma3(const float* m, int64_t mstride, const WinogradDst* runs, int64_t nruns, float bias) {
+  for (int64_t r = 0, base = 0; r < nruns; base += runs[r].n, ++r)
+    winograd_common::output_f43(m + base, mstride, runs[r].p, runs[r].ld, runs[r].n, bias);
 }
 
 void winograd_f43_weight_fma3(const float* g, int64_t n, float* u, int64_t ldu) {
