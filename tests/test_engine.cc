@@ -2,6 +2,7 @@
 // reference over a generated sweep of shapes and arguments; microkernels from kernels.inc
 // against naive loops; bitwise determinism across thread counts; the module's plan cache.
 #include <cstdlib>
+#include <span>
 #include <thread>
 #include <type_traits>
 #include <random>
@@ -254,12 +255,22 @@ TEST(Engine, EdgeCasesByConstruction) {
       ++kp;
       cases.push_back(c);
     }
+  for (int dim : {1, 3}) {
+    Case c;
+    c.dim = dim, c.Cin = 21, c.Cout = 200, c.groups = 1;
+    c.S = dim == 1 ? Shape{9} : Shape{2, 3, 2};
+    c.K = c.stride = c.dil = c.lo = c.hi = Shape(static_cast<std::size_t>(dim), 1);
+    for (auto& z : c.lo) z = 0;
+    c.hi = c.lo;
+    c.N = 2;
+    cases.push_back(c);
+  }
   // 1-d 3 taps (Winograd F(4, 3) over d sub-sequences): lengths not a multiple of the tile,
   // more than one block of tiles (300 outputs), sub-sequences of unequal size, more
   // sub-sequences than outputs, every padding kind, strided and channels-last inputs.
   const char* pads1[] = {"explicit", "pairs", "same", "valid", "causal"};
   int k1 = 0;
-  for (int64_t d : {1, 2, 3, 8})
+  for (int64_t d : {1, 2, 3, 8, 12, 20, 40})
     for (int64_t len : {1, 3, 6, 17, 65, 300}) {
       Case c;
       c.dim = 1, c.Cin = len % 2 ? 33 : 7, c.Cout = len % 3 ? 19 : 40, c.S = {len + 2 * d}, c.K = {3}, c.stride = {1};
@@ -287,14 +298,28 @@ TEST(Engine, SameBitsForAnyThreadCount) {
   // on a larger one (threads take whole blocks).
   const Tensor xs = randn({1, 64, 14, 14}, kFloat32, &gen), xl = randn({2, 64, 40, 40}, kFloat32, &gen);
   const Tensor ww = randn({64, 64, 3, 3}, kFloat32, &gen);
+  // 1-d Winograd (dilation 1 and 8), the transposed pointwise GEMM, a packed GEMM whose M is
+  // split across tasks (512 output channels, 5 column blocks).
+  const Tensor x1 = randn({2, 40, 700}, kFloat32, &gen), w1 = randn({36, 40, 3}, kFloat32, &gen);
+  const Tensor xp = randn({3, 96, 7, 7}, kFloat32, &gen), wp = randn({300, 96, 1, 1}, kFloat32, &gen);
+  const Tensor xm = randn({1, 16, 30, 30}, kFloat32, &gen), wm = randn({512, 16, 3, 3}, kFloat32, &gen);
+  auto others = [&] {
+    return std::vector<Tensor>{F::conv1d(x1, w1, {}, F::Conv1dFuncOptions().padding(1)),
+                               F::conv1d(x1, w1, {}, F::Conv1dFuncOptions().padding(8).dilation(8)),
+                               F::conv2d(xp, wp, {}, F::Conv2dFuncOptions()),
+                               F::conv2d(xm, wm, {}, F::Conv2dFuncOptions().padding(1))};
+  };
   const int before = get_num_threads();
   set_num_threads(1);
   const Tensor y1 = F::conv2d(x, w, b, F::Conv2dFuncOptions().padding(1));
   const Tensor d1 = F::conv2d(xd, wd, {}, F::Conv2dFuncOptions().padding(1).groups(64).stride(2));
   const Tensor ws1 = F::conv2d(xs, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd"));
   const Tensor wl1 = F::conv2d(xl, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd"));
+  const std::vector<Tensor> o1 = others();
   for (int t : {2, 3}) {
     set_num_threads(t);
+    const std::vector<Tensor> ot = others();
+    for (std::size_t i = 0; i < ot.size(); ++i) EXPECT_TRUE(bitwise_equal(ot[i], o1[i])) << t << " " << i;
     EXPECT_TRUE(bitwise_equal(F::conv2d(xs, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd")), ws1)) << t;
     EXPECT_TRUE(bitwise_equal(F::conv2d(xl, ww, {}, F::Conv2dFuncOptions().padding(1).algorithm("winograd")), wl1)) << t;
     EXPECT_TRUE(bitwise_equal(F::conv2d(x, w, b, F::Conv2dFuncOptions().padding(1)), y1)) << t;
@@ -548,12 +573,14 @@ TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
       for (int64_t n : {1, 5, 15, 16})
         for (int64_t xs : {1, 3})
           for (int where = 0; where < 3; ++where) {
-            const int64_t q = std::min<int64_t>(d, 16), L = 40 * d + 7;
+            const int64_t q = std::min<int64_t>(d, 16), L = 40 * d + 70;
             auto lane = [&](int64_t t) { return t % q + 4 * d * (t / q); };
             const int64_t pos = where == 0 ? -3 * d - 1 : where == 1 ? 2 : L - 2 * d;
             SCOPED_TRACE("1-d d " + std::to_string(d) + " n " + std::to_string(n) + " xs " + std::to_string(xs) +
                          " pos " + std::to_string(pos));
-            std::vector<float> x(static_cast<std::size_t>((L - 1) * xs + 1));
+            // NaN for 64 floats on each side: a read outside [0, L) would poison the result.
+            std::vector<float> guarded(static_cast<std::size_t>((L - 1) * xs + 1 + 128), nan);
+            const std::span<float> x(guarded.data() + 64, static_cast<std::size_t>((L - 1) * xs + 1));
             for (auto& e : x) e = nd(rng);
             const int64_t vstride = 19;
             std::vector<float> v(6 * vstride, 7.0f), vs = v;
@@ -754,6 +781,14 @@ TEST(PlanCache, SameWithAHugeStrideIsWellDefined) {
                              F::Conv1dFuncOptions().padding("same").stride(INT64_MAX));
   EXPECT_EQ(y.sizes(), (Shape{1, 1, 1}));
   EXPECT_EQ(y.item(), 0.0 + 1.0 + 2.0);  // SAME_UPPER: total pad max(0 + 3 - 5, 0) = 0, window [0, 3)
+  // Depthwise with a strided (channels-last) input: the padded-row copy must not form
+  // stride * column step (INT64_MAX * 2) with a single in-range element.
+  const Tensor xc = Tensor::arange(10).reshape({1, 5, 2}).transpose(1, 2);  // [1, 2, 5], column step 2
+  const Tensor yd = F::conv1d(xc, Tensor::full({2, 1, 3}, 1.0), {},
+                              F::Conv1dFuncOptions().padding("same").stride(INT64_MAX).groups(2).algorithm("depthwise"));
+  ASSERT_EQ(yd.sizes(), (Shape{1, 2, 1}));
+  EXPECT_EQ(yd.select(1, 0).item(), 0.0 + 2.0 + 4.0);
+  EXPECT_EQ(yd.select(1, 1).item(), 1.0 + 3.0 + 5.0);
 }
 
 }  // namespace

@@ -20,14 +20,11 @@ namespace convkit::internal {
 
 namespace {
 
-// Block sizes: an A block (MC x KC, 48 KiB) and a B block (KC x NC, 104 KiB) stay in L2; the
-// KC x NR slice of B a microkernel sweeps (16-24 KiB) stays in L1 next to the A panel it
-// streams (KC = 256 made the two nearly fill a 48 KiB L1). MC and NC are whole tiles of every
-// kernel.
-constexpr int64_t kKC = 128, kNC = kGemmNC, kMC = 96;
-// K blocks of about kKC, balanced: a short last block (ResNet-50's first layer, Kd = 147 =
-// 128 + 19) would reload and store every C tile for a few k steps. Up to 1.25 kKC is one block.
-int64_t k_block(int64_t Kd) { return Kd <= kKC * 5 / 4 ? std::max<int64_t>(Kd, 1) : ceil_div(Kd, ceil_div(Kd, kKC)); }
+// Block sizes: with KC = gemm_k_block(Kd) (about 128, at most 160) an A block (MC x KC, 48-60
+// KiB) and a B block (KC x NC, 104-130 KiB) stay in L2; the KC x NR slice of B a microkernel
+// sweeps (16-30 KiB) stays in L1 next to the A panel it streams (KC = 256 made the two nearly
+// fill a 48 KiB L1). MC and NC are whole tiles of every kernel.
+constexpr int64_t kNC = kGemmNC, kMC = 96;
 static_assert(kNC % 32 == 0 && kNC % 48 == 0 && kMC % 24 == 0 && kMC % 8 == 0, "blocks are whole tiles of every kernel");
 // Packed B rows are kLdb floats apart: 208 floats = 13 cache lines, odd, so the KC rows of a
 // micro-panel spread over every L1 set (192 = 12 lines would fold them onto 16 sets, and an
@@ -56,7 +53,7 @@ class GemmPlan : public ConvPlan {
     }
     taps_ = K[0] * K[1] * K[2];
     Kd_ = cin_g * taps_;
-    kc_ = k_block(Kd_);
+    kc_ = gemm_k_block(Kd_);
     P_ = 1;
     for (int64_t s : p.out_size) P_ *= s;
 
@@ -161,12 +158,13 @@ class GemmPlan : public ConvPlan {
     const int64_t m_chunks = (M_ + kMC - 1) / kMC;
     // Split until the tasks divide evenly over the threads or are plenty (wav2vec2's second
     // layer: 9 column blocks left one of 2 threads a block short).
-    const int64_t base = p.N * G_ * nJ, nth = get_num_threads();
+    const double flops = 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_);
+    const int64_t base = p.N * G_ * nJ, nth = threads_for(base * m_chunks, flops);  // the team that will run
     int64_t nI = 1;
     while (nI < m_chunks && base * nI < 8 * nth && base * nI % nth != 0) ++nI;
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
-    const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
+    const int threads = threads_for(tasks, flops);
     ws_.reserve(threads, kc_ * kLdb);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
@@ -406,7 +404,7 @@ class GemmPlan : public ConvPlan {
   std::vector<int64_t> kbase_;  // tap mode: source offset of B row k from the group's channel 0
   std::vector<PaddedPhase> wphases_;  // tap mode: the column phases of a padded row
   std::vector<const float*> row_ptrs_;  // tap mode: kc_ B row pointers per thread
-  int64_t kc_ = kKC;                    // K block
+  int64_t kc_ = 1;                      // K block (gemm_k_block)
 };
 
 }  // namespace

@@ -48,10 +48,6 @@ void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int
     if (!zeros_kept) std::fill(dst, dst + f.len, 0.0f);
     return;
   }
-  if (zeros_kept && f.i1 > f.i0 && s * xsw == 1) {  // the common case, without the edge loops
-    std::copy(row + (f.ph + s * f.i0 - lo), row + (f.ph + s * f.i1 - lo), dst + f.i0);
-    return;
-  }
   auto edge = [&](int64_t i) {
     const int64_t iw = source_index(f.ph + s * i - lo, W, mode);
     dst[i] = iw < 0 ? 0.0f : row[iw * xsw];

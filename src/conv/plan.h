@@ -47,6 +47,15 @@ std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor
 /// dilations may come near 2^63).
 inline int64_t ceil_div(int64_t num, int64_t den) { return num / den + (num % den != 0); }
 
+/// The depth of the K blocks of every GEMM (gemm, Winograd, pointwise): about 128, balanced —
+/// a short last block (ResNet-50's first layer, Kd = 147 = 128 + 19) would reload and store
+/// every C tile for a few k steps; up to 160 is one block. The KC x NR slice of B a
+/// microkernel sweeps stays in L1 next to its A panel.
+inline int64_t gemm_k_block(int64_t Kd) {
+  constexpr int64_t kKC = 128;
+  return Kd <= kKC * 5 / 4 ? (Kd > 1 ? Kd : 1) : ceil_div(Kd, ceil_div(Kd, kKC));
+}
+
 /// Maps a coordinate of the padded input (already shifted by -pad_lo) to the input index it
 /// reads, or -1 for a zero (shared by the reference and the packers).
 inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {

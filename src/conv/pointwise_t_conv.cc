@@ -4,8 +4,8 @@
 // so the microkernel's vector dimension runs over output channels (many, whole vectors) and its
 // rows over positions (few). ResNet-50's last 1x1 layer has P = 7 x 7 = 49: 32-wide column
 // tiles pad it to 64 (77% useful), 8-row tiles to 56 (88%). W^T is packed once in NR-wide
-// panels; X^T is packed per image in MR-row panels; each task computes a block of output
-// channels into scratch and writes it to Y transposed, adding the bias.
+// panels; each task (image, block of output channels) packs its image's X^T in MR-row panels,
+// computes the block into scratch and writes it to Y transposed, adding the bias.
 #include <omp.h>
 
 #include <algorithm>
@@ -17,7 +17,6 @@ namespace convkit::internal {
 
 namespace {
 
-constexpr int64_t kKC = 128;  // K block: the KC x NR slice of W^T stays in L1
 constexpr int64_t kNC = 96;   // output channels per task: whole tiles of every kernel
 
 int64_t padded(int64_t v, int64_t t) { return ceil_div(v, t) * t; }
@@ -48,14 +47,14 @@ class PointwiseTPlan : public ConvPlan {
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 
-  int64_t memory_bytes() const override { return wt_.numel() * 4 + xt_.bytes() + ws_.bytes(); }
+  int64_t memory_bytes() const override { return wt_.numel() * 4 + ws_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) override {
     const ConvParams& p = params;
-    const int64_t pp = padded(P_, mr_), nJ = ceil_div(M_, kNC);
-    const int threads = threads_for(nJ, 2.0 * static_cast<double>(M_ * P_ * K_));
-    xt_.reserve(1, ceil_div(P_, mr_) * K_ * mr_);
-    ws_.reserve(threads, pp * kNC);  // per thread: Y^T block [P padded][kNC]
+    const int64_t pp = padded(P_, mr_), nJ = ceil_div(M_, kNC), tasks = p.N * nJ, kb = gemm_k_block(K_);
+    const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * M_ * P_ * K_));
+    const int64_t xt_floats = pp * K_;
+    ws_.reserve(threads, xt_floats + pp * kNC);  // per thread: X^T of an image, a Y^T block
     // Position q of the (1x1, stride 1) output reads the same spatial index of the input.
     int64_t S[3] = {1, 1, 1}, xs[3] = {0, 0, 0};
     for (int64_t i = 0; i < p.dim; ++i) {
@@ -64,10 +63,17 @@ class PointwiseTPlan : public ConvPlan {
     }
     const float* bias = bias_.defined() ? bias_.data<float>() : nullptr;
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
-    float* xt = xt_.get(0);
-    for (int64_t n = 0; n < p.N; ++n) {
-      // X^T: [P/MR panels][C_in][MR], positions past P zero.
-      const float* xn = x.data<float>() + n * xs0;
+    const float* xp = x.data<float>();
+    float* yp = y.data<float>();
+    // Tasks (image, block of output channels) own disjoint outputs; each sums K in one order:
+    // the same bits for any thread count. Each packs its image's X^T (P x C_in floats, against
+    // P x C_in x 96 multiply-adds).
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t n = task / nJ, jc = task % nJ * kNC, nc = std::min(kNC, M_ - jc);
+      float* xt = ws_.get(omp_get_thread_num());  // X^T: [P/MR panels][C_in][MR], positions past P zero
+      float* ct = xt + xt_floats;                 // Y^T block: ct[q * kNC + j]
+      const float* xn = xp + n * xs0;
       for (int64_t ip = 0; ip * mr_ < P_; ++ip)
         for (int64_t i = 0; i < mr_; ++i) {
           const int64_t q = ip * mr_ + i;
@@ -79,26 +85,19 @@ class PointwiseTPlan : public ConvPlan {
           const float* src = xn + q / (S[1] * S[2]) * xs[0] + q / S[2] % S[1] * xs[1] + q % S[2] * xs[2];
           for (int64_t ci = 0; ci < K_; ++ci) col[ci * mr_] = src[ci * xs1];
         }
-      float* yn = y.data<float>() + n * M_ * P_;
-      // Tasks own blocks of output channels; each sums K in one order: the same bits for any
-      // thread count.
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-      for (int64_t jb = 0; jb < nJ; ++jb) {
-        const int64_t jc = jb * kNC, nc = std::min(kNC, M_ - jc);
-        float* ct = ws_.get(omp_get_thread_num());  // Y^T block: ct[q * kNC + j]
-        for (int64_t pc = 0; pc < K_; pc += kKC) {
-          const int64_t kc = std::min(kKC, K_ - pc);
-          for (int64_t jr = 0; jr < nc; jr += nr_)
-            for (int64_t ir = 0; ir < P_; ir += mr_)
-              kernel_.fn(kc, xt + (ir / mr_ * K_ + pc) * mr_, wt_.data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
-                         ct + ir * kNC + jr, kNC, std::min(mr_, P_ - ir), std::min(nr_, nc - jr), pc > 0, nullptr);
-        }
-        // Y[co, q] = bias[co] + Y^T[q, co].
-        for (int64_t j = 0; j < nc; ++j) {
-          float* yc = yn + (jc + j) * P_;
-          const float bj = bias ? bias[jc + j] : 0.0f;
-          for (int64_t q = 0; q < P_; ++q) yc[q] = bj + ct[q * kNC + j];
-        }
+      for (int64_t pc = 0; pc < K_; pc += kb) {
+        const int64_t kc = std::min(kb, K_ - pc);
+        for (int64_t jr = 0; jr < nc; jr += nr_)
+          for (int64_t ir = 0; ir < P_; ir += mr_)
+            kernel_.fn(kc, xt + (ir / mr_ * K_ + pc) * mr_, wt_.data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
+                       ct + ir * kNC + jr, kNC, std::min(mr_, P_ - ir), std::min(nr_, nc - jr), pc > 0, nullptr);
+      }
+      // Y[co, q] = bias[co] + Y^T[q, co].
+      float* yn = yp + n * M_ * P_;
+      for (int64_t j = 0; j < nc; ++j) {
+        float* yc = yn + (jc + j) * P_;
+        const float bj = bias ? bias[jc + j] : 0.0f;
+        for (int64_t q = 0; q < P_; ++q) yc[q] = bj + ct[q * kNC + j];
       }
     }
   }
@@ -108,7 +107,7 @@ class PointwiseTPlan : public ConvPlan {
   int64_t mr_, nr_;
   int64_t M_ = 0, K_ = 0, P_ = 0;
   Tensor wt_, bias_;
-  Workspace xt_, ws_;
+  Workspace ws_;
 };
 
 }  // namespace

@@ -21,7 +21,6 @@ namespace {
 constexpr int64_t kLanes = 16;            // tiles per transform call: a lane group
 constexpr int64_t kGroups = 4;            // lane groups per task
 constexpr int64_t kTiles = kGroups * kLanes;  // V and M columns per task (the GEMMs' N)
-constexpr int64_t kKC = 128;              // K block: a micro-panel of V stays in L1 beside its U panel
 
 // Tiles of the largest sub-sequence (a = 0, ceil(Lo / d) outputs); every sub-sequence gets as many.
 int64_t tiles_of(const ConvParams& p) { return ceil_div(ceil_div(p.out_size[0], p.dilation[0]), 4); }
@@ -101,12 +100,12 @@ class Winograd1dPlan : public ConvPlan {
         for (int64_t k = 0; k < ng; ++k)
           wk_.input_1d(xn + ci * xs1, xs, L, grs[k].out - lo, d_, grs[k].lanes, v + ci * kTiles + k * kLanes, K_ * kTiles);
       // The 6 GEMMs over the chunk's columns.
-      const int64_t nt = ng * kLanes;
+      const int64_t nt = ng * kLanes, kb = gemm_k_block(K_);
       for (int64_t j = 0; j < 6; ++j)
-        for (int64_t pc = 0; pc < K_; pc += kKC)
+        for (int64_t pc = 0; pc < K_; pc += kb)
           for (int64_t jr = 0; jr < nt; jr += nr_)
             for (int64_t ir = 0; ir < M_; ir += mr_)
-              kernel_.fn(std::min(kKC, K_ - pc), u_.data<float>() + j * ustride_ + (ir / mr_ * K_ + pc) * mr_,
+              kernel_.fn(std::min(kb, K_ - pc), u_.data<float>() + j * ustride_ + (ir / mr_ * K_ + pc) * mr_,
                          v + (j * K_ + pc) * kTiles + jr, kTiles, m + (j * M_ + ir) * kTiles + jr, kTiles,
                          std::min(mr_, M_ - ir), std::min(nr_, nt - jr), pc > 0, nullptr);
       // Output transforms, straight into y (outputs past Lo are dropped by the kernel).

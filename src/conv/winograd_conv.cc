@@ -89,13 +89,13 @@ class WinogradPlan : public ConvPlan {
     // would leave one thread a block short), the threads share each block's three phases
     // (channels, positions, output channels). Either way every value is computed by the same
     // operations: same bits.
-    // K is blocked by 128 input channels so a micro-panel of V stays in L1 beside its U panel.
+    // K is blocked (gemm_k_block) so a micro-panel of V stays in L1 beside its U panel.
+    const int64_t kb = gemm_k_block(K_);
     auto gemms = [&](const float* v, float* m, int64_t nt, int64_t xi) {
-      constexpr int64_t kKC = 128;
-      for (int64_t pc = 0; pc < K_; pc += kKC)
+      for (int64_t pc = 0; pc < K_; pc += kb)
         for (int64_t jr = 0; jr < nt; jr += nr_)
           for (int64_t ir = 0; ir < M_; ir += mr_)
-            kernel_.fn(std::min(kKC, K_ - pc), u_.data<float>() + xi * ustride_ + (ir / mr_ * K_ + pc) * mr_,
+            kernel_.fn(std::min(kb, K_ - pc), u_.data<float>() + xi * ustride_ + (ir / mr_ * K_ + pc) * mr_,
                        v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };

@@ -51,11 +51,13 @@ void free_block(void* p, std::size_t capacity) { ::operator delete(p, std::align
 // still return their blocks to a live cache.
 class BlockCache {
  public:
-  // A cached block of `bytes` to twice that (a larger one would strand memory), or null.
+  // A cached block of `bytes` to twice that (a larger one would strand memory), or null; of
+  // equal ones the last freed (the warmest).
   void* take(std::size_t bytes, std::size_t& capacity) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = blocks_.lower_bound(bytes);
-    if (it == blocks_.end() || it->first / 2 > bytes) return nullptr;
+    if (it == blocks_.end() || it->first > 2 * bytes) return nullptr;
+    it = std::prev(blocks_.upper_bound(it->first));
     capacity = it->first;
     void* p = it->second;
     blocks_.erase(it);

@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) transforms for the avx512 build. The weight transform is the shared
-// code of winograd_common.h. The input and output transforms compute the same expressions in
+// Winograd F(4x4, 3x3) and F(4, 3) transforms for the avx512 build. The weight transforms are
+// the shared code of winograd_common.h. The input and output transforms compute the same expressions in
 // the same order as winograd_common.h (so the bits agree with every other ISA), but move data
 // with explicit shuffles: compiled from the plain code, the tile de-interleave re-read freshly
 // stored rows at other offsets (store-forwarding stalls) and the output interleave became 256
@@ -177,7 +177,8 @@ void winograd_f4_input_1d_avx512(const float* x, int64_t xs, int64_t L, int64_t 
           w[j] = _mm512_mask_loadu_ps(w[j], lanes & run_mask(s * q, q), x + pos + 4 * d * s + d * j - s * q);
       }
     }
-  } else if (pos > -(int64_t{1} << 30) && (L + 69 * d) * xs < (int64_t{1} << 31)) {
+  } else if (pos > -(int64_t{1} << 30) && pos + 69 * d < (int64_t{1} << 31) && L + 69 * d < (int64_t{1} << 31) &&
+             (L + 69 * d) * xs < (int64_t{1} << 31)) {
     // Gathers of the in-range indices (32-bit element offsets from x).
     __m512i off = _mm512_setzero_si512();
     alignas(64) int32_t o[16];

@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) transforms for the fma3 build: the shared code of winograd_common.h,
-// compiled with this file's flags.
+// Winograd F(4x4, 3x3) and F(4, 3) transforms for the fma3 build: the shared code of
+// winograd_common.h, compiled with this file's flags.
 #include "kernels/winograd/winograd.h"
 #include "kernels/winograd/winograd_common.h"
 
