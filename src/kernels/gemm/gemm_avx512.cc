@@ -2,6 +2,8 @@
 // so they stay in registers).
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_rows.h"
 
@@ -203,56 +205,42 @@ template <bool kFull, typename Rows>
   }
 }
 
+// Calls f with std::true_type for a full-width tile (plain B loads), else std::false_type.
+template <typename F>
+[[gnu::always_inline]] inline void full_or_edge(bool full, F&& f) {
+  if (full) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
 }  // namespace
 
 void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                            int64_t n, bool accumulate, const float* bias) {
-  if (n == 32) {
-    tile_12x32<true>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
-  } else {
-    tile_12x32<false>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
-  }
+  full_or_edge(n == 32, [&](auto full) __attribute__((always_inline)) { tile_12x32<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
 }
 void gemm_f32_12x32_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
-  if (n == 32) {
-    tile_12x32<true>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
-  } else {
-    tile_12x32<false>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
-  }
+  full_or_edge(n == 32, [&](auto full) __attribute__((always_inline)) { tile_12x32<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
 }
 void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                           int64_t n, bool accumulate, const float* bias) {
-  if (n == 48) {
-    tile_8x48<true>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
-  } else {
-    tile_8x48<false>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
-  }
+  full_or_edge(n == 48, [&](auto full) __attribute__((always_inline)) { tile_8x48<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
 }
 void gemm_f32_8x48_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                int64_t m, int64_t n, bool accumulate, const float* bias) {
-  if (n == 48) {
-    tile_8x48<true>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
-  } else {
-    tile_8x48<false>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
-  }
+  full_or_edge(n == 48, [&](auto full) __attribute__((always_inline)) { tile_8x48<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
 }
 
 void gemm_f32_24x16_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                            int64_t n, bool accumulate, const float* bias) {
-  if (n == 16) {
-    tile_24x16<true>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
-  } else {
-    tile_24x16<false>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
-  }
+  full_or_edge(n == 16, [&](auto full) __attribute__((always_inline)) { tile_24x16<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
 }
 void gemm_f32_24x16_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
-  if (n == 16) {
-    tile_24x16<true>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
-  } else {
-    tile_24x16<false>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
-  }
+  full_or_edge(n == 16, [&](auto full) __attribute__((always_inline)) { tile_24x16<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
 }
 
 }  // namespace convkit::kernels
