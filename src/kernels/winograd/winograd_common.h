@@ -13,6 +13,25 @@ namespace {
 constexpr int kLanes = 16;
 constexpr int kCols = 4 * kLanes + 2;  // 66 strip columns
 
+// o = B^T d for one 6-vector (every input transform stage; the AVX-512 build restates it as
+// input_combine).
+[[gnu::always_inline]] inline void bt6(float d0, float d1, float d2, float d3, float d4, float d5, float o[6]) {
+  o[0] = 4 * d0 - 5 * d2 + d4;
+  o[1] = -4 * d1 - 4 * d2 + d3 + d4;
+  o[2] = 4 * d1 - 4 * d2 - d3 + d4;
+  o[3] = -2 * d1 - d2 + 2 * d3 + d4;
+  o[4] = 2 * d1 - d2 - 2 * d3 + d4;
+  o[5] = 4 * d1 - 5 * d3 + d5;
+}
+
+// y = A^T m for one 6-vector (every output transform stage; output_combine in AVX-512).
+[[gnu::always_inline]] inline void at6(float m0, float m1, float m2, float m3, float m4, float m5, float y[4]) {
+  y[0] = m0 + m1 + m2 + m3 + m4;
+  y[1] = m1 - m2 + 2 * m3 - 2 * m4;
+  y[2] = m1 + m2 + 4 * m3 + 4 * m4;
+  y[3] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+}
+
 inline void input_f43(const float* strip, int64_t ld, float* v, int64_t vstride, int64_t n) {
   // 0. The 4n + 2 readable columns of each row (the strip may be the input itself), zero after.
   alignas(64) float sr[6][kCols];
@@ -23,13 +42,9 @@ inline void input_f43(const float* strip, int64_t ld, float* v, int64_t vstride,
   alignas(64) float r[6][kCols + 2];  // 2 spare zero columns: tile 16's phases read them
   const float *s0 = sr[0], *s1 = sr[1], *s2 = sr[2], *s3 = sr[3], *s4 = sr[4], *s5 = sr[5];
   for (int c = 0; c < kCols; ++c) {
-    const float d0 = s0[c], d1 = s1[c], d2 = s2[c], d3 = s3[c], d4 = s4[c], d5 = s5[c];
-    r[0][c] = 4 * d0 - 5 * d2 + d4;
-    r[1][c] = -4 * d1 - 4 * d2 + d3 + d4;
-    r[2][c] = 4 * d1 - 4 * d2 - d3 + d4;
-    r[3][c] = -2 * d1 - d2 + 2 * d3 + d4;
-    r[4][c] = 2 * d1 - d2 - 2 * d3 + d4;
-    r[5][c] = 4 * d1 - 5 * d3 + d5;
+    float o[6];
+    bt6(s0[c], s1[c], s2[c], s3[c], s4[c], s5[c], o);
+    for (int k = 0; k < 6; ++k) r[k][c] = o[k];
   }
   for (int k = 0; k < 6; ++k) r[k][kCols] = r[k][kCols + 1] = 0.0f;
   // 2. Columns of each tile: tile t's column j is r[k][4t + j]; de-interleave by phase so
@@ -40,13 +55,9 @@ inline void input_f43(const float* strip, int64_t ld, float* v, int64_t vstride,
       for (int t = 0; t <= kLanes; ++t) ph[p][t] = r[k][4 * t + p];
     alignas(64) float o[6][kLanes];
     for (int t = 0; t < kLanes; ++t) {
-      const float c0 = ph[0][t], c1 = ph[1][t], c2 = ph[2][t], c3 = ph[3][t], c4 = ph[0][t + 1], c5 = ph[1][t + 1];
-      o[0][t] = 4 * c0 - 5 * c2 + c4;
-      o[1][t] = -4 * c1 - 4 * c2 + c3 + c4;
-      o[2][t] = 4 * c1 - 4 * c2 - c3 + c4;
-      o[3][t] = -2 * c1 - c2 + 2 * c3 + c4;
-      o[4][t] = 2 * c1 - c2 - 2 * c3 + c4;
-      o[5][t] = 4 * c1 - 5 * c3 + c5;
+      float ot[6];
+      bt6(ph[0][t], ph[1][t], ph[2][t], ph[3][t], ph[0][t + 1], ph[1][t + 1], ot);
+      for (int j = 0; j < 6; ++j) o[j][t] = ot[j];
     }
     for (int j = 0; j < 6; ++j) {
       float* dst = v + (k * 6 + j) * vstride;
@@ -74,22 +85,18 @@ inline void output_f43(const float* m, int64_t mstride, float* out, int64_t ldo,
       }
     }
     for (int t = 0; t < kLanes; ++t) {
-      const float m0 = mk[0][t], m1 = mk[1][t], m2 = mk[2][t], m3 = mk[3][t], m4 = mk[4][t], m5 = mk[5][t];
-      u[k][0][t] = m0 + m1 + m2 + m3 + m4;
-      u[k][1][t] = m1 - m2 + 2 * m3 - 2 * m4;
-      u[k][2][t] = m1 + m2 + 4 * m3 + 4 * m4;
-      u[k][3][t] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+      float y[4];
+      at6(mk[0][t], mk[1][t], mk[2][t], mk[3][t], mk[4][t], mk[5][t], y);
+      for (int c = 0; c < 4; ++c) u[k][c][t] = y[c];
     }
   }
   // 2. Rows: y[i][c] = (A^T u)[i][c], plus the bias.
   alignas(64) float y[4][4][kLanes];  // [i][c][t]
   for (int c = 0; c < 4; ++c)
     for (int t = 0; t < kLanes; ++t) {
-      const float r0 = u[0][c][t], r1 = u[1][c][t], r2 = u[2][c][t], r3 = u[3][c][t], r4 = u[4][c][t], r5 = u[5][c][t];
-      y[0][c][t] = bias + (r0 + r1 + r2 + r3 + r4);
-      y[1][c][t] = bias + (r1 - r2 + 2 * r3 - 2 * r4);
-      y[2][c][t] = bias + (r1 + r2 + 4 * r3 + 4 * r4);
-      y[3][c][t] = bias + (r1 - r2 + 8 * r3 - 8 * r4 + r5);
+      float yt[4];
+      at6(u[0][c][t], u[1][c][t], u[2][c][t], u[3][c][t], u[4][c][t], u[5][c][t], yt);
+      for (int i = 0; i < 4; ++i) y[i][c][t] = bias + yt[i];
     }
   // 3. Each output row interleaved (column 4t + c), then its 4n columns written.
   for (int i = 0; i < 4; ++i) {
@@ -172,13 +179,9 @@ inline void input_f4_1d(const float* x, int64_t xs, int64_t L, int64_t pos, int6
     }
   alignas(64) float o[6][kLanes];
   for (int t = 0; t < kLanes; ++t) {
-    const float c0 = w[0][t], c1 = w[1][t], c2 = w[2][t], c3 = w[3][t], c4 = w[4][t], c5 = w[5][t];
-    o[0][t] = 4 * c0 - 5 * c2 + c4;
-    o[1][t] = -4 * c1 - 4 * c2 + c3 + c4;
-    o[2][t] = 4 * c1 - 4 * c2 - c3 + c4;
-    o[3][t] = -2 * c1 - c2 + 2 * c3 + c4;
-    o[4][t] = 2 * c1 - c2 - 2 * c3 + c4;
-    o[5][t] = 4 * c1 - 5 * c3 + c5;
+    float ot[6];
+    bt6(w[0][t], w[1][t], w[2][t], w[3][t], w[4][t], w[5][t], ot);
+    for (int j = 0; j < 6; ++j) o[j][t] = ot[j];
   }
   for (int j = 0; j < 6; ++j) {
     float* dst = v + j * vstride;
@@ -194,11 +197,9 @@ inline void output_f4_1d(const float* m, int64_t mstride, float* y, int64_t Lo, 
     for (int t = 0; t < kLanes; ++t) mk[j][t] = t < n ? m[j * mstride + t] : 0.0f;
   alignas(64) float r[4][kLanes];
   for (int t = 0; t < kLanes; ++t) {
-    const float m0 = mk[0][t], m1 = mk[1][t], m2 = mk[2][t], m3 = mk[3][t], m4 = mk[4][t], m5 = mk[5][t];
-    r[0][t] = bias + (m0 + m1 + m2 + m3 + m4);
-    r[1][t] = bias + (m1 - m2 + 2 * m3 - 2 * m4);
-    r[2][t] = bias + (m1 + m2 + 4 * m3 + 4 * m4);
-    r[3][t] = bias + (m1 - m2 + 8 * m3 - 8 * m4 + m5);
+    float yt[4];
+    at6(mk[0][t], mk[1][t], mk[2][t], mk[3][t], mk[4][t], mk[5][t], yt);
+    for (int c = 0; c < 4; ++c) r[c][t] = bias + yt[c];
   }
   for (int64_t t = 0; t < n; ++t)
     for (int c = 0; c < 4; ++c) {
