@@ -133,7 +133,7 @@ class DirectPlan : public ConvPlan {
   void fill_row(const float* row, int64_t xsw, float* slot) const {
     for (std::size_t k = 0; k < phases_.size(); ++k)
       fill_padded_phase(row, xsw, W_, low_, sw_, phases_[k], params.padding_mode, copy_,
-                        slot + static_cast<int64_t>(k) * phase_len_, /*zeros_kept=*/true);
+                        slot + static_cast<int64_t>(k) * phase_len_);
   }
 
   const kernels::DwconvKernel& kernel_;

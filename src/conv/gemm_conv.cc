@@ -324,7 +324,7 @@ class GemmPlan : public ConvPlan {
                          h / s_[1] * hs;
             for (int64_t ph = 0; ph < s_[2]; ++ph)
               fill_padded_phase(row, xs[2], S[2], lo_[2], s_[2], wphases_[static_cast<std::size_t>(ph)], p.padding_mode,
-                                copy_, dst + ph * ps, /*zeros_kept=*/true);  // padded_ is zeroed once, fixed places
+                                copy_, dst + ph * ps);  // padded_ is zeroed once, each row has a fixed place
           }
       }
       compute(n0, n1, pad, p.C_in * cs);

@@ -42,8 +42,8 @@ PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t W
 }
 
 void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
-                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst, bool zeros_kept) {
-  zeros_kept = zeros_kept && mode == PaddingMode::Zeros;
+                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst) {
+  const bool zeros_kept = mode == PaddingMode::Zeros;  // (see plan.h)
   if (row == nullptr) {
     if (!zeros_kept) std::fill(dst, dst + f.len, 0.0f);
     return;

@@ -86,11 +86,11 @@ PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t W
 
 /// dst[i] = element i of phase f of the padded row over `row` (W input columns, xsw apart;
 /// nullptr: a zero row), padding of `mode`; the in-range run is one copy (memcpy, or the copy
-/// kernel's strided gather). zeros_kept: zero padding into a buffer whose padding positions
-/// already hold zeros and are never written otherwise (a plan's zeroed scratch, where each row
-/// and phase has a fixed place) — only the in-range run is written.
+/// kernel's strided gather). dst is a place in a plan's zeroed scratch that holds this row and
+/// phase on every call: with zero padding its padding positions already hold zeros and are not
+/// rewritten — only the in-range run is written.
 void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
-                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst, bool zeros_kept = false);
+                       PaddingMode mode, const kernels::CopyKernel& copy, float* dst);
 
 /// Threads worth using for `tasks` independent pieces of `flops` total work: small problems run
 /// on one thread, where waking others would cost more than it saves.
