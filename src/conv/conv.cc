@@ -17,7 +17,7 @@ ConvCall prepare_conv(const Tensor& x, const Tensor& w_any, const Tensor& b_any,
   return c;
 }
 
-Tensor run_plan(ConvPlan& plan, const Tensor& x) {
+Tensor run_plan(const ConvPlan& plan, const Tensor& x) {
   const ConvParams& p = plan.params;
   // [C_in, *S] -> [1, C_in, *S]: unbatched input is a batch of one (a view, no copy).
   const Tensor xb = p.batched ? x : x.unsqueeze(0);

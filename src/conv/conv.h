@@ -17,6 +17,6 @@ struct ConvCall {
 ConvCall prepare_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvArgs& args);
 
 /// Runs a plan on x (batched or unbatched, as the plan's params say) into a new output.
-Tensor run_plan(ConvPlan& plan, const Tensor& x);
+Tensor run_plan(const ConvPlan& plan, const Tensor& x);
 
 }  // namespace convkit::internal

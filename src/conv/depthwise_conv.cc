@@ -75,7 +75,7 @@ class DirectPlan : public ConvPlan {
 
   int64_t memory_bytes() const override { return w_.numel() * 4 + ws_.bytes(); }
 
-  void run(const Tensor& x, Tensor& y) override {
+  void run(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
     const int64_t planes = p.N * p.groups;
     // Split rows only when there are too few (image, group) planes to keep the threads busy;
@@ -85,7 +85,7 @@ class DirectPlan : public ConvPlan {
     const int64_t tasks = planes * row_blocks;
     const int threads =
         threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
-    ws_.reserve(threads, cin_g_ * Hp_ * slot_);
+    const auto ws = ws_.lease(threads, cin_g_ * Hp_ * slot_);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const bool one = p.dim == 1;
@@ -99,7 +99,7 @@ class DirectPlan : public ConvPlan {
       // position, is zero since allocation and never written). Chunks of output rows alternate
       // with filling the padded rows they read (all rows of their window when windows overlap,
       // else each row's own), so what the kernel reads was just written and is still in L1.
-      float* planes = ws_.get(omp_get_thread_num());
+      float* planes = ws.get(omp_get_thread_num());
       const float* xg = xp + n * xs0 + g * cin_g_ * xs1;
       const float* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
       kernels::DwRowsArgs a{};

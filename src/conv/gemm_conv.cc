@@ -87,7 +87,15 @@ class GemmPlan : public ConvPlan {
       Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
     }
     if (tap_) {
-      kbase_.resize(static_cast<std::size_t>(Kd_));
+      // Offset of tap t in the source, read in place (unit stride, no padding) or from the padded copy.
+      const int64_t S1 = lift > 1 ? 1 : p.in_size[static_cast<std::size_t>(1 - lift)], S2 = p.in_size.back();
+      const int64_t hs = Lp_[2], ds = Lp_[1] * Lp_[2], ps = Lp_[0] * ds;
+      for (int64_t t = 0; t < taps_; ++t) {
+        const int64_t u[3] = {t / (K_[1] * K_[2]) * dl_[0], (t / K_[2]) % K_[1] * dl_[1], t % K_[2] * dl_[2]};
+        const int64_t phase = (u[0] % s_[0] * s_[1] + u[1] % s_[1]) * s_[2] + u[2] % s_[2];
+        tap_padded_.push_back(phase * ps + u[0] / s_[0] * ds + u[1] / s_[1] * hs + u[2] / s_[2]);
+        tap_in_place_.push_back((u[0] * S1 + u[1]) * S2 + u[2]);
+      }
       // The column phases of a padded row (every one is read: the stride is within the span).
       for (int64_t ph = 0; ph < s_[2]; ++ph) wphases_.push_back(padded_phase(ph, s_[2], lo_[2], p.in_size.back(), Sp_[2]));
     }
@@ -123,11 +131,10 @@ class GemmPlan : public ConvPlan {
   }
 
   int64_t memory_bytes() const override {
-    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes() + padded_.bytes() +
-           static_cast<int64_t>(row_ptrs_.size() * sizeof(float*));
+    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes() + padded_.bytes();
   }
 
-  void run(const Tensor& x, Tensor& y) override {
+  void run(const Tensor& x, Tensor& y) const override {
     // Tap mode reads rows of unit column stride (in place or from its padded copy); inputs
     // with strided columns (channels-last) keep the packed path, which reads them through
     // their strides instead of copying the whole image into channel planes.
@@ -165,7 +172,7 @@ class GemmPlan : public ConvPlan {
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, flops);
-    ws_.reserve(threads, kc_ * kLdb);
+    const auto ws = ws_.lease(threads, kc_ * kLdb);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
@@ -175,7 +182,7 @@ class GemmPlan : public ConvPlan {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = task / (nI * nJ * G_);
-      float* bp = ws_.get(omp_get_thread_num());
+      float* bp = ws.get(omp_get_thread_num());
       const int64_t jc = jb * kNC, nc = std::min(kNC, P_ - jc);
       const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
       const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
@@ -225,7 +232,7 @@ class GemmPlan : public ConvPlan {
   // kernel's row pointers (no im2col). Positions past a row's Wo (the kernel's reach into the
   // next row) are computed and dropped: C goes to per-thread scratch and only valid columns
   // are copied out, except in 1-d where q is the output index.
-  void run_taps(const Tensor& x, Tensor& y) {
+  void run_taps(const Tensor& x, Tensor& y) const {
     const ConvParams& p = params;
     const int64_t lift = 3 - p.dim;
     int64_t S[3] = {1, 1, 1}, O[3] = {1, 1, 1}, xs[3] = {0, 0, 0};
@@ -243,12 +250,7 @@ class GemmPlan : public ConvPlan {
     const int64_t ps = Lp_[0] * ds;
     const int64_t lines = (s_[0] * s_[1] * s_[2] * ps + 15) / 16;
     const int64_t cs = in_place ? x.stride(1) : (lines | 1) * 16;
-    for (int64_t k = 0; k < Kd_; ++k) {
-      const int64_t t = k % taps_;
-      const int64_t u[3] = {t / (K_[1] * K_[2]) * dl_[0], (t / K_[2]) % K_[1] * dl_[1], t % K_[2] * dl_[2]};
-      const int64_t phase = (u[0] % s_[0] * s_[1] + u[1] % s_[1]) * s_[2] + u[2] % s_[2];
-      kbase_[static_cast<std::size_t>(k)] = k / taps_ * cs + phase * ps + u[0] / s_[0] * ds + u[1] / s_[1] * hs + u[2] / s_[2];
-    }
+    const std::vector<int64_t>& tap_off = in_place ? tap_in_place_ : tap_padded_;
     const int64_t Q = (O[0] - 1) * ds + (O[1] - 1) * hs + O[2];  // positions up to the last output
     const bool direct = O[0] == 1 && O[1] == 1;                    // q is the output index
     const int64_t nJ = (Q + kNC - 1) / kNC;
@@ -262,9 +264,8 @@ class GemmPlan : public ConvPlan {
     const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
     const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
     // Per thread: a C block of M x kNC (unless direct), and the K block's row pointers.
-    ws_.reserve(threads, direct ? 1 : M_ * kNC);
-    if (static_cast<int64_t>(row_ptrs_.size()) < threads * kc_) row_ptrs_.resize(static_cast<std::size_t>(threads * kc_));
-    if (!in_place) padded_.reserve(1, batch * p.C_in * cs);
+    const auto ws = ws_.lease(threads, direct ? 1 : M_ * kNC);
+    const auto padded = padded_.lease(1, in_place ? 1 : batch * p.C_in * cs);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
 
@@ -275,14 +276,14 @@ class GemmPlan : public ConvPlan {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t task = 0; task < tasks; ++task) {
         const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = n0 + task / (nI * per_image);
-        float* cblock = ws_.get(omp_get_thread_num());
-        const float** rows = row_ptrs_.data() + omp_get_thread_num() * kc_;
+        float* cblock = ws.get(omp_get_thread_num());
+        const float* rows[kMaxKc];  // the K block's B rows
         const int64_t jc = jb * kNC, nc = std::min(kNC, Q - jc);
         const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
         const float* sg = src + (n - n0) * src_n + g * p.c_in_per_group() * cs;
         for (int64_t pc = 0; pc < Kd_; pc += kc_) {
           const int64_t kc = std::min(kc_, Kd_ - pc);
-          for (int64_t kk = 0; kk < kc; ++kk) rows[kk] = sg + kbase_[static_cast<std::size_t>(pc + kk)];
+          for (int64_t k = pc; k < pc + kc; ++k) rows[k - pc] = sg + k / taps_ * cs + tap_off[static_cast<std::size_t>(k % taps_)];
           sweep(g, pc, m_begin, m_end, nc, [&](const float* ap, int64_t row, int64_t jr, int64_t m, int64_t nn, const float* bias) {
             float* cp = direct ? yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr : cblock + (row - m_begin) * kNC + jr;
             kernel_.rows(kc, ap, rows, jc + jr, cp, direct ? P_ : kNC, m, nn, pc > 0, bias);
@@ -308,7 +309,7 @@ class GemmPlan : public ConvPlan {
       return;
     }
     // A batch of images at a time: pad them (channels in parallel), then compute from the copy.
-    float* pad = padded_.get(0);
+    float* pad = padded.get(0);
     const int64_t xs_n = x.stride(0), xs_c = x.stride(1);
     for (int64_t n0 = 0; n0 < p.N; n0 += batch) {
       const int64_t n1 = std::min(p.N, n0 + batch);
@@ -401,9 +402,9 @@ class GemmPlan : public ConvPlan {
   Workspace ws_, padded_;
   bool tap_ = false;
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
-  std::vector<int64_t> kbase_;  // tap mode: source offset of B row k from the group's channel 0
+  // Tap mode: source offset of tap t from its channel's start, read in place or padded.
+  std::vector<int64_t> tap_in_place_, tap_padded_;
   std::vector<PaddedPhase> wphases_;  // tap mode: the column phases of a padded row
-  std::vector<const float*> row_ptrs_;  // tap mode: kc_ B row pointers per thread
   int64_t kc_ = 1;                      // K block (gemm_k_block)
 };
 

@@ -8,16 +8,45 @@
 
 namespace convkit::internal {
 
-void Workspace::reserve(int threads, int64_t floats_each) {
-  if (static_cast<int>(per_thread_.size()) < threads) per_thread_.resize(static_cast<std::size_t>(threads));
-  for (auto& t : per_thread_)
-    if (!t.defined() || t.numel() < floats_each) t = Tensor::zeros({std::max<int64_t>(floats_each, 1)}, kFloat32);
+Workspace::Lease Workspace::lease(int threads, int64_t floats_each) const {
+  std::unique_ptr<Set> set;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      set = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  if (!set) set = std::make_unique<Set>();
+  int64_t grown = 0;
+  if (static_cast<int>(set->size()) < threads) set->resize(static_cast<std::size_t>(threads));
+  for (auto& t : *set)
+    if (!t.defined() || t.numel() < floats_each) {
+      grown -= t.defined() ? t.numel() * 4 : 0;
+      t = Tensor::zeros({std::max<int64_t>(floats_each, 1)}, kFloat32);
+      grown += t.numel() * 4;
+    }
+  if (grown != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_ += grown;
+  }
+  return Lease(*this, std::move(set));
+}
+
+void Workspace::give_back(std::unique_ptr<Set> set) const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    free_.push_back(std::move(set));
+  } catch (...) {  // no room to keep it: the set is freed
+    int64_t b = 0;
+    for (const auto& t : *set) b += t.defined() ? t.numel() * 4 : 0;
+    bytes_ -= b;
+  }
 }
 
 int64_t Workspace::bytes() const {
-  int64_t b = 0;
-  for (const auto& t : per_thread_) b += t.defined() ? t.numel() * 4 : 0;
-  return b;
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
 }
 
 bool padded_copy_fits(const ConvParams& p) {
@@ -83,7 +112,7 @@ namespace {
 class ReferencePlan : public ConvPlan {
  public:
   ReferencePlan(const Tensor& w, const Tensor& b) : w_(w.contiguous()), b_(b) {}
-  void run(const Tensor& x, Tensor& y) override { reference_conv(params, x, w_, b_, y); }
+  void run(const Tensor& x, Tensor& y) const override { reference_conv(params, x, w_, b_, y); }
   int64_t memory_bytes() const override { return 0; }
 
  private:

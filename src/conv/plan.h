@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "conv/select.h"
@@ -16,7 +17,8 @@ class ConvPlan {
  public:
   virtual ~ConvPlan() = default;
   /// x: [N, C_in, *S_in] with any strides; y: [N, C_out, *S_out] contiguous, preallocated.
-  virtual void run(const Tensor& x, Tensor& y) = 0;
+  /// Safe to call from several threads at once (scratch comes per call from Workspace pools).
+  virtual void run(const Tensor& x, Tensor& y) const = 0;
   /// Packed weights + workspace, in bytes.
   virtual int64_t memory_bytes() const = 0;
 
@@ -51,9 +53,11 @@ inline int64_t ceil_div(int64_t num, int64_t den) { return num / den + (num % de
 /// a short last block (ResNet-50's first layer, Kd = 147 = 128 + 19) would reload and store
 /// every C tile for a few k steps; up to 160 is one block. The KC x NR slice of B a
 /// microkernel sweeps stays in L1 next to its A panel.
+inline constexpr int64_t kMaxKc = 160;  // the deepest K block gemm_k_block makes
 inline int64_t gemm_k_block(int64_t Kd) {
   constexpr int64_t kKC = 128;
-  return Kd <= kKC * 5 / 4 ? (Kd > 1 ? Kd : 1) : ceil_div(Kd, ceil_div(Kd, kKC));
+  static_assert(kKC * 5 / 4 == kMaxKc);
+  return Kd <= kMaxKc ? (Kd > 1 ? Kd : 1) : ceil_div(Kd, ceil_div(Kd, kKC));
 }
 
 /// Maps a coordinate of the padded input (already shifted by -pad_lo) to the input index it
@@ -96,17 +100,42 @@ void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int
 /// on one thread, where waking others would cost more than it saves.
 int threads_for(int64_t tasks, double flops);
 
-/// Per-thread 64-byte-aligned scratch, zero when allocated. reserve() runs before a parallel
-/// region and allocates only when a plan first runs with more threads (or more room) than
-/// before; get() inside the region only returns pointers.
+/// A plan's per-thread scratch: 64-byte-aligned float buffers, zero when allocated.
+/// run() is const and may run on several threads at once, so each call leases a set of
+/// per-thread buffers from the plan's pool before its parallel region (allocating only when
+/// every set is in use or too small) and gives it back when the lease ends; inside the region
+/// get() only returns pointers. A set serves only its own plan, in the same layout on every
+/// call, so a path that keeps zeros at fixed places of its scratch (fill_padded_phase) finds
+/// them there again.
 class Workspace {
  public:
-  void reserve(int threads, int64_t floats_each);
-  float* get(int thread) const { return static_cast<float*>(per_thread_[static_cast<std::size_t>(thread)].data_ptr()); }
+  using Set = std::vector<Tensor>;
+  class Lease {
+   public:
+    Lease(const Workspace& pool, std::unique_ptr<Set> set) : pool_(&pool), set_(std::move(set)) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { pool_->give_back(std::move(set_)); }
+    float* get(int thread) const { return static_cast<float*>((*set_)[static_cast<std::size_t>(thread)].data_ptr()); }
+
+   private:
+    const Workspace* pool_;
+    std::unique_ptr<Set> set_;
+  };
+
+  Workspace() = default;
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  /// Buffers for threads 0 .. threads - 1 of at least floats_each floats each.
+  Lease lease(int threads, int64_t floats_each) const;
+  /// Every set's bytes, leased or not.
   int64_t bytes() const;
 
  private:
-  std::vector<Tensor> per_thread_;
+  void give_back(std::unique_ptr<Set> set) const noexcept;
+  mutable std::mutex mu_;
+  mutable std::vector<std::unique_ptr<Set>> free_;
+  mutable int64_t bytes_ = 0;
 };
 
 }  // namespace convkit::internal

@@ -50,13 +50,13 @@ class PointwiseTPlan : public ConvPlan {
 
   int64_t memory_bytes() const override { return wt_.numel() * 4 + xt_.bytes() + ws_.bytes(); }
 
-  void run(const Tensor& x, Tensor& y) override {
+  void run(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
     const int64_t pp = padded(P_, mr_), nJ = ceil_div(M_, kNC), tasks = p.N * nJ, kb = gemm_k_block(K_);
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * M_ * P_ * K_));
     const int64_t xt_floats = pp * K_, panels = pp / mr_;
-    xt_.reserve(1, p.N * xt_floats);  // X^T of every image: about the input's size
-    ws_.reserve(threads, pp * kNC);    // per thread: a Y^T block
+    const auto xt = xt_.lease(1, p.N * xt_floats);  // X^T of every image: about the input's size
+    const auto ws = ws_.lease(threads, pp * kNC);  // per thread: a Y^T block
     // Position q of the (1x1, stride 1) output reads the same spatial index of the input.
     int64_t S[3] = {1, 1, 1}, xs[3] = {0, 0, 0};
     for (int64_t i = 0; i < p.dim; ++i) {
@@ -67,7 +67,7 @@ class PointwiseTPlan : public ConvPlan {
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
-    float* xt_all = xt_.get(0);
+    float* xt_all = xt.get(0);
     // X^T per image: [P/MR panels][C_in][MR], positions past P zero — packed once, not per
     // task (a strided gather: per task it cost ~20% of ResNet-50's 7x7 layer).
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -90,13 +90,13 @@ class PointwiseTPlan : public ConvPlan {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / nJ, jc = task % nJ * kNC, nc = std::min(kNC, M_ - jc);
-      const float* xt = xt_all + n * xt_floats;
-      float* ct = ws_.get(omp_get_thread_num());  // Y^T block: ct[q * kNC + j]
+      const float* xtn = xt_all + n * xt_floats;
+      float* ct = ws.get(omp_get_thread_num());  // Y^T block: ct[q * kNC + j]
       for (int64_t pc = 0; pc < K_; pc += kb) {
         const int64_t kc = std::min(kb, K_ - pc);
         for (int64_t jr = 0; jr < nc; jr += nr_)
           for (int64_t ir = 0; ir < P_; ir += mr_)
-            kernel_.fn(kc, xt + (ir / mr_ * K_ + pc) * mr_, wt_.data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
+            kernel_.fn(kc, xtn + (ir / mr_ * K_ + pc) * mr_, wt_.data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
                        ct + ir * kNC + jr, kNC, std::min(mr_, P_ - ir), std::min(nr_, nc - jr), pc > 0, nullptr);
       }
       // Y[co, q] = bias[co] + Y^T[q, co].

@@ -71,13 +71,13 @@ class Winograd1dPlan : public ConvPlan {
 
   int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes(); }
 
-  void run(const Tensor& x, Tensor& y) override {
+  void run(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
     const int64_t chunks = ceil_div(groups_, kGroups);
     const int64_t tasks = p.N * chunks;
     const int threads = threads_for(tasks, 2.0 * 6 * static_cast<double>(p.N * groups_ * kLanes * M_ * K_));
     const int64_t v_floats = 6 * K_ * kTiles, m_floats = 6 * M_ * kTiles;  // per thread: V, M
-    ws_.reserve(threads, v_floats + m_floats);
+    const auto ws = ws_.lease(threads, v_floats + m_floats);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xs = x.stride(2), L = p.in_size[0], lo = p.pad_lo[0];
@@ -88,7 +88,7 @@ class Winograd1dPlan : public ConvPlan {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / chunks, g0 = task % chunks * kGroups, ng = std::min(kGroups, groups_ - g0);
-      float* v = ws_.get(omp_get_thread_num());
+      float* v = ws.get(omp_get_thread_num());
       float* m = v + v_floats;
       const float* xn = xp + n * xs0;
       float* yn = yp + n * M_ * Lo_;

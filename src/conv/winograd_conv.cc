@@ -74,7 +74,7 @@ class WinogradPlan : public ConvPlan {
 
   int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes() + shared_.bytes(); }
 
-  void run(const Tensor& x, Tensor& y) override {
+  void run(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
     const int64_t tiles = tiles_h_ * tiles_w_, grids = grids_;
     const int64_t blocks = (tiles + kTilesPerBlock - 1) / kTilesPerBlock;
@@ -100,12 +100,12 @@ class WinogradPlan : public ConvPlan {
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
     if (whole_blocks) {
-      ws_.reserve(threads, v_floats + m_floats + scratch);
+      const auto ws = ws_.lease(threads, v_floats + m_floats + scratch);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t task = 0; task < tasks; ++task) {
         const int64_t n = task / (grids * blocks), grid = task / blocks % grids, t0 = (task % blocks) * kTilesPerBlock;
         const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
-        float* v = ws_.get(omp_get_thread_num());  // [36][C_in][NT]
+        float* v = ws.get(omp_get_thread_num());  // [36][C_in][NT]
         float* m = v + v_floats;                    // [36][C_out][NT]
         float* tmp = m + m_floats;
         input_tiles(x, n, grid, t0, nt, v, tmp, 0, K_);
@@ -115,16 +115,16 @@ class WinogradPlan : public ConvPlan {
       return;
     }
     // Shared blocks: one V and M for all threads, per-thread transform scratch only.
-    ws_.reserve(threads, scratch);
-    shared_.reserve(1, v_floats + m_floats);
-    float* v = shared_.get(0);
+    const auto ws = ws_.lease(threads, scratch);
+    const auto shared = shared_.lease(1, v_floats + m_floats);
+    float* v = shared.get(0);
     float* m = v + v_floats;
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / (grids * blocks), grid = task / blocks % grids, t0 = (task % blocks) * kTilesPerBlock;
       const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
 #pragma omp parallel num_threads(threads)
       {
-        float* tmp = ws_.get(omp_get_thread_num());
+        float* tmp = ws.get(omp_get_thread_num());
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         input_tiles(x, n, grid, t0, nt, v, tmp, K_ * tid / nth, K_ * (tid + 1) / nth);
 #pragma omp barrier

@@ -56,7 +56,10 @@ bool same_computation(const ConvOptions<D>& a, const ConvOptions<D>& b) {
 
 }  // namespace
 
-// What the cached plan was built for; any difference rebuilds it.
+// What the cached plan was built for; any difference rebuilds it. The plan itself is
+// immutable and shared: forward() takes it under the mutex and runs it outside, so
+// concurrent forwards run in parallel, and one that finds the plan stale builds a new one
+// while running forwards finish on the old.
 template <std::size_t D>
 struct ConvNdImpl<D>::PlanCache {
   ConvOptions<D> options{1, 1, 1};
@@ -67,14 +70,19 @@ struct ConvNdImpl<D>::PlanCache {
   Shape w_sizes;
   const void* b_ptr = nullptr;
   uint64_t b_version = 0;
-  std::unique_ptr<internal::ConvPlan> plan;
-  std::mutex mutex;  // forward() holds it: one plan, one workspace
+  std::shared_ptr<const internal::ConvPlan> plan;
+  mutable std::mutex mutex;  // guards every member above
 
   bool matches(const ConvNdImpl<D>& m, const Tensor& x) const {
     return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.defined() && m.weight.data_ptr() == w_ptr &&
            m.weight.version() == w_version && m.weight.sizes() == w_sizes &&
            (m.bias.defined() ? m.bias.data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
            same_computation(m.options, options);
+  }
+
+  std::shared_ptr<const internal::ConvPlan> current() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return plan;
   }
 };
 
@@ -126,34 +134,38 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
 template <std::size_t D>
 Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
   PlanCache& c = *cache_;
-  std::lock_guard<std::mutex> lock(c.mutex);
-  if (!c.matches(*this, x)) {
-    // Validation, algorithm choice and weight packing happen here, once per shape/weight.
-    const internal::ConvArgs args = internal::conv_args<D>(options);
-    const internal::ConvCall call = internal::prepare_conv(x, weight, bias, args);
-    c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm);
-    c.options = options;
-    c.x_sizes = x.sizes();
-    c.dtype = x.dtype();
-    c.w_ptr = weight.data_ptr();
-    c.w_version = weight.version();
-    c.w_sizes = weight.sizes();
-    c.b_ptr = bias.defined() ? bias.data_ptr() : nullptr;
-    c.b_version = bias.version();
+  std::shared_ptr<const internal::ConvPlan> plan;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (!c.matches(*this, x)) {
+      // Validation, algorithm choice and weight packing happen here, once per shape/weight.
+      const internal::ConvArgs args = internal::conv_args<D>(options);
+      const internal::ConvCall call = internal::prepare_conv(x, weight, bias, args);
+      c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm);
+      c.options = options;
+      c.x_sizes = x.sizes();
+      c.dtype = x.dtype();
+      c.w_ptr = weight.data_ptr();
+      c.w_version = weight.version();
+      c.w_sizes = weight.sizes();
+      c.b_ptr = bias.defined() ? bias.data_ptr() : nullptr;
+      c.b_version = bias.version();
+    }
+    plan = c.plan;
   }
-  return internal::run_plan(*c.plan, x);
+  return internal::run_plan(*plan, x);
 }
 
 template <std::size_t D>
 int64_t ConvNdImpl<D>::plan_memory_bytes() const {
-  std::lock_guard<std::mutex> lock(cache_->mutex);
-  return cache_->plan ? cache_->plan->memory_bytes() : 0;
+  const auto plan = cache_->current();
+  return plan ? plan->memory_bytes() : 0;
 }
 
 template <std::size_t D>
 const char* ConvNdImpl<D>::plan_algorithm() const {
-  std::lock_guard<std::mutex> lock(cache_->mutex);
-  return cache_->plan ? name_of(cache_->plan->choice.algorithm) : "none";
+  const auto plan = cache_->current();
+  return plan ? name_of(plan->choice.algorithm) : "none";
 }
 
 template <std::size_t D>

@@ -44,9 +44,12 @@ class ConvNdImpl {
   /// The algorithm the cached plan uses ("none" before the first forward).
   const char* plan_algorithm() const;
 
-  /// libtorch's ModuleHolder syntax: m->weight, m->forward(x). Concurrent forward() calls on
-  /// one module are serialized (each module owns one plan and workspace); copies of a module
-  /// start with their own, empty plan.
+  /// libtorch's ModuleHolder syntax: m->weight, m->forward(x). forward() may be called from
+  /// several threads at once on one module: they share its immutable plan and run in
+  /// parallel, each with its own scratch, and give the same bits as one caller. Changing the
+  /// module (weight, bias, options, set_weight, reset_parameters) while a forward runs is
+  /// the caller's to synchronize, as in PyTorch. Copies of a module start with their own,
+  /// empty plan.
   ConvNdImpl* operator->() { return this; }
   const ConvNdImpl* operator->() const { return this; }
 

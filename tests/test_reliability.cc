@@ -1,0 +1,83 @@
+// What users rely on beyond the values of a single call: several threads sharing one layer,
+// plans that never go stale, non-finite values and subnormals travelling as in a direct
+// convolution, and default accuracy within the direct path's.
+#include <thread>
+
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+// A layer per algorithm (and per gemm variant): {options, input shape}.
+struct Layer {
+  const char* name;
+  nn::Conv2dOptions options;
+  Shape x;
+};
+
+std::vector<Layer> layers_of_every_path() {
+  return {
+      {"gemm packed", nn::Conv2dOptions(8, 12, 3).stride(2).padding(1).algorithm("gemm"), {2, 8, 13, 11}},
+      {"gemm taps", nn::Conv2dOptions(8, 12, 3).padding(2).dilation(2).padding_mode("reflect").algorithm("gemm"),
+       {2, 8, 12, 10}},
+      {"gemm 1x1", nn::Conv2dOptions(16, 24, 1).algorithm("gemm"), {2, 16, 9, 9}},
+      {"gemm 1x1 few positions", nn::Conv2dOptions(64, 40, 1), {2, 64, 3, 3}},
+      {"depthwise", nn::Conv2dOptions(16, 32, 3).groups(16).padding(1).algorithm("depthwise"), {2, 16, 11, 9}},
+      {"winograd", nn::Conv2dOptions(32, 32, 3).padding(1).algorithm("winograd"), {2, 32, 10, 9}},
+      {"reference", nn::Conv2dOptions(4, 6, 3).padding(1).algorithm("reference"), {2, 4, 7, 7}},
+  };
+}
+
+// 4 threads x 200 forwards on one module, each on its own input: every result is bitwise the
+// one a single caller gets (the plan is shared and immutable, scratch is per call).
+TEST(Concurrency, FourThreadsShareOneModuleAndGetTheSameBits) {
+  const int saved = get_num_threads();
+  set_num_threads(2);  // each forward may itself use a team
+  for (const Layer& l : layers_of_every_path()) {
+    SCOPED_TRACE(l.name);
+    nn::Conv2d m(l.options);
+    Generator gen(21);
+    std::vector<Tensor> xs, expect;
+    for (int i = 0; i < 4; ++i) xs.push_back(randn(l.x, kFloat32, &gen));
+    for (const Tensor& x : xs) expect.push_back(m(x));
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        const auto i = static_cast<std::size_t>(t);
+        for (int r = 0; r < 200; ++r) {
+          const Tensor y = m(xs[i]);
+          mismatches[i] += !bitwise_equal(y, expect[i]);
+        }
+      });
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
+  }
+  set_num_threads(saved);
+}
+
+// Forwards of two input shapes alternate on one module, so its plan is rebuilt over and over
+// while other forwards run: each finishes on the plan it took, with a single caller's bits.
+TEST(Concurrency, ForwardsRacingAPlanRebuildFinishOnTheirOwnPlan) {
+  nn::Conv2d m(nn::Conv2dOptions(8, 8, 3).padding(1).algorithm("gemm"));
+  Generator gen(22);
+  const Tensor x = randn({1, 8, 12, 12}, kFloat32, &gen);
+  const Tensor y0 = m(x);
+  const Tensor x2 = randn({2, 8, 7, 7}, kFloat32, &gen);
+  const Tensor y2 = m(x2);
+  std::vector<int> bad(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 100; ++r) {
+        const bool first = (r + t) % 2 == 0;
+        const Tensor y = m(first ? x : x2);
+        bad[static_cast<std::size_t>(t)] += !bitwise_equal(y, first ? y0 : y2);
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[static_cast<std::size_t>(t)], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace convkit::test
