@@ -79,5 +79,51 @@ TEST(Concurrency, ForwardsRacingAPlanRebuildFinishOnTheirOwnPlan) {
   for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[static_cast<std::size_t>(t)], 0) << "thread " << t;
 }
 
+// Writes a module's packed weights cannot see by version(): through a pointer taken before
+// the first forward, one taken after it, and into borrowed memory. Every forward after a write
+// equals the reference on the current values (a stale plan would be off by far more than the
+// tolerance, which only allows for Winograd's rounding).
+TEST(PlanCache, WritesThroughPointersAndBorrowedMemoryAreNeverStale) {
+  for (const char* algo : {"gemm", "depthwise", "winograd", "reference"}) {
+    SCOPED_TRACE(algo);
+    const bool dw = std::string(algo) == "depthwise";
+    nn::Conv2d m(nn::Conv2dOptions(32, 32, 3).padding(1).groups(dw ? 32 : 1).algorithm(algo));
+    const auto F2 = F::Conv2dFuncOptions().padding(1).groups(dw ? 32 : 1).algorithm("reference");
+    Generator gen(31);
+    const Tensor x = randn({1, 32, 8, 8}, kFloat32, &gen);
+    EXPECT_FALSE(m.weight.writable_outside());  // convkit made and filled it
+    float* w = m.weight.data<float>();          // a writable pointer: from now on compared by content
+    EXPECT_TRUE(m.weight.writable_outside());
+    m(x);
+    w[5] += 1.0f;
+    EXPECT_TRUE(all_close(m(x), F::conv2d(x, m.weight, m.bias, F2), 2e-4));
+    // The bias, through a pointer taken after its plan was built.
+    static_cast<float*>(m.bias.data_ptr())[3] = 7.0f;
+    EXPECT_TRUE(all_close(m(x), F::conv2d(x, m.weight, m.bias, F2), 2e-4));
+    // Borrowed memory written by its owner between forwards.
+    std::vector<float> buf(static_cast<std::size_t>(m.weight.numel()), 0.25f);
+    m.weight = Tensor::from_blob(buf.data(), m.weight.sizes(), kFloat32);
+    EXPECT_TRUE(m.weight.writable_outside());
+    m(x);
+    buf[17] = -3.0f;
+    const Tensor y = m(x);
+    EXPECT_TRUE(all_close(y, F::conv2d(x, m.weight, m.bias, F2), 2e-4));
+    EXPECT_TRUE(bitwise_equal(m(x), y));  // unchanged memory: the same plan, the same bits
+  }
+}
+
+// set_weight copies into memory only convkit writes: no per-forward comparison, and a later
+// write through the caller's own buffer does not reach the module (it has its own copy).
+TEST(PlanCache, SetWeightCopiesIntoMemoryOnlyConvkitWrites) {
+  nn::Conv2d m(nn::Conv2dOptions(4, 4, 3));
+  std::vector<float> buf(4 * 4 * 9, 0.5f);
+  m.set_weight(Tensor::from_blob(buf.data(), {4, 4, 3, 3}, kFloat32));
+  EXPECT_FALSE(m.weight.writable_outside());
+  const Tensor x = Tensor::full({1, 4, 5, 5}, 1.0);
+  const Tensor y = m(x);
+  buf[0] = 100.0f;
+  EXPECT_TRUE(bitwise_equal(m(x), y));
+}
+
 }  // namespace
 }  // namespace convkit::test

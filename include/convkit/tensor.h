@@ -20,6 +20,13 @@ namespace convkit {
 
 using Shape = std::vector<int64_t>;
 class Generator;
+class Tensor;
+
+namespace internal {
+struct TensorState;
+/// convkit's own writes into memory it made: no mark (see Tensor::data_ptr()).
+void* mutable_data_ptr(const Tensor& t);
+}  // namespace internal
 
 /// Values for Tensor creation written as nested braces: tensor({{1, 2}, {3, 4}}).
 class NestedValues {
@@ -75,19 +82,31 @@ class Tensor {
   /// True when the tensor owns (shares ownership of) its memory; false for from_blob views.
   bool owns_memory() const { return owned_; }
   /// A stamp shared by every view of the same memory, replaced by every convkit write into it
-  /// (copy_, uniform_, normal_). Stamps are unique across all tensors of the process, so
-  /// equal stamps mean the same memory in the same state: modules use it to know when packed
-  /// weights are stale. After writing through data_ptr() yourself, call bump_version().
-  uint64_t version() const { return version_ ? *version_ : 0; }
+  /// (copy_, uniform_, normal_, bump_version()). Stamps are unique across all tensors of the
+  /// process, so equal stamps mean the same memory in the same state as far as convkit wrote it.
+  uint64_t version() const;
   void bump_version() const;
+  /// True when code outside convkit may write this memory: it was borrowed (from_blob), or a
+  /// writable pointer to it was handed out (data_ptr(), data<T>()). A module whose weight or
+  /// bias is such memory compares its contents (a 64-bit fingerprint, one read of the
+  /// tensor) with the ones its packed weights were made from on every forward, so writes
+  /// through those pointers are always seen; memory only convkit writes is tracked by
+  /// version() alone, at no cost.
+  bool writable_outside() const;
 
-  /// Address of element [0, 0, ...].
+  /// Address of element [0, 0, ...], for reading and writing (marks writable_outside()).
   void* data_ptr() const;
   template <typename T>
   T* data() const {
-    CONVKIT_CHECK(dtype_of<T>::value == dtype_, "data<", dtype_name(dtype_of<T>::value),
-                  ">() called on a tensor of dtype ", dtype_name(dtype_));
+    check_dtype<T>("data");
     return static_cast<T*>(data_ptr());
+  }
+  /// Address of element [0, 0, ...], for reading only (no mark).
+  const void* const_data_ptr() const;
+  template <typename T>
+  const T* const_data() const {
+    check_dtype<T>("const_data");
+    return static_cast<const T*>(const_data_ptr());
   }
 
   // ---- views (share storage) ------------------------------------------------------
@@ -131,9 +150,15 @@ class Tensor {
   Shape strides_;
   DType dtype_ = kFloat32;
   bool owned_ = true;
-  std::shared_ptr<uint64_t> version_;
+  std::shared_ptr<internal::TensorState> state_;  // shared by every view of the storage
 
   int64_t wrap_dim(int64_t d, int64_t ndim) const;
+  template <typename T>
+  void check_dtype(const char* what) const {
+    CONVKIT_CHECK(dtype_of<T>::value == dtype_, what, "<", dtype_name(dtype_of<T>::value),
+                  ">() called on a tensor of dtype ", dtype_name(dtype_));
+  }
+  friend void* internal::mutable_data_ptr(const Tensor& t);
 };
 
 /// Creates a float tensor from nested braces: tensor({{1, 2}, {3, 4}}, kFloat64).

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "conv/plan.h"
+#include "core/storage.h"
 #include "convkit/threads.h"
 #include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
@@ -68,8 +69,8 @@ class DirectPlan : public ConvPlan {
     for (int64_t co = 0; co < p.C_out; ++co)
       for (int64_t ci = 0; ci < cin_g_; ++ci)
         for (int64_t t = 0; t < taps_; ++t)
-          w_.data<float>()[(co * cin_g_ + ci) * taps_ + t] =
-              wc.data<float>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
+          internal::mutable_data<float>(w_)[(co * cin_g_ + ci) * taps_ + t] =
+              wc.const_data<float>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 
@@ -86,8 +87,8 @@ class DirectPlan : public ConvPlan {
     const int threads =
         threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
     const auto ws = ws_.lease(threads, cin_g_ * Hp_ * slot_);
-    const float* xp = x.data<float>();
-    float* yp = y.data<float>();
+    const float* xp = x.const_data<float>();
+    float* yp = internal::mutable_data<float>(y);
     const bool one = p.dim == 1;
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xsh = one ? 0 : x.stride(2), xsw = x.stride(one ? 2 : 3);
 
@@ -104,8 +105,8 @@ class DirectPlan : public ConvPlan {
       const float* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
       kernels::DwRowsArgs a{};
       a.taps = taps, a.ntaps = cin_g_ * taps_;
-      a.w = w_.data<float>() + g * cout_g_ * cin_g_ * taps_;
-      a.bias = bias_.defined() ? bias_.data<float>() + g * cout_g_ : nullptr;
+      a.w = w_.const_data<float>() + g * cout_g_ * cin_g_ * taps_;
+      a.bias = bias_.defined() ? bias_.const_data<float>() + g * cout_g_ : nullptr;
       a.ys_c = Ho_ * Wo_, a.ys_r = Wo_, a.wo = Wo_, a.mo = cout_g_;
       a.row_step = Ho_ > 1 ? sh_ * slot_ : 0;  // (Ho - 1) * sh < Hp: the product is inside the planes
       int64_t filled = -1;  // padded rows up to this one are in the planes

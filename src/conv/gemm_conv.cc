@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "conv/plan.h"
+#include "core/storage.h"
 #include "convkit/threads.h"
 #include "kernels/copy/copy.h"
 #include "kernels/gemm/gemm.h"
@@ -109,8 +110,8 @@ class GemmPlan : public ConvPlan {
     CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the packer's 32 rows");
     a_ = Tensor::empty({G_ * panels_ * Kd_ * mr_});  // every element is written below
     const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
-    const float* wp = wc.data<float>();
-    float* ap = a_.data<float>();
+    const float* wp = wc.const_data<float>();
+    float* ap = internal::mutable_data<float>(a_);
     const bool flip = p.conv_mode == ConvMode::Convolution;
     // Panel by panel, k by k: each k step writes MR consecutive floats (one per row of the
     // panel, zero past M) — sequential stores, no divisions; packing a large layer must stay a
@@ -173,8 +174,8 @@ class GemmPlan : public ConvPlan {
     const int64_t tasks = p.N * G_ * nJ * nI;
     const int threads = threads_for(tasks, flops);
     const auto ws = ws_.lease(threads, kc_ * kLdb);
-    const float* xp = x.data<float>();
-    float* yp = y.data<float>();
+    const float* xp = x.const_data<float>();
+    float* yp = internal::mutable_data<float>(y);
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
 
     // Tasks own disjoint output tiles and always sum over K in the same order, so the result
@@ -208,8 +209,8 @@ class GemmPlan : public ConvPlan {
   // microkernel call; the caller says where B and C are.
   template <typename Tile>
   void sweep(int64_t g, int64_t pc, int64_t m_begin, int64_t m_end, int64_t nc, Tile&& tile) const {
-    const float* a = a_.data<float>() + (g * panels_ * Kd_ + pc) * mr_;
-    const float* bias = bias_.defined() ? bias_.data<float>() + g * M_ : nullptr;
+    const float* a = a_.const_data<float>() + (g * panels_ * Kd_ + pc) * mr_;
+    const float* bias = bias_.defined() ? bias_.const_data<float>() + g * M_ : nullptr;
     for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
       const int64_t mc = std::min(kMC, m_end - ic);
       for (int64_t jr = 0; jr < nc; jr += nr_)
@@ -266,8 +267,8 @@ class GemmPlan : public ConvPlan {
     // Per thread: a C block of M x kNC (unless direct), and the K block's row pointers.
     const auto ws = ws_.lease(threads, direct ? 1 : M_ * kNC);
     const auto padded = padded_.lease(1, in_place ? 1 : batch * p.C_in * cs);
-    const float* xp = x.data<float>();
-    float* yp = y.data<float>();
+    const float* xp = x.const_data<float>();
+    float* yp = internal::mutable_data<float>(y);
 
     // Tasks of images [n0, n1): (image, group, column block, M part); disjoint outputs, K
     // summed in one order: the same bits for any thread count.

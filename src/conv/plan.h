@@ -116,7 +116,7 @@ class Workspace {
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     ~Lease() { pool_->give_back(std::move(set_)); }
-    float* get(int thread) const { return static_cast<float*>((*set_)[static_cast<std::size_t>(thread)].data_ptr()); }
+    float* get(int thread) const { return static_cast<float*>(mutable_data_ptr((*set_)[static_cast<std::size_t>(thread)])); }
 
    private:
     const Workspace* pool_;

@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "conv/plan.h"
+#include "core/storage.h"
 #include "kernels/gemm/gemm.h"
 
 namespace convkit::internal {
@@ -40,8 +41,8 @@ class PointwiseTPlan : public ConvPlan {
     const int64_t panels = ceil_div(M_, nr_);
     wt_ = Tensor::empty({panels * K_ * nr_});
     const Tensor wc = w.contiguous();  // [C_out, C_in, 1...]
-    const float* wp = wc.data<float>();
-    float* dst = wt_.data<float>();
+    const float* wp = wc.const_data<float>();
+    float* dst = internal::mutable_data<float>(wt_);
     for (int64_t jp = 0; jp < panels; ++jp)
       for (int64_t ci = 0; ci < K_; ++ci, dst += nr_)
         for (int64_t j = 0; j < nr_; ++j) dst[j] = jp * nr_ + j < M_ ? wp[(jp * nr_ + j) * K_ + ci] : 0.0f;
@@ -63,10 +64,10 @@ class PointwiseTPlan : public ConvPlan {
       S[3 - p.dim + i] = p.in_size[static_cast<std::size_t>(i)];
       xs[3 - p.dim + i] = x.stride(2 + i);
     }
-    const float* bias = bias_.defined() ? bias_.data<float>() : nullptr;
+    const float* bias = bias_.defined() ? bias_.const_data<float>() : nullptr;
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
-    const float* xp = x.data<float>();
-    float* yp = y.data<float>();
+    const float* xp = x.const_data<float>();
+    float* yp = internal::mutable_data<float>(y);
     float* xt_all = xt.get(0);
     // X^T per image: [P/MR panels][C_in][MR], positions past P zero — packed once, not per
     // task (a strided gather: per task it cost ~20% of ResNet-50's 7x7 layer).
@@ -96,7 +97,7 @@ class PointwiseTPlan : public ConvPlan {
         const int64_t kc = std::min(kb, K_ - pc);
         for (int64_t jr = 0; jr < nc; jr += nr_)
           for (int64_t ir = 0; ir < P_; ir += mr_)
-            kernel_.fn(kc, xtn + (ir / mr_ * K_ + pc) * mr_, wt_.data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
+            kernel_.fn(kc, xtn + (ir / mr_ * K_ + pc) * mr_, wt_.const_data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
                        ct + ir * kNC + jr, kNC, std::min(mr_, P_ - ir), std::min(nr_, nc - jr), pc > 0, nullptr);
       }
       // Y[co, q] = bias[co] + Y^T[q, co].

@@ -37,10 +37,10 @@ void reference_typed(const ConvParams& p, const Tensor& x, const Tensor& w, cons
   Shape xs = dim3(Shape(x.strides().begin() + 2, x.strides().end()), 0);
   const int64_t xsn = x.stride(0), xsc = x.stride(1);
 
-  const T* xp = static_cast<const T*>(x.data_ptr());
-  const T* wp = static_cast<const T*>(w.data_ptr());  // [C_out, C_in/g, K0, K1, K2] contiguous
-  const T* bp = b.defined() ? static_cast<const T*>(b.data_ptr()) : nullptr;
-  T* yp = static_cast<T*>(y.data_ptr());               // [N, C_out, O0, O1, O2] contiguous
+  const T* xp = static_cast<const T*>(x.const_data_ptr());
+  const T* wp = static_cast<const T*>(w.const_data_ptr());  // [C_out, C_in/g, K0, K1, K2] contiguous
+  const T* bp = b.defined() ? static_cast<const T*>(b.const_data_ptr()) : nullptr;
+  T* yp = static_cast<T*>(mutable_data_ptr(y));               // [N, C_out, O0, O1, O2] contiguous
   const int64_t cin_g = p.c_in_per_group(), cout_g = p.c_out_per_group();
   const bool flip = p.conv_mode == ConvMode::Convolution;
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "conv/plan.h"
+#include "core/storage.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/winograd/winograd.h"
 
@@ -53,8 +54,8 @@ class Winograd1dPlan : public ConvPlan {
     ustride_ = panels_ * K_ * mr_;
     u_ = Tensor::empty({6 * ustride_});
     const Tensor wc = w.contiguous();  // [C_out, C_in, 3]
-    const float* wp = wc.data<float>();
-    float* up = u_.data<float>();
+    const float* wp = wc.const_data<float>();
+    float* up = internal::mutable_data<float>(u_);
     const bool flip = p.conv_mode == ConvMode::Convolution;
     for (int64_t pb = 0; pb < panels_; ++pb) {
       float g[3 * 32];  // [tap][MR]
@@ -78,10 +79,10 @@ class Winograd1dPlan : public ConvPlan {
     const int threads = threads_for(tasks, 2.0 * 6 * static_cast<double>(p.N * groups_ * kLanes * M_ * K_));
     const int64_t v_floats = 6 * K_ * kTiles, m_floats = 6 * M_ * kTiles;  // per thread: V, M
     const auto ws = ws_.lease(threads, v_floats + m_floats);
-    const float* xp = x.data<float>();
-    float* yp = y.data<float>();
+    const float* xp = x.const_data<float>();
+    float* yp = internal::mutable_data<float>(y);
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xs = x.stride(2), L = p.in_size[0], lo = p.pad_lo[0];
-    const float* bias = bias_.defined() ? bias_.data<float>() : nullptr;
+    const float* bias = bias_.defined() ? bias_.const_data<float>() : nullptr;
 
     // Tasks (image, chunk of lane groups) own disjoint outputs and compute them with the same
     // operations whatever the thread count: the same bits.
@@ -105,7 +106,7 @@ class Winograd1dPlan : public ConvPlan {
         for (int64_t pc = 0; pc < K_; pc += kb)
           for (int64_t jr = 0; jr < nt; jr += nr_)
             for (int64_t ir = 0; ir < M_; ir += mr_)
-              kernel_.fn(std::min(kb, K_ - pc), u_.data<float>() + j * ustride_ + (ir / mr_ * K_ + pc) * mr_,
+              kernel_.fn(std::min(kb, K_ - pc), u_.const_data<float>() + j * ustride_ + (ir / mr_ * K_ + pc) * mr_,
                          v + (j * K_ + pc) * kTiles + jr, kTiles, m + (j * M_ + ir) * kTiles + jr, kTiles,
                          std::min(mr_, M_ - ir), std::min(nr_, nt - jr), pc > 0, nullptr);
       // Output transforms, straight into y (outputs past Lo are dropped by the kernel).

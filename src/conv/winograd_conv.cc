@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conv/plan.h"
+#include "core/storage.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/winograd/winograd.h"
 
@@ -45,8 +46,8 @@ class WinogradPlan : public ConvPlan {
     // [C_in][MR] panel. Panels run in parallel, so making the plan stays a small multiple of
     // one forward.
     CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the Winograd packer's 32 rows");
-    float* up = u_.data<float>();
-    const float* wp = wc.data<float>();
+    float* up = internal::mutable_data<float>(u_);
+    const float* wp = wc.const_data<float>();
     const int threads = threads_for(panels_, 200.0 * static_cast<double>(M_ * K_));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t pb = 0; pb < panels_; ++pb) {
@@ -95,7 +96,7 @@ class WinogradPlan : public ConvPlan {
       for (int64_t pc = 0; pc < K_; pc += kb)
         for (int64_t jr = 0; jr < nt; jr += nr_)
           for (int64_t ir = 0; ir < M_; ir += mr_)
-            kernel_.fn(std::min(kb, K_ - pc), u_.data<float>() + xi * ustride_ + (ir / mr_ * K_ + pc) * mr_,
+            kernel_.fn(std::min(kb, K_ - pc), u_.const_data<float>() + xi * ustride_ + (ir / mr_ * K_ + pc) * mr_,
                        v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
@@ -180,7 +181,7 @@ class WinogradPlan : public ConvPlan {
     const int64_t H = p.in_size[0], W = p.in_size[1], sh = x.stride(2), sw = x.stride(3), sc = x.stride(1);
     const int64_t a = grid / grids_w_, b = grid % grids_w_;
     const int64_t step = dw_ * sw;
-    const float* xn = x.data<float>() + n * x.stride(0);
+    const float* xn = x.const_data<float>() + n * x.stride(0);
     for_each_group(t0, nt, [&](const Run* runs, int64_t nruns) {
       // Per run: where its window starts, the strip columns inside the input (0 <= w0 + dw c < W:
       // [c0, c1)), and whether the kernel can read the input itself (the 6 x (4 count + 2) window
@@ -233,7 +234,7 @@ class WinogradPlan : public ConvPlan {
     const int64_t a = grid / grids_w_, b = grid % grids_w_;
     // This sub-grid's output rows and columns.
     const int64_t gh = a < Ho ? (Ho - a + dh_ - 1) / dh_ : 0, gw = b < Wo ? (Wo - b + dw_ - 1) / dw_ : 0;
-    float* yn = y.data<float>() + n * M_ * Ho * Wo;
+    float* yn = internal::mutable_data<float>(y) + n * M_ * Ho * Wo;
     for_each_group(t0, nt, [&](const Run* runs, int64_t nruns) {
       // Per run: the outputs it holds, and whether they are whole tiles in unit-stride columns
       // (the kernel writes them in place); otherwise it writes a scratch block copied out.
@@ -245,7 +246,7 @@ class WinogradPlan : public ConvPlan {
       }
       kernels::WinogradDst dst[kLanes];
       for (int64_t co = co_begin; co < co_end; ++co) {
-        const float bias = bias_.defined() ? bias_.data<float>()[co] : 0.0f;
+        const float bias = bias_.defined() ? bias_.const_data<float>()[co] : 0.0f;
         for (int64_t q = 0; q < nruns; ++q)
           dst[q] = direct[q] ? kernels::WinogradDst{yn + (co * Ho + a + dh_ * runs[q].th * 4) * Wo + b + runs[q].tw * 4, dh_ * Wo,
                                                     runs[q].count}

@@ -54,8 +54,12 @@ uint64_t next_version() {
 }  // namespace
 
 void Tensor::bump_version() const {
-  if (version_) *version_ = next_version();
+  if (state_) state_->version.store(next_version(), std::memory_order_relaxed);
 }
+
+uint64_t Tensor::version() const { return state_ ? state_->version.load(std::memory_order_relaxed) : 0; }
+
+bool Tensor::writable_outside() const { return state_ && state_->outside.load(std::memory_order_relaxed); }
 
 DType dtype_from_name(const std::string& name) {
   if (name == "float32" || name == "float" || name == "f32") return kFloat32;
@@ -158,7 +162,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
     throw Error(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
                         shape_str(shape), " and dtype ", dtype_name(dtype)));
   }
-  t.version_ = std::make_shared<uint64_t>(next_version());
+  t.state_ = std::make_shared<internal::TensorState>(next_version(), false);
   t.sizes_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
@@ -167,7 +171,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
-  std::memset(t.data_ptr(), 0, static_cast<std::size_t>(t.numel() * t.element_size()));
+  std::memset(internal::mutable_data_ptr(t), 0, static_cast<std::size_t>(t.numel() * t.element_size()));
   return t;
 }
 
@@ -175,7 +179,7 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
   Tensor t = empty(shape, dtype);
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* p = static_cast<T*>(t.data_ptr());
+    T* p = static_cast<T*>(internal::mutable_data_ptr(t));
     std::fill(p, p + t.numel(), cast_value<T>(value));
   });
   return t;
@@ -195,7 +199,7 @@ Tensor Tensor::from_values(const std::vector<double>& values, const Shape& shape
   Tensor t = empty(shape, dtype);
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* p = static_cast<T*>(t.data_ptr());
+    T* p = static_cast<T*>(internal::mutable_data_ptr(t));
     for (int64_t i = 0; i < n; ++i) p[i] = cast_value<T>(values[static_cast<std::size_t>(i)]);
   });
   return t;
@@ -209,7 +213,7 @@ Tensor Tensor::from_values(const std::vector<std::complex<double>>& values, cons
   Tensor t = empty(shape, dtype);
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* p = static_cast<T*>(t.data_ptr());
+    T* p = static_cast<T*>(internal::mutable_data_ptr(t));
     for (int64_t i = 0; i < n; ++i) p[i] = cast_value<T>(values[static_cast<std::size_t>(i)]);
   });
   return t;
@@ -222,7 +226,7 @@ Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shap
                 " strides given for shape ", shape_str(shape));
   Tensor t;
   t.storage_ = std::shared_ptr<void>(data, [](void*) {});
-  t.version_ = std::make_shared<uint64_t>(next_version());
+  t.state_ = std::make_shared<internal::TensorState>(next_version(), true);
   t.sizes_ = shape;
   t.strides_ = strides.empty() ? contiguous_strides(shape) : strides;
   t.dtype_ = dtype;
@@ -263,7 +267,17 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::data_ptr() const {
   CONVKIT_CHECK(defined(), "data_ptr() called on an undefined tensor");
-  return static_cast<char*>(storage_.get()) + offset_ * element_size();
+  state_->outside.store(true, std::memory_order_relaxed);
+  return internal::mutable_data_ptr(*this);
+}
+
+const void* Tensor::const_data_ptr() const {
+  CONVKIT_CHECK(defined(), "const_data_ptr() called on an undefined tensor");
+  return internal::mutable_data_ptr(*this);
+}
+
+void* internal::mutable_data_ptr(const Tensor& t) {
+  return static_cast<char*>(t.storage_.get()) + t.offset_ * t.element_size();
 }
 
 // ---- views -----------------------------------------------------------------------------
@@ -406,8 +420,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
     using D = decltype(dtag);
     visit_dtype(src.dtype_, [&](auto stag) {
       using S = decltype(stag);
-      D* d = static_cast<D*>(data_ptr());
-      const S* s = static_cast<const S*>(src.data_ptr());
+      D* d = static_cast<D*>(internal::mutable_data_ptr(*this));
+      const S* s = static_cast<const S*>(src.const_data_ptr());
       for_each_offset2(sizes_, strides_, src.strides_,
                        [&](int64_t od, int64_t os) { d[od] = cast_value<D>(s[os]); });
     });
@@ -423,7 +437,7 @@ std::vector<std::complex<double>> Tensor::to_complex_vector() const {
   out.reserve(static_cast<std::size_t>(numel()));
   visit_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
-    const T* p = static_cast<const T*>(data_ptr());
+    const T* p = static_cast<const T*>(const_data_ptr());
     for_each_offset2(sizes_, strides_, strides_,
                      [&](int64_t o, int64_t) { out.push_back(cast_value<std::complex<double>>(p[o])); });
   });

@@ -226,7 +226,7 @@ Tensor parse_npy(const uint8_t* data, std::size_t size, const std::string& name)
   Shape stored = h.shape;
   if (h.fortran) std::reverse(stored.begin(), stored.end());
   Tensor t = Tensor::empty(stored, descr.dtype);
-  auto* out = static_cast<uint8_t*>(t.data_ptr());
+  auto* out = static_cast<uint8_t*>(internal::mutable_data_ptr(t));
   if (bytes > 0) std::memcpy(out, data + data_start, static_cast<std::size_t>(bytes));
   if (descr.big_endian) byteswap(out, static_cast<std::size_t>(bytes), swap_width(descr.dtype));
   if (!h.fortran || t.dim() < 2) return t;
@@ -264,7 +264,7 @@ std::string npy_bytes(const Tensor& t) {
   }
   out += header;
   const Tensor c = t.contiguous();
-  out.append(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
+  out.append(static_cast<const char*>(c.const_data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
   return out;
 }
 

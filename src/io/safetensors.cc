@@ -2,6 +2,7 @@
 // of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 // "__metadata__": {"k": "v"}}, then the data buffer, which the tensors tile exactly.
 #include <algorithm>
+#include "core/storage.h"
 #include <cstring>
 #include <type_traits>
 #include <nlohmann/json.hpp>
@@ -41,7 +42,7 @@ const char* file_dtype_of(DType t) {
 template <typename I>
 Tensor integers_to_f64(const uint8_t* p, int64_t n, const Shape& shape, const std::string& what) {
   Tensor t = Tensor::empty(shape, kFloat64);
-  double* out = t.data<double>();
+  double* out = internal::mutable_data<double>(t);
   for (int64_t i = 0; i < n; ++i) {
     I v;
     std::memcpy(&v, p + i * static_cast<int64_t>(sizeof(I)), sizeof(I));
@@ -60,7 +61,7 @@ Tensor decode(const std::string& dtype, const uint8_t* p, int64_t n, const Shape
     Tensor t = Tensor::empty(shape, kFloat64);
     for (int64_t i = 0; i < n; ++i) {
       CONVKIT_CHECK(p[i] <= 1, what, ": BOOL byte ", static_cast<int>(p[i]), " at index ", i, " is not 0 or 1");
-      t.data<double>()[i] = p[i];
+      internal::mutable_data<double>(t)[i] = p[i];
     }
     return t;
   }
@@ -79,7 +80,7 @@ Tensor decode(const std::string& dtype, const uint8_t* p, int64_t n, const Shape
   else if (dtype == "C64") t = kComplex64;
   else if (dtype == "C128") t = kComplex128;
   Tensor out = Tensor::empty(shape, t);
-  if (n > 0) std::memcpy(out.data_ptr(), p, static_cast<std::size_t>(n * element_size(t)));
+  if (n > 0) std::memcpy(internal::mutable_data_ptr(out), p, static_cast<std::size_t>(n * element_size(t)));
   return out;
 }
 
@@ -184,7 +185,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     CONVKIT_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
     const Tensor c = t.contiguous();
     const std::size_t begin = body.size();
-    body.append(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
+    body.append(static_cast<const char*>(c.const_data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
     h[name] = {{"dtype", file_dtype_of(t.dtype())}, {"shape", t.sizes()}, {"data_offsets", {begin, body.size()}}};
   }
   std::string header = h.dump();

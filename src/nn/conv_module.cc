@@ -1,7 +1,9 @@
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include "conv/conv.h"
+#include "core/fingerprint.h"
 #include "convkit/random.h"
 #include "convkit/nn/modules/conv.h"
 
@@ -56,10 +58,18 @@ bool same_computation(const ConvOptions<D>& a, const ConvOptions<D>& b) {
 
 }  // namespace
 
-// What the cached plan was built for; any difference rebuilds it. The plan itself is
+// What the cached plan was built for; any difference rebuilds it. Weight and bias memory
+// that only convkit writes is known unchanged by its version(); memory that code outside may
+// write (borrowed, or a writable pointer was handed out) is compared by content, through a
+// fingerprint taken when the plan was built and again on every forward. The plan itself is
 // immutable and shared: forward() takes it under the mutex and runs it outside, so
 // concurrent forwards run in parallel, and one that finds the plan stale builds a new one
 // while running forwards finish on the old.
+// Fingerprints taken for a forward: only of tensors writable outside convkit.
+struct Prints {
+  std::optional<uint64_t> w, b;
+};
+
 template <std::size_t D>
 struct ConvNdImpl<D>::PlanCache {
   ConvOptions<D> options{1, 1, 1};
@@ -70,13 +80,16 @@ struct ConvNdImpl<D>::PlanCache {
   Shape w_sizes;
   const void* b_ptr = nullptr;
   uint64_t b_version = 0;
+  uint64_t w_print = 0, b_print = 0;  // fingerprints of what the plan was built from
   std::shared_ptr<const internal::ConvPlan> plan;
   mutable std::mutex mutex;  // guards every member above
 
-  bool matches(const ConvNdImpl<D>& m, const Tensor& x) const {
-    return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.defined() && m.weight.data_ptr() == w_ptr &&
+  // prints: the current fingerprints of weight and bias where they are writable outside.
+  bool matches(const ConvNdImpl<D>& m, const Tensor& x, const Prints& prints) const {
+    return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.defined() && m.weight.const_data_ptr() == w_ptr &&
            m.weight.version() == w_version && m.weight.sizes() == w_sizes &&
-           (m.bias.defined() ? m.bias.data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
+           (m.bias.defined() ? m.bias.const_data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
+           (!prints.w || *prints.w == w_print) && (!prints.b || *prints.b == b_print) &&
            same_computation(m.options, options);
   }
 
@@ -134,10 +147,13 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
 template <std::size_t D>
 Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
   PlanCache& c = *cache_;
+  Prints prints;
+  if (weight.defined() && weight.writable_outside()) prints.w = internal::fingerprint(weight);
+  if (bias.defined() && bias.writable_outside()) prints.b = internal::fingerprint(bias);
   std::shared_ptr<const internal::ConvPlan> plan;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    if (!c.matches(*this, x)) {
+    if (!c.matches(*this, x, prints)) {
       // Validation, algorithm choice and weight packing happen here, once per shape/weight.
       const internal::ConvArgs args = internal::conv_args<D>(options);
       const internal::ConvCall call = internal::prepare_conv(x, weight, bias, args);
@@ -145,11 +161,14 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
       c.options = options;
       c.x_sizes = x.sizes();
       c.dtype = x.dtype();
-      c.w_ptr = weight.data_ptr();
+      c.w_ptr = weight.const_data_ptr();
       c.w_version = weight.version();
       c.w_sizes = weight.sizes();
-      c.b_ptr = bias.defined() ? bias.data_ptr() : nullptr;
+      c.b_ptr = bias.defined() ? bias.const_data_ptr() : nullptr;
       c.b_version = bias.version();
+      // Taken now even for memory only convkit writes: a writable pointer may be handed out later.
+      c.w_print = prints.w ? *prints.w : internal::fingerprint(weight);
+      c.b_print = prints.b ? *prints.b : internal::fingerprint(bias);
     }
     plan = c.plan;
   }

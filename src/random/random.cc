@@ -176,8 +176,8 @@ void fill_via_real(Tensor& t, Fill&& fill) {
   const bool direct = t.dtype() == rd && t.is_contiguous();
   const int64_t n = t.numel() * (is_complex(t.dtype()) ? 2 : 1);
   Tensor real = direct ? t : Tensor::empty({n}, rd);
-  if (rd == kFloat32) fill(static_cast<float*>(real.data_ptr()), n);
-  else fill(static_cast<double*>(real.data_ptr()), n);
+  if (rd == kFloat32) fill(static_cast<float*>(internal::mutable_data_ptr(real)), n);
+  else fill(static_cast<double*>(internal::mutable_data_ptr(real)), n);
   if (direct) return;
   if (is_complex(t.dtype())) {
     const Shape pair_shape = [&] { Shape s = t.sizes(); s.push_back(2); return s; }();
@@ -187,8 +187,8 @@ void fill_via_real(Tensor& t, Fill&& fill) {
       using C = decltype(tag);
       if constexpr (internal::is_complex_t<C>::value) {
         using R = typename C::value_type;
-        const R* r = static_cast<const R*>(pairs.data_ptr());
-        C* out = static_cast<C*>(tmp.data_ptr());
+        const R* r = static_cast<const R*>(pairs.const_data_ptr());
+        C* out = static_cast<C*>(internal::mutable_data_ptr(tmp));
         for (int64_t i = 0; i < t.numel(); ++i) out[i] = C(r[2 * i], r[2 * i + 1]);
       }
     });
@@ -248,7 +248,7 @@ Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
     visit_dtype(dtype_, [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-        T* p = static_cast<T*>(tmp.data_ptr());
+        T* p = static_cast<T*>(internal::mutable_data_ptr(tmp));
         for (int64_t i = 0; i < numel(); ++i) p[i] = static_cast<T>(normal_one(g, mean, s));
       }
     });

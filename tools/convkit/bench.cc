@@ -203,9 +203,9 @@ Reference sampled_reference(const BenchShape& s, const Tensor& x, const Tensor& 
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     r.index.push_back(static_cast<int64_t>((z ^ (z >> 31)) % static_cast<uint64_t>(numel)));
   }
-  const float* bp = b.defined() ? b.data<float>() : nullptr;
+  const float* bp = b.defined() ? b.const_data<float>() : nullptr;
   for (int64_t i : r.index) {
-    r.value.push_back(point_value(s, x.data<float>(), w.data<float>(), bp, i));
+    r.value.push_back(point_value(s, x.const_data<float>(), w.const_data<float>(), bp, i));
     r.max_abs = std::max(r.max_abs, std::abs(r.value.back()));
   }
   return r;
@@ -214,7 +214,7 @@ Reference sampled_reference(const BenchShape& s, const Tensor& x, const Tensor& 
 void set_full_reference(Reference& r, const std::string& kind, const Tensor& y) {
   r.kind = kind;
   r.full = y.contiguous();
-  const float* p = r.full.data<float>();
+  const float* p = r.full.const_data<float>();
   r.max_abs = 0;
   for (int64_t i = 0; i < r.full.numel(); ++i) r.max_abs = std::max(r.max_abs, std::abs(static_cast<double>(p[i])));
 }
@@ -230,7 +230,7 @@ std::string check_label(const Reference& r) {
 std::string check_output(const Tensor& y_in, const Reference& r) {
   if (r.kind == "none") return "";
   const Tensor y = y_in.contiguous();
-  const float* p = y.data<float>();
+  const float* p = y.const_data<float>();
   const double tol = 1e-4 * (1 + r.max_abs);
   double worst = 0;
   int64_t at = -1;
@@ -242,7 +242,7 @@ std::string check_output(const Tensor& y_in, const Reference& r) {
   if (r.full.defined()) {
     if (y.sizes() != r.full.sizes())
       return str_cat("output shape ", shape_str(y.sizes()), " != expected ", shape_str(r.full.sizes()));
-    const float* q = r.full.data<float>();
+    const float* q = r.full.const_data<float>();
     for (int64_t i = 0; i < y.numel(); ++i) consider(i, q[i]);
   } else {
     for (std::size_t k = 0; k < r.index.size(); ++k) consider(r.index[k], r.value[k]);

@@ -90,9 +90,9 @@ OnednnConv::OnednnConv(const BenchShape& s, const Tensor& x, const Tensor& w, co
 
   // The user's tensors, wrapped without copies. oneDNN's handles take non-const pointers but
   // only read src/weights/bias.
-  memory user_src(plain_src, ctx.engine, x.data_ptr());
-  memory user_w(plain_w, ctx.engine, w.data_ptr());
-  impl_->bias = memory(bias_md, ctx.engine, b.data_ptr());
+  memory user_src(plain_src, ctx.engine, const_cast<void*>(x.const_data_ptr()));
+  memory user_w(plain_w, ctx.engine, const_cast<void*>(w.const_data_ptr()));
+  impl_->bias = memory(bias_md, ctx.engine, const_cast<void*>(b.const_data_ptr()));
 
   // Reorders into the primitive's layouts happen here, once, outside every timing.
   auto adopt = [&](memory& user, const memory::desc& wanted) {

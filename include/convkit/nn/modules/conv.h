@@ -39,7 +39,8 @@ class ConvNdImpl {
 
   /// Bytes the cached plan holds beyond the user's tensors (packed weights + workspace);
   /// 0 before the first forward. The plan is rebuilt when the input shape, the dtype, the
-  /// weight or bias tensor, or their version() changes.
+  /// weight or bias tensor, their version(), or — for memory writable outside convkit
+  /// (Tensor::writable_outside()) — their contents change.
   int64_t plan_memory_bytes() const;
   /// The algorithm the cached plan uses ("none" before the first forward).
   const char* plan_algorithm() const;
