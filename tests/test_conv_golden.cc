@@ -136,6 +136,31 @@ TEST_P(GoldenConv, MatchesPyTorch) {
   // The float64 oracle: the same convolution on widened inputs, rounded back.
   const Tensor y64 = run(c, x.to(wide(dt)), w.to(wide(dt)), b.defined() ? b.to(wide(dt)) : b, false);
   EXPECT_TRUE(all_close(y, y64.to(dt), dtype_tolerance(dt)));
+
+  // The default (auto) is as accurate as direct summation: within 2x of the gemm path's max
+  // error against float64 (with a floor of one float32 rounding of the largest output, where
+  // both are exact but for the last bit).
+  if (dt == kFloat32 && y.numel() > 0) {
+    Tensor yg;
+    try {
+      switch (c.at("dim").get<int>()) {
+        case 1: yg = run_functional<1>(c, x, w, b, Algorithm::Gemm); break;
+        case 2: yg = run_functional<2>(c, x, w, b, Algorithm::Gemm); break;
+        default: yg = run_functional<3>(c, x, w, b, Algorithm::Gemm); break;
+      }
+    } catch (const Error&) {
+      return;  // no gemm path for this case (e.g. only the reference takes it)
+    }
+    const auto v64 = y64.to_vector(), va = y.to_vector(), vg = yg.to_vector();
+    double err_a = 0, err_g = 0, top = 0;
+    for (std::size_t i = 0; i < v64.size(); ++i) {
+      if (!std::isfinite(v64[i])) continue;  // non-finite placement is checked elsewhere
+      err_a = std::max(err_a, std::abs(va[i] - v64[i]));
+      err_g = std::max(err_g, std::abs(vg[i] - v64[i]));
+      top = std::max(top, std::abs(v64[i]));
+    }
+    EXPECT_LE(err_a, 2 * std::max(err_g, top * 0x1p-24)) << "auto error " << err_a << ", gemm error " << err_g;
+  }
 }
 
 std::vector<std::size_t> all_cases() {

@@ -355,9 +355,17 @@ TEST(Engine, AlgorithmChoiceIsReportedAndForcible) {
   EXPECT_THROW(F::conv2d(Tensor::zeros({1, 8, 6, 6}), Tensor::zeros({8, 8, 3, 3}), {},
                          F::Conv2dFuncOptions().algorithm("winograd").stride(2)),
                Error);
+  // Winograd's float32 error is far above direct summation's: auto takes it only when allowed,
+  // and a module's plan follows the switch.
   nn::Conv2d wino(nn::Conv2dOptions(32, 32, 3).padding(1));
   wino(Tensor::zeros({1, 32, 9, 9}));
+  EXPECT_STREQ(wino.plan_algorithm(), "gemm");
+  set_allow_fast_winograd(true);
+  wino(Tensor::zeros({1, 32, 9, 9}));
   EXPECT_STREQ(wino.plan_algorithm(), "winograd");
+  set_allow_fast_winograd(false);
+  wino(Tensor::zeros({1, 32, 9, 9}));
+  EXPECT_STREQ(wino.plan_algorithm(), "gemm");
 }
 
 TEST(Engine, ModuleRebuildsItsPlanWhenWeightsOrShapesChange) {

@@ -1,9 +1,13 @@
 // What users rely on beyond the values of a single call: several threads sharing one layer,
 // plans that never go stale, non-finite values and subnormals travelling as in a direct
 // convolution, and default accuracy within the direct path's.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "test_util.h"
+#include "tools/convkit/bench.h"
 
 namespace convkit::test {
 namespace {
@@ -123,6 +127,94 @@ TEST(PlanCache, SetWeightCopiesIntoMemoryOnlyConvkitWrites) {
   const Tensor y = m(x);
   buf[0] = 100.0f;
   EXPECT_TRUE(bitwise_equal(m(x), y));
+}
+
+// ---- default accuracy ---------------------------------------------------------------------
+
+std::vector<tool::BenchShape> bench_shapes() {
+  const std::string copy = std::string(CONVKIT_GOLDEN_DIR) + "/bench_shapes.csv";
+  std::ifstream in(copy);
+  EXPECT_TRUE(in.good()) << copy;
+  std::stringstream text;
+  text << in.rdbuf();
+  // The copy must be the benchmark's file where that is here to compare with.
+  for (const char* shared : {CONVKIT_SHARED_SHAPES, "/work/shared/bench/shapes.csv"}) {
+    std::ifstream s(shared);
+    if (!s.good()) continue;
+    std::stringstream st;
+    st << s.rdbuf();
+    EXPECT_EQ(st.str(), text.str()) << copy << " differs from " << shared << ": copy it again";
+    break;
+  }
+  return tool::parse_shapes(text, copy);
+}
+
+template <std::size_t D>
+nn::ConvOptions<D> options_of(const tool::BenchShape& s) {
+  nn::ConvOptions<D> o(s.c_in, s.c_out, s.kernel);
+  o.stride(s.stride).padding(s.padding).dilation(s.dilation).groups(s.groups);
+  return o;
+}
+
+// Max |y - float64| over sampled outputs (every output of small layers; 4096 spread over the
+// rest), from the definition in double precision (tool::point_value).
+double sampled_error(const tool::BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
+  const int64_t n = y.numel(), step = std::max<int64_t>(1, n / 4096);
+  const float* yp = y.const_data<float>();
+  double err = 0;
+  for (int64_t i = 0; i < n; i += step) {
+    const int64_t at = std::min(n - 1, i + (i / step * 7919) % step);  // a varying offset inside each stride
+    const double ref = tool::point_value(s, x.const_data<float>(), w.const_data<float>(), b.const_data<float>(), at);
+    err = std::max(err, std::abs(yp[at] - ref));
+  }
+  return err;
+}
+
+struct Errors {
+  std::string algo;
+  double auto_err, gemm_err, fast_err;  // fast_err: with allow_fast_winograd(), NaN if the same path
+};
+
+template <std::size_t D>
+Errors errors_of(const tool::BenchShape& s) {
+  manual_seed(1234);
+  nn::ConvNdImpl<D> m(options_of<D>(s));  // PyTorch's initialization
+  Shape xs{s.n, s.c_in};
+  xs.insert(xs.end(), s.spatial.begin(), s.spatial.end());
+  const Tensor x = randn(xs);
+  const Tensor y = m(x);
+  Errors e{m.plan_algorithm(), sampled_error(s, x, m.weight, m.bias, y), 0, std::nan("")};
+  if (e.algo == "gemm") {
+    e.gemm_err = e.auto_err;
+  } else {
+    nn::ConvNdImpl<D> g(options_of<D>(s).algorithm("gemm"));
+    g.set_weight(m.weight);
+    g.set_bias(m.bias);
+    e.gemm_err = sampled_error(s, x, m.weight, m.bias, g(x));
+  }
+  set_allow_fast_winograd(true);
+  nn::ConvNdImpl<D> f(options_of<D>(s));
+  f.set_weight(m.weight);
+  f.set_bias(m.bias);
+  const Tensor yf = f(x);
+  if (std::string(f.plan_algorithm()) != e.algo) e.fast_err = sampled_error(s, x, m.weight, m.bias, yf);
+  set_allow_fast_winograd(false);
+  return e;
+}
+
+// With default options every algorithm auto picks stays within 2x of the direct (gemm) path's
+// max error against float64, on every layer of the benchmark. Prints the ratios, and what
+// allowing fast Winograd would give.
+TEST(Accuracy, AutoIsWithinTwiceTheGemmErrorOnEveryBenchShape) {
+  std::printf("%-26s %-10s %11s %11s %7s %12s\n", "shape", "auto", "auto err", "gemm err", "ratio", "fast ratio");
+  for (const tool::BenchShape& s : bench_shapes()) {
+    const Errors e = s.dim() == 1 ? errors_of<1>(s) : s.dim() == 2 ? errors_of<2>(s) : errors_of<3>(s);
+    const double ratio = e.auto_err / e.gemm_err;
+    std::printf("%-26s %-10s %11.3e %11.3e %7.2f %12.2f\n", s.name.c_str(), e.algo.c_str(), e.auto_err, e.gemm_err,
+                ratio, e.fast_err / e.gemm_err);
+    EXPECT_LE(e.auto_err, 2 * e.gemm_err) << s.name << " (" << e.algo << ")";
+    EXPECT_GT(e.gemm_err, 0) << s.name << ": an exact result cannot tell the paths apart";
+  }
 }
 
 }  // namespace

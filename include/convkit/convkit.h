@@ -7,5 +7,6 @@
 #include "convkit/nn/modules/conv.h"
 #include "convkit/nn/options/conv.h"
 #include "convkit/random.h"
+#include "convkit/settings.h"
 #include "convkit/tensor.h"
 #include "convkit/threads.h"

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "convkit/settings.h"
 #include "convkit/threads.h"
 
 namespace convkit::internal {
@@ -122,7 +123,7 @@ class ReferencePlan : public ConvPlan {
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced) {
-  AlgorithmChoice choice = select_algorithm(p, forced, winograd_enabled());
+  AlgorithmChoice choice = select_algorithm(p, forced, allow_fast_winograd());
   // Nothing to compute (N = 0): the fast plans would still size buffers from the spatial
   // shape, which an empty batch may make absurdly large.
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty output: nothing to compute"};

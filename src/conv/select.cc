@@ -1,12 +1,30 @@
 #include "conv/select.h"
 
 #include "conv/plan.h"
+#include "convkit/settings.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-namespace convkit::internal {
+namespace convkit {
+namespace {
+
+std::atomic<bool>& fast_winograd() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("CONVKIT_WINOGRAD");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }()};
+  return on;
+}
+
+}  // namespace
+
+void set_allow_fast_winograd(bool allow) { fast_winograd().store(allow); }
+bool allow_fast_winograd() { return fast_winograd().load(); }
+
+namespace internal {
 
 const char* unsupported_reason(Algorithm a, const ConvParams& p) {
   switch (a) {
@@ -40,13 +58,6 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
   return "unknown algorithm";
 }
 
-bool winograd_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CONVKIT_WINOGRAD");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
-  return on;
-}
 
 AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool winograd) {
   if (forced != Algorithm::Auto) {
@@ -61,9 +72,10 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   for (int64_t i = 0; i < p.dim; ++i)
     wino_grids = wino_grids && (p.dilation[static_cast<std::size_t>(i)] == 1 ||
                                 p.out_size[static_cast<std::size_t>(i)] / p.dilation[static_cast<std::size_t>(i)] >= 4);
+  // Winograd's float32 error is 5-30x direct summation's: only when the caller allowed it.
   if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && wino_grids && p.C_in >= 32 && p.C_out >= 32)
-    return p.dim == 2 ? AlgorithmChoice{Algorithm::Winograd, "3x3, stride 1, >= 32 channels: Winograd F(4x4, 3x3), 4x fewer multiplications"}
-                      : AlgorithmChoice{Algorithm::Winograd, "3 taps, stride 1, >= 32 channels: Winograd F(4, 3), 2x fewer multiplications"};
+    return p.dim == 2 ? AlgorithmChoice{Algorithm::Winograd, "3x3, stride 1, >= 32 channels, fast Winograd allowed: F(4x4, 3x3), 4x fewer multiplications"}
+                      : AlgorithmChoice{Algorithm::Winograd, "3 taps, stride 1, >= 32 channels, fast Winograd allowed: F(4, 3), 2x fewer multiplications"};
   if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
     if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16))
       return {Algorithm::Depthwise, "one input channel per group: direct rows over padded input rows"};
@@ -86,4 +98,5 @@ void log_choice(const ConvParams& p, const AlgorithmChoice& c) {
                static_cast<long long>(p.groups), name_of(c.algorithm), c.reason);
 }
 
-}  // namespace convkit::internal
+}  // namespace internal
+}  // namespace convkit

@@ -15,12 +15,9 @@ struct AlgorithmChoice {
 const char* unsupported_reason(Algorithm a, const ConvParams& p);
 
 /// Picks the algorithm for p, or validates `forced` (an Error naming why it cannot run p).
-/// `winograd` says whether Auto may pick Winograd (its rounding differs from direct sums).
-/// Pure: the same arguments always give the same answer.
-AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced = Algorithm::Auto, bool winograd = true);
-
-/// False when the environment has CONVKIT_WINOGRAD=0 (read once).
-bool winograd_enabled();
+/// `winograd` says whether Auto may pick Winograd (allow_fast_winograd(): its float32 error is
+/// 5-30x that of direct sums). Pure: the same arguments always give the same answer.
+AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced = Algorithm::Auto, bool winograd = false);
 
 /// Prints the choice to stderr when the environment has CONVKIT_VERBOSE=1.
 void log_choice(const ConvParams& p, const AlgorithmChoice& c);

@@ -5,7 +5,7 @@
 // so per tile and channel pair 36 multiplications replace 144. The 36 element-wise products
 // summed over input channels are 36 GEMMs [C_out x C_in] x [C_in x tiles], run with the same
 // microkernel as the GEMM path. Rounding differs from direct summation (docs/winograd.md
-// gives the measured error); Algorithm::Gemm or CONVKIT_WINOGRAD=0 turns it off.
+// gives the measured error); `auto` picks it only when allow_fast_winograd() (convkit/settings.h).
 #include <omp.h>
 
 #include <algorithm>

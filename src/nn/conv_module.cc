@@ -5,6 +5,7 @@
 #include "conv/conv.h"
 #include "core/fingerprint.h"
 #include "convkit/random.h"
+#include "convkit/settings.h"
 #include "convkit/nn/modules/conv.h"
 
 namespace convkit::nn {
@@ -81,6 +82,7 @@ struct ConvNdImpl<D>::PlanCache {
   const void* b_ptr = nullptr;
   uint64_t b_version = 0;
   uint64_t w_print = 0, b_print = 0;  // fingerprints of what the plan was built from
+  bool fast_winograd = false;          // allow_fast_winograd() when it was built
   std::shared_ptr<const internal::ConvPlan> plan;
   mutable std::mutex mutex;  // guards every member above
 
@@ -90,6 +92,7 @@ struct ConvNdImpl<D>::PlanCache {
            m.weight.version() == w_version && m.weight.sizes() == w_sizes &&
            (m.bias.defined() ? m.bias.const_data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
            (!prints.w || *prints.w == w_print) && (!prints.b || *prints.b == b_print) &&
+           fast_winograd == allow_fast_winograd() &&
            same_computation(m.options, options);
   }
 
@@ -169,6 +172,7 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
       // Taken now even for memory only convkit writes: a writable pointer may be handed out later.
       c.w_print = prints.w ? *prints.w : internal::fingerprint(weight);
       c.b_print = prints.b ? *prints.b : internal::fingerprint(bias);
+      c.fast_winograd = allow_fast_winograd();
     }
     plan = c.plan;
   }

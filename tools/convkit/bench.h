@@ -29,10 +29,18 @@ struct BenchShape {
   double macs() const;
 };
 
+/// s without leading and trailing blanks (spaces, tabs, CR).
+std::string trim(const std::string& s);
+
 /// Parses shapes.csv text; `source` names the file in messages. Throws convkit::Error naming
 /// the line and the field on anything malformed. Blank lines and lines starting with '#' are
 /// skipped.
 std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source);
+
+/// Output element `flat` (row-major over [N, C_out, *S_out]) of the shape's layer (zero
+/// padding, cross-correlation) in double precision, straight from the definition. x: [N, C_in,
+/// *S], w: [C_out, C_in/groups, *K], b: [C_out] or null, all contiguous.
+double point_value(const BenchShape& s, const float* x, const float* w, const float* b, int64_t flat);
 
 struct BenchCommand {
   std::string shapes;  // empty: ../shared/bench/shapes.csv, then /work/shared/bench/shapes.csv
