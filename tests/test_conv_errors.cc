@@ -1,5 +1,6 @@
-// Every invalid argument or shape raises convkit::Error naming what was received and expected.
-#include <functional>
+// Every invalid argument or shape raises convkit::ArgumentError (a convkit::Error) naming the
+// argument, the value received and what was expected.
+#include <type_traits>
 
 #include "test_util.h"
 
@@ -9,13 +10,36 @@ namespace {
 using namespace convkit::nn;
 
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  expect_error_of<ArgumentError>(f, parts);
+}
+
+// The two kinds, their common base and the standard exceptions each is.
+static_assert(std::is_abstract_v<Error>);
+static_assert(std::is_base_of_v<Error, ArgumentError> && std::is_base_of_v<Error, FileError>);
+static_assert(std::is_base_of_v<std::invalid_argument, ArgumentError> && !std::is_base_of_v<std::runtime_error, ArgumentError>);
+static_assert(std::is_base_of_v<std::runtime_error, FileError> && !std::is_base_of_v<std::logic_error, FileError>);
+
+template <typename Caught, typename Thrown>
+bool caught_as() {
   try {
-    f();
-    ADD_FAILURE() << "no error raised; expected one mentioning " << parts.at(0);
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+    throw Thrown("message");
+  } catch (const Caught& e) {
+    return std::string(e.what()) == "message";
+  } catch (...) {
+    return false;
   }
+}
+
+TEST(ConvErrors, TheTwoKindsAreCaughtAsErrorAndAsTheirStandardBase) {
+  EXPECT_TRUE((caught_as<Error, ArgumentError>()));
+  EXPECT_TRUE((caught_as<Error, FileError>()));
+  EXPECT_TRUE((caught_as<std::exception, ArgumentError>()));  // unambiguous: one std::exception base
+  EXPECT_TRUE((caught_as<std::exception, FileError>()));
+  EXPECT_TRUE((caught_as<std::invalid_argument, ArgumentError>()));
+  EXPECT_TRUE((caught_as<std::runtime_error, FileError>()));
+  EXPECT_FALSE((caught_as<std::invalid_argument, FileError>()));
+  EXPECT_FALSE((caught_as<FileError, ArgumentError>()));
+  EXPECT_FALSE((caught_as<ArgumentError, FileError>()));
 }
 
 Tensor ones(const Shape& s, DType t = kFloat32) { return Tensor::full(s, 1.0, t); }

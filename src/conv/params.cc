@@ -14,7 +14,7 @@ E parse_name(const std::string& s, const char* what, const std::pair<const char*
     if (s == name) return value;
   std::string names;
   for (std::size_t i = 0; i < N; ++i) names += str_cat(i ? ", " : "", "'", table[i].first, "'");
-  throw Error(str_cat(what, " must be one of {", names, "}, but got ", what, "='", s, "'"));
+  throw ArgumentError(str_cat(what, " must be one of {", names, "}, but got ", what, "='", s, "'"));
 }
 
 constexpr std::pair<const char*, PaddingMode> kPaddingModes[] = {

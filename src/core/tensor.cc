@@ -64,7 +64,7 @@ DType dtype_from_name(const std::string& name) {
   if (name == "bfloat16" || name == "bf16") return kBFloat16;
   if (name == "complex64" || name == "cfloat") return kComplex64;
   if (name == "complex128" || name == "cdouble") return kComplex128;
-  throw Error(str_cat("unknown dtype '", name,
+  throw ArgumentError(str_cat("unknown dtype '", name,
                       "': expected one of float32, float64, float16, bfloat16, complex64, complex128"));
 }
 
@@ -155,7 +155,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   try {
     t.storage_ = internal::allocate_storage(alloc);
   } catch (const std::bad_alloc&) {
-    throw Error(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
+    throw ArgumentError(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
                         shape_str(shape), " and dtype ", dtype_name(dtype)));
   }
   t.version_ = std::make_shared<uint64_t>(next_version());

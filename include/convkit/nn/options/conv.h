@@ -107,8 +107,8 @@ class Padding {
     else if (s == "same") kind_ = PaddingKind::Same;
     else if (s == "causal") kind_ = PaddingKind::Causal;
     else
-      throw Error("Invalid padding string '" + s + "', should be one of 'valid', 'same', 'causal'"
-                  " (or give an int, a tuple, or (lo, hi) pairs)");
+      throw ArgumentError("Invalid padding string '" + s + "', should be one of 'valid', 'same', 'causal'"
+                          " (or give an int, a tuple, or (lo, hi) pairs)");
   }
   Padding(std::initializer_list<std::pair<int64_t, int64_t>> pairs)  // NOLINT
       : Padding(std::vector<std::pair<int64_t, int64_t>>(pairs)) {}
