@@ -8,6 +8,7 @@
 
 #include "convkit/io.h"
 #include "test_util.h"
+#include "tools/convkit/cli_errors.h"
 #include "tools/convkit/conv_command.h"
 
 namespace convkit::test {
@@ -267,8 +268,9 @@ struct ToolRun {
   std::string out;
 };
 
-ToolRun run_tool(const std::string& args) {
-  const std::string cmd = std::string(CONVKIT_CLI) + " " + args + " 2>&1";
+// Runs the tool; `out` is stdout and stderr together, or stderr alone.
+ToolRun run_tool(const std::string& args, bool stderr_only = false) {
+  const std::string cmd = std::string(CONVKIT_CLI) + " " + args + (stderr_only ? " 2>&1 >/dev/null" : " 2>&1");
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -340,8 +342,9 @@ TEST(Cli, BadArgumentsAndFilesExitWith2AndSayWhat) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);
-    const ToolRun r = run_tool(c.args);
+    const ToolRun r = run_tool(c.args, true);
     EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_EQ(r.out.rfind("convkit: error: ", 0), 0u) << r.out;
     for (const auto& s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << r.out;
   }
   EXPECT_EQ(io::read_file(d + "keep.npy"), "precious");  // failed runs never touch the output
@@ -351,6 +354,54 @@ TEST(Cli, BadArgumentsAndFilesExitWith2AndSayWhat) {
   EXPECT_NE(help.out.find("--padding-mode"), std::string::npos);
   EXPECT_EQ(run_tool("--help").status, 0);
   EXPECT_EQ(run_tool("").status, 2);
+}
+
+TEST(Cli, ParseErrorsSayConvkitErrorAndSuggestTheClosestOption) {
+  const std::string t = kFixtures + "/tutorial/", d = temp_dir() + "/";
+  const std::string io = "--input " + t + "x.npy --weight " + t + "w.npy --output " + d + "typo.npy";
+  struct Case {
+    std::string args, stderr_text;
+  };
+  const std::vector<Case> cases = {
+      // Was CLI11's "The following arguments were not expected: reflect --padding_mode".
+      {"conv " + io + " --padding_mode reflect",
+       "convkit: error: unknown option '--padding_mode' for 'convkit conv'; did you mean '--padding-mode'?\n"},
+      {"conv " + io + " --padding_mode=reflect",
+       "convkit: error: unknown option '--padding_mode' for 'convkit conv'; did you mean '--padding-mode'?\n"},
+      {"conv --inptu " + t + "x.npy --weight " + t + "w.npy --output " + d + "typo.npy",
+       "convkit: error: unknown option '--inptu' for 'convkit conv'; did you mean '--input'?\n"},
+      {"conv " + io + " --bogus 1",
+       "convkit: error: unknown option '--bogus' for 'convkit conv'; run 'convkit conv --help' for every option\n"},
+      {"bench --fliter resnet", "convkit: error: unknown option '--fliter' for 'convkit bench'; did you mean '--filter'?\n"},
+      {"cnov " + io, "convkit: error: unknown command 'cnov'; did you mean 'conv'?\n"},
+      {"conv " + io + " stray", "convkit: error: unexpected argument 'stray' for 'convkit conv'"},
+      {"conv " + io + " --groups abc", "convkit: error: Could not convert: --groups = abc; expected INT\n"},
+      {"conv --weight " + t + "w.npy --output " + d + "typo.npy", "convkit: error: --input is required\n"},
+      {"", "convkit: error: a command is required: 'conv' or 'bench'"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    const ToolRun r = run_tool(c.args, true);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out.substr(0, c.stderr_text.size()), c.stderr_text);
+  }
+  EXPECT_FALSE(fs::exists(d + "typo.npy"));
+  EXPECT_EQ(run_tool("conv --help", true).out, "");  // help goes to stdout, status 0
+  EXPECT_EQ(run_tool("conv --help").status, 0);
+}
+
+TEST(Cli, ClosestOptionIsATypoOrNothing) {
+  const std::vector<std::string> names = {"input", "weight", "padding", "padding-mode", "dilation", "groups", "help"};
+  EXPECT_EQ(tool::closest("padding_mode", names), "padding-mode");
+  EXPECT_EQ(tool::closest("PADDING-MODE", names), "padding-mode");
+  EXPECT_EQ(tool::closest("inptu", names), "input");  // a transposition is one edit
+  EXPECT_EQ(tool::closest("dilatoin", names), "dilation");
+  EXPECT_EQ(tool::closest("paddin", names), "padding");
+  EXPECT_EQ(tool::closest("bogus", names), "");
+  EXPECT_EQ(tool::closest("x", names), "");
+  EXPECT_EQ(tool::edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(tool::edit_distance("", "abc"), 3u);
+  EXPECT_EQ(tool::edit_distance("ab", "ba"), 1u);
 }
 
 }  // namespace
