@@ -1,5 +1,6 @@
-// Every invalid argument or shape raises convkit::Error naming what was received and expected.
-#include <functional>
+// Every invalid argument or shape raises convkit::ArgumentError (a convkit::Error) naming the
+// argument, the value received and what was expected.
+#include <type_traits>
 
 #include "test_util.h"
 
@@ -9,13 +10,36 @@ namespace {
 using namespace convkit::nn;
 
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  expect_error_of<ArgumentError>(f, parts);
+}
+
+// The two kinds, their common base and the standard exceptions each is.
+static_assert(std::is_abstract_v<Error>);
+static_assert(std::is_base_of_v<Error, ArgumentError> && std::is_base_of_v<Error, FileError>);
+static_assert(std::is_base_of_v<std::invalid_argument, ArgumentError> && !std::is_base_of_v<std::runtime_error, ArgumentError>);
+static_assert(std::is_base_of_v<std::runtime_error, FileError> && !std::is_base_of_v<std::logic_error, FileError>);
+
+template <typename Caught, typename Thrown>
+bool caught_as() {
   try {
-    f();
-    ADD_FAILURE() << "no error raised; expected one mentioning " << parts.at(0);
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+    throw Thrown("message");
+  } catch (const Caught& e) {
+    return std::string(e.what()) == "message";
+  } catch (...) {
+    return false;
   }
+}
+
+TEST(ConvErrors, TheTwoKindsAreCaughtAsErrorAndAsTheirStandardBase) {
+  EXPECT_TRUE((caught_as<Error, ArgumentError>()));
+  EXPECT_TRUE((caught_as<Error, FileError>()));
+  EXPECT_TRUE((caught_as<std::exception, ArgumentError>()));  // unambiguous: one std::exception base
+  EXPECT_TRUE((caught_as<std::exception, FileError>()));
+  EXPECT_TRUE((caught_as<std::invalid_argument, ArgumentError>()));
+  EXPECT_TRUE((caught_as<std::runtime_error, FileError>()));
+  EXPECT_FALSE((caught_as<std::invalid_argument, FileError>()));
+  EXPECT_FALSE((caught_as<FileError, ArgumentError>()));
+  EXPECT_FALSE((caught_as<ArgumentError, FileError>()));
 }
 
 Tensor ones(const Shape& s, DType t = kFloat32) { return Tensor::full(s, 1.0, t); }
@@ -79,7 +103,7 @@ TEST(ConvErrors, ArgumentValues) {
   expect_error([&] { F::conv1d(x, w, {}, F::Conv1dFuncOptions().compute_mode("float16")); }, {"compute_mode", "float16"});
   expect_error([&] { F::conv1d(x, w, {}, F::Conv1dFuncOptions().device("cuda")); }, {"device 'cuda'", "cpu"});
   expect_error([&] { F::conv2d(ones({1, 4, 5, 5}), ones({6, 4, 3, 3}), {}, F::Conv2dFuncOptions().stride({1, 2, 3})); },
-               {"tuple of 2", "tuple of 3"});
+               {"expected stride to be a single integer value or a list of 2 values", "got stride=[1, 2, 3]"});
   expect_error([&] { F::conv1d(x, ones({3, 2, 2, 3}), {}, F::Conv1dFuncOptions().groups(2)); },
                {"MegEngine grouped weight of size [3, 2, 2, 3]", "3 groups", "groups=2"});
   expect_error([&] { F::conv1d(x, Tensor()); }, {"weight is undefined"});
@@ -104,11 +128,63 @@ TEST(ConvErrors, SizesThatOverflowAreRejectedBeforeAllocation) {
   // A borrowed input whose output would have 2^64 elements: rejected, nothing allocated.
   float dummy[4] = {};
   const Tensor huge = Tensor::from_blob(dummy, {1, 1, int64_t{1} << 62}, kFloat32, {1, 1, 0});
-  expect_error([&] { F::conv1d(huge, ones({4, 1, 1})); }, {"64 bits"});
+  expect_error([&] { F::conv1d(huge, ones({4, 1, 1})); },
+               {"input of size [1, 1, 4611686018427387904]", "weight of size [4, 1, 1]",
+                "output of size [1, 4, 4611686018427387904]", "64 bits"});
   expect_error([&] { F::conv1d(ones({1, 1, 5}), ones({1, 1, 1}), {}, F::Conv1dFuncOptions().padding(INT64_MAX)); },
-               {"overflows 64 bits"});
+               {"padding=(9223372036854775807,)", "input size 5", "overflows 64 bits", "at most 9223372036854775802"});
+  expect_error([&] { F::conv1d(ones({1, 1, 5}), ones({1, 1, 1}), {}, F::Conv1dFuncOptions().padding({{1, INT64_MAX}})); },
+               {"padding=[(1, 9223372036854775807)]", "input size 5"});
   expect_error([&] { F::conv1d(ones({1, 1, 5}), ones({1, 1, 3}), {}, F::Conv1dFuncOptions().dilation(INT64_MAX)); },
-               {"overflows 64 bits"});
+               {"dilation=(9223372036854775807,)", "kernel_size (3,)", "overflows 64 bits",
+                "expected dilation <= 4611686018427387903"});
+}
+
+// The three messages the reliability issue quotes, and their relatives.
+TEST(ConvErrors, KernelExtentOverflowNamesDilationAndKernelSize) {
+  // Was "kernel extent overflows 64 bits".
+  expect_error([] { F::conv1d(ones({1, 1, 5}), ones({1, 1, 2}), {}, F::Conv1dFuncOptions().dilation(INT64_MAX)); },
+               {"conv1d: dilation=(9223372036854775807,)", "kernel_size (2,)", "dilated kernel extent",
+                "spatial dimension 0", "expected dilation <= 9223372036854775806"});
+  expect_error([] { Conv2d(Conv2dOptions(1, 1, {1, 3}).dilation({1, INT64_MAX}))(ones({1, 1, 4, 4})); },
+               {"dilation=(1, 9223372036854775807)", "kernel_size (1, 3)", "spatial dimension 1"});
+}
+
+TEST(ConvErrors, WrongLengthListsNameTheOption) {
+  // Was "expected an int or a tuple of 2 ints, but got a tuple of 3" for every option.
+  const std::string two = "to be a single integer value or a list of 2 values to match the convolution dimensions";
+  expect_error([] { Conv2dOptions(1, 1, {3, 3, 3}); }, {"expected kernel_size " + two, "got kernel_size=[3, 3, 3]"});
+  expect_error([] { Conv2dOptions(1, 1, 3).stride({1, 2, 3}); }, {"expected stride " + two, "got stride=[1, 2, 3]"});
+  expect_error([] { Conv2dOptions(1, 1, 3).dilation({2}); }, {"expected dilation " + two, "got dilation=[2]"});
+  expect_error([] { Conv2dOptions(1, 1, 3).padding({1, 2, 3}); }, {"expected padding " + two, "got padding=[1, 2, 3]"});
+  expect_error([] { F::Conv2dFuncOptions().dilation({1, 2, 3}); }, {"expected dilation " + two, "dilation=[1, 2, 3]"});
+  expect_error([] { F::Conv3dFuncOptions().padding(std::vector<int64_t>{}); }, {"list of 3 values", "padding=[]"});
+  expect_error([] { Conv2dOptions(1, 1, 3).padding({{1, 2}, {0, 1}, {2, 2}}); },
+               {"expected padding to be 2 (lo, hi) pairs", "got 3 pairs", "padding=[(1, 2), (0, 1), (2, 2)]"});
+  // An array of the wrong length that reaches no setter still refuses to be read.
+  expect_error([] { (void)ExpandingArray<2>({1, 2, 3})[0]; }, {"list of 2 values", "[1, 2, 3]"});
+}
+
+TEST(ConvErrors, HugeChannelCountsNameTheOption) {
+  // Was "shape [1, 9223372036854775807, 3] has more elements than fit in 64 bits".
+  expect_error([] { Conv1d(Conv1dOptions(INT64_MAX, 1, 3)); },
+               {"Conv1d(in_channels=9223372036854775807, out_channels=1, kernel_size=(3,), groups=1)",
+                "weight (out_channels, in_channels / groups, *kernel_size) = [1, 9223372036854775807, 3]",
+                "more bytes than fit in 64 bits"});
+  expect_error([] { Conv2d(Conv2dOptions(2, INT64_MAX / 2, 3)); },
+               {"out_channels=4611686018427387903", "groups=1"});
+  expect_error([] { Conv3d(Conv3dOptions(1, 1, {1 << 30, 1 << 30, 1 << 30})); },
+               {"kernel_size=(1073741824, 1073741824, 1073741824)", "[1, 1, 1073741824, 1073741824, 1073741824]"});
+  expect_error([] { Conv1d(Conv1dOptions(-3, 1, 3)); }, {"in_channels must be positive", "in_channels=-3"});
+}
+
+TEST(ConvErrors, TensorSizeMessagesNameTheShape) {
+  expect_error([] { ones({4}).view({-1, INT64_MAX, 4}); },
+               {"shape '[-1, 9223372036854775807, 4]' is invalid for input of size 4", "overflows 64 bits"});
+  expect_error([] { Tensor::empty({5, -1, 3}); }, {"negative dimension -1", "[5, -1, 3]"});
+  expect_error([] { Tensor::empty({INT64_MAX, 2}); }, {"shape [9223372036854775807, 2]", "64 bits"});
+  float x = 0;
+  expect_error([&] { Tensor::from_blob(&x, {1, 1}, kFloat32, {1}); }, {"strides", "2 entries", "strides=[1]"});
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "convkit/io.h"
 #include "test_util.h"
+#include "tools/convkit/cli_errors.h"
 #include "tools/convkit/conv_command.h"
 
 namespace convkit::test {
@@ -35,13 +36,10 @@ std::string temp_dir() {
   return dir.path;
 }
 
+// Bad, unreadable or unwritable files are convkit::FileError (checked to be a convkit::Error
+// and a std::exception too); bad arguments to the I/O functions are convkit::ArgumentError.
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning " << parts.at(0);
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << p << " not in: " << e.what();
-  }
+  expect_error_of<FileError>(f, parts);
 }
 
 Tensor parse(const std::string& bytes) {
@@ -124,6 +122,10 @@ TEST(Npy, BadFilesAreClearErrors) {
   lying[9] = '\x7f';
   expect_error([&] { parse(lying); }, {"header length field says 32767"});
   expect_error([] { io::load_npy("/nonexistent/x.npy"); }, {"/nonexistent/x.npy", "No such file"});
+  expect_error_of<ArgumentError>([] { io::save_npy(temp_dir() + "/u.npy", Tensor()); },
+                                 {"save_npy", "expected a defined tensor"});
+  expect_error_of<ArgumentError>([] { io::save_safetensors(temp_dir() + "/u.safetensors", {{"w", Tensor()}}); },
+                                 {"save_safetensors", "'w'", "undefined"});
 }
 
 // ---- safetensors -----------------------------------------------------------------------
@@ -211,7 +213,8 @@ TEST(Safetensors, ModuleStateSavesAndLoadsInBothLayouts) {
   expect_error([&] { io::load_conv(nobias, path, ""); }, {"bias=false"});
   nn::Conv2d wrong(nn::Conv2dOptions(4, 6, 5).groups(2));
   const Tensor before = wrong.weight.clone();
-  expect_error([&] { io::load_conv(wrong, path, ""); }, {"expected weight of size [6, 2, 5, 5]"});
+  expect_error([&] { io::load_conv(wrong, path, ""); },
+               {path, "tensor 'weight' does not fit the module", "expected weight of size [6, 2, 5, 5]"});
   EXPECT_TRUE(bitwise_equal(wrong.weight, before));  // a failed load changes nothing
   nn::Conv1d tut(nn::Conv1dOptions(2, 2, 3).bias(false));
   io::load_conv(tut, kFixtures + "/tutorial/tutorial.safetensors", "conv");
@@ -265,8 +268,9 @@ struct ToolRun {
   std::string out;
 };
 
-ToolRun run_tool(const std::string& args) {
-  const std::string cmd = std::string(CONVKIT_CLI) + " " + args + " 2>&1";
+// Runs the tool; `out` is stdout and stderr together, or stderr alone.
+ToolRun run_tool(const std::string& args, bool stderr_only = false) {
+  const std::string cmd = std::string(CONVKIT_CLI) + " " + args + (stderr_only ? " 2>&1 >/dev/null" : " 2>&1");
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -338,8 +342,9 @@ TEST(Cli, BadArgumentsAndFilesExitWith2AndSayWhat) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);
-    const ToolRun r = run_tool(c.args);
+    const ToolRun r = run_tool(c.args, true);
     EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_EQ(r.out.rfind("convkit: error: ", 0), 0u) << r.out;
     for (const auto& s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << r.out;
   }
   EXPECT_EQ(io::read_file(d + "keep.npy"), "precious");  // failed runs never touch the output
@@ -349,6 +354,54 @@ TEST(Cli, BadArgumentsAndFilesExitWith2AndSayWhat) {
   EXPECT_NE(help.out.find("--padding-mode"), std::string::npos);
   EXPECT_EQ(run_tool("--help").status, 0);
   EXPECT_EQ(run_tool("").status, 2);
+}
+
+TEST(Cli, ParseErrorsSayConvkitErrorAndSuggestTheClosestOption) {
+  const std::string t = kFixtures + "/tutorial/", d = temp_dir() + "/";
+  const std::string io = "--input " + t + "x.npy --weight " + t + "w.npy --output " + d + "typo.npy";
+  struct Case {
+    std::string args, stderr_text;
+  };
+  const std::vector<Case> cases = {
+      // Was CLI11's "The following arguments were not expected: reflect --padding_mode".
+      {"conv " + io + " --padding_mode reflect",
+       "convkit: error: unknown option '--padding_mode' for 'convkit conv'; did you mean '--padding-mode'?\n"},
+      {"conv " + io + " --padding_mode=reflect",
+       "convkit: error: unknown option '--padding_mode' for 'convkit conv'; did you mean '--padding-mode'?\n"},
+      {"conv --inptu " + t + "x.npy --weight " + t + "w.npy --output " + d + "typo.npy",
+       "convkit: error: unknown option '--inptu' for 'convkit conv'; did you mean '--input'?\n"},
+      {"conv " + io + " --bogus 1",
+       "convkit: error: unknown option '--bogus' for 'convkit conv'; run 'convkit conv --help' for every option\n"},
+      {"bench --fliter resnet", "convkit: error: unknown option '--fliter' for 'convkit bench'; did you mean '--filter'?\n"},
+      {"cnov " + io, "convkit: error: unknown command 'cnov'; did you mean 'conv'?\n"},
+      {"conv " + io + " stray", "convkit: error: unexpected argument 'stray' for 'convkit conv'"},
+      {"conv " + io + " --groups abc", "convkit: error: Could not convert: --groups = abc; expected INT\n"},
+      {"conv --weight " + t + "w.npy --output " + d + "typo.npy", "convkit: error: --input is required\n"},
+      {"", "convkit: error: a command is required: 'conv' or 'bench'"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    const ToolRun r = run_tool(c.args, true);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out.substr(0, c.stderr_text.size()), c.stderr_text);
+  }
+  EXPECT_FALSE(fs::exists(d + "typo.npy"));
+  EXPECT_EQ(run_tool("conv --help", true).out, "");  // help goes to stdout, status 0
+  EXPECT_EQ(run_tool("conv --help").status, 0);
+}
+
+TEST(Cli, ClosestOptionIsATypoOrNothing) {
+  const std::vector<std::string> names = {"input", "weight", "padding", "padding-mode", "dilation", "groups", "help"};
+  EXPECT_EQ(tool::closest("padding_mode", names), "padding-mode");
+  EXPECT_EQ(tool::closest("PADDING-MODE", names), "padding-mode");
+  EXPECT_EQ(tool::closest("inptu", names), "input");  // a transposition is one edit
+  EXPECT_EQ(tool::closest("dilatoin", names), "dilation");
+  EXPECT_EQ(tool::closest("paddin", names), "padding");
+  EXPECT_EQ(tool::closest("bogus", names), "");
+  EXPECT_EQ(tool::closest("x", names), "");
+  EXPECT_EQ(tool::edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(tool::edit_distance("", "abc"), 3u);
+  EXPECT_EQ(tool::edit_distance("ab", "ba"), 1u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <complex>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -85,6 +86,25 @@ inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b
   if (std::memcmp(ca.data_ptr(), cb.data_ptr(), static_cast<std::size_t>(ca.numel() * ca.element_size())) != 0)
     return ::testing::AssertionFailure() << "values differ";
   return ::testing::AssertionSuccess();
+}
+
+/// f must throw the error kind E (convkit::ArgumentError or convkit::FileError) whose message
+/// contains every part; the same exception must also be a convkit::Error and a std::exception
+/// with that message.
+template <typename E>
+void expect_error_of(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no error raised; expected one mentioning " << parts.at(0);
+  } catch (const E& e) {
+    const Error& base = e;
+    const std::exception& std_base = e;
+    EXPECT_STREQ(base.what(), std_base.what());
+    const std::string msg = e.what();
+    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "an error of the wrong kind: " << e.what();
+  }
 }
 
 }  // namespace convkit::test

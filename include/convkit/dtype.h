@@ -134,7 +134,8 @@ decltype(auto) visit_dtype(DType t, F&& f) {
     case DType::Complex64: return std::forward<F>(f)(complex64{});
     case DType::Complex128: return std::forward<F>(f)(complex128{});
   }
-  throw Error("invalid dtype value");
+  throw ArgumentError("invalid dtype value " + std::to_string(static_cast<int>(t)) +
+                      ": expected one of the six DType enumerators");
 }
 
 }  // namespace convkit

@@ -1,7 +1,8 @@
 // Tensor files: NumPy .npy and safetensors, read and written with full validation.
-// Every malformed file raises convkit::Error naming the file, the field and what was wrong;
-// writes go to a temporary file that is renamed into place, so a failed write never leaves a
-// half-written output nor destroys an existing file.
+// Every malformed, unreadable or unwritable file raises convkit::FileError (a convkit::Error)
+// naming the file, the field and what was wrong (an undefined tensor given to a save function
+// is a convkit::ArgumentError). Writes go to a temporary file that is renamed into place, so a
+// failed write never leaves a half-written output nor destroys an existing file.
 #pragma once
 
 #include <cstddef>
@@ -41,7 +42,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 /// Loads `<prefix>.weight` (PyTorch or MegEngine layout) and `<prefix>.bias` into m, the naming
 /// of PyTorch state dicts (prefix "" means "weight"/"bias"). A missing bias is an error when
-/// the module has one, and an unexpected bias is an error when it has none.
+/// the module has one, and an unexpected bias is an error when it has none; a tensor whose
+/// shape or dtype does not fit the module is a FileError naming the file and the tensor.
 template <std::size_t D>
 void load_conv(nn::ConvNdImpl<D>& m, const std::string& path, const std::string& prefix);
 /// Saves m's weight (in `layout`) and bias as `<prefix>.weight` / `<prefix>.bias`.

@@ -14,7 +14,7 @@ E parse_name(const std::string& s, const char* what, const std::pair<const char*
     if (s == name) return value;
   std::string names;
   for (std::size_t i = 0; i < N; ++i) names += str_cat(i ? ", " : "", "'", table[i].first, "'");
-  throw Error(str_cat(what, " must be one of {", names, "}, but got ", what, "='", s, "'"));
+  throw ArgumentError(str_cat(what, " must be one of {", names, "}, but got ", what, "='", s, "'"));
 }
 
 constexpr std::pair<const char*, PaddingMode> kPaddingModes[] = {
@@ -67,33 +67,82 @@ std::string sizes_x(const Shape& s) {
   return r + ")";
 }
 
-// "(1, 2)": a tuple as Python prints it.
-std::string tuple_str(const Shape& s) {
-  std::string r = "(";
-  for (std::size_t i = 0; i < s.size(); ++i) r += str_cat(i ? ", " : "", s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-
-int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
-  int64_t r;
-  CONVKIT_CHECK(!__builtin_add_overflow(a, b, &r), what, " overflows 64 bits");
-  return r;
-}
-
-int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
-  int64_t r;
-  CONVKIT_CHECK(!__builtin_mul_overflow(a, b, &r), what, " overflows 64 bits");
-  return r;
+// PyTorch's message for an int-or-tuple argument of the wrong length (expand_param_if_needed);
+// shape_str prints the list as PyTorch prints an IntArrayRef: "[1, 2, 3]".
+void check_length(const Shape& v, std::size_t d, const char* what) {
+  CONVKIT_CHECK(v.size() == d, "expected ", what, " to be a single integer value or a list of ", d,
+                " values to match the convolution dimensions, but got ", what, "=", shape_str(v));
 }
 
 void check_positive(const Shape& v, std::size_t d, const char* what, const char* torch_msg) {
-  CONVKIT_CHECK(v.size() == d, what, " needs ", d, " values, got ", tuple_str(v));
+  check_length(v, d, what);
   for (int64_t x : v) CONVKIT_CHECK(x > 0, torch_msg, ": got ", what, "=", tuple_str(v));
+}
+
+// How padding was given, with its values: "padding=(1, 2)", "padding=[(1, 2), (0, 1)]" for
+// (lo, hi) pairs, "padding='same' (resolved to lo=(1,), hi=(2,))" for the named kinds.
+std::string padding_str(nn::PaddingKind kind, const Shape& lo, const Shape& hi) {
+  if (kind == nn::PaddingKind::Explicit) return "padding=" + tuple_str(lo);
+  if (kind == nn::PaddingKind::Pairs) {
+    std::string r = "padding=[";
+    for (std::size_t i = 0; i < lo.size(); ++i) r += str_cat(i ? ", " : "", "(", lo[i], ", ", hi[i], ")");
+    return r + "]";
+  }
+  const char* name = kind == nn::PaddingKind::Same ? "same" : kind == nn::PaddingKind::Valid ? "valid" : "causal";
+  return str_cat("padding='", name, "' (resolved to lo=", tuple_str(lo), ", hi=", tuple_str(hi), ")");
+}
+
+// Effective (dilated) kernel extent per dim: dilation * (kernel_size - 1) + 1, which must fit
+// in 64 bits; the message names dilation, the kernel size and the largest dilation that fits.
+Shape kernel_extents(const ConvParams& p, const std::string& op) {
+  Shape span(p.kernel.size());
+  for (std::size_t i = 0; i < span.size(); ++i) {
+    const int64_t taps = p.kernel[i] - 1;  // >= 0: kernel sizes were checked positive
+    const bool fits = !__builtin_mul_overflow(p.dilation[i], taps, &span[i]) && span[i] < INT64_MAX;
+    CONVKIT_CHECK(fits, op, ": dilation=", tuple_str(p.dilation), " is too large for kernel_size ",
+                  tuple_str(p.kernel), ": the dilated kernel extent dilation * (kernel_size - 1) + 1 at spatial ",
+                  "dimension ", i, " overflows 64 bits; expected dilation <= ", (INT64_MAX - 1) / std::max<int64_t>(taps, 1), " there");
+    span[i] += 1;
+  }
+  return span;
+}
+
+// Input size plus padding per dim, which must fit in 64 bits; the message names the padding
+// as it was given, the input size and the largest total padding that fits.
+Shape padded_sizes(const ConvParams& p, const ConvArgs& a, const std::string& op) {
+  Shape padded(p.in_size.size());
+  for (std::size_t i = 0; i < padded.size(); ++i) {
+    const bool fits = !__builtin_add_overflow(p.in_size[i], p.pad_lo[i], &padded[i]) &&
+                      !__builtin_add_overflow(padded[i], p.pad_hi[i], &padded[i]);
+    CONVKIT_CHECK(fits, op, ": ", padding_str(a.padding_kind, p.pad_lo, p.pad_hi), " is too large for input size ",
+                  p.in_size[i], " at spatial dimension ", i, ": the padded input size overflows 64 bits; expected ",
+                  "the padding before and after that dimension to total at most ", INT64_MAX - p.in_size[i]);
+  }
+  return padded;
+}
+
+// The output must be allocatable: its bytes must fit in 64 bits. Names the input and weight
+// that give it, since the output's size is not an argument.
+void check_output_size(const ConvParams& p, const Tensor& x, const Tensor& w, const std::string& op) {
+  const Shape out = p.output_shape();
+  int64_t bytes = element_size(p.dtype);
+  bool fits = true;
+  for (int64_t s : out) fits = fits && !__builtin_mul_overflow(bytes, s, &bytes);
+  CONVKIT_CHECK(fits, op, ": input of size ", shape_str(x.sizes()), " and weight of size ", shape_str(w.sizes()),
+                " give an output of size ", shape_str(out), " (N, out_channels, *spatial) whose ",
+                dtype_name(p.dtype), " elements need more bytes than fit in 64 bits; expected at most ", INT64_MAX,
+                " bytes");
 }
 
 }  // namespace
 
 std::string op_name(int64_t dim) { return str_cat("conv", dim, "d"); }
+
+std::string tuple_str(const Shape& s) {
+  std::string r = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) r += str_cat(i ? ", " : "", s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
 
 Shape ConvParams::output_shape() const {
   Shape s{N, C_out};
@@ -116,7 +165,11 @@ Tensor canonical_weight(const Tensor& w, int64_t dim, int64_t groups) {
                 shape_str(w.sizes()));
   CONVKIT_CHECK(w.size(0) == groups, op_name(dim), ": MegEngine grouped weight of size ", shape_str(w.sizes()),
                 " has ", w.size(0), " groups in dimension 0, but groups=", groups);
-  Shape s{checked_mul(w.size(0), w.size(1), "weight size"), w.size(2)};
+  int64_t c_out;
+  CONVKIT_CHECK(!__builtin_mul_overflow(w.size(0), w.size(1), &c_out), op_name(dim),
+                ": MegEngine grouped weight of size ", shape_str(w.sizes()), ": out_channels = groups * ",
+                "out_channels/groups = ", w.size(0), " * ", w.size(1), " overflows 64 bits");
+  Shape s{c_out, w.size(2)};
   for (int64_t i = 3; i < w.dim(); ++i) s.push_back(w.size(i));
   return w.reshape(s);
 }
@@ -152,6 +205,10 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
   }
   CONVKIT_CHECK(a.groups > 0, "non-positive groups is not supported: got groups=", a.groups);
   check_positive(a.stride, d, "stride", "non-positive stride is not supported");
+  if (a.padding_kind == nn::PaddingKind::Explicit || a.padding_kind == nn::PaddingKind::Pairs) {
+    check_length(a.pad_lo, d, "padding");
+    check_length(a.pad_hi, d, "padding");
+  }
   check_positive(a.dilation, d, "dilation", "non-positive dilation is not supported");
 
   ConvParams p;
@@ -177,7 +234,10 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
                   " has an empty dimension; out channels, channels per group and kernel sizes must be > 0");
   CONVKIT_CHECK(p.C_out % p.groups == 0, "Given groups=", p.groups, ", expected weight to be divisible by ",
                 p.groups, " at dimension 0, but got weight of size ", shape_str(w.sizes()), " instead");
-  const int64_t expected_c = checked_mul(w.size(1), p.groups, "channels");
+  int64_t expected_c;
+  CONVKIT_CHECK(!__builtin_mul_overflow(w.size(1), p.groups, &expected_c), "Given groups=", p.groups,
+                ", weight of size ", shape_str(w.sizes()), ", the expected input channels groups * weight.size(1) = ",
+                p.groups, " * ", w.size(1), " overflow 64 bits; expected groups * weight.size(1) <= ", INT64_MAX);
   CONVKIT_CHECK(p.C_in == expected_c, "Given groups=", p.groups, ", weight of size ", shape_str(w.sizes()),
                 ", expected input", shape_str(x.sizes()), " to have ", expected_c, " channels, but got ", p.C_in,
                 " channels instead");
@@ -187,10 +247,7 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
                   shape_str(b.sizes()), " instead");
   }
 
-  // Effective (dilated) kernel extent per dim: dilation * (K - 1) + 1.
-  Shape span(d);
-  for (std::size_t i = 0; i < d; ++i)
-    span[i] = checked_add(checked_mul(p.dilation[i], p.kernel[i] - 1, "dilation * (kernel - 1)"), 1, "kernel extent");
+  const Shape span = kernel_extents(p, op);
 
   // Resolve padding into (lo, hi) per dim.
   p.pad_lo.assign(d, 0);
@@ -200,7 +257,6 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
       break;
     case nn::PaddingKind::Explicit:
     case nn::PaddingKind::Pairs:
-      CONVKIT_CHECK(a.pad_lo.size() == d && a.pad_hi.size() == d, op, ": padding needs ", d, " values");
       for (std::size_t i = 0; i < d; ++i)
         CONVKIT_CHECK(a.pad_lo[i] >= 0 && a.pad_hi[i] >= 0, "negative padding is not supported: got padding lo=",
                       tuple_str(a.pad_lo), " hi=", tuple_str(a.pad_hi));
@@ -211,11 +267,9 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
       for (std::size_t i = 0; i < d; ++i) {
         int64_t total = span[i] - 1;
         if (p.stride[i] > 1) {  // SAME_UPPER: output ceil(S / stride)
+          // (out - 1) * stride < S: subtracting S before adding span cannot overflow.
           const int64_t out = p.in_size[i] / p.stride[i] + (p.in_size[i] % p.stride[i] != 0);  // ceil, no overflow
-          total = std::max<int64_t>(
-              checked_add(checked_mul(std::max<int64_t>(out - 1, 0), p.stride[i], "same padding"), span[i], "same padding") -
-                  p.in_size[i],
-              0);
+          total = std::max<int64_t>(std::max<int64_t>(out - 1, 0) * p.stride[i] - p.in_size[i] + span[i], 0);
         }
         p.pad_lo[i] = total / 2;
         p.pad_hi[i] = total - total / 2;
@@ -244,24 +298,16 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
   }
 
   // Output size: floor((S + lo + hi - span) / stride) + 1, after checking the kernel fits.
-  Shape padded(d);
+  const Shape padded = padded_sizes(p, a, op);
   bool fits = true;
-  for (std::size_t i = 0; i < d; ++i) {
-    padded[i] = checked_add(checked_add(p.in_size[i], p.pad_lo[i], "padded input size"), p.pad_hi[i],
-                            "padded input size");
-    fits = fits && padded[i] >= span[i];
-  }
+  for (std::size_t i = 0; i < d; ++i) fits = fits && padded[i] >= span[i];
   CONVKIT_CHECK(fits, "Calculated padded input size per channel: ", sizes_x(padded), ". Kernel size: ", sizes_x(span),
                 ". Kernel size can't be greater than actual input size (", op, " input ", shape_str(x.sizes()),
                 ", kernel ", tuple_str(p.kernel), ", dilation ", tuple_str(p.dilation), ", padding lo ",
                 tuple_str(p.pad_lo), " hi ", tuple_str(p.pad_hi), ")");
   p.out_size.resize(d);
   for (std::size_t i = 0; i < d; ++i) p.out_size[i] = (padded[i] - span[i]) / p.stride[i] + 1;
-  const Shape out = p.output_shape();
-  checked_numel(out);
-  int64_t bytes;
-  CONVKIT_CHECK(!__builtin_mul_overflow(checked_numel(out), element_size(p.dtype), &bytes), op, ": output of size ",
-                shape_str(out), " needs more bytes than fit in 64 bits");
+  check_output_size(p, x, w, op);
   return p;
 }
 

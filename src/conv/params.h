@@ -73,6 +73,8 @@ struct ConvParams {
 
 /// "conv1d", "conv2d", "conv3d".
 std::string op_name(int64_t dim);
+/// "(1, 2)", "(3,)": an argument tuple as Python prints it, for messages.
+std::string tuple_str(const Shape& s);
 
 /// Reshapes a MegEngine grouped weight (groups, C_out/g, C_in/g, *K) to PyTorch's
 /// (C_out, C_in/g, *K); returns PyTorch-layout weights unchanged. Errors name both forms.

@@ -68,7 +68,7 @@ DType dtype_from_name(const std::string& name) {
   if (name == "bfloat16" || name == "bf16") return kBFloat16;
   if (name == "complex64" || name == "cfloat") return kComplex64;
   if (name == "complex128" || name == "cdouble") return kComplex128;
-  throw Error(str_cat("unknown dtype '", name,
+  throw ArgumentError(str_cat("unknown dtype '", name,
                       "': expected one of float32, float64, float16, bfloat16, complex64, complex128"));
 }
 
@@ -96,9 +96,9 @@ Shape contiguous_strides(const Shape& shape) {
 int64_t checked_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) {
-    CONVKIT_CHECK(s >= 0, "negative dimension ", s, " in shape ", shape_str(shape));
+    CONVKIT_CHECK(s >= 0, "Trying to create tensor with negative dimension ", s, ": ", shape_str(shape));
     CONVKIT_CHECK(!__builtin_mul_overflow(n, s, &n), "shape ", shape_str(shape),
-                  " has more elements than fit in 64 bits");
+                  " has more elements than fit in 64 bits (expected a product of sizes <= ", INT64_MAX, ")");
   }
   return n;
 }
@@ -159,7 +159,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   try {
     t.storage_ = internal::allocate_storage(alloc);
   } catch (const std::bad_alloc&) {
-    throw Error(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
+    throw ArgumentError(str_cat("out of memory allocating ", bytes, " bytes for a tensor of shape ",
                         shape_str(shape), " and dtype ", dtype_name(dtype)));
   }
   t.state_ = std::make_shared<internal::TensorState>(next_version(), false);
@@ -220,10 +220,11 @@ Tensor Tensor::from_values(const std::vector<std::complex<double>>& values, cons
 }
 
 Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides) {
-  CONVKIT_CHECK(data != nullptr, "from_blob: data pointer is null");
+  CONVKIT_CHECK(data != nullptr, "from_blob: expected a data pointer, but got data=nullptr");
   checked_numel(shape);
-  CONVKIT_CHECK(strides.empty() || strides.size() == shape.size(), "from_blob: ", strides.size(),
-                " strides given for shape ", shape_str(shape));
+  CONVKIT_CHECK(strides.empty() || strides.size() == shape.size(), "from_blob: expected strides to be empty or have ",
+                shape.size(), " entries (one per dimension of shape ", shape_str(shape), "), but got strides=",
+                shape_str(strides));
   Tensor t;
   t.storage_ = std::shared_ptr<void>(data, [](void*) {});
   t.state_ = std::make_shared<internal::TensorState>(next_version(), true);
@@ -293,8 +294,8 @@ Tensor Tensor::view(const Shape& shape) const {
       infer = static_cast<int64_t>(i);
     } else {
       CONVKIT_CHECK(s[i] >= 0, "view: invalid shape dimension ", s[i], " in ", shape_str(shape));
-      CONVKIT_CHECK(!__builtin_mul_overflow(known, s[i], &known), "view: shape ", shape_str(shape),
-                    " overflows 64 bits");
+      CONVKIT_CHECK(!__builtin_mul_overflow(known, s[i], &known), "shape '", shape_str(shape),
+                    "' is invalid for input of size ", numel(), ": the product of its sizes overflows 64 bits");
     }
   }
   const int64_t n = numel();
@@ -413,7 +414,8 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  CONVKIT_CHECK(defined() && src.defined(), "copy_: undefined tensor");
+  CONVKIT_CHECK(defined() && src.defined(), "copy_: expected defined tensors, but the ",
+                defined() ? "source (src)" : "destination", " is undefined");
   CONVKIT_CHECK(sizes_ == src.sizes_, "copy_: shape ", shape_str(src.sizes_),
                 " does not match destination shape ", shape_str(sizes_));
   visit_dtype(dtype_, [&](auto dtag) {

@@ -42,7 +42,7 @@ Isa max_isa() {
   else if (s == "fma3" || s == "avx2") cap = Isa::Fma3;
   else if (s == "avx512") cap = Isa::Avx512;
   else
-    throw Error("CONVKIT_MAX_ISA='" + s + "' is not a known level: expected scalar, fma3 (or avx2) or avx512");
+    throw ArgumentError("CONVKIT_MAX_ISA='" + s + "' is not a known level: expected scalar, fma3 (or avx2) or avx512");
   return cap < cpu ? cap : cpu;
 }
 

@@ -16,18 +16,18 @@ using internal::str_cat;
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  CONVKIT_CHECK(f.good(), "cannot open '", path, "' for reading: ", std::strerror(errno));
+  CONVKIT_CHECK_FILE(f.good(), "cannot open '", path, "' for reading: ", std::strerror(errno));
   std::ostringstream ss;
   ss << f.rdbuf();
-  CONVKIT_CHECK(!f.bad(), "error reading '", path, "'");
+  CONVKIT_CHECK_FILE(!f.bad(), "error reading '", path, "': ", std::strerror(errno));
   return ss.str();
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  CONVKIT_CHECK(!path.empty(), "output path is empty");
+  CONVKIT_CHECK_FILE(!path.empty(), "cannot write a file with an empty path: expected an output file name");
   std::string tmpl = path + ".tmp-XXXXXX";
   const int fd = ::mkstemp(tmpl.data());
-  CONVKIT_CHECK(fd >= 0, "cannot write '", path, "': ", std::strerror(errno));
+  CONVKIT_CHECK_FILE(fd >= 0, "cannot write '", path, "': ", std::strerror(errno));
   const char* p = bytes.data();
   std::size_t left = bytes.size();
   bool ok = true;
@@ -50,7 +50,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   if (ok && std::rename(tmpl.c_str(), path.c_str()) != 0) ok = false, err = errno;
   if (!ok) {
     std::remove(tmpl.c_str());
-    throw Error(str_cat("cannot write '", path, "': ", std::strerror(err)));
+    throw FileError(str_cat("cannot write '", path, "': ", std::strerror(err)));
   }
 }
 

@@ -69,7 +69,7 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(str_cat("'", file_, "': invalid .npy header at offset ", i_, ": ", what));
+    throw FileError(str_cat("'", file_, "': invalid .npy header at offset ", i_, ": ", what));
   }
   void fail_if(bool c, const std::string& what) const {
     if (c) fail(what);
@@ -144,8 +144,8 @@ struct Descr {
 };
 
 Descr parse_descr(const std::string& d, const std::string& file) {
-  auto bad = [&]() -> Error {
-    return Error(str_cat("'", file, "': unsupported .npy dtype descr '", d,
+  auto bad = [&]() -> FileError {
+    return FileError(str_cat("'", file, "': unsupported .npy dtype descr '", d,
                          "': convkit reads float16 (f2), float32 (f4), float64 (f8), complex64 (c8), "
                          "complex128 (c16) and bfloat16 (V2)"));
   };
@@ -187,40 +187,40 @@ std::string descr_of(DType t) {
 }  // namespace
 
 Tensor parse_npy(const uint8_t* data, std::size_t size, const std::string& name) {
-  CONVKIT_CHECK(size >= 10 && std::memcmp(data, kMagic, 6) == 0, "'", name,
-                "': not a .npy file (it does not start with the magic string \\x93NUMPY)");
+  CONVKIT_CHECK_FILE(size >= 10 && std::memcmp(data, kMagic, 6) == 0, "'", name,
+                     "': not a .npy file (it does not start with the magic string \\x93NUMPY)");
   const int major = data[6], minor = data[7];
-  CONVKIT_CHECK((major == 1 || major == 2 || major == 3) && minor == 0, "'", name, "': unsupported .npy version ",
-                major, ".", minor, " (convkit reads 1.0, 2.0 and 3.0)");
+  CONVKIT_CHECK_FILE((major == 1 || major == 2 || major == 3) && minor == 0, "'", name, "': unsupported .npy version ",
+                     major, ".", minor, " (convkit reads 1.0, 2.0 and 3.0)");
   std::size_t header_len, header_start;
   if (major == 1) {
     header_len = static_cast<std::size_t>(data[8]) | static_cast<std::size_t>(data[9]) << 8;
     header_start = 10;
   } else {
-    CONVKIT_CHECK(size >= 12, "'", name, "': truncated .npy preamble");
+    CONVKIT_CHECK_FILE(size >= 12, "'", name, "': truncated .npy preamble");
     header_len = static_cast<std::size_t>(data[8]) | static_cast<std::size_t>(data[9]) << 8 |
                  static_cast<std::size_t>(data[10]) << 16 | static_cast<std::size_t>(data[11]) << 24;
     header_start = 12;
   }
-  CONVKIT_CHECK(header_len <= size - header_start, "'", name, "': the header length field says ", header_len,
-                " bytes but only ", size - header_start, " bytes follow");
+  CONVKIT_CHECK_FILE(header_len <= size - header_start, "'", name, "': the header length field says ", header_len,
+                     " bytes but only ", size - header_start, " bytes follow");
   const std::string header(reinterpret_cast<const char*>(data + header_start), header_len);
   const auto h = HeaderParser(header, name).parse();
   const Descr descr = parse_descr(h.descr, name);
 
   int64_t numel = 1;
   for (int64_t s : h.shape)
-    CONVKIT_CHECK(!__builtin_mul_overflow(numel, s, &numel), "'", name, "': shape ", shape_str(h.shape),
-                  " has more elements than fit in 64 bits");
+    CONVKIT_CHECK_FILE(!__builtin_mul_overflow(numel, s, &numel), "'", name, "': shape ", shape_str(h.shape),
+                       " has more elements than fit in 64 bits");
   int64_t bytes;
-  CONVKIT_CHECK(!__builtin_mul_overflow(numel, element_size(descr.dtype), &bytes), "'", name, "': shape ",
-                shape_str(h.shape), " needs more bytes than fit in 64 bits");
+  CONVKIT_CHECK_FILE(!__builtin_mul_overflow(numel, element_size(descr.dtype), &bytes), "'", name, "': shape ",
+                     shape_str(h.shape), " needs more bytes than fit in 64 bits");
   const std::size_t data_start = header_start + header_len;
   const std::size_t avail = size - data_start;
-  CONVKIT_CHECK(static_cast<uint64_t>(bytes) <= avail, "'", name, "': truncated data: shape ", shape_str(h.shape),
-                " of ", dtype_name(descr.dtype), " needs ", bytes, " bytes but the file has ", avail);
-  CONVKIT_CHECK(static_cast<uint64_t>(bytes) == avail, "'", name, "': ", avail - static_cast<std::size_t>(bytes),
-                " unexpected bytes after the data of shape ", shape_str(h.shape));
+  CONVKIT_CHECK_FILE(static_cast<uint64_t>(bytes) <= avail, "'", name, "': truncated data: shape ", shape_str(h.shape),
+                     " of ", dtype_name(descr.dtype), " needs ", bytes, " bytes but the file has ", avail);
+  CONVKIT_CHECK_FILE(static_cast<uint64_t>(bytes) == avail, "'", name, "': ", avail - static_cast<std::size_t>(bytes),
+                     " unexpected bytes after the data of shape ", shape_str(h.shape));
 
   // Fortran order stores the reversed shape in C order: read it so, then transpose back.
   Shape stored = h.shape;
@@ -241,7 +241,7 @@ Tensor load_npy(const std::string& path) {
 }
 
 std::string npy_bytes(const Tensor& t) {
-  CONVKIT_CHECK(t.defined(), "save_npy: undefined tensor");
+  CONVKIT_CHECK(t.defined(), "save_npy: expected a defined tensor, but got an undefined one");
   std::string shape = "(";
   for (int64_t i = 0; i < t.dim(); ++i) shape += str_cat(i ? ", " : "", t.size(i));
   shape += t.dim() == 1 ? ",)" : ")";

@@ -48,8 +48,8 @@ Tensor integers_to_f64(const uint8_t* p, int64_t n, const Shape& shape, const st
     std::memcpy(&v, p + i * static_cast<int64_t>(sizeof(I)), sizeof(I));
     if constexpr (sizeof(I) == 8) {  // float64 holds every integer up to 2^53 exactly
       constexpr I kLimit = I{1} << 53;
-      CONVKIT_CHECK(v <= kLimit && (std::is_unsigned_v<I> || v >= -kLimit), what, ": integer value ", v,
-                    " at index ", i, " is beyond 2^53 and cannot be loaded exactly as float64");
+      CONVKIT_CHECK_FILE(v <= kLimit && (std::is_unsigned_v<I> || v >= -kLimit), what, ": integer value ", v,
+                         " at index ", i, " is beyond 2^53 and cannot be loaded exactly as float64");
     }
     out[i] = static_cast<double>(v);
   }
@@ -60,7 +60,7 @@ Tensor decode(const std::string& dtype, const uint8_t* p, int64_t n, const Shape
   if (dtype == "BOOL") {
     Tensor t = Tensor::empty(shape, kFloat64);
     for (int64_t i = 0; i < n; ++i) {
-      CONVKIT_CHECK(p[i] <= 1, what, ": BOOL byte ", static_cast<int>(p[i]), " at index ", i, " is not 0 or 1");
+      CONVKIT_CHECK_FILE(p[i] <= 1, what, ": BOOL byte ", static_cast<int>(p[i]), " at index ", i, " is not 0 or 1");
       internal::mutable_data<double>(t)[i] = p[i];
     }
     return t;
@@ -93,15 +93,16 @@ struct Entry {
 }  // namespace
 
 Safetensors parse_safetensors(const uint8_t* data, std::size_t size, const std::string& file) {
-  CONVKIT_CHECK(size >= 8, "'", file, "': not a safetensors file (", size, " bytes, shorter than the 8-byte header size)");
+  CONVKIT_CHECK_FILE(size >= 8, "'", file, "': not a safetensors file (", size,
+                     " bytes, shorter than the 8-byte header size)");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
-  CONVKIT_CHECK(n <= size - 8, "'", file, "': header size field says ", n, " bytes but only ", size - 8,
-                " bytes follow");
-  CONVKIT_CHECK(n <= kMaxHeader, "'", file, "': header of ", n, " bytes is larger than the format's 100 MB limit");
+  CONVKIT_CHECK_FILE(n <= size - 8, "'", file, "': header size field says ", n, " bytes but only ", size - 8,
+                     " bytes follow");
+  CONVKIT_CHECK_FILE(n <= kMaxHeader, "'", file, "': header of ", n, " bytes is larger than the format's 100 MB limit");
   const json h = json::parse(data + 8, data + 8 + n, nullptr, /*allow_exceptions=*/false);
-  CONVKIT_CHECK(!h.is_discarded(), "'", file, "': the header is not valid JSON");
-  CONVKIT_CHECK(h.is_object(), "'", file, "': the header must be a JSON object, got ", h.type_name());
+  CONVKIT_CHECK_FILE(!h.is_discarded(), "'", file, "': the header is not valid JSON");
+  CONVKIT_CHECK_FILE(h.is_object(), "'", file, "': the header must be a JSON object, got ", h.type_name());
 
   Safetensors out;
   std::vector<Entry> entries;
@@ -109,42 +110,42 @@ Safetensors parse_safetensors(const uint8_t* data, std::size_t size, const std::
   for (const auto& [key, v] : h.items()) {
     const std::string what = str_cat("'", file, "': tensor '", key, "'");
     if (key == "__metadata__") {
-      CONVKIT_CHECK(v.is_object(), "'", file, "': __metadata__ must be an object of strings");
+      CONVKIT_CHECK_FILE(v.is_object(), "'", file, "': __metadata__ must be an object of strings");
       for (const auto& [mk, mv] : v.items()) {
-        CONVKIT_CHECK(mv.is_string(), "'", file, "': __metadata__ value for '", mk, "' must be a string");
+        CONVKIT_CHECK_FILE(mv.is_string(), "'", file, "': __metadata__ value for '", mk, "' must be a string");
         out.metadata[mk] = mv.get<std::string>();
       }
       continue;
     }
-    CONVKIT_CHECK(v.is_object(), what, ": expected an object with dtype, shape and data_offsets");
-    CONVKIT_CHECK(v.contains("dtype") && v["dtype"].is_string(), what, ": missing or non-string 'dtype'");
-    CONVKIT_CHECK(v.contains("shape") && v["shape"].is_array(), what, ": missing or non-array 'shape'");
-    CONVKIT_CHECK(v.contains("data_offsets") && v["data_offsets"].is_array() && v["data_offsets"].size() == 2 &&
-                      v["data_offsets"][0].is_number_unsigned() && v["data_offsets"][1].is_number_unsigned(),
-                  what, ": 'data_offsets' must be two non-negative integers");
+    CONVKIT_CHECK_FILE(v.is_object(), what, ": expected an object with dtype, shape and data_offsets");
+    CONVKIT_CHECK_FILE(v.contains("dtype") && v["dtype"].is_string(), what, ": missing or non-string 'dtype'");
+    CONVKIT_CHECK_FILE(v.contains("shape") && v["shape"].is_array(), what, ": missing or non-array 'shape'");
+    CONVKIT_CHECK_FILE(v.contains("data_offsets") && v["data_offsets"].is_array() && v["data_offsets"].size() == 2 &&
+                           v["data_offsets"][0].is_number_unsigned() && v["data_offsets"][1].is_number_unsigned(),
+                       what, ": 'data_offsets' must be two non-negative integers");
     Entry e{key, v["dtype"].get<std::string>(), {}, v["data_offsets"][0].get<uint64_t>(),
             v["data_offsets"][1].get<uint64_t>()};
     const FileDtype* fd = nullptr;
     for (const auto& d : kFileDtypes)
       if (e.dtype == d.name) fd = &d;
-    CONVKIT_CHECK(fd != nullptr, what, ": unsupported dtype '", e.dtype,
-                  "' (convkit reads F16, BF16, F32, F64, C64, C128, BOOL, U8-U64, I8-I64)");
+    CONVKIT_CHECK_FILE(fd != nullptr, what, ": unsupported dtype '", e.dtype,
+                       "' (convkit reads F16, BF16, F32, F64, C64, C128, BOOL, U8-U64, I8-I64)");
     for (const auto& s : v["shape"]) {
-      CONVKIT_CHECK(s.is_number_unsigned() && s.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX), what,
-                    ": shape entries must be non-negative integers");
+      CONVKIT_CHECK_FILE(s.is_number_unsigned() && s.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
       e.shape.push_back(s.get<int64_t>());
     }
     int64_t numel = 1, bytes = 0;
     for (int64_t s : e.shape)
-      CONVKIT_CHECK(!__builtin_mul_overflow(numel, s, &numel), what, ": shape ", shape_str(e.shape),
-                    " has more elements than fit in 64 bits");
-    CONVKIT_CHECK(!__builtin_mul_overflow(numel, fd->size, &bytes), what, ": shape ", shape_str(e.shape),
-                  " needs more bytes than fit in 64 bits");
-    CONVKIT_CHECK(e.begin <= e.end && e.end <= data_size, what, ": data_offsets [", e.begin, ", ", e.end,
-                  "] are outside the data buffer of ", data_size, " bytes");
-    CONVKIT_CHECK(e.end - e.begin == static_cast<uint64_t>(bytes), what, ": data_offsets [", e.begin, ", ", e.end,
-                  "] hold ", e.end - e.begin, " bytes but shape ", shape_str(e.shape), " of ", e.dtype, " needs ",
-                  bytes);
+      CONVKIT_CHECK_FILE(!__builtin_mul_overflow(numel, s, &numel), what, ": shape ", shape_str(e.shape),
+                         " has more elements than fit in 64 bits");
+    CONVKIT_CHECK_FILE(!__builtin_mul_overflow(numel, fd->size, &bytes), what, ": shape ", shape_str(e.shape),
+                       " needs more bytes than fit in 64 bits");
+    CONVKIT_CHECK_FILE(e.begin <= e.end && e.end <= data_size, what, ": data_offsets [", e.begin, ", ", e.end,
+                       "] are outside the data buffer of ", data_size, " bytes");
+    CONVKIT_CHECK_FILE(e.end - e.begin == static_cast<uint64_t>(bytes), what, ": data_offsets [", e.begin, ", ", e.end,
+                       "] hold ", e.end - e.begin, " bytes but shape ", shape_str(e.shape), " of ", e.dtype, " needs ",
+                       bytes);
     entries.push_back(e);
   }
   // The tensors must tile the buffer: no overlap, no hole, nothing after the last one.
@@ -153,13 +154,15 @@ Safetensors parse_safetensors(const uint8_t* data, std::size_t size, const std::
   });
   uint64_t pos = 0;
   for (const auto& e : entries) {
-    CONVKIT_CHECK(e.begin == pos, "'", file, "': tensor '", e.name, "' starts at byte ", e.begin, " of the data but ",
-                  e.begin < pos ? "it overlaps the previous tensor, which ends at " : "the previous tensor ends at ",
-                  pos);
+    CONVKIT_CHECK_FILE(e.begin == pos, "'", file, "': tensor '", e.name, "' starts at byte ", e.begin,
+                       " of the data but ",
+                       e.begin < pos ? "it overlaps the previous tensor, which ends at "
+                                     : "the previous tensor ends at ",
+                       pos);
     pos = e.end;
   }
-  CONVKIT_CHECK(pos == data_size, "'", file, "': the data buffer has ", data_size - pos,
-                " bytes after the last tensor");
+  CONVKIT_CHECK_FILE(pos == data_size, "'", file, "': the data buffer has ", data_size - pos,
+                     " bytes after the last tensor");
   const uint8_t* buffer = data + 8 + n;
   for (const auto& e : entries) {
     int64_t numel = 1;
@@ -182,7 +185,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   std::string body;
   for (const auto& [name, t] : tensors) {
     CONVKIT_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' is reserved, not a tensor name");
-    CONVKIT_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
+    CONVKIT_CHECK(t.defined(), "save_safetensors: expected tensor '", name, "' to be defined, but it is undefined");
     const Tensor c = t.contiguous();
     const std::size_t begin = body.size();
     body.append(static_cast<const char*>(c.const_data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
@@ -206,16 +209,23 @@ void load_conv(nn::ConvNdImpl<D>& m, const std::string& path, const std::string&
     return s.empty() ? std::string("none") : s;
   };
   const auto w = st.tensors.find(wkey);
-  CONVKIT_CHECK(w != st.tensors.end(), "'", path, "': no tensor '", wkey, "' (the file has: ", names(), ")");
+  CONVKIT_CHECK_FILE(w != st.tensors.end(), "'", path, "': no tensor '", wkey, "' (the file has: ", names(), ")");
   const auto b = st.tensors.find(bkey);
-  CONVKIT_CHECK(b != st.tensors.end() || !m.bias.defined(), "'", path, "': no tensor '", bkey,
-                "' but the module has a bias (the file has: ", names(), ")");
-  CONVKIT_CHECK(b == st.tensors.end() || m.bias.defined(), "'", path, "': tensor '", bkey,
-                "' given but the module was made with bias=false");
-  // Set both only after both validate, so a bad file leaves the module unchanged.
+  CONVKIT_CHECK_FILE(b != st.tensors.end() || !m.bias.defined(), "'", path, "': no tensor '", bkey,
+                     "' but the module has a bias (the file has: ", names(), ")");
+  CONVKIT_CHECK_FILE(b == st.tensors.end() || m.bias.defined(), "'", path, "': tensor '", bkey,
+                     "' given but the module was made with bias=false");
+  // Set both only after both validate, so a bad file leaves the module unchanged. A tensor
+  // that does not fit the module is the file's fault: a FileError naming file and tensor.
   nn::ConvNdImpl<D> staged = m;
-  staged.set_weight(w->second);
-  if (b != st.tensors.end()) staged.set_bias(b->second);
+  const std::string* key = &wkey;
+  try {
+    staged.set_weight(w->second);
+    key = &bkey;
+    if (b != st.tensors.end()) staged.set_bias(b->second);
+  } catch (const ArgumentError& e) {
+    throw FileError(str_cat("'", path, "': tensor '", *key, "' does not fit the module: ", e.what()));
+  }
   m = staged;
 }
 

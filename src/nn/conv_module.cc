@@ -14,28 +14,67 @@ using internal::str_cat;
 
 namespace {
 
+using internal::tuple_str;
+
+template <std::size_t D>
+bool all_at_least(const ExpandingArray<D>& a, int64_t min) {
+  for (std::size_t i = 0; i < D; ++i)
+    if (a[i] < min) return false;
+  return true;
+}
+
 template <std::size_t D>
 void check_options(const ConvOptions<D>& o) {
   const std::string what = str_cat("Conv", D, "d");
-  CONVKIT_CHECK(o.in_channels() > 0, what, ": in_channels must be positive, got ", o.in_channels());
-  CONVKIT_CHECK(o.out_channels() > 0, what, ": out_channels must be positive, got ", o.out_channels());
-  CONVKIT_CHECK(o.groups() > 0, what, ": groups must be positive, got ", o.groups());
+  CONVKIT_CHECK(o.in_channels() > 0, what, ": in_channels must be positive, got in_channels=", o.in_channels());
+  CONVKIT_CHECK(o.out_channels() > 0, what, ": out_channels must be positive, got out_channels=", o.out_channels());
+  CONVKIT_CHECK(o.groups() > 0, what, ": groups must be a positive integer, got groups=", o.groups());
   CONVKIT_CHECK(o.in_channels() % o.groups() == 0, what, ": in_channels must be divisible by groups (in_channels=",
                 o.in_channels(), ", groups=", o.groups(), ")");
   CONVKIT_CHECK(o.out_channels() % o.groups() == 0, what,
                 ": out_channels must be divisible by groups (out_channels=", o.out_channels(),
                 ", groups=", o.groups(), ")");
-  for (std::size_t i = 0; i < D; ++i) {
-    CONVKIT_CHECK(o.kernel_size()[i] > 0, what, ": kernel_size must be positive, got ", o.kernel_size()[i]);
-    CONVKIT_CHECK(o.stride()[i] > 0, what, ": non-positive stride is not supported, got ", o.stride()[i]);
-    CONVKIT_CHECK(o.dilation()[i] > 0, what, ": non-positive dilation is not supported, got ", o.dilation()[i]);
-    CONVKIT_CHECK(o.padding().lo()[i] >= 0 && o.padding().hi()[i] >= 0, what,
-                  ": negative padding is not supported, got ", o.padding().lo()[i], ", ", o.padding().hi()[i]);
-  }
+  CONVKIT_CHECK(all_at_least(o.kernel_size(), 1), what, ": kernel_size must be positive, got kernel_size=",
+                tuple_str(o.kernel_size().vec()));
+  CONVKIT_CHECK(all_at_least(o.stride(), 1), what, ": non-positive stride is not supported, got stride=",
+                tuple_str(o.stride().vec()));
+  CONVKIT_CHECK(all_at_least(o.dilation(), 1), what, ": non-positive dilation is not supported, got dilation=",
+                tuple_str(o.dilation().vec()));
+  CONVKIT_CHECK(all_at_least(o.padding().lo(), 0) && all_at_least(o.padding().hi(), 0), what,
+                ": negative padding is not supported, got padding lo=", tuple_str(o.padding().lo().vec()),
+                " hi=", tuple_str(o.padding().hi().vec()));
   CONVKIT_CHECK(o.padding().kind() != PaddingKind::Causal || D == 1, what,
                 ": padding='causal' is only supported for 1-d convolutions (Conv1d)");
   CONVKIT_CHECK(o.device() == "cpu", what, ": device '", o.device(),
                 "' is not supported: convkit computes on the CPU only (device='cpu')");
+}
+
+// "Conv1d(in_channels=4, out_channels=6, kernel_size=(3,), groups=1)": the options that size
+// the weight, for messages about it.
+template <std::size_t D>
+std::string sizes_str(const ConvOptions<D>& o) {
+  return str_cat("Conv", D, "d(in_channels=", o.in_channels(), ", out_channels=", o.out_channels(),
+                 ", kernel_size=", tuple_str(o.kernel_size().vec()), ", groups=", o.groups(), ")");
+}
+
+// The weight (out_channels, in_channels / groups, *kernel_size): its bytes must fit in 64 bits
+// and be allocatable; either failure names in_channels, out_channels and kernel_size.
+template <std::size_t D>
+Tensor allocate_weight(const ConvOptions<D>& o) {
+  Shape ws{o.out_channels(), o.in_channels() / o.groups()};
+  for (std::size_t i = 0; i < D; ++i) ws.push_back(o.kernel_size()[i]);
+  int64_t bytes = element_size(o.dtype());
+  bool fits = true;
+  for (int64_t s : ws) fits = fits && !__builtin_mul_overflow(bytes, s, &bytes);
+  CONVKIT_CHECK(fits, sizes_str(o), ": the weight (out_channels, in_channels / groups, *kernel_size) = ",
+                shape_str(ws), " of ", dtype_name(o.dtype()), " needs more bytes than fit in 64 bits; expected ",
+                "out_channels * in_channels / groups * prod(kernel_size) * ", element_size(o.dtype()), " <= ",
+                INT64_MAX);
+  try {
+    return Tensor::empty(ws, o.dtype());
+  } catch (const ArgumentError& e) {  // out of memory
+    throw ArgumentError(str_cat(sizes_str(o), ": cannot allocate the weight: ", e.what()));
+  }
 }
 
 template <std::size_t D>
@@ -115,9 +154,7 @@ typename ConvNdImpl<D>::CacheSlot& ConvNdImpl<D>::CacheSlot::operator=(const Cac
 template <std::size_t D>
 ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)) {
   check_options(options);
-  Shape ws{options.out_channels(), options.in_channels() / options.groups()};
-  for (std::size_t i = 0; i < D; ++i) ws.push_back(options.kernel_size()[i]);
-  weight = Tensor::empty(ws, options.dtype());
+  weight = allocate_weight(options);
   if (options.bias()) bias = Tensor::empty({options.out_channels()}, options.dtype());
   reset_parameters();
 }

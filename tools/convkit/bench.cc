@@ -515,14 +515,14 @@ void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, c
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
-    CONVKIT_CHECK(f.good(), "--csv '", path, "': cannot open '", tmp, "' for writing");
+    CONVKIT_CHECK_FILE(f.good(), "--csv '", path, "': cannot open '", tmp, "' for writing");
     f << os.str();
     f.close();
-    CONVKIT_CHECK(f.good(), "--csv '", path, "': write failed");
+    CONVKIT_CHECK_FILE(f.good(), "--csv '", path, "': write failed");
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  CONVKIT_CHECK(!ec, "--csv '", path, "': cannot rename '", tmp, "': ", ec.message());
+  CONVKIT_CHECK_FILE(!ec, "--csv '", path, "': cannot rename '", tmp, "': ", ec.message());
 }
 
 
@@ -576,7 +576,7 @@ std::string resolve_shapes(const std::string& given) {
   if (!given.empty()) return given;
   for (const char* p : {"../shared/bench/shapes.csv", "/work/shared/bench/shapes.csv"})
     if (std::filesystem::exists(p)) return p;
-  throw Error(
+  throw FileError(
       "no shapes file: neither ../shared/bench/shapes.csv (from the current directory) nor "
       "/work/shared/bench/shapes.csv exists; give one with --shapes FILE");
 }
@@ -617,7 +617,7 @@ int run_bench(const BenchCommand& c) {
   const std::vector<int> threads = parse_threads(c.threads);
   const std::string path = resolve_shapes(c.shapes);
   std::ifstream in(path);
-  CONVKIT_CHECK(in.good(), "--shapes '", path, "': cannot open the file");
+  CONVKIT_CHECK_FILE(in.good(), "--shapes '", path, "': cannot open the file");
   std::vector<BenchShape> shapes;
   for (auto& s : parse_shapes(in, path))
     if (s.name.find(c.filter) != std::string::npos) shapes.push_back(std::move(s));

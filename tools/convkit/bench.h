@@ -32,8 +32,8 @@ struct BenchShape {
 /// s without leading and trailing blanks (spaces, tabs, CR).
 std::string trim(const std::string& s);
 
-/// Parses shapes.csv text; `source` names the file in messages. Throws convkit::Error naming
-/// the line and the field on anything malformed. Blank lines and lines starting with '#' are
+/// Parses shapes.csv text; `source` names the file in messages. Throws convkit::FileError
+/// naming the line and the field on anything malformed. Blank lines and lines starting with '#' are
 /// skipped.
 std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source);
 
@@ -54,7 +54,8 @@ struct BenchCommand {
 void add_bench_options(CLI::App& sub, BenchCommand& c);
 
 /// Runs the benchmark. Returns the exit status: 0, or 1 when any output failed its check or
-/// convkit failed on a shape. Throws convkit::Error on bad arguments or an unreadable file.
+/// convkit failed on a shape. Throws convkit::ArgumentError on bad arguments, convkit::FileError on an unreadable or
+/// malformed shapes file or a failed --csv / --plot write.
 int run_bench(const BenchCommand& c);
 
 // bench_peak.cc: the FMA peak, GFLOP/s summed over `threads` concurrent threads (best of 10,

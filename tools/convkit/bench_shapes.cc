@@ -24,12 +24,16 @@ namespace {
 constexpr const char* kFields[] = {"name",   "N",      "C_in",    "C_out",    "spatial",
                                    "kernel", "stride", "padding", "dilation", "groups"};
 
+constexpr int64_t kMaxCount = int64_t{1} << 31;
+
 int64_t parse_count(const std::string& s, const std::string& where, const std::string& field, int64_t min) {
   int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  CONVKIT_CHECK(!s.empty() && ec == std::errc() && ptr == s.data() + s.size(), where, ", field '", field, "': '", s,
-                "' is not an integer");
-  CONVKIT_CHECK(v >= min, where, ", field '", field, "': ", v, " must be at least ", min);
+  CONVKIT_CHECK_FILE(!s.empty() && ec == std::errc() && ptr == s.data() + s.size(), where, ", field '", field, "': '", s,
+                     "' is not an integer");
+  CONVKIT_CHECK_FILE(v >= min, where, ", field '", field, "': ", v, " must be at least ", min);
+  // The cap keeps the size arithmetic below (padded extents, MACs) far from int64 overflow.
+  CONVKIT_CHECK_FILE(v <= kMaxCount, where, ", field '", field, "': ", v, " must be at most ", kMaxCount);
   return v;
 }
 
@@ -104,18 +108,18 @@ std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source
     if (!header) {  // the first non-blank line must be the header, exactly
       std::string want;
       for (const char* f : kFields) want += (want.empty() ? "" : ",") + std::string(f);
-      CONVKIT_CHECK(fields.size() == std::size(kFields) && std::equal(fields.begin(), fields.end(), kFields), where,
-                    ": expected the header '", want, "', got '", line, "'");
+      CONVKIT_CHECK_FILE(fields.size() == std::size(kFields) && std::equal(fields.begin(), fields.end(), kFields), where,
+                         ": expected the header '", want, "', got '", line, "'");
       header = true;
       continue;
     }
-    CONVKIT_CHECK(fields.size() == std::size(kFields), where, ": expected ", std::size(kFields),
-                  " comma-separated fields (name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups), got ",
-                  fields.size());
+    CONVKIT_CHECK_FILE(fields.size() == std::size(kFields), where, ": expected ", std::size(kFields),
+                       " comma-separated fields (name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups), got ",
+                       fields.size());
     BenchShape s;
     s.line = line_no;
     s.name = fields[0];
-    CONVKIT_CHECK(!s.name.empty(), where, ", field 'name': empty");
+    CONVKIT_CHECK_FILE(!s.name.empty(), where, ", field 'name': empty");
     s.n = parse_count(fields[1], where, "N", 1);
     s.c_in = parse_count(fields[2], where, "C_in", 1);
     s.c_out = parse_count(fields[3], where, "C_out", 1);
@@ -125,23 +129,23 @@ std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source
     s.padding = parse_dims(fields[7], where, "padding", 0);
     s.dilation = parse_dims(fields[8], where, "dilation", 1);
     s.groups = parse_count(fields[9], where, "groups", 1);
-    CONVKIT_CHECK(s.dim() <= 3, where, ", field 'spatial': '", fields[4], "' has ", s.dim(),
-                  " dims; convkit bench handles 1 (L), 2 (HxW) or 3 (DxHxW)");
+    CONVKIT_CHECK_FILE(s.dim() <= 3, where, ", field 'spatial': '", fields[4], "' has ", s.dim(),
+                       " dims; convkit bench handles 1 (L), 2 (HxW) or 3 (DxHxW)");
     const std::pair<const char*, const Shape*> per_dim[] = {
         {"kernel", &s.kernel}, {"stride", &s.stride}, {"padding", &s.padding}, {"dilation", &s.dilation}};
     for (std::size_t i = 0; i < std::size(per_dim); ++i)
-      CONVKIT_CHECK(per_dim[i].second->size() == s.dim(), where, ", field '", per_dim[i].first, "': '",
-                    fields[5 + i], "' has ", per_dim[i].second->size(), " dims but spatial '", fields[4], "' has ",
-                    s.dim());
-    CONVKIT_CHECK(s.c_in % s.groups == 0 && s.c_out % s.groups == 0, where, ", field 'groups': ", s.groups,
-                  " must divide C_in (", s.c_in, ") and C_out (", s.c_out, ")");
+      CONVKIT_CHECK_FILE(per_dim[i].second->size() == s.dim(), where, ", field '", per_dim[i].first, "': '",
+                         fields[5 + i], "' has ", per_dim[i].second->size(), " dims but spatial '", fields[4], "' has ",
+                         s.dim());
+    CONVKIT_CHECK_FILE(s.c_in % s.groups == 0 && s.c_out % s.groups == 0, where, ", field 'groups': ", s.groups,
+                       " must divide C_in (", s.c_in, ") and C_out (", s.c_out, ")");
     for (std::size_t i = 0; i < s.dim(); ++i)
-      CONVKIT_CHECK(s.spatial[i] + 2 * s.padding[i] >= s.dilation[i] * (s.kernel[i] - 1) + 1, where,
-                    ", field 'kernel': the dilated kernel (", s.dilation[i] * (s.kernel[i] - 1) + 1,
-                    ") is larger than the padded input (", s.spatial[i] + 2 * s.padding[i], ") in dim ", i);
+      CONVKIT_CHECK_FILE(s.spatial[i] + 2 * s.padding[i] >= s.dilation[i] * (s.kernel[i] - 1) + 1, where,
+                         ", field 'kernel': the dilated kernel (", s.dilation[i] * (s.kernel[i] - 1) + 1,
+                         ") is larger than the padded input (", s.spatial[i] + 2 * s.padding[i], ") in dim ", i);
     shapes.push_back(std::move(s));
   }
-  CONVKIT_CHECK(header, source, ": empty file (expected the header line and one line per shape)");
+  CONVKIT_CHECK_FILE(header, source, ": empty file (expected the header line and one line per shape)");
   return shapes;
 }
 

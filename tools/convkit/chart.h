@@ -23,7 +23,7 @@ struct ChartPanel {
 /// bar per series, on a log2 axis around 1 (speed-ups: bars grow left or right of the 1.0
 /// line) or on a linear axis from 0 with a line at 100 (percentages). A value that is NaN or
 /// <= 0 gets no bar, only its label (e.g. "FAILED", drawn in red). Writes a PNG; throws
-/// convkit::Error if the file cannot be written.
+/// convkit::FileError if the file cannot be written.
 void write_plot(const std::string& path, const std::vector<std::string>& names, const std::vector<ChartPanel>& panels,
                 const std::vector<ChartSeries>& series, bool log_scale, const std::string& axis_note);
 

@@ -117,7 +117,10 @@ void run_conv(const ConvCommand& c) {
     const std::string wkey = c.key.empty() ? "weight" : c.key + ".weight";
     const std::string bkey = c.key.empty() ? "bias" : c.key + ".bias";
     const auto wi = st.tensors.find(wkey);
-    CONVKIT_CHECK(wi != st.tensors.end(), "'", c.weights, "': no tensor '", wkey, "'");
+    std::string names;
+    for (const auto& [k, t] : st.tensors) names += str_cat(names.empty() ? "" : ", ", k);
+    CONVKIT_CHECK_FILE(wi != st.tensors.end(), "'", c.weights, "': no tensor '", wkey, "' for --key '", c.key,
+                       "' (the file has: ", names.empty() ? "none" : names, ")");
     w = wi->second;
     if (const auto bi = st.tensors.find(bkey); bi != st.tensors.end()) b = bi->second;
   }

@@ -26,10 +26,11 @@ std::vector<std::string> split(const std::string& s, char sep);
 void add_conv_options(CLI::App& sub, ConvCommand& c);
 
 /// Parses the string-valued options for a convolution of spatial rank `dim`. Throws
-/// convkit::Error naming the option and the value on anything malformed.
+/// convkit::ArgumentError naming the option and the value on anything malformed.
 internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim);
 
-/// Loads the files, convolves, writes the output (atomically). Throws convkit::Error.
+/// Loads the files, convolves, writes the output (atomically). Throws convkit::FileError for
+/// a file that cannot be read or written or is malformed, convkit::ArgumentError otherwise.
 void run_conv(const ConvCommand& c);
 
 /// The fuzzed path, shared by fuzz/cli_fuzz.cc and the corpus replay test: NUL-separated

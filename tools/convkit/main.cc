@@ -1,10 +1,12 @@
 // The `convkit` command-line tool. Exit status: 0 on success, 2 on bad arguments or files,
-// 1 when `convkit bench` finds a wrong output.
+// 1 when `convkit bench` finds a wrong output. Every error is one stderr line starting with
+// "convkit: error:"; an unknown option gets the closest known one suggested.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "convkit/convkit.h"
 #include "tools/convkit/bench.h"
+#include "tools/convkit/cli_errors.h"
 #include "tools/convkit/conv_command.h"
 
 int main(int argc, char** argv) {
@@ -43,10 +45,10 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);  // prints help, status 0
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help: prints the help, status 0
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message
+    std::cerr << "convkit: error: " << convkit::tool::parse_error_message(app, e) << "\n";
     return 2;
   }
   try {

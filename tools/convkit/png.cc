@@ -188,10 +188,10 @@ void Bitmap::write_png(const std::string& path) const {
   put_chunk(png, "IEND", {});
 
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  CONVKIT_CHECK(f.good(), "--plot '", path, "': cannot open the file for writing");
+  CONVKIT_CHECK_FILE(f.good(), "--plot '", path, "': cannot open the file for writing");
   f.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
   f.close();
-  CONVKIT_CHECK(f.good(), "--plot '", path, "': write failed");
+  CONVKIT_CHECK_FILE(f.good(), "--plot '", path, "': write failed");
 }
 
 }  // namespace convkit::tool

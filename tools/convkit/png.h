@@ -29,7 +29,7 @@ class Bitmap {
   static int text_width(const std::string& s, int scale = 1);
   static constexpr int kGlyphW = 5, kGlyphH = 7, kAdvance = 6;
 
-  /// Writes the image as PNG. Throws convkit::Error if the file cannot be written.
+  /// Writes the image as PNG. Throws convkit::FileError if the file cannot be written.
   void write_png(const std::string& path) const;
 
  private:

@@ -3,6 +3,7 @@
 // Every option has a default; every setter returns *this.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -69,22 +70,46 @@ struct Named {
 };
 
 /// D integers given as one int (repeated) or a list of exactly D (PyTorch's int-or-tuple).
+/// A list of another length is kept, not thrown at once: the option setter that receives it
+/// calls check(name), so the message names the option. Reading a bad array throws as well.
 template <std::size_t D>
 class ExpandingArray {
  public:
   ExpandingArray(int64_t v) { values_.fill(v); }  // NOLINT: implicit like libtorch
   ExpandingArray(std::initializer_list<int64_t> list) : ExpandingArray(std::vector<int64_t>(list)) {}
   ExpandingArray(const std::vector<int64_t>& list) {  // NOLINT
-    CONVKIT_CHECK(list.size() == D, "expected an int or a tuple of ", D, " ints, but got a tuple of ",
-                  list.size());
-    for (std::size_t i = 0; i < D; ++i) values_[i] = list[i];
+    if (list.size() == D) {
+      std::copy(list.begin(), list.end(), values_.begin());
+    } else {
+      ok_ = false;
+      wrong_length_ = list;
+    }
   }
-  int64_t operator[](std::size_t i) const { return values_[i]; }
-  std::vector<int64_t> vec() const { return {values_.begin(), values_.end()}; }
+  /// Throws ArgumentError naming the option `name` (PyTorch's wording) if a list of the
+  /// wrong length was given.
+  void check(const char* name) const {
+    if (ok_) return;
+    std::string got;
+    for (int64_t v : wrong_length_) got += internal::str_cat(got.empty() ? "" : ", ", v);
+    throw ArgumentError(internal::str_cat("expected ", name, " to be a single integer value or a list of ", D,
+                                          " values to match the convolution dimensions, but got ", name, "=[",
+                                          got, "]"));
+  }
+  int64_t operator[](std::size_t i) const {
+    check(kUnnamed);
+    return values_[i];
+  }
+  std::vector<int64_t> vec() const {
+    check(kUnnamed);
+    return {values_.begin(), values_.end()};
+  }
   static constexpr std::size_t size() { return D; }
 
  private:
+  static constexpr const char* kUnnamed = "an int-or-tuple argument";
   std::array<int64_t, D> values_{};
+  bool ok_ = true;
+  std::vector<int64_t> wrong_length_;  // what was given when !ok_
 };
 
 /// How padding was given. Explicit and Pairs carry numbers; the others are resolved from
@@ -107,13 +132,18 @@ class Padding {
     else if (s == "same") kind_ = PaddingKind::Same;
     else if (s == "causal") kind_ = PaddingKind::Causal;
     else
-      throw Error("Invalid padding string '" + s + "', should be one of 'valid', 'same', 'causal'"
-                  " (or give an int, a tuple, or (lo, hi) pairs)");
+      throw ArgumentError("Invalid padding string '" + s + "', should be one of 'valid', 'same', 'causal'"
+                          " (or give an int, a tuple, or (lo, hi) pairs)");
   }
   Padding(std::initializer_list<std::pair<int64_t, int64_t>> pairs)  // NOLINT
       : Padding(std::vector<std::pair<int64_t, int64_t>>(pairs)) {}
   Padding(const std::vector<std::pair<int64_t, int64_t>>& pairs) : lo_(0), hi_(0) {  // NOLINT
-    CONVKIT_CHECK(pairs.size() == D, "padding pairs: expected ", D, " (lo, hi) pairs, got ", pairs.size());
+    kind_ = PaddingKind::Pairs;
+    if (pairs.size() != D) {  // kept for check() to name
+      wrong_pairs_ = pairs;
+      pairs_ok_ = false;
+      return;
+    }
     std::vector<int64_t> lo, hi;
     for (const auto& p : pairs) {
       lo.push_back(p.first);
@@ -121,21 +151,56 @@ class Padding {
     }
     lo_ = lo;
     hi_ = hi;
-    kind_ = PaddingKind::Pairs;
+  }
+  /// Throws ArgumentError naming the option `name` if a list of other than D values, or other
+  /// than D (lo, hi) pairs, was given.
+  void check(const char* name) const {
+    if (!pairs_ok_) {
+      std::string got;
+      for (const auto& [lo, hi] : wrong_pairs_)
+        got += internal::str_cat(got.empty() ? "" : ", ", "(", lo, ", ", hi, ")");
+      throw ArgumentError(internal::str_cat("expected ", name, " to be ", D, " (lo, hi) pairs, one per spatial ",
+                                            "dimension, but got ", wrong_pairs_.size(), " pairs: ", name, "=[",
+                                            got, "]"));
+    }
+    lo_.check(name);
+    hi_.check(name);
   }
   PaddingKind kind() const { return kind_; }
   /// Explicit/Pairs amounts before (lo) and after (hi) each spatial dim.
-  const ExpandingArray<D>& lo() const { return lo_; }
-  const ExpandingArray<D>& hi() const { return hi_; }
+  const ExpandingArray<D>& lo() const {
+    check("padding");
+    return lo_;
+  }
+  const ExpandingArray<D>& hi() const {
+    check("padding");
+    return hi_;
+  }
 
  private:
   PaddingKind kind_ = PaddingKind::Explicit;
   ExpandingArray<D> lo_, hi_;
+  bool pairs_ok_ = true;
+  std::vector<std::pair<int64_t, int64_t>> wrong_pairs_;  // what was given when !pairs_ok_
 };
+
+/// Option setters call check_option(name, value): arrays and paddings of the wrong length are
+/// refused with a message that names the option; other option types need no check here.
+template <typename T>
+void check_option(const char*, const T&) {}
+template <std::size_t D>
+void check_option(const char* name, const ExpandingArray<D>& v) {
+  v.check(name);
+}
+template <std::size_t D>
+void check_option(const char* name, const Padding<D>& v) {
+  v.check(name);
+}
 
 #define CONVKIT_ARG(T, name)                               \
  public:                                                   \
   auto& name(const T& new_##name) {                        \
+    ::convkit::nn::check_option(#name, new_##name);        \
     name##_ = new_##name;                                  \
     return *this;                                          \
   }                                                        \
@@ -149,7 +214,9 @@ template <std::size_t D>
 class ConvOptions {
  public:
   ConvOptions(int64_t in_channels, int64_t out_channels, ExpandingArray<D> kernel_size)
-      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {
+    kernel_size.check("kernel_size");
+  }
 
   /// Number of channels in the input.
   CONVKIT_ARG(int64_t, in_channels);
