@@ -19,19 +19,6 @@ namespace {
 
 using internal::Isa;
 
-// Sets CONVKIT_MAX_ISA for the scope (plans pick kernels when they are made).
-struct IsaCap {
-  explicit IsaCap(Isa isa) { setenv("CONVKIT_MAX_ISA", internal::name_of(isa), 1); }
-  ~IsaCap() { unsetenv("CONVKIT_MAX_ISA"); }
-};
-
-std::vector<Isa> isas() {
-  std::vector<Isa> v{Isa::Scalar};
-  if (internal::detected_isa() >= Isa::Fma3) v.push_back(Isa::Fma3);
-  if (internal::detected_isa() >= Isa::Avx512) v.push_back(Isa::Avx512);
-  return v;
-}
-
 struct Case {
   int dim = 2;
   int64_t N = 1, Cin = 4, Cout = 4, groups = 1;

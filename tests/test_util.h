@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "convkit/convkit.h"
+#include "cpu/isa.h"
 
 namespace convkit::test {
 
@@ -86,6 +88,20 @@ inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b
   if (std::memcmp(ca.data_ptr(), cb.data_ptr(), static_cast<std::size_t>(ca.numel() * ca.element_size())) != 0)
     return ::testing::AssertionFailure() << "values differ";
   return ::testing::AssertionSuccess();
+}
+
+/// Sets CONVKIT_MAX_ISA for the scope (plans pick kernels when they are made).
+struct IsaCap {
+  explicit IsaCap(internal::Isa isa) { setenv("CONVKIT_MAX_ISA", internal::name_of(isa), 1); }
+  ~IsaCap() { unsetenv("CONVKIT_MAX_ISA"); }
+};
+
+/// Every ISA this CPU runs, scalar first.
+inline std::vector<internal::Isa> isas() {
+  std::vector<internal::Isa> v{internal::Isa::Scalar};
+  if (internal::detected_isa() >= internal::Isa::Fma3) v.push_back(internal::Isa::Fma3);
+  if (internal::detected_isa() >= internal::Isa::Avx512) v.push_back(internal::Isa::Avx512);
+  return v;
 }
 
 /// f must throw the error kind E (convkit::ArgumentError or convkit::FileError) whose message

@@ -1,6 +1,7 @@
 #include "conv/plan.h"
 
 #include "conv/reference.h"
+#include "core/finite.h"
 
 #include <algorithm>
 
@@ -120,6 +121,32 @@ class ReferencePlan : public ConvPlan {
   Tensor w_, b_;
 };
 
+// Winograd's transforms add and subtract a whole tile, so one inf or NaN input would turn
+// every output of its tiles NaN. A call whose input holds one runs on the direct (gemm) path
+// instead, which puts inf and NaN where the reference does; that plan is made on first need
+// from the weight and bias kept here (their memory: plans never copy them).
+class ExactOnNonFinitePlan : public ConvPlan {
+ public:
+  ExactOnNonFinitePlan(std::unique_ptr<ConvPlan> fast, const Tensor& w, const Tensor& b)
+      : fast_(std::move(fast)), w_(w), b_(b) {}
+  void run(const Tensor& x, Tensor& y) const override {
+    if (all_finite(x)) return fast_->run(x, y);
+    std::call_once(exact_once_, [&] {
+      exact_ = make_gemm_plan(params, w_, b_);
+      exact_->params = params;
+      exact_->choice = {Algorithm::Gemm, "the input holds inf or NaN"};
+    });
+    exact_->run(x, y);
+  }
+  int64_t memory_bytes() const override { return fast_->memory_bytes() + (exact_ ? exact_->memory_bytes() : 0); }
+
+ private:
+  std::unique_ptr<ConvPlan> fast_;
+  Tensor w_, b_;
+  mutable std::once_flag exact_once_;
+  mutable std::unique_ptr<ConvPlan> exact_;
+};
+
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced) {
@@ -127,12 +154,21 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   // Nothing to compute (N = 0): the fast plans would still size buffers from the spatial
   // shape, which an empty batch may make absurdly large.
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty output: nothing to compute"};
+  // A fast path multiplies zero padding by every weight (inf * 0 is NaN) and Winograd mixes
+  // weights and bias into whole tiles; the reference skips padding, as a direct convolution
+  // does, so non-finite weights and biases run there (their outputs are diagnostics anyway).
+  if (choice.algorithm != Algorithm::Reference && p.dtype == kFloat32 &&
+      (!all_finite(w) || (b.defined() && !all_finite(b))))
+    choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   log_choice(p, choice);
   std::unique_ptr<ConvPlan> plan;
   switch (choice.algorithm) {
     case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
     case Algorithm::Depthwise: plan = make_depthwise_plan(p, w, b); break;
-    case Algorithm::Winograd: plan = p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b); break;
+    case Algorithm::Winograd:
+      plan = std::make_unique<ExactOnNonFinitePlan>(
+          p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b), w.contiguous(), b);
+      break;
     default: plan = std::make_unique<ReferencePlan>(w, b); break;
   }
   plan->params = p;
