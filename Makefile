@@ -8,7 +8,7 @@ DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache l
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := npy safetensors cli
+FUZZ_TARGETS := npy safetensors cli conv
 
 .PHONY: all deps build demo test test-fast asan clean bench-rng fuzz fuzz-run fuzz-build
 all: build
@@ -58,7 +58,7 @@ $(FUZZ_BUILD)/build.ninja:
 	  -DCONVKIT_FUZZ=ON -DCONVKIT_BUILD_TESTS=OFF -DCONVKIT_WERROR=ON
 
 fuzz-build: deps $(FUZZ_BUILD)/build.ninja
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_npy fuzz_safetensors fuzz_cli
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_npy fuzz_safetensors fuzz_cli fuzz_conv
 
 fuzz-run:
 	@for t in $(FUZZ_TARGETS); do \

@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "kernels/scan/scan.h"
 #include "test_util.h"
 
 namespace convkit::test {
@@ -121,6 +122,35 @@ TEST(NonFinite, EveryPathPlacesInfAndNanWhereTheReferenceDoes) {
       }
   }
   set_num_threads(saved);
+}
+
+// Every scan kernel of kernels.inc against a plain loop: rows of every length around the
+// vector widths, one inf, -inf or NaN at each place in turn (and none), neighbours outside
+// the rows holding NaN so reading past them shows.
+TEST(NonFinite, ScanKernelsFindEveryInfAndNanInTheirRowsOnly) {
+  int count = 0;
+  const kernels::ScanKernel* list = kernels::scan_kernel_list(&count);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (int k = 0; k < count; ++k) {
+    if (list[k].isa > internal::detected_isa()) continue;
+    for (int64_t rows : {1, 3})
+      for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 70}) {
+        const int64_t ld = n + 5;
+        std::vector<float> buf(static_cast<std::size_t>(rows * ld + 8), nan);
+        float* p = buf.data() + 4;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t i = 0; i < n; ++i) p[r * ld + i] = 1.0f / static_cast<float>(1 + i + r);
+        EXPECT_TRUE(list[k].finite_rows(p, ld, rows, n)) << list[k].name << " n " << n;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t i = 0; i < n; ++i)
+            for (float v : {inf, -inf, nan}) {
+              const float keep = p[r * ld + i];
+              p[r * ld + i] = v;
+              EXPECT_FALSE(list[k].finite_rows(p, ld, rows, n)) << list[k].name << " n " << n << " at " << r << "," << i;
+              p[r * ld + i] = keep;
+            }
+      }
+  }
 }
 
 // The layer: one inf in a (2, 64, 28, 28) input of a 64-channel 3x3 layer, Winograd

@@ -4,6 +4,7 @@
 #include "core/finite.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "convkit/settings.h"
 #include "convkit/threads.h"
@@ -121,33 +122,44 @@ class ReferencePlan : public ConvPlan {
   Tensor w_, b_;
 };
 
-// Winograd's transforms add and subtract a whole tile, so one inf or NaN input would turn
-// every output of its tiles NaN. A call whose input holds one runs on the direct (gemm) path
-// instead, which puts inf and NaN where the reference does; that plan is made on first need
-// from the weight and bias kept here (their memory: plans never copy them).
 class ExactOnNonFinitePlan : public ConvPlan {
  public:
-  ExactOnNonFinitePlan(std::unique_ptr<ConvPlan> fast, const Tensor& w, const Tensor& b)
-      : fast_(std::move(fast)), w_(w), b_(b) {}
+  ExactOnNonFinitePlan(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b)
+      : fast_(std::move(fast)), w_(w.contiguous()), b_(b) {}
   void run(const Tensor& x, Tensor& y) const override {
-    if (all_finite(x)) return fast_->run(x, y);
-    std::call_once(exact_once_, [&] {
-      exact_ = make_gemm_plan(params, w_, b_);
-      exact_->params = params;
-      exact_->choice = {Algorithm::Gemm, "the input holds inf or NaN"};
-    });
-    exact_->run(x, y);
+    if (fast_->run_if_finite(x, y)) return;
+    const ConvPlan* exact = exact_ptr_.load(std::memory_order_acquire);
+    if (!exact) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!exact_) {
+        auto e = make_gemm_plan(params, w_, b_);
+        e->params = params;
+        e->choice = {Algorithm::Gemm, "the input holds inf or NaN"};
+        exact_ = std::move(e);
+        exact_ptr_.store(exact_.get(), std::memory_order_release);
+      }
+      exact = exact_.get();
+    }
+    exact->run(x, y);
   }
-  int64_t memory_bytes() const override { return fast_->memory_bytes() + (exact_ ? exact_->memory_bytes() : 0); }
+  int64_t memory_bytes() const override {
+    const ConvPlan* exact = exact_ptr_.load(std::memory_order_acquire);
+    return fast_->memory_bytes() + (exact ? exact->memory_bytes() : 0);
+  }
 
  private:
-  std::unique_ptr<ConvPlan> fast_;
+  std::unique_ptr<FiniteInputPlan> fast_;
   Tensor w_, b_;
-  mutable std::once_flag exact_once_;
+  mutable std::mutex mu_;  // guards making exact_
   mutable std::unique_ptr<ConvPlan> exact_;
+  mutable std::atomic<const ConvPlan*> exact_ptr_{nullptr};  // exact_, once made
 };
 
 }  // namespace
+
+std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b) {
+  return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);
+}
 
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced) {
   AlgorithmChoice choice = select_algorithm(p, forced, allow_fast_winograd());
@@ -165,10 +177,7 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   switch (choice.algorithm) {
     case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
     case Algorithm::Depthwise: plan = make_depthwise_plan(p, w, b); break;
-    case Algorithm::Winograd:
-      plan = std::make_unique<ExactOnNonFinitePlan>(
-          p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b), w.contiguous(), b);
-      break;
+    case Algorithm::Winograd: plan = p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b); break;
     default: plan = std::make_unique<ReferencePlan>(w, b); break;
   }
   plan->params = p;

@@ -26,6 +26,25 @@ class ConvPlan {
   AlgorithmChoice choice{Algorithm::Reference, ""};
 };
 
+/// A fast path that is exact only on finite inputs: Winograd's transforms add and subtract a
+/// whole tile, so one inf or NaN would make every output of its tiles NaN. It checks the input
+/// values it reads (with the scan kernel, while they are in cache) and reports them.
+class FiniteInputPlan {
+ public:
+  virtual ~FiniteInputPlan() = default;
+  /// Computes y and returns true; or returns false, y unspecified, when x holds an inf or NaN
+  /// that some output reads. Thread-safe like ConvPlan::run.
+  virtual bool run_if_finite(const Tensor& x, Tensor& y) const = 0;
+  virtual int64_t memory_bytes() const = 0;
+
+  ConvParams params;
+};
+
+/// The plan for a FiniteInputPlan: calls whose input holds inf or NaN run on a gemm plan (made
+/// on first need from w and b, which it keeps: it does not copy them), which puts them where
+/// the reference does.
+std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b);
+
 /// The depthwise path keeps its tap pointers on the stack, so it takes kernels up to this size.
 inline constexpr int64_t kDepthwiseMaxTaps = 1024;
 

@@ -9,10 +9,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "conv/plan.h"
 #include "core/storage.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/scan/scan.h"
 #include "kernels/winograd/winograd.h"
 
 namespace convkit::internal {
@@ -26,11 +28,12 @@ constexpr int64_t kTiles = kGroups * kLanes;  // V and M columns per task (the G
 // Tiles of the largest sub-sequence (a = 0, ceil(Lo / d) outputs); every sub-sequence gets as many.
 int64_t tiles_of(const ConvParams& p) { return ceil_div(ceil_div(p.out_size[0], p.dilation[0]), 4); }
 
-class Winograd1dPlan : public ConvPlan {
+class Winograd1dPlan : public FiniteInputPlan {
  public:
   Winograd1dPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
       : kernel_(kernels::gemm_kernel_for(max_isa(), p.C_out, kTiles, kTiles)),
         wk_(kernels::winograd_kernels(max_isa())),
+        scan_(kernels::scan_kernel(max_isa())),
         mr_(kernel_.mr),
         nr_(kernel_.nr) {
     params = p;
@@ -72,7 +75,7 @@ class Winograd1dPlan : public ConvPlan {
 
   int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes(); }
 
-  void run(const Tensor& x, Tensor& y) const override {
+  bool run_if_finite(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
     const int64_t chunks = ceil_div(groups_, kGroups);
     const int64_t tasks = p.N * chunks;
@@ -86,8 +89,10 @@ class Winograd1dPlan : public ConvPlan {
 
     // Tasks (image, chunk of lane groups) own disjoint outputs and compute them with the same
     // operations whatever the thread count: the same bits.
+    std::atomic<bool> nonfinite{false};  // once set, the remaining tasks are skipped
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t task = 0; task < tasks; ++task) {
+      if (nonfinite.load(std::memory_order_relaxed)) continue;
       const int64_t n = task / chunks, g0 = task % chunks * kGroups, ng = std::min(kGroups, groups_ - g0);
       float* v = ws.get(omp_get_thread_num());
       float* m = v + v_floats;
@@ -100,6 +105,23 @@ class Winograd1dPlan : public ConvPlan {
       for (int64_t ci = 0; ci < K_; ++ci)
         for (int64_t k = 0; k < ng; ++k)
           wk_.input_1d(xn + ci * xs1, xs, L, grs[k].out - lo, d_, grs[k].lanes, v + ci * kTiles + k * kLanes, K_ * kTiles);
+      // An inf or NaN in a window would poison its whole tile. B^T's rows 0 and 5 take inputs
+      // 0, 2, 4 and 1, 3, 5 with non-zero factors, so such a window makes V's row 0 or 5 inf or
+      // NaN: those two rows of each group's lanes are checked, from cache.
+      // Groups with every lane in use make one run per row (lanes past a group's are stale).
+      bool full = true;
+      for (int64_t k = 0; k < ng; ++k) full = full && grs[k].lanes == kLanes;
+      bool finite = true;
+      for (int64_t j : {0, 5}) {
+        const float* vj = v + j * K_ * kTiles;
+        if (full) finite = finite && scan_.finite_rows(vj, kTiles, K_, ng * kLanes);
+        for (int64_t k = 0; k < ng && !full && finite; ++k)
+          finite = scan_.finite_rows(vj + k * kLanes, kTiles, K_, grs[k].lanes);
+      }
+      if (!finite) {
+        nonfinite.store(true, std::memory_order_relaxed);
+        continue;
+      }
       // The 6 GEMMs over the chunk's columns.
       const int64_t nt = ng * kLanes, kb = gemm_k_block(K_);
       for (int64_t j = 0; j < 6; ++j)
@@ -115,6 +137,7 @@ class Winograd1dPlan : public ConvPlan {
           wk_.output_1d(m + co * kTiles + k * kLanes, M_ * kTiles, yn + co * Lo_, Lo_, grs[k].out, d_, grs[k].lanes,
                         bias ? bias[co] : 0.0f);
     }
+    return !nonfinite.load();
   }
 
  private:
@@ -132,6 +155,7 @@ class Winograd1dPlan : public ConvPlan {
 
   const kernels::GemmKernel& kernel_;
   const kernels::WinogradKernels& wk_;
+  const kernels::ScanKernel& scan_;
   int64_t mr_, nr_;
   int64_t M_ = 0, K_ = 0, d_ = 1, Lo_ = 0, grids_ = 1, tiles_ = 0, panels_ = 0, ustride_ = 0;
   int64_t q_ = 1, per_ = 16, iblocks_ = 1, groups_ = 1;
@@ -142,7 +166,7 @@ class Winograd1dPlan : public ConvPlan {
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
-  return std::make_unique<Winograd1dPlan>(p, w, b);
+  return exact_on_nonfinite(std::make_unique<Winograd1dPlan>(p, w, b), w, b);
 }
 
 }  // namespace convkit::internal

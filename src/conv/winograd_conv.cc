@@ -9,11 +9,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "conv/plan.h"
 #include "core/storage.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/scan/scan.h"
 #include "kernels/winograd/winograd.h"
 
 namespace convkit::internal {
@@ -24,10 +26,14 @@ constexpr int64_t kTilesPerBlock = 32;  // tiles per task (the GEMM's N)
 constexpr int64_t kLanes = 16;          // tiles per transform kernel call
 constexpr int64_t kStrip = 4 * kLanes + 2;
 
-class WinogradPlan : public ConvPlan {
+class WinogradPlan : public FiniteInputPlan {
  public:
   WinogradPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : kernel_(pick_kernel(p)), wk_(kernels::winograd_kernels(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
+      : kernel_(pick_kernel(p)),
+        wk_(kernels::winograd_kernels(max_isa())),
+        scan_(kernels::scan_kernel(max_isa())),
+        mr_(kernel_.mr),
+        nr_(kernel_.nr) {
     params = p;
     M_ = p.C_out;
     K_ = p.C_in;
@@ -75,7 +81,7 @@ class WinogradPlan : public ConvPlan {
 
   int64_t memory_bytes() const override { return u_.numel() * 4 + ws_.bytes() + shared_.bytes(); }
 
-  void run(const Tensor& x, Tensor& y) const override {
+  bool run_if_finite(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
     const int64_t tiles = tiles_h_ * tiles_w_, grids = grids_;
     const int64_t blocks = (tiles + kTilesPerBlock - 1) / kTilesPerBlock;
@@ -100,20 +106,26 @@ class WinogradPlan : public ConvPlan {
                        v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
                        kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
     };
+    std::atomic<bool> nonfinite{false};  // once set, the remaining tasks are skipped
     if (whole_blocks) {
       const auto ws = ws_.lease(threads, v_floats + m_floats + scratch);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
       for (int64_t task = 0; task < tasks; ++task) {
+        if (nonfinite.load(std::memory_order_relaxed)) continue;
         const int64_t n = task / (grids * blocks), grid = task / blocks % grids, t0 = (task % blocks) * kTilesPerBlock;
         const int64_t nt = std::min(kTilesPerBlock, tiles - t0);
         float* v = ws.get(omp_get_thread_num());  // [36][C_in][NT]
         float* m = v + v_floats;                    // [36][C_out][NT]
         float* tmp = m + m_floats;
         input_tiles(x, n, grid, t0, nt, v, tmp, 0, K_);
+        if (!transformed_finite(v, nt, 0, K_)) {
+          nonfinite.store(true, std::memory_order_relaxed);
+          continue;
+        }
         for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
         output_tiles(m, n, grid, t0, nt, y, tmp + kLanes * 6 * kStrip, 0, M_);
       }
-      return;
+      return !nonfinite.load();
     }
     // Shared blocks: one V and M for all threads, per-thread transform scratch only.
     const auto ws = ws_.lease(threads, scratch);
@@ -127,13 +139,17 @@ class WinogradPlan : public ConvPlan {
       {
         float* tmp = ws.get(omp_get_thread_num());
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        input_tiles(x, n, grid, t0, nt, v, tmp, K_ * tid / nth, K_ * (tid + 1) / nth);
+        const int64_t ci_begin = K_ * tid / nth, ci_end = K_ * (tid + 1) / nth;
+        input_tiles(x, n, grid, t0, nt, v, tmp, ci_begin, ci_end);
+        if (!transformed_finite(v, nt, ci_begin, ci_end)) nonfinite.store(true, std::memory_order_relaxed);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t xi = 0; xi < 36; ++xi) gemms(v, m, nt, xi);
         output_tiles(m, n, grid, t0, nt, y, tmp + kLanes * 6 * kStrip, M_ * tid / nth, M_ * (tid + 1) / nth);
       }
+      if (nonfinite.load()) return false;
     }
+    return true;
   }
 
  private:
@@ -225,6 +241,17 @@ class WinogradPlan : public ConvPlan {
     });
   }
 
+  // Whether the transformed tiles t < nt of channels [ci_begin, ci_end) in v came from finite
+  // inputs. (B^T d B)'s corners 0, 5, 30, 35 between them sum every one of the 36 inputs with
+  // a non-zero factor (rows 0 and 5 of B^T take inputs 0, 2, 4 and 1, 3, 5), so an inf or NaN
+  // anywhere in a window makes a corner inf or NaN: 4 of the 36 positions, read from cache.
+  bool transformed_finite(const float* v, int64_t nt, int64_t ci_begin, int64_t ci_end) const {
+    for (int64_t xi : {0, 5, 30, 35})
+      if (!scan_.finite_rows(v + (xi * K_ + ci_begin) * kTilesPerBlock, kTilesPerBlock, ci_end - ci_begin, nt))
+        return false;
+    return true;
+  }
+
   // Tile (th, tw) of sub-grid (a, b) holds outputs (a + dh (4 th + i), b + dw (4 tw + j)).
   // rows: room for kLanes [4][4 kLanes] output blocks.
   void output_tiles(const float* m, int64_t n, int64_t grid, int64_t t0, int64_t nt, Tensor& y, float* rows,
@@ -267,6 +294,7 @@ class WinogradPlan : public ConvPlan {
 
   const kernels::GemmKernel& kernel_;
   const kernels::WinogradKernels& wk_;
+  const kernels::ScanKernel& scan_;
   int64_t mr_, nr_;
   int64_t M_ = 0, K_ = 0, panels_ = 0, tiles_h_ = 0, tiles_w_ = 0, dh_ = 1, dw_ = 1, grids_ = 1, grids_w_ = 1;
   Tensor u_, bias_;
@@ -277,7 +305,7 @@ class WinogradPlan : public ConvPlan {
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
-  return std::make_unique<WinogradPlan>(p, w, b);
+  return exact_on_nonfinite(std::make_unique<WinogradPlan>(p, w, b), w, b);
 }
 
 }  // namespace convkit::internal

@@ -1,0 +1,297 @@
+#include "fuzz/conv_diff.h"
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "convkit/convkit.h"
+#include "cpu/isa.h"
+
+namespace convkit::fuzz {
+namespace {
+
+// Reads the fuzz input front to back; past its end every read is 0, so any input is a case.
+class Bytes {
+ public:
+  Bytes(const uint8_t* d, std::size_t n) : d_(d), n_(n) {}
+  unsigned byte() { return i_ < n_ ? d_[i_++] : 0u; }
+  /// A value in [lo, hi].
+  int64_t in(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(byte()) % (hi - lo + 1); }
+  uint32_t u32() { return byte() | byte() << 8 | byte() << 16 | static_cast<uint32_t>(byte()) << 24; }
+
+ private:
+  const uint8_t* d_;
+  std::size_t n_, i_ = 0;
+};
+
+struct Case {
+  int dim = 1;
+  DType dtype = kFloat32;
+  Algorithm algo = Algorithm::Auto;
+  internal::Isa isa = internal::Isa::Scalar;
+  int threads = 1;
+  bool allow_winograd = false, bias = true, batched = true;
+  int64_t N = 1, cin = 1, cout = 1, groups = 1;
+  Shape S, K, stride, dil, lo, hi;
+  int padding = 0;  // 0 int per dim (lo), 1 pairs, 2 same, 3 valid, 4 causal
+  PaddingMode mode = PaddingMode::Zeros;
+  ConvMode conv_mode = ConvMode::CrossCorrelation;
+  int layout = 0;  // 0 contiguous, 1 channels-last, 2 every other element of a wider tensor
+
+  std::string str() const {
+    std::ostringstream o;
+    auto v = [&](const Shape& s) {
+      std::string r;
+      for (int64_t e : s) r += (r.empty() ? "" : "x") + std::to_string(e);
+      return r;
+    };
+    o << dim << "-d " << dtype_name(dtype) << " algo=" << name_of(algo) << " isa=" << internal::name_of(isa)
+      << " threads=" << threads << (allow_winograd ? " fast-winograd" : "") << " N=" << N
+      << (batched ? "" : " unbatched") << " C=" << cin << "->" << cout << " groups=" << groups << " S=" << v(S)
+      << " K=" << v(K) << " stride=" << v(stride) << " dil=" << v(dil) << " padding#" << padding << " lo=" << v(lo)
+      << " hi=" << v(hi) << " " << name_of(mode) << " " << name_of(conv_mode) << (bias ? " bias" : "")
+      << " layout=" << layout;
+    return o.str();
+  }
+};
+
+Case decode(Bytes& in) {
+  Case c;
+  c.dim = static_cast<int>(in.in(1, 3));
+  constexpr DType kDtypes[] = {kFloat32, kFloat32, kFloat32, kFloat32, kFloat32,
+                               kFloat64, kFloat16, kBFloat16, kComplex64};
+  c.dtype = kDtypes[in.in(0, 8)];
+  c.algo = static_cast<Algorithm>(in.in(0, 4));
+  c.isa = static_cast<internal::Isa>(in.in(0, 2));
+  c.threads = static_cast<int>(in.in(1, 2));
+  c.allow_winograd = in.in(0, 1);
+  const int64_t family = in.in(0, 3);  // generic, depthwise, wide (Winograd-able), pointwise
+  const int64_t max_s = c.dim == 1 ? 40 : c.dim == 2 ? (family == 2 ? 8 : 12) : 5;
+  for (int d = 0; d < c.dim; ++d) {
+    c.S.push_back(in.in(1, max_s));
+    c.K.push_back(family == 2 ? 3 : family == 3 ? 1 : in.in(1, c.dim == 3 ? 3 : 5));
+    c.stride.push_back(family == 2 ? 1 : in.in(1, 3));
+    c.dil.push_back(in.in(1, 3));
+    c.lo.push_back(in.in(0, 3));
+    c.hi.push_back(in.in(0, 3));
+  }
+  if (family == 1) {  // depthwise, multiplier 1 or 2
+    c.groups = c.cin = in.in(1, 24);
+    c.cout = c.cin * in.in(1, 2);
+  } else if (family == 2 || family == 3) {
+    c.cin = in.in(family == 2 ? 32 : 8, family == 2 ? 40 : 70);
+    c.cout = in.in(family == 2 ? 32 : 8, family == 2 ? 40 : 70);
+  } else {
+    c.groups = in.in(1, 3);
+    c.cin = c.groups * in.in(1, 5);
+    c.cout = c.groups * in.in(1, 5);
+  }
+  c.N = in.in(0, family == 2 ? 1 : 2);
+  c.batched = c.N != 1 || in.in(0, 3) != 0;
+  c.padding = static_cast<int>(in.in(0, 4));
+  if (c.padding == 4 && c.dim != 1) c.padding = 0;
+  constexpr PaddingMode kModes[] = {PaddingMode::Zeros, PaddingMode::Zeros, PaddingMode::Reflect,
+                                    PaddingMode::Replicate, PaddingMode::Circular};
+  c.mode = kModes[in.in(0, 4)];
+  c.conv_mode = in.in(0, 3) == 0 ? ConvMode::Convolution : ConvMode::CrossCorrelation;
+  c.bias = in.in(0, 3) != 0;
+  c.layout = static_cast<int>(in.in(0, 2));
+  return c;
+}
+
+template <std::size_t D>
+Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
+  F::ConvFuncOptions<D> o;
+  o.stride(c.stride).dilation(c.dil).groups(c.groups).padding_mode(c.mode).conv_mode(c.conv_mode).algorithm(algo);
+  if (c.padding == 0) {
+    o.padding(c.lo);
+  } else if (c.padding == 1) {
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    for (int d = 0; d < c.dim; ++d) pairs.emplace_back(c.lo[d], c.hi[d]);
+    o.padding(pairs);
+  } else {
+    o.padding(c.padding == 2 ? "same" : c.padding == 3 ? "valid" : "causal");
+  }
+  if constexpr (D == 1) return F::conv1d(x, w, b, o);
+  else if constexpr (D == 2) return F::conv2d(x, w, b, o);
+  else return F::conv3d(x, w, b, o);
+}
+
+Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
+  if (c.dim == 1) return conv<1>(c, x, w, b, algo);
+  if (c.dim == 2) return conv<2>(c, x, w, b, algo);
+  return conv<3>(c, x, w, b, algo);
+}
+
+// Values ~ N(0, 1) from the seed; then up to three chosen by the input: inf, -inf, NaN, a
+// subnormal or zero (at the first, last, or a chosen element).
+std::vector<std::complex<double>> values(int64_t n, std::mt19937& rng, Bytes& in, bool complex) {
+  std::normal_distribution<double> normal;
+  std::vector<std::complex<double>> v(static_cast<std::size_t>(n));
+  for (auto& e : v) e = {normal(rng), complex ? normal(rng) : 0.0};
+  if (n == 0) return v;
+  const int64_t specials = in.in(0, 3);
+  for (int64_t i = 0; i < specials; ++i) {
+    const int64_t where = in.in(0, 2);
+    const auto at = static_cast<std::size_t>(where == 0 ? 0 : where == 1 ? n - 1 : static_cast<int64_t>(in.u32() % n));
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    const double special[] = {kInf, -kInf, std::numeric_limits<double>::quiet_NaN(), 1e-40 * v[at].real(), 0.0};
+    v[at] = {special[in.in(0, 4)], v[at].imag()};
+  }
+  return v;
+}
+
+// The values as a tensor of dtype in the case's layout (strided layouts hold NaN between
+// the elements, so reading outside the view shows).
+Tensor make(const std::vector<std::complex<double>>& v, Shape shape, DType dtype, int layout, bool is_input) {
+  const bool complex = dtype == kComplex64 || dtype == kComplex128;
+  auto build = [&](const std::vector<std::complex<double>>& vals, const Shape& s) {
+    if (complex) return Tensor::from_values(vals, s, dtype);
+    std::vector<double> re(vals.size());
+    for (std::size_t i = 0; i < vals.size(); ++i) re[i] = vals[i].real();
+    return Tensor::from_values(re, s, dtype);
+  };
+  if (!is_input || layout == 0 || shape.size() < 3) return build(v, shape);
+  if (layout == 2) {  // every other element of the last dim
+    Shape wide = shape;
+    wide.back() *= 2;
+    std::vector<std::complex<double>> wv(v.size() * 2, {std::numeric_limits<double>::quiet_NaN(), 0.0});
+    for (std::size_t i = 0; i < v.size(); ++i) wv[2 * i] = v[i];
+    return build(wv, wide).slice(static_cast<int64_t>(shape.size()) - 1, 0, wide.back(), 2);
+  }
+  // channels-last: memory in [N, *S, C] order, viewed as [N, C, *S]
+  std::vector<int64_t> to_last{0}, back(shape.size());
+  for (std::size_t d = 2; d < shape.size(); ++d) to_last.push_back(static_cast<int64_t>(d));
+  to_last.push_back(1);
+  for (std::size_t d = 0; d < to_last.size(); ++d) back[static_cast<std::size_t>(to_last[d])] = static_cast<int64_t>(d);
+  return build(v, shape).permute(to_last).contiguous().permute(back);
+}
+
+double unit_roundoff(DType t) {
+  switch (t) {
+    case DType::Float16: return std::ldexp(1.0, -11);
+    case DType::BFloat16: return std::ldexp(1.0, -8);
+    case DType::Float64: case DType::Complex128: return std::ldexp(1.0, -53);
+    default: return std::ldexp(1.0, -24);
+  }
+}
+
+double smallest_subnormal(DType t) {
+  switch (t) {
+    case DType::Float16: return std::ldexp(1.0, -24);
+    case DType::Float64: case DType::Complex128: return std::ldexp(1.0, -1074);
+    default: return std::ldexp(1.0, -149);
+  }
+}
+
+// NaN, +inf, -inf or finite.
+int value_class(double v) { return std::isnan(v) ? 0 : std::isinf(v) ? (v > 0 ? 1 : 2) : 3; }
+
+std::string compare(const Case& c, const Tensor& y, const Tensor& exact, const Tensor& bound, double terms,
+                    bool winograd) {
+  if (y.sizes() != exact.sizes()) return "output shape differs from the reference's";
+  const auto vy = y.to_complex_vector(), ve = exact.to_complex_vector(), va = bound.to_complex_vector();
+  const bool complex = c.dtype == kComplex64;
+  const double cst = winograd ? 64 : complex ? 2 : 1;
+  const double u_acc = c.dtype == kFloat64 ? unit_roundoff(kFloat64) : unit_roundoff(kFloat32);
+  const double u_out = unit_roundoff(c.dtype), tiny = smallest_subnormal(c.dtype);
+  for (std::size_t i = 0; i < vy.size(); ++i) {
+    const std::complex<double> a = vy[i], e = ve[i];
+    const bool finite = std::isfinite(e.real()) && std::isfinite(e.imag());
+    if (!finite || !std::isfinite(a.real()) || !std::isfinite(a.imag())) {
+      if (value_class(a.real()) != value_class(e.real()) || value_class(a.imag()) != value_class(e.imag()))
+        return internal::str_cat("element ", i, ": ", a.real(), "+", a.imag(), "i where a direct convolution gives ",
+                                 e.real(), "+", e.imag(), "i");
+      continue;
+    }
+    const double tol =
+        cst * ((terms + 2) * u_acc * va[i].real() + u_out * std::abs(e)) + cst * (terms + 2) * tiny;
+    if (!(std::abs(a - e) <= tol))
+      return internal::str_cat("element ", i, ": ", a.real(), "+", a.imag(), "i vs ", e.real(), "+", e.imag(),
+                               "i, error ", std::abs(a - e), " > tolerance ", tol);
+  }
+  return "";
+}
+
+struct Scope {  // the ISA cap and thread count of one case, undone afterwards
+  explicit Scope(const Case& c) : threads(get_num_threads()) {
+    setenv("CONVKIT_MAX_ISA", internal::name_of(c.isa), 1);
+    set_allow_fast_winograd(c.allow_winograd);
+  }
+  ~Scope() {
+    unsetenv("CONVKIT_MAX_ISA");
+    set_allow_fast_winograd(false);
+    set_num_threads(threads);
+  }
+  int threads;
+};
+
+Tensor abs_of(const Tensor& t) {
+  if (!t.defined()) return t;
+  auto v = t.to_complex_vector();
+  std::vector<double> a(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) a[i] = std::abs(v[i]);
+  return Tensor::from_values(a, t.sizes(), kFloat64);
+}
+
+}  // namespace
+
+std::string conv_differential(const uint8_t* data, std::size_t size) {
+  Bytes in(data, size);
+  const Case c = decode(in);
+  std::mt19937 rng(in.u32());
+  Shape xs{c.N, c.cin}, ws{c.cout, c.cin / c.groups};
+  xs.insert(xs.end(), c.S.begin(), c.S.end());
+  ws.insert(ws.end(), c.K.begin(), c.K.end());
+  const bool complex = c.dtype == kComplex64;
+  const auto xv = values(checked_numel(xs), rng, in, complex);
+  const auto wv = values(checked_numel(ws), rng, in, complex);
+  const auto bv = values(c.cout, rng, in, complex);
+  Tensor x = make(xv, xs, c.dtype, c.layout, true), w = make(wv, ws, c.dtype, 0, false);
+  const Tensor b = c.bias ? make(bv, {c.cout}, c.dtype, 0, false) : Tensor();
+  if (!c.batched) x = x.select(0, 0);
+
+  Scope scope(c);
+  Tensor ref;
+  std::string refused;
+  try {
+    ref = conv(c, x, w, b, Algorithm::Reference);
+  } catch (const Error& e) {
+    refused = e.what();
+  }
+  Tensor y;
+  try {
+    set_num_threads(c.threads);
+    y = conv(c, x, w, b, c.algo);
+  } catch (const Error& e) {
+    if (!refused.empty() || c.algo != Algorithm::Auto) return "";  // refused by both, or not this algorithm's case
+    return internal::str_cat(c.str(), ": auto refused what the reference computes: ", e.what());
+  }
+  if (!refused.empty())
+    return internal::str_cat(c.str(), ": computed what the reference refuses (", refused, ")");
+
+  // Bitwise the same result for the other thread count.
+  set_num_threads(3 - c.threads);
+  const Tensor y2 = conv(c, x, w, b, c.algo);
+  if (std::memcmp(y.const_data_ptr(), y2.const_data_ptr(), static_cast<std::size_t>(y.numel() * y.element_size())))
+    return internal::str_cat(c.str(), ": 1 and 2 threads give different bits");
+
+  // The exact values (float64 direct convolution of the same values) and the bound's A_i.
+  const DType wide = complex ? kComplex128 : kFloat64;
+  const Tensor exact = conv(c, x.to(wide), w.to(wide), b.defined() ? b.to(wide) : b, Algorithm::Reference);
+  const Tensor bound = conv(c, abs_of(x), abs_of(w), abs_of(b), Algorithm::Reference);
+  double terms = static_cast<double>(c.cin / c.groups);
+  for (int64_t k : c.K) terms *= static_cast<double>(k);
+  const bool winograd = c.algo == Algorithm::Winograd || (c.algo == Algorithm::Auto && c.allow_winograd);
+  std::string diff = compare(c, y, exact, bound, terms, winograd);
+  if (diff.empty()) diff = compare(c, ref, exact, bound, terms, false);  // the reference itself
+  return diff.empty() ? "" : internal::str_cat(c.str(), ": ", diff);
+}
+
+}  // namespace convkit::fuzz
