@@ -3,6 +3,7 @@
 SHELL      := /bin/bash
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= 2
 DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
 
@@ -10,7 +11,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := npy safetensors cli conv
 
-.PHONY: all deps build demo test test-fast asan clean bench-rng fuzz fuzz-run fuzz-build
+.PHONY: all deps build demo test test-fast asan tsan tsan-build clean bench-rng fuzz fuzz-run fuzz-build
 all: build
 
 deps:
@@ -29,13 +30,16 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	./$(BUILD)/seed_examples
 
-# Every test: the g++ build, the same tests with vector kernels capped to scalar, then a
-# clang build under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build asan fuzz-build
+# Every test: the g++ build, the same tests with vector kernels capped to scalar, a clang
+# build under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded tests under
+# ThreadSanitizer, and each fuzz target from its seeds (the differential conv target 60 s).
+test: build asan fuzz-build tsan-build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(BUILD) && CONVKIT_MAX_ISA=scalar ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
-	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=20
+	$(MAKE) --no-print-directory tsan
+	$(MAKE) --no-print-directory fuzz-run FUZZ_TARGETS="npy safetensors cli" FUZZ_SECONDS=20
+	$(MAKE) --no-print-directory fuzz-run FUZZ_TARGETS=conv FUZZ_SECONDS=60
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -46,6 +50,26 @@ $(ASAN_BUILD)/build.ninja:
 
 asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# ThreadSanitizer on the tests that run threads: several callers on one layer, plans made and
+# replaced while forwards run, OpenMP teams inside each call. libomp is not instrumented: LLVM's
+# archer tool (Debian's libomp-dev) tells TSan about OpenMP's own synchronization (fork, join,
+# barriers), and ignore_noninstrumented_modules=1 skips the accesses inside libomp.so itself,
+# so every access of convkit's code is checked against the synchronization it relies on.
+TSAN_TESTS := Concurrency.*:PlanCache.*:Engine.SameBitsForAnyThreadCount:NonFinite.EveryPath*
+ARCHER     := $(firstword $(wildcard /usr/lib/llvm-*/lib/libarcher.so))
+
+$(TSAN_BUILD)/build.ninja:
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONVKIT_TSAN=ON -DCONVKIT_WERROR=ON
+
+tsan-build: deps $(TSAN_BUILD)/build.ninja
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target convkit_tests
+
+tsan: tsan-build
+	test -n "$(ARCHER)"
+	OMP_TOOL_LIBRARIES=$(ARCHER) TSAN_OPTIONS="halt_on_error=1 ignore_noninstrumented_modules=1" \
+	  ./$(TSAN_BUILD)/tests/convkit_tests --gtest_filter='$(TSAN_TESTS)' --gtest_brief=1
 
 # Random-number throughput against PyTorch in one run (needs Debian's python3-torch).
 bench-rng: build
@@ -73,4 +97,4 @@ fuzz: fuzz-build
 	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

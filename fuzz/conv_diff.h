@@ -18,7 +18,8 @@ namespace convkit::fuzz {
 /// u_acc the unit roundoff of the accumulator (float32's 2^-24 for float32, float16 and
 /// bfloat16; 2^-53 for float64), u_out the output dtype's, tiny its smallest subnormal. c = 1 for
 /// direct paths (the worst case of any summation order), 2 for complex, 64 for Winograd
-/// (transforms scale terms by up to ~10 per dim). NaN, +inf and -inf must match exactly in
+/// (transforms scale terms by up to ~10 per dim), where A_i is the largest A of the output's
+/// (image, channel) plane (a tile mixes the inputs of its whole window). NaN, +inf and -inf must match exactly in
 /// place and class, and the result must be bitwise the same for 1 and 2 threads.
 std::string conv_differential(const uint8_t* data, std::size_t size);
 

@@ -6,6 +6,10 @@
 #include <limits>
 #include <random>
 
+#include <filesystem>
+
+#include "convkit/io.h"
+#include "fuzz/conv_diff.h"
 #include "kernels/scan/scan.h"
 #include "test_util.h"
 
@@ -218,6 +222,22 @@ TEST(Subnormals, ResultsMatchTheReferenceAndTheCallersStateIsKept) {
     }
   }
   set_num_threads(saved);
+}
+
+// The conv fuzz target's seeds and regressions, through the same differential check.
+TEST(FuzzCorpus, ConvDifferentialSeedsAndRegressionsPass) {
+  namespace fs = std::filesystem;
+  const std::string root = std::string(CONVKIT_GOLDEN_DIR) + "/../../fuzz";
+  int n = 0;
+  for (const char* dir : {"corpus/conv", "regressions"})
+    for (const auto& e : fs::directory_iterator(root + "/" + dir)) {
+      const std::string name = e.path().filename().string();
+      if (std::string(dir) == "regressions" && name.rfind("conv", 0) != 0) continue;
+      const std::string bytes = io::read_file(e.path().string());
+      EXPECT_EQ(fuzz::conv_differential(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), "") << name;
+      ++n;
+    }
+  EXPECT_GE(n, 50);
 }
 
 }  // namespace

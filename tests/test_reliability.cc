@@ -3,6 +3,7 @@
 // convolution, and default accuracy within the direct path's.
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -58,6 +59,35 @@ TEST(Concurrency, FourThreadsShareOneModuleAndGetTheSameBits) {
     for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
   }
   set_num_threads(saved);
+}
+
+// Winograd inputs holding inf run on a direct plan the first such call makes: 4 threads, two of
+// them with an inf, reach a fresh module at once (so the plan and its direct plan are made
+// while other forwards run) and get the bits of another module's single caller.
+TEST(Concurrency, WinogradCallsWithInfMakeTheirDirectPlanOnceUnderRaces) {
+  const auto options = nn::Conv2dOptions(32, 32, 3).padding(1).algorithm("winograd");
+  nn::Conv2d solo(options);
+  Generator gen(23);
+  std::vector<Tensor> xs, expect;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(randn({2, 32, 9, 10}, kFloat32, &gen));
+    if (i % 2 == 1) xs.back().data<float>()[40 + i] = std::numeric_limits<float>::infinity();
+    expect.push_back(solo(xs.back()));
+  }
+  for (int round = 0; round < 5; ++round) {
+    nn::Conv2d m(options);
+    m->set_weight(solo->weight);
+    m->set_bias(solo->bias);
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        const auto i = static_cast<std::size_t>(t);
+        for (int r = 0; r < 20; ++r) mismatches[i] += !bitwise_equal(m(xs[i]), expect[i]);
+      });
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
+  }
 }
 
 // Forwards of two input shapes alternate on one module, so its plan is rebuilt over and over
