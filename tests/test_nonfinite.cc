@@ -48,6 +48,14 @@ std::vector<NfCase> cases_of_every_path() {
   };
 }
 
+// {(2, C_in, *S), (C_out, C_in / groups, *K)}
+std::pair<Shape, Shape> input_and_weight_shapes(const NfCase& c) {
+  Shape xs{2, c.cin}, ws{c.cout, c.cin / c.groups};
+  xs.insert(xs.end(), c.S.begin(), c.S.end());
+  ws.insert(ws.end(), c.K.begin(), c.K.end());
+  return {xs, ws};
+}
+
 template <std::size_t D>
 Tensor conv(const NfCase& c, const Tensor& x, const Tensor& w, const Tensor& b, const std::string& algo) {
   F::ConvFuncOptions<D> o;
@@ -101,10 +109,7 @@ TEST(NonFinite, EveryPathPlacesInfAndNanWhereTheReferenceDoes) {
   std::mt19937 rng(11);
   Generator gen(2026);
   for (const NfCase& c : cases_of_every_path()) {
-    Shape xs{2, c.cin};
-    xs.insert(xs.end(), c.S.begin(), c.S.end());
-    Shape ws{c.cout, c.cin / c.groups};
-    ws.insert(ws.end(), c.K.begin(), c.K.end());
+    const auto [xs, ws] = input_and_weight_shapes(c);
     const Tensor x0 = randn(xs, kFloat32, &gen), w0 = randn(ws, kFloat32, &gen), b0 = randn({c.cout}, kFloat32, &gen);
     for (const char* where : {"input", "weight", "bias", "input and weight"})
       for (float v : {inf, -inf, nan}) {
@@ -181,10 +186,7 @@ TEST(Subnormals, ResultsMatchTheReferenceAndTheCallersStateIsKept) {
   const int saved = get_num_threads();
   Generator gen(5);
   for (const NfCase& c : cases_of_every_path()) {
-    Shape xs{2, c.cin};
-    xs.insert(xs.end(), c.S.begin(), c.S.end());
-    Shape ws{c.cout, c.cin / c.groups};
-    ws.insert(ws.end(), c.K.begin(), c.K.end());
+    const auto [xs, ws] = input_and_weight_shapes(c);
     // Inputs about 1e-40 (below float's smallest normal, 1.18e-38) times weights of about 1:
     // every product and sum is subnormal. Then subnormal weights on normal inputs.
     for (int which = 0; which < 2; ++which) {
