@@ -57,7 +57,8 @@ asan: deps $(ASAN_BUILD)/build.ninja
 # barriers), and ignore_noninstrumented_modules=1 skips the accesses inside libomp.so itself,
 # so every access of convkit's code is checked against the synchronization it relies on.
 TSAN_TESTS := Concurrency.*:PlanCache.*:Engine.SameBitsForAnyThreadCount:NonFinite.EveryPath*
-ARCHER     := $(firstword $(wildcard /usr/lib/llvm-*/lib/libarcher.so))
+# (next to the libomp of the clang++ that builds: <prefix>/lib/clang/<version> -> <prefix>/lib)
+ARCHER     := $(wildcard $(dir $(patsubst %/,%,$(dir $(shell clang++ -print-resource-dir 2>/dev/null))))libarcher.so)
 
 $(TSAN_BUILD)/build.ninja:
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

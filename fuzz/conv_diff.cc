@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convkit/convkit.h"
+#include "conv/conv.h"
 #include "cpu/isa.h"
 
 namespace convkit::fuzz {
@@ -23,7 +24,11 @@ class Bytes {
   unsigned byte() { return i_ < n_ ? d_[i_++] : 0u; }
   /// A value in [lo, hi].
   int64_t in(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(byte()) % (hi - lo + 1); }
-  uint32_t u32() { return byte() | byte() << 8 | byte() << 16 | static_cast<uint32_t>(byte()) << 24; }
+  uint32_t u32() {  // (one byte per statement: the order of reads is fixed)
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(byte()) << (8 * i);
+    return v;
+  }
 
  private:
   const uint8_t* d_;
@@ -72,12 +77,15 @@ Case decode(Bytes& in) {
   c.threads = static_cast<int>(in.in(1, 2));
   c.allow_winograd = in.in(0, 1);
   const int64_t family = in.in(0, 3);  // generic, depthwise, wide (Winograd-able), pointwise
-  const int64_t max_s = c.dim == 1 ? 40 : c.dim == 2 ? (family == 2 ? 8 : 12) : 5;
+  // One wide case in 8 is large: 2-d Winograd over several 32-tile blocks, 1-d dilations past
+  // 16 (lane groups of 16 sub-sequences).
+  const bool large = family == 2 && in.in(0, 7) == 0;
+  const int64_t max_s = c.dim == 1 ? (large ? 120 : 40) : c.dim == 2 ? (large ? 30 : family == 2 ? 8 : 12) : 5;
   for (int d = 0; d < c.dim; ++d) {
     c.S.push_back(in.in(1, max_s));
     c.K.push_back(family == 2 ? 3 : family == 3 ? 1 : in.in(1, c.dim == 3 ? 3 : 5));
     c.stride.push_back(family == 2 ? 1 : in.in(1, 3));
-    c.dil.push_back(in.in(1, 3));
+    c.dil.push_back(in.in(1, large && c.dim == 1 ? 24 : 3));
     c.lo.push_back(in.in(0, 3));
     c.hi.push_back(in.in(0, 3));
   }
@@ -106,7 +114,7 @@ Case decode(Bytes& in) {
 }
 
 template <std::size_t D>
-Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
+internal::ConvArgs args_of(const Case& c, Algorithm algo) {
   F::ConvFuncOptions<D> o;
   o.stride(c.stride).dilation(c.dil).groups(c.groups).padding_mode(c.mode).conv_mode(c.conv_mode).algorithm(algo);
   if (c.padding == 0) {
@@ -118,15 +126,20 @@ Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Al
   } else {
     o.padding(c.padding == 2 ? "same" : c.padding == 3 ? "valid" : "causal");
   }
-  if constexpr (D == 1) return F::conv1d(x, w, b, o);
-  else if constexpr (D == 2) return F::conv2d(x, w, b, o);
-  else return F::conv3d(x, w, b, o);
+  return internal::conv_args<D>(o);
+}
+
+// The plan F::convNd makes for these arguments (conv.cc's conv_forward, step by step), so
+// the check knows which algorithm ran; run it with internal::run_plan.
+std::unique_ptr<internal::ConvPlan> plan_of(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b,
+                                            Algorithm algo) {
+  const internal::ConvArgs args = c.dim == 1 ? args_of<1>(c, algo) : c.dim == 2 ? args_of<2>(c, algo) : args_of<3>(c, algo);
+  const internal::ConvCall call = internal::prepare_conv(x, w, b, args);
+  return internal::make_plan(call.params, call.w, call.b, algo, c.allow_winograd);
 }
 
 Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
-  if (c.dim == 1) return conv<1>(c, x, w, b, algo);
-  if (c.dim == 2) return conv<2>(c, x, w, b, algo);
-  return conv<3>(c, x, w, b, algo);
+  return internal::run_plan(*plan_of(c, x, w, b, algo), x);
 }
 
 // Values ~ N(0, 1) from the seed; then up to three chosen by the input: inf, -inf, NaN, a
@@ -185,6 +198,7 @@ double unit_roundoff(DType t) {
 double smallest_subnormal(DType t) {
   switch (t) {
     case DType::Float16: return std::ldexp(1.0, -24);
+    case DType::BFloat16: return std::ldexp(1.0, -133);
     case DType::Float64: case DType::Complex128: return std::ldexp(1.0, -1074);
     default: return std::ldexp(1.0, -149);
   }
@@ -228,17 +242,21 @@ std::string compare(const Case& c, const Tensor& y, const Tensor& exact, const T
   return "";
 }
 
-struct Scope {  // the ISA cap and thread count of one case, undone afterwards
+struct Scope {  // the ISA cap and thread count of one case; the caller's are restored after
   explicit Scope(const Case& c) : threads(get_num_threads()) {
+    const char* cap = std::getenv("CONVKIT_MAX_ISA");
+    had_cap = cap != nullptr;
+    if (had_cap) old_cap = cap;
     setenv("CONVKIT_MAX_ISA", internal::name_of(c.isa), 1);
-    set_allow_fast_winograd(c.allow_winograd);
   }
   ~Scope() {
-    unsetenv("CONVKIT_MAX_ISA");
-    set_allow_fast_winograd(false);
+    if (had_cap) setenv("CONVKIT_MAX_ISA", old_cap.c_str(), 1);
+    else unsetenv("CONVKIT_MAX_ISA");
     set_num_threads(threads);
   }
   int threads;
+  bool had_cap = false;
+  std::string old_cap;
 };
 
 Tensor abs_of(const Tensor& t) {
@@ -275,9 +293,11 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
     refused = e.what();
   }
   Tensor y;
+  std::unique_ptr<internal::ConvPlan> plan;
   try {
     set_num_threads(c.threads);
-    y = conv(c, x, w, b, c.algo);
+    plan = plan_of(c, x, w, b, c.algo);
+    y = internal::run_plan(*plan, x);
   } catch (const Error& e) {
     if (!refused.empty() || c.algo != Algorithm::Auto) return "";  // refused by both, or not this algorithm's case
     return internal::str_cat(c.str(), ": auto refused what the reference computes: ", e.what());
@@ -285,9 +305,9 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
   if (!refused.empty())
     return internal::str_cat(c.str(), ": computed what the reference refuses (", refused, ")");
 
-  // Bitwise the same result for the other thread count.
+  // Bitwise the same result for the other thread count, from the same plan.
   set_num_threads(3 - c.threads);
-  const Tensor y2 = conv(c, x, w, b, c.algo);
+  const Tensor y2 = internal::run_plan(*plan, x);
   if (std::memcmp(y.const_data_ptr(), y2.const_data_ptr(), static_cast<std::size_t>(y.numel() * y.element_size())))
     return internal::str_cat(c.str(), ": 1 and 2 threads give different bits");
 
@@ -297,7 +317,7 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
   const Tensor bound = conv(c, abs_of(x), abs_of(w), abs_of(b), Algorithm::Reference);
   double terms = static_cast<double>(c.cin / c.groups);
   for (int64_t k : c.K) terms *= static_cast<double>(k);
-  const bool winograd = c.algo == Algorithm::Winograd || (c.algo == Algorithm::Auto && c.allow_winograd);
+  const bool winograd = plan->choice.algorithm == Algorithm::Winograd;
   std::string diff = compare(c, y, exact, bound, terms, winograd);
   if (diff.empty()) diff = compare(c, ref, exact, bound, terms, false);  // the reference itself
   return diff.empty() ? "" : internal::str_cat(c.str(), ": ", diff);

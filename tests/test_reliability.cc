@@ -63,8 +63,9 @@ TEST(Concurrency, FourThreadsShareOneModuleAndGetTheSameBits) {
 
 // Winograd inputs holding inf run on a direct plan the first such call makes: 4 threads, two of
 // them with an inf, reach a fresh module at once (so the plan and its direct plan are made
-// while other forwards run) and get the bits of another module's single caller.
-TEST(Concurrency, WinogradCallsWithInfMakeTheirDirectPlanOnceUnderRaces) {
+// while other forwards run) and get the bits of another module's single caller; the module
+// then holds the direct plan too.
+TEST(Concurrency, WinogradCallsWithInfMakeTheirDirectPlanUnderRaces) {
   const auto options = nn::Conv2dOptions(32, 32, 3).padding(1).algorithm("winograd");
   nn::Conv2d solo(options);
   Generator gen(23);
@@ -74,6 +75,10 @@ TEST(Concurrency, WinogradCallsWithInfMakeTheirDirectPlanOnceUnderRaces) {
     if (i % 2 == 1) xs.back().data<float>()[40 + i] = std::numeric_limits<float>::infinity();
     expect.push_back(solo(xs.back()));
   }
+  nn::Conv2d fresh(options);
+  fresh->set_weight(solo->weight);
+  (void)fresh(xs[0]);  // finite: the Winograd plan alone
+  const int64_t solo_winograd_bytes = fresh->plan_memory_bytes();
   for (int round = 0; round < 5; ++round) {
     nn::Conv2d m(options);
     m->set_weight(solo->weight);
@@ -87,6 +92,7 @@ TEST(Concurrency, WinogradCallsWithInfMakeTheirDirectPlanOnceUnderRaces) {
       });
     for (auto& t : threads) t.join();
     for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
+    EXPECT_GT(m->plan_memory_bytes(), solo_winograd_bytes) << "no direct plan kept";
   }
 }
 

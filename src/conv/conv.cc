@@ -1,6 +1,7 @@
 #include "conv/conv.h"
 
 #include "convkit/nn/functional/conv.h"
+#include "convkit/settings.h"
 
 namespace convkit {
 namespace internal {
@@ -28,7 +29,7 @@ Tensor run_plan(const ConvPlan& plan, const Tensor& x) {
 
 Tensor conv_forward(const Tensor& x, const Tensor& w_any, const Tensor& b_any, const ConvArgs& args) {
   const ConvCall c = prepare_conv(x, w_any, b_any, args);
-  const auto plan = make_plan(c.params, c.w, c.b, args.algorithm);
+  const auto plan = make_plan(c.params, c.w, c.b, args.algorithm, allow_fast_winograd());
   return run_plan(*plan, x);
 }
 

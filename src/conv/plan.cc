@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 
-#include "convkit/settings.h"
 #include "convkit/threads.h"
 
 namespace convkit::internal {
@@ -122,6 +121,8 @@ class ReferencePlan : public ConvPlan {
   Tensor w_, b_;
 };
 
+// A FiniteInputPlan in front, and for calls it reports as holding inf or NaN a gemm plan made
+// on the first such call (under a lock; later calls find it through the atomic pointer).
 class ExactOnNonFinitePlan : public ConvPlan {
  public:
   ExactOnNonFinitePlan(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b)
@@ -161,8 +162,9 @@ std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fa
   return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);
 }
 
-std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced) {
-  AlgorithmChoice choice = select_algorithm(p, forced, allow_fast_winograd());
+std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
+                                    bool winograd) {
+  AlgorithmChoice choice = select_algorithm(p, forced, winograd);
   // Nothing to compute (N = 0): the fast plans would still size buffers from the spatial
   // shape, which an empty batch may make absurdly large.
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty output: nothing to compute"};

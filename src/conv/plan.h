@@ -40,16 +40,20 @@ class FiniteInputPlan {
   ConvParams params;
 };
 
-/// The plan for a FiniteInputPlan: calls whose input holds inf or NaN run on a gemm plan (made
-/// on first need from w and b, which it keeps: it does not copy them), which puts them where
-/// the reference does.
+/// The plan for a FiniteInputPlan: calls whose input holds inf or NaN run on a gemm plan, which
+/// puts them where the reference does. That plan is made on the first such call from w and b,
+/// which it keeps (sharing their memory when w is contiguous): like the module's plan cache,
+/// it assumes they are not written while the plan lives (a module makes a new plan when they
+/// change).
 std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b);
 
 /// The depthwise path keeps its tap pointers on the stack, so it takes kernels up to this size.
 inline constexpr int64_t kDepthwiseMaxTaps = 1024;
 
-/// Validates the choice, packs w (canonical layout) and b ((C_out) or undefined).
-std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced);
+/// Validates the choice, packs w (canonical layout) and b ((C_out) or undefined). `winograd`:
+/// whether Auto may pick Winograd (callers pass allow_fast_winograd(), read once).
+std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
+                                    bool winograd);
 
 // The algorithm-specific factories make_plan dispatches to.
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);

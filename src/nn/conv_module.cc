@@ -197,7 +197,8 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
       // Validation, algorithm choice and weight packing happen here, once per shape/weight.
       const internal::ConvArgs args = internal::conv_args<D>(options);
       const internal::ConvCall call = internal::prepare_conv(x, weight, bias, args);
-      c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm);
+      const bool fast_winograd = allow_fast_winograd();  // read once: the plan and the record agree
+      c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm, fast_winograd);
       c.options = options;
       c.x_sizes = x.sizes();
       c.dtype = x.dtype();
@@ -209,7 +210,7 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
       // Taken now even for memory only convkit writes: a writable pointer may be handed out later.
       c.w_print = prints.w ? *prints.w : internal::fingerprint(weight);
       c.b_print = prints.b ? *prints.b : internal::fingerprint(bias);
-      c.fast_winograd = allow_fast_winograd();
+      c.fast_winograd = fast_winograd;
     }
     plan = c.plan;
   }
