@@ -58,7 +58,7 @@ asan: deps $(ASAN_BUILD)/build.ninja
 # so every access of convkit's code is checked against the synchronization it relies on.
 TSAN_TESTS := Concurrency.*:PlanCache.*:Engine.SameBitsForAnyThreadCount:NonFinite.EveryPath*
 # (next to the libomp of the clang++ that builds: <prefix>/lib/clang/<version> -> <prefix>/lib)
-ARCHER     := $(wildcard $(dir $(patsubst %/,%,$(dir $(shell clang++ -print-resource-dir 2>/dev/null))))libarcher.so)
+ARCHER      = $(wildcard $(dir $(patsubst %/,%,$(dir $(shell clang++ -print-resource-dir 2>/dev/null))))libarcher.so)
 
 $(TSAN_BUILD)/build.ninja:
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
