@@ -69,7 +69,7 @@ tsan-build: deps $(TSAN_BUILD)/build.ninja
 
 tsan: tsan-build
 	test -n "$(ARCHER)"
-	OMP_TOOL_LIBRARIES=$(ARCHER) TSAN_OPTIONS="halt_on_error=1 ignore_noninstrumented_modules=1" \
+	OMP_TOOL_LIBRARIES=$(ARCHER) ARCHER_OPTIONS=verbose=1 TSAN_OPTIONS="halt_on_error=1 ignore_noninstrumented_modules=1" \
 	  ./$(TSAN_BUILD)/tests/convkit_tests --gtest_filter='$(TSAN_TESTS)' --gtest_brief=1
 
 # Random-number throughput against PyTorch in one run (needs Debian's python3-torch).
