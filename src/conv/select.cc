@@ -58,7 +58,6 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
   return "unknown algorithm";
 }
 
-
 AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool winograd) {
   if (forced != Algorithm::Auto) {
     const char* why = unsupported_reason(forced, p);
