@@ -55,6 +55,14 @@ const char* name_of(PaddingMode m) { return lookup_name(m, kPaddingModes); }
 const char* name_of(ConvMode m) { return lookup_name(m, kConvModes); }
 const char* name_of(ComputeMode m) { return lookup_name(m, kComputeModes); }
 const char* name_of(WeightLayout m) { return lookup_name(m, kWeightLayouts); }
+const char* internal::name_of(internal::Direction d) {
+  switch (d) {
+    case internal::Direction::Forward: return "forward";
+    case internal::Direction::BackwardData: return "backward_data";
+    case internal::Direction::BackwardWeights: return "backward_weights";
+  }
+  return "?";
+}
 
 namespace internal {
 
@@ -137,6 +145,16 @@ void check_output_size(const ConvParams& p, const Tensor& x, const Tensor& w, co
 }  // namespace
 
 std::string op_name(int64_t dim) { return str_cat("conv", dim, "d"); }
+
+std::string op_label(const ConvParams& p) {
+  if (p.transposed) {  // the layer's forward is the matching convolution's backward_data
+    const std::string op = str_cat("conv_transpose", p.dim, "d");
+    if (p.direction == Direction::BackwardData) return op;
+    return op + (p.direction == Direction::Forward ? " backward_data" : " backward_weights");
+  }
+  if (p.direction == Direction::Forward) return op_name(p.dim);
+  return str_cat(op_name(p.dim), " ", name_of(p.direction));
+}
 
 std::string tuple_str(const Shape& s) {
   std::string r = "(";
@@ -309,6 +327,173 @@ ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, c
   for (std::size_t i = 0; i < d; ++i) p.out_size[i] = (padded[i] - span[i]) / p.stride[i] + 1;
   check_output_size(p, x, w, op);
   return p;
+}
+
+namespace {
+
+// PyTorch's per-dim names in the transposed-convolution messages: "stride_height: 2 ...".
+std::string named_dims(const char* what, const Shape& v) {
+  static const char* const kNames[3][3] = {{"width"}, {"height", "width"}, {"depth", "height", "width"}};
+  std::string r;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    r += str_cat(r.empty() ? "" : " ", what, "_", kNames[v.size() - 1][i], ": ", v[i]);
+  return r;
+}
+
+// The argument checks a transposed convolution shares with its module (PyTorch's order).
+void check_transpose_args(const TransposeArgs& a, const std::string& op) {
+  const auto d = static_cast<std::size_t>(a.dim);
+  CONVKIT_CHECK(a.dim >= 1 && a.dim <= 3, "convolution spatial rank must be 1, 2 or 3, got ", a.dim);
+  CONVKIT_CHECK(a.device == "cpu", op, ": device '", a.device,
+                "' is not supported: convkit computes on the CPU only (device='cpu')");
+  CONVKIT_CHECK(a.padding_mode == PaddingMode::Zeros, "Only \"zeros\" padding mode is supported for ConvTranspose",
+                a.dim, "d, but got padding_mode='", name_of(a.padding_mode), "'");
+  CONVKIT_CHECK(a.padding_kind == nn::PaddingKind::Explicit || a.padding_kind == nn::PaddingKind::Pairs, op,
+                ": padding must be an int, a tuple or (lo, hi) pairs; 'valid', 'same' and 'causal' are not ",
+                "supported for transposed convolutions");
+  CONVKIT_CHECK(a.groups > 0, "non-positive groups is not supported: got groups=", a.groups);
+  check_positive(a.stride, d, "stride", "non-positive stride is not supported");
+  check_length(a.pad_lo, d, "padding");
+  check_length(a.pad_hi, d, "padding");
+  check_length(a.output_padding, d, "output_padding");
+  check_length(a.dilation, d, "dilation");
+  for (std::size_t i = 0; i < d; ++i)
+    CONVKIT_CHECK(a.pad_lo[i] >= 0 && a.pad_hi[i] >= 0, "negative padding is not supported: got padding lo=",
+                  tuple_str(a.pad_lo), " hi=", tuple_str(a.pad_hi));
+  for (int64_t v : a.output_padding)
+    CONVKIT_CHECK(v >= 0, "negative output_padding is not supported: got output_padding=", tuple_str(a.output_padding));
+  for (int64_t v : a.dilation)
+    CONVKIT_CHECK(v > 0, "dilation should be greater than zero, but got ", named_dims("dilation", a.dilation));
+  for (std::size_t i = 0; i < d; ++i)
+    CONVKIT_CHECK(a.output_padding[i] < a.stride[i] || a.output_padding[i] < a.dilation[i],
+                  "output padding must be smaller than either stride or dilation, but got ",
+                  named_dims("output_padding", a.output_padding), " ", named_dims("stride", a.stride), " ",
+                  named_dims("dilation", a.dilation));
+}
+
+// (S - 1) * stride - lo - hi + dilation * (K - 1) + 1 + extra per dim, exactly (in 128 bits).
+std::vector<__int128> transposed_sizes(const Shape& S, const TransposeArgs& a, const Shape& K, const Shape& extra) {
+  std::vector<__int128> r(S.size());
+  for (std::size_t i = 0; i < S.size(); ++i)
+    r[i] = static_cast<__int128>(S[i] - 1) * a.stride[i] - a.pad_lo[i] - a.pad_hi[i] +
+           static_cast<__int128>(a.dilation[i]) * (K[i] - 1) + 1 + extra[i];
+  return r;
+}
+
+// Sizes that may lie beyond 64 bits, as "(a x b)" (sep " x ") or "[a, b]" (sep ", ").
+std::string join128(const std::vector<__int128>& s, const char* open, const char* sep, const char* close) {
+  std::string r = open;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool small = s[i] >= INT64_MIN && s[i] <= INT64_MAX;
+    r += str_cat(i ? sep : "", small ? str_cat(static_cast<int64_t>(s[i])) : std::string(s[i] < 0 ? "-huge" : "huge"));
+  }
+  return r + close;
+}
+std::string sizes_x128(const std::vector<__int128>& s) { return join128(s, "(", " x ", ")"); }
+
+}  // namespace
+
+ConvParams make_transpose_params(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& a) {
+  const std::string op = str_cat("conv_transpose", a.dim, "d");
+  check_transpose_args(a, op);
+  const auto d = static_cast<std::size_t>(a.dim);
+  CONVKIT_CHECK(x.defined(), op, ": input is undefined");
+  CONVKIT_CHECK(w.defined(), op, ": weight is undefined");
+  CONVKIT_CHECK(x.dim() == a.dim + 1 || x.dim() == a.dim + 2, "Expected ", a.dim + 1, "D (unbatched) or ",
+                a.dim + 2, "D (batched) input to ", op, ", but got input of size: ", shape_str(x.sizes()));
+  CONVKIT_CHECK(w.dim() == a.dim + 2, op, ": expected weight to be ", a.dim + 2,
+                "-d (C_in, C_out/groups, *kernel), but got weight of size ", shape_str(w.sizes()));
+  CONVKIT_CHECK(x.dtype() == w.dtype(), op, ": input dtype ", dtype_name(x.dtype()), " and weight dtype ",
+                dtype_name(w.dtype()), " should be the same (input, weight and bias must share one dtype)");
+  if (b.defined())
+    CONVKIT_CHECK(x.dtype() == b.dtype(), op, ": input dtype ", dtype_name(x.dtype()), " and bias dtype ",
+                  dtype_name(b.dtype()), " should be the same (input, weight and bias must share one dtype)");
+  for (int64_t k : w.sizes())
+    CONVKIT_CHECK(k > 0, op, ": weight of size ", shape_str(w.sizes()),
+                  " has an empty dimension; in channels, out channels per group and kernel sizes must be > 0");
+  CONVKIT_CHECK(w.size(0) % a.groups == 0, "Given groups=", a.groups, ", expected weight to be divisible by ",
+                a.groups, " at dimension 0, but got weight of size ", shape_str(w.sizes()), " instead");
+
+  ConvParams p;
+  p.direction = Direction::BackwardData;
+  p.transposed = true;
+  p.dim = a.dim;
+  p.batched = x.dim() == a.dim + 2;
+  const Shape xs = p.batched ? x.sizes() : [&] { Shape s{1}; s.insert(s.end(), x.sizes().begin(), x.sizes().end()); return s; }();
+  CONVKIT_CHECK(xs[1] == w.size(0), "Given transposed=1, weight of size ", shape_str(w.sizes()), ", expected input",
+                shape_str(x.sizes()), " to have ", w.size(0), " channels, but got ", xs[1], " channels instead");
+  CONVKIT_CHECK(!__builtin_mul_overflow(w.size(1), a.groups, &p.C_in), "Given transposed=1, groups=", a.groups,
+                ", weight of size ", shape_str(w.sizes()), ": out_channels = groups * weight.size(1) overflows 64 bits");
+  if (b.defined())
+    CONVKIT_CHECK(b.dim() == 1 && b.size(0) == p.C_in, "Given transposed=1, weight of size ", shape_str(w.sizes()),
+                  ", expected bias to be 1-dimensional with ", p.C_in, " elements, but got bias of size ",
+                  shape_str(b.sizes()), " instead");
+  p.N = xs[0];
+  p.C_out = xs[1];
+  p.groups = a.groups;
+  p.out_size.assign(xs.begin() + 2, xs.end());
+  p.kernel.assign(w.sizes().begin() + 2, w.sizes().end());
+  p.stride = a.stride;
+  p.dilation = a.dilation;
+  p.pad_lo = a.pad_lo;
+  p.dtype = x.dtype();
+  p.has_bias = b.defined();
+  for (int64_t s : p.out_size)
+    CONVKIT_CHECK(s > 0, "Only zero batch or zero channel inputs are supported, but got input shape: ",
+                  shape_str(x.sizes()));
+
+  // Transposed output: (S - 1) * stride - lo - hi + dilation * (K - 1) + output_padding + 1.
+  const auto full = transposed_sizes(p.out_size, a, p.kernel, a.output_padding);
+  bool positive = true, fits = true;
+  for (const auto v : full) {
+    positive = positive && v >= 1;
+    fits = fits && v <= INT64_MAX;
+  }
+  CONVKIT_CHECK(positive, "Given input size per channel: ", sizes_x(p.out_size), ". Calculated output size per channel: ",
+                sizes_x128(full), ". Output size is too small");
+  CONVKIT_CHECK(fits, op, ": input of size ", shape_str(x.sizes()), " with stride ", tuple_str(a.stride), " and dilation ",
+                tuple_str(a.dilation), " gives an output size per channel ", sizes_x128(full), " beyond 64 bits");
+  p.in_size.resize(d);
+  p.pad_hi.resize(d);
+  for (std::size_t i = 0; i < d; ++i) {
+    p.in_size[i] = static_cast<int64_t>(full[i]);
+    // What the last window reaches past the output's end: hi - output_padding (may be < 0).
+    p.pad_hi[i] = a.pad_hi[i] - a.output_padding[i];
+  }
+  Shape out{p.N, p.C_in};
+  out.insert(out.end(), p.in_size.begin(), p.in_size.end());
+  int64_t bytes = element_size(p.dtype);
+  for (int64_t s : out) fits = fits && !__builtin_mul_overflow(bytes, s, &bytes);
+  CONVKIT_CHECK(fits, op, ": input of size ", shape_str(x.sizes()), " and weight of size ", shape_str(w.sizes()),
+                " give an output of size ", shape_str(out), " whose ", dtype_name(p.dtype),
+                " elements need more bytes than fit in 64 bits; expected at most ", INT64_MAX, " bytes");
+  return p;
+}
+
+Shape output_padding_for(const Tensor& x, const Shape& output_size, const TransposeArgs& a, const Shape& kernel) {
+  const auto d = static_cast<std::size_t>(a.dim);
+  const bool batched = x.dim() == a.dim + 2;
+  const std::size_t non_spatial = batched ? 2 : 1;
+  Shape want = output_size;
+  if (want.size() == non_spatial + d) want.erase(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(non_spatial));
+  CONVKIT_CHECK(want.size() == d, "ConvTranspose", a.dim, "D: for ", x.dim(), "D input, output_size must have ", d,
+                " or ", non_spatial + d, " elements (got ", output_size.size(), ")");
+  CONVKIT_CHECK(x.dim() == a.dim + 1 || x.dim() == a.dim + 2, "Expected ", a.dim + 1, "D (unbatched) or ", a.dim + 2,
+                "D (batched) input to conv_transpose", a.dim, "d, but got input of size: ", shape_str(x.sizes()));
+  const Shape S(x.sizes().end() - a.dim, x.sizes().end());
+  const auto min = transposed_sizes(S, a, kernel, Shape(d, 0));
+  std::vector<__int128> max(d);
+  bool ok = true;
+  for (std::size_t i = 0; i < d; ++i) {
+    max[i] = min[i] + a.stride[i] - 1;
+    ok = ok && want[i] >= min[i] && want[i] <= max[i];
+  }
+  auto list = [](const std::vector<__int128>& v) { return join128(v, "[", ", ", "]"); };
+  CONVKIT_CHECK(ok, "requested an output size of ", shape_str(want), ", but valid sizes range from ", list(min), " to ",
+                list(max), " (for an input of ", shape_str(S), ")");
+  Shape pad(d);
+  for (std::size_t i = 0; i < d; ++i) pad[i] = want[i] - static_cast<int64_t>(min[i]);
+  return pad;
 }
 
 }  // namespace internal

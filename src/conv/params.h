@@ -48,7 +48,18 @@ ConvArgs conv_args(const Options& o) {
   return a;
 }
 
+/// Which tensor of a convolution y = conv(x, w) + b a plan computes. A transposed
+/// convolution is the backward_data of its matching convolution (the transposed layer's input
+/// is that convolution's grad_output, its output the convolution's input).
+enum class Direction { Forward, BackwardData, BackwardWeights };
+const char* name_of(Direction d);  // "forward", "backward_data", "backward_weights"
+
+/// The geometry of one convolution y[N, C_out, *S_out] = conv(x[N, C_in, *S_in], w[C_out,
+/// C_in/groups, *K]) + b, and which of its tensors is computed. Every direction describes the
+/// same forward convolution; only `direction` and the meaning of `has_bias` change.
 struct ConvParams {
+  Direction direction = Direction::Forward;
+  bool transposed = false;  // a transposed layer (BackwardData): names it in messages and logs
   int64_t dim = 0;       // spatial rank d
   bool batched = true;   // false: the input was (C, *S) and the output drops N too
   int64_t N = 0, C_in = 0, C_out = 0, groups = 1;
@@ -61,6 +72,8 @@ struct ConvParams {
   ConvMode conv_mode = ConvMode::CrossCorrelation;
   ComputeMode compute_mode = ComputeMode::Default;
   DType dtype = kFloat32;
+  /// Forward: b[C_out] is added to y. BackwardData: b[C_in] is added to the computed x (a
+  /// transposed convolution's bias). BackwardWeights: grad_bias[C_out] is computed too.
   bool has_bias = false;
 
   int64_t c_in_per_group() const { return C_in / groups; }
@@ -73,6 +86,8 @@ struct ConvParams {
 
 /// "conv1d", "conv2d", "conv3d".
 std::string op_name(int64_t dim);
+/// "conv2d", "conv2d backward_data", "conv_transpose2d", ...: the operation p computes.
+std::string op_label(const ConvParams& p);
 /// "(1, 2)", "(3,)": an argument tuple as Python prints it, for messages.
 std::string tuple_str(const Shape& s);
 
@@ -84,5 +99,46 @@ Tensor canonical_bias(const Tensor& b, int64_t dim);
 
 /// Validates x, w (canonical layout) and b (canonical or undefined) against args.
 ConvParams make_conv_params(const Tensor& x, const Tensor& w, const Tensor& b, const ConvArgs& args);
+
+/// A transposed convolution's arguments: its padding crops the full transposed output (lo at
+/// the start, hi at the end of each dim) and output_padding then extends the end.
+struct TransposeArgs {
+  int64_t dim = 2;
+  Shape stride, dilation, pad_lo, pad_hi, output_padding;
+  nn::PaddingKind padding_kind = nn::PaddingKind::Explicit;  // only Explicit and Pairs are valid
+  int64_t groups = 1;
+  PaddingMode padding_mode = PaddingMode::Zeros;              // only Zeros is valid
+  std::string device = "cpu";
+  Algorithm algorithm = Algorithm::Auto;
+};
+
+/// Builds TransposeArgs from the typed options of F::conv_transposeNd / ConvTransposeNd.
+template <std::size_t D, typename Options>
+TransposeArgs transpose_args(const Options& o) {
+  TransposeArgs a;
+  a.dim = D;
+  a.stride = o.stride().vec();
+  a.dilation = o.dilation().vec();
+  a.padding_kind = o.padding().kind();
+  a.pad_lo = o.padding().lo().vec();
+  a.pad_hi = o.padding().hi().vec();
+  a.output_padding = o.output_padding().vec();
+  a.groups = o.groups();
+  if constexpr (requires { o.padding_mode(); }) a.padding_mode = o.padding_mode();
+  a.device = o.device();
+  a.algorithm = o.algorithm();
+  return a;
+}
+
+/// Validates a transposed convolution of x[N, C_in, *S] (or unbatched) with
+/// w[C_in, C_out/groups, *K] and b[C_out] or undefined, with PyTorch's messages, and returns
+/// the matching convolution's params with direction BackwardData: its input is the transposed
+/// output (N, C_out, *S_out), its output the transposed input.
+ConvParams make_transpose_params(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& args);
+
+/// The transposed output sizes for `output_size` (d sizes, or N/C-prefixed ones), checked
+/// against the valid range [min, min + stride - 1] with PyTorch's messages, as the
+/// output_padding that gives them. `what` is "ConvTranspose2d" etc.
+Shape output_padding_for(const Tensor& x, const Shape& output_size, const TransposeArgs& args, const Shape& kernel);
 
 }  // namespace convkit::internal

@@ -156,7 +156,46 @@ class ExactOnNonFinitePlan : public ConvPlan {
   mutable std::atomic<const ConvPlan*> exact_ptr_{nullptr};  // exact_, once made
 };
 
+class ReferenceBackwardDataPlan : public BackwardDataPlan {
+ public:
+  ReferenceBackwardDataPlan(const Tensor& w, const Tensor& b) : w_(w.contiguous()), b_(b) {}
+  void run(const Tensor& gy, Tensor& gx) const override { reference_backward_data(params, gy, w_, b_, gx); }
+  int64_t memory_bytes() const override { return 0; }
+
+ private:
+  Tensor w_, b_;
+};
+
+class ReferenceBackwardWeightsPlan : public BackwardWeightsPlan {
+ public:
+  void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
+    reference_backward_weights(params, x, gy, gw);
+  }
+  int64_t memory_bytes() const override { return 0; }
+};
+
 }  // namespace
+
+std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                          Algorithm forced) {
+  const AlgorithmChoice choice = select_algorithm(p, forced);
+  log_choice(p, choice);
+  auto plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
+  plan->params = p;
+  plan->choice = choice;
+  return plan;
+}
+
+std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams& p, Algorithm forced) {
+  const AlgorithmChoice choice = select_algorithm(p, forced);
+  log_choice(p, choice);
+  auto plan = std::make_unique<ReferenceBackwardWeightsPlan>();
+  plan->params = p;
+  plan->choice = choice;
+  return plan;
+}
+
+void channel_sums(const Tensor& t, Tensor& out) { reference_channel_sums(t, out); }
 
 std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b) {
   return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);

@@ -26,6 +26,40 @@ class ConvPlan {
   AlgorithmChoice choice{Algorithm::Reference, ""};
 };
 
+/// A plan for BackwardData: gx[N, C_in, *S_in] (contiguous, preallocated) from
+/// gy[N, C_out, *S_out] (any strides) and the weight it was made with, plus the bias it was
+/// made with (a transposed layer's, over C_in) when params.has_bias. No conjugation.
+class BackwardDataPlan {
+ public:
+  virtual ~BackwardDataPlan() = default;
+  virtual void run(const Tensor& gy, Tensor& gx) const = 0;
+  virtual int64_t memory_bytes() const = 0;
+
+  ConvParams params;
+  AlgorithmChoice choice{Algorithm::Reference, ""};
+};
+
+/// A plan for BackwardWeights: gw[C_out, C_in/groups, *K] (contiguous, preallocated) from
+/// x[N, C_in, *S_in] and gy[N, C_out, *S_out] (any strides). No conjugation. The reduction
+/// over N and S_out runs in an order that does not depend on the thread count.
+class BackwardWeightsPlan {
+ public:
+  virtual ~BackwardWeightsPlan() = default;
+  virtual void run(const Tensor& x, const Tensor& gy, Tensor& gw) const = 0;
+  virtual int64_t memory_bytes() const = 0;
+
+  ConvParams params;
+  AlgorithmChoice choice{Algorithm::Reference, ""};
+};
+
+/// Plans for the two gradient directions (p.direction must match); `forced` as for make_plan.
+std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                          Algorithm forced);
+std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams& p, Algorithm forced);
+
+/// out[C] = the sum of t[N, C, *S] over every dim but C (a bias gradient), in a fixed order.
+void channel_sums(const Tensor& t, Tensor& out);
+
 /// A fast path that is exact only on finite inputs: Winograd's transforms add and subtract a
 /// whole tile, so one inf or NaN would make every output of its tiles NaN. It checks the input
 /// values it reads (with the scan kernel, while they are in cache) and reports them.

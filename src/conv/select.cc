@@ -27,6 +27,8 @@ bool allow_fast_winograd() { return fast_winograd().load(); }
 namespace internal {
 
 const char* unsupported_reason(Algorithm a, const ConvParams& p) {
+  if (p.direction != Direction::Forward && a != Algorithm::Auto && a != Algorithm::Reference)
+    return "gradients and transposed convolutions run on the reference path";
   switch (a) {
     case Algorithm::Auto:
     case Algorithm::Reference:
@@ -61,10 +63,12 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
 AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool winograd) {
   if (forced != Algorithm::Auto) {
     const char* why = unsupported_reason(forced, p);
-    CONVKIT_CHECK(why == nullptr, "algorithm '", name_of(forced), "' cannot compute this ", op_name(p.dim), " (",
+    CONVKIT_CHECK(why == nullptr, "algorithm '", name_of(forced), "' cannot compute this ", op_label(p), " (",
                   dtype_name(p.dtype), ", groups=", p.groups, ", C_in=", p.C_in, "): ", why);
     return {forced, "forced by the algorithm option"};
   }
+  if (p.direction != Direction::Forward)
+    return {Algorithm::Reference, "gradients and transposed convolutions run on the reference path"};
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
   bool wino_grids = true;
@@ -92,7 +96,7 @@ void log_choice(const ConvParams& p, const AlgorithmChoice& c) {
   }();
   if (!verbose) return;
   std::fprintf(stderr, "convkit: %s %s N=%lld C_in=%lld C_out=%lld groups=%lld -> %s (%s)\n",
-               op_name(p.dim).c_str(), dtype_name(p.dtype), static_cast<long long>(p.N),
+               op_label(p).c_str(), dtype_name(p.dtype), static_cast<long long>(p.N),
                static_cast<long long>(p.C_in), static_cast<long long>(p.C_out),
                static_cast<long long>(p.groups), name_of(c.algorithm), c.reason);
 }

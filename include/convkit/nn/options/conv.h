@@ -250,7 +250,66 @@ class ConvOptions {
   CONVKIT_ARG(Named<Algorithm>, algorithm) = Algorithm::Auto;
 };
 
+/// Options for the ConvTransposeNd modules (PyTorch's nn.ConvTransposeNd). The weight is
+/// (in_channels, out_channels / groups, *kernel_size).
+template <std::size_t D>
+class ConvTransposeOptions {
+ public:
+  ConvTransposeOptions(int64_t in_channels, int64_t out_channels, ExpandingArray<D> kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {
+    kernel_size.check("kernel_size");
+  }
+
+  /// Number of channels in the input.
+  CONVKIT_ARG(int64_t, in_channels);
+  /// Number of channels produced by the transposed convolution.
+  CONVKIT_ARG(int64_t, out_channels);
+  /// Size of the kernel: an int or a D-tuple.
+  CONVKIT_ARG(ExpandingArray<D>, kernel_size);
+  /// Stride of the transposed convolution (the upsampling factor).
+  CONVKIT_ARG(ExpandingArray<D>, stride) = 1;
+  /// Removes dilation * (kernel_size - 1) - padding from both ends of the full output: an int
+  /// or a tuple (PyTorch), or (lo, hi) pairs cropping lo at the start and hi at the end of
+  /// each dim (ONNX ConvTranspose's pads).
+  CONVKIT_ARG(Padding<D>, padding) = 0;
+  /// Extra size added to the end of each output dim; must be smaller than stride or dilation.
+  CONVKIT_ARG(ExpandingArray<D>, output_padding) = 0;
+  /// Number of blocked connections from input to output channels.
+  CONVKIT_ARG(int64_t, groups) = 1;
+  /// Adds a learnable bias (out_channels) when true.
+  CONVKIT_ARG(bool, bias) = true;
+  /// Spacing between kernel elements.
+  CONVKIT_ARG(ExpandingArray<D>, dilation) = 1;
+  /// Only zeros, as in PyTorch.
+  CONVKIT_ARG(Named<PaddingMode>, padding_mode) = PaddingMode::Zeros;
+  /// dtype of the weight and bias (and of the inputs the module accepts).
+  CONVKIT_ARG(Named<DType>, dtype) = DType::Float32;
+  /// Only "cpu" exists; any other device is an error.
+  CONVKIT_ARG(std::string, device) = "cpu";
+  /// auto (default) or reference.
+  CONVKIT_ARG(Named<Algorithm>, algorithm) = Algorithm::Auto;
+};
+
 namespace functional {
+
+/// Options for F::conv_transpose1d/2d/3d (the module's options without channels and kernel).
+template <std::size_t D>
+class ConvTransposeFuncOptions {
+  /// Stride of the transposed convolution.
+  CONVKIT_ARG(ExpandingArray<D>, stride) = 1;
+  /// An int, a tuple, or (lo, hi) pairs cropped from the start and end of the full output.
+  CONVKIT_ARG(Padding<D>, padding) = 0;
+  /// Extra size added to the end of each output dim; must be smaller than stride or dilation.
+  CONVKIT_ARG(ExpandingArray<D>, output_padding) = 0;
+  /// Number of groups; the weight's first dim is C_in, its second C_out / groups.
+  CONVKIT_ARG(int64_t, groups) = 1;
+  /// Spacing between kernel elements.
+  CONVKIT_ARG(ExpandingArray<D>, dilation) = 1;
+  /// Only "cpu" exists.
+  CONVKIT_ARG(std::string, device) = "cpu";
+  /// auto (default) or reference.
+  CONVKIT_ARG(Named<Algorithm>, algorithm) = Algorithm::Auto;
+};
 
 /// Options for F::conv1d/conv2d/conv3d (the module's options without channels and kernel).
 template <std::size_t D>
@@ -280,11 +339,17 @@ class ConvFuncOptions {
 using Conv1dOptions = ConvOptions<1>;
 using Conv2dOptions = ConvOptions<2>;
 using Conv3dOptions = ConvOptions<3>;
+using ConvTranspose1dOptions = ConvTransposeOptions<1>;
+using ConvTranspose2dOptions = ConvTransposeOptions<2>;
+using ConvTranspose3dOptions = ConvTransposeOptions<3>;
 
 namespace functional {
 using Conv1dFuncOptions = ConvFuncOptions<1>;
 using Conv2dFuncOptions = ConvFuncOptions<2>;
 using Conv3dFuncOptions = ConvFuncOptions<3>;
+using ConvTranspose1dFuncOptions = ConvTransposeFuncOptions<1>;
+using ConvTranspose2dFuncOptions = ConvTransposeFuncOptions<2>;
+using ConvTranspose3dFuncOptions = ConvTransposeFuncOptions<3>;
 }  // namespace functional
 
 }  // namespace nn

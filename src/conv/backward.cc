@@ -1,0 +1,162 @@
+#include "conv/backward.h"
+
+#include "convkit/settings.h"
+
+namespace convkit {
+namespace internal {
+
+namespace {
+
+using nn::functional::ConvGradients;
+using nn::functional::OutputMask;
+
+// [C, *S] -> [1, C, *S] for unbatched tensors (a view).
+Tensor batched_view(const Tensor& t, const ConvParams& p) { return p.batched ? t : t.unsqueeze(0); }
+Tensor unbatched_if(const Tensor& t, const ConvParams& p) { return p.batched ? t : t.squeeze(0); }
+
+// grad_output must have the shape of the output the forward call gave, and its dtype.
+void check_grad_output(const Tensor& gy, const ConvParams& p, const Shape& out_batched, const Tensor& x) {
+  const std::string op = op_label(p);
+  CONVKIT_CHECK(gy.defined(), op, " backward: grad_output is undefined");
+  Shape want = out_batched;
+  if (!p.batched) want.erase(want.begin());
+  CONVKIT_CHECK(gy.sizes() == want, op, " backward: expected grad_output of size ", shape_str(want),
+                " (the output's size for input of size ", shape_str(x.sizes()), "), but got grad_output of size ",
+                shape_str(gy.sizes()));
+  CONVKIT_CHECK(gy.dtype() == p.dtype, op, " backward: grad_output dtype ", dtype_name(gy.dtype()),
+                " should be the input's dtype ", dtype_name(p.dtype));
+}
+
+// dx[N, C_in, *S_in] = the transpose of conv(., w) applied to dy[N, C_out, *S_out]; b[C_in]
+// added when defined.
+Tensor run_backward_data(ConvParams p, const Tensor& dy, const Tensor& w, const Tensor& b, Algorithm forced) {
+  p.direction = Direction::BackwardData;
+  p.has_bias = b.defined();
+  const auto plan = make_backward_data_plan(p, w, b, forced);
+  Shape shape{p.N, p.C_in};
+  shape.insert(shape.end(), p.in_size.begin(), p.in_size.end());
+  Tensor dx = Tensor::empty(shape, p.dtype);
+  if (dx.numel() > 0) plan->run(dy, dx);
+  return dx;
+}
+
+// dw[C_out, C_in/groups, *K] = sum over N and S_out of dy[N, C_out, *S_out] times the inputs
+// of x[N, C_in, *S_in] each tap read.
+Tensor run_backward_weights(ConvParams p, const Tensor& x, const Tensor& dy, Algorithm forced) {
+  p.direction = Direction::BackwardWeights;
+  p.has_bias = false;
+  const auto plan = make_backward_weights_plan(p, forced);
+  Tensor dw = Tensor::empty(p.weight_shape(), p.dtype);
+  plan->run(x, dy, dw);
+  return dw;
+}
+
+Tensor run_channel_sums(const Tensor& t, int64_t channels, DType dtype) {
+  Tensor s = Tensor::empty({channels}, dtype);
+  channel_sums(t, s);
+  return s;
+}
+
+}  // namespace
+
+Tensor conj_if_complex(const Tensor& t) {
+  if (t.dtype() != kComplex64 && t.dtype() != kComplex128) return t;
+  Tensor c = t.contiguous().clone();
+  visit_dtype(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, complex64> || std::is_same_v<T, complex128>) {
+      T* p = static_cast<T*>(mutable_data_ptr(c));
+      for (int64_t i = 0; i < c.numel(); ++i) p[i] = std::conj(p[i]);
+    }
+  });
+  return c;
+}
+
+ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w_any, const ConvArgs& args,
+                            OutputMask mask) {
+  // The forward call's params; gradients are its other two directions.
+  const ConvCall c = prepare_conv(x, w_any, Tensor(), args);
+  const ConvParams& p = c.params;
+  check_grad_output(gy, p, p.output_shape(), x);
+  const Tensor gyb = batched_view(gy, p);  // [N, C_out, *S_out]
+  ConvGradients g;
+  if (mask[0]) g.grad_input = unbatched_if(run_backward_data(p, gyb, conj_if_complex(c.w), Tensor(), args.algorithm), p);
+  if (mask[1])
+    g.grad_weight = run_backward_weights(p, conj_if_complex(batched_view(x, p)), gyb, args.algorithm).view(w_any.sizes());
+  if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_out, p.dtype);
+  return g;
+}
+
+Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& args) {
+  const ConvParams p = make_transpose_params(x, w, b, args);
+  // The transposed layer's input is its matching convolution's grad_output.
+  return unbatched_if(run_backward_data(p, batched_view(x, p), w, b.defined() ? b.contiguous() : b, args.algorithm), p);
+}
+
+ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const TransposeArgs& args,
+                                      OutputMask mask) {
+  const ConvParams p = make_transpose_params(x, w, Tensor(), args);
+  Shape out{p.N, p.C_in};
+  out.insert(out.end(), p.in_size.begin(), p.in_size.end());
+  check_grad_output(gy, p, out, x);
+  // In the matching convolution's terms gy is an input [N, C_in, *S_in] and x a grad_output
+  // [N, C_out, *S_out]: grad_input is the convolution's forward of gy, grad_weight its
+  // backward_weights with the roles swapped.
+  const Tensor gyb = batched_view(gy, p), xb = batched_view(x, p);
+  ConvGradients g;
+  if (mask[0]) {
+    ConvParams pf = p;
+    pf.direction = Direction::Forward;
+    pf.has_bias = false;
+    const auto plan = make_plan(pf, conj_if_complex(w), Tensor(), args.algorithm, allow_fast_winograd());
+    Tensor gx = Tensor::empty(pf.output_shape(), p.dtype);
+    if (gx.numel() > 0) plan->run(gyb, gx);
+    g.grad_input = unbatched_if(gx, p);
+  }
+  if (mask[1]) g.grad_weight = run_backward_weights(p, gyb, conj_if_complex(xb), args.algorithm);
+  if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_in, p.dtype);
+  return g;
+}
+
+}  // namespace internal
+
+namespace nn::functional {
+
+ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Conv1dFuncOptions& o,
+                            OutputMask mask) {
+  return internal::conv_backward(gy, x, w, internal::conv_args<1>(o), mask);
+}
+ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Conv2dFuncOptions& o,
+                            OutputMask mask) {
+  return internal::conv_backward(gy, x, w, internal::conv_args<2>(o), mask);
+}
+ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Conv3dFuncOptions& o,
+                            OutputMask mask) {
+  return internal::conv_backward(gy, x, w, internal::conv_args<3>(o), mask);
+}
+
+Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTranspose1dFuncOptions& o) {
+  return internal::conv_transpose(x, w, b, internal::transpose_args<1>(o));
+}
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTranspose2dFuncOptions& o) {
+  return internal::conv_transpose(x, w, b, internal::transpose_args<2>(o));
+}
+Tensor conv_transpose3d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTranspose3dFuncOptions& o) {
+  return internal::conv_transpose(x, w, b, internal::transpose_args<3>(o));
+}
+
+ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
+                                      const ConvTranspose1dFuncOptions& o, OutputMask mask) {
+  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args<1>(o), mask);
+}
+ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
+                                      const ConvTranspose2dFuncOptions& o, OutputMask mask) {
+  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args<2>(o), mask);
+}
+ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
+                                      const ConvTranspose3dFuncOptions& o, OutputMask mask) {
+  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args<3>(o), mask);
+}
+
+}  // namespace nn::functional
+}  // namespace convkit
