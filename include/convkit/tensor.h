@@ -133,6 +133,15 @@ class Tensor {
   /// Fills with N(mean, std) (Tensor.normal_).
   Tensor& normal_(double mean, double std, Generator* gen = nullptr);
 
+  // ---- gradient slot (filled by the modules' backward(); no autograd) ----------------
+  /// The gradient accumulated for this tensor, as libtorch's Tensor::grad(): undefined until
+  /// a module's backward() (or the caller, through mutable_grad()) sets it. The slot belongs
+  /// to this Tensor object and the copies made of it after the slot exists; views start
+  /// without one.
+  const Tensor& grad() const;
+  /// The slot itself, for setting, accumulating or resetting (= Tensor() clears it).
+  Tensor& mutable_grad();
+
   // ---- values ---------------------------------------------------------------------
   /// Flat row-major values as double (real part for complex dtypes).
   std::vector<double> to_vector() const;
@@ -151,8 +160,15 @@ class Tensor {
   DType dtype_ = kFloat32;
   bool owned_ = true;
   std::shared_ptr<internal::TensorState> state_;  // shared by every view of the storage
+  std::shared_ptr<Tensor> grad_;                  // made by mutable_grad(), shared by later copies
 
   int64_t wrap_dim(int64_t d, int64_t ndim) const;
+  // A view's start: the same storage, sizes and strides, without this tensor's grad slot.
+  Tensor alias() const {
+    Tensor t = *this;
+    t.grad_.reset();
+    return t;
+  }
   template <typename T>
   void check_dtype(const char* what) const {
     CONVKIT_CHECK(dtype_of<T>::value == dtype_, what, "<", dtype_name(dtype_of<T>::value),

@@ -393,6 +393,8 @@ std::string sizes_x128(const std::vector<__int128>& s) { return join128(s, "(", 
 
 }  // namespace
 
+void check_transpose_args(const TransposeArgs& a) { check_transpose_args(a, str_cat("conv_transpose", a.dim, "d")); }
+
 ConvParams make_transpose_params(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& a) {
   const std::string op = str_cat("conv_transpose", a.dim, "d");
   check_transpose_args(a, op);

@@ -130,6 +130,9 @@ TransposeArgs transpose_args(const Options& o) {
   return a;
 }
 
+/// The checks of a transposed convolution's arguments alone (no tensors), PyTorch's messages.
+void check_transpose_args(const TransposeArgs& args);
+
 /// Validates a transposed convolution of x[N, C_in, *S] (or unbatched) with
 /// w[C_in, C_out/groups, *K] and b[C_out] or undefined, with PyTorch's messages, and returns
 /// the matching convolution's params with direction BackwardData: its input is the transposed

@@ -306,7 +306,7 @@ Tensor Tensor::view(const Shape& shape) const {
   } else {
     CONVKIT_CHECK(known == n, "shape '", shape_str(shape), "' is invalid for input of size ", n);
   }
-  Tensor t = *this;
+  Tensor t = alias();
   t.sizes_ = s;
   t.strides_ = contiguous_strides(s);
   return t;
@@ -318,7 +318,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
   CONVKIT_CHECK(static_cast<int64_t>(dims.size()) == dim(), "permute(", shape_str(dims),
                 "): number of dims don't match the tensor's ", dim(), " dims");
   std::vector<bool> seen(dims.size(), false);
-  Tensor t = *this;
+  Tensor t = alias();
   for (std::size_t i = 0; i < dims.size(); ++i) {
     const int64_t d = wrap_dim(dims[i], dim());
     CONVKIT_CHECK(!seen[static_cast<std::size_t>(d)], "permute(", shape_str(dims), "): repeated dim");
@@ -344,7 +344,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   if (end < 0) end += n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
-  Tensor t = *this;
+  Tensor t = alias();
   t.offset_ += start * strides_[static_cast<std::size_t>(d)];
   t.sizes_[static_cast<std::size_t>(d)] = (end - start + step - 1) / step;
   t.strides_[static_cast<std::size_t>(d)] *= step;
@@ -357,7 +357,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   CONVKIT_CHECK(index >= -n && index < n, "select(): index ", index, " out of range for tensor of size ",
                 shape_str(sizes_), " at dimension ", d);
   if (index < 0) index += n;
-  Tensor t = *this;
+  Tensor t = alias();
   t.offset_ += index * strides_[static_cast<std::size_t>(d)];
   t.sizes_.erase(t.sizes_.begin() + d);
   t.strides_.erase(t.strides_.begin() + d);
@@ -366,7 +366,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 
 Tensor Tensor::unsqueeze(int64_t d) const {
   d = wrap_dim(d, dim() + 1);
-  Tensor t = *this;
+  Tensor t = alias();
   const int64_t st = d < dim() ? strides_[static_cast<std::size_t>(d)] * sizes_[static_cast<std::size_t>(d)] : 1;
   t.sizes_.insert(t.sizes_.begin() + d, 1);
   t.strides_.insert(t.strides_.begin() + d, st);
@@ -375,8 +375,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = wrap_dim(d, dim());
-  if (sizes_[static_cast<std::size_t>(d)] != 1) return *this;
-  Tensor t = *this;
+  if (sizes_[static_cast<std::size_t>(d)] != 1) return alias();
+  Tensor t = alias();
   t.sizes_.erase(t.sizes_.begin() + d);
   t.strides_.erase(t.strides_.begin() + d);
   return t;
@@ -456,6 +456,16 @@ std::vector<double> Tensor::to_vector() const {
 double Tensor::item() const {
   CONVKIT_CHECK(numel() == 1, "a Tensor with ", numel(), " elements cannot be converted to Scalar");
   return to_vector()[0];
+}
+
+const Tensor& Tensor::grad() const {
+  static const Tensor kUndefined;
+  return grad_ ? *grad_ : kUndefined;
+}
+
+Tensor& Tensor::mutable_grad() {
+  if (!grad_) grad_ = std::make_shared<Tensor>();
+  return *grad_;
 }
 
 }  // namespace convkit

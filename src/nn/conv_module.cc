@@ -2,7 +2,9 @@
 #include <mutex>
 #include <optional>
 
+#include "conv/backward.h"
 #include "conv/conv.h"
+#include "nn/module_util.h"
 #include "core/fingerprint.h"
 #include "convkit/random.h"
 #include "convkit/settings.h"
@@ -57,24 +59,12 @@ std::string sizes_str(const ConvOptions<D>& o) {
                  ", kernel_size=", tuple_str(o.kernel_size().vec()), ", groups=", o.groups(), ")");
 }
 
-// The weight (out_channels, in_channels / groups, *kernel_size): its bytes must fit in 64 bits
-// and be allocatable; either failure names in_channels, out_channels and kernel_size.
+// The weight (out_channels, in_channels / groups, *kernel_size).
 template <std::size_t D>
 Tensor allocate_weight(const ConvOptions<D>& o) {
   Shape ws{o.out_channels(), o.in_channels() / o.groups()};
   for (std::size_t i = 0; i < D; ++i) ws.push_back(o.kernel_size()[i]);
-  int64_t bytes = element_size(o.dtype());
-  bool fits = true;
-  for (int64_t s : ws) fits = fits && !__builtin_mul_overflow(bytes, s, &bytes);
-  CONVKIT_CHECK(fits, sizes_str(o), ": the weight (out_channels, in_channels / groups, *kernel_size) = ",
-                shape_str(ws), " of ", dtype_name(o.dtype()), " needs more bytes than fit in 64 bits; expected ",
-                "out_channels * in_channels / groups * prod(kernel_size) * ", element_size(o.dtype()), " <= ",
-                INT64_MAX);
-  try {
-    return Tensor::empty(ws, o.dtype());
-  } catch (const ArgumentError& e) {  // out of memory
-    throw ArgumentError(str_cat(sizes_str(o), ": cannot allocate the weight: ", e.what()));
-  }
+  return internal::allocate_parameter(ws, o.dtype(), sizes_str(o));
 }
 
 template <std::size_t D>
@@ -171,17 +161,7 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
     if (bias.defined()) bias.copy_(Tensor::zeros(bias.sizes(), bias.dtype()));
     return;
   }
-  // kaiming_uniform_(a = sqrt(5)), evaluated in double exactly as PyTorch does: the bound is
-  // 1/sqrt(fan_in) mathematically but not bit for bit, and float64 weights see the difference.
-  const double a = std::sqrt(5.0);
-  const double gain = std::sqrt(2.0 / (1 + a * a));
-  const double std_dev = gain / std::sqrt(static_cast<double>(fan_in));
-  const double bound = std::sqrt(3.0) * std_dev;
-  weight.uniform_(-bound, bound, gen);
-  if (bias.defined()) {
-    const double b = 1 / std::sqrt(static_cast<double>(fan_in));
-    bias.uniform_(-b, b, gen);
-  }
+  internal::torch_conv_init(weight, bias, fan_in, gen);
 }
 
 template <std::size_t D>
@@ -215,6 +195,21 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
     plan = c.plan;
   }
   return internal::run_plan(*plan, x);
+}
+
+template <std::size_t D>
+Tensor ConvNdImpl<D>::backward(const Tensor& x, const Tensor& grad_output) {
+  const bool want_bias = bias.defined();
+  const auto g = internal::conv_backward(grad_output, x, weight, internal::conv_args<D>(options), {true, true, want_bias});
+  internal::accumulate_grad(weight.mutable_grad(), g.grad_weight);
+  if (want_bias) internal::accumulate_grad(bias.mutable_grad(), g.grad_bias);
+  return g.grad_input;
+}
+
+template <std::size_t D>
+void ConvNdImpl<D>::zero_grad() {
+  weight.mutable_grad() = Tensor();
+  if (bias.defined()) bias.mutable_grad() = Tensor();
 }
 
 template <std::size_t D>

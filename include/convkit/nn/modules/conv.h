@@ -22,6 +22,14 @@ class ConvNdImpl {
   Tensor forward(const Tensor& x) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
+  /// The gradients of forward(x) for the gradient grad_output of its output: adds
+  /// grad_weight to weight.grad() and grad_bias to bias.grad() (accumulating, as PyTorch's
+  /// autograd does: call zero_grad() between steps) and returns grad_input (x's shape).
+  /// Bitwise the same for any thread count.
+  Tensor backward(const Tensor& x, const Tensor& grad_output);
+  /// Clears weight.grad() and bias.grad() (PyTorch's zero_grad(set_to_none=True)).
+  void zero_grad();
+
   /// Re-draws weight and bias as options.init() says: PyTorch's kaiming_uniform(a = sqrt(5))
   /// then bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) — bit-identical to PyTorch 1.13 for the same
   /// seed — or MegEngine's. gen == nullptr draws from the default generator.
@@ -87,5 +95,56 @@ using Conv3dImpl = ConvNdImpl<3>;
 using Conv1d = ConvNdImpl<1>;
 using Conv2d = ConvNdImpl<2>;
 using Conv3d = ConvNdImpl<3>;
+
+/// ConvTranspose1d / 2d / 3d (PyTorch's nn.ConvTransposeNd):
+///   convkit::nn::ConvTranspose2d up(convkit::nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1));
+///   convkit::Tensor y = up(x);              // or up(x, {N, 32, 2 * H, 2 * W}) with output_size
+template <std::size_t D>
+class ConvTransposeNdImpl {
+ public:
+  /// Validates the options and initializes weight and bias as PyTorch does.
+  explicit ConvTransposeNdImpl(ConvTransposeOptions<D> options);
+
+  /// x: (N, C_in, *S) or unbatched (C_in, *S). output_size (optional): the output's spatial
+  /// sizes, or the full shape with N and C; each must lie in [min, min + stride - 1], where min
+  /// is the size without output_padding, and replaces options.output_padding.
+  Tensor forward(const Tensor& x, const Shape& output_size = {}) const;
+  Tensor operator()(const Tensor& x, const Shape& output_size = {}) const { return forward(x, output_size); }
+
+  /// The gradients of forward(x, ...) for grad_output (the output's shape, which also tells
+  /// the output_size forward was given): accumulates into weight.grad() and bias.grad() and
+  /// returns grad_input.
+  Tensor backward(const Tensor& x, const Tensor& grad_output);
+  /// Clears weight.grad() and bias.grad().
+  void zero_grad();
+
+  /// PyTorch's initialization, bit-identical for the same seed: kaiming_uniform(a = sqrt(5))
+  /// and bias ~ U(+-1/sqrt(fan_in)) with fan_in = (out_channels / groups) * prod(kernel_size).
+  void reset_parameters(Generator* gen = nullptr);
+  /// Sets the weight (in_channels, out_channels / groups, *K) (copied; dtype must match).
+  void set_weight(const Tensor& w);
+  /// Sets the bias (out_channels); an undefined tensor removes it.
+  void set_bias(const Tensor& b);
+
+  ConvTransposeNdImpl* operator->() { return this; }
+  const ConvTransposeNdImpl* operator->() const { return this; }
+
+  ConvTransposeOptions<D> options;
+  /// (C_in, C_out/groups, *K).
+  Tensor weight;
+  /// (C_out), or undefined when options.bias() is false.
+  Tensor bias;
+};
+
+extern template class ConvTransposeNdImpl<1>;
+extern template class ConvTransposeNdImpl<2>;
+extern template class ConvTransposeNdImpl<3>;
+
+using ConvTranspose1dImpl = ConvTransposeNdImpl<1>;
+using ConvTranspose2dImpl = ConvTransposeNdImpl<2>;
+using ConvTranspose3dImpl = ConvTransposeNdImpl<3>;
+using ConvTranspose1d = ConvTransposeNdImpl<1>;
+using ConvTranspose2d = ConvTransposeNdImpl<2>;
+using ConvTranspose3d = ConvTransposeNdImpl<3>;
 
 }  // namespace convkit::nn

@@ -1,0 +1,57 @@
+#include "nn/module_util.h"
+
+#include <cmath>
+
+#include "core/cast.h"
+
+namespace convkit::internal {
+
+Tensor allocate_parameter(const Shape& shape, DType dtype, const std::string& what) {
+  int64_t bytes = element_size(dtype);
+  bool fits = true;
+  for (int64_t s : shape) fits = fits && !__builtin_mul_overflow(bytes, s, &bytes);
+  CONVKIT_CHECK(fits, what, ": the weight ", shape_str(shape), " of ", dtype_name(dtype),
+                " needs more bytes than fit in 64 bits; expected the product of its sizes times ",
+                element_size(dtype), " <= ", INT64_MAX);
+  try {
+    return Tensor::empty(shape, dtype);
+  } catch (const ArgumentError& e) {  // out of memory
+    throw ArgumentError(str_cat(what, ": cannot allocate the weight: ", e.what()));
+  }
+}
+
+void torch_conv_init(Tensor& weight, Tensor& bias, int64_t fan_in, Generator* gen) {
+  // kaiming_uniform_(a = sqrt(5)), evaluated in double exactly as PyTorch does: the bound is
+  // 1/sqrt(fan_in) mathematically but not bit for bit, and float64 weights see the difference.
+  const double a = std::sqrt(5.0);
+  const double gain = std::sqrt(2.0 / (1 + a * a));
+  const double std_dev = gain / std::sqrt(static_cast<double>(fan_in));
+  const double bound = std::sqrt(3.0) * std_dev;
+  weight.uniform_(-bound, bound, gen);
+  if (bias.defined()) {
+    const double b = 1 / std::sqrt(static_cast<double>(fan_in));
+    bias.uniform_(-b, b, gen);
+  }
+}
+
+void accumulate_grad(Tensor& slot, const Tensor& g) {
+  if (!slot.defined()) {
+    slot = g.clone();
+    return;
+  }
+  CONVKIT_CHECK(slot.sizes() == g.sizes() && slot.dtype() == g.dtype(), "cannot accumulate a gradient of size ",
+                shape_str(g.sizes()), " (", dtype_name(g.dtype()), ") into a grad of size ", shape_str(slot.sizes()),
+                " (", dtype_name(slot.dtype()), ")");
+  if (!slot.is_contiguous()) slot = slot.contiguous();
+  const Tensor gc = g.contiguous();
+  visit_dtype(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = typename compute_type<T>::type;  // float16/bfloat16 add in float, round once
+    T* s = static_cast<T*>(mutable_data_ptr(slot));
+    const T* a = static_cast<const T*>(gc.const_data_ptr());
+    for (int64_t i = 0; i < slot.numel(); ++i) s[i] = cast_value<T>(cast_value<C>(s[i]) + cast_value<C>(a[i]));
+  });
+  slot.bump_version();
+}
+
+}  // namespace convkit::internal

@@ -1,0 +1,24 @@
+// What the convolution modules share: parameter allocation, PyTorch's default
+// initialization, and gradient accumulation into Tensor::grad().
+#pragma once
+
+#include <string>
+
+#include "convkit/random.h"
+#include "convkit/tensor.h"
+
+namespace convkit::internal {
+
+/// An uninitialized parameter of `shape`; an error naming `what` (the module and the options
+/// that size it) when its bytes overflow 64 bits or cannot be allocated.
+Tensor allocate_parameter(const Shape& shape, DType dtype, const std::string& what);
+
+/// PyTorch's reset_parameters() for (transposed) convolutions: kaiming_uniform_(a = sqrt(5))
+/// on the weight, then bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bit-identical to PyTorch for
+/// the same generator state. fan_in: weight.size(1) * prod(kernel_size).
+void torch_conv_init(Tensor& weight, Tensor& bias, int64_t fan_in, Generator* gen);
+
+/// slot += g, as autograd accumulates .grad: an undefined slot becomes (a copy of) g.
+void accumulate_grad(Tensor& slot, const Tensor& g);
+
+}  // namespace convkit::internal
