@@ -1,0 +1,443 @@
+// Gradients and transposed convolutions against independent oracles: the adjoint identities
+// in float64 (<gy, conv(x, w)> = <grad_input, x> = <grad_weight, w>, exact up to rounding, for
+// every configuration the forward accepts), the equality of a convolution's grad_input with
+// the transposed convolution of the same weight, determinism over thread counts, every ISA
+// cap against the reference, the modules' gradient accumulation, and PyTorch's messages.
+#include <numeric>
+
+#include "conv/backward.h"
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+using nn::PaddingKind;
+
+// sum(conj(a) * b) and sum(|a| * |b|) (the scale its rounding error is measured against).
+struct Dot {
+  std::complex<double> value;
+  double scale;
+};
+Dot dot(const Tensor& a, const Tensor& b) {
+  const auto va = a.to_complex_vector(), vb = b.to_complex_vector();
+  Dot d{0, 0};
+  for (std::size_t i = 0; i < va.size(); ++i) {
+    d.value += std::conj(va[i]) * vb[i];
+    d.scale += std::abs(va[i]) * std::abs(vb[i]);
+  }
+  return d;
+}
+
+::testing::AssertionResult same_dot(const Dot& a, const Dot& b, double eps = 1e-12) {
+  const double err = std::abs(a.value - b.value), scale = std::max({a.scale, b.scale, 1e-300});
+  if (err <= eps * scale) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << a.value << " vs " << b.value << " (error " << err / scale << " of the scale)";
+}
+
+// One convolution configuration, rank-agnostic; pad_kind Explicit/Pairs use lo/hi.
+struct Config {
+  int dim = 2;
+  int64_t N = 2, Cin = 4, Cout = 6, groups = 1;
+  Shape S, K, stride, dil, lo, hi;
+  PaddingKind pad_kind = PaddingKind::Explicit;
+  PaddingMode mode = PaddingMode::Zeros;
+  ConvMode conv_mode = ConvMode::CrossCorrelation;
+  bool batched = true;
+  DType dtype = kFloat64;
+};
+
+template <std::size_t D, typename Opt>
+void apply(Opt& o, const Config& c) {
+  o.stride(c.stride).dilation(c.dil).groups(c.groups).padding_mode(c.mode).conv_mode(c.conv_mode);
+  switch (c.pad_kind) {
+    case PaddingKind::Explicit: o.padding(c.lo); break;
+    case PaddingKind::Pairs: {
+      std::vector<std::pair<int64_t, int64_t>> p;
+      for (std::size_t i = 0; i < D; ++i) p.emplace_back(c.lo[i], c.hi[i]);
+      o.padding(p);
+      break;
+    }
+    case PaddingKind::Same: o.padding("same"); break;
+    case PaddingKind::Valid: o.padding("valid"); break;
+    case PaddingKind::Causal: o.padding("causal"); break;
+  }
+}
+
+Shape input_shape(const Config& c) {
+  Shape s{c.N, c.Cin};
+  s.insert(s.end(), c.S.begin(), c.S.end());
+  if (!c.batched) s.erase(s.begin());
+  return s;
+}
+Shape weight_shape(const Config& c) {
+  Shape s{c.Cout, c.Cin / c.groups};
+  s.insert(s.end(), c.K.begin(), c.K.end());
+  return s;
+}
+// A transposed layer from Cin to Cout channels: weight (C_in, C_out/groups, *K).
+Shape transpose_weight_shape(const Config& c) {
+  Shape s{c.Cin, c.Cout / c.groups};
+  s.insert(s.end(), c.K.begin(), c.K.end());
+  return s;
+}
+
+template <std::size_t D>
+Tensor forward_d(const Config& c, const Tensor& x, const Tensor& w, const Tensor& b) {
+  nn::functional::ConvFuncOptions<D> o;
+  apply<D>(o, c);
+  if constexpr (D == 1) return F::conv1d(x, w, b, o);
+  else if constexpr (D == 2) return F::conv2d(x, w, b, o);
+  else return F::conv3d(x, w, b, o);
+}
+template <std::size_t D>
+F::ConvGradients backward_d(const Config& c, const Tensor& gy, const Tensor& x, const Tensor& w) {
+  nn::functional::ConvFuncOptions<D> o;
+  apply<D>(o, c);
+  return F::conv_backward(gy, x, w, o);
+}
+Tensor forward(const Config& c, const Tensor& x, const Tensor& w, const Tensor& b = {}) {
+  return c.dim == 1 ? forward_d<1>(c, x, w, b) : c.dim == 2 ? forward_d<2>(c, x, w, b) : forward_d<3>(c, x, w, b);
+}
+F::ConvGradients backward(const Config& c, const Tensor& gy, const Tensor& x, const Tensor& w) {
+  return c.dim == 1 ? backward_d<1>(c, gy, x, w) : c.dim == 2 ? backward_d<2>(c, gy, x, w) : backward_d<3>(c, gy, x, w);
+}
+
+// A deterministic sweep over every argument: ranks, strides, dilations, every padding form
+// and mode, groups (depthwise with multiplier), conv_mode, unbatched, N = 0.
+std::vector<Config> sweep() {
+  std::vector<Config> v;
+  Generator gen(2024);
+  auto pick = [&](int64_t lo, int64_t hi) {  // uniform in [lo, hi]
+    return lo + static_cast<int64_t>(rand({1}, kFloat64, &gen).item() * static_cast<double>(hi - lo + 1)) % (hi - lo + 1);
+  };
+  const PaddingKind kinds[] = {PaddingKind::Explicit, PaddingKind::Pairs, PaddingKind::Same, PaddingKind::Valid,
+                               PaddingKind::Causal};
+  const PaddingMode modes[] = {PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular};
+  for (int i = 0; static_cast<int>(v.size()) < 160 && i < 2000; ++i) {
+    Config c;
+    c.dim = static_cast<int>(pick(1, 3));
+    const int64_t g = pick(1, 3);
+    c.groups = g;
+    c.Cin = g * pick(1, 3);
+    c.Cout = g * pick(1, 3);
+    c.N = pick(0, 9) == 0 ? 0 : pick(1, 2);
+    c.batched = pick(0, 5) != 0;
+    if (!c.batched) c.N = 1;
+    for (int d = 0; d < c.dim; ++d) {
+      c.S.push_back(pick(c.dim == 3 ? 2 : 3, c.dim == 1 ? 11 : c.dim == 2 ? 7 : 4));
+      c.K.push_back(pick(1, 3));
+      c.stride.push_back(pick(1, 3));
+      c.dil.push_back(pick(1, 2));
+      c.lo.push_back(pick(0, 2));
+      c.hi.push_back(pick(0, 2));
+    }
+    c.pad_kind = kinds[pick(0, 4)];
+    if (c.pad_kind == PaddingKind::Causal && c.dim != 1) c.pad_kind = PaddingKind::Same;
+    c.mode = modes[pick(0, 3)];
+    c.conv_mode = pick(0, 3) == 0 ? ConvMode::Convolution : ConvMode::CrossCorrelation;
+    try {  // keep the configurations the forward accepts (e.g. reflect needs padding < size)
+      forward(c, Tensor::zeros(input_shape(c), kFloat64), Tensor::zeros(weight_shape(c), kFloat64));
+      v.push_back(c);
+    } catch (const ArgumentError&) {
+    }
+  }
+  return v;
+}
+
+std::string describe(const Config& c) {
+  return internal::str_cat(c.dim, "-d N=", c.N, " C=", c.Cin, "->", c.Cout, " g=", c.groups, " S=", shape_str(c.S),
+                           " K=", shape_str(c.K), " s=", shape_str(c.stride), " d=", shape_str(c.dil), " pad kind ",
+                           static_cast<int>(c.pad_kind), " lo=", shape_str(c.lo), " hi=", shape_str(c.hi), " ",
+                           name_of(c.mode), " ", name_of(c.conv_mode), c.batched ? "" : " unbatched");
+}
+
+TEST(Grad, AdjointIdentitiesHoldForEveryConfiguration) {
+  const auto configs = sweep();
+  ASSERT_GE(configs.size(), 150u);
+  int with_modes = 0, empty = 0;
+  Generator gen(7);
+  for (const Config& c : configs) {
+    SCOPED_TRACE(describe(c));
+    const Tensor x = randn(input_shape(c), kFloat64, &gen), w = randn(weight_shape(c), kFloat64, &gen);
+    const Tensor y = forward(c, x, w);
+    const Tensor gy = randn(y.sizes(), kFloat64, &gen);
+    const auto g = backward(c, gy, x, w);
+    ASSERT_EQ(g.grad_input.sizes(), x.sizes());
+    ASSERT_EQ(g.grad_weight.sizes(), w.sizes());
+    ASSERT_EQ(g.grad_bias.sizes(), (Shape{c.Cout}));
+    // Linear in x and in w: <gy, conv(x, w)> = <grad_input, x> = <grad_weight, w>.
+    EXPECT_TRUE(same_dot(dot(gy, y), dot(g.grad_input, x)));
+    EXPECT_TRUE(same_dot(dot(gy, y), dot(g.grad_weight, w)));
+    // grad_bias: the bias enters every output of its channel once.
+    const Tensor b = randn({c.Cout}, kFloat64, &gen);
+    const Tensor yb = forward(c, x, w, b);
+    EXPECT_TRUE(same_dot(dot(gy, yb), Dot{dot(gy, y).value + dot(g.grad_bias, b).value, dot(gy, yb).scale}));
+    with_modes += c.mode != PaddingMode::Zeros;
+    empty += c.N == 0;
+  }
+  EXPECT_GT(with_modes, 40);
+  EXPECT_GT(empty, 3);
+}
+
+TEST(Grad, ComplexGradientsAreConjugateWirtinger) {
+  // For y = W x: grad_input = W^H gy, so <gy, y> = <grad_input, x> with the conjugating inner
+  // product; grad_weight = gy x^H likewise. Both complex dtypes, three ranks.
+  Generator gen(11);
+  for (DType t : {kComplex128, kComplex64})
+    for (int dim = 1; dim <= 3; ++dim) {
+      Config c;
+      c.dim = dim;
+      c.dtype = t;
+      c.groups = 2;
+      c.S.assign(static_cast<std::size_t>(dim), 5);
+      c.K.assign(static_cast<std::size_t>(dim), 3);
+      c.stride.assign(static_cast<std::size_t>(dim), 2);
+      c.dil.assign(static_cast<std::size_t>(dim), 1);
+      c.lo.assign(static_cast<std::size_t>(dim), 1);
+      c.mode = PaddingMode::Reflect;
+      const Tensor x = randn(input_shape(c), t, &gen), w = randn(weight_shape(c), t, &gen);
+      const Tensor y = forward(c, x, w);
+      const Tensor gy = randn(y.sizes(), t, &gen);
+      const auto g = backward(c, gy, x, w);
+      const double eps = t == kComplex64 ? 1e-5 : 1e-12;
+      EXPECT_TRUE(same_dot(dot(gy, y), dot(g.grad_input, x), eps)) << dtype_name(t) << " " << dim;
+      EXPECT_TRUE(same_dot(dot(gy, y), dot(g.grad_weight, w), eps)) << dtype_name(t) << " " << dim;
+    }
+}
+
+// Transposed configurations: output_padding below stride, or below dilation.
+struct TConfig {
+  Config c;
+  Shape output_padding;
+};
+
+template <std::size_t D>
+nn::functional::ConvTransposeFuncOptions<D> transpose_options(const TConfig& t) {
+  nn::functional::ConvTransposeFuncOptions<D> o;
+  o.stride(t.c.stride).dilation(t.c.dil).groups(t.c.groups).output_padding(t.output_padding);
+  std::vector<std::pair<int64_t, int64_t>> p;
+  for (std::size_t i = 0; i < D; ++i) p.emplace_back(t.c.lo[i], t.c.hi[i]);
+  o.padding(p);
+  return o;
+}
+Tensor transpose(const TConfig& t, const Tensor& x, const Tensor& w, const Tensor& b = {}) {
+  switch (t.c.dim) {
+    case 1: return F::conv_transpose1d(x, w, b, transpose_options<1>(t));
+    case 2: return F::conv_transpose2d(x, w, b, transpose_options<2>(t));
+    default: return F::conv_transpose3d(x, w, b, transpose_options<3>(t));
+  }
+}
+F::ConvGradients transpose_backward(const TConfig& t, const Tensor& gy, const Tensor& x, const Tensor& w) {
+  switch (t.c.dim) {
+    case 1: return F::conv_transpose_backward(gy, x, w, transpose_options<1>(t));
+    case 2: return F::conv_transpose_backward(gy, x, w, transpose_options<2>(t));
+    default: return F::conv_transpose_backward(gy, x, w, transpose_options<3>(t));
+  }
+}
+
+std::vector<TConfig> transpose_sweep() {
+  std::vector<TConfig> v;
+  for (const Config& c : sweep()) {
+    TConfig t{c, {}};
+    t.c.mode = PaddingMode::Zeros;
+    t.c.pad_kind = PaddingKind::Pairs;
+    for (int d = 0; d < c.dim; ++d) {
+      const auto i = static_cast<std::size_t>(d);
+      t.output_padding.push_back((c.S[i] + c.lo[i]) % std::max(c.stride[i], c.dil[i]));
+    }
+    try {
+      transpose(t, Tensor::zeros(input_shape(t.c), kFloat64), Tensor::zeros(transpose_weight_shape(t.c), kFloat64));
+      v.push_back(t);
+    } catch (const ArgumentError&) {
+    }
+  }
+  return v;
+}
+
+TEST(Grad, TransposedAdjointIdentitiesHold) {
+  // conv_transpose(x, w) is linear in x and w; its gradients satisfy the same identities. The
+  // transposed input has C_out channels of the matching convolution: weight (C_in_t, C_out_t/g, *K).
+  const auto configs = transpose_sweep();
+  ASSERT_GE(configs.size(), 100u);
+  Generator gen(5);
+  int extended = 0;
+  for (const TConfig& t : configs) {
+    SCOPED_TRACE(describe(t.c) + " output_padding " + shape_str(t.output_padding));
+    const Tensor x = randn(input_shape(t.c), kFloat64, &gen), w = randn(transpose_weight_shape(t.c), kFloat64, &gen);
+    const Tensor y = transpose(t, x, w);
+    const Tensor gy = randn(y.sizes(), kFloat64, &gen);
+    const auto g = transpose_backward(t, gy, x, w);
+    ASSERT_EQ(g.grad_input.sizes(), x.sizes());
+    ASSERT_EQ(g.grad_weight.sizes(), w.sizes());
+    EXPECT_TRUE(same_dot(dot(gy, y), dot(g.grad_input, x)));
+    EXPECT_TRUE(same_dot(dot(gy, y), dot(g.grad_weight, w)));
+    const int64_t cout = y.size(t.c.batched ? 1 : 0);
+    const Tensor b = randn({cout}, kFloat64, &gen);
+    EXPECT_TRUE(same_dot(dot(gy, transpose(t, x, w, b)), Dot{dot(gy, y).value + dot(g.grad_bias, b).value, 1}));
+    for (int64_t op : t.output_padding) extended += op > 0;
+  }
+  EXPECT_GT(extended, 5);
+}
+
+TEST(Grad, ConvGradInputIsTheTransposedConvolution) {
+  // PyTorch's definition: conv_transpose2d(gy, w, stride, padding, output_padding) is the
+  // input gradient of conv2d(x, w, stride, padding), output_padding making up the rows the
+  // stride dropped.
+  Generator gen(3);
+  const Tensor x = randn({2, 4, 9, 8}, kFloat64, &gen), w = randn({6, 2, 3, 3}, kFloat64, &gen);
+  const auto o = F::Conv2dFuncOptions().stride(2).padding(1).groups(2).dilation({1, 2});
+  const Tensor y = F::conv2d(x, w, {}, o);
+  const Tensor gy = randn(y.sizes(), kFloat64, &gen);
+  const auto g = F::conv_backward(gy, x, w, o, {true, false, false});
+  EXPECT_FALSE(g.grad_weight.defined());
+  EXPECT_FALSE(g.grad_bias.defined());
+  const Tensor t = F::conv_transpose2d(
+      gy, w, {}, F::ConvTranspose2dFuncOptions().stride(2).padding(1).groups(2).dilation({1, 2}).output_padding({0, 1}));
+  EXPECT_TRUE(bitwise_equal(t, g.grad_input));
+}
+
+TEST(Grad, MegEngineWeightGradientKeepsItsLayout) {
+  Generator gen(9);
+  const Tensor x = randn({2, 4, 6, 6}, kFloat64, &gen), w = randn({2, 3, 2, 3, 3}, kFloat64, &gen);
+  const auto o = F::Conv2dFuncOptions().groups(2).padding(1);
+  const Tensor y = F::conv2d(x, w, {}, o);
+  const Tensor gy = randn(y.sizes(), kFloat64, &gen);
+  const auto g = F::conv_backward(gy, x, w, o);
+  EXPECT_EQ(g.grad_weight.sizes(), w.sizes());
+  EXPECT_TRUE(bitwise_equal(g.grad_weight.reshape({6, 2, 3, 3}), F::conv_backward(gy, x, w.reshape({6, 2, 3, 3}), o).grad_weight));
+}
+
+TEST(Grad, SameBitsForAnyThreadCount) {
+  Generator gen(1);
+  const Tensor x = randn({3, 8, 17, 15}), w = randn({12, 4, 3, 3}), tw = randn({8, 6, 4, 4});
+  const auto o = F::Conv2dFuncOptions().stride(2).padding(1).groups(2).padding_mode("reflect");
+  const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+  const auto to = F::ConvTranspose2dFuncOptions().stride(2).padding(1);
+  const Tensor ty = F::conv_transpose2d(x, tw, {}, to);
+  const Tensor tgy = randn(ty.sizes(), kFloat32, &gen);
+  const int before = get_num_threads();
+  std::vector<F::ConvGradients> runs, truns;
+  std::vector<Tensor> tys;
+  for (int n : {1, 2, 3}) {
+    set_num_threads(n);
+    runs.push_back(F::conv_backward(gy, x, w, o));
+    truns.push_back(F::conv_transpose_backward(tgy, x, tw, to));
+    tys.push_back(F::conv_transpose2d(x, tw, {}, to));
+  }
+  set_num_threads(before);
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
+    EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
+    EXPECT_TRUE(bitwise_equal(runs[i].grad_bias, runs[0].grad_bias));
+    EXPECT_TRUE(bitwise_equal(truns[i].grad_input, truns[0].grad_input));
+    EXPECT_TRUE(bitwise_equal(truns[i].grad_weight, truns[0].grad_weight));
+    EXPECT_TRUE(bitwise_equal(truns[i].grad_bias, truns[0].grad_bias));
+    EXPECT_TRUE(bitwise_equal(tys[i], tys[0]));
+  }
+}
+
+TEST(Grad, EveryPathAndIsaMatchesTheReference) {
+  // The transposed layer's grad_input is its matching convolution's forward: it runs on the
+  // forward's fast paths, which must agree with the reference under every ISA cap.
+  Generator gen(4);
+  for (const TConfig& t : transpose_sweep()) {
+    SCOPED_TRACE(describe(t.c));
+    const Tensor x = randn(input_shape(t.c), kFloat32, &gen), w = randn(transpose_weight_shape(t.c), kFloat32, &gen);
+    const Tensor gy = randn(transpose(t, x, w).sizes(), kFloat32, &gen);
+    TConfig r = t;
+    const auto ref = [&] {
+      switch (t.c.dim) {
+        case 1: return F::conv_transpose_backward(gy, x, w, transpose_options<1>(r).algorithm("reference"));
+        case 2: return F::conv_transpose_backward(gy, x, w, transpose_options<2>(r).algorithm("reference"));
+        default: return F::conv_transpose_backward(gy, x, w, transpose_options<3>(r).algorithm("reference"));
+      }
+    }();
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const auto g = transpose_backward(t, gy, x, w);
+      EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+      EXPECT_TRUE(bitwise_equal(g.grad_weight, ref.grad_weight));
+    }
+  }
+}
+
+TEST(Grad, ModulesAccumulateIntoGradAndZeroGradClears) {
+  manual_seed(3);
+  nn::Conv2d m(nn::Conv2dOptions(4, 6, 3).padding(1).groups(2));
+  const Tensor x = randn({2, 4, 5, 5}), gy = randn({2, 6, 5, 5});
+  EXPECT_FALSE(m.weight.grad().defined());
+  const Tensor gx = m.backward(x, gy);
+  const auto g = F::conv_backward(gy, x, m.weight, F::Conv2dFuncOptions().padding(1).groups(2));
+  EXPECT_TRUE(bitwise_equal(gx, g.grad_input));
+  EXPECT_TRUE(bitwise_equal(m.weight.grad(), g.grad_weight));
+  EXPECT_TRUE(bitwise_equal(m.bias.grad(), g.grad_bias));
+  m.backward(x, gy);
+  const auto twice = m.weight.grad().to_vector(), once = g.grad_weight.to_vector();
+  for (std::size_t i = 0; i < once.size(); ++i) EXPECT_EQ(twice[i], static_cast<float>(once[i] + once[i]));
+  m.zero_grad();
+  EXPECT_FALSE(m.weight.grad().defined());
+  EXPECT_FALSE(m.bias.grad().defined());
+  EXPECT_FALSE(m.weight.view(m.weight.sizes()).grad().defined());  // views have their own slot
+
+  nn::ConvTranspose2d t(nn::ConvTranspose2dOptions(4, 6, 3).stride(2).padding(1).groups(2));
+  EXPECT_EQ(t.weight.sizes(), (Shape{4, 3, 3, 3}));
+  const Tensor y = t(x, {10, 10});  // output_size: output_padding (1, 1)
+  EXPECT_EQ(y.sizes(), (Shape{2, 6, 10, 10}));
+  const Tensor tgy = randn(y.sizes());
+  t.backward(x, tgy);  // grad_output's size says which output_size forward had
+  const auto tg = F::conv_transpose_backward(
+      tgy, x, t.weight, F::ConvTranspose2dFuncOptions().stride(2).padding(1).groups(2).output_padding(1));
+  EXPECT_TRUE(bitwise_equal(t.weight.grad(), tg.grad_weight));
+  EXPECT_TRUE(bitwise_equal(t.bias.grad(), tg.grad_bias));
+}
+
+TEST(Grad, ConvTransposeInitDrawsLikeAConvWithTheSameWeightShape) {
+  // PyTorch reads fan_in from weight.size(1) * prod(K) for both module kinds, so a
+  // ConvTranspose2d(4, 6, 3, groups=2) (weight (4, 3, 3, 3)) draws its weight exactly as a
+  // Conv2d(3, 4, 3) (weight (4, 3, 3, 3)) from the same seed.
+  manual_seed(42);
+  nn::ConvTranspose2d t(nn::ConvTranspose2dOptions(4, 6, 3).groups(2).bias(false));
+  manual_seed(42);
+  nn::Conv2d c(nn::Conv2dOptions(3, 4, 3).bias(false));
+  EXPECT_TRUE(bitwise_equal(t.weight, c.weight));
+  const double bound = 1 / std::sqrt(27.0);
+  for (double v : t.weight.to_vector()) EXPECT_LE(std::fabs(v), bound);
+}
+
+TEST(Grad, MessagesNameTheArgument) {
+  const Tensor x = Tensor::zeros({1, 4, 5, 5}), w = Tensor::zeros({4, 3, 3, 3});
+  expect_error_of<ArgumentError>([&] { F::conv_transpose2d(x, w, {}, F::ConvTranspose2dFuncOptions().output_padding(1)); },
+                                 {"output padding must be smaller than either stride or dilation",
+                                  "output_padding_height: 1 output_padding_width: 1 stride_height: 1"});
+  expect_error_of<ArgumentError>([&] { F::conv_transpose2d(x, w, {}, F::ConvTranspose2dFuncOptions().padding(5)); },
+                                 {"Given input size per channel: (5 x 5). Calculated output size per channel: (-3 x -3). "
+                                  "Output size is too small"});
+  expect_error_of<ArgumentError>([&] { F::conv_transpose2d(x, Tensor::zeros({3, 3, 3, 3})); },
+                                 {"Given transposed=1, weight of size [3, 3, 3, 3], expected input[1, 4, 5, 5] to have "
+                                  "3 channels, but got 4 channels instead"});
+  expect_error_of<ArgumentError>([&] { F::conv_transpose2d(x, w, Tensor::zeros({4})); },
+                                 {"expected bias to be 1-dimensional with 3 elements, but got bias of size [4]"});
+  expect_error_of<ArgumentError>([&] { F::conv_transpose2d(x, w, {}, F::ConvTranspose2dFuncOptions().padding("same")); },
+                                 {"conv_transpose2d: padding must be an int, a tuple or (lo, hi) pairs"});
+  nn::ConvTranspose2d m(nn::ConvTranspose2dOptions(4, 6, 3).stride(2));
+  expect_error_of<ArgumentError>([&] { m(x, {13, 12}); },
+                                 {"requested an output size of [13, 12], but valid sizes range from [11, 11] to [12, 12] "
+                                  "(for an input of [5, 5])"});
+  expect_error_of<ArgumentError>([&] { m(x, {6, 12, 12}); },
+                                 {"ConvTranspose2D: for 4D input, output_size must have 2 or 4 elements (got 3)"});
+  expect_error_of<ArgumentError>([] { nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 6, 3).padding_mode("reflect")); },
+                                 {"Only \"zeros\" padding mode is supported for ConvTranspose2d"});
+  expect_error_of<ArgumentError>([] { nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 6, 3).groups(4)); },
+                                 {"out_channels must be divisible by groups"});
+  const Tensor cw = Tensor::zeros({4, 4, 3, 3});
+  expect_error_of<ArgumentError>([&] { F::conv_backward(Tensor::zeros({1, 4, 5, 5}), x, cw, F::Conv2dFuncOptions()); },
+                                 {"conv2d backward: expected grad_output of size [1, 4, 3, 3]", "got grad_output of size [1, 4, 5, 5]"});
+  expect_error_of<ArgumentError>([&] { F::conv_backward(Tensor::zeros({1, 4, 3, 3}, kFloat64), x, cw, F::Conv2dFuncOptions()); },
+                                 {"grad_output dtype float64 should be the input's dtype float32"});
+  expect_error_of<ArgumentError>(
+      [&] { F::conv_backward(Tensor::zeros({1, 4, 3, 3}), x, cw, F::Conv2dFuncOptions().algorithm("gemm")); },
+      {"algorithm 'gemm' cannot compute this conv2d backward_data"});
+}
+
+}  // namespace
+}  // namespace convkit::test
