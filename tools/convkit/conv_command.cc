@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "conv/conv.h"
+#include "conv/backward.h"
 #include "convkit/io.h"
 #include "convkit/threads.h"
 
@@ -44,22 +44,37 @@ Shape per_dim(const std::string& s, const std::string& option, int64_t dim) {
 
 }  // namespace
 
-void add_conv_options(CLI::App& sub, ConvCommand& c) {
+void add_conv_options(CLI::App& sub, ConvCommand& c, bool transposed) {
+  c.transposed = transposed;
   sub.add_option("--input", c.input, "input .npy: (N, C_in, *S) or unbatched (C_in, *S)")->required();
-  sub.add_option("--weight", c.weight, "weight .npy: (C_out, C_in/groups, *K)");
+  sub.add_option("--weight", c.weight, transposed ? "weight .npy: (C_in, C_out/groups, *K)" : "weight .npy: (C_out, C_in/groups, *K)");
   sub.add_option("--bias", c.bias, "bias .npy: (C_out)");
   sub.add_option("--weights", c.weights, "safetensors file holding <key>.weight and <key>.bias");
   sub.add_option("--key", c.key, "tensor name prefix inside --weights (e.g. layer1)");
   sub.add_option("--stride", c.stride, "S or S0,S1,...")->capture_default_str();
-  sub.add_option("--padding", c.padding, "P, P0,P1,..., same, valid, causal, or lo:hi pairs (1:2,0:1)")->capture_default_str();
+  sub.add_option("--padding", c.padding,
+                 transposed ? "P, P0,P1,..., or lo:hi pairs cropped from the start and end of the full output (ONNX pads)"
+                            : "P, P0,P1,..., same, valid, causal, or lo:hi pairs (1:2,0:1)")
+      ->capture_default_str();
   sub.add_option("--dilation", c.dilation, "D or D0,D1,...")->capture_default_str();
   sub.add_option("--groups", c.groups, "number of groups")->capture_default_str();
-  sub.add_option("--padding-mode", c.padding_mode, "zeros, reflect, replicate or circular")->capture_default_str();
-  sub.add_option("--conv-mode", c.conv_mode, "cross_correlation or convolution")->capture_default_str();
-  sub.add_option("--compute-mode", c.compute_mode, "default or float32")->capture_default_str();
-  sub.add_option("--weight-layout", c.weight_layout, "torch or megengine (grouped: groups, C_out/g, C_in/g, *K)")->capture_default_str();
+  if (transposed) {
+    sub.add_option("--output-padding", c.output_padding, "O or O0,O1,...: added to the end of each output dim")
+        ->capture_default_str();
+    sub.add_option("--output-size", c.output_size, "S0,S1,...: the output's spatial sizes (sets the output padding)");
+  } else {
+    sub.add_option("--padding-mode", c.padding_mode, "zeros, reflect, replicate or circular")->capture_default_str();
+    sub.add_option("--conv-mode", c.conv_mode, "cross_correlation or convolution")->capture_default_str();
+    sub.add_option("--compute-mode", c.compute_mode, "default or float32")->capture_default_str();
+    sub.add_option("--weight-layout", c.weight_layout, "torch or megengine (grouped: groups, C_out/g, C_in/g, *K)")
+        ->capture_default_str();
+  }
   sub.add_option("--threads", c.threads, "threads to use; 0 = OMP_NUM_THREADS or every core")->capture_default_str();
-  sub.add_option("--output", c.output, "output .npy (written to a temporary file, then renamed)")->required();
+  sub.add_option("--output", c.output, "output .npy (written to a temporary file, then renamed)");
+  sub.add_option("--grad-output", c.grad_output, "gradient of the output .npy (the output's shape): computes the gradients below");
+  sub.add_option("--grad-input", c.grad_input, "writes the input's gradient .npy (needs --grad-output)");
+  sub.add_option("--grad-weight", c.grad_weight, "writes the weight's gradient .npy (needs --grad-output)");
+  sub.add_option("--grad-bias", c.grad_bias, "writes the bias's gradient .npy, (C_out) (needs --grad-output)");
 }
 
 internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim) {
@@ -102,37 +117,115 @@ internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim) {
   return a;
 }
 
-void run_conv(const ConvCommand& c) {
+internal::TransposeArgs transpose_args_from(const ConvCommand& c, int64_t dim) {
+  const internal::ConvArgs a = conv_args_from(c, dim);
+  internal::TransposeArgs t;
+  t.dim = a.dim;
+  t.stride = a.stride;
+  t.dilation = a.dilation;
+  t.padding_kind = a.padding_kind;
+  t.pad_lo = a.pad_lo.empty() ? Shape(static_cast<std::size_t>(dim), 0) : a.pad_lo;
+  t.pad_hi = a.pad_hi.empty() ? Shape(static_cast<std::size_t>(dim), 0) : a.pad_hi;
+  t.output_padding = per_dim(c.output_padding, "output-padding", dim);
+  t.groups = a.groups;
+  return t;
+}
+
+namespace {
+
+// The tensors a run needs, loaded from --input and --weight/--bias or --weights/--key.
+struct Loaded {
+  Tensor x, w, b;
+};
+
+Loaded load_inputs(const ConvCommand& c) {
   CONVKIT_CHECK(c.weight.empty() != c.weights.empty(), "give the weight either as --weight FILE.npy or as --weights ",
                 "FILE.safetensors --key NAME (exactly one of them)");
   CONVKIT_CHECK(c.weights.empty() || c.bias.empty(), "--bias goes with --weight; with --weights the bias is <key>.bias");
-  const WeightLayout layout = weight_layout_from_name(c.weight_layout);
-  const Tensor x = io::load_npy(c.input);
-  Tensor w, b;
+  Loaded l;
+  l.x = io::load_npy(c.input);
   if (!c.weight.empty()) {
-    w = io::load_npy(c.weight);
-    if (!c.bias.empty()) b = io::load_npy(c.bias);
-  } else {
-    const io::Safetensors st = io::load_safetensors(c.weights);
-    const std::string wkey = c.key.empty() ? "weight" : c.key + ".weight";
-    const std::string bkey = c.key.empty() ? "bias" : c.key + ".bias";
-    const auto wi = st.tensors.find(wkey);
-    std::string names;
-    for (const auto& [k, t] : st.tensors) names += str_cat(names.empty() ? "" : ", ", k);
-    CONVKIT_CHECK_FILE(wi != st.tensors.end(), "'", c.weights, "': no tensor '", wkey, "' for --key '", c.key,
-                       "' (the file has: ", names.empty() ? "none" : names, ")");
-    w = wi->second;
-    if (const auto bi = st.tensors.find(bkey); bi != st.tensors.end()) b = bi->second;
+    l.w = io::load_npy(c.weight);
+    if (!c.bias.empty()) l.b = io::load_npy(c.bias);
+    return l;
   }
-  const int64_t dim = w.dim() - (layout == WeightLayout::MegEngine ? 3 : 2);
+  const io::Safetensors st = io::load_safetensors(c.weights);
+  const std::string wkey = c.key.empty() ? "weight" : c.key + ".weight";
+  const std::string bkey = c.key.empty() ? "bias" : c.key + ".bias";
+  const auto wi = st.tensors.find(wkey);
+  std::string names;
+  for (const auto& [k, t] : st.tensors) names += str_cat(names.empty() ? "" : ", ", k);
+  CONVKIT_CHECK_FILE(wi != st.tensors.end(), "'", c.weights, "': no tensor '", wkey, "' for --key '", c.key,
+                     "' (the file has: ", names.empty() ? "none" : names, ")");
+  l.w = wi->second;
+  if (const auto bi = st.tensors.find(bkey); bi != st.tensors.end()) l.b = bi->second;
+  return l;
+}
+
+// What to write: --output and the gradient files given, each named once.
+std::vector<std::pair<std::string, std::string>> requested_files(const ConvCommand& c) {
+  const std::pair<const char*, const std::string*> all[] = {
+      {"--output", &c.output}, {"--grad-input", &c.grad_input}, {"--grad-weight", &c.grad_weight}, {"--grad-bias", &c.grad_bias}};
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& [flag, path] : all) {
+    if (path->empty()) continue;
+    for (const auto& [other, p] : files)
+      CONVKIT_CHECK(p != *path, flag, " '", *path, "' names the same file as ", other);
+    files.emplace_back(flag, *path);
+  }
+  const bool grads = !c.grad_input.empty() || !c.grad_weight.empty() || !c.grad_bias.empty();
+  CONVKIT_CHECK(!files.empty(), "nothing to write: give --output, or --grad-output with any of --grad-input, ",
+                "--grad-weight, --grad-bias");
+  CONVKIT_CHECK(!grads || !c.grad_output.empty(), "--grad-input, --grad-weight and --grad-bias need --grad-output ",
+                "(the gradient of the output, an .npy of the output's shape)");
+  CONVKIT_CHECK(c.grad_output.empty() || grads, "--grad-output '", c.grad_output, "' is given but no gradient is ",
+                "asked for: add any of --grad-input, --grad-weight, --grad-bias");
+  return files;
+}
+
+Shape parse_list(const std::string& s, const std::string& option) {
+  Shape v;
+  for (const auto& p : split(s, ',')) v.push_back(parse_int(p, option, s));
+  return v;
+}
+
+}  // namespace
+
+void run_conv(const ConvCommand& c) {
+  const auto files = requested_files(c);
+  const Loaded in = load_inputs(c);
+  const WeightLayout layout = c.transposed ? WeightLayout::Torch : weight_layout_from_name(c.weight_layout);
+  const int64_t dim = in.w.dim() - (layout == WeightLayout::MegEngine ? 3 : 2);
   if (layout == WeightLayout::MegEngine) {
-    CONVKIT_CHECK(w.dim() >= 4, "--weight-layout megengine: the weight of shape ", shape_str(w.sizes()),
+    CONVKIT_CHECK(in.w.dim() >= 4, "--weight-layout megengine: the weight of shape ", shape_str(in.w.sizes()),
                   " is not (groups, C_out/groups, C_in/groups, *K)");
   }
-  const internal::ConvArgs args = conv_args_from(c, dim);
-  if (c.threads > 0) set_num_threads(c.threads);
-  const Tensor y = internal::conv_forward(x, w, b, args);
-  io::save_npy(c.output, y);
+  const nn::functional::OutputMask mask{!c.grad_input.empty(), !c.grad_weight.empty(), !c.grad_bias.empty()};
+  Tensor y;
+  nn::functional::ConvGradients g;
+  if (!c.transposed) {
+    const internal::ConvArgs args = conv_args_from(c, dim);
+    if (c.threads > 0) set_num_threads(c.threads);
+    if (!c.output.empty()) y = internal::conv_forward(in.x, in.w, in.b, args);
+    if (!c.grad_output.empty()) g = internal::conv_backward(io::load_npy(c.grad_output), in.x, in.w, args, mask);
+  } else {
+    internal::TransposeArgs args = transpose_args_from(c, dim);
+    if (!c.output_size.empty()) {
+      CONVKIT_CHECK(in.w.dim() >= 3, "conv-transpose: the weight of shape ", shape_str(in.w.sizes()),
+                    " is not (C_in, C_out/groups, *K)");
+      args.output_padding = internal::output_padding_for(in.x, parse_list(c.output_size, "output-size"), args,
+                                                         Shape(in.w.sizes().begin() + 2, in.w.sizes().end()));
+    }
+    if (c.threads > 0) set_num_threads(c.threads);
+    if (!c.output.empty()) y = internal::conv_transpose(in.x, in.w, in.b, args);
+    if (!c.grad_output.empty()) g = internal::conv_transpose_backward(io::load_npy(c.grad_output), in.x, in.w, args, mask);
+  }
+  // Everything is computed: only now is any file written.
+  for (const auto& [flag, path] : files) {
+    const Tensor& t = flag == "--output" ? y : flag == "--grad-input" ? g.grad_input
+                                             : flag == "--grad-weight" ? g.grad_weight : g.grad_bias;
+    io::save_npy(path, t);
+  }
 }
 
 void exercise_conv_arguments(const std::string& bytes, CLI::App& app, ConvCommand& c) {

@@ -1,4 +1,5 @@
-// `convkit conv`: options, their translation into convolution arguments, and the run.
+// `convkit conv` and `convkit conv-transpose`: options, their translation into convolution
+// arguments, and the run (forward and, with --grad-output, the gradients).
 // Shared by the tool and the CLI fuzz target, so the fuzzer exercises the real path.
 #pragma once
 
@@ -17,19 +18,28 @@ struct ConvCommand {
   std::string padding_mode = "zeros", conv_mode = "cross_correlation", compute_mode = "default";
   std::string weight_layout = "torch";
   int threads = 0;  // 0: the library default (OMP_NUM_THREADS or every core)
+  std::string grad_output, grad_input, grad_weight, grad_bias;  // gradient files (.npy)
+  bool transposed = false;                                      // conv-transpose
+  std::string output_padding = "0", output_size;                // conv-transpose only
 };
 
 /// "a,b,,c" -> {"a", "b", "", "c"}.
 std::vector<std::string> split(const std::string& s, char sep);
 
-/// Registers the options of `convkit conv` on `sub`, writing into `c`.
-void add_conv_options(CLI::App& sub, ConvCommand& c);
+/// Registers the options of `convkit conv` (or, with transposed, `convkit conv-transpose`)
+/// on `sub`, writing into `c`.
+void add_conv_options(CLI::App& sub, ConvCommand& c, bool transposed = false);
 
 /// Parses the string-valued options for a convolution of spatial rank `dim`. Throws
 /// convkit::ArgumentError naming the option and the value on anything malformed.
 internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim);
 
-/// Loads the files, convolves, writes the output (atomically). Throws convkit::FileError for
+/// The same for a transposed convolution (padding: integers or lo:hi pairs; --output-padding,
+/// --output-size).
+internal::TransposeArgs transpose_args_from(const ConvCommand& c, int64_t dim);
+
+/// Loads the files, computes the output and the requested gradients, then writes each file
+/// (atomically; nothing is written when anything fails before). Throws convkit::FileError for
 /// a file that cannot be read or written or is malformed, convkit::ArgumentError otherwise.
 void run_conv(const ConvCommand& c);
 

@@ -16,8 +16,9 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  convkit conv --input x.npy --weight w.npy --output y.npy\n"
       "  convkit conv --input x.npy --weights model.safetensors --key layer1 --stride 2 --padding same --output y.npy\n"
+      "  convkit conv-transpose --input z.npy --weight w.npy --stride 2 --padding 1 --output-padding 1 --output y.npy\n"
       "  convkit bench --filter resnet50 --threads 1,2 --csv bench.csv --plot bench.png\n"
-      "Run 'convkit conv --help' or 'convkit bench --help' for every option.");
+      "Run 'convkit conv --help', 'convkit conv-transpose --help' or 'convkit bench --help' for every option.");
 
   convkit::tool::ConvCommand conv;
   CLI::App* sub = app.add_subcommand("conv", "run one convolution on .npy / safetensors data");
@@ -29,7 +30,21 @@ int main(int argc, char** argv) {
       "  convkit conv --input x.npy --weight w.npy --bias b.npy --stride 2 --output y.npy\n"
       "  convkit conv --input x.npy --weight w.npy --padding 1:2,0:1 --padding-mode reflect --output y.npy\n"
       "  convkit conv --input audio.npy --weight w.npy --padding causal --dilation 4 --output y.npy\n"
-      "  convkit conv --input x.npy --weight me_w.npy --weight-layout megengine --groups 4 --output y.npy");
+      "  convkit conv --input x.npy --weight me_w.npy --weight-layout megengine --groups 4 --output y.npy\n"
+      "  convkit conv --input x.npy --weight w.npy --padding 1 --grad-output gy.npy --grad-input gx.npy --grad-weight gw.npy");
+
+  convkit::tool::ConvCommand conv_t;
+  CLI::App* tsub = app.add_subcommand("conv-transpose", "run one transposed convolution on .npy / safetensors data");
+  convkit::tool::add_conv_options(*tsub, conv_t, /*transposed=*/true);
+  tsub->footer(
+      "The weight is (C_in, C_out/groups, *K); each output dim is (S - 1) * stride - lo - hi +\n"
+      "dilation * (K - 1) + output_padding + 1, where --padding P gives lo = hi = P and lo:hi pairs crop the\n"
+      "full output as ONNX ConvTranspose's pads do. --output-size picks the output padding instead.\n"
+      "With --grad-output, writes any of --grad-input/--grad-weight/--grad-bias (--output is then optional).\n"
+      "Examples:\n"
+      "  convkit conv-transpose --input z.npy --weight w.npy --stride 2 --padding 1 --output-padding 1 --output y.npy\n"
+      "  convkit conv-transpose --input z.npy --weight w.npy --stride 2 --padding 0:1 --output-size 16,16 --output y.npy\n"
+      "  convkit conv-transpose --input z.npy --weight w.npy --stride 8 --grad-output gy.npy --grad-weight gw.npy");
 
   convkit::tool::BenchCommand bench;
   CLI::App* bench_sub = app.add_subcommand("bench", "time convkit's forward on layer shapes (vs oneDNN if built in)");
@@ -53,6 +68,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (sub->parsed()) convkit::tool::run_conv(conv);
+    if (tsub->parsed()) convkit::tool::run_conv(conv_t);
     if (bench_sub->parsed()) return convkit::tool::run_bench(bench);
   } catch (const convkit::Error& e) {
     std::cerr << "convkit: error: " << e.what() << "\n";
