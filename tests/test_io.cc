@@ -378,7 +378,7 @@ TEST(Cli, ParseErrorsSayConvkitErrorAndSuggestTheClosestOption) {
       {"conv " + io + " stray", "convkit: error: unexpected argument 'stray' for 'convkit conv'"},
       {"conv " + io + " --groups abc", "convkit: error: Could not convert: --groups = abc; expected INT\n"},
       {"conv --weight " + t + "w.npy --output " + d + "typo.npy", "convkit: error: --input is required\n"},
-      {"", "convkit: error: a command is required: 'conv' or 'bench'"},
+      {"", "convkit: error: a command is required: 'conv', 'conv-transpose' or 'bench'"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);

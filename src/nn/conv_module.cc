@@ -64,7 +64,7 @@ template <std::size_t D>
 Tensor allocate_weight(const ConvOptions<D>& o) {
   Shape ws{o.out_channels(), o.in_channels() / o.groups()};
   for (std::size_t i = 0; i < D; ++i) ws.push_back(o.kernel_size()[i]);
-  return internal::allocate_parameter(ws, o.dtype(), sizes_str(o));
+  return internal::allocate_weight(ws, o.dtype(), sizes_str(o), "(out_channels, in_channels / groups, *kernel_size)");
 }
 
 template <std::size_t D>

@@ -52,7 +52,8 @@ ConvTransposeNdImpl<D>::ConvTransposeNdImpl(ConvTransposeOptions<D> opts) : opti
   check_options(options);
   Shape ws{options.in_channels(), options.out_channels() / options.groups()};
   for (std::size_t i = 0; i < D; ++i) ws.push_back(options.kernel_size()[i]);
-  weight = internal::allocate_parameter(ws, options.dtype(), sizes_str(options));
+  weight = internal::allocate_weight(ws, options.dtype(), sizes_str(options),
+                                     "(in_channels, out_channels / groups, *kernel_size)");
   if (options.bias()) bias = Tensor::empty({options.out_channels()}, options.dtype());
   reset_parameters();
 }

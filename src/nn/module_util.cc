@@ -6,11 +6,11 @@
 
 namespace convkit::internal {
 
-Tensor allocate_parameter(const Shape& shape, DType dtype, const std::string& what) {
+Tensor allocate_weight(const Shape& shape, DType dtype, const std::string& what, const char* layout) {
   int64_t bytes = element_size(dtype);
   bool fits = true;
   for (int64_t s : shape) fits = fits && !__builtin_mul_overflow(bytes, s, &bytes);
-  CONVKIT_CHECK(fits, what, ": the weight ", shape_str(shape), " of ", dtype_name(dtype),
+  CONVKIT_CHECK(fits, what, ": the weight ", layout, " = ", shape_str(shape), " of ", dtype_name(dtype),
                 " needs more bytes than fit in 64 bits; expected the product of its sizes times ",
                 element_size(dtype), " <= ", INT64_MAX);
   try {

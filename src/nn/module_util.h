@@ -9,9 +9,10 @@
 
 namespace convkit::internal {
 
-/// An uninitialized parameter of `shape`; an error naming `what` (the module and the options
-/// that size it) when its bytes overflow 64 bits or cannot be allocated.
-Tensor allocate_parameter(const Shape& shape, DType dtype, const std::string& what);
+/// An uninitialized weight of `shape`; an error naming `what` (the module and the options that
+/// size it) and `layout` ("(out_channels, in_channels / groups, *kernel_size)") when its bytes
+/// overflow 64 bits or cannot be allocated.
+Tensor allocate_weight(const Shape& shape, DType dtype, const std::string& what, const char* layout);
 
 /// PyTorch's reset_parameters() for (transposed) convolutions: kaiming_uniform_(a = sqrt(5))
 /// on the weight, then bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bit-identical to PyTorch for

@@ -102,8 +102,10 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& e) {
                    "' (every value follows its option, e.g. --stride 2)");
   }
   if (active == &app && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
-    std::string names;
-    for (const std::string& n : command_names(app)) names += str_cat(names.empty() ? "" : " or ", "'", n, "'");
+    const auto all = command_names(app);
+    std::string names;  // 'a', 'b' or 'c'
+    for (std::size_t i = 0; i < all.size(); ++i)
+      names += str_cat(i == 0 ? "" : i + 1 == all.size() ? " or " : ", ", "'", all[i], "'");
     return str_cat("a command is required: ", names, " (see 'convkit --help')");
   }
   // CLI11 says "Could not convert: --groups = abc"; add what the option takes ("INT").
