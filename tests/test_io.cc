@@ -357,6 +357,69 @@ TEST(Cli, BadArgumentsAndFilesExitWith2AndSayWhat) {
   EXPECT_EQ(run_tool("").status, 2);
 }
 
+TEST(Cli, GradientsAndTransposedConvolutionsMatchTheLibrary) {
+  const std::string d = temp_dir() + "/";
+  manual_seed(8);
+  const Tensor x = randn({2, 4, 7, 6}), w = randn({6, 2, 3, 2}), b = randn({6}), tw = randn({4, 3, 4, 3});
+  const auto o = F::Conv2dFuncOptions().stride({2, 1}).padding({{1, 0}, {0, 1}}).groups(2).padding_mode("circular");
+  const Tensor gy = randn(F::conv2d(x, w, b, o).sizes());
+  for (const auto& [name, t] : {std::pair{"x", x}, {"w", w}, {"b", b}, {"gy", gy}, {"tw", tw}}) io::save_npy(d + name + ".npy", t);
+
+  // conv: gradients only (no --output needed), equal to F::conv_backward.
+  ToolRun r = run_tool("conv --input " + d + "x.npy --weight " + d + "w.npy --stride 2,1 --padding 1:0,0:1 --groups 2 "
+                       "--padding-mode circular --grad-output " + d + "gy.npy --grad-input " + d + "gx.npy --grad-weight " +
+                       d + "gw.npy --grad-bias " + d + "gb.npy");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto g = F::conv_backward(gy, x, w, o);
+  EXPECT_TRUE(bitwise_equal(io::load_npy(d + "gx.npy"), g.grad_input));
+  EXPECT_TRUE(bitwise_equal(io::load_npy(d + "gw.npy"), g.grad_weight));
+  EXPECT_TRUE(bitwise_equal(io::load_npy(d + "gb.npy"), g.grad_bias));
+
+  // conv-transpose: ONNX-style pairs, output padding, groups, dilation; then --output-size.
+  const auto to = F::ConvTranspose2dFuncOptions().stride(2).padding({{0, 1}, {1, 1}}).output_padding({1, 0}).groups(2).dilation({1, 2});
+  r = run_tool("conv-transpose --input " + d + "x.npy --weight " + d + "tw.npy --bias " + d + "b.npy --stride 2 --padding "
+               "0:1,1:1 --output-padding 1,0 --groups 2 --dilation 1,2 --output " + d + "ty.npy");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const Tensor ty = F::conv_transpose2d(x, tw, b, to);
+  EXPECT_TRUE(bitwise_equal(io::load_npy(d + "ty.npy"), ty));
+  nn::ConvTranspose2d m(nn::ConvTranspose2dOptions(4, 6, {4, 3}).stride(2).padding(1).groups(2));
+  m.set_weight(tw);
+  m.set_bias(b);
+  const Tensor my = m(x, {14, 12});
+  io::save_npy(d + "tgy.npy", my);
+  r = run_tool("conv-transpose --input " + d + "x.npy --weight " + d + "tw.npy --bias " + d + "b.npy --stride 2 --padding 1 "
+               "--groups 2 --output-size 14,12 --output " + d + "my.npy --grad-output " + d + "tgy.npy --grad-weight " + d +
+               "tgw.npy");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(bitwise_equal(io::load_npy(d + "my.npy"), my));
+  m.backward(x, my);
+  EXPECT_TRUE(bitwise_equal(io::load_npy(d + "tgw.npy"), m.weight.grad()));
+
+  // Bad requests write nothing: a wrong grad_output shape leaves --output unwritten too.
+  std::ofstream(d + "keep.npy") << "precious";
+  const std::string base = "conv --input " + d + "x.npy --weight " + d + "w.npy --groups 2 ";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {base + "--grad-input " + d + "keep.npy", "need --grad-output"},
+      {base + "--grad-output " + d + "gy.npy --output " + d + "keep.npy", "no gradient is asked for"},
+      {base + "--grad-output " + d + "x.npy --output " + d + "keep.npy --grad-input " + d + "keep2.npy",
+       "expected grad_output of size"},
+      {base + "--output " + d + "keep.npy --grad-output " + d + "gy.npy --grad-bias " + d + "keep.npy", "names the same file"},
+      {base, "nothing to write"},
+      {"conv-transpose --input " + d + "x.npy --weight " + d + "tw.npy --padding same --output " + d + "keep.npy",
+       "'valid', 'same' and 'causal' are not supported"},
+      {"conv-transpose --input " + d + "x.npy --weight " + d + "tw.npy --stride 2 --output-size 99,12 --output " + d +
+       "keep.npy", "valid sizes range from"},
+  };
+  for (const auto& [args, says] : bad) {
+    SCOPED_TRACE(args);
+    r = run_tool(args, true);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find(says), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(io::read_file(d + "keep.npy"), "precious");
+  EXPECT_FALSE(fs::exists(d + "keep2.npy"));
+}
+
 TEST(Cli, ParseErrorsSayConvkitErrorAndSuggestTheClosestOption) {
   const std::string t = kFixtures + "/tutorial/", d = temp_dir() + "/";
   const std::string io = "--input " + t + "x.npy --weight " + t + "w.npy --output " + d + "typo.npy";
