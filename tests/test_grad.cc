@@ -356,8 +356,58 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
       IsaCap cap(isa);
       const auto g = transpose_backward(t, gy, x, w);
       EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa);
-      EXPECT_TRUE(bitwise_equal(g.grad_weight, ref.grad_weight));
+      EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+      EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, dtype_tolerance(kFloat32))) << internal::name_of(isa);
     }
+  }
+  // A convolution's gradients: backward_data and backward_weights on the gemm path (forced and
+  // auto) against the reference, every configuration of the sweep that is float32-able.
+  for (const Config& c0 : sweep()) {
+    Config c = c0;
+    c.dtype = kFloat32;
+    SCOPED_TRACE(describe(c));
+    const Tensor x = randn(input_shape(c), kFloat32, &gen), w = randn(weight_shape(c), kFloat32, &gen);
+    const Tensor gy = randn(forward(c, x, w).sizes(), kFloat32, &gen);
+    const auto with = [&](Algorithm a) {
+      switch (c.dim) {
+        case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
+        case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
+        default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
+      }
+    };
+    const auto ref = with(Algorithm::Reference);
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      for (Algorithm a : {Algorithm::Auto, Algorithm::Gemm}) {
+        const auto g = with(a);
+        EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+      }
+    }
+  }
+}
+
+TEST(Grad, GemmBlockEdgesMatchTheReference) {
+  // Past every block edge of the driver: reductions longer than one K block (C_out = 200 for
+  // backward_data, 2 x 20 x 21 positions for backward_weights), several row blocks (C_in/g x
+  // taps = 30 x 9), column blocks of 192 with a remainder, channel counts off the tile sizes.
+  Generator gen(12);
+  const Tensor x = randn({2, 60, 20, 21}, kFloat32, &gen), w = randn({200, 30, 3, 3}, kFloat32, &gen);
+  const auto o = F::Conv2dFuncOptions().padding({1, 0}).groups(2).padding_mode("replicate");
+  const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+  const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"));
+  const int before = get_num_threads();
+  std::vector<F::ConvGradients> runs;
+  for (int n : {1, 2, 3}) {
+    set_num_threads(n);
+    runs.push_back(F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("gemm")));
+  }
+  set_num_threads(before);
+  EXPECT_TRUE(all_close(runs[0].grad_input, ref.grad_input, 1e-4));
+  EXPECT_TRUE(all_close(runs[0].grad_weight, ref.grad_weight, 1e-4));
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
+    EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
   }
 }
 
@@ -435,8 +485,9 @@ TEST(Grad, MessagesNameTheArgument) {
   expect_error_of<ArgumentError>([&] { F::conv_backward(Tensor::zeros({1, 4, 3, 3}, kFloat64), x, cw, F::Conv2dFuncOptions()); },
                                  {"grad_output dtype float64 should be the input's dtype float32"});
   expect_error_of<ArgumentError>(
-      [&] { F::conv_backward(Tensor::zeros({1, 4, 3, 3}), x, cw, F::Conv2dFuncOptions().algorithm("gemm")); },
-      {"algorithm 'gemm' cannot compute this conv2d backward_data"});
+      [&] { F::conv_backward(Tensor::zeros({1, 4, 3, 3}), x, cw, F::Conv2dFuncOptions().algorithm("winograd")); },
+      {"algorithm 'winograd' cannot compute this conv2d backward_data",
+       "gradients and transposed convolutions run on the gemm path or the reference"});
 }
 
 }  // namespace

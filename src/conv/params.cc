@@ -146,6 +146,21 @@ void check_output_size(const ConvParams& p, const Tensor& x, const Tensor& w, co
 
 std::string op_name(int64_t dim) { return str_cat("conv", dim, "d"); }
 
+Lifted lift3(const ConvParams& p) {
+  Lifted g{{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
+  for (int64_t i = 0; i < p.dim; ++i) {
+    const auto s = static_cast<std::size_t>(i);
+    const int64_t d = 3 - p.dim + i;
+    g.S[d] = p.in_size[s];
+    g.K[d] = p.kernel[s];
+    g.O[d] = p.out_size[s];
+    g.st[d] = p.stride[s];
+    g.dl[d] = p.dilation[s];
+    g.lo[d] = p.pad_lo[s];
+  }
+  return g;
+}
+
 std::string op_label(const ConvParams& p) {
   if (p.transposed) {  // the layer's forward is the matching convolution's backward_data
     const std::string op = str_cat("conv_transpose", p.dim, "d");

@@ -84,6 +84,15 @@ struct ConvParams {
   Shape weight_shape() const;
 };
 
+/// The spatial geometry lifted to 3 dims (D, H, W) by prepending size-1 dims, so loops over
+/// any rank are written once: 1-d is (1, 1, L), 2-d is (1, H, W).
+struct Lifted {
+  int64_t S[3], K[3], O[3], st[3], dl[3], lo[3];
+  /// Taps of the kernel, prod(K).
+  int64_t taps() const { return K[0] * K[1] * K[2]; }
+};
+Lifted lift3(const ConvParams& p);
+
 /// "conv1d", "conv2d", "conv3d".
 std::string op_name(int64_t dim);
 /// "conv2d", "conv2d backward_data", "conv_transpose2d", ...: the operation p computes.

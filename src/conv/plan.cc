@@ -178,18 +178,28 @@ class ReferenceBackwardWeightsPlan : public BackwardWeightsPlan {
 
 std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                           Algorithm forced) {
-  const AlgorithmChoice choice = select_algorithm(p, forced);
+  AlgorithmChoice choice = select_algorithm(p, forced);
+  if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
+  // As forward: fast paths multiply zeros by every weight (inf * 0 is NaN); the reference
+  // skips them.
+  if (choice.algorithm != Algorithm::Reference && (!all_finite(w) || (b.defined() && !all_finite(b))))
+    choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   log_choice(p, choice);
-  auto plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
+  std::unique_ptr<BackwardDataPlan> plan;
+  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(p, w, b);
+  else plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
   plan->params = p;
   plan->choice = choice;
   return plan;
 }
 
 std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams& p, Algorithm forced) {
-  const AlgorithmChoice choice = select_algorithm(p, forced);
+  AlgorithmChoice choice = select_algorithm(p, forced);
+  if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   log_choice(p, choice);
-  auto plan = std::make_unique<ReferenceBackwardWeightsPlan>();
+  std::unique_ptr<BackwardWeightsPlan> plan;
+  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(p);
+  else plan = std::make_unique<ReferenceBackwardWeightsPlan>();
   plan->params = p;
   plan->choice = choice;
   return plan;

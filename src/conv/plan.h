@@ -56,6 +56,9 @@ class BackwardWeightsPlan {
 std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                           Algorithm forced);
 std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams& p, Algorithm forced);
+// Their gemm factories (gemm_backward.cc).
+std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p);
 
 /// out[C] = the sum of t[N, C, *S] over every dim but C (a bias gradient), in a fixed order.
 void channel_sums(const Tensor& t, Tensor& out);

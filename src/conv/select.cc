@@ -27,8 +27,15 @@ bool allow_fast_winograd() { return fast_winograd().load(); }
 namespace internal {
 
 const char* unsupported_reason(Algorithm a, const ConvParams& p) {
-  if (p.direction != Direction::Forward && a != Algorithm::Auto && a != Algorithm::Reference)
-    return "gradients and transposed convolutions run on the reference path";
+  if (p.direction != Direction::Forward) {
+    if (a == Algorithm::Depthwise || a == Algorithm::Winograd)
+      return "gradients and transposed convolutions run on the gemm path or the reference";
+    if (a == Algorithm::Gemm && p.dtype != kFloat32) return "the gemm path computes float32 only";
+    if (a == Algorithm::Gemm && !padded_copy_fits(p))
+      return "the gemm gradient paths walk every output position; with this padding and dilation they would "
+             "visit far more than the input and output hold";
+    return nullptr;
+  }
   switch (a) {
     case Algorithm::Auto:
     case Algorithm::Reference:
@@ -67,8 +74,13 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                   dtype_name(p.dtype), ", groups=", p.groups, ", C_in=", p.C_in, "): ", why);
     return {forced, "forced by the algorithm option"};
   }
-  if (p.direction != Direction::Forward)
-    return {Algorithm::Reference, "gradients and transposed convolutions run on the reference path"};
+  if (p.direction != Direction::Forward) {
+    if (unsupported_reason(Algorithm::Gemm, p) != nullptr)
+      return {Algorithm::Reference, "only float32 has fast gradient paths; other dtypes use the reference"};
+    return p.direction == Direction::BackwardData
+               ? AlgorithmChoice{Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"}
+               : AlgorithmChoice{Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+  }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
   bool wino_grids = true;

@@ -1,0 +1,265 @@
+// The gradient directions as products on the GEMM driver (float32). Per group g, with
+// M = C_out/g, R = C_in/g * taps rows (channel ci, tap t) and P = prod(S_out) positions:
+//
+//   backward_data:    col[R, P] = W_g^T[R, M] * dY_g[M, P], then col2im: every (ci, t, p)
+//                     adds onto the input element tap t of output p read (through the padding
+//                     mode, so reflect/replicate/circular fold back as in the reference).
+//                     A = W^T packed once at plan creation, B = dY rows read in place, C in a
+//                     per-thread block scattered by the epilogue. Tasks own whole channels.
+//   backward_weights: dW_g[M, R] = sum over images n of dY_g[n][M, P] * im2col(x[n])^T[P, R].
+//                     A = dY rows packed into panels, B = im2col^T gathered per block, C is dW
+//                     itself. Each dW tile is one task summing images and positions in order.
+//
+// A transposed convolution's forward is backward_data with its bias added to the result.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "conv/plan.h"
+#include "core/storage.h"
+#include "gemm/driver.h"
+
+namespace convkit::internal {
+
+namespace {
+
+// Per row r = (ci, t) of R, t a tap of the stored weight: the input channel and, in each
+// lifted dim, the offset (dilation * k - pad_lo) at which the forward applies that tap —
+// for conv_mode=convolution the mirrored one, as the forward reads the kernel back to front.
+struct TapRows {
+  std::vector<int64_t> ci, off[3];
+  TapRows(const ConvParams& p, const Lifted& g) {
+    const int64_t taps = g.taps(), R = p.c_in_per_group() * taps;
+    ci.resize(static_cast<std::size_t>(R));
+    for (auto& o : off) o.resize(static_cast<std::size_t>(R));
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t t = p.conv_mode == ConvMode::Convolution ? taps - 1 - r % taps : r % taps;
+      const int64_t k[3] = {t / (g.K[1] * g.K[2]), t / g.K[2] % g.K[1], t % g.K[2]};
+      ci[static_cast<std::size_t>(r)] = r / taps;
+      for (int d = 0; d < 3; ++d) off[d][static_cast<std::size_t>(r)] = k[d] * g.dl[d] - g.lo[d];
+    }
+  }
+};
+
+const kernels::GemmKernel& kernel_for(int64_t m, int64_t n) {
+  return kernels::gemm_kernel_for(max_isa(), m, n, kGemmNC);
+}
+
+int64_t positions(const ConvParams& p) {
+  return std::accumulate(p.out_size.begin(), p.out_size.end(), int64_t{1}, std::multiplies<>());
+}
+
+class GemmBackwardDataPlan : public BackwardDataPlan {
+ public:
+  GemmBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
+      : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
+        driver_(kernel_for(R_, P_)) {
+    params = p;
+    const int64_t mr = driver_.kernel().mr, taps = g3_.taps();
+    panels_ = (R_ + mr - 1) / mr;
+    // A: [G][R/MR panels][M][MR] = W_g^T, rows past R zero.
+    a_ = Tensor::zeros({p.groups * panels_ * M_ * mr});
+    const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
+    const float* wp = wc.const_data<float>();
+    float* ap = internal::mutable_data<float>(a_);
+    for (int64_t g = 0; g < p.groups; ++g)
+      for (int64_t r = 0; r < R_; ++r)
+        for (int64_t co = 0; co < M_; ++co)
+          ap[((g * panels_ + r / mr) * M_ + co) * mr + r % mr] = wp[((g * M_ + co) * p.c_in_per_group() + r / taps) * taps + r % taps];
+    if (b.defined()) bias_ = b.contiguous();
+  }
+
+  void run(const Tensor& gy, Tensor& gx) const override {
+    const ConvParams& p = params;
+    const Tensor dy = gy.contiguous();  // [N, C_out, P]: B rows read in place
+    Call call{dy.const_data<float>(), internal::mutable_data<float>(gx)};
+    // The result starts at the bias (a transposed layer's) or zero; col2im adds onto it.
+    const int64_t plane = g3_.S[0] * g3_.S[1] * g3_.S[2];
+    const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
+    for (int64_t nc = 0; nc < p.N * p.C_in; ++nc)
+      std::fill(call.dx + nc * plane, call.dx + (nc + 1) * plane, bp ? bp[nc % p.C_in] : 0.0f);
+    gemm::Problem pr;
+    pr.batch = p.N * p.groups;
+    pr.M = R_;
+    pr.N = P_;
+    pr.K = M_;
+    pr.row_quantum = std::lcm(g3_.taps(), static_cast<int64_t>(driver_.kernel().mr));
+    pr.split_columns = false;  // col2im of different column blocks adds onto the same inputs
+    pr.flops = 2.0 * static_cast<double>(p.N * p.C_in * g3_.taps()) * static_cast<double>(M_ * P_);
+    const Bound bound(*this, call);
+    driver_.run(bound, pr);
+  }
+  int64_t memory_bytes() const override { return a_.numel() * 4 + driver_.memory_bytes(); }
+
+ private:
+  struct Call {
+    const float* dy;
+    float* dx;
+  };
+  // The operands of one run: the plan's packed A and the call's tensors.
+  class Bound : public gemm::Operands {
+   public:
+    Bound(const GemmBackwardDataPlan& plan, const Call& call) : plan_(plan), call_(call) {}
+    const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*, int64_t& stride) const override {
+      const int64_t mr = plan_.driver_.kernel().mr, g = b % plan_.params.groups;
+      stride = plan_.M_ * mr;
+      return plan_.a_.const_data<float>() + ((g * plan_.panels_ + i0 / mr) * plan_.M_ + k0) * mr;
+    }
+    const float* b(int64_t b, int64_t, int64_t k0, int64_t, int64_t j0, int64_t, float*, int64_t& ldb) const override {
+      const ConvParams& p = plan_.params;
+      const int64_t n = b / p.groups, g = b % p.groups;
+      ldb = plan_.P_;
+      return call_.dy + ((n * p.C_out + g * plan_.M_ + k0) * plan_.P_ + j0);
+    }
+    void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
+      plan_.col2im(b, i0, m, j0, n, c, ldc, call_.dx);
+    }
+
+   private:
+    const GemmBackwardDataPlan& plan_;
+    const Call& call_;
+  };
+
+  // Adds C rows [i0, i0 + m) (whole channels) x positions [j0, j0 + n) onto dx.
+  void col2im(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc, float* dx) const {
+    const ConvParams& p = params;
+    const Lifted& g = g3_;
+    const int64_t img = b / p.groups, grp = b % p.groups;
+    float* base = dx + (img * p.C_in + grp * p.c_in_per_group()) * g.S[0] * g.S[1] * g.S[2];
+    for (int64_t i = 0; i < m; ++i) {
+      const auto r = static_cast<std::size_t>(i0 + i);
+      if (i0 + i >= R_) break;
+      float* ch = base + rows_.ci[r] * g.S[0] * g.S[1] * g.S[2];
+      const float* crow = c + i * ldc;
+      int64_t pos = j0, o2 = pos % g.O[2], o1 = pos / g.O[2] % g.O[1], o0 = pos / (g.O[2] * g.O[1]);
+      for (int64_t q = 0; q < n;) {
+        const int64_t run = std::min(g.O[2] - o2, n - q);
+        const int64_t i0s = source_index(o0 * g.st[0] + rows_.off[0][r], g.S[0], p.padding_mode);
+        const int64_t i1s = source_index(o1 * g.st[1] + rows_.off[1][r], g.S[1], p.padding_mode);
+        if (i0s >= 0 && i1s >= 0) {
+          float* line = ch + (i0s * g.S[1] + i1s) * g.S[2];
+          for (int64_t t = 0; t < run; ++t) {
+            const int64_t i2s = source_index((o2 + t) * g.st[2] + rows_.off[2][r], g.S[2], p.padding_mode);
+            if (i2s >= 0) line[i2s] += crow[q + t];
+          }
+        }
+        q += run;
+        o2 = 0;
+        if (++o1 == g.O[1]) o1 = 0, ++o0;
+      }
+    }
+  }
+
+  Lifted g3_;
+  TapRows rows_;
+  int64_t M_, R_, P_, panels_ = 0;
+  Tensor a_, bias_;
+  gemm::Driver driver_;
+};
+
+class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
+ public:
+  explicit GemmBackwardWeightsPlan(const ConvParams& p)
+      : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
+        driver_(kernel_for(M_, R_)) {
+    params = p;
+  }
+
+  void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
+    const ConvParams& p = params;
+    const Tensor dy = gy.contiguous();  // [N, C_out, P]
+    const Bound bound(*this, x, dy.const_data<float>(), internal::mutable_data<float>(gw));
+    gemm::Problem pr;
+    pr.batch = p.groups;
+    pr.M = M_;
+    pr.N = R_;
+    pr.outer = p.N;
+    pr.K = P_;
+    pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * R_) * static_cast<double>(P_);
+    driver_.run(bound, pr);
+  }
+  int64_t memory_bytes() const override { return driver_.memory_bytes(); }
+
+ private:
+  class Bound : public gemm::Operands {
+   public:
+    Bound(const GemmBackwardWeightsPlan& plan, const Tensor& x, const float* dy, float* dw)
+        : plan_(plan), x_(x.const_data<float>()), dy_(dy), dw_(dw) {
+      for (int d = 0; d < 3; ++d) xs_[d] = 0;
+      const int64_t lift = 3 - plan.params.dim;
+      for (int64_t i = 0; i < plan.params.dim; ++i) xs_[lift + i] = x.stride(2 + i);
+      xsn_ = x.stride(0);
+      xsc_ = x.stride(1);
+    }
+    // dY rows [i0, i0 + m) of group g, image o, positions [k0, k0 + kc) as MR-row panels.
+    const float* a(int64_t g, int64_t o, int64_t i0, int64_t m, int64_t k0, int64_t kc, float* buf,
+                   int64_t& stride) const override {
+      const ConvParams& p = plan_.params;
+      const int64_t mr = plan_.driver_.kernel().mr;
+      stride = kc * mr;
+      for (int64_t r = 0; r < m; r += mr)
+        for (int64_t i = 0; i < mr; ++i) {
+          float* dst = buf + r * kc + i;
+          if (r + i < m && i0 + r + i < plan_.M_) {
+            const float* src = dy_ + (o * p.C_out + g * plan_.M_ + i0 + r + i) * plan_.P_ + k0;
+            for (int64_t k = 0; k < kc; ++k) dst[k * mr] = src[k];
+          } else {
+            for (int64_t k = 0; k < kc; ++k) dst[k * mr] = 0.0f;
+          }
+        }
+      return buf;
+    }
+    // im2col^T: row k = position k0 + k, column j = row j0 + j of R (channel, tap).
+    const float* b(int64_t g, int64_t o, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
+                   int64_t& ldb) const override {
+      const ConvParams& p = plan_.params;
+      const Lifted& G = plan_.g3_;
+      const float* xg = x_ + o * xsn_ + g * p.c_in_per_group() * xsc_;
+      int64_t pos = k0, o2 = pos % G.O[2], o1 = pos / G.O[2] % G.O[1], o0 = pos / (G.O[2] * G.O[1]);
+      for (int64_t k = 0; k < kc; ++k) {
+        float* dst = buf + k * ldb;
+        for (int64_t j = 0; j < n; ++j) {
+          const auto r = static_cast<std::size_t>(j0 + j);
+          const int64_t i0 = source_index(o0 * G.st[0] + plan_.rows_.off[0][r], G.S[0], p.padding_mode);
+          const int64_t i1 = source_index(o1 * G.st[1] + plan_.rows_.off[1][r], G.S[1], p.padding_mode);
+          const int64_t i2 = source_index(o2 * G.st[2] + plan_.rows_.off[2][r], G.S[2], p.padding_mode);
+          dst[j] = i0 < 0 || i1 < 0 || i2 < 0 ? 0.0f
+                                              : xg[plan_.rows_.ci[r] * xsc_ + i0 * xs_[0] + i1 * xs_[1] + i2 * xs_[2]];
+        }
+        if (++o2 == G.O[2]) {
+          o2 = 0;
+          if (++o1 == G.O[1]) o1 = 0, ++o0;
+        }
+      }
+      return buf;
+    }
+    float* c(int64_t g, int64_t i0, int64_t j0, int64_t& ldc) const override {
+      ldc = plan_.R_;
+      return dw_ + (g * plan_.M_ + i0) * plan_.R_ + j0;
+    }
+
+   private:
+    const GemmBackwardWeightsPlan& plan_;
+    const float* x_;
+    const float* dy_;
+    float* dw_;
+    int64_t xs_[3], xsn_ = 0, xsc_ = 0;
+  };
+
+  Lifted g3_;
+  TapRows rows_;
+  int64_t M_, R_, P_;
+  gemm::Driver driver_;
+};
+
+}  // namespace
+
+std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+  return std::make_unique<GemmBackwardDataPlan>(p, w, b);
+}
+
+std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p) {
+  return std::make_unique<GemmBackwardWeightsPlan>(p);
+}
+
+}  // namespace convkit::internal

@@ -1,0 +1,76 @@
+// The GEMM driver: BLIS's loops around one microkernel, for every product a convolution
+// path computes. Per batch entry b (an image, a group, or both):
+//
+//   C_b[M, N] = sum over outer steps o of A_b,o[M, K] * B_b,o[K, N]
+//
+// The Operands say where A and B come from (packed per block, or pre-packed / read in place)
+// and where C goes (straight into the destination, or a per-thread C block handed to an
+// epilogue such as col2im's scatter-add). The loops, visible in run():
+//
+//   task (b, row block ic, [column block jc])     parallel, disjoint C
+//     jc: column blocks of nc (inside the task when columns are not split)
+//       o, pc: the reduction, outer steps then K blocks of kc, always in this order
+//         A block (ic, pc), B block (pc, jc)
+//         jr: NR-column micro-panels; ir: MR-row micro-panels -> microkernel
+//     epilogue of the finished C block
+//
+// Every C element is summed over (o, pc, k) in one fixed order whatever the task split, so
+// the result is the same bits for any thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "conv/plan.h"
+#include "kernels/gemm/gemm.h"
+
+namespace convkit::internal::gemm {
+
+/// The sizes of one batched product and how its work may be split.
+struct Problem {
+  int64_t batch = 1, M = 0, N = 0, outer = 1, K = 0;
+  /// Row blocks start at multiples of this (a multiple of the kernel's MR): an epilogue that
+  /// owns whole channels of rows (col2im) needs blocks aligned to them.
+  int64_t row_quantum = 0;
+  /// Whether column blocks are separate tasks (their C is disjoint); false when the epilogue
+  /// of different column blocks writes the same memory (col2im), which then runs them in order.
+  bool split_columns = true;
+  double flops = 0;  // total, for the thread count
+};
+
+class Operands {
+ public:
+  virtual ~Operands() = default;
+  /// The A block of rows [i0, i0 + m) (i0 a multiple of MR; m rounded up to whole panels, rows
+  /// past M zero) over k in [k0, k0 + kc) of outer step o, as MR-row panels: panel r at
+  /// result + r * panel_stride, k step k at + k * MR. Packs into buf (whole panels of kc) or
+  /// returns pre-packed memory.
+  virtual const float* a(int64_t b, int64_t o, int64_t i0, int64_t m, int64_t k0, int64_t kc, float* buf,
+                         int64_t& panel_stride) const = 0;
+  /// The B block of rows [k0, k0 + kc) and columns [j0, j0 + n): row k at result + k * ldb.
+  /// Packs into buf (kc rows of `ldb` as given) or returns memory read in place (and sets ldb).
+  virtual const float* b(int64_t b, int64_t o, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
+                         int64_t& ldb) const = 0;
+  /// Where C rows [i0, ...) and columns [j0, ...) live, with leading dimension ldc, when the
+  /// microkernel writes them in place; nullptr: a C block is made and given to store().
+  virtual float* c(int64_t /*b*/, int64_t /*i0*/, int64_t /*j0*/, int64_t& /*ldc*/) const { return nullptr; }
+  /// The finished C block of rows [i0, i0 + m) and columns [j0, j0 + n) at c (leading dim ldc).
+  virtual void store(int64_t /*b*/, int64_t /*i0*/, int64_t /*m*/, int64_t /*j0*/, int64_t /*n*/,
+                     const float* /*c*/, int64_t /*ldc*/) const {}
+};
+
+/// A driver bound to one microkernel, with its blocking and per-thread scratch.
+class Driver {
+ public:
+  explicit Driver(const kernels::GemmKernel& k) : k_(k) {}
+  const kernels::GemmKernel& kernel() const { return k_; }
+  /// The K block of a reduction of length K (gemm_k_block).
+  static int64_t kc_for(int64_t K) { return gemm_k_block(K); }
+  void run(const Operands& op, const Problem& pr) const;
+  int64_t memory_bytes() const { return ws_.bytes(); }
+
+ private:
+  const kernels::GemmKernel& k_;
+  Workspace ws_;  // per thread: A block, B block, C block
+};
+
+}  // namespace convkit::internal::gemm
