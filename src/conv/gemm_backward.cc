@@ -16,6 +16,7 @@
 #include <numeric>
 
 #include "conv/plan.h"
+#include "convkit/settings.h"
 #include "core/storage.h"
 #include "gemm/driver.h"
 
@@ -138,9 +139,15 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
         const int64_t i1s = source_index(o1 * g.st[1] + rows_.off[1][r], g.S[1], p.padding_mode);
         if (i0s >= 0 && i1s >= 0) {
           float* line = ch + (i0s * g.S[1] + i1s) * g.S[2];
-          for (int64_t t = 0; t < run; ++t) {
-            const int64_t i2s = source_index((o2 + t) * g.st[2] + rows_.off[2][r], g.S[2], p.padding_mode);
-            if (i2s >= 0) line[i2s] += crow[q + t];
+          // Outputs t of the run read column base + t * stride; [t_lo, t_hi) are inside the row.
+          const int64_t st = g.st[2], base = o2 * st + rows_.off[2][r];
+          const int64_t t_lo = base >= 0 ? 0 : std::min(run, ceil_div(-base, st));
+          const int64_t t_hi = base < g.S[2] ? std::max(t_lo, std::min(run, ceil_div(g.S[2] - base, st))) : t_lo;
+          const float* cq = crow + q;
+          for (int64_t t = t_lo; t < t_hi; ++t) line[base + t * st] += cq[t];
+          if (p.padding_mode != PaddingMode::Zeros) {  // padding folds back onto the row
+            for (int64_t t = 0; t < t_lo; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];
+            for (int64_t t = t_hi; t < run; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];
           }
         }
         q += run;
@@ -190,6 +197,12 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       for (int64_t i = 0; i < plan.params.dim; ++i) xs_[lift + i] = x.stride(2 + i);
       xsn_ = x.stride(0);
       xsc_ = x.stride(1);
+      // Column r's element for a window fully inside the input: x[ci, o * st + off] is at
+      // (o * st) . xs + col_off_[r].
+      const TapRows& rows = plan.rows_;
+      col_off_.resize(rows.ci.size());
+      for (std::size_t r = 0; r < rows.ci.size(); ++r)
+        col_off_[r] = rows.ci[r] * xsc_ + rows.off[0][r] * xs_[0] + rows.off[1][r] * xs_[1] + rows.off[2][r] * xs_[2];
     }
     // dY rows [i0, i0 + m) of group g, image o, positions [k0, k0 + kc) as MR-row panels.
     const float* a(int64_t g, int64_t o, int64_t i0, int64_t m, int64_t k0, int64_t kc, float* buf,
@@ -216,15 +229,27 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       const Lifted& G = plan_.g3_;
       const float* xg = x_ + o * xsn_ + g * p.c_in_per_group() * xsc_;
       int64_t pos = k0, o2 = pos % G.O[2], o1 = pos / G.O[2] % G.O[1], o0 = pos / (G.O[2] * G.O[1]);
+      // A window is inside the input when its first tap (offset -lo) and last tap (offset
+      // (K - 1) * dilation - lo) are, in every dim.
+      auto inside = [&](int d, int64_t o) {
+        const int64_t first = o * G.st[d] - G.lo[d];
+        return first >= 0 && first + (G.K[d] - 1) * G.dl[d] < G.S[d];
+      };
+      const int64_t* col = col_off_.data() + j0;
       for (int64_t k = 0; k < kc; ++k) {
         float* dst = buf + k * ldb;
-        for (int64_t j = 0; j < n; ++j) {
-          const auto r = static_cast<std::size_t>(j0 + j);
-          const int64_t i0 = source_index(o0 * G.st[0] + plan_.rows_.off[0][r], G.S[0], p.padding_mode);
-          const int64_t i1 = source_index(o1 * G.st[1] + plan_.rows_.off[1][r], G.S[1], p.padding_mode);
-          const int64_t i2 = source_index(o2 * G.st[2] + plan_.rows_.off[2][r], G.S[2], p.padding_mode);
-          dst[j] = i0 < 0 || i1 < 0 || i2 < 0 ? 0.0f
-                                              : xg[plan_.rows_.ci[r] * xsc_ + i0 * xs_[0] + i1 * xs_[1] + i2 * xs_[2]];
+        if (inside(0, o0) && inside(1, o1) && inside(2, o2)) {
+          const float* src = xg + o0 * G.st[0] * xs_[0] + o1 * G.st[1] * xs_[1] + o2 * G.st[2] * xs_[2];
+          for (int64_t j = 0; j < n; ++j) dst[j] = src[col[j]];
+        } else {
+          for (int64_t j = 0; j < n; ++j) {
+            const auto r = static_cast<std::size_t>(j0 + j);
+            const int64_t i0 = source_index(o0 * G.st[0] + plan_.rows_.off[0][r], G.S[0], p.padding_mode);
+            const int64_t i1 = source_index(o1 * G.st[1] + plan_.rows_.off[1][r], G.S[1], p.padding_mode);
+            const int64_t i2 = source_index(o2 * G.st[2] + plan_.rows_.off[2][r], G.S[2], p.padding_mode);
+            dst[j] = i0 < 0 || i1 < 0 || i2 < 0 ? 0.0f
+                                                : xg[plan_.rows_.ci[r] * xsc_ + i0 * xs_[0] + i1 * xs_[1] + i2 * xs_[2]];
+          }
         }
         if (++o2 == G.O[2]) {
           o2 = 0;
@@ -244,6 +269,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
     const float* dy_;
     float* dw_;
     int64_t xs_[3], xsn_ = 0, xsc_ = 0;
+    std::vector<int64_t> col_off_;
   };
 
   Lifted g3_;
@@ -254,7 +280,48 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
 
 }  // namespace
 
+// backward_data as a forward convolution (backward_data_is_forward): dY [N, C_out, S_out] is
+// the input, dX [N, C_in, S_in] the output, W'[g][ci][co] = W[g][co][ci] read back to front
+// (conv_mode toggled), padding (K - 1) * d - pad on each side. Every forward path serves it.
+class ForwardBackwardDataPlan : public BackwardDataPlan {
+ public:
+  ForwardBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+    params = p;
+    ConvParams f = p;
+    f.direction = Direction::Forward;
+    f.transposed = false;
+    std::swap(f.C_in, f.C_out);
+    std::swap(f.in_size, f.out_size);
+    f.conv_mode = p.conv_mode == ConvMode::Convolution ? ConvMode::CrossCorrelation : ConvMode::Convolution;
+    for (int64_t i = 0; i < p.dim; ++i) {
+      const auto d = static_cast<std::size_t>(i);
+      const int64_t reach = (p.kernel[d] - 1) * p.dilation[d];
+      f.pad_lo[d] = reach - p.pad_lo[d];
+      f.pad_hi[d] = f.out_size[d] - 1 + reach - f.pad_lo[d] - (f.in_size[d] - 1);  // the last output's window end
+    }
+    f.has_bias = b.defined();
+    // [G][M = C_out/g][Ci = C_in/g][taps] -> [G][Ci][M][taps]: whole kernels move.
+    const int64_t G = p.groups, M = p.c_out_per_group(), Ci = p.c_in_per_group(), taps = lift3(p).taps();
+    const Tensor wc = w.contiguous();
+    Tensor wt = Tensor::empty(f.weight_shape());
+    const float* src = wc.const_data<float>();
+    float* dst = internal::mutable_data<float>(wt);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t co = 0; co < M; ++co)
+        for (int64_t ci = 0; ci < Ci; ++ci)
+          std::memcpy(dst + ((g * Ci + ci) * M + co) * taps, src + ((g * M + co) * Ci + ci) * taps,
+                      static_cast<std::size_t>(taps) * sizeof(float));
+    fwd_ = make_plan(f, wt, b, Algorithm::Auto, allow_fast_winograd());
+  }
+  void run(const Tensor& gy, Tensor& gx) const override { fwd_->run(gy, gx); }
+  int64_t memory_bytes() const override { return fwd_->memory_bytes(); }
+
+ private:
+  std::unique_ptr<ConvPlan> fwd_;
+};
+
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+  if (backward_data_is_forward(p)) return std::make_unique<ForwardBackwardDataPlan>(p, w, b);
   return std::make_unique<GemmBackwardDataPlan>(p, w, b);
 }
 

@@ -77,9 +77,12 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   if (p.direction != Direction::Forward) {
     if (unsupported_reason(Algorithm::Gemm, p) != nullptr)
       return {Algorithm::Reference, "only float32 has fast gradient paths; other dtypes use the reference"};
-    return p.direction == Direction::BackwardData
-               ? AlgorithmChoice{Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"}
-               : AlgorithmChoice{Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+    if (p.direction == Direction::BackwardWeights)
+      return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+    return backward_data_is_forward(p)
+               ? AlgorithmChoice{Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the "
+                                                  "channel-swapped, flipped weight"}
+               : AlgorithmChoice{Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
@@ -99,6 +102,16 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
       return {Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
   }
   return {Algorithm::Gemm, "implicit GEMM: B rows read in place for multi-tap layers up to 128 output channels per group, im2col packed per block otherwise"};
+}
+
+bool backward_data_is_forward(const ConvParams& p) {
+  if (p.padding_mode != PaddingMode::Zeros) return false;
+  for (int64_t i = 0; i < p.dim; ++i) {
+    const auto d = static_cast<std::size_t>(i);
+    const int64_t reach = (p.kernel[d] - 1) * p.dilation[d];
+    if (p.stride[d] != 1 || p.pad_lo[d] > reach || p.pad_hi[d] > reach) return false;
+  }
+  return true;
 }
 
 void log_choice(const ConvParams& p, const AlgorithmChoice& c) {

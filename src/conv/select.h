@@ -19,6 +19,11 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p);
 /// 5-30x that of direct sums). Pure: the same arguments always give the same answer.
 AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced = Algorithm::Auto, bool winograd = false);
 
+/// Whether p's backward_data is itself a forward convolution: stride 1, zeros padding and
+/// padding within the dilated kernel's reach. Then dX = conv(dY, W') with W' the weight with
+/// input and output channels swapped, read back to front, and padding (K - 1) * d - pad.
+bool backward_data_is_forward(const ConvParams& p);
+
 /// Prints the choice to stderr when the environment has CONVKIT_VERBOSE=1.
 void log_choice(const ConvParams& p, const AlgorithmChoice& c);
 
