@@ -1,6 +1,7 @@
-// `convkit bench`: times convkit's float32 forward on the layer shapes of a CSV file, checks
-// it against the reference (and oneDNN when built with -DCONVKIT_BENCH_ONEDNN=ON), and reports
-// ms, GFLOP/s, % of the FMA peak, speed ratios to oneDNN and the plan's extra memory.
+// `convkit bench`: times convkit's float32 forward, input gradient and weight gradient on the
+// layer shapes of a CSV file (and on built-in ConvTranspose layers), checks each against the
+// reference (and oneDNN when built with -DCONVKIT_BENCH_ONEDNN=ON), and reports ms, GFLOP/s,
+// % of the FMA peak, speed ratios to oneDNN and the plan's extra memory.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -13,7 +14,18 @@
 
 namespace convkit::tool {
 
-/// One line of shapes.csv:
+/// What a benchmark row computes: the layer's forward, its input gradient (backward data) or
+/// its weight gradient (backward weights, with the bias gradient).
+enum class BenchDirection { fwd, bwd_data, bwd_weights };
+
+/// "fwd", "bwd_data", "bwd_weights".
+const char* direction_name(BenchDirection d);
+
+/// A comma-separated list of direction names ("fwd,bwd_data"), in the given order, repeats
+/// dropped. Throws convkit::ArgumentError naming an unknown or empty value.
+std::vector<BenchDirection> parse_directions(const std::string& s);
+
+/// One line of shapes.csv, or a built-in ConvTranspose layer:
 ///   name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups
 /// where spatial..dilation are "AxB" (2-d), "A" (1-d) or "AxBxC" (3-d), all of one rank.
 struct BenchShape {
@@ -21,13 +33,27 @@ struct BenchShape {
   int line = 0;  // 1-based line in the file, for messages
   int64_t n = 0, c_in = 0, c_out = 0, groups = 1;
   Shape spatial, kernel, stride, padding, dilation;
+  /// A ConvTranspose layer: c_in, c_out and spatial are its own (the input's) and the weight is
+  /// (C_in, C_out/groups, *K). output_padding is used only then (empty: zeros).
+  bool transposed = false;
+  Shape output_padding;
 
   std::size_t dim() const { return spatial.size(); }
-  /// PyTorch's output size per spatial dim: (S + 2p - d(k-1) - 1) / s + 1.
+  /// PyTorch's output size per spatial dim: (S + 2p - d(k-1) - 1) / s + 1, or for a
+  /// transposed layer (S - 1) s - 2p + d(k-1) + output_padding + 1.
   Shape out_spatial() const;
-  /// Multiply-adds of one forward: N * C_out * prod(S_out) * (C_in/groups) * prod(K).
+  /// Multiply-adds of one forward (the same for either gradient): N * C_out * prod(S_out) *
+  /// (C_in/groups) * prod(K); for a transposed layer those of its matching_conv().
   double macs() const;
+  /// For a transposed layer, the convolution whose input gradient it computes: C_in and C_out
+  /// swapped, spatial = out_spatial(), the same kernel, stride, padding, dilation and groups
+  /// (its weight has the transposed layer's shape). A plain layer returns itself.
+  BenchShape matching_conv() const;
 };
+
+/// The ConvTranspose layers of `convkit bench --direction` (not in shapes.csv):
+/// dcgan_g2_deconv, unet_up2_deconv, hifigan_up1_deconv (docs/bench.md).
+std::vector<BenchShape> builtin_transposed_shapes();
 
 /// s without leading and trailing blanks (spaces, tabs, CR).
 std::string trim(const std::string& s);
@@ -41,12 +67,28 @@ std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source
 /// padding, cross-correlation) in double precision, straight from the definition. x: [N, C_in,
 /// *S], w: [C_out, C_in/groups, *K], b: [C_out] or null, all contiguous.
 double point_value(const BenchShape& s, const float* x, const float* w, const float* b, int64_t flat);
+/// Element `flat` (row-major over [N, C_in, *S]) of the input gradient of the (not
+/// transposed) layer s for the output gradient dy [N, C_out, *S_out], in double precision.
+double point_grad_input(const BenchShape& s, const float* dy, const float* w, int64_t flat);
+/// Element `flat` (row-major over [C_out, C_in/groups, *K]) of the weight gradient of the
+/// (not transposed) layer s for input x and output gradient dy, in double precision.
+double point_grad_weight(const BenchShape& s, const float* x, const float* dy, int64_t flat);
+
+/// The data of one benchmark layer, in the layer's own terms (for a transposed layer too):
+/// x its input (N, C_in, *S), w its weight, b its bias (C_out), dy a gradient of its output
+/// (N, C_out, *S_out; undefined when only the forward runs). All contiguous float32.
+struct BenchData {
+  Tensor x, w, b, dy;
+};
 
 struct BenchCommand {
   std::string shapes;  // empty: ../shared/bench/shapes.csv, then /work/shared/bench/shapes.csv
   std::string threads = "1,2";
   double min_time = 0.3;
   std::string csv, plot, filter;
+  /// Empty: forward only, shapes.csv only. Given: these directions, and the built-in
+  /// ConvTranspose layers join the shapes.
+  std::string direction;
   bool no_check = false;
 };
 

@@ -1,5 +1,6 @@
-// shapes.csv: the benchmark's layer shapes (parsed here so the tests share the parser), and
-// one output of such a layer in double precision (the independent check of big layers).
+// shapes.csv: the benchmark's layer shapes (parsed here so the tests share the parser), the
+// built-in ConvTranspose layers, the --direction list, and one output or gradient element of
+// such a layer in double precision (the independent check of big layers).
 #include <algorithm>
 #include <charconv>
 #include <iterator>
@@ -44,7 +45,152 @@ Shape parse_dims(const std::string& s, const std::string& where, const std::stri
   return v;
 }
 
+// Splits `flat` (row-major over [lead..., *dims]) into the positions along dims (returned)
+// and the rest (left in flat).
+Shape unravel(int64_t& flat, const Shape& dims) {
+  Shape pos(dims.size());
+  for (std::size_t i = dims.size(); i-- > 0;) {
+    pos[i] = flat % dims[i];
+    flat /= dims[i];
+  }
+  return pos;
+}
+
+int64_t volume(const Shape& dims) {
+  int64_t v = 1;
+  for (int64_t d : dims) v *= d;
+  return v;
+}
+
 }  // namespace
+
+double point_grad_input(const BenchShape& s, const float* dy, const float* w, int64_t flat) {
+  const Shape so = s.out_spatial();
+  const Shape pos = unravel(flat, s.spatial);
+  const int64_t ci = flat % s.c_in, n = flat / s.c_in;
+  const int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups, g = ci / cig;
+  const int64_t kvol = volume(s.kernel), ovol = volume(so);
+  double acc = 0;
+  for (int64_t kf = 0; kf < kvol; ++kf) {
+    // The output position o with o*stride - pad + k*dilation == pos, if it exists.
+    int64_t rest = kf, of = 0;
+    const Shape k = unravel(rest, s.kernel);
+    bool hit = true;
+    for (std::size_t i = 0; i < s.dim() && hit; ++i) {
+      const int64_t t = pos[i] + s.padding[i] - k[i] * s.dilation[i];
+      hit = t >= 0 && t % s.stride[i] == 0 && t / s.stride[i] < so[i];
+      of = of * so[i] + t / s.stride[i];
+    }
+    if (!hit) continue;
+    for (int64_t j = 0; j < cog; ++j) {
+      const int64_t co = g * cog + j;
+      acc += static_cast<double>(dy[(n * s.c_out + co) * ovol + of]) * w[(co * cig + ci % cig) * kvol + kf];
+    }
+  }
+  return acc;
+}
+
+double point_grad_weight(const BenchShape& s, const float* x, const float* dy, int64_t flat) {
+  const Shape so = s.out_spatial();
+  const Shape k = unravel(flat, s.kernel);
+  const int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
+  const int64_t co = flat / cig, ci = (co / cog) * cig + flat % cig;
+  const int64_t ovol = volume(so), xvol = volume(s.spatial);
+  double acc = 0;
+  for (int64_t n = 0; n < s.n; ++n) {
+    for (int64_t of = 0; of < ovol; ++of) {
+      int64_t rest = of, xf = 0;
+      const Shape o = unravel(rest, so);
+      bool inside = true;
+      for (std::size_t i = 0; i < s.dim() && inside; ++i) {
+        const int64_t p = o[i] * s.stride[i] - s.padding[i] + k[i] * s.dilation[i];
+        inside = p >= 0 && p < s.spatial[i];
+        xf = xf * s.spatial[i] + p;
+      }
+      if (inside)
+        acc += static_cast<double>(x[(n * s.c_in + ci) * xvol + xf]) * dy[(n * s.c_out + co) * ovol + of];
+    }
+  }
+  return acc;
+}
+
+const char* direction_name(BenchDirection d) {
+  switch (d) {
+    case BenchDirection::fwd: return "fwd";
+    case BenchDirection::bwd_data: return "bwd_data";
+    default: return "bwd_weights";
+  }
+}
+
+std::vector<BenchDirection> parse_directions(const std::string& s) {
+  std::vector<BenchDirection> out;
+  for (const auto& part : split(s, ',')) {
+    const std::string p = trim(part);
+    BenchDirection d{};
+    if (p == "fwd") d = BenchDirection::fwd;
+    else if (p == "bwd_data") d = BenchDirection::bwd_data;
+    else if (p == "bwd_weights") d = BenchDirection::bwd_weights;
+    else
+      throw ArgumentError(str_cat("--direction '", s, "': ", p.empty() ? "empty direction" : "unknown direction '" + p + "'",
+                                  "; expected a comma-separated list of fwd, bwd_data and bwd_weights"));
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  }
+  return out;
+}
+
+std::vector<BenchShape> builtin_transposed_shapes() {
+  auto layer = [](const char* name, int64_t n, int64_t c_in, int64_t c_out, Shape spatial, int64_t k, int64_t stride,
+                  int64_t pad) {
+    BenchShape s;
+    s.name = name;
+    s.transposed = true;
+    s.n = n, s.c_in = c_in, s.c_out = c_out;
+    const std::size_t d = spatial.size();
+    s.spatial = std::move(spatial);
+    s.kernel = Shape(d, k), s.stride = Shape(d, stride), s.padding = Shape(d, pad);
+    s.dilation = Shape(d, 1), s.output_padding = Shape(d, 0);
+    return s;
+  };
+  return {
+      // DCGAN generator for 64x64 images (nz -> 512 -> 256 -> 128 -> 64 -> 3), its ConvTranspose2d
+      // number 2 from 0: 256 -> 128 channels, 8x8 -> 16x16, batch 16.
+      layer("dcgan_g2_deconv", 16, 256, 128, {8, 8}, 4, 2, 1),
+      // U-Net decoder up-convolution (ConvTranspose2d 2x2, stride 2): 64x64 -> 128x128.
+      layer("unet_up2_deconv", 1, 128, 64, {64, 64}, 2, 2, 0),
+      // HiFi-GAN V1 generator, first upsampling ConvTranspose1d (x8): 200 mel frames -> 1600.
+      layer("hifigan_up1_deconv", 1, 512, 256, {200}, 16, 8, 4),
+  };
+}
+
+Shape BenchShape::out_spatial() const {
+  Shape o;
+  for (std::size_t i = 0; i < dim(); ++i) {
+    const int64_t extent = dilation[i] * (kernel[i] - 1) + 1;
+    if (transposed)
+      o.push_back((spatial[i] - 1) * stride[i] - 2 * padding[i] + extent +
+                  (i < output_padding.size() ? output_padding[i] : 0));
+    else
+      o.push_back((spatial[i] + 2 * padding[i] - extent) / stride[i] + 1);
+  }
+  return o;
+}
+
+BenchShape BenchShape::matching_conv() const {
+  if (!transposed) return *this;
+  BenchShape c = *this;
+  c.transposed = false;
+  c.output_padding.clear();
+  c.c_in = c_out, c.c_out = c_in;
+  c.spatial = out_spatial();
+  return c;
+}
+
+double BenchShape::macs() const {
+  if (transposed) return matching_conv().macs();
+  double m = static_cast<double>(n) * static_cast<double>(c_out) * static_cast<double>(c_in / groups);
+  for (std::size_t i = 0; i < dim(); ++i) m *= static_cast<double>(out_spatial()[i] * kernel[i]);
+  return m;
+}
 
 double point_value(const BenchShape& s, const float* x, const float* w, const float* b, int64_t flat) {
   const std::size_t d = s.dim();
@@ -80,18 +226,6 @@ double point_value(const BenchShape& s, const float* x, const float* w, const fl
   return acc;
 }
 
-Shape BenchShape::out_spatial() const {
-  Shape o;
-  for (std::size_t i = 0; i < dim(); ++i)
-    o.push_back((spatial[i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) / stride[i] + 1);
-  return o;
-}
-
-double BenchShape::macs() const {
-  double m = static_cast<double>(n) * static_cast<double>(c_out) * static_cast<double>(c_in / groups);
-  for (std::size_t i = 0; i < dim(); ++i) m *= static_cast<double>(out_spatial()[i] * kernel[i]);
-  return m;
-}
 
 std::vector<BenchShape> parse_shapes(std::istream& in, const std::string& source) {
   std::vector<BenchShape> shapes;
