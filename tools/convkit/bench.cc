@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "convkit/convkit.h"
+#include "tools/convkit/bench_directions.h"
 #include "tools/convkit/chart.h"
 #include "tools/convkit/conv_command.h"
 
@@ -32,8 +33,6 @@ using internal::str_cat;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Above this many multiply-adds the plain-loop reference takes too long to run per shape.
-constexpr double kReferenceMacLimit = 2e9;
 #if CONVKIT_HAVE_ONEDNN
 constexpr bool kHaveOnednn = true;
 #else
@@ -42,23 +41,12 @@ constexpr bool kHaveOnednn = false;
 
 // ---- convkit modules of any spatial rank behind one interface ------------------------
 
-template <std::size_t D>
-nn::ConvOptions<D> module_options(const BenchShape& s) {
-  return nn::ConvOptions<D>(s.c_in, s.c_out, s.kernel)
-      .stride(s.stride)
-      .padding(s.padding)
-      .dilation(s.dilation)
-      .groups(s.groups);
-}
-
 // The module, type-erased over D so the driver below is written once.
 class Layer {
  public:
   virtual ~Layer() = default;
   virtual Tensor forward(const Tensor& x) = 0;
   virtual void set_parameters(const Tensor& w, const Tensor& b) = 0;
-  virtual Tensor weight() const = 0;
-  virtual Tensor bias() const = 0;
   virtual int64_t plan_bytes() const = 0;
   virtual std::string algorithm() const = 0;
 };
@@ -72,8 +60,6 @@ class LayerD final : public Layer {
     m_.set_weight(w);
     m_.set_bias(b);
   }
-  Tensor weight() const override { return m_.weight; }
-  Tensor bias() const override { return m_.bias; }
   int64_t plan_bytes() const override { return m_.plan_memory_bytes(); }
   std::string algorithm() const override { return m_.plan_algorithm(); }
 
@@ -87,107 +73,6 @@ std::unique_ptr<Layer> make_layer(const BenchShape& s) {
     case 2: return std::make_unique<LayerD<2>>(s);
     default: return std::make_unique<LayerD<3>>(s);
   }
-}
-
-template <std::size_t D>
-Tensor reference_forward_d(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
-  const auto o = F::ConvFuncOptions<D>()
-                     .stride(s.stride)
-                     .padding(s.padding)
-                     .dilation(s.dilation)
-                     .groups(s.groups)
-                     .algorithm("reference");
-  if constexpr (D == 1) return F::conv1d(x, w, b, o);
-  else if constexpr (D == 2) return F::conv2d(x, w, b, o);
-  else return F::conv3d(x, w, b, o);
-}
-
-Tensor reference_forward(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
-  switch (s.dim()) {
-    case 1: return reference_forward_d<1>(s, x, w, b);
-    case 2: return reference_forward_d<2>(s, x, w, b);
-    default: return reference_forward_d<3>(s, x, w, b);
-  }
-}
-
-// ---- correctness ---------------------------------------------------------------------
-
-// What outputs are compared with: the full reference output (F::convNd with the
-// "reference" algorithm, or oneDNN's plain-layout output for layers too big for the
-// reference), or double-precision values at sampled output positions.
-struct Reference {
-  std::string kind = "none";  // none, reference, onednn, sampled
-  Tensor full;
-  std::vector<int64_t> index;
-  std::vector<double> value;
-  double max_abs = 0;
-};
-
-
-Reference sampled_reference(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
-  Reference r;
-  r.kind = "sampled";
-  int64_t numel = s.n * s.c_out;
-  for (int64_t o : s.out_spatial()) numel *= o;
-  // splitmix64 picks the positions: deterministic, and unlike an even stride it cannot
-  // alias with the row length. The first and last elements cover both padded corners.
-  uint64_t state = 0x5EED;
-  r.index = {0, numel - 1};
-  for (int i = 0; i < 2048 && static_cast<int64_t>(r.index.size()) < numel; ++i) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    r.index.push_back(static_cast<int64_t>((z ^ (z >> 31)) % static_cast<uint64_t>(numel)));
-  }
-  const float* bp = b.defined() ? b.const_data<float>() : nullptr;
-  for (int64_t i : r.index) {
-    r.value.push_back(point_value(s, x.const_data<float>(), w.const_data<float>(), bp, i));
-    r.max_abs = std::max(r.max_abs, std::abs(r.value.back()));
-  }
-  return r;
-}
-
-void set_full_reference(Reference& r, const std::string& kind, const Tensor& y) {
-  r.kind = kind;
-  r.full = y.contiguous();
-  const float* p = r.full.const_data<float>();
-  r.max_abs = 0;
-  for (int64_t i = 0; i < r.full.numel(); ++i) r.max_abs = std::max(r.max_abs, std::abs(static_cast<double>(p[i])));
-}
-
-// The check column: "ok" against the reference, "ok(onednn)" / "ok(sampled)" for layers too
-// big for it, "skipped" with --no-check.
-std::string check_label(const Reference& r) {
-  if (r.kind == "none") return "skipped";
-  return r.kind == "reference" ? "ok" : "ok(" + r.kind + ")";
-}
-
-// Empty when y matches: max |y - ref| <= 1e-4 * (1 + max |ref|). Otherwise the reason.
-std::string check_output(const Tensor& y_in, const Reference& r) {
-  if (r.kind == "none") return "";
-  const Tensor y = y_in.contiguous();
-  const float* p = y.const_data<float>();
-  const double tol = 1e-4 * (1 + r.max_abs);
-  double worst = 0;
-  int64_t at = -1;
-  auto consider = [&](int64_t i, double want) {
-    const double diff = std::abs(static_cast<double>(p[i]) - want);
-    if (std::isnan(worst)) return;  // the first NaN is the one to report
-    if (std::isnan(diff) || diff > worst) worst = diff, at = i;
-  };
-  if (r.full.defined()) {
-    if (y.sizes() != r.full.sizes())
-      return str_cat("output shape ", shape_str(y.sizes()), " != expected ", shape_str(r.full.sizes()));
-    const float* q = r.full.const_data<float>();
-    for (int64_t i = 0; i < y.numel(); ++i) consider(i, q[i]);
-  } else {
-    for (std::size_t k = 0; k < r.index.size(); ++k) consider(r.index[k], r.value[k]);
-  }
-  if (worst <= tol) return "";
-  std::ostringstream os;
-  os.precision(3);
-  os << "max |diff| " << worst << " at flat index " << at << " > tolerance " << tol << " (vs " << r.kind << ")";
-  return os.str();
 }
 
 // ---- timing --------------------------------------------------------------------------
@@ -254,6 +139,7 @@ struct Measurement {
 
 struct Row {
   std::size_t shape = 0;
+  BenchDirection dir = BenchDirection::fwd;
   int threads = 1;
   double io_mb = 0;
   Measurement ck, nchw, best;
@@ -263,57 +149,76 @@ struct Runner {
   const BenchCommand& cmd;
   bool failed = false;
 
-  void fail(const BenchShape& s, int t, const char* impl, const std::string& why, Measurement& m) {
-    std::cerr << "convkit bench: FAILED " << s.name << " (" << impl << ", threads=" << t << "): " << why << "\n";
+  // What a message names: "resnet50_conv1 bwd_data (onednn_best, threads=2)".
+  static std::string what(const BenchShape& s, BenchDirection dir, int t, const char* impl) {
+    return str_cat(s.name, " ", direction_name(dir), " (", impl, ", threads=", t, ")");
+  }
+
+  void fail(const BenchShape& s, BenchDirection dir, int t, const char* impl, const std::string& why,
+            Measurement& m) {
+    std::cerr << "convkit bench: FAILED " << what(s, dir, t, impl) << ": " << why << "\n";
     m.check = "FAILED";
     failed = true;
   }
 
-  // Builds convkit's layer (plan creation + the first forward are timed as "first") and
-  // checks that output; the returned Timed runs the steady-state forward. Null on failure.
+  // convkit's side of one row. A convolution's forward runs through a fresh module per thread
+  // count, so "first" is plan creation + the first forward and extra_MB the plan's memory;
+  // every other row runs the functional API (which makes its plan inside every call).
+  // The first call is checked; the returned Timed makes the steady-state calls, keeping the
+  // last results for the final check. Null on failure.
   struct ConvkitRun {
     std::unique_ptr<Layer> layer;
-    Tensor y;
+    std::vector<Tensor> out;
     Timed timed;
   };
-  std::unique_ptr<ConvkitRun> prepare_convkit(const BenchShape& s, int t, const Tensor& x, const Tensor& w,
-                                              const Tensor& b, const Reference& ref, Measurement& m) {
+  std::unique_ptr<ConvkitRun> prepare_convkit(const BenchShape& s, BenchDirection dir, int t, const BenchData& d,
+                                              const Expected& want, Measurement& m) {
     try {
       auto run = std::make_unique<ConvkitRun>();
-      // A fresh module per thread count, so the first call really builds the plan.
-      run->layer = make_layer(s);
-      run->layer->set_parameters(w, b);
+      ConvkitRun* r = run.get();
+      std::function<std::vector<Tensor>()> call;
+      if (!s.transposed && dir == BenchDirection::fwd) {
+        run->layer = make_layer(s);
+        run->layer->set_parameters(d.w, d.b);
+        call = [r, &d] { return std::vector<Tensor>{r->layer->forward(d.x)}; };
+      } else {
+        call = [&s, dir, &d] { return convkit_outputs(s, dir, d, false); };
+      }
       const double t0 = now_s();
-      run->y = run->layer->forward(x);
+      run->out = call();
       m.first_ms = 1e3 * (now_s() - t0);
-      const std::string why = check_output(run->y, ref);
-      m.check = check_label(ref);
+      const std::string why = check_outputs(run->out, want);
+      m.check = check_label(want);
       if (!why.empty()) {
-        fail(s, t, "convkit", why, m);
+        fail(s, dir, t, "convkit", why, m);
         return nullptr;
       }
-      ConvkitRun* r = run.get();
-      run->timed.fn = [r, &x] { r->y = r->layer->forward(x); };
+      run->timed.fn = [r, call] { r->out = call(); };
       return run;
     } catch (const std::exception& e) {
-      fail(s, t, "convkit", e.what(), m);
+      fail(s, dir, t, "convkit", e.what(), m);
       return nullptr;
     }
   }
 
-  void finish_convkit(const BenchShape& s, int t, ConvkitRun& run, const Reference& ref, Measurement& m) {
+  void finish_convkit(const BenchShape& s, BenchDirection dir, int t, ConvkitRun& run, const Expected& want,
+                      Measurement& m) {
     try {
       if (!run.timed.error.empty()) {
-        fail(s, t, "convkit", run.timed.error, m);
+        fail(s, dir, t, "convkit", run.timed.error, m);
         return;
       }
-      const std::string why = check_output(run.y, ref);  // the last steady-state output too
+      const std::string why = check_outputs(run.out, want);  // the last steady-state results too
       m.ms = run.timed.median_ms(), m.runs = static_cast<int>(run.timed.seconds.size());
-      m.extra_mb = static_cast<double>(run.layer->plan_bytes()) / 1e6;
-      m.detail = run.layer->algorithm();
-      if (!why.empty()) fail(s, t, "convkit", why, m);
+      if (run.layer) {
+        m.extra_mb = static_cast<double>(run.layer->plan_bytes()) / 1e6;
+        m.detail = run.layer->algorithm();
+      } else {
+        m.detail = "functional";
+      }
+      if (!why.empty()) fail(s, dir, t, "convkit", why, m);
     } catch (const std::exception& e) {
-      fail(s, t, "convkit", e.what(), m);
+      fail(s, dir, t, "convkit", e.what(), m);
     }
   }
 
@@ -322,22 +227,22 @@ struct Runner {
     std::unique_ptr<OnednnConv> conv;
     Timed timed;
   };
-  std::unique_ptr<OnednnRun> prepare_onednn(const BenchShape& s, int t, const Tensor& x, const Tensor& w,
-                                            const Tensor& b, bool best, const Reference& ref, Measurement& m) {
+  std::unique_ptr<OnednnRun> prepare_onednn(const BenchShape& s, BenchDirection dir, int t, const BenchData& d,
+                                            bool best, const Expected& want, Measurement& m) {
     const char* impl = best ? "onednn_best" : "onednn_nchw";
     try {
       auto run = std::make_unique<OnednnRun>();
       // oneDNN's "first call": primitive creation (JIT, and for best the reorders) + one run.
       const double t0 = now_s();
-      run->conv = std::make_unique<OnednnConv>(s, x, w, b, best);
+      run->conv = std::make_unique<OnednnConv>(s, dir, d, best);
       run->conv->run();
       m.first_ms = 1e3 * (now_s() - t0);
-      const std::string why = check_output(run->conv->output(), ref);
-      m.check = check_label(ref);
+      const std::string why = check_outputs(run->conv->outputs(), want);
+      m.check = check_label(want);
       m.extra_mb = static_cast<double>(run->conv->extra_bytes()) / 1e6;
       m.detail = run->conv->impl_name();
       if (!why.empty()) {
-        fail(s, t, impl, why, m);
+        fail(s, dir, t, impl, why, m);
         return nullptr;
       }
       OnednnConv* c = run->conv.get();
@@ -345,90 +250,93 @@ struct Runner {
       return run;
     } catch (const std::exception& e) {
       // oneDNN refusing a shape is a limitation of the comparison, not a convkit failure.
-      std::cerr << "convkit bench: " << s.name << " (" << impl << ", threads=" << t << "): oneDNN error: " << e.what()
-                << "\n";
+      std::cerr << "convkit bench: " << what(s, dir, t, impl) << ": oneDNN error: " << e.what() << "\n";
       m.check = "n/a";
       return nullptr;
     }
   }
 
-  void finish_onednn(const BenchShape& s, int t, OnednnRun& run, bool best, const Reference& ref, Measurement& m) {
+  void finish_onednn(const BenchShape& s, BenchDirection dir, int t, OnednnRun& run, bool best,
+                     const Expected& want, Measurement& m) {
+    const char* impl = best ? "onednn_best" : "onednn_nchw";
     if (!run.timed.error.empty()) {  // a limitation of the comparison, not a convkit failure
-      std::cerr << "convkit bench: " << s.name << " (" << (best ? "onednn_best" : "onednn_nchw") << ", threads=" << t
-                << "): oneDNN error: " << run.timed.error << "\n";
+      std::cerr << "convkit bench: " << what(s, dir, t, impl) << ": oneDNN error: " << run.timed.error << "\n";
       m.check = "n/a";
       return;
     }
-    const std::string why = check_output(run.conv->output(), ref);
+    const std::string why = check_outputs(run.conv->outputs(), want);
     m.ms = run.timed.median_ms(), m.runs = static_cast<int>(run.timed.seconds.size());
-    if (!why.empty()) fail(s, t, best ? "onednn_best" : "onednn_nchw", why, m);
+    if (!why.empty()) fail(s, dir, t, impl, why, m);
   }
 #endif
 
-  // All thread counts of one shape, on one input and one set of weights.
-  std::vector<Row> run_shape(std::size_t index, std::size_t count, const BenchShape& s,
-                             const std::vector<int>& threads) {
-    const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name);
-    Shape xs{s.n, s.c_in};
-    xs.insert(xs.end(), s.spatial.begin(), s.spatial.end());
-    const Tensor x = randn(xs);
-    const auto init = make_layer(s);  // PyTorch's default init from the default generator
-    const Tensor w = init->weight(), b = init->bias();
-
-    Reference ref;
-    if (!cmd.no_check) {
-      if (s.macs() <= kReferenceMacLimit) {
-        std::cerr << tag << ": reference output...\n";
-        set_full_reference(ref, "reference", reference_forward(s, x, w, b));
-      } else if (kHaveOnednn) {
-#if CONVKIT_HAVE_ONEDNN
-        std::cerr << tag << ": " << s.macs() / 1e9 << " GMAC is too slow for the reference loops; checking against"
-                  << " oneDNN only\n";
-        try {
-          set_onednn_threads(threads.front());
-          OnednnConv conv(s, x, w, b, false);
-          conv.run();
-          set_full_reference(ref, "onednn", conv.output());
-        } catch (const std::exception& e) {
-          std::cerr << tag << ": oneDNN error (" << e.what() << "); checking sampled outputs instead\n";
-          ref = sampled_reference(s, x, w, b);
-        }
-#endif
-      } else {
-        std::cerr << tag << ": " << s.macs() / 1e9 << " GMAC is too slow for the reference loops; checking "
-                  << "sampled outputs in double precision\n";
-        ref = sampled_reference(s, x, w, b);
-      }
+  // What one direction's results are checked against: the reference algorithm's results
+  // while it is fast enough (reference_mac_limit), else oneDNN's plain-layout results, else
+  // (no oneDNN, or it refused the layer) values at sampled positions in double precision.
+  Expected expected(const std::string& tag, const BenchShape& s, BenchDirection dir, const BenchData& d,
+                    int threads) {
+    if (cmd.no_check) return {};
+    if (s.macs() <= reference_mac_limit(s, dir)) {
+      std::cerr << tag << ": reference results...\n";
+      return full_expected("reference", convkit_outputs(s, dir, d, true));
     }
+#if CONVKIT_HAVE_ONEDNN
+    std::cerr << tag << ": " << s.macs() / 1e9 << " GMAC is too slow for the reference loops; checking against"
+              << " oneDNN only\n";
+    try {
+      set_onednn_threads(threads);
+      OnednnConv conv(s, dir, d, false);
+      conv.run();
+      return full_expected("onednn", conv.outputs());
+    } catch (const std::exception& e) {
+      std::cerr << tag << ": oneDNN error (" << e.what() << "); checking sampled results instead\n";
+    }
+#else
+    (void)threads;
+    std::cerr << tag << ": " << s.macs() / 1e9 << " GMAC is too slow for the reference loops; checking "
+              << "sampled results in double precision\n";
+#endif
+    return sampled_expected(s, dir, d);
+  }
 
+  // Every direction and thread count of one shape, on one set of data.
+  std::vector<Row> run_shape(std::size_t index, std::size_t count, const BenchShape& s,
+                             const std::vector<BenchDirection>& dirs, const std::vector<int>& threads) {
+    const bool grads = std::any_of(dirs.begin(), dirs.end(), [](BenchDirection d) { return d != BenchDirection::fwd; });
+    const BenchData d = make_bench_data(s, grads);
+    int64_t yn = s.n * s.c_out;
+    for (int64_t o : s.out_spatial()) yn *= o;
     std::vector<Row> rows;
-    for (int t : threads) {
-      std::cerr << tag << ": threads=" << t << "\n";
-      Row r;
-      r.threads = t;
-      set_num_threads(t);
+    for (BenchDirection dir : dirs) {
+      const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name, " ", direction_name(dir));
+      const Expected want = expected(tag, s, dir, d, threads.front());
+      for (int t : threads) {
+        std::cerr << tag << ": threads=" << t << "\n";
+        Row r;
+        r.dir = dir;
+        r.threads = t;
+        set_num_threads(t);
 #if CONVKIT_HAVE_ONEDNN
-      set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
+        set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
 #endif
-      std::vector<Timed*> impls;
-      auto ck = prepare_convkit(s, t, x, w, b, ref, r.ck);
-      if (ck) impls.push_back(&ck->timed);
+        std::vector<Timed*> impls;
+        auto ck = prepare_convkit(s, dir, t, d, want, r.ck);
+        if (ck) impls.push_back(&ck->timed);
 #if CONVKIT_HAVE_ONEDNN
-      auto nchw = prepare_onednn(s, t, x, w, b, false, ref, r.nchw);
-      auto best = prepare_onednn(s, t, x, w, b, true, ref, r.best);
-      if (nchw) impls.push_back(&nchw->timed);
-      if (best) impls.push_back(&best->timed);
+        auto nchw = prepare_onednn(s, dir, t, d, false, want, r.nchw);
+        auto best = prepare_onednn(s, dir, t, d, true, want, r.best);
+        if (nchw) impls.push_back(&nchw->timed);
+        if (best) impls.push_back(&best->timed);
 #endif
-      time_in_turns(impls, cmd.min_time);
-      if (ck) finish_convkit(s, t, *ck, ref, r.ck);
+        time_in_turns(impls, cmd.min_time);
+        if (ck) finish_convkit(s, dir, t, *ck, want, r.ck);
 #if CONVKIT_HAVE_ONEDNN
-      if (nchw) finish_onednn(s, t, *nchw, false, ref, r.nchw);
-      if (best) finish_onednn(s, t, *best, true, ref, r.best);
+        if (nchw) finish_onednn(s, dir, t, *nchw, false, want, r.nchw);
+        if (best) finish_onednn(s, dir, t, *best, true, want, r.best);
 #endif
-      int64_t yn = s.n * s.c_out;
-      for (int64_t o : s.out_spatial()) yn *= o;
-      r.io_mb = static_cast<double>(x.numel() + yn) * 4 / 1e6;
-      rows.push_back(r);
+        r.io_mb = static_cast<double>(d.x.numel() + yn) * 4 / 1e6;  // the layer's input + output
+        rows.push_back(r);
+      }
     }
     return rows;
   }
@@ -464,13 +372,14 @@ std::string check_summary(const Row& r) {
 }
 
 void print_header() {
-  std::printf("%-26s %2s %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", "shape", "t", "ms", "GFLOP/s", "%peak",
-              "first/st", "nchw/ck", "best/ck", "extra_MB", "io_MB", "check");
+  std::printf("%-26s %-11s %2s %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", "shape", "direction", "t", "ms", "GFLOP/s",
+              "%peak", "first/st", "nchw/ck", "best/ck", "extra_MB", "io_MB", "check");
 }
 
 void print_row(const BenchShape& s, const Row& r, double peak) {
   const double gf = gflops(s, r.ck.ms);
-  std::printf("%-26s %2d %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", s.name.c_str(), r.threads, fmt(r.ck.ms, 3).c_str(),
+  std::printf("%-26s %-11s %2d %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", s.name.c_str(), direction_name(r.dir),
+              r.threads, fmt(r.ck.ms, 3).c_str(),
               fmt(gf, 1).c_str(), fmt(100 * gf / peak, 1, "%").c_str(), fmt(r.ck.first_ms / r.ck.ms, 2).c_str(),
               fmt(speedup(r.ck, r.nchw), 2).c_str(), fmt(speedup(r.ck, r.best), 2).c_str(),
               fmt(r.ck.extra_mb, 2).c_str(), fmt(r.io_mb, 2).c_str(), check_summary(r).c_str());
@@ -493,9 +402,10 @@ std::string csv_safe(std::string s) {
 void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<Row>& rows,
                const std::vector<int>& threads, const std::vector<double>& peak) {
   std::ostringstream os;
-  os << "name,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,runs,check,detail\n";
+  os << "name,direction,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,runs,"
+        "check,detail\n";
   for (std::size_t i = 0; i < threads.size(); ++i)
-    os << "peak," << threads[i] << ",peak,," << fmt(peak[i], 2) << ",100.0,,,,,,"
+    os << "peak,," << threads[i] << ",peak,," << fmt(peak[i], 2) << ",100.0,,,,,,"
        << "FMA probe\n";
   for (const Row& r : rows) {
     const BenchShape& s = shapes[r.shape];
@@ -506,7 +416,7 @@ void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, c
       const double gf = gflops(s, m->ms);
       const double ratio = m == &r.ck ? (std::isfinite(r.ck.ms) ? 1.0 : kNaN) : speedup(r.ck, *m);
       auto cell = [](double v, int p) { return std::isfinite(v) ? fmt(v, p) : std::string(); };
-      os << s.name << "," << r.threads << "," << impl << "," << cell(m->ms, 4) << "," << cell(gf, 2) << ","
+      os << s.name << "," << direction_name(r.dir) << "," << r.threads << "," << impl << "," << cell(m->ms, 4) << "," << cell(gf, 2) << ","
          << cell(100 * gf / pk, 2) << "," << cell(ratio, 4) << "," << cell(m->extra_mb, 3) << ","
          << cell(m->first_ms / m->ms, 3) << "," << m->runs << "," << m->check << "," << csv_safe(m->detail) << "\n";
     }
@@ -526,11 +436,17 @@ void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, c
 }
 
 
-void plot(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<Row>& rows,
-          const std::vector<int>& threads, const std::vector<double>& peak) {
+// One group per (shape, direction) in the order run (the direction named unless only fwd runs),
+// then with oneDNN the geometric mean of each direction.
+void plot(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<BenchDirection>& dirs,
+          const std::vector<Row>& rows, const std::vector<int>& threads, const std::vector<double>& peak) {
+  const bool fwd_only = dirs == std::vector<BenchDirection>{BenchDirection::fwd};
   std::vector<std::string> names;
-  for (const auto& s : shapes) names.push_back(s.name);
-  if (kHaveOnednn) names.push_back("geomean");
+  for (const Row& r : rows)
+    if (r.threads == threads.front())
+      names.push_back(fwd_only ? shapes[r.shape].name : shapes[r.shape].name + " " + direction_name(r.dir));
+  if (kHaveOnednn)
+    for (BenchDirection d : dirs) names.push_back(fwd_only ? "geomean" : str_cat("geomean ", direction_name(d)));
   std::vector<ChartPanel> panels;
   for (std::size_t ti = 0; ti < threads.size(); ++ti) {
     ChartPanel p;
@@ -551,12 +467,19 @@ void plot(const std::string& path, const std::vector<BenchShape>& shapes, const 
       p.values.push_back(v);
       p.labels.push_back(l);
     }
-    if (kHaveOnednn) {  // the geometric mean of each series, as the last group
+    const std::vector<std::vector<double>> case_values = p.values;
+    for (BenchDirection d : dirs) {  // with oneDNN: each series' geometric mean per direction
+      if (!kHaveOnednn) break;
       std::vector<double> g;
       std::vector<std::string> l;
       for (std::size_t k = 0; k < 2; ++k) {
         std::vector<double> col;
-        for (const auto& v : p.values) col.push_back(v[k]);
+        std::size_t i = 0;
+        for (const Row& r : rows)
+          if (r.threads == threads[ti] && i < case_values.size()) {
+            if (r.dir == d) col.push_back(case_values[i][k]);
+            ++i;
+          }
         g.push_back(geomean(col));
         l.push_back(fmt(g.back(), 2, "x"));
       }
@@ -606,7 +529,12 @@ void add_bench_options(CLI::App& sub, BenchCommand& c) {
   sub.add_option("--min-time", c.min_time, "seconds of timed runs per implementation, in 5 interleaved rounds of at least one run")
       ->capture_default_str();
   sub.add_option("--filter", c.filter, "only the shapes whose name contains this");
-  sub.add_option("--csv", c.csv, "write one row per shape, thread count and implementation");
+  sub.add_option("--direction", c.direction,
+                 "comma-separated directions to time: fwd (forward), bwd_data (input gradient), bwd_weights (weight "
+                 "and bias gradient); default fwd. Given, the built-in ConvTranspose layers (names ending in _deconv) "
+                 "join the shapes")
+      ->type_name("LIST");
+  sub.add_option("--csv", c.csv, "write one row per shape, direction, thread count and implementation");
   sub.add_option("--plot", c.plot, "write a PNG chart of the speed-ups");
   sub.add_flag("--no-check", c.no_check, "skip the correctness checks");
 }
@@ -615,16 +543,32 @@ int run_bench(const BenchCommand& c) {
   CONVKIT_CHECK(std::isfinite(c.min_time) && c.min_time >= 0, "--min-time ", c.min_time,
                 ": must be a number of seconds >= 0");
   const std::vector<int> threads = parse_threads(c.threads);
+  // Without --direction: the forward of shapes.csv, as before directions existed. With it: the
+  // given directions, and the built-in ConvTranspose layers after the file's shapes.
+  const bool with_transposed = !c.direction.empty();
+  const std::vector<BenchDirection> dirs =
+      with_transposed ? parse_directions(c.direction) : std::vector<BenchDirection>{BenchDirection::fwd};
   const std::string path = resolve_shapes(c.shapes);
   std::ifstream in(path);
   CONVKIT_CHECK_FILE(in.good(), "--shapes '", path, "': cannot open the file");
-  std::vector<BenchShape> shapes;
-  for (auto& s : parse_shapes(in, path))
+  std::vector<BenchShape> all = parse_shapes(in, path), shapes;
+  if (with_transposed)
+    for (auto& s : builtin_transposed_shapes()) all.push_back(std::move(s));
+  for (auto& s : all)
     if (s.name.find(c.filter) != std::string::npos) shapes.push_back(std::move(s));
-  CONVKIT_CHECK(!shapes.empty(), "no shape in '", path, "' has a name containing '", c.filter, "'");
+  CONVKIT_CHECK(!shapes.empty(), "no shape in '", path, "'", with_transposed ? " or the built-in ConvTranspose layers" : "",
+                " has a name containing '", c.filter, "'");
+  const auto transposed = std::count_if(shapes.begin(), shapes.end(), [](const BenchShape& s) { return s.transposed; });
 
-  std::printf("convkit bench: %zu shape%s from %s, threads %s, min time %.2f s\n", shapes.size(),
-              shapes.size() == 1 ? "" : "s", path.c_str(), c.threads.c_str(), c.min_time);
+  std::string dir_list;
+  for (BenchDirection d : dirs) dir_list += (dir_list.empty() ? "" : ",") + std::string(direction_name(d));
+  const std::size_t from_file = shapes.size() - static_cast<std::size_t>(transposed);
+  std::printf("convkit bench:");
+  if (from_file) std::printf(" %zu shape%s from %s", from_file, from_file == 1 ? "" : "s", path.c_str());
+  if (transposed)
+    std::printf("%s %zu built-in ConvTranspose layer%s", from_file ? " +" : "", static_cast<std::size_t>(transposed),
+                transposed == 1 ? "" : "s");
+  std::printf(", directions %s, threads %s, min time %.2f s\n", dir_list.c_str(), c.threads.c_str(), c.min_time);
 #if CONVKIT_HAVE_ONEDNN
   std::printf("%s, same process and data; nchw/ck and best/ck = oneDNN ms / convkit ms (> 1: convkit faster)\n",
               onednn_version().c_str());
@@ -664,6 +608,12 @@ int run_bench(const BenchCommand& c) {
                     F::Conv2dFuncOptions().padding(1));
     (void)F::conv1d(randn({16, 16, 64}, kFloat32, &warm_gen), randn({32, 16, 3}, kFloat32, &warm_gen), {},
                     F::Conv1dFuncOptions().stride(2));
+    if (dirs.size() > 1 || dirs.front() != BenchDirection::fwd || transposed) {  // and the backward paths
+      const Tensor x = randn({1, 32, 32, 32}, kFloat32, &warm_gen), w = randn({32, 32, 3, 3}, kFloat32, &warm_gen);
+      const auto o = F::Conv2dFuncOptions().padding(1);
+      (void)F::conv_backward(F::conv2d(x, w, {}, o), x, w, o);
+      (void)F::conv_transpose2d(x, w, {}, F::ConvTranspose2dFuncOptions().stride(2));
+    }
   }
   std::printf("\n");
   print_header();
@@ -671,7 +621,7 @@ int run_bench(const BenchCommand& c) {
   Runner runner{c};
   std::vector<Row> rows;
   for (std::size_t i = 0; i < shapes.size(); ++i) {
-    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], threads)) {
+    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], dirs, threads)) {
       r.shape = i;
       print_row(shapes[i], r, peak[static_cast<std::size_t>(
                                   std::find(threads.begin(), threads.end(), r.threads) - threads.begin())]);
@@ -680,15 +630,16 @@ int run_bench(const BenchCommand& c) {
   }
 
   std::printf("\n");
-  for (int t : threads) {
-    std::vector<double> nchw, best;
-    for (const Row& r : rows)
-      if (r.threads == t) nchw.push_back(speedup(r.ck, r.nchw)), best.push_back(speedup(r.ck, r.best));
-    std::printf("%-26s %2d %10s %8s %6s %9s %8s %8s\n", "geomean", t, "", "", "", "",
-                fmt(geomean(nchw), 2).c_str(), fmt(geomean(best), 2).c_str());
-  }
+  for (BenchDirection d : dirs)
+    for (int t : threads) {
+      std::vector<double> nchw, best;
+      for (const Row& r : rows)
+        if (r.dir == d && r.threads == t) nchw.push_back(speedup(r.ck, r.nchw)), best.push_back(speedup(r.ck, r.best));
+      std::printf("%-26s %-11s %2d %10s %8s %6s %9s %8s %8s\n", "geomean", direction_name(d), t, "", "", "", "",
+                  fmt(geomean(nchw), 2).c_str(), fmt(geomean(best), 2).c_str());
+    }
   if (!c.csv.empty()) write_csv(c.csv, shapes, rows, threads, peak);
-  if (!c.plot.empty()) plot(c.plot, shapes, rows, threads, peak);
+  if (!c.plot.empty()) plot(c.plot, shapes, dirs, rows, threads, peak);
   if (runner.failed) std::printf("\nFAILED: at least one output did not match (see the messages above)\n");
   return runner.failed ? 1 : 0;
 }

@@ -1,6 +1,9 @@
 #include "tools/convkit/bench_onednn.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -35,99 +38,173 @@ tag plain_weight_tag(std::size_t d, bool grouped) {
   if (grouped) return d == 1 ? tag::goiw : d == 2 ? tag::goihw : tag::goidhw;
   return d == 1 ? tag::oiw : d == 2 ? tag::oihw : tag::oidhw;
 }
+// Deconvolution weights have oneDNN dims (O, I, *K) (O = the layer's output channels) but
+// PyTorch stores ConvTranspose weights (C_in, C_out/groups, *K): "io" order.
+tag transposed_weight_tag(std::size_t d, bool grouped) {
+  if (grouped) return d == 1 ? tag::acbd : d == 2 ? tag::acbde : tag::acbdef;  // giow, giohw, giodhw
+  return d == 1 ? tag::bac : d == 2 ? tag::bacd : tag::bacde;                   // iow, iohw, iodhw
+}
+
+// The primitive types of one family: convolution for plain layers, deconvolution for
+// transposed ones (same descriptor signatures).
+template <bool Transposed>
+struct Family {
+  using Fwd = std::conditional_t<Transposed, dnnl::deconvolution_forward, dnnl::convolution_forward>;
+  using BwdData = std::conditional_t<Transposed, dnnl::deconvolution_backward_data, dnnl::convolution_backward_data>;
+  using BwdWeights =
+      std::conditional_t<Transposed, dnnl::deconvolution_backward_weights, dnnl::convolution_backward_weights>;
+};
 
 }  // namespace
 
 struct OnednnConv::Impl {
-  dnnl::convolution_forward conv;
-  memory src, weights, bias, dst, scratchpad;
-  memory::desc plain_dst_md;
-  Shape out_shape;
+  struct Output {
+    memory mem;             // the primitive's (oneDNN-owned)
+    memory::desc plain_md;  // convkit's layout
+    Shape shape;
+  };
+  dnnl::primitive prim;
+  std::unordered_map<int, memory> args;
+  std::vector<Output> outputs;
   std::string impl;
   int64_t extra = 0;
+
+  // Binds a user tensor as input `arg`: wrapped in place (oneDNN's handles take non-const
+  // pointers but inputs are only read), or reordered once into the layout the primitive
+  // wants, outside every timing.
+  void input(int arg, const Tensor& t, const memory::desc& plain, const memory::desc& wanted) {
+    Context& ctx = context();
+    memory user(plain, ctx.engine, const_cast<void*>(t.const_data_ptr()));
+    if (wanted == plain) {
+      args[arg] = user;
+      return;
+    }
+    memory m(wanted, ctx.engine);
+    dnnl::reorder(user, m).execute(ctx.stream, user, m);
+    ctx.stream.wait();
+    extra += static_cast<int64_t>(wanted.get_size());
+    args[arg] = m;
+  }
+  // A result `arg` in the primitive's layout; plain for onednn_nchw.
+  void output(int arg, const memory::desc& plain, const memory::desc& wanted, Shape shape) {
+    memory m(wanted, context().engine);
+    if (!(wanted == plain)) extra += static_cast<int64_t>(wanted.get_size());
+    args[arg] = m;
+    outputs.push_back({m, plain, std::move(shape)});
+  }
+  // A user-managed scratchpad makes its size visible for the memory column.
+  template <class PD>
+  void finish(const PD& pd) {
+    impl = pd.impl_info_str();
+    args[DNNL_ARG_SCRATCHPAD] = memory(pd.scratchpad_desc(), context().engine);
+    extra += static_cast<int64_t>(pd.scratchpad_desc().get_size());
+  }
+
+  template <bool Transposed>
+  void create(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best);
 };
 
-OnednnConv::OnednnConv(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b, bool best)
-    : impl_(std::make_unique<Impl>()) {
-  Context& ctx = context();
+template <bool Transposed>
+void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best) {
+  using F = Family<Transposed>;
+  const dnnl::engine& eng = context().engine;
   const std::size_t d = s.dim();
   const bool grouped = s.groups > 1;
   const auto f32 = memory::data_type::f32;
 
-  Shape out{s.n, s.c_out};
-  for (int64_t o : s.out_spatial()) out.push_back(o);
-  impl_->out_shape = out;
-  Shape wdims;  // oneDNN wants grouped weights with an explicit leading groups dim
+  Shape xdims{s.n, s.c_in}, ydims{s.n, s.c_out};
+  for (int64_t v : s.spatial) xdims.push_back(v);
+  for (int64_t o : s.out_spatial()) ydims.push_back(o);
+  // oneDNN wants grouped weights with an explicit leading groups dim; in the layer's terms
+  // (O = output channels) the dims are the same for convolution and deconvolution.
+  Shape wdims;
   if (grouped) wdims = {s.groups, s.c_out / s.groups, s.c_in / s.groups};
   else wdims = {s.c_out, s.c_in};
   for (int64_t k : s.kernel) wdims.push_back(k);
 
-  const memory::desc plain_src(dims_of(x.sizes()), f32, plain_data_tag(d));
-  const memory::desc plain_w(dims_of(wdims), f32, plain_weight_tag(d, grouped));
+  const memory::desc plain_x(dims_of(xdims), f32, plain_data_tag(d));
+  const memory::desc plain_y(dims_of(ydims), f32, plain_data_tag(d));
+  const memory::desc plain_w(dims_of(wdims), f32,
+                             Transposed ? transposed_weight_tag(d, grouped) : plain_weight_tag(d, grouped));
   const memory::desc bias_md({s.c_out}, f32, tag::x);
-  impl_->plain_dst_md = memory::desc(dims_of(out), f32, plain_data_tag(d));
+  const memory::desc x_md = best ? memory::desc(dims_of(xdims), f32, tag::any) : plain_x;
+  const memory::desc y_md = best ? memory::desc(dims_of(ydims), f32, tag::any) : plain_y;
+  const memory::desc w_md = best ? memory::desc(dims_of(wdims), f32, tag::any) : plain_w;
 
   // oneDNN counts dilation from 0 (0 = dense kernel). PyTorch pads both sides by p; oneDNN
-  // checks (I + l + r - extent) / stride + 1 == O with integer division, so r = p fits too.
-  memory::dims strides = dims_of(s.stride), dil, pad = dims_of(s.padding);
+  // checks (I + l + r - extent) / stride + 1 == O with integer division, so r = p fits too
+  // (and r = p - output_padding gives a transposed layer its extra outputs at the end).
+  memory::dims strides = dims_of(s.stride), dil, pad_l = dims_of(s.padding), pad_r = pad_l;
   for (int64_t v : s.dilation) dil.push_back(v - 1);
-
-  const memory::desc any_src(dims_of(x.sizes()), f32, tag::any);
-  const memory::desc any_w(dims_of(wdims), f32, tag::any);
-  const memory::desc any_dst(dims_of(out), f32, tag::any);
-  const dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference,
-      best ? dnnl::algorithm::convolution_auto : dnnl::algorithm::convolution_direct, best ? any_src : plain_src,
-      best ? any_w : plain_w, bias_md, best ? any_dst : impl_->plain_dst_md, strides, dil, pad, pad);
-  // A user-managed scratchpad makes its size visible for the memory column.
+  for (std::size_t i = 0; i < s.output_padding.size() && Transposed; ++i) pad_r[i] -= s.output_padding[i];
+  const dnnl::algorithm alg = Transposed ? dnnl::algorithm::deconvolution_direct
+                              : best     ? dnnl::algorithm::convolution_auto
+                                         : dnnl::algorithm::convolution_direct;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::convolution_forward::primitive_desc pd(desc, attr, ctx.engine);
-  impl_->impl = pd.impl_info_str();
-  impl_->conv = dnnl::convolution_forward(pd);
-  impl_->scratchpad = memory(pd.scratchpad_desc(), ctx.engine);
-  impl_->extra = static_cast<int64_t>(pd.scratchpad_desc().get_size());
 
-  // The user's tensors, wrapped without copies. oneDNN's handles take non-const pointers but
-  // only read src/weights/bias.
-  memory user_src(plain_src, ctx.engine, const_cast<void*>(x.const_data_ptr()));
-  memory user_w(plain_w, ctx.engine, const_cast<void*>(w.const_data_ptr()));
-  impl_->bias = memory(bias_md, ctx.engine, const_cast<void*>(b.const_data_ptr()));
+  if (dir == BenchDirection::fwd) {
+    const typename F::Fwd::desc desc(dnnl::prop_kind::forward_inference, alg, x_md, w_md, bias_md, y_md, strides, dil,
+                                     pad_l, pad_r);
+    const typename F::Fwd::primitive_desc pd(desc, attr, eng);
+    prim = typename F::Fwd(pd);
+    finish(pd);
+    input(DNNL_ARG_SRC, data.x, plain_x, pd.src_desc());
+    input(DNNL_ARG_WEIGHTS, data.w, plain_w, pd.weights_desc());
+    input(DNNL_ARG_BIAS, data.b, bias_md, pd.bias_desc());
+    output(DNNL_ARG_DST, plain_y, pd.dst_desc(), ydims);
+    return;
+  }
+  // Backward primitives need the forward_training primitive descriptor as a hint.
+  const typename F::Fwd::desc fwd_desc(dnnl::prop_kind::forward_training, alg, x_md, w_md, bias_md, y_md, strides, dil,
+                                       pad_l, pad_r);
+  const typename F::Fwd::primitive_desc hint(fwd_desc, eng);
+  if (dir == BenchDirection::bwd_data) {
+    const typename F::BwdData::desc desc(alg, x_md, w_md, y_md, strides, dil, pad_l, pad_r);
+    const typename F::BwdData::primitive_desc pd(desc, attr, eng, hint);
+    prim = typename F::BwdData(pd);
+    finish(pd);
+    input(DNNL_ARG_DIFF_DST, data.dy, plain_y, pd.diff_dst_desc());
+    input(DNNL_ARG_WEIGHTS, data.w, plain_w, pd.weights_desc());
+    output(DNNL_ARG_DIFF_SRC, plain_x, pd.diff_src_desc(), xdims);
+  } else {
+    const typename F::BwdWeights::desc desc(alg, x_md, w_md, bias_md, y_md, strides, dil, pad_l, pad_r);
+    const typename F::BwdWeights::primitive_desc pd(desc, attr, eng, hint);
+    prim = typename F::BwdWeights(pd);
+    finish(pd);
+    input(DNNL_ARG_SRC, data.x, plain_x, pd.src_desc());
+    input(DNNL_ARG_DIFF_DST, data.dy, plain_y, pd.diff_dst_desc());
+    output(DNNL_ARG_DIFF_WEIGHTS, plain_w, pd.diff_weights_desc(), data.w.sizes());
+    output(DNNL_ARG_DIFF_BIAS, bias_md, pd.diff_bias_desc(), {s.c_out});
+  }
+}
 
-  // Reorders into the primitive's layouts happen here, once, outside every timing.
-  auto adopt = [&](memory& user, const memory::desc& wanted) {
-    if (wanted == user.get_desc()) return user;
-    memory m(wanted, ctx.engine);
-    dnnl::reorder(user, m).execute(ctx.stream, user, m);
-    ctx.stream.wait();
-    impl_->extra += static_cast<int64_t>(wanted.get_size());
-    return m;
-  };
-  impl_->src = adopt(user_src, pd.src_desc());
-  impl_->weights = adopt(user_w, pd.weights_desc());
-  impl_->dst = memory(pd.dst_desc(), ctx.engine);  // oneDNN-owned; plain for onednn_nchw
-  if (!(pd.dst_desc() == impl_->plain_dst_md)) impl_->extra += static_cast<int64_t>(pd.dst_desc().get_size());
+OnednnConv::OnednnConv(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best)
+    : impl_(std::make_unique<Impl>()) {
+  if (s.transposed) impl_->create<true>(s, dir, data, best);
+  else impl_->create<false>(s, dir, data, best);
 }
 
 OnednnConv::~OnednnConv() = default;
 
 void OnednnConv::run() {
   Context& ctx = context();
-  impl_->conv.execute(ctx.stream, {{DNNL_ARG_SRC, impl_->src},
-                                   {DNNL_ARG_WEIGHTS, impl_->weights},
-                                   {DNNL_ARG_BIAS, impl_->bias},
-                                   {DNNL_ARG_DST, impl_->dst},
-                                   {DNNL_ARG_SCRATCHPAD, impl_->scratchpad}});
+  impl_->prim.execute(ctx.stream, impl_->args);
   ctx.stream.wait();
 }
 
-Tensor OnednnConv::output() const {
+std::vector<Tensor> OnednnConv::outputs() const {
   Context& ctx = context();
-  Tensor y = Tensor::empty(impl_->out_shape, kFloat32);
-  memory plain(impl_->plain_dst_md, ctx.engine, y.data_ptr());
-  dnnl::reorder(impl_->dst, plain).execute(ctx.stream, impl_->dst, plain);
-  ctx.stream.wait();
-  return y;
+  std::vector<Tensor> out;
+  for (const Impl::Output& o : impl_->outputs) {
+    Tensor y = Tensor::empty(o.shape, kFloat32);
+    memory plain(o.plain_md, ctx.engine, y.data_ptr());
+    memory src = o.mem;  // a handle: execute() takes non-const references
+    dnnl::reorder(src, plain).execute(ctx.stream, src, plain);
+    ctx.stream.wait();
+    out.push_back(y);
+  }
+  return out;
 }
 
 int64_t OnednnConv::extra_bytes() const { return impl_->extra; }

@@ -6,36 +6,45 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "convkit/tensor.h"
 
 namespace convkit::tool {
 
 struct BenchShape;
+struct BenchData;
+enum class BenchDirection;
 
-/// One oneDNN convolution_forward primitive (forward_inference, float32) on the data of a
-/// convkit benchmark shape. Create it after set_onednn_threads(): oneDNN sizes its work split
+/// One oneDNN float32 primitive for one benchmark row: for a convolution layer
+/// convolution_forward (forward_inference, with bias), convolution_backward_data or
+/// convolution_backward_weights (with diff_bias); for a transposed layer the matching
+/// deconvolution_* primitive. The backward ones are made with a forward_training primitive
+/// descriptor as their hint. Create it after set_onednn_threads(): oneDNN sizes its work split
 /// for the thread count current at creation, so each thread count gets its own primitive.
 class OnednnConv {
  public:
-  /// best == false ("onednn_nchw"): plain ncw/nchw/ncdhw source and destination and
-  /// oihw/goihw weights wrapped in place (no copies), algorithm convolution_direct.
-  /// best == true ("onednn_best"): format_tag::any and convolution_auto; the input and the
-  /// weights are reordered ONCE here into the layouts the primitive prefers, so run() times
+  /// best == false ("onednn_nchw"): plain ncw/nchw/ncdhw data and oihw/goihw (convolution) or
+  /// iohw/giohw (deconvolution, PyTorch's ConvTranspose layout) weights, the inputs wrapped in
+  /// place (no copies), algorithm convolution_direct / deconvolution_direct.
+  /// best == true ("onednn_best"): format_tag::any (and convolution_auto for convolutions);
+  /// the inputs are reordered ONCE here into the layouts the primitive prefers, so run() times
   /// only the primitive, as a framework that keeps its tensors blocked would see it.
-  /// x, w, b must stay alive and unchanged while this object is used.
-  OnednnConv(const BenchShape& s, const Tensor& x, const Tensor& w, const Tensor& b, bool best);
+  /// The tensors of `data` the direction reads must stay alive and unchanged while this
+  /// object is used.
+  OnednnConv(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best);
   ~OnednnConv();
   OnednnConv(const OnednnConv&) = delete;
   OnednnConv& operator=(const OnednnConv&) = delete;
 
-  /// One forward on the shared stream; returns when it has finished.
+  /// One execution on the shared stream; returns when it has finished.
   void run();
-  /// The last run()'s output as a new (N, C_out, *S_out) float32 tensor (reordered back to
-  /// plain layout when the primitive's is blocked; not part of any timing).
-  Tensor output() const;
+  /// The last run()'s results as new plain float32 tensors in convkit's order and shapes:
+  /// {y} (fwd), {grad_input} (bwd_data), {grad_weight, grad_bias} (bwd_weights). Reordered
+  /// back from blocked layouts when needed; not part of any timing.
+  std::vector<Tensor> outputs() const;
   /// Bytes beyond the plain user tensors: the scratchpad, plus for "best" the blocked
-  /// copies of input, weights and output that differ from the plain layout.
+  /// copies of inputs and outputs that differ from the plain layout.
   int64_t extra_bytes() const;
   /// oneDNN's implementation name (e.g. "jit:avx512_core", "gemm:jit").
   std::string impl_name() const;

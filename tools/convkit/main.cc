@@ -47,15 +47,21 @@ int main(int argc, char** argv) {
       "  convkit conv-transpose --input z.npy --weight w.npy --stride 8 --grad-output gy.npy --grad-weight gw.npy");
 
   convkit::tool::BenchCommand bench;
-  CLI::App* bench_sub = app.add_subcommand("bench", "time convkit's forward on layer shapes (vs oneDNN if built in)");
+  CLI::App* bench_sub = app.add_subcommand(
+      "bench", "time convkit's forward and gradients on layer shapes (vs oneDNN if built in)");
   convkit::tool::add_bench_options(*bench_sub, bench);
   bench_sub->footer(
       "shapes.csv: name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups with AxB (2-d) or A (1-d),\n"
       "e.g. resnet50_conv1,1,3,64,224x224,7x7,2x2,3x3,1x1,1. Every output is checked against the reference\n"
       "(or oneDNN / sampled points for big layers) before timing; a mismatch makes the exit status 1.\n"
+      "--direction bwd_data times the input gradient, bwd_weights the weight + bias gradient (FLOPs counted as\n"
+      "the forward's); with --direction the built-in ConvTranspose layers dcgan_g2_deconv, unet_up2_deconv and\n"
+      "hifigan_up1_deconv run too (vs oneDNN's deconvolution). The CSV has one row per shape, direction, thread\n"
+      "count and implementation. See docs/bench.md.\n"
       "Examples:\n"
       "  convkit bench\n"
       "  convkit bench --filter resnet50 --threads 1 --min-time 0.1\n"
+      "  convkit bench --direction fwd,bwd_data,bwd_weights --filter deconv --threads 1\n"
       "  convkit bench --shapes my_shapes.csv --csv out.csv --plot out.png");
 
   try {
