@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convkit/convkit.h"
+#include "conv/backward.h"
 #include "conv/conv.h"
 #include "cpu/isa.h"
 
@@ -267,6 +268,42 @@ Tensor abs_of(const Tensor& t) {
   return Tensor::from_values(a, t.sizes(), kFloat64);
 }
 
+// The gradients of the case for a grad_output drawn like the inputs (inf, NaN, subnormals
+// included), direction chosen by the input: backward_data or backward_weights, on the path
+// auto (or the forced gemm/reference) takes, against the float64 reference under the model
+// of docs/guarantees.md, and bitwise the same for the other thread count.
+std::string gradient_differential(const Case& c, Bytes& in, std::mt19937& rng, const Tensor& x, const Tensor& w,
+                                  const Tensor& y) {
+  const int64_t dir = in.in(0, 2);  // 0: forward only
+  if (dir == 0) return "";
+  const Algorithm algo = c.algo == Algorithm::Gemm || c.algo == Algorithm::Reference ? c.algo : Algorithm::Auto;
+  const internal::ConvArgs args = c.dim == 1 ? args_of<1>(c, algo) : c.dim == 2 ? args_of<2>(c, algo) : args_of<3>(c, algo);
+  internal::ConvArgs ref_args = args;
+  ref_args.algorithm = Algorithm::Reference;
+  const bool complex = c.dtype == kComplex64;
+  const Tensor gy = make(values(y.numel(), rng, in, complex), y.sizes(), c.dtype, 0, false);
+  const F::OutputMask mask{dir == 1, dir == 2, false};
+  auto pick = [&](const F::ConvGradients& g) { return dir == 1 ? g.grad_input : g.grad_weight; };
+  set_num_threads(c.threads);
+  const Tensor g = pick(internal::conv_backward(gy, x, w, args, mask));
+  set_num_threads(3 - c.threads);
+  const Tensor g2 = pick(internal::conv_backward(gy, x, w, args, mask));
+  if (std::memcmp(g.const_data_ptr(), g2.const_data_ptr(), static_cast<std::size_t>(g.numel() * g.element_size())))
+    return internal::str_cat(c.str(), " ", dir == 1 ? "backward_data" : "backward_weights",
+                             ": 1 and 2 threads give different bits");
+  const DType wide = complex ? kComplex128 : kFloat64;
+  const Tensor exact = pick(internal::conv_backward(gy.to(wide), x.to(wide), w.to(wide), ref_args, mask));
+  const Tensor bound = pick(internal::conv_backward(abs_of(gy), abs_of(x), abs_of(w), ref_args, mask));
+  // Terms per result: C_out/groups taps (each folded up to taps times by a padding mode) for
+  // grad_input; N times the output positions for grad_weight.
+  double taps = 1;
+  for (int64_t k : c.K) taps *= static_cast<double>(k);
+  const double terms = dir == 1 ? static_cast<double>(c.cout / c.groups) * taps * (c.mode == PaddingMode::Zeros ? 1 : taps)
+                                : static_cast<double>(y.numel() / std::max<int64_t>(1, c.cout));
+  const std::string diff = compare(c, g, exact, bound, terms, false);
+  return diff.empty() ? "" : internal::str_cat(c.str(), " ", dir == 1 ? "backward_data" : "backward_weights", ": ", diff);
+}
+
 }  // namespace
 
 std::string conv_differential(const uint8_t* data, std::size_t size) {
@@ -320,7 +357,8 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
   const bool winograd = plan->choice.algorithm == Algorithm::Winograd;
   std::string diff = compare(c, y, exact, bound, terms, winograd);
   if (diff.empty()) diff = compare(c, ref, exact, bound, terms, false);  // the reference itself
-  return diff.empty() ? "" : internal::str_cat(c.str(), ": ", diff);
+  if (!diff.empty()) return internal::str_cat(c.str(), ": ", diff);
+  return gradient_differential(c, in, rng, x, w, y);
 }
 
 }  // namespace convkit::fuzz

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "conv/backward.h"
+#include "core/storage.h"
 #include "test_util.h"
 
 namespace convkit::test {
@@ -408,6 +409,40 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
   for (std::size_t i = 1; i < runs.size(); ++i) {
     EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
+  }
+}
+
+TEST(Grad, NonFiniteGradientsLandWhereTheReferencePutsThem) {
+  // grad_output with inf and NaN at border outputs (whose windows read zero padding), then a
+  // weight with inf too: every gradient's class per element equals the reference's, on the
+  // forward route (stride 1) and col2im (stride 2) of backward_data.
+  auto put = [](Tensor& t, int64_t flat, float v) { internal::mutable_data<float>(t)[flat] = v; };
+  auto classes = [](const Tensor& t) {
+    std::vector<int> c;
+    for (double v : t.to_vector()) c.push_back(std::isnan(v) ? 0 : std::isinf(v) ? (v > 0 ? 1 : 2) : 3);
+    return c;
+  };
+  for (int64_t sw : {1, 2}) {
+    Generator gen(21);
+    const Tensor x = randn({2, 6, 9, 8}, kFloat32, &gen);
+    Tensor w = randn({8, 3, 3, 3}, kFloat32, &gen);
+    const auto o = F::Conv2dFuncOptions().padding(1).groups(2).stride({1, sw});
+    Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+    put(gy, 0, INFINITY);
+    put(gy, gy.numel() - 1, NAN);
+    put(gy, 37, -INFINITY);
+    for (int round = 0; round < 2; ++round) {
+      if (round == 1) put(w, 5, INFINITY);
+      const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"));
+      for (internal::Isa isa : isas()) {
+        IsaCap cap(isa);
+        const auto g = F::conv_backward(gy, x, w, o);
+        const std::string at = internal::str_cat(internal::name_of(isa), " stride ", sw, " round ", round);
+        EXPECT_EQ(classes(g.grad_input), classes(ref.grad_input)) << at;
+        EXPECT_EQ(classes(g.grad_weight), classes(ref.grad_weight)) << at;
+        EXPECT_EQ(classes(g.grad_bias), classes(ref.grad_bias)) << at;
+      }
+    }
   }
 }
 

@@ -13,11 +13,7 @@ namespace {
 using nlohmann::json;
 
 const json& grad_golden() {
-  static const json j = [] {
-    std::ifstream f(std::string(CONVKIT_GOLDEN_DIR) + "/grad_golden.json");
-    if (!f) throw std::runtime_error("cannot open tests/golden/grad_golden.json");
-    return json::parse(f);
-  }();
+  static const json j = load_golden("grad_golden.json");
   return j;
 }
 

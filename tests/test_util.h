@@ -18,12 +18,15 @@
 
 namespace convkit::test {
 
+/// tests/golden/<file>, parsed.
+inline nlohmann::json load_golden(const std::string& file) {
+  std::ifstream f(std::string(CONVKIT_GOLDEN_DIR) + "/" + file);
+  if (!f) throw std::runtime_error("cannot open tests/golden/" + file);
+  return nlohmann::json::parse(f);
+}
+
 inline const nlohmann::json& golden() {
-  static const nlohmann::json j = [] {
-    std::ifstream f(std::string(CONVKIT_GOLDEN_DIR) + "/conv_golden.json");
-    if (!f) throw std::runtime_error("cannot open tests/golden/conv_golden.json");
-    return nlohmann::json::parse(f);
-  }();
+  static const nlohmann::json j = load_golden("conv_golden.json");
   return j;
 }
 

@@ -16,7 +16,9 @@
 #include <numeric>
 
 #include "conv/plan.h"
+#include "conv/reference.h"
 #include "convkit/settings.h"
+#include "core/finite.h"
 #include "core/storage.h"
 #include "gemm/driver.h"
 
@@ -170,11 +172,20 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
         driver_(kernel_for(M_, R_)) {
     params = p;
+    for (int64_t i = 0; i < p.dim; ++i)
+      zero_padded_ = zero_padded_ || (p.padding_mode == PaddingMode::Zeros &&
+                                      (p.pad_lo[static_cast<std::size_t>(i)] > 0 || p.pad_hi[static_cast<std::size_t>(i)] > 0));
   }
 
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
+    // im2col's zero padding meets every dY of a border output: an inf or NaN there would
+    // make 0 * inf = NaN where the reference adds no term. Such calls run the reference.
+    if (zero_padded_ && !all_finite(dy)) {
+      reference_backward_weights(p, x, dy, gw);
+      return;
+    }
     const Bound bound(*this, x, dy.const_data<float>(), internal::mutable_data<float>(gw));
     gemm::Problem pr;
     pr.batch = p.groups;
@@ -276,6 +287,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   TapRows rows_;
   int64_t M_, R_, P_;
   gemm::Driver driver_;
+  bool zero_padded_ = false;  // the windows read zero padding
 };
 
 }  // namespace

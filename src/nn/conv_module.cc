@@ -18,24 +18,12 @@ namespace {
 
 using internal::tuple_str;
 
-template <std::size_t D>
-bool all_at_least(const ExpandingArray<D>& a, int64_t min) {
-  for (std::size_t i = 0; i < D; ++i)
-    if (a[i] < min) return false;
-  return true;
-}
+using internal::all_at_least;
 
 template <std::size_t D>
 void check_options(const ConvOptions<D>& o) {
   const std::string what = str_cat("Conv", D, "d");
-  CONVKIT_CHECK(o.in_channels() > 0, what, ": in_channels must be positive, got in_channels=", o.in_channels());
-  CONVKIT_CHECK(o.out_channels() > 0, what, ": out_channels must be positive, got out_channels=", o.out_channels());
-  CONVKIT_CHECK(o.groups() > 0, what, ": groups must be a positive integer, got groups=", o.groups());
-  CONVKIT_CHECK(o.in_channels() % o.groups() == 0, what, ": in_channels must be divisible by groups (in_channels=",
-                o.in_channels(), ", groups=", o.groups(), ")");
-  CONVKIT_CHECK(o.out_channels() % o.groups() == 0, what,
-                ": out_channels must be divisible by groups (out_channels=", o.out_channels(),
-                ", groups=", o.groups(), ")");
+  internal::check_channels(what, o.in_channels(), o.out_channels(), o.groups());
   CONVKIT_CHECK(all_at_least(o.kernel_size(), 1), what, ": kernel_size must be positive, got kernel_size=",
                 tuple_str(o.kernel_size().vec()));
   CONVKIT_CHECK(all_at_least(o.stride(), 1), what, ": non-positive stride is not supported, got stride=",

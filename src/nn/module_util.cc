@@ -6,6 +6,16 @@
 
 namespace convkit::internal {
 
+void check_channels(const std::string& what, int64_t in_channels, int64_t out_channels, int64_t groups) {
+  CONVKIT_CHECK(in_channels > 0, what, ": in_channels must be positive, got in_channels=", in_channels);
+  CONVKIT_CHECK(out_channels > 0, what, ": out_channels must be positive, got out_channels=", out_channels);
+  CONVKIT_CHECK(groups > 0, what, ": groups must be a positive integer, got groups=", groups);
+  CONVKIT_CHECK(in_channels % groups == 0, what, ": in_channels must be divisible by groups (in_channels=",
+                in_channels, ", groups=", groups, ")");
+  CONVKIT_CHECK(out_channels % groups == 0, what, ": out_channels must be divisible by groups (out_channels=",
+                out_channels, ", groups=", groups, ")");
+}
+
 Tensor allocate_weight(const Shape& shape, DType dtype, const std::string& what, const char* layout) {
   int64_t bytes = element_size(dtype);
   bool fits = true;

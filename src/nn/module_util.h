@@ -9,6 +9,18 @@
 
 namespace convkit::internal {
 
+/// Each of a's D values is at least min.
+template <typename Array>
+bool all_at_least(const Array& a, int64_t min) {
+  for (std::size_t i = 0; i < Array::size(); ++i)
+    if (a[i] < min) return false;
+  return true;
+}
+
+/// PyTorch's checks of a (transposed) convolution module's channels and groups, each message
+/// starting with `what` ("Conv2d", "ConvTranspose1d").
+void check_channels(const std::string& what, int64_t in_channels, int64_t out_channels, int64_t groups);
+
 /// An uninitialized weight of `shape`; an error naming `what` (the module and the options that
 /// size it) and `layout` ("(out_channels, in_channels / groups, *kernel_size)") when its bytes
 /// overflow 64 bits or cannot be allocated.
