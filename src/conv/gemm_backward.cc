@@ -21,6 +21,7 @@
 #include "core/finite.h"
 #include "core/storage.h"
 #include "gemm/driver.h"
+#include "kernels/transpose/transpose.h"
 
 namespace convkit::internal {
 
@@ -170,7 +171,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
  public:
   explicit GemmBackwardWeightsPlan(const ConvParams& p)
       : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
-        driver_(kernel_for(M_, R_)) {
+        driver_(kernel_for(M_, R_)), transpose_(kernels::transpose_kernel(max_isa())) {
     params = p;
     for (int64_t i = 0; i < p.dim; ++i)
       zero_padded_ = zero_padded_ || (p.padding_mode == PaddingMode::Zeros &&
@@ -221,16 +222,20 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       const ConvParams& p = plan_.params;
       const int64_t mr = plan_.driver_.kernel().mr;
       stride = kc * mr;
-      for (int64_t r = 0; r < m; r += mr)
-        for (int64_t i = 0; i < mr; ++i) {
-          float* dst = buf + r * kc + i;
-          if (r + i < m && i0 + r + i < plan_.M_) {
-            const float* src = dy_ + (o * p.C_out + g * plan_.M_ + i0 + r + i) * plan_.P_ + k0;
-            for (int64_t k = 0; k < kc; ++k) dst[k * mr] = src[k];
-          } else {
-            for (int64_t k = 0; k < kc; ++k) dst[k * mr] = 0.0f;
-          }
+      // Panel by panel: its rows of dY (up to 16 at a time) transposed into k-major order;
+      // rows past M are zero.
+      const float* srcs[kernels::kTransposeMaxRows];
+      for (int64_t r = 0; r < m; r += mr) {
+        const int64_t valid = std::clamp<int64_t>(std::min(m, plan_.M_ - i0) - r, 0, mr);
+        for (int64_t i = 0; i < valid; i += kernels::kTransposeMaxRows) {
+          const int64_t rows = std::min(kernels::kTransposeMaxRows, valid - i);
+          for (int64_t t = 0; t < rows; ++t)
+            srcs[t] = dy_ + (o * p.C_out + g * plan_.M_ + i0 + r + i + t) * plan_.P_ + k0;
+          plan_.transpose_.fn(srcs, rows, kc, buf + r * kc + i, mr);
         }
+        for (int64_t i = valid; i < mr; ++i)
+          for (int64_t k = 0; k < kc; ++k) buf[r * kc + k * mr + i] = 0.0f;
+      }
       return buf;
     }
     // im2col^T: row k = position k0 + k, column j = row j0 + j of R (channel, tap).
@@ -241,33 +246,56 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       const float* xg = x_ + o * xsn_ + g * p.c_in_per_group() * xsc_;
       int64_t pos = k0, o2 = pos % G.O[2], o1 = pos / G.O[2] % G.O[1], o0 = pos / (G.O[2] * G.O[1]);
       // A window is inside the input when its first tap (offset -lo) and last tap (offset
-      // (K - 1) * dilation - lo) are, in every dim.
+      // (K - 1) * dilation - lo) are, in every dim. Per row k: the window's base offset in x
+      // when it is inside, else -1 (the row takes the padding-aware path).
       auto inside = [&](int d, int64_t o) {
         const int64_t first = o * G.st[d] - G.lo[d];
         return first >= 0 && first + (G.K[d] - 1) * G.dl[d] < G.S[d];
       };
-      const int64_t* col = col_off_.data() + j0;
+      int64_t base[kMaxKc];
       for (int64_t k = 0; k < kc; ++k) {
-        float* dst = buf + k * ldb;
-        if (inside(0, o0) && inside(1, o1) && inside(2, o2)) {
-          const float* src = xg + o0 * G.st[0] * xs_[0] + o1 * G.st[1] * xs_[1] + o2 * G.st[2] * xs_[2];
-          for (int64_t j = 0; j < n; ++j) dst[j] = src[col[j]];
-        } else {
-          for (int64_t j = 0; j < n; ++j) {
-            const auto r = static_cast<std::size_t>(j0 + j);
-            const int64_t i0 = source_index(o0 * G.st[0] + plan_.rows_.off[0][r], G.S[0], p.padding_mode);
-            const int64_t i1 = source_index(o1 * G.st[1] + plan_.rows_.off[1][r], G.S[1], p.padding_mode);
-            const int64_t i2 = source_index(o2 * G.st[2] + plan_.rows_.off[2][r], G.S[2], p.padding_mode);
-            dst[j] = i0 < 0 || i1 < 0 || i2 < 0 ? 0.0f
-                                                : xg[plan_.rows_.ci[r] * xsc_ + i0 * xs_[0] + i1 * xs_[1] + i2 * xs_[2]];
-          }
-        }
+        base[k] = inside(0, o0) && inside(1, o1) && inside(2, o2)
+                      ? o0 * G.st[0] * xs_[0] + o1 * G.st[1] * xs_[1] + o2 * G.st[2] * xs_[2]
+                      : -1;
+        if (base[k] < 0) pack_border_row(xg, o0, o1, o2, j0, n, buf + k * ldb);
         if (++o2 == G.O[2]) {
           o2 = 0;
           if (++o1 == G.O[1]) o1 = 0, ++o0;
         }
       }
+      // Inside rows come in runs whose windows step by one element of x (unit stride along a
+      // row): column j of such a run is x read contiguously from base + col[j], so 16 columns
+      // at a time are one transposing pack. Other inside rows gather element by element.
+      const int64_t* col = col_off_.data() + j0;
+      const float* srcs[kernels::kTransposeMaxRows];
+      for (int64_t ka = 0; ka < kc;) {
+        if (base[ka] < 0) {
+          ++ka;
+          continue;
+        }
+        int64_t kb = ka + 1;
+        while (kb < kc && base[kb] == base[kb - 1] + 1) ++kb;
+        for (int64_t jt = 0; jt < n; jt += kernels::kTransposeMaxRows) {
+          const int64_t jn = std::min(kernels::kTransposeMaxRows, n - jt);
+          for (int64_t j = 0; j < jn; ++j) srcs[j] = xg + base[ka] + col[jt + j];
+          plan_.transpose_.fn(srcs, jn, kb - ka, buf + ka * ldb + jt, ldb);
+        }
+        ka = kb;
+      }
       return buf;
+    }
+    // Row dst (one position whose window reads padding): every column through source_index.
+    void pack_border_row(const float* xg, int64_t o0, int64_t o1, int64_t o2, int64_t j0, int64_t n, float* dst) const {
+      const ConvParams& p = plan_.params;
+      const Lifted& G = plan_.g3_;
+      const TapRows& rows = plan_.rows_;
+      for (int64_t j = 0; j < n; ++j) {
+        const auto r = static_cast<std::size_t>(j0 + j);
+        const int64_t i0 = source_index(o0 * G.st[0] + rows.off[0][r], G.S[0], p.padding_mode);
+        const int64_t i1 = source_index(o1 * G.st[1] + rows.off[1][r], G.S[1], p.padding_mode);
+        const int64_t i2 = source_index(o2 * G.st[2] + rows.off[2][r], G.S[2], p.padding_mode);
+        dst[j] = i0 < 0 || i1 < 0 || i2 < 0 ? 0.0f : xg[rows.ci[r] * xsc_ + i0 * xs_[0] + i1 * xs_[1] + i2 * xs_[2]];
+      }
     }
     float* c(int64_t g, int64_t i0, int64_t j0, int64_t& ldc) const override {
       ldc = plan_.R_;
@@ -287,6 +315,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   TapRows rows_;
   int64_t M_, R_, P_;
   gemm::Driver driver_;
+  const kernels::TransposeKernel& transpose_;
   bool zero_padded_ = false;  // the windows read zero padding
 };
 

@@ -1,0 +1,68 @@
+// AVX-512 transposing pack: 16x16 blocks in registers (unpack, shuffle, two 128-bit lane
+// shuffles); 8-row groups use the 8x8 AVX form; the rest goes element by element.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/transpose/transpose.h"
+#include "kernels/transpose/transpose_avx_8x8.h"
+
+namespace convkit::kernels {
+
+namespace {
+
+// The maskz forms with a full mask are the plain instructions; GCC 12 warns that the plain
+// intrinsics' pass-through operand (_mm512_undefined_ps) is uninitialized.
+constexpr __mmask16 kAll = 0xffff;
+inline __m512 unpacklo(__m512 a, __m512 b) { return _mm512_maskz_unpacklo_ps(kAll, a, b); }
+inline __m512 unpackhi(__m512 a, __m512 b) { return _mm512_maskz_unpackhi_ps(kAll, a, b); }
+template <int Imm>
+inline __m512 shuffle(__m512 a, __m512 b) { return _mm512_maskz_shuffle_ps(kAll, a, b, Imm); }
+template <int Imm>
+inline __m512 lanes(__m512 a, __m512 b) { return _mm512_maskz_shuffle_f32x4(kAll, a, b, Imm); }
+
+// dst[k * ld + i] = s[i][k0 + k] for i < 16 and k < n (n <= 16: a short block loads masked
+// and stores its first n rows).
+inline void block16(const float* const* s, int64_t k0, int64_t n, float* dst, int64_t ld) {
+  const auto mask = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_ps(mask, s[i] + k0);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = unpacklo(r[i], r[i + 1]);
+    t[i + 1] = unpackhi(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = shuffle<0x44>(t[i], t[i + 2]);
+    r[i + 1] = shuffle<0xEE>(t[i], t[i + 2]);
+    r[i + 2] = shuffle<0x44>(t[i + 1], t[i + 3]);
+    r[i + 3] = shuffle<0xEE>(t[i + 1], t[i + 3]);
+  }
+  // r[4q + c] holds, in 128-bit lane L, column 4L + c of rows 4q .. 4q + 3.
+  for (int c = 0; c < 4; ++c) {
+    // Lanes {0,1} of quads 0 and 1, {2,3} likewise; then of quads 2 and 3.
+    const __m512 a01 = lanes<0x44>(r[c], r[4 + c]);   // q0.L0 q0.L1 q1.L0 q1.L1
+    const __m512 a23 = lanes<0xEE>(r[c], r[4 + c]);   // q0.L2 q0.L3 q1.L2 q1.L3
+    const __m512 b01 = lanes<0x44>(r[8 + c], r[12 + c]);
+    const __m512 b23 = lanes<0xEE>(r[8 + c], r[12 + c]);
+    // Column 4L + c: lane L of q0, q1, q2, q3.
+    const __m512 out[4] = {lanes<0x88>(a01, b01), lanes<0xDD>(a01, b01), lanes<0x88>(a23, b23),
+                           lanes<0xDD>(a23, b23)};
+    for (int L = 0; L < 4; ++L)
+      if (4 * L + c < n) _mm512_storeu_ps(dst + (4 * L + c) * ld, out[L]);
+  }
+}
+
+}  // namespace
+
+void transpose_f32_16x16_avx512(const float* const* src, int64_t rows, int64_t len, float* dst, int64_t ld) {
+  if (rows == 16) {
+    for (int64_t k = 0; k < len; k += 16) block16(src, k, std::min<int64_t>(16, len - k), dst + k * ld, ld);
+    return;
+  }
+  const int64_t rows8 = rows / 8 * 8, len8 = len / 8 * 8;
+  for (int64_t i = 0; i < rows8; i += 8)
+    for (int64_t k = 0; k < len8; k += 8) transpose_block8(src + i, k, dst + k * ld + i, ld);
+  transpose_rest(src, rows8, len8, rows, len, dst, ld);
+}
+
+}  // namespace convkit::kernels

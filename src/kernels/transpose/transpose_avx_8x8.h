@@ -1,0 +1,41 @@
+// The 8 x 8 AVX block of the transposing pack, shared by the AVX2 and AVX-512 files (both
+// compiled with AVX enabled; AVX-512 uses it for 8-row panels).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace convkit::kernels {
+
+// dst[k * ld + i] = s[i][k0 + k] for i, k < 8.
+inline void transpose_block8(const float* const* s, int64_t k0, float* dst, int64_t ld) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s[i] + k0);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  // r[c] (rows 0-3) and r[4 + c] (rows 4-7) hold columns c (low lane) and 4 + c (high lane).
+  for (int c = 0; c < 4; ++c) {
+    _mm256_storeu_ps(dst + c * ld, _mm256_permute2f128_ps(r[c], r[c + 4], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * ld, _mm256_permute2f128_ps(r[c], r[c + 4], 0x31));
+  }
+}
+
+// The element-by-element rest: rows [i0, rows) for every k, and columns [k0, len) of rows < i0.
+inline void transpose_rest(const float* const* src, int64_t i0, int64_t k0, int64_t rows, int64_t len, float* dst,
+                           int64_t ld) {
+  for (int64_t k = k0; k < len; ++k)
+    for (int64_t i = 0; i < i0; ++i) dst[k * ld + i] = src[i][k];
+  for (int64_t i = i0; i < rows; ++i)
+    for (int64_t k = 0; k < len; ++k) dst[k * ld + i] = src[i][k];
+}
+
+}  // namespace convkit::kernels
