@@ -7,6 +7,7 @@
 
 #include "conv/backward.h"
 #include "core/storage.h"
+#include "kernels/blas1/blas1.h"
 #include "kernels/transpose/transpose.h"
 #include "test_util.h"
 
@@ -380,7 +381,8 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
     const auto ref = with(Algorithm::Reference);
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
-      for (Algorithm a : {Algorithm::Auto, Algorithm::Gemm}) {
+      for (Algorithm a : {Algorithm::Auto, Algorithm::Gemm, Algorithm::Depthwise}) {
+        if (a == Algorithm::Depthwise && c.Cin / c.groups * 27 > 1024) continue;
         const auto g = with(a);
         EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa);
         EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa);
@@ -473,6 +475,45 @@ TEST(Grad, TransposeKernelsFollowTheirContract) {
   }
 }
 
+TEST(Grad, Blas1KernelsFollowTheirContract) {
+  // dot: the sum over rows r and i of a[r * lda + i] * b[r * ldb + i * sb] (float64
+  // reference, tolerance of its term count's roundings, the same bits on a second call);
+  // axpy: y[i * sy] += alpha * x[i], nothing else written.
+  int count = 0;
+  const kernels::Blas1Kernel* list = kernels::blas1_kernel_list(&count);
+  Generator gen(31);
+  const auto a = randn({300}, kFloat32, &gen).to_vector(), b = randn({1200}, kFloat32, &gen).to_vector();
+  std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
+  for (int k = 0; k < count; ++k) {
+    if (list[k].isa > internal::detected_isa()) continue;
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 100})
+      for (int64_t st : {1, 2, 3})
+        for (int64_t rows : {1, 3}) {
+          double exact = 0, mag = 0;
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t i = 0; i < n; ++i) {
+              const double t = static_cast<double>(af[r * 100 + i]) * bf[r * 350 + i * st];
+              exact += t;
+              mag += std::abs(t);
+            }
+          const float d = list[k].dot(af.data(), 100, bf.data(), 350, st, n, rows);
+          EXPECT_LE(std::abs(d - exact), (n * rows + 1) * 0x1p-24 * mag + 1e-30)
+              << list[k].name << " n " << n << " sb " << st << " rows " << rows;
+          EXPECT_EQ(d, list[k].dot(af.data(), 100, bf.data(), 350, st, n, rows)) << list[k].name;
+        }
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 100})
+      for (int64_t st : {1, 2, 3}) {
+        std::vector<float> y(bf.begin(), bf.end());
+        list[k].axpy(0.75f, af.data(), n, y.data(), st);
+        for (int64_t i = 0; i < 400; ++i) {
+          const bool hit = i % st == 0 && i / st < n;
+          const float want = hit ? std::fma(0.75f, af[i / st], bf[i]) : bf[i];
+          EXPECT_NEAR(y[i], want, hit ? 1e-6 * (1 + std::abs(want)) : 0.0) << list[k].name << " axpy n " << n << " at " << i;
+        }
+      }
+  }
+}
+
 TEST(Grad, ModulesAccumulateIntoGradAndZeroGradClears) {
   manual_seed(3);
   nn::Conv2d m(nn::Conv2dOptions(4, 6, 3).padding(1).groups(2));
@@ -549,7 +590,7 @@ TEST(Grad, MessagesNameTheArgument) {
   expect_error_of<ArgumentError>(
       [&] { F::conv_backward(Tensor::zeros({1, 4, 3, 3}), x, cw, F::Conv2dFuncOptions().algorithm("winograd")); },
       {"algorithm 'winograd' cannot compute this conv2d backward_data",
-       "gradients and transposed convolutions run on the gemm path or the reference"});
+       "gradients and transposed convolutions run on gemm, depthwise or the reference"});
 }
 
 }  // namespace

@@ -59,17 +59,20 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
       : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
         driver_(kernel_for(R_, P_)) {
     params = p;
-    const int64_t mr = driver_.kernel().mr, taps = g3_.taps();
+    const int64_t mr = driver_.kernel().mr;
     panels_ = (R_ + mr - 1) / mr;
     // A: [G][R/MR panels][M][MR] = W_g^T, rows past R zero.
     a_ = Tensor::zeros({p.groups * panels_ * M_ * mr});
     const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
     const float* wp = wc.const_data<float>();
     float* ap = internal::mutable_data<float>(a_);
+    // Read the weight in memory order ([co][r] is contiguous over r): the strided side is the
+    // write, one panel row apart, which stays in cache.
     for (int64_t g = 0; g < p.groups; ++g)
-      for (int64_t r = 0; r < R_; ++r)
-        for (int64_t co = 0; co < M_; ++co)
-          ap[((g * panels_ + r / mr) * M_ + co) * mr + r % mr] = wp[((g * M_ + co) * p.c_in_per_group() + r / taps) * taps + r % taps];
+      for (int64_t co = 0; co < M_; ++co) {
+        const float* src = wp + (g * M_ + co) * R_;
+        for (int64_t r = 0; r < R_; ++r) ap[((g * panels_ + r / mr) * M_ + co) * mr + r % mr] = src[r];
+      }
     if (b.defined()) bias_ = b.contiguous();
   }
 
@@ -347,11 +350,27 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
     Tensor wt = Tensor::empty(f.weight_shape());
     const float* src = wc.const_data<float>();
     float* dst = internal::mutable_data<float>(wt);
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t co = 0; co < M; ++co)
-        for (int64_t ci = 0; ci < Ci; ++ci)
-          std::memcpy(dst + ((g * Ci + ci) * M + co) * taps, src + ((g * M + co) * Ci + ci) * taps,
-                      static_cast<std::size_t>(taps) * sizeof(float));
+    // 1x1: per group a [M x Ci] -> [Ci x M] matrix transpose, 16 rows at a time with the
+    // transpose kernel. Otherwise whole kernels move, in blocks of 16 output channels so that
+    // 16 source rows advance together and each destination row gets 16 kernels in a row.
+    if (taps == 1) {
+      const kernels::TransposeKernel& tk = kernels::transpose_kernel(max_isa());
+      const float* rows[kernels::kTransposeMaxRows];
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t c0 = 0; c0 < M; c0 += kernels::kTransposeMaxRows) {
+          const int64_t n = std::min(kernels::kTransposeMaxRows, M - c0);
+          for (int64_t i = 0; i < n; ++i) rows[i] = src + (g * M + c0 + i) * Ci;
+          tk.fn(rows, n, Ci, dst + g * Ci * M + c0, M);
+        }
+    } else {
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t c0 = 0; c0 < M; c0 += 16)
+          for (int64_t ci = 0; ci < Ci; ++ci)
+            for (int64_t co = c0; co < std::min(M, c0 + 16); ++co) {
+              const float* from = src + ((g * M + co) * Ci + ci) * taps;
+              std::copy(from, from + taps, dst + ((g * Ci + ci) * M + co) * taps);
+            }
+    }
     fwd_ = make_plan(f, wt, b, Algorithm::Auto, allow_fast_winograd());
   }
   void run(const Tensor& gy, Tensor& gx) const override { fwd_->run(gy, gx); }

@@ -187,6 +187,7 @@ std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, c
   log_choice(p, choice);
   std::unique_ptr<BackwardDataPlan> plan;
   if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(p, w, b);
+  else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_data_plan(p, w, b);
   else plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
   plan->params = p;
   plan->choice = choice;
@@ -199,6 +200,7 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
   log_choice(p, choice);
   std::unique_ptr<BackwardWeightsPlan> plan;
   if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(p);
+  else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_weights_plan(p);
   else plan = std::make_unique<ReferenceBackwardWeightsPlan>();
   plan->params = p;
   plan->choice = choice;

@@ -59,6 +59,10 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
 // Their gemm factories (gemm_backward.cc).
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p);
+// The direct ones for few channels per group (depthwise_backward.cc).
+std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvParams& p, const Tensor& w,
+                                                                    const Tensor& b);
+std::unique_ptr<BackwardWeightsPlan> make_depthwise_backward_weights_plan(const ConvParams& p);
 
 /// out[C] = the sum of t[N, C, *S] over every dim but C (a bias gradient), in a fixed order.
 void channel_sums(const Tensor& t, Tensor& out);

@@ -26,10 +26,25 @@ bool allow_fast_winograd() { return fast_winograd().load(); }
 
 namespace internal {
 
+namespace {
+
+// One input channel per group (depthwise, or a tiny layer), or few channels and few outputs
+// per group: GEMM tiles would be mostly edge and packing.
+bool few_channels_per_group(const ConvParams& p) {
+  if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16)) return true;
+  return p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1;
+}
+
+}  // namespace
+
 const char* unsupported_reason(Algorithm a, const ConvParams& p) {
   if (p.direction != Direction::Forward) {
-    if (a == Algorithm::Depthwise || a == Algorithm::Winograd)
-      return "gradients and transposed convolutions run on the gemm path or the reference";
+    if (a == Algorithm::Winograd) return "gradients and transposed convolutions run on gemm, depthwise or the reference";
+    if (a == Algorithm::Depthwise && p.dtype != kFloat32) return "the direct (depthwise) path computes float32 only";
+    if (a == Algorithm::Depthwise && p.c_in_per_group() * p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) *
+                                             (p.dim > 2 ? p.kernel[2] : 1) > kDepthwiseMaxTaps)
+      return "the direct (depthwise) gradient path takes at most 1024 taps (C_in/groups * kernel size)";
+    if (a == Algorithm::Depthwise) return nullptr;
     if (a == Algorithm::Gemm && p.dtype != kFloat32) return "the gemm path computes float32 only";
     if (a == Algorithm::Gemm && !padded_copy_fits(p))
       return "the gemm gradient paths walk every output position; with this padding and dilation they would "
@@ -77,6 +92,13 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   if (p.direction != Direction::Forward) {
     if (unsupported_reason(Algorithm::Gemm, p) != nullptr)
       return {Algorithm::Reference, "only float32 has fast gradient paths; other dtypes use the reference"};
+    // As forward: a GEMM over few channels per group would be mostly edge tiles.
+    // (backward_data with stride 1 runs the forward, whose selection sees the same shape.)
+    if (few_channels_per_group(p) && unsupported_reason(Algorithm::Depthwise, p) == nullptr &&
+        (p.direction == Direction::BackwardWeights || !backward_data_is_forward(p)))
+      return p.direction == Direction::BackwardWeights
+                 ? AlgorithmChoice{Algorithm::Depthwise, "few channels per group: a dot product per row and tap"}
+                 : AlgorithmChoice{Algorithm::Depthwise, "few channels per group: an axpy per row and tap onto the input"};
     if (p.direction == Direction::BackwardWeights)
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
     return backward_data_is_forward(p)
@@ -94,13 +116,10 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   if (winograd && unsupported_reason(Algorithm::Winograd, p) == nullptr && wino_grids && p.C_in >= 32 && p.C_out >= 32)
     return p.dim == 2 ? AlgorithmChoice{Algorithm::Winograd, "3x3, stride 1, >= 32 channels, fast Winograd allowed: F(4x4, 3x3), 4x fewer multiplications"}
                       : AlgorithmChoice{Algorithm::Winograd, "3 taps, stride 1, >= 32 channels, fast Winograd allowed: F(4, 3), 2x fewer multiplications"};
-  if (unsupported_reason(Algorithm::Depthwise, p) == nullptr) {
-    if (p.c_in_per_group() == 1 && (p.groups > 1 || p.C_out < 16))
-      return {Algorithm::Depthwise, "one input channel per group: direct rows over padded input rows"};
-    // Few channels and few outputs per group: GEMM tiles would be mostly edge and packing.
-    if (p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1)
-      return {Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
-  }
+  if (unsupported_reason(Algorithm::Depthwise, p) == nullptr && few_channels_per_group(p))
+    return p.c_in_per_group() == 1
+               ? AlgorithmChoice{Algorithm::Depthwise, "one input channel per group: direct rows over padded input rows"}
+               : AlgorithmChoice{Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
   return {Algorithm::Gemm, "implicit GEMM: B rows read in place for multi-tap layers up to 128 output channels per group, im2col packed per block otherwise"};
 }
 

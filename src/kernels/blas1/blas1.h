@@ -1,0 +1,41 @@
+// Kernel family "blas1": the vector operations of the direct (depthwise) gradient paths,
+// which work along one row of a channel at a time.
+//
+// Contract of blas1_f32_dot_<isa>(a, lda, b, ldb, sb, n, rows):
+//   returns the sum over r < rows and i < n of a[r * lda + i] * b[r * ldb + i * sb] (sb >= 1),
+//   summed in an order fixed by the ISA, n and rows alone (lane-wise partial sums across all
+//   rows, then the lanes in a fixed tree), so the same arguments give the same bits on every
+//   call. Reads only those elements.
+// Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
+//   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
+//   Writes only those elements.
+// No alignment requirement, no allocation, no threads.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/isa.h"
+
+namespace convkit::kernels {
+
+using DotF32Fn = float (*)(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n,
+                           int64_t rows);
+using AxpyF32Fn = void (*)(float alpha, const float* x, int64_t n, float* y, int64_t sy);
+
+struct Blas1Kernel {
+  const char* name;
+  internal::Isa isa;
+  DotF32Fn dot;
+  AxpyF32Fn axpy;
+};
+
+#define CONVKIT_BLAS1_KERNEL(isa, name)                                   \
+  float name##_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows); \
+  void name##_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy);
+#include "kernels/blas1/kernels.inc"
+#undef CONVKIT_BLAS1_KERNEL
+
+const Blas1Kernel* blas1_kernel_list(int* count);
+const Blas1Kernel& blas1_kernel(internal::Isa cap);
+
+}  // namespace convkit::kernels

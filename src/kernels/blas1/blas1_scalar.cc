@@ -1,0 +1,25 @@
+// Plain C++ row kernels: eight partial sums (element i goes to sum i % 8), added in a fixed
+// tree, so the compiler may vectorize the loop without changing the result.
+#include "kernels/blas1/blas1.h"
+
+namespace convkit::kernels {
+
+float blas1_f32_scalar_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n,
+                           int64_t rows) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* ar = a + r * lda;
+    const float* br = b + r * ldb;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) s[l] += ar[i + l] * br[(i + l) * sb];
+    for (int l = 0; i + l < n; ++l) s[l] += ar[i + l] * br[(i + l) * sb];
+  }
+  return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+void blas1_f32_scalar_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
+  for (int64_t i = 0; i < n; ++i) y[i * sy] += alpha * x[i];
+}
+
+}  // namespace convkit::kernels

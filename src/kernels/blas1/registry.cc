@@ -1,0 +1,20 @@
+#include "kernels/blas1/blas1.h"
+
+namespace convkit::kernels {
+
+namespace {
+constexpr Blas1Kernel kKernels[] = {
+#define CONVKIT_BLAS1_KERNEL(isa, name) {#name, internal::Isa::isa, name##_dot, name##_axpy},
+#include "kernels/blas1/kernels.inc"
+#undef CONVKIT_BLAS1_KERNEL
+};
+}  // namespace
+
+const Blas1Kernel* blas1_kernel_list(int* count) {
+  *count = static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]));
+  return kKernels;
+}
+
+const Blas1Kernel& blas1_kernel(internal::Isa cap) { return internal::best_at_or_below(kKernels, cap); }
+
+}  // namespace convkit::kernels
