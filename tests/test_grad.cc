@@ -450,28 +450,30 @@ TEST(Grad, NonFiniteGradientsLandWhereTheReferencePutsThem) {
 }
 
 TEST(Grad, TransposeKernelsFollowTheirContract) {
-  // Every kernel the CPU runs, every row count up to 16, lengths around the 8/16 blocks, a
-  // wider ld: dst[k * ld + i] = src[i][k], and nothing else of dst written.
+  // Every kernel the CPU runs, every row count up to 16, lengths around the 8/16 blocks, source
+  // strides 1, 2 and 3, a wider ld: dst[k * ld + i] = src[i][k * ss], nothing else of dst written.
   int count = 0;
   const kernels::TransposeKernel* list = kernels::transpose_kernel_list(&count);
-  std::vector<float> data(16 * 64);
+  std::vector<float> data(16 * 160);
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i) + 0.5f;
   for (int n = 0; n < count; ++n) {
     if (list[n].isa > internal::detected_isa()) continue;
-    for (int64_t rows = 1; rows <= kernels::kTransposeMaxRows; ++rows)
-      for (int64_t len : {0, 1, 7, 8, 9, 15, 16, 17, 33, 40})
-        for (int64_t ld : {rows, int64_t{19}}) {
-          const float* src[kernels::kTransposeMaxRows];
-          for (int64_t i = 0; i < rows; ++i) src[i] = data.data() + i * 64 + (i % 3);  // unaligned rows
-          std::vector<float> dst(static_cast<std::size_t>(40 * 19 + 16), -1.0f);
-          list[n].fn(src, rows, len, dst.data(), ld);
-          for (int64_t k = 0; k < 40; ++k)
-            for (int64_t i = 0; i < ld; ++i) {
-              const float want = k < len && i < rows ? src[i][k] : -1.0f;
-              ASSERT_EQ(dst[static_cast<std::size_t>(k * ld + i)], want)
-                  << list[n].name << " rows " << rows << " len " << len << " ld " << ld << " at " << k << "," << i;
-            }
-        }
+    for (int64_t ss : {1, 2, 3})
+      for (int64_t rows = 1; rows <= kernels::kTransposeMaxRows; ++rows)
+        for (int64_t len : {0, 1, 7, 8, 9, 15, 16, 17, 33, 40})
+          for (int64_t ld : {rows, int64_t{19}}) {
+            const float* src[kernels::kTransposeMaxRows];
+            for (int64_t i = 0; i < rows; ++i) src[i] = data.data() + i * 160 + (i % 3);  // unaligned rows
+            std::vector<float> dst(static_cast<std::size_t>(40 * 19 + 16), -1.0f);
+            list[n].fn(src, ss, rows, len, dst.data(), ld);
+            for (int64_t k = 0; k < 40; ++k)
+              for (int64_t i = 0; i < ld; ++i) {
+                const float want = k < len && i < rows ? src[i][k * ss] : -1.0f;
+                ASSERT_EQ(dst[static_cast<std::size_t>(k * ld + i)], want) << list[n].name << " ss " << ss << " rows "
+                                                                           << rows << " len " << len << " ld " << ld
+                                                                           << " at " << k << "," << i;
+              }
+          }
   }
 }
 

@@ -234,7 +234,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
           const int64_t rows = std::min(kernels::kTransposeMaxRows, valid - i);
           for (int64_t t = 0; t < rows; ++t)
             srcs[t] = dy_ + (o * p.C_out + g * plan_.M_ + i0 + r + i + t) * plan_.P_ + k0;
-          plan_.transpose_.fn(srcs, rows, kc, buf + r * kc + i, mr);
+          plan_.transpose_.fn(srcs, 1, rows, kc, buf + r * kc + i, mr);
         }
         for (int64_t i = valid; i < mr; ++i)
           for (int64_t k = 0; k < kc; ++k) buf[r * kc + k * mr + i] = 0.0f;
@@ -266,9 +266,9 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
           if (++o1 == G.O[1]) o1 = 0, ++o0;
         }
       }
-      // Inside rows come in runs whose windows step by one element of x (unit stride along a
-      // row): column j of such a run is x read contiguously from base + col[j], so 16 columns
-      // at a time are one transposing pack. Other inside rows gather element by element.
+      // Inside rows come in runs whose windows step by the same number of elements of x (the
+      // stride, along a row): column j of such a run is x read from base + col[j] with that
+      // step, so 16 columns at a time are one transposing pack.
       const int64_t* col = col_off_.data() + j0;
       const float* srcs[kernels::kTransposeMaxRows];
       for (int64_t ka = 0; ka < kc;) {
@@ -276,12 +276,13 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
           ++ka;
           continue;
         }
+        const int64_t step = ka + 1 < kc && base[ka + 1] > base[ka] ? base[ka + 1] - base[ka] : 1;
         int64_t kb = ka + 1;
-        while (kb < kc && base[kb] == base[kb - 1] + 1) ++kb;
+        while (kb < kc && base[kb] == base[kb - 1] + step) ++kb;
         for (int64_t jt = 0; jt < n; jt += kernels::kTransposeMaxRows) {
           const int64_t jn = std::min(kernels::kTransposeMaxRows, n - jt);
           for (int64_t j = 0; j < jn; ++j) srcs[j] = xg + base[ka] + col[jt + j];
-          plan_.transpose_.fn(srcs, jn, kb - ka, buf + ka * ldb + jt, ldb);
+          plan_.transpose_.fn(srcs, step, jn, kb - ka, buf + ka * ldb + jt, ldb);
         }
         ka = kb;
       }
@@ -360,7 +361,7 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
         for (int64_t c0 = 0; c0 < M; c0 += kernels::kTransposeMaxRows) {
           const int64_t n = std::min(kernels::kTransposeMaxRows, M - c0);
           for (int64_t i = 0; i < n; ++i) rows[i] = src + (g * M + c0 + i) * Ci;
-          tk.fn(rows, n, Ci, dst + g * Ci * M + c0, M);
+          tk.fn(rows, 1, n, Ci, dst + g * Ci * M + c0, M);
         }
     } else {
       for (int64_t g = 0; g < G; ++g)

@@ -1,5 +1,6 @@
 // AVX-512 transposing pack: 16x16 blocks in registers (unpack, shuffle, two 128-bit lane
-// shuffles); 8-row groups use the 8x8 AVX form; the rest goes element by element.
+// shuffles; stride-2 sources compacted with one permute, other strides gathered); 8-row groups
+// use the 8x8 AVX form; the rest goes element by element.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,12 +22,27 @@ inline __m512 shuffle(__m512 a, __m512 b) { return _mm512_maskz_shuffle_ps(kAll,
 template <int Imm>
 inline __m512 lanes(__m512 a, __m512 b) { return _mm512_maskz_shuffle_f32x4(kAll, a, b, Imm); }
 
-// dst[k * ld + i] = s[i][k0 + k] for i < 16 and k < n (n <= 16: a short block loads masked
-// and stores its first n rows).
-inline void block16(const float* const* s, int64_t k0, int64_t n, float* dst, int64_t ld) {
-  const auto mask = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
+inline __mmask16 first(int64_t k) { return static_cast<__mmask16>(k >= 16 ? 0xffff : k <= 0 ? 0 : (1u << k) - 1); }
+
+// p[k * ss] for k < n <= 16 (zeros past n): a load; for ss = 2 the even elements of two loads
+// covering p[0 .. 2n - 2]; else a gather (ss <= 2^26: 32-bit offsets).
+inline __m512 load16(const float* p, int64_t ss, int64_t n) {
+  if (ss == 1) return _mm512_maskz_loadu_ps(first(n), p);
+  if (ss == 2) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 lo = _mm512_maskz_loadu_ps(first(2 * n - 1), p), hi = _mm512_maskz_loadu_ps(first(2 * n - 17), p + 16);
+    return _mm512_maskz_permutex2var_ps(first(n), lo, even, hi);
+  }
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int>(ss)));
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), first(n), idx, p, 4);
+}
+
+// dst[k * ld + i] = s[i][(k0 + k) * ss] for i < 16 and k < n (n <= 16: a short block stores its
+// first n rows).
+inline void block16(const float* const* s, int64_t ss, int64_t k0, int64_t n, float* dst, int64_t ld) {
   __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_ps(mask, s[i] + k0);
+  for (int i = 0; i < 16; ++i) r[i] = load16(s[i] + k0 * ss, ss, n);
   for (int i = 0; i < 16; i += 2) {
     t[i] = unpacklo(r[i], r[i + 1]);
     t[i + 1] = unpackhi(r[i], r[i + 1]);
@@ -54,15 +70,13 @@ inline void block16(const float* const* s, int64_t k0, int64_t n, float* dst, in
 
 }  // namespace
 
-void transpose_f32_16x16_avx512(const float* const* src, int64_t rows, int64_t len, float* dst, int64_t ld) {
-  if (rows == 16) {
-    for (int64_t k = 0; k < len; k += 16) block16(src, k, std::min<int64_t>(16, len - k), dst + k * ld, ld);
+void transpose_f32_16x16_avx512(const float* const* src, int64_t ss, int64_t rows, int64_t len, float* dst,
+                                int64_t ld) {
+  if (rows == 16 && ss <= (int64_t{1} << 26)) {
+    for (int64_t k = 0; k < len; k += 16) block16(src, ss, k, std::min<int64_t>(16, len - k), dst + k * ld, ld);
     return;
   }
-  const int64_t rows8 = rows / 8 * 8, len8 = len / 8 * 8;
-  for (int64_t i = 0; i < rows8; i += 8)
-    for (int64_t k = 0; k < len8; k += 8) transpose_block8(src + i, k, dst + k * ld + i, ld);
-  transpose_rest(src, rows8, len8, rows, len, dst, ld);
+  transpose_by_8(src, ss, rows, len, dst, ld);
 }
 
 }  // namespace convkit::kernels

@@ -8,10 +8,17 @@
 
 namespace convkit::kernels {
 
-// dst[k * ld + i] = s[i][k0 + k] for i, k < 8.
-inline void transpose_block8(const float* const* s, int64_t k0, float* dst, int64_t ld) {
+// Eight elements p[0], p[ss], ..., p[7 ss] (ss <= 2^26: 32-bit gather offsets).
+inline __m256 load8(const float* p, int64_t ss) {
+  if (ss == 1) return _mm256_loadu_ps(p);
+  const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(ss)));
+  return _mm256_i32gather_ps(p, idx, 4);
+}
+
+// dst[k * ld + i] = s[i][(k0 + k) * ss] for i, k < 8.
+inline void transpose_block8(const float* const* s, int64_t ss, int64_t k0, float* dst, int64_t ld) {
   __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s[i] + k0);
+  for (int i = 0; i < 8; ++i) r[i] = load8(s[i] + k0 * ss, ss);
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
@@ -30,12 +37,21 @@ inline void transpose_block8(const float* const* s, int64_t k0, float* dst, int6
 }
 
 // The element-by-element rest: rows [i0, rows) for every k, and columns [k0, len) of rows < i0.
-inline void transpose_rest(const float* const* src, int64_t i0, int64_t k0, int64_t rows, int64_t len, float* dst,
-                           int64_t ld) {
+inline void transpose_rest(const float* const* src, int64_t ss, int64_t i0, int64_t k0, int64_t rows, int64_t len,
+                           float* dst, int64_t ld) {
   for (int64_t k = k0; k < len; ++k)
-    for (int64_t i = 0; i < i0; ++i) dst[k * ld + i] = src[i][k];
+    for (int64_t i = 0; i < i0; ++i) dst[k * ld + i] = src[i][k * ss];
   for (int64_t i = i0; i < rows; ++i)
-    for (int64_t k = 0; k < len; ++k) dst[k * ld + i] = src[i][k];
+    for (int64_t k = 0; k < len; ++k) dst[k * ld + i] = src[i][k * ss];
+}
+
+// The 8-row blocks of rows [0, rows / 8 * 8) and the rest element by element (both AVX
+// files; sources strided beyond 2^26 go element by element).
+inline void transpose_by_8(const float* const* src, int64_t ss, int64_t rows, int64_t len, float* dst, int64_t ld) {
+  const int64_t rows8 = ss <= (int64_t{1} << 26) ? rows / 8 * 8 : 0, len8 = len / 8 * 8;
+  for (int64_t i = 0; i < rows8; i += 8)
+    for (int64_t k = 0; k < len8; k += 8) transpose_block8(src + i, ss, k, dst + k * ld + i, ld);
+  transpose_rest(src, ss, rows8, len8, rows, len, dst, ld);
 }
 
 }  // namespace convkit::kernels
