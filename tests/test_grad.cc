@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "conv/backward.h"
+#include "gemm/driver.h"
 #include "core/storage.h"
 #include "kernels/blas1/blas1.h"
 #include "kernels/transpose/transpose.h"
@@ -413,6 +414,29 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
     EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
   }
+}
+
+TEST(Grad, SplitReductionsMatchTheReferenceWithTheSameBitsForAnyThreadCount) {
+  // A small weight gradient (8 x 3 x 5 x 5) over a long reduction (3 images of 45 x 44
+  // positions): the driver splits the reduction into chunks (a function of the shape) and adds
+  // their partial sums in order.
+  Generator gen(13);
+  const Tensor x = randn({3, 3, 91, 88}, kFloat32, &gen), w = randn({8, 3, 5, 5}, kFloat32, &gen);
+  const auto o = F::Conv2dFuncOptions().stride(2).padding(2);
+  const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+  internal::gemm::Problem pr;
+  pr.M = 8, pr.N = 75, pr.outer = 3, pr.K = 46 * 44, pr.split_reduction = true;
+  ASSERT_GT(internal::gemm::reduction_chunks(pr, 1, internal::gemm::Driver::kc_for(pr.K)), 1);
+  const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false});
+  const int before = get_num_threads();
+  std::vector<Tensor> runs;
+  for (int n : {1, 2, 3}) {
+    set_num_threads(n);
+    runs.push_back(F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("gemm"), {false, true, false}).grad_weight);
+  }
+  set_num_threads(before);
+  EXPECT_TRUE(all_close(runs[0], ref.grad_weight, 1e-4));
+  for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
 }
 
 TEST(Grad, NonFiniteGradientsLandWhereTheReferencePutsThem) {

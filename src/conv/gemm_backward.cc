@@ -179,6 +179,22 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
     for (int64_t i = 0; i < p.dim; ++i)
       zero_padded_ = zero_padded_ || (p.padding_mode == PaddingMode::Zeros &&
                                       (p.pad_lo[static_cast<std::size_t>(i)] > 0 || p.pad_hi[static_cast<std::size_t>(i)] > 0));
+    // Windows that read padding would be packed element by element; on a padded copy of x
+    // (every padding mode materialized) every window is inside, so a plan for the valid
+    // convolution of that copy does the work.
+    bool reads_padding = false;
+    ConvParams v = p;
+    for (int d = 0; d < 3; ++d) {
+      const int64_t extent = (g3_.O[d] - 1) * g3_.st[d] + (g3_.K[d] - 1) * g3_.dl[d] + 1;  // padded extent read
+      reads_padding = reads_padding || g3_.lo[d] > 0 || extent - g3_.lo[d] > g3_.S[d];
+      if (d >= 3 - p.dim) {
+        const auto i = static_cast<std::size_t>(d - (3 - p.dim));
+        v.in_size[i] = extent;
+        v.pad_lo[i] = v.pad_hi[i] = 0;
+      }
+    }
+    v.padding_mode = PaddingMode::Zeros;
+    if (reads_padding) inner_ = std::make_unique<GemmBackwardWeightsPlan>(v);
   }
 
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
@@ -190,6 +206,10 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       reference_backward_weights(p, x, dy, gw);
       return;
     }
+    if (inner_) {
+      inner_->run(padded_input(x), dy, gw);
+      return;
+    }
     const Bound bound(*this, x, dy.const_data<float>(), internal::mutable_data<float>(gw));
     gemm::Problem pr;
     pr.batch = p.groups;
@@ -197,12 +217,50 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
     pr.N = R_;
     pr.outer = p.N;
     pr.K = P_;
+    pr.split_reduction = true;
     pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * R_) * static_cast<double>(P_);
     driver_.run(bound, pr);
   }
-  int64_t memory_bytes() const override { return driver_.memory_bytes(); }
+  int64_t memory_bytes() const override { return driver_.memory_bytes() + (inner_ ? inner_->memory_bytes() : 0); }
 
  private:
+  // x[N, C_in, *S] (any strides) -> [N, C_in, *S'] contiguous, S' the padded extent the outputs
+  // read, padding of params' mode filled in (the reference's source_index, row by row).
+  Tensor padded_input(const Tensor& x) const {
+    const ConvParams& p = params;
+    const Lifted& g = g3_;
+    const Lifted& v = inner_->g3_;  // its S is the padded extent
+    Shape shape{p.N, p.C_in};
+    for (int d = 3 - static_cast<int>(p.dim); d < 3; ++d) shape.push_back(v.S[d]);
+    Tensor out = Tensor::empty(shape);
+    float* op = internal::mutable_data<float>(out);
+    const float* xp = x.const_data<float>();
+    int64_t xs[3] = {0, 0, 0};
+    for (int64_t i = 0; i < p.dim; ++i) xs[3 - p.dim + i] = x.stride(2 + i);
+    const int64_t rows = p.N * p.C_in, row_len = v.S[2];
+    const int threads = threads_for(rows, static_cast<double>(out.numel()) * 40);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t nc = 0; nc < rows; ++nc) {
+      const float* xc = xp + nc / p.C_in * x.stride(0) + nc % p.C_in * x.stride(1);
+      float* dst = op + nc * v.S[0] * v.S[1] * row_len;
+      for (int64_t d = 0; d < v.S[0]; ++d)
+        for (int64_t h = 0; h < v.S[1]; ++h, dst += row_len) {
+          const int64_t id = source_index(d - g.lo[0], g.S[0], p.padding_mode);
+          const int64_t ih = source_index(h - g.lo[1], g.S[1], p.padding_mode);
+          if (id < 0 || ih < 0) {
+            std::fill(dst, dst + row_len, 0.0f);
+            continue;
+          }
+          const float* row = xc + id * xs[0] + ih * xs[1];
+          for (int64_t w = 0; w < row_len; ++w) {
+            const int64_t iw = source_index(w - g.lo[2], g.S[2], p.padding_mode);
+            dst[w] = iw < 0 ? 0.0f : row[iw * xs[2]];
+          }
+        }
+    }
+    return out;
+  }
+
   class Bound : public gemm::Operands {
    public:
     Bound(const GemmBackwardWeightsPlan& plan, const Tensor& x, const float* dy, float* dw)
@@ -321,6 +379,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   gemm::Driver driver_;
   const kernels::TransposeKernel& transpose_;
   bool zero_padded_ = false;  // the windows read zero padding
+  std::unique_ptr<GemmBackwardWeightsPlan> inner_;  // the valid convolution of a padded copy
 };
 
 }  // namespace

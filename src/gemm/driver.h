@@ -7,15 +7,17 @@
 // and where C goes (straight into the destination, or a per-thread C block handed to an
 // epilogue such as col2im's scatter-add). The loops, visible in run():
 //
-//   task (b, row block ic, [column block jc])     parallel, disjoint C
+//   task (b, row block ic, [column block jc], [reduction chunk])     parallel, disjoint C
 //     jc: column blocks of nc (inside the task when columns are not split)
-//       o, pc: the reduction, outer steps then K blocks of kc, always in this order
+//       o, pc: the reduction (or its chunk), outer steps then K blocks of kc, in this order
 //         A block (ic, pc), B block (pc, jc)
 //         jr: NR-column micro-panels; ir: MR-row micro-panels -> microkernel
 //     epilogue of the finished C block
 //
-// Every C element is summed over (o, pc, k) in one fixed order whatever the task split, so
-// the result is the same bits for any thread count.
+//   chunked reductions: partial Cs added in chunk order
+//
+// Every C element is summed over (o, pc, k) in one fixed order whatever the task split (the
+// chunks depend on the problem alone), so the result is the same bits for any thread count.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +36,9 @@ struct Problem {
   /// Whether column blocks are separate tasks (their C is disjoint); false when the epilogue
   /// of different column blocks writes the same memory (col2im), which then runs them in order.
   bool split_columns = true;
+  /// Whether the reduction may be split into chunks summed into partial Cs (Operands::c must
+  /// give C in place): for a small C with a long reduction, see reduction_chunks.
+  bool split_reduction = false;
   double flops = 0;  // total, for the thread count
 };
 
@@ -69,8 +74,14 @@ class Driver {
   int64_t memory_bytes() const { return ws_.bytes(); }
 
  private:
+  void combine(const Operands& op, const Problem& pr, int64_t chunks, const float* partial, int threads) const;
+
   const kernels::GemmKernel& k_;
   Workspace ws_;  // per thread: A block, B block, C block
 };
+
+/// How many chunks the reduction of pr is split into (1: none); kc_max its K block and tiles
+/// the number of C blocks. Depends on the problem only, never on the thread count.
+int64_t reduction_chunks(const Problem& pr, int64_t tiles, int64_t kc_max);
 
 }  // namespace convkit::internal::gemm
