@@ -11,6 +11,8 @@
 //                     itself. Each dW tile is one task summing images and positions in order.
 //
 // A transposed convolution's forward is backward_data with its bias added to the result.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -66,13 +68,19 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
     const float* wp = wc.const_data<float>();
     float* ap = internal::mutable_data<float>(a_);
-    // Read the weight in memory order ([co][r] is contiguous over r): the strided side is the
-    // write, one panel row apart, which stays in cache.
-    for (int64_t g = 0; g < p.groups; ++g)
-      for (int64_t co = 0; co < M_; ++co) {
-        const float* src = wp + (g * M_ + co) * R_;
-        for (int64_t r = 0; r < R_; ++r) ap[((g * panels_ + r / mr) * M_ + co) * mr + r % mr] = src[r];
+    // Weight row (g, co) is contiguous over r; its MR-row slices land contiguously in each
+    // panel's k step co. Rows over the threads (made per call by the functional gradients).
+    const int64_t rows = p.groups * M_, panels = panels_, M = M_, R = R_;
+    const int threads = threads_for(rows, static_cast<double>(rows * R) * 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t gc = 0; gc < rows; ++gc) {
+      const int64_t g = gc / M, co = gc % M;
+      const float* src = wp + gc * R;
+      for (int64_t pnl = 0; pnl < panels; ++pnl) {
+        const int64_t r0 = pnl * mr;
+        std::copy(src + r0, src + std::min(R, r0 + mr), ap + ((g * panels + pnl) * M + co) * mr);
       }
+    }
     if (b.defined()) bias_ = b.contiguous();
   }
 
