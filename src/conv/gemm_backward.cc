@@ -431,13 +431,17 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
           tk.fn(rows, 1, n, Ci, dst + g * Ci * M + c0, M);
         }
     } else {
-      for (int64_t g = 0; g < G; ++g)
-        for (int64_t c0 = 0; c0 < M; c0 += 16)
-          for (int64_t ci = 0; ci < Ci; ++ci)
-            for (int64_t co = c0; co < std::min(M, c0 + 16); ++co) {
-              const float* from = src + ((g * M + co) * Ci + ci) * taps;
-              std::copy(from, from + taps, dst + ((g * Ci + ci) * M + co) * taps);
-            }
+      const int64_t blocks = G * ceil_div(M, 16), per_group = ceil_div(M, 16);
+      const int threads = threads_for(blocks, static_cast<double>(w.numel()) * 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t g = blk / per_group, c0 = blk % per_group * 16;
+        for (int64_t ci = 0; ci < Ci; ++ci)
+          for (int64_t co = c0; co < std::min(M, c0 + 16); ++co) {
+            const float* from = src + ((g * M + co) * Ci + ci) * taps;
+            std::copy(from, from + taps, dst + ((g * Ci + ci) * M + co) * taps);
+          }
+      }
     }
     fwd_ = make_plan(f, wt, b, Algorithm::Auto, allow_fast_winograd());
   }

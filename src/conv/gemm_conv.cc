@@ -162,7 +162,10 @@ class GemmPlan : public ConvPlan {
     // A task packs a B block once and runs every M chunk of its rows over it; M is split
     // across tasks only when the column blocks would leave threads idle (a split repacks the
     // same B block in each part).
+    // Column blocks of at most kNC, all about one size (whole NR panels): 196 positions make
+    // two blocks of 112 and 84, not 192 and 4, which left one of two threads idle.
     const int64_t nJ = (P_ + kNC - 1) / kNC;
+    const int64_t nc_blk = std::min(kNC, (ceil_div(P_, nJ) + nr_ - 1) / nr_ * nr_);
     const int64_t m_chunks = (M_ + kMC - 1) / kMC;
     // Split until the tasks divide evenly over the threads or are plenty (wav2vec2's second
     // layer: 9 column blocks left one of 2 threads a block short).
@@ -184,7 +187,7 @@ class GemmPlan : public ConvPlan {
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = task / (nI * nJ * G_);
       float* bp = ws.get(omp_get_thread_num());
-      const int64_t jc = jb * kNC, nc = std::min(kNC, P_ - jc);
+      const int64_t jc = jb * nc_blk, nc = std::min(nc_blk, P_ - jc);
       const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
       const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
       for (int64_t pc = 0; pc < Kd_; pc += kc_) {
