@@ -15,17 +15,7 @@ void apply_common(Opt& o, const json& c) {
   o.stride(c.at("stride").get<std::vector<int64_t>>());
   o.dilation(c.at("dilation").get<std::vector<int64_t>>());
   o.groups(c.at("groups").get<int64_t>());
-  const auto& pad = c.at("padding");
-  const std::string kind = pad.at("kind");
-  if (kind == "explicit") {
-    o.padding(pad.at("values").get<std::vector<int64_t>>());
-  } else if (kind == "pairs") {
-    std::vector<std::pair<int64_t, int64_t>> pairs;
-    for (const auto& p : pad.at("values")) pairs.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
-    o.padding(pairs);
-  } else {
-    o.padding(kind);
-  }
+  apply_padding(o, c.at("padding"));
   o.padding_mode(c.at("padding_mode").get<std::string>());
   o.conv_mode(c.at("conv_mode").get<std::string>());
   o.compute_mode(c.at("compute_mode").get<std::string>());

@@ -17,20 +17,6 @@ const json& grad_golden() {
   return j;
 }
 
-template <typename Opt>
-void apply_padding(Opt& o, const json& pad) {
-  const std::string kind = pad.at("kind");
-  if (kind == "explicit") {
-    o.padding(pad.at("values").get<std::vector<int64_t>>());
-  } else if (kind == "pairs") {
-    std::vector<std::pair<int64_t, int64_t>> pairs;
-    for (const auto& p : pad.at("values")) pairs.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
-    o.padding(pairs);
-  } else {
-    o.padding(kind);
-  }
-}
-
 template <std::size_t D>
 F::ConvGradients conv_grads(const json& c, const Tensor& gy, const Tensor& x, const Tensor& w, Algorithm a) {
   nn::functional::ConvFuncOptions<D> o;

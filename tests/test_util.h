@@ -55,6 +55,21 @@ inline Tensor tensor_from_json(const nlohmann::json& j, DType dtype) {
   return Tensor::from_values(v, shape, dtype);
 }
 
+/// Sets o.padding from a golden case's {"kind": "explicit"|"pairs"|"same"|..., "values": ...}.
+template <typename Options>
+void apply_padding(Options& o, const nlohmann::json& pad) {
+  const std::string kind = pad.at("kind");
+  if (kind == "explicit") {
+    o.padding(pad.at("values").get<std::vector<int64_t>>());
+  } else if (kind == "pairs") {
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    for (const auto& p : pad.at("values")) pairs.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
+    o.padding(pairs);
+  } else {
+    o.padding(kind);
+  }
+}
+
 /// Relative tolerance per dtype for results computed with a different summation order.
 inline double dtype_tolerance(DType t) {
   switch (t) {

@@ -1,14 +1,18 @@
 // The gradient directions as products on the GEMM driver (float32). Per group g, with
 // M = C_out/g, R = C_in/g * taps rows (channel ci, tap t) and P = prod(S_out) positions:
 //
-//   backward_data:    col[R, P] = W_g^T[R, M] * dY_g[M, P], then col2im: every (ci, t, p)
-//                     adds onto the input element tap t of output p read (through the padding
-//                     mode, so reflect/replicate/circular fold back as in the reference).
-//                     A = W^T packed once at plan creation, B = dY rows read in place, C in a
-//                     per-thread block scattered by the epilogue. Tasks own whole channels.
+//   backward_data:    with stride 1 and zeros padding, the forward convolution of dY with the
+//                     channel-swapped weight read back to front (every forward path serves
+//                     it). Otherwise col[R, P] = W_g^T[R, M] * dY_g[M, P], then col2im: every
+//                     (ci, t, p) adds onto the input element tap t of output p read (through
+//                     the padding mode, so reflect/replicate/circular fold back as in the
+//                     reference). A = W^T packed once per plan, B = dY rows read in place, C in
+//                     a per-thread block scattered by the epilogue. Tasks own whole channels.
 //   backward_weights: dW_g[M, R] = sum over images n of dY_g[n][M, P] * im2col(x[n])^T[P, R].
-//                     A = dY rows packed into panels, B = im2col^T gathered per block, C is dW
-//                     itself. Each dW tile is one task summing images and positions in order.
+//                     A = dY rows and B = im2col^T, both packed by the transpose kernel (B from
+//                     runs of windows stepping by the stride; a padded layer reads a padded
+//                     copy of x, so every window is inside). C is dW itself; a small dW with a
+//                     long reduction is summed in chunks the driver adds in order.
 //
 // A transposed convolution's forward is backward_data with its bias added to the result.
 #include <omp.h>
