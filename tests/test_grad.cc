@@ -439,6 +439,21 @@ TEST(Grad, SplitReductionsMatchTheReferenceWithTheSameBitsForAnyThreadCount) {
   for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
 }
 
+TEST(Grad, HugeDilationOverPaddingNeedsNoHugeCopy) {
+  // One output whose taps are 30000 apart over 30000 zeros of padding: a padded copy of x would
+  // hold 20000 x 60001 floats (4.8 GB). The gemm paths refuse it (a clear error when forced),
+  // auto takes the reference, and nothing that size is allocated.
+  Generator gen(17);
+  const Tensor x = randn({1, 20000, 1}, kFloat32, &gen), w = randn({1, 20000, 3}, kFloat32, &gen);
+  const auto o = F::Conv1dFuncOptions().dilation(30000).padding(30000);
+  const Tensor gy = randn({1, 1, 1}, kFloat32, &gen);  // (L + 2 * 30000 - 60001) + 1 = 1 output
+  expect_error_of<ArgumentError>([&] { F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o).algorithm("gemm")); },
+                                 {"algorithm 'gemm' cannot compute this conv1d backward_data"});
+  const auto g = F::conv_backward(gy, x, w, o, {false, true, false});
+  const auto ref = F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o).algorithm("reference"), {false, true, false});
+  EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, 1e-6));
+}
+
 TEST(Grad, NonFiniteGradientsLandWhereTheReferencePutsThem) {
   // grad_output with inf and NaN at border outputs (whose windows read zero padding), then a
   // weight with inf too: every gradient's class per element equals the reference's, on the
@@ -608,6 +623,19 @@ TEST(Grad, MessagesNameTheArgument) {
                                  {"Only \"zeros\" padding mode is supported for ConvTranspose2d"});
   expect_error_of<ArgumentError>([] { nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 6, 3).groups(4)); },
                                  {"out_channels must be divisible by groups"});
+  // The matching convolution's uncropped extent must fit in 64 bits, not only the output.
+  expect_error_of<ArgumentError>(
+      [] {
+        F::conv_transpose1d(Tensor::zeros({1, 1, 3}), Tensor::zeros({1, 1, 1}), {},
+                            F::ConvTranspose1dFuncOptions().stride(int64_t{1} << 62).padding(int64_t{1} << 62));
+      },
+      {"conv_transpose1d", "before the padding crop, beyond 64 bits"});
+  expect_error_of<ArgumentError>(
+      [] {
+        F::conv_transpose1d(Tensor::zeros({1, 1, 1}), Tensor::zeros({1, 1, 3}), {},
+                            F::ConvTranspose1dFuncOptions().dilation((int64_t{1} << 62) + 1).padding(int64_t{1} << 62));
+      },
+      {"before the padding crop, beyond 64 bits"});
   const Tensor cw = Tensor::zeros({4, 4, 3, 3});
   expect_error_of<ArgumentError>([&] { F::conv_backward(Tensor::zeros({1, 4, 5, 5}), x, cw, F::Conv2dFuncOptions()); },
                                  {"conv2d backward: expected grad_output of size [1, 4, 3, 3]", "got grad_output of size [1, 4, 5, 5]"});

@@ -206,7 +206,16 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       }
     }
     v.padding_mode = PaddingMode::Zeros;
-    if (reads_padding) inner_ = std::make_unique<GemmBackwardWeightsPlan>(v);
+    // Only while the copy stays within a few times x and dY (huge dilations over padding
+    // would make it far larger): otherwise border windows are packed element by element.
+    const Lifted vg = lift3(v);
+    const double copy = static_cast<double>(p.N * p.C_in) * static_cast<double>(vg.S[0] * vg.S[1]) * static_cast<double>(vg.S[2]);
+    const double tensors = static_cast<double>(p.N) * (static_cast<double>(p.C_in) * static_cast<double>(g3_.S[0] * g3_.S[1] * g3_.S[2]) +
+                                                      static_cast<double>(p.C_out) * static_cast<double>(P_));
+    if (reads_padding && copy <= 2 * tensors + (1 << 20)) {
+      inner_ = std::make_unique<GemmBackwardWeightsPlan>(v);
+      copy_floats_ = static_cast<int64_t>(copy);
+    }
   }
 
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
@@ -219,7 +228,8 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       return;
     }
     if (inner_) {
-      inner_->run(padded_input(x), dy, gw);
+      const auto lease = padded_.lease(1, copy_floats_);  // kept for the next call
+      inner_->run(padded_input(x, lease.get(0)), dy, gw);
       return;
     }
     const Bound bound(*this, x, dy.const_data<float>(), internal::mutable_data<float>(gw));
@@ -233,24 +243,24 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
     pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * R_) * static_cast<double>(P_);
     driver_.run(bound, pr);
   }
-  int64_t memory_bytes() const override { return driver_.memory_bytes() + (inner_ ? inner_->memory_bytes() : 0); }
+  int64_t memory_bytes() const override {
+    return driver_.memory_bytes() + padded_.bytes() + (inner_ ? inner_->memory_bytes() : 0);
+  }
 
  private:
-  // x[N, C_in, *S] (any strides) -> [N, C_in, *S'] contiguous, S' the padded extent the outputs
-  // read, padding of params' mode filled in (the reference's source_index, row by row).
-  Tensor padded_input(const Tensor& x) const {
+  // x[N, C_in, *S] (any strides) -> [N, C_in, *S'] contiguous at out, S' the padded extent the
+  // outputs read, padding of params' mode filled in (the reference's source_index, row by row).
+  Tensor padded_input(const Tensor& x, float* op) const {
     const ConvParams& p = params;
     const Lifted& g = g3_;
     const Lifted& v = inner_->g3_;  // its S is the padded extent
     Shape shape{p.N, p.C_in};
     for (int d = 3 - static_cast<int>(p.dim); d < 3; ++d) shape.push_back(v.S[d]);
-    Tensor out = Tensor::empty(shape);
-    float* op = internal::mutable_data<float>(out);
     const float* xp = x.const_data<float>();
     int64_t xs[3] = {0, 0, 0};
     for (int64_t i = 0; i < p.dim; ++i) xs[3 - p.dim + i] = x.stride(2 + i);
     const int64_t rows = p.N * p.C_in, row_len = v.S[2];
-    const int threads = threads_for(rows, static_cast<double>(out.numel()) * 40);
+    const int threads = threads_for(rows, static_cast<double>(copy_floats_) * 40);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t nc = 0; nc < rows; ++nc) {
       const float* xc = xp + nc / p.C_in * x.stride(0) + nc % p.C_in * x.stride(1);
@@ -270,7 +280,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
           }
         }
     }
-    return out;
+    return Tensor::from_blob(op, shape, kFloat32);
   }
 
   class Bound : public gemm::Operands {
@@ -392,6 +402,8 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   const kernels::TransposeKernel& transpose_;
   bool zero_padded_ = false;  // the windows read zero padding
   std::unique_ptr<GemmBackwardWeightsPlan> inner_;  // the valid convolution of a padded copy
+  int64_t copy_floats_ = 0;                          // that copy's size
+  Workspace padded_;                                 // its memory, kept between calls
 };
 
 }  // namespace

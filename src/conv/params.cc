@@ -468,8 +468,16 @@ ConvParams make_transpose_params(const Tensor& x, const Tensor& w, const Tensor&
   }
   CONVKIT_CHECK(positive, "Given input size per channel: ", sizes_x(p.out_size), ". Calculated output size per channel: ",
                 sizes_x128(full), ". Output size is too small");
+  // The matching convolution's padded extent, (S - 1) * stride + dilation * (K - 1) + 1 before
+  // the crop, is what its loops index: it must fit too.
+  TransposeArgs uncropped = a;
+  uncropped.pad_lo.assign(d, 0);
+  uncropped.pad_hi.assign(d, 0);
+  const auto extent = transposed_sizes(p.out_size, uncropped, p.kernel, Shape(d, 0));
+  for (const auto v : extent) fits = fits && v <= INT64_MAX;
   CONVKIT_CHECK(fits, op, ": input of size ", shape_str(x.sizes()), " with stride ", tuple_str(a.stride), " and dilation ",
-                tuple_str(a.dilation), " gives an output size per channel ", sizes_x128(full), " beyond 64 bits");
+                tuple_str(a.dilation), " reaches ", sizes_x128(extent), " output positions before the padding crop, ",
+                "beyond 64 bits");
   p.in_size.resize(d);
   p.pad_hi.resize(d);
   for (std::size_t i = 0; i < d; ++i) {

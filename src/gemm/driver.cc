@@ -36,7 +36,9 @@ int64_t reduction_chunks(const Problem& pr, int64_t tiles, int64_t kc_max) {
 void Driver::run(const Operands& op, const Problem& pr) const {
   const int64_t mr = k_.mr, nr = k_.nr;
   const int64_t quantum = pr.row_quantum > 0 ? pr.row_quantum : mr;
-  const int64_t mc = std::max(quantum, kMC / quantum * quantum);  // whole quanta (and panels)
+  // Whole quanta (and panels), but no taller than M: one block of every row is aligned too.
+  const int64_t mc = std::min(std::max(quantum, kMC / quantum * quantum), round_up(pr.M, mr));
+  if (pr.batch <= 0 || pr.M <= 0 || pr.N <= 0) return;  // no C
   const int64_t kc_max = kc_for(pr.K);
   const int64_t nI = (pr.M + mc - 1) / mc;
   const int64_t chunks = reduction_chunks(pr, pr.batch * nI * ceil_div(pr.N, kNC), kc_max);
@@ -58,9 +60,9 @@ void Driver::run(const Operands& op, const Problem& pr) const {
   // Per thread: A block (mc x kc), B block (kc x kLdb), C block (mc x kNC).
   const int64_t a_floats = round_up(mc, mr) * kc_max, b_floats = kc_max * kLdb, c_floats = mc * kNC;
   const auto ws = ws_.lease(threads, a_floats + b_floats + c_floats);
-  // Chunked: partial C per chunk, [chunk][batch][M][N].
-  const Tensor partial = chunks > 1 ? Tensor::empty({chunks * pr.batch * pr.M * pr.N}) : Tensor();
-  float* pp = chunks > 1 ? internal::mutable_data<float>(partial) : nullptr;
+  // Chunked: partial C per chunk, [chunk][batch][M][N], from the driver's pool (kept between calls).
+  const auto partial = partial_.lease(1, chunks > 1 ? chunks * pr.batch * pr.M * pr.N : 1);
+  float* pp = chunks > 1 ? partial.get(0) : nullptr;
 
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t task = 0; task < tasks; ++task) {
@@ -105,7 +107,7 @@ void Driver::combine(const Operands& op, const Problem& pr, int64_t chunks, cons
   const int64_t rows = pr.batch * pr.M, stride = pr.batch * pr.M * pr.N;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t r = 0; r < rows; ++r) {
-    int64_t ldc = 0;
+    int64_t ldc = 0;  // (one row of C: its leading dimension does not matter here)
     float* c = op.c(r / pr.M, r % pr.M, 0, ldc);
     const float* src = pp + r * pr.N;
     std::copy(src, src + pr.N, c);

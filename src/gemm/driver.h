@@ -71,13 +71,14 @@ class Driver {
   /// The K block of a reduction of length K (gemm_k_block).
   static int64_t kc_for(int64_t K) { return gemm_k_block(K); }
   void run(const Operands& op, const Problem& pr) const;
-  int64_t memory_bytes() const { return ws_.bytes(); }
+  int64_t memory_bytes() const { return ws_.bytes() + partial_.bytes(); }
 
  private:
   void combine(const Operands& op, const Problem& pr, int64_t chunks, const float* partial, int threads) const;
 
   const kernels::GemmKernel& k_;
-  Workspace ws_;  // per thread: A block, B block, C block
+  Workspace ws_;       // per thread: A block, B block, C block
+  Workspace partial_;  // a chunked reduction's partial Cs
 };
 
 /// How many chunks the reduction of pr is split into (1: none); kc_max its K block and tiles

@@ -24,8 +24,7 @@ void check_options(const ConvTransposeOptions<D>& o) {
                 ", but got padding_mode='", name_of(o.padding_mode()), "'");
   // The remaining arguments (stride, padding kinds and signs, output_padding against stride and
   // dilation, device) are the functional's checks: run them now, on the options alone.
-  internal::TransposeArgs a = internal::transpose_args<D>(o);
-  (void)a;
+  internal::check_transpose_args(internal::transpose_args<D>(o));
 }
 
 template <std::size_t D>
