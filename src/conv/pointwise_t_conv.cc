@@ -4,22 +4,23 @@
 // so the microkernel's vector dimension runs over output channels (many, whole vectors) and its
 // rows over positions (few). ResNet-50's last 1x1 layer has P = 7 x 7 = 49: 32-wide column
 // tiles pad it to 64 (77% useful), 8-row tiles to 56 (88%). W^T is packed once in NR-wide
-// panels; X^T of each image is packed in MR-row panels per call; each task (image, block of
-// output channels) computes its block into scratch and writes it to Y transposed, adding the
-// bias.
+// panels; X^T of each image is packed in MR-row panels per call; the GEMM driver runs the
+// product (batch = images, rows = positions, columns = output channels) and its epilogue
+// writes each C block to Y transposed, adding the bias.
 #include <omp.h>
 
 #include <algorithm>
 
 #include "conv/plan.h"
 #include "core/storage.h"
+#include "gemm/driver.h"
 #include "kernels/gemm/gemm.h"
 
 namespace convkit::internal {
 
 namespace {
 
-constexpr int64_t kNC = 96;   // output channels per task: whole tiles of every kernel
+constexpr int64_t kNC = 96;  // the column block the kernel choice assumes (pointwise_transposed_kernel)
 
 int64_t padded(int64_t v, int64_t t) { return ceil_div(v, t) * t; }
 
@@ -32,7 +33,7 @@ int64_t positions(const ConvParams& p) {
 class PointwiseTPlan : public ConvPlan {
  public:
   PointwiseTPlan(const ConvParams& p, const Tensor& w, const Tensor& b, const kernels::GemmKernel& k)
-      : kernel_(k), mr_(k.mr), nr_(k.nr) {
+      : mr_(k.mr), nr_(k.nr), driver_(k) {
     params = p;
     M_ = p.C_out;
     K_ = p.C_in;
@@ -49,28 +50,40 @@ class PointwiseTPlan : public ConvPlan {
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 
-  int64_t memory_bytes() const override { return wt_.numel() * 4 + xt_.bytes() + ws_.bytes(); }
+  int64_t memory_bytes() const override { return wt_.numel() * 4 + xt_.bytes() + driver_.memory_bytes(); }
 
   void run(const Tensor& x, Tensor& y) const override {
     const ConvParams& p = params;
-    const int64_t pp = padded(P_, mr_), nJ = ceil_div(M_, kNC), tasks = p.N * nJ, kb = gemm_k_block(K_);
-    const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * M_ * P_ * K_));
-    const int64_t xt_floats = pp * K_, panels = pp / mr_;
+    const int64_t pp = padded(P_, mr_), panels = pp / mr_, xt_floats = pp * K_;
+    const double flops = 2.0 * static_cast<double>(p.N * M_ * P_ * K_);
+    const int threads = threads_for(p.N * panels, flops);
     const auto xt = xt_.lease(1, p.N * xt_floats);  // X^T of every image: about the input's size
-    const auto ws = ws_.lease(threads, pp * kNC);  // per thread: a Y^T block
-    // Position q of the (1x1, stride 1) output reads the same spatial index of the input.
+    float* xt_all = xt.get(0);
+    pack_xt(x, xt_all, threads);
+    const Bound bound(*this, xt_all, internal::mutable_data<float>(y));
+    gemm::Problem pr;
+    pr.batch = p.N;
+    pr.M = P_;
+    pr.N = M_;
+    pr.K = K_;
+    pr.flops = flops;
+    driver_.run(bound, pr);
+  }
+
+ private:
+  // X^T per image: [P/MR panels][C_in][MR], positions past P zero — packed once per call, not
+  // per task (a strided gather: per task it cost ~20% of ResNet-50's 7x7 layer). Position q of
+  // the (1x1, stride 1) output reads the same spatial index of the input.
+  void pack_xt(const Tensor& x, float* xt_all, int threads) const {
+    const ConvParams& p = params;
+    const int64_t panels = padded(P_, mr_) / mr_, xt_floats = panels * mr_ * K_;
     int64_t S[3] = {1, 1, 1}, xs[3] = {0, 0, 0};
     for (int64_t i = 0; i < p.dim; ++i) {
       S[3 - p.dim + i] = p.in_size[static_cast<std::size_t>(i)];
       xs[3 - p.dim + i] = x.stride(2 + i);
     }
-    const float* bias = bias_.defined() ? bias_.const_data<float>() : nullptr;
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
     const float* xp = x.const_data<float>();
-    float* yp = internal::mutable_data<float>(y);
-    float* xt_all = xt.get(0);
-    // X^T per image: [P/MR panels][C_in][MR], positions past P zero — packed once, not per
-    // task (a strided gather: per task it cost ~20% of ResNet-50's 7x7 layer).
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t np = 0; np < p.N * panels; ++np) {
       const int64_t n = np / panels, ip = np % panels;
@@ -86,36 +99,46 @@ class PointwiseTPlan : public ConvPlan {
         for (int64_t ci = 0; ci < K_; ++ci) col[ci * mr_] = src[ci * xs1];
       }
     }
-    // Tasks (image, block of output channels) own disjoint outputs; each sums K in one order:
-    // the same bits for any thread count.
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t n = task / nJ, jc = task % nJ * kNC, nc = std::min(kNC, M_ - jc);
-      const float* xtn = xt_all + n * xt_floats;
-      float* ct = ws.get(omp_get_thread_num());  // Y^T block: ct[q * kNC + j]
-      for (int64_t pc = 0; pc < K_; pc += kb) {
-        const int64_t kc = std::min(kb, K_ - pc);
-        for (int64_t jr = 0; jr < nc; jr += nr_)
-          for (int64_t ir = 0; ir < P_; ir += mr_)
-            kernel_.fn(kc, xtn + (ir / mr_ * K_ + pc) * mr_, wt_.const_data<float>() + ((jc + jr) / nr_ * K_ + pc) * nr_, nr_,
-                       ct + ir * kNC + jr, kNC, std::min(mr_, P_ - ir), std::min(nr_, nc - jr), pc > 0, nullptr);
-      }
-      // Y[co, q] = bias[co] + Y^T[q, co].
-      float* yn = yp + n * M_ * P_;
-      for (int64_t j = 0; j < nc; ++j) {
-        float* yc = yn + (jc + j) * P_;
-        const float bj = bias ? bias[jc + j] : 0.0f;
-        for (int64_t q = 0; q < P_; ++q) yc[q] = bj + ct[q * kNC + j];
-      }
-    }
   }
 
+  // The driver's view of one call: A = the packed X^T, B = the plan's W^T panels, C blocks
+  // written to Y transposed with the bias.
+  class Bound : public gemm::Operands {
+   public:
+    Bound(const PointwiseTPlan& plan, const float* xt, float* y) : plan_(plan), xt_(xt), y_(y) {}
+    const float* a(int64_t n, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*, int64_t& stride) const override {
+      const int64_t mr = plan_.mr_, K = plan_.K_;
+      stride = K * mr;
+      return xt_ + n * padded(plan_.P_, mr) * K + (i0 / mr * K + k0) * mr;
+    }
+    const float* b(int64_t, int64_t, int64_t k0, int64_t, int64_t j0, int64_t, float*, int64_t& ldb) const override {
+      ldb = plan_.nr_;
+      return plan_.wt_.const_data<float>() + (j0 / plan_.nr_ * plan_.K_ + k0) * plan_.nr_;
+    }
+    int64_t b_panel_stride(int64_t) const override { return plan_.K_ * plan_.nr_; }
+    // Y[n][co][q] = bias[co] + C[q][co] for positions [i0, i0 + m) and channels [j0, j0 + nc).
+    void store(int64_t n, int64_t i0, int64_t m, int64_t j0, int64_t nc, const float* c, int64_t ldc) const override {
+      const float* bias = plan_.bias_.defined() ? plan_.bias_.const_data<float>() : nullptr;
+      float* yn = y_ + n * plan_.M_ * plan_.P_;
+      for (int64_t j = 0; j < nc; ++j) {
+        float* yc = yn + (j0 + j) * plan_.P_ + i0;
+        const float bj = bias ? bias[j0 + j] : 0.0f;
+        for (int64_t q = 0; q < m; ++q) yc[q] = bj + c[q * ldc + j];
+      }
+    }
+
+   private:
+    const PointwiseTPlan& plan_;
+    const float* xt_;
+    float* y_;
+  };
+
  private:
-  const kernels::GemmKernel& kernel_;
   int64_t mr_, nr_;
   int64_t M_ = 0, K_ = 0, P_ = 0;
   Tensor wt_, bias_;
-  Workspace xt_, ws_;
+  Workspace xt_;
+  gemm::Driver driver_;
 };
 
 }  // namespace

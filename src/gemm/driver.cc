@@ -43,15 +43,20 @@ void Driver::run(const Operands& op, const Problem& pr) const {
   const int64_t nI = (pr.M + mc - 1) / mc;
   const int64_t chunks = reduction_chunks(pr, pr.batch * nI * ceil_div(pr.N, kNC), kc_max);
   const int64_t steps = pr.outer * ceil_div(pr.K, kc_max), steps_per_chunk = ceil_div(steps, chunks);
-  // Column blocks of kNC, or narrower (whole NR panels) when that leaves threads idle: the
+  // Column blocks of kNC, or narrower (whole NR panels) so that the tasks divide evenly over
+  // the threads or are plenty (eight per thread): three tasks on two threads (ResNet-50 res2's
+  // weight gradient) or eleven (res5 1x1 transposed) leave a thread idle at the end. The
   // blocking of C's columns does not change any element's sum, so the bits stay the same.
-  // With several threads, at least four tasks per thread when the columns allow: three
-  // tasks on two threads (ResNet-50 res2's weight gradient) leave one idle a third of the time.
   int64_t nc = kNC;
   if (pr.split_columns) {
     const int64_t want = get_num_threads(), have = pr.batch * nI * chunks;
-    const int64_t target = want > 1 ? 4 * want : 1;
-    if (have * ceil_div(pr.N, kNC) < target) nc = std::clamp(round_up(ceil_div(pr.N, ceil_div(target, have)), nr), nr, kNC);
+    for (int64_t blocks = ceil_div(pr.N, kNC); want > 1 && blocks <= ceil_div(pr.N, nr); ++blocks) {
+      const int64_t width = round_up(ceil_div(pr.N, blocks), nr), tasks = have * ceil_div(pr.N, width);
+      if (tasks % want == 0 || tasks >= 8 * want) {
+        nc = std::min(width, kNC);
+        break;
+      }
+    }
   }
   const int64_t nJ = ceil_div(pr.N, nc);
   const int64_t nJ_tasks = pr.split_columns ? nJ : 1;
@@ -87,10 +92,11 @@ void Driver::run(const Operands& op, const Problem& pr) const {
         int64_t panel_stride = kc * mr, ldb = kLdb;
         const float* a = op.a(b, o, i0, m, k0, kc, abuf, panel_stride);
         const float* bb = op.b(b, o, k0, kc, j0, n, bbuf, ldb);
+        const int64_t b_panel = op.b_panel_stride(kc);
         for (int64_t jr = 0; jr < n; jr += nr)
           for (int64_t ir = 0; ir < m; ir += mr)
-            k_.fn(kc, a + ir / mr * panel_stride, bb + jr, ldb, c + ir * ldc + jr, ldc, std::min(mr, m - ir),
-                  std::min(nr, n - jr), !first, nullptr);
+            k_.fn(kc, a + ir / mr * panel_stride, bb + (b_panel ? jr / nr * b_panel : jr), ldb, c + ir * ldc + jr, ldc,
+                  std::min(mr, m - ir), std::min(nr, n - jr), !first, nullptr);
         first = false;
       }
       if (first) {  // an empty reduction: C is zero

@@ -55,6 +55,10 @@ class Operands {
   /// Packs into buf (kc rows of `ldb` as given) or returns memory read in place (and sets ldb).
   virtual const float* b(int64_t b, int64_t o, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
                          int64_t& ldb) const = 0;
+  /// 0 when b()'s columns are contiguous (column j at result + j); else B comes pre-packed in
+  /// NR-wide panels and this is the distance between them (columns j0 + [r NR, (r+1) NR) at
+  /// result + r * stride). Column blocks then start at multiples of NR.
+  virtual int64_t b_panel_stride(int64_t /*kc*/) const { return 0; }
   /// Where C rows [i0, ...) and columns [j0, ...) live, with leading dimension ldc, when the
   /// microkernel writes them in place; nullptr: a C block is made and given to store().
   virtual float* c(int64_t /*b*/, int64_t /*i0*/, int64_t /*j0*/, int64_t& /*ldc*/) const { return nullptr; }
