@@ -585,6 +585,30 @@ TEST(Grad, ModulesAccumulateIntoGradAndZeroGradClears) {
   EXPECT_TRUE(bitwise_equal(t.bias.grad(), tg.grad_bias));
 }
 
+TEST(Grad, ConvTransposeModuleKeepsItsPlanAndSeesEveryChange) {
+  // The cached plan is reused while nothing changed, and rebuilt for a new input shape, a new
+  // output_size, a write through a data pointer, a new weight and a removed bias.
+  manual_seed(23);
+  nn::ConvTranspose2d m(nn::ConvTranspose2dOptions(4, 6, 3).stride(2).padding(1));
+  const Tensor x = randn({2, 4, 5, 5}), x2 = randn({1, 4, 7, 6});
+  auto functional = [&](const Tensor& in, int64_t op) {
+    return F::conv_transpose2d(in, m.weight, m.bias, F::ConvTranspose2dFuncOptions().stride(2).padding(1).output_padding(op));
+  };
+  const Tensor y = m(x);
+  EXPECT_TRUE(bitwise_equal(m(x), y));
+  EXPECT_TRUE(bitwise_equal(y, functional(x, 0)));
+  EXPECT_TRUE(bitwise_equal(m(x2), functional(x2, 0)));
+  EXPECT_TRUE(bitwise_equal(m(x, {10, 10}), functional(x, 1)));
+  m.weight.data<float>()[7] += 1.0f;  // written outside convkit: seen by its fingerprint
+  const Tensor changed = m(x);
+  EXPECT_FALSE(bitwise_equal(changed, y));
+  EXPECT_TRUE(bitwise_equal(changed, functional(x, 0)));
+  m.set_weight(randn({4, 6, 3, 3}));
+  EXPECT_TRUE(bitwise_equal(m(x), functional(x, 0)));
+  m.set_bias(Tensor());
+  EXPECT_TRUE(bitwise_equal(m(x), functional(x, 0)));
+}
+
 TEST(Grad, ConvTransposeInitDrawsLikeAConvWithTheSameWeightShape) {
   // PyTorch reads fan_in from weight.size(1) * prod(K) for both module kinds, so a
   // ConvTranspose2d(4, 6, 3, groups=2) (weight (4, 3, 3, 3)) draws its weight exactly as a

@@ -87,10 +87,24 @@ ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w_a
   return g;
 }
 
-Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& args) {
-  const ConvParams p = make_transpose_params(x, w, b, args);
+std::unique_ptr<BackwardDataPlan> make_transpose_plan(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                      const TransposeArgs& args) {
+  return make_backward_data_plan(make_transpose_params(x, w, b, args), w, b.defined() ? b.contiguous() : b,
+                                 args.algorithm);
+}
+
+Tensor run_transpose_plan(const BackwardDataPlan& plan, const Tensor& x) {
   // The transposed layer's input is its matching convolution's grad_output.
-  return unbatched_if(run_backward_data(p, batched_view(x, p), w, b.defined() ? b.contiguous() : b, args.algorithm), p);
+  const ConvParams& p = plan.params;
+  Shape shape{p.N, p.C_in};
+  shape.insert(shape.end(), p.in_size.begin(), p.in_size.end());
+  Tensor y = Tensor::empty(shape, p.dtype);
+  if (y.numel() > 0) plan.run(batched_view(x, p), y);
+  return unbatched_if(y, p);
+}
+
+Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& args) {
+  return run_transpose_plan(*make_transpose_plan(x, w, b, args), x);
 }
 
 ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const TransposeArgs& args,

@@ -14,6 +14,11 @@ nn::functional::ConvGradients conv_backward(const Tensor& gy, const Tensor& x, c
 
 /// A transposed convolution of x[N, C_in, *S] (or unbatched) with w[C_in, C_out/groups, *K].
 Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& b, const TransposeArgs& args);
+/// conv_transpose in two steps: its plan (validation, packed weights) for x's shape, and a run
+/// of that plan on x (batched or unbatched, as the plan's params say).
+std::unique_ptr<BackwardDataPlan> make_transpose_plan(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                      const TransposeArgs& args);
+Tensor run_transpose_plan(const BackwardDataPlan& plan, const Tensor& x);
 
 /// Its gradients for gy (the transposed output's shape).
 nn::functional::ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,

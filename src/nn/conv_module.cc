@@ -119,15 +119,6 @@ struct ConvNdImpl<D>::PlanCache {
   }
 };
 
-template <std::size_t D>
-ConvNdImpl<D>::CacheSlot::CacheSlot() : p_(std::make_shared<PlanCache>()) {}
-template <std::size_t D>
-ConvNdImpl<D>::CacheSlot::CacheSlot(const CacheSlot&) : p_(std::make_shared<PlanCache>()) {}
-template <std::size_t D>
-typename ConvNdImpl<D>::CacheSlot& ConvNdImpl<D>::CacheSlot::operator=(const CacheSlot&) {
-  p_ = std::make_shared<PlanCache>();
-  return *this;
-}
 
 template <std::size_t D>
 ConvNdImpl<D>::ConvNdImpl(ConvOptions<D> opts) : options(std::move(opts)) {
@@ -250,5 +241,9 @@ Tensor ConvNdImpl<D>::weight_as(WeightLayout layout) const {
 template class ConvNdImpl<1>;
 template class ConvNdImpl<2>;
 template class ConvNdImpl<3>;
+// (The plan caches' slots, defined in nn/module_util.h; access is not checked here.)
+template class detail::CacheSlot<ConvNdImpl<1>::PlanCache>;
+template class detail::CacheSlot<ConvNdImpl<2>::PlanCache>;
+template class detail::CacheSlot<ConvNdImpl<3>::PlanCache>;
 
 }  // namespace convkit::nn

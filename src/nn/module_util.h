@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "convkit/nn/modules/conv.h"
 #include "convkit/random.h"
 #include "convkit/tensor.h"
 
@@ -35,3 +36,17 @@ void torch_conv_init(Tensor& weight, Tensor& bias, int64_t fan_in, Generator* ge
 void accumulate_grad(Tensor& slot, const Tensor& g);
 
 }  // namespace convkit::internal
+
+namespace convkit::nn::detail {
+
+template <typename Cache>
+CacheSlot<Cache>::CacheSlot() : p_(std::make_shared<Cache>()) {}
+template <typename Cache>
+CacheSlot<Cache>::CacheSlot(const CacheSlot&) : p_(std::make_shared<Cache>()) {}
+template <typename Cache>
+CacheSlot<Cache>& CacheSlot<Cache>::operator=(const CacheSlot&) {
+  p_ = std::make_shared<Cache>();
+  return *this;
+}
+
+}  // namespace convkit::nn::detail

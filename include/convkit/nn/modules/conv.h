@@ -12,6 +12,23 @@
 
 namespace convkit::nn {
 
+namespace detail {
+/// Holds a module's plan cache; a copy of the module gets a new, empty one (never a shared
+/// one). Defined where the cache type is complete.
+template <typename Cache>
+class CacheSlot {
+ public:
+  CacheSlot();
+  CacheSlot(const CacheSlot&);
+  CacheSlot& operator=(const CacheSlot&);
+  Cache& operator*() const { return *p_; }
+  Cache* operator->() const { return p_.get(); }
+
+ private:
+  std::shared_ptr<Cache> p_;
+};
+}  // namespace detail
+
 template <std::size_t D>
 class ConvNdImpl {
  public:
@@ -70,19 +87,7 @@ class ConvNdImpl {
 
  private:
   struct PlanCache;
-  // Holds the plan cache; a copy of the module gets a new, empty one (never a shared one).
-  class CacheSlot {
-   public:
-    CacheSlot();
-    CacheSlot(const CacheSlot&);
-    CacheSlot& operator=(const CacheSlot&);
-    PlanCache& operator*() const { return *p_; }
-    PlanCache* operator->() const { return p_.get(); }
-
-   private:
-    std::shared_ptr<PlanCache> p_;
-  };
-  CacheSlot cache_;
+  detail::CacheSlot<PlanCache> cache_;
 };
 
 extern template class ConvNdImpl<1>;
@@ -107,7 +112,9 @@ class ConvTransposeNdImpl {
 
   /// x: (N, C_in, *S) or unbatched (C_in, *S). output_size (optional): the output's spatial
   /// sizes, or the full shape with N and C; each must lie in [min, min + stride - 1], where min
-  /// is the size without output_padding, and replaces options.output_padding.
+  /// is the size without output_padding, and replaces options.output_padding. The plan (packed
+  /// weights) is kept and rebuilt when the input shape, output padding, options, weight or bias
+  /// change, as ConvNd's; concurrent forwards share it.
   Tensor forward(const Tensor& x, const Shape& output_size = {}) const;
   Tensor operator()(const Tensor& x, const Shape& output_size = {}) const { return forward(x, output_size); }
 
@@ -134,6 +141,12 @@ class ConvTransposeNdImpl {
   Tensor weight;
   /// (C_out), or undefined when options.bias() is false.
   Tensor bias;
+
+ private:
+  // forward() keeps its plan (packed weights) for the input shape, output padding, weight and
+  // bias it was made for, like ConvNd's.
+  struct PlanCache;
+  detail::CacheSlot<PlanCache> cache_;
 };
 
 extern template class ConvTransposeNdImpl<1>;
