@@ -14,6 +14,7 @@
 #include "conv/plan.h"
 #include "core/storage.h"
 #include "convkit/threads.h"
+#include "gemm/driver.h"
 #include "kernels/copy/copy.h"
 #include "kernels/gemm/gemm.h"
 
@@ -40,7 +41,8 @@ struct Geometry {
 class GemmPlan : public ConvPlan {
  public:
   GemmPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : kernel_(pick_kernel(p)), copy_(kernels::copy_kernel(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr) {
+      : kernel_(pick_kernel(p)), copy_(kernels::copy_kernel(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr),
+        driver_(kernel_) {
     params = p;
     G_ = p.groups;
     M_ = p.c_out_per_group();
@@ -132,7 +134,8 @@ class GemmPlan : public ConvPlan {
   }
 
   int64_t memory_bytes() const override {
-    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes() + padded_.bytes();
+    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes() + padded_.bytes() +
+           driver_.memory_bytes();
   }
 
   void run(const Tensor& x, Tensor& y) const override {
@@ -159,53 +162,63 @@ class GemmPlan : public ConvPlan {
       plane_contiguous = plane_contiguous && (p.in_size[static_cast<std::size_t>(i)] == 1 || x.stride(2 + i) == expect);
     const bool flat = flat_ && plane_contiguous;
 
-    // A task packs a B block once and runs every M chunk of its rows over it; M is split
-    // across tasks only when the column blocks would leave threads idle (a split repacks the
-    // same B block in each part).
-    // Column blocks of at most kNC, all about one size (whole NR panels): 196 positions make
-    // two blocks of 112 and 84, not 192 and 4, which left one of two threads idle.
-    const int64_t nJ = (P_ + kNC - 1) / kNC;
-    const int64_t nc_blk = std::min(kNC, (ceil_div(P_, nJ) + nr_ - 1) / nr_ * nr_);
-    const int64_t m_chunks = (M_ + kMC - 1) / kMC;
-    // Split until the tasks divide evenly over the threads or are plenty (wav2vec2's second
-    // layer: 9 column blocks left one of 2 threads a block short).
-    const double flops = 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_);
-    const int64_t base = p.N * G_ * nJ, nth = threads_for(base * m_chunks, flops);  // the team that will run
-    int64_t nI = 1;
-    while (nI < m_chunks && base * nI < 8 * nth && base * nI % nth != 0) ++nI;
-    const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
-    const int64_t tasks = p.N * G_ * nJ * nI;
-    const int threads = threads_for(tasks, flops);
-    const auto ws = ws_.lease(threads, kc_ * kLdb);
-    const float* xp = x.const_data<float>();
-    float* yp = internal::mutable_data<float>(y);
-    const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
-
-    // Tasks own disjoint output tiles and always sum over K in the same order, so the result
-    // is the same bits for any thread count.
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = task / (nI * nJ * G_);
-      float* bp = ws.get(omp_get_thread_num());
-      const int64_t jc = jb * nc_blk, nc = std::min(nc_blk, P_ - jc);
-      const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
-      const float* xg = xp + n * xs0 + g * p.c_in_per_group() * xs1;
-      for (int64_t pc = 0; pc < Kd_; pc += kc_) {
-        const int64_t kc = std::min(kc_, Kd_ - pc);
-        if (flat) {  // 1x1, stride 1, no padding: B row k is a slice of input channel plane k
-          for (int64_t kk = 0; kk < kc; ++kk)
-            std::memcpy(bp + kk * kLdb, xg + (pc + kk) * xs1 + jc, static_cast<std::size_t>(nc) * sizeof(float));
-        } else {
-          pack_b(xg, xs1, geo, pc, kc, jc, nc, bp);
-        }
-        sweep(g, pc, m_begin, m_end, nc, [&](const float* ap, int64_t row, int64_t jr, int64_t m, int64_t nn, const float* bias) {
-          kernel_.fn(kc, ap, bp + jr, kLdb, yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr, P_, m, nn, pc > 0, bias);
-        });
-      }
-    }
+    // The driver: batch = (image, group), rows = output channels, columns = positions, the
+    // reduction = C_in/g x taps. A task packs a B block once per K step and runs every row
+    // block of its part over it (rows_in_task); rows are split across tasks only as far as the
+    // threads need (each part repacks the same B blocks).
+    const Bound bound(*this, x, geo, flat, internal::mutable_data<float>(y));
+    gemm::Problem pr;
+    pr.batch = p.N * G_;
+    pr.M = M_;
+    pr.N = P_;
+    pr.K = Kd_;
+    pr.rows_in_task = true;
+    pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_);
+    driver_.run(bound, pr);
   }
 
  private:
+  // The driver's view of one call: A = the plan's packed weights, B = im2col blocks of the
+  // input (a plain copy for flat 1x1 layers), C = y in place, with the bias.
+  class Bound : public gemm::Operands {
+   public:
+    Bound(const GemmPlan& plan, const Tensor& x, const Geometry& geo, bool flat, float* y)
+        : plan_(plan), xp_(x.const_data<float>()), xs0_(x.stride(0)), xs1_(x.stride(1)), geo_(geo), flat_(flat), y_(y) {}
+    const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*, int64_t& stride) const override {
+      const int64_t mr = plan_.mr_, g = b % plan_.G_;
+      stride = plan_.Kd_ * mr;
+      return plan_.a_.const_data<float>() + ((g * plan_.panels_ + i0 / mr) * plan_.Kd_ + k0) * mr;
+    }
+    const float* b(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf, int64_t& ldb) const override {
+      const int64_t img = b / plan_.G_, g = b % plan_.G_;
+      const float* xg = xp_ + img * xs0_ + g * plan_.params.c_in_per_group() * xs1_;
+      ldb = kLdb;
+      if (flat_) {  // 1x1, stride 1, no padding: B row k is a slice of input channel plane k
+        for (int64_t kk = 0; kk < kc; ++kk)
+          std::memcpy(buf + kk * kLdb, xg + (k0 + kk) * xs1_ + j0, static_cast<std::size_t>(n) * sizeof(float));
+      } else {
+        plan_.pack_b(xg, xs1_, geo_, k0, kc, j0, n, buf);
+      }
+      return buf;
+    }
+    float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
+      const int64_t img = b / plan_.G_, g = b % plan_.G_;
+      ldc = plan_.P_;
+      return y_ + (img * plan_.params.C_out + g * plan_.M_ + i0) * plan_.P_ + j0;
+    }
+    const float* bias(int64_t b, int64_t i0) const override {
+      return plan_.bias_.defined() ? plan_.bias_.const_data<float>() + b % plan_.G_ * plan_.M_ + i0 : nullptr;
+    }
+
+   private:
+    const GemmPlan& plan_;
+    const float* xp_;
+    int64_t xs0_, xs1_;
+    const Geometry& geo_;
+    bool flat_;
+    float* y_;
+  };
+
   // BLIS's loops over one K block (from pc) of group g: MC chunks of rows [m_begin, m_end) (an
   // MC x KC block of A stays in L2), NR-column micro-panels of the nc columns, MR-row panels.
   // tile(A panel, first row, first column, rows, columns, bias of the first row) makes one
@@ -404,6 +417,7 @@ class GemmPlan : public ConvPlan {
   std::vector<int64_t> koff_[3];
   Tensor a_, bias_;
   Workspace ws_, padded_;
+  gemm::Driver driver_;  // the packed (im2col) path
   bool tap_ = false;
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
   // Tap mode: source offset of tap t from its channel's start, read in place or padded.

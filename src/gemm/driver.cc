@@ -47,9 +47,9 @@ void Driver::run(const Operands& op, const Problem& pr) const {
   // the threads or are plenty (eight per thread): three tasks on two threads (ResNet-50 res2's
   // weight gradient) or eleven (res5 1x1 transposed) leave a thread idle at the end. The
   // blocking of C's columns does not change any element's sum, so the bits stay the same.
-  int64_t nc = kNC;
+  int64_t nc = std::min(kNC, round_up(ceil_div(pr.N, ceil_div(pr.N, kNC)), nr));  // blocks of about one size
   if (pr.split_columns) {
-    const int64_t want = get_num_threads(), have = pr.batch * nI * chunks;
+    const int64_t want = get_num_threads(), have = pr.batch * (pr.rows_in_task ? 1 : nI) * chunks;
     for (int64_t blocks = ceil_div(pr.N, kNC); want > 1 && blocks <= ceil_div(pr.N, nr); ++blocks) {
       const int64_t width = round_up(ceil_div(pr.N, blocks), nr), tasks = have * ceil_div(pr.N, width);
       if (tasks % want == 0 || tasks >= 8 * want) {
@@ -60,7 +60,19 @@ void Driver::run(const Operands& op, const Problem& pr) const {
   }
   const int64_t nJ = ceil_div(pr.N, nc);
   const int64_t nJ_tasks = pr.split_columns ? nJ : 1;
-  const int64_t tasks = pr.batch * nI * nJ_tasks * chunks;
+  // Rows: a task per row block; or, with rows_in_task (C in place), row parts that run each of
+  // their row blocks over one B block per K step (BLIS's order: B packed once, not once per
+  // row block), split only as far as the threads need: until the tasks divide evenly over
+  // them or are eight per thread.
+  int64_t parts = nI;
+  if (pr.rows_in_task) {
+    parts = 1;
+    const int64_t base = pr.batch * nJ_tasks * chunks;
+    const int64_t nth = threads_for(base * nI, pr.flops);
+    while (parts < nI && base * parts < 8 * nth && base * parts % nth != 0) ++parts;
+  }
+  const int64_t per_part = ceil_div(nI, parts);
+  const int64_t tasks = pr.batch * parts * nJ_tasks * chunks;
   const int threads = threads_for(tasks, pr.flops);
   // Per thread: A block (mc x kc), B block (kc x kLdb), C block (mc x kNC).
   const int64_t a_floats = round_up(mc, mr) * kc_max, b_floats = kc_max * kLdb, c_floats = mc * kNC;
@@ -68,41 +80,59 @@ void Driver::run(const Operands& op, const Problem& pr) const {
   // Chunked: partial C per chunk, [chunk][batch][M][N], from the driver's pool (kept between calls).
   const auto partial = partial_.lease(1, chunks > 1 ? chunks * pr.batch * pr.M * pr.N : 1);
   float* pp = chunks > 1 ? partial.get(0) : nullptr;
+  const int64_t k_blocks = ceil_div(pr.K, kc_max);
 
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t ib = task % nI, jt = task / nI % nJ_tasks, ch = task / (nI * nJ_tasks) % chunks;
-    const int64_t b = task / (nI * nJ_tasks * chunks);
+    const int64_t part = task % parts, jt = task / parts % nJ_tasks, ch = task / (parts * nJ_tasks) % chunks;
+    const int64_t b = task / (parts * nJ_tasks * chunks);
+    const int64_t ib_begin = part * per_part, ib_end = std::min(nI, ib_begin + per_part);
     float* abuf = ws.get(omp_get_thread_num());
     float* bbuf = abuf + a_floats;
     float* cbuf = bbuf + b_floats;
-    const int64_t i0 = ib * mc, m = std::min(mc, pr.M - i0);
+    // C of row block ib: in place, the chunk's partial, or (one row block per task) cbuf.
+    auto c_of = [&](int64_t i0, int64_t j0, int64_t& ldc) -> float* {
+      if (chunks > 1) {
+        ldc = pr.N;
+        return pp + ((ch * pr.batch + b) * pr.M + i0) * pr.N + j0;
+      }
+      float* c = op.c(b, i0, j0, ldc);
+      if (c == nullptr) c = cbuf, ldc = kNC;
+      return c;
+    };
     const int64_t jb_begin = pr.split_columns ? jt : 0, jb_end = pr.split_columns ? jt + 1 : nJ;
     for (int64_t jb = jb_begin; jb < jb_end; ++jb) {
       const int64_t j0 = jb * nc, n = std::min(nc, pr.N - j0);
-      int64_t ldc = kNC;
-      float* c = chunks > 1 ? (ldc = pr.N, pp + ((ch * pr.batch + b) * pr.M + i0) * pr.N + j0) : op.c(b, i0, j0, ldc);
-      const bool direct = c != nullptr;
-      if (!direct) c = cbuf, ldc = kNC;
       bool first = true;
       const int64_t step_end = std::min(steps, (ch + 1) * steps_per_chunk);
       for (int64_t step = ch * steps_per_chunk; step < step_end; ++step) {
-        const int64_t o = step / ceil_div(pr.K, kc_max), k0 = step % ceil_div(pr.K, kc_max) * kc_max;
-        const int64_t kc = std::min(kc_max, pr.K - k0);
-        int64_t panel_stride = kc * mr, ldb = kLdb;
-        const float* a = op.a(b, o, i0, m, k0, kc, abuf, panel_stride);
+        const int64_t o = step / k_blocks, k0 = step % k_blocks * kc_max, kc = std::min(kc_max, pr.K - k0);
+        int64_t ldb = kLdb;
         const float* bb = op.b(b, o, k0, kc, j0, n, bbuf, ldb);
         const int64_t b_panel = op.b_panel_stride(kc);
-        for (int64_t jr = 0; jr < n; jr += nr)
-          for (int64_t ir = 0; ir < m; ir += mr)
-            k_.fn(kc, a + ir / mr * panel_stride, bb + (b_panel ? jr / nr * b_panel : jr), ldb, c + ir * ldc + jr, ldc,
-                  std::min(mr, m - ir), std::min(nr, n - jr), !first, nullptr);
+        for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
+          const int64_t i0 = ib * mc, m = std::min(mc, pr.M - i0);
+          int64_t ldc = kNC, panel_stride = kc * mr;
+          float* c = c_of(i0, j0, ldc);
+          const float* a = op.a(b, o, i0, m, k0, kc, abuf, panel_stride);
+          const float* bias = first && chunks == 1 ? op.bias(b, i0) : nullptr;
+          for (int64_t jr = 0; jr < n; jr += nr)
+            for (int64_t ir = 0; ir < m; ir += mr)
+              k_.fn(kc, a + ir / mr * panel_stride, bb + (b_panel ? jr / nr * b_panel : jr), ldb, c + ir * ldc + jr,
+                    ldc, std::min(mr, m - ir), std::min(nr, n - jr), !first, bias ? bias + ir : nullptr);
+        }
         first = false;
       }
-      if (first) {  // an empty reduction: C is zero
-        for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+      for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
+        const int64_t i0 = ib * mc, m = std::min(mc, pr.M - i0);
+        int64_t ldc = kNC;
+        float* c = c_of(i0, j0, ldc);
+        if (first) {  // an empty reduction: C is the bias or zero
+          const float* bias = chunks == 1 ? op.bias(b, i0) : nullptr;
+          for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, bias ? bias[i] : 0.0f);
+        }
+        if (c == cbuf) op.store(b, i0, m, j0, n, c, ldc);
       }
-      if (!direct) op.store(b, i0, m, j0, n, c, ldc);
     }
   }
   if (chunks > 1) combine(op, pr, chunks, pp, threads);

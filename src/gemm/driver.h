@@ -7,11 +7,12 @@
 // and where C goes (straight into the destination, or a per-thread C block handed to an
 // epilogue such as col2im's scatter-add). The loops, visible in run():
 //
-//   task (b, row block ic, [column block jc], [reduction chunk])     parallel, disjoint C
+//   task (b, row blocks, [column block jc], [reduction chunk])     parallel, disjoint C
 //     jc: column blocks of nc (inside the task when columns are not split)
 //       o, pc: the reduction (or its chunk), outer steps then K blocks of kc, in this order
-//         A block (ic, pc), B block (pc, jc)
-//         jr: NR-column micro-panels; ir: MR-row micro-panels -> microkernel
+//         B block (pc, jc)
+//         ic: the task's row blocks of mc; A block (ic, pc)
+//           jr: NR-column micro-panels; ir: MR-row micro-panels -> microkernel
 //     epilogue of the finished C block
 //
 //   chunked reductions: partial Cs added in chunk order
@@ -39,6 +40,9 @@ struct Problem {
   /// Whether the reduction may be split into chunks summed into partial Cs (Operands::c must
   /// give C in place): for a small C with a long reduction, see reduction_chunks.
   bool split_reduction = false;
+  /// Whether a task runs several row blocks over each B block (Operands::c must give C in
+  /// place): for B packed per block, so that it is packed once per K step, not per row block.
+  bool rows_in_task = false;
   double flops = 0;  // total, for the thread count
 };
 
@@ -62,6 +66,8 @@ class Operands {
   /// Where C rows [i0, ...) and columns [j0, ...) live, with leading dimension ldc, when the
   /// microkernel writes them in place; nullptr: a C block is made and given to store().
   virtual float* c(int64_t /*b*/, int64_t /*i0*/, int64_t /*j0*/, int64_t& /*ldc*/) const { return nullptr; }
+  /// The bias of rows [i0, ...), added to C once (the microkernel's init), or nullptr.
+  virtual const float* bias(int64_t /*b*/, int64_t /*i0*/) const { return nullptr; }
   /// The finished C block of rows [i0, i0 + m) and columns [j0, j0 + n) at c (leading dim ldc).
   virtual void store(int64_t /*b*/, int64_t /*i0*/, int64_t /*m*/, int64_t /*j0*/, int64_t /*n*/,
                      const float* /*c*/, int64_t /*ldc*/) const {}
