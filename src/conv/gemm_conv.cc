@@ -134,8 +134,7 @@ class GemmPlan : public ConvPlan {
   }
 
   int64_t memory_bytes() const override {
-    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + ws_.bytes() + padded_.bytes() +
-           driver_.memory_bytes();
+    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + padded_.bytes() + driver_.memory_bytes();
   }
 
   void run(const Tensor& x, Tensor& y) const override {
@@ -185,9 +184,7 @@ class GemmPlan : public ConvPlan {
     Bound(const GemmPlan& plan, const Tensor& x, const Geometry& geo, bool flat, float* y)
         : plan_(plan), xp_(x.const_data<float>()), xs0_(x.stride(0)), xs1_(x.stride(1)), geo_(geo), flat_(flat), y_(y) {}
     const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*, int64_t& stride) const override {
-      const int64_t mr = plan_.mr_, g = b % plan_.G_;
-      stride = plan_.Kd_ * mr;
-      return plan_.a_.const_data<float>() + ((g * plan_.panels_ + i0 / mr) * plan_.Kd_ + k0) * mr;
+      return plan_.packed_a(b % plan_.G_, i0, k0, stride);
     }
     const float* b(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf, int64_t& ldb) const override {
       const int64_t img = b / plan_.G_, g = b % plan_.G_;
@@ -206,9 +203,7 @@ class GemmPlan : public ConvPlan {
       ldc = plan_.P_;
       return y_ + (img * plan_.params.C_out + g * plan_.M_ + i0) * plan_.P_ + j0;
     }
-    const float* bias(int64_t b, int64_t i0) const override {
-      return plan_.bias_.defined() ? plan_.bias_.const_data<float>() + b % plan_.G_ * plan_.M_ + i0 : nullptr;
-    }
+    const float* bias(int64_t b, int64_t i0) const override { return plan_.bias_rows(b % plan_.G_, i0); }
 
    private:
     const GemmPlan& plan_;
@@ -219,24 +214,71 @@ class GemmPlan : public ConvPlan {
     float* y_;
   };
 
-  // BLIS's loops over one K block (from pc) of group g: MC chunks of rows [m_begin, m_end) (an
-  // MC x KC block of A stays in L2), NR-column micro-panels of the nc columns, MR-row panels.
-  // tile(A panel, first row, first column, rows, columns, bias of the first row) makes one
-  // microkernel call; the caller says where B and C are.
-  template <typename Tile>
-  void sweep(int64_t g, int64_t pc, int64_t m_begin, int64_t m_end, int64_t nc, Tile&& tile) const {
-    const float* a = a_.const_data<float>() + (g * panels_ * Kd_ + pc) * mr_;
-    const float* bias = bias_.defined() ? bias_.const_data<float>() + g * M_ : nullptr;
-    for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
-      const int64_t mc = std::min(kMC, m_end - ic);
-      for (int64_t jr = 0; jr < nc; jr += nr_)
-        for (int64_t ir = 0; ir < mc; ir += mr_) {
-          const int64_t row = ic + ir;
-          tile(a + row / mr_ * Kd_ * mr_, row, jr, std::min<int64_t>(mr_, mc - ir), std::min<int64_t>(nr_, nc - jr),
-               bias ? bias + row : nullptr);
-        }
-    }
+  // Group g's packed weights from row i0 and k step k0 (MR-row panels Kd * MR apart).
+  const float* packed_a(int64_t g, int64_t i0, int64_t k0, int64_t& panel_stride) const {
+    panel_stride = Kd_ * mr_;
+    return a_.const_data<float>() + ((g * panels_ + i0 / mr_) * Kd_ + k0) * mr_;
   }
+  const float* bias_rows(int64_t g, int64_t i0) const {
+    return bias_.defined() ? bias_.const_data<float>() + g * M_ + i0 : nullptr;
+  }
+
+  // Tap mode's source (see run_taps): plane stride ds, row stride hs, channel stride cs, Q
+  // positions per image, and whether position q is the output index (1-d).
+  struct TapSource {
+    int64_t ds, hs, cs, Q;
+    bool direct;
+    int64_t O0, O1, O2;
+    const std::vector<int64_t>* tap_off;  // per tap, its offset in the source
+  };
+
+  // The driver's view of tap mode over images [n0, ...): A = the packed weights, B = rows of the
+  // source from each (channel, tap)'s offset, C = y in place (1-d) or a block whose valid
+  // positions the epilogue copies out.
+  class TapBound : public gemm::Operands {
+   public:
+    TapBound(const GemmPlan& plan, const TapSource& src, const float* s, int64_t s_n, int64_t n0, float* y)
+        : plan_(plan), t_(src), s_(s), s_n_(s_n), n0_(n0), y_(y) {}
+    const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*, int64_t& stride) const override {
+      return plan_.packed_a(b % plan_.G_, i0, k0, stride);
+    }
+    const float* const* b_rows(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, const float** rows,
+                               int64_t& off) const override {
+      const float* sg = s_ + b / plan_.G_ * s_n_ + b % plan_.G_ * plan_.params.c_in_per_group() * t_.cs;
+      for (int64_t k = k0; k < k0 + kc; ++k)
+        rows[k - k0] = sg + k / plan_.taps_ * t_.cs + (*t_.tap_off)[static_cast<std::size_t>(k % plan_.taps_)];
+      off = j0;
+      return rows;
+    }
+    float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
+      if (!t_.direct) return nullptr;
+      ldc = plan_.P_;
+      return y_ + ((n0_ + b / plan_.G_) * plan_.params.C_out + b % plan_.G_ * plan_.M_ + i0) * plan_.P_ + j0;
+    }
+    const float* bias(int64_t b, int64_t i0) const override { return plan_.bias_rows(b % plan_.G_, i0); }
+    // Copies the valid positions of [j0, j0 + n) out, one output-row run at a time.
+    void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
+      const int64_t img = n0_ + b / plan_.G_, g = b % plan_.G_;
+      for (int64_t q = j0; q < j0 + n;) {
+        const int64_t od = q / t_.ds, oh = q % t_.ds / t_.hs, ow = q % t_.hs;
+        const int64_t run = std::min(t_.hs - ow, j0 + n - q);
+        if (oh < t_.O1 && ow < t_.O2) {
+          const int64_t valid = std::min(run, t_.O2 - ow);
+          for (int64_t r = 0; r < m; ++r)
+            std::memcpy(y_ + ((img * plan_.params.C_out + g * plan_.M_ + i0 + r) * t_.O0 + od) * t_.O1 * t_.O2 + oh * t_.O2 + ow,
+                        c + r * ldc + (q - j0), static_cast<std::size_t>(valid) * sizeof(float));
+        }
+        q += run;
+      }
+    }
+
+   private:
+    const GemmPlan& plan_;
+    const TapSource& t_;
+    const float* s_;
+    int64_t s_n_, n0_;
+    float* y_;
+  };
 
   // Several taps. Outputs are computed in the source's coordinates: output (od, oh, ow) is
   // position q = od * ds + oh * hs + ow of a source with unit column stride, row stride hs and
@@ -270,56 +312,27 @@ class GemmPlan : public ConvPlan {
     const std::vector<int64_t>& tap_off = in_place ? tap_in_place_ : tap_padded_;
     const int64_t Q = (O[0] - 1) * ds + (O[1] - 1) * hs + O[2];  // positions up to the last output
     const bool direct = O[0] == 1 && O[1] == 1;                    // q is the output index
-    const int64_t nJ = (Q + kNC - 1) / kNC;
-    const int64_t m_chunks = (M_ + kMC - 1) / kMC;
-    const int64_t per_image = G_ * nJ;
     // Images padded (and then computed) together: as many as fit in ~4 MB, at least one.
     const int64_t batch = in_place ? p.N : std::max<int64_t>(1, std::min(p.N, (int64_t{1} << 20) / (p.C_in * cs)));
-    // B is read in place, so splitting M across tasks costs no repacking: always split, for
-    // finer tasks that balance better over the threads.
-    const int64_t nI = m_chunks;
-    const int64_t m_per_task = (m_chunks + nI - 1) / nI * kMC;
-    const int threads = threads_for(p.N * per_image * nI, 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
-    // Per thread: a C block of M x kNC (unless direct), and the K block's row pointers.
-    const auto ws = ws_.lease(threads, direct ? 1 : M_ * kNC);
+    const int threads = threads_for(p.N * G_ * ceil_div(Q, kNC) * ceil_div(M_, kMC),
+                                    2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_));
     const auto padded = padded_.lease(1, in_place ? 1 : batch * p.C_in * cs);
     const float* xp = x.const_data<float>();
     float* yp = internal::mutable_data<float>(y);
+    const TapSource geo{ds, hs, cs, Q, direct, O[0], O[1], O[2], &tap_off};
 
-    // Tasks of images [n0, n1): (image, group, column block, M part); disjoint outputs, K
-    // summed in one order: the same bits for any thread count.
+    // Images [n0, n1) on the driver: batch = (image, group), rows = output channels, columns =
+    // source positions up to Q, the reduction = C_in/g x taps read in place through row
+    // pointers. B costs no packing, so every row block is its own task.
     auto compute = [&](int64_t n0, int64_t n1, const float* src, int64_t src_n) {
-      const int64_t tasks = (n1 - n0) * per_image * nI;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-      for (int64_t task = 0; task < tasks; ++task) {
-        const int64_t ib = task % nI, jb = (task / nI) % nJ, g = (task / (nI * nJ)) % G_, n = n0 + task / (nI * per_image);
-        float* cblock = ws.get(omp_get_thread_num());
-        const float* rows[kMaxKc];  // the K block's B rows
-        const int64_t jc = jb * kNC, nc = std::min(kNC, Q - jc);
-        const int64_t m_begin = ib * m_per_task, m_end = std::min(M_, m_begin + m_per_task);
-        const float* sg = src + (n - n0) * src_n + g * p.c_in_per_group() * cs;
-        for (int64_t pc = 0; pc < Kd_; pc += kc_) {
-          const int64_t kc = std::min(kc_, Kd_ - pc);
-          for (int64_t k = pc; k < pc + kc; ++k) rows[k - pc] = sg + k / taps_ * cs + tap_off[static_cast<std::size_t>(k % taps_)];
-          sweep(g, pc, m_begin, m_end, nc, [&](const float* ap, int64_t row, int64_t jr, int64_t m, int64_t nn, const float* bias) {
-            float* cp = direct ? yp + (n * p.C_out + g * M_ + row) * P_ + jc + jr : cblock + (row - m_begin) * kNC + jr;
-            kernel_.rows(kc, ap, rows, jc + jr, cp, direct ? P_ : kNC, m, nn, pc > 0, bias);
-          });
-        }
-        if (direct) continue;
-        // Copy the valid positions of [jc, jc + nc) out, one output-row run at a time.
-        for (int64_t q = jc; q < jc + nc;) {
-          const int64_t od = q / ds, oh = q % ds / hs, ow = q % hs;
-          const int64_t run = std::min(hs - ow, jc + nc - q);
-          if (oh < O[1] && ow < O[2]) {
-            const int64_t valid = std::min(run, O[2] - ow);
-            for (int64_t m = m_begin; m < m_end; ++m)
-              std::memcpy(yp + ((n * p.C_out + g * M_ + m) * O[0] + od) * O[1] * O[2] + oh * O[2] + ow,
-                          cblock + (m - m_begin) * kNC + (q - jc), static_cast<std::size_t>(valid) * sizeof(float));
-          }
-          q += run;
-        }
-      }
+      const TapBound bound(*this, geo, src, src_n, n0, yp);
+      gemm::Problem pr;
+      pr.batch = (n1 - n0) * G_;
+      pr.M = M_;
+      pr.N = Q;
+      pr.K = Kd_;
+      pr.flops = 2.0 * static_cast<double>((n1 - n0) * p.C_out * P_) * static_cast<double>(Kd_);
+      driver_.run(bound, pr);
     };
     if (in_place) {
       compute(0, p.N, xp, x.stride(0));
@@ -416,8 +429,8 @@ class GemmPlan : public ConvPlan {
   std::vector<int64_t> kci_;
   std::vector<int64_t> koff_[3];
   Tensor a_, bias_;
-  Workspace ws_, padded_;
-  gemm::Driver driver_;  // the packed (im2col) path
+  Workspace padded_;     // tap mode's padded, phase-split copy of a batch of images
+  gemm::Driver driver_;  // both modes' GEMM loops
   bool tap_ = false;
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
   // Tap mode: source offset of tap t from its channel's start, read in place or padded.

@@ -107,8 +107,10 @@ void Driver::run(const Operands& op, const Problem& pr) const {
       const int64_t step_end = std::min(steps, (ch + 1) * steps_per_chunk);
       for (int64_t step = ch * steps_per_chunk; step < step_end; ++step) {
         const int64_t o = step / k_blocks, k0 = step % k_blocks * kc_max, kc = std::min(kc_max, pr.K - k0);
-        int64_t ldb = kLdb;
-        const float* bb = op.b(b, o, k0, kc, j0, n, bbuf, ldb);
+        int64_t ldb = kLdb, off = 0;
+        const float* rowbuf[kMaxKc];
+        const float* const* rows = op.b_rows(b, o, k0, kc, j0, rowbuf, off);
+        const float* bb = rows ? nullptr : op.b(b, o, k0, kc, j0, n, bbuf, ldb);
         const int64_t b_panel = op.b_panel_stride(kc);
         for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
           const int64_t i0 = ib * mc, m = std::min(mc, pr.M - i0);
@@ -117,9 +119,14 @@ void Driver::run(const Operands& op, const Problem& pr) const {
           const float* a = op.a(b, o, i0, m, k0, kc, abuf, panel_stride);
           const float* bias = first && chunks == 1 ? op.bias(b, i0) : nullptr;
           for (int64_t jr = 0; jr < n; jr += nr)
-            for (int64_t ir = 0; ir < m; ir += mr)
-              k_.fn(kc, a + ir / mr * panel_stride, bb + (b_panel ? jr / nr * b_panel : jr), ldb, c + ir * ldc + jr,
-                    ldc, std::min(mr, m - ir), std::min(nr, n - jr), !first, bias ? bias + ir : nullptr);
+            for (int64_t ir = 0; ir < m; ir += mr) {
+              const float* ap = a + ir / mr * panel_stride;
+              float* cp = c + ir * ldc + jr;
+              const int64_t mm = std::min(mr, m - ir), nn = std::min(nr, n - jr);
+              const float* bi = bias ? bias + ir : nullptr;
+              if (rows) k_.rows(kc, ap, rows, off + jr, cp, ldc, mm, nn, !first, bi);
+              else k_.fn(kc, ap, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
+            }
         }
         first = false;
       }

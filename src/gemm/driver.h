@@ -57,8 +57,17 @@ class Operands {
                          int64_t& panel_stride) const = 0;
   /// The B block of rows [k0, k0 + kc) and columns [j0, j0 + n): row k at result + k * ldb.
   /// Packs into buf (kc rows of `ldb` as given) or returns memory read in place (and sets ldb).
-  virtual const float* b(int64_t b, int64_t o, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
-                         int64_t& ldb) const = 0;
+  virtual const float* b(int64_t /*b*/, int64_t /*o*/, int64_t /*k0*/, int64_t /*kc*/, int64_t /*j0*/,
+                         int64_t /*n*/, float* /*buf*/, int64_t& /*ldb*/) const {
+    return nullptr;
+  }
+  /// Or B read in place through row pointers (the microkernel's rows form): row k of the block
+  /// at rows[k] + off, column j0 + j at + j. Fills rows (kc <= kMaxKc entries) and returns it,
+  /// or returns nullptr when B comes from b().
+  virtual const float* const* b_rows(int64_t /*b*/, int64_t /*o*/, int64_t /*k0*/, int64_t /*kc*/, int64_t /*j0*/,
+                                     const float** /*rows*/, int64_t& /*off*/) const {
+    return nullptr;
+  }
   /// 0 when b()'s columns are contiguous (column j at result + j); else B comes pre-packed in
   /// NR-wide panels and this is the distance between them (columns j0 + [r NR, (r+1) NR) at
   /// result + r * stride). Column blocks then start at multiples of NR.
