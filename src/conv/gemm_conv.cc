@@ -41,7 +41,7 @@ struct Geometry {
 class GemmPlan : public ConvPlan {
  public:
   GemmPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : kernel_(pick_kernel(p)), copy_(kernels::copy_kernel(max_isa())), mr_(kernel_.mr), nr_(kernel_.nr),
+      : kernel_(pick_kernel(p)), copy_(kernels::copy_kernel(max_isa())), mr_(kernel_.mr),
         driver_(kernel_) {
     params = p;
     G_ = p.groups;
@@ -423,7 +423,7 @@ class GemmPlan : public ConvPlan {
 
   const kernels::GemmKernel& kernel_;
   const kernels::CopyKernel& copy_;
-  int64_t mr_, nr_;
+  int64_t mr_;
   int64_t G_ = 1, M_ = 0, Kd_ = 0, P_ = 0, taps_ = 1, panels_ = 0;
   bool flat_ = false;
   std::vector<int64_t> kci_;
