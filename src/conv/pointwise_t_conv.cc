@@ -15,6 +15,7 @@
 #include "core/storage.h"
 #include "gemm/driver.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/transpose/transpose.h"
 
 namespace convkit::internal {
 
@@ -44,9 +45,20 @@ class PointwiseTPlan : public ConvPlan {
     const Tensor wc = w.contiguous();  // [C_out, C_in, 1...]
     const float* wp = wc.const_data<float>();
     float* dst = internal::mutable_data<float>(wt_);
-    for (int64_t jp = 0; jp < panels; ++jp)
-      for (int64_t ci = 0; ci < K_; ++ci, dst += nr_)
-        for (int64_t j = 0; j < nr_; ++j) dst[j] = jp * nr_ + j < M_ ? wp[(jp * nr_ + j) * K_ + ci] : 0.0f;
+    // Panel jp is the transpose of weight rows [jp NR, jp NR + NR): 16 rows at a time through
+    // the transpose kernel (a column-by-column gather made 2048 x 512 weights take 0.8 ms).
+    const kernels::TransposeKernel& tk = kernels::transpose_kernel(max_isa());
+    const float* rows[kernels::kTransposeMaxRows];
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      float* panel = dst + jp * K_ * nr_;
+      for (int64_t j0 = 0; j0 < nr_; j0 += kernels::kTransposeMaxRows) {
+        const int64_t n = std::clamp<int64_t>(M_ - (jp * nr_ + j0), 0, std::min(kernels::kTransposeMaxRows, nr_ - j0));
+        for (int64_t i = 0; i < n; ++i) rows[i] = wp + (jp * nr_ + j0 + i) * K_;
+        if (n > 0) tk.fn(rows, 1, n, K_, panel + j0, nr_);
+        for (int64_t j = j0 + n; j < std::min(nr_, j0 + kernels::kTransposeMaxRows); ++j)  // channels past C_out
+          for (int64_t ci = 0; ci < K_; ++ci) panel[ci * nr_ + j] = 0.0f;
+      }
+    }
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 
