@@ -1,11 +1,9 @@
 #include <cmath>
 #include <mutex>
-#include <optional>
 
 #include "conv/backward.h"
 #include "conv/conv.h"
 #include "nn/module_util.h"
-#include "core/fingerprint.h"
 #include "convkit/random.h"
 #include "convkit/settings.h"
 #include "convkit/nn/modules/conv.h"
@@ -83,34 +81,15 @@ bool same_computation(const ConvOptions<D>& a, const ConvOptions<D>& b) {
 // immutable and shared: forward() takes it under the mutex and runs it outside, so
 // concurrent forwards run in parallel, and one that finds the plan stale builds a new one
 // while running forwards finish on the old.
-// Fingerprints taken for a forward: only of tensors writable outside convkit.
-struct Prints {
-  std::optional<uint64_t> w, b;
-};
-
 template <std::size_t D>
 struct ConvNdImpl<D>::PlanCache {
   ConvOptions<D> options{1, 1, 1};
-  Shape x_sizes;
-  DType dtype = kFloat32;
-  const void* w_ptr = nullptr;
-  uint64_t w_version = 0;
-  Shape w_sizes;
-  const void* b_ptr = nullptr;
-  uint64_t b_version = 0;
-  uint64_t w_print = 0, b_print = 0;  // fingerprints of what the plan was built from
-  bool fast_winograd = false;          // allow_fast_winograd() when it was built
+  internal::PlanKey key;
   std::shared_ptr<const internal::ConvPlan> plan;
   mutable std::mutex mutex;  // guards every member above
 
-  // prints: the current fingerprints of weight and bias where they are writable outside.
-  bool matches(const ConvNdImpl<D>& m, const Tensor& x, const Prints& prints) const {
-    return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.defined() && m.weight.const_data_ptr() == w_ptr &&
-           m.weight.version() == w_version && m.weight.sizes() == w_sizes &&
-           (m.bias.defined() ? m.bias.const_data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
-           (!prints.w || *prints.w == w_print) && (!prints.b || *prints.b == b_print) &&
-           fast_winograd == allow_fast_winograd() &&
-           same_computation(m.options, options);
+  bool matches(const ConvNdImpl<D>& m, const Tensor& x, const internal::ParamPrints& prints) const {
+    return plan && key.matches(x, m.weight, m.bias, prints) && same_computation(m.options, options);
   }
 
   std::shared_ptr<const internal::ConvPlan> current() const {
@@ -146,9 +125,7 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
 template <std::size_t D>
 Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
   PlanCache& c = *cache_;
-  Prints prints;
-  if (weight.defined() && weight.writable_outside()) prints.w = internal::fingerprint(weight);
-  if (bias.defined() && bias.writable_outside()) prints.b = internal::fingerprint(bias);
+  const internal::ParamPrints prints = internal::ParamPrints::of(weight, bias);
   std::shared_ptr<const internal::ConvPlan> plan;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
@@ -159,17 +136,7 @@ Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
       const bool fast_winograd = allow_fast_winograd();  // read once: the plan and the record agree
       c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm, fast_winograd);
       c.options = options;
-      c.x_sizes = x.sizes();
-      c.dtype = x.dtype();
-      c.w_ptr = weight.const_data_ptr();
-      c.w_version = weight.version();
-      c.w_sizes = weight.sizes();
-      c.b_ptr = bias.defined() ? bias.const_data_ptr() : nullptr;
-      c.b_version = bias.version();
-      // Taken now even for memory only convkit writes: a writable pointer may be handed out later.
-      c.w_print = prints.w ? *prints.w : internal::fingerprint(weight);
-      c.b_print = prints.b ? *prints.b : internal::fingerprint(bias);
-      c.fast_winograd = fast_winograd;
+      c.key.record(x, weight, bias, prints, fast_winograd);
     }
     plan = c.plan;
   }

@@ -1,12 +1,10 @@
 // ConvTranspose1d/2d/3d: options checked at construction, PyTorch's initialization, and
 // forward/backward through the transposed-convolution entries of conv/backward.h.
 #include <mutex>
-#include <optional>
 
 #include "conv/backward.h"
 #include "convkit/nn/modules/conv.h"
 #include "convkit/settings.h"
-#include "core/fingerprint.h"
 #include "nn/module_util.h"
 
 namespace convkit::nn {
@@ -46,31 +44,14 @@ bool same_args(const internal::TransposeArgs& a, const internal::TransposeArgs& 
 
 }  // namespace
 
-// What the plan was made for (as ConvNd's cache: weight and bias memory only convkit writes is
-// known unchanged by version(); memory writable outside is compared by fingerprint). The plan
-// is immutable: forward() takes it under the mutex and runs it outside.
+// The plan and what it was made for (internal::PlanKey, as ConvNd's cache). The plan is
+// immutable: forward() takes it under the mutex and runs it outside.
 template <std::size_t D>
 struct ConvTransposeNdImpl<D>::PlanCache {
   internal::TransposeArgs args;
-  Shape x_sizes;
-  DType dtype = kFloat32;
-  const void* w_ptr = nullptr;
-  uint64_t w_version = 0, b_version = 0, w_print = 0, b_print = 0;
-  Shape w_sizes;
-  const void* b_ptr = nullptr;
-  bool fast_winograd = false;
+  internal::PlanKey key;
   std::shared_ptr<const internal::BackwardDataPlan> plan;
   std::mutex mutex;  // guards every member above
-
-  // w_print / b_print: the current fingerprints where the memory is writable outside.
-  bool matches(const ConvTransposeNdImpl<D>& m, const internal::TransposeArgs& a, const Tensor& x,
-               const std::optional<uint64_t>& wp, const std::optional<uint64_t>& bp) const {
-    return plan && x.sizes() == x_sizes && x.dtype() == dtype && m.weight.const_data_ptr() == w_ptr &&
-           m.weight.version() == w_version && m.weight.sizes() == w_sizes &&
-           (m.bias.defined() ? m.bias.const_data_ptr() : nullptr) == b_ptr && m.bias.version() == b_version &&
-           (!wp || *wp == w_print) && (!bp || *bp == b_print) && fast_winograd == allow_fast_winograd() &&
-           same_args(a, args);
-  }
 };
 
 template <std::size_t D>
@@ -99,26 +80,15 @@ Tensor ConvTransposeNdImpl<D>::forward(const Tensor& x, const Shape& output_size
     a.output_padding = internal::output_padding_for(x, output_size, a, options.kernel_size().vec());
   }
   PlanCache& c = *cache_;
-  std::optional<uint64_t> wp, bp;
-  if (weight.writable_outside()) wp = internal::fingerprint(weight);
-  if (bias.defined() && bias.writable_outside()) bp = internal::fingerprint(bias);
+  const internal::ParamPrints prints = internal::ParamPrints::of(weight, bias);
   std::shared_ptr<const internal::BackwardDataPlan> plan;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    if (!c.matches(*this, a, x, wp, bp)) {
+    if (!c.plan || !c.key.matches(x, weight, bias, prints) || !same_args(a, c.args)) {
       const bool fast_winograd = allow_fast_winograd();  // (the stride-1 route's forward reads it)
       c.plan = internal::make_transpose_plan(x, weight, bias, a);
       c.args = a;
-      c.x_sizes = x.sizes();
-      c.dtype = x.dtype();
-      c.w_ptr = weight.const_data_ptr();
-      c.w_version = weight.version();
-      c.w_sizes = weight.sizes();
-      c.b_ptr = bias.defined() ? bias.const_data_ptr() : nullptr;
-      c.b_version = bias.version();
-      c.w_print = wp ? *wp : internal::fingerprint(weight);
-      c.b_print = bp ? *bp : internal::fingerprint(bias);
-      c.fast_winograd = fast_winograd;
+      c.key.record(x, weight, bias, prints, fast_winograd);
     }
     plan = c.plan;
   }

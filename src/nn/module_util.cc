@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "convkit/settings.h"
 #include "core/cast.h"
+#include "core/fingerprint.h"
 
 namespace convkit::internal {
 
@@ -62,6 +64,35 @@ void accumulate_grad(Tensor& slot, const Tensor& g) {
     for (int64_t i = 0; i < slot.numel(); ++i) s[i] = cast_value<T>(cast_value<C>(s[i]) + cast_value<C>(a[i]));
   });
   slot.bump_version();
+}
+
+ParamPrints ParamPrints::of(const Tensor& weight, const Tensor& bias) {
+  ParamPrints p;
+  if (weight.defined() && weight.writable_outside()) p.w = fingerprint(weight);
+  if (bias.defined() && bias.writable_outside()) p.b = fingerprint(bias);
+  return p;
+}
+
+bool PlanKey::matches(const Tensor& x, const Tensor& weight, const Tensor& bias, const ParamPrints& prints) const {
+  return x.sizes() == x_sizes && x.dtype() == dtype && weight.defined() && weight.const_data_ptr() == w_ptr &&
+         weight.version() == w_version && weight.sizes() == w_sizes &&
+         (bias.defined() ? bias.const_data_ptr() : nullptr) == b_ptr && bias.version() == b_version &&
+         (!prints.w || *prints.w == w_print) && (!prints.b || *prints.b == b_print) &&
+         fast_winograd == allow_fast_winograd();
+}
+
+void PlanKey::record(const Tensor& x, const Tensor& weight, const Tensor& bias, const ParamPrints& prints,
+                     bool fast) {
+  x_sizes = x.sizes();
+  dtype = x.dtype();
+  w_ptr = weight.const_data_ptr();
+  w_version = weight.version();
+  w_sizes = weight.sizes();
+  b_ptr = bias.defined() ? bias.const_data_ptr() : nullptr;
+  b_version = bias.version();
+  w_print = prints.w ? *prints.w : fingerprint(weight);
+  b_print = prints.b ? *prints.b : fingerprint(bias);
+  fast_winograd = fast;
 }
 
 }  // namespace convkit::internal

@@ -2,6 +2,7 @@
 // initialization, and gradient accumulation into Tensor::grad().
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "convkit/nn/modules/conv.h"
@@ -34,6 +35,33 @@ void torch_conv_init(Tensor& weight, Tensor& bias, int64_t fan_in, Generator* ge
 
 /// slot += g, as autograd accumulates .grad: an undefined slot becomes (a copy of) g.
 void accumulate_grad(Tensor& slot, const Tensor& g);
+
+/// Fingerprints taken for one forward: only of the weight and bias memory code outside convkit
+/// may write (Tensor::writable_outside()).
+struct ParamPrints {
+  std::optional<uint64_t> w, b;
+  static ParamPrints of(const Tensor& weight, const Tensor& bias);
+};
+
+/// What a module's cached plan was made for, besides its options: the input's shape and dtype,
+/// the weight and bias (memory only convkit writes is known unchanged by its version(); memory
+/// writable outside is compared by fingerprint), and the fast-Winograd switch.
+struct PlanKey {
+  Shape x_sizes;
+  DType dtype = kFloat32;
+  const void* w_ptr = nullptr;
+  uint64_t w_version = 0;
+  Shape w_sizes;
+  const void* b_ptr = nullptr;
+  uint64_t b_version = 0;
+  uint64_t w_print = 0, b_print = 0;
+  bool fast_winograd = false;
+
+  bool matches(const Tensor& x, const Tensor& weight, const Tensor& bias, const ParamPrints& prints) const;
+  /// Records the state; fingerprints are taken now even for memory only convkit writes (a
+  /// writable pointer may be handed out later).
+  void record(const Tensor& x, const Tensor& weight, const Tensor& bias, const ParamPrints& prints, bool fast_winograd);
+};
 
 }  // namespace convkit::internal
 
