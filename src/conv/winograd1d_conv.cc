@@ -13,6 +13,7 @@
 
 #include "conv/plan.h"
 #include "core/storage.h"
+#include "gemm/driver.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/scan/scan.h"
 #include "kernels/winograd/winograd.h"
@@ -34,8 +35,8 @@ class Winograd1dPlan : public FiniteInputPlan {
       : kernel_(kernels::gemm_kernel_for(max_isa(), p.C_out, kTiles, kTiles)),
         wk_(kernels::winograd_kernels(max_isa())),
         scan_(kernels::scan_kernel(max_isa())),
-        mr_(kernel_.mr),
-        nr_(kernel_.nr) {
+        driver_(kernel_),
+        mr_(kernel_.mr) {
     params = p;
     M_ = p.C_out;
     K_ = p.C_in;
@@ -122,15 +123,9 @@ class Winograd1dPlan : public FiniteInputPlan {
         nonfinite.store(true, std::memory_order_relaxed);
         continue;
       }
-      // The 6 GEMMs over the chunk's columns.
-      const int64_t nt = ng * kLanes, kb = gemm_k_block(K_);
-      for (int64_t j = 0; j < 6; ++j)
-        for (int64_t pc = 0; pc < K_; pc += kb)
-          for (int64_t jr = 0; jr < nt; jr += nr_)
-            for (int64_t ir = 0; ir < M_; ir += mr_)
-              kernel_.fn(std::min(kb, K_ - pc), u_.const_data<float>() + j * ustride_ + (ir / mr_ * K_ + pc) * mr_,
-                         v + (j * K_ + pc) * kTiles + jr, kTiles, m + (j * M_ + ir) * kTiles + jr, kTiles,
-                         std::min(mr_, M_ - ir), std::min(nr_, nt - jr), pc > 0, nullptr);
+      // The 6 products M[j] = U[j] V[j] over the chunk's columns, on the GEMM driver.
+      const gemm::PackedAOperands op(u_.const_data<float>(), ustride_, mr_, v, m, M_, K_, kTiles);
+      for (int64_t j = 0; j < 6; ++j) driver_.run_serial(op, {.batch = 6, .M = M_, .N = ng * kLanes, .K = K_}, j, {});
       // Output transforms, straight into y (outputs past Lo are dropped by the kernel).
       for (int64_t co = 0; co < M_; ++co)
         for (int64_t k = 0; k < ng; ++k)
@@ -156,7 +151,8 @@ class Winograd1dPlan : public FiniteInputPlan {
   const kernels::GemmKernel& kernel_;
   const kernels::WinogradKernels& wk_;
   const kernels::ScanKernel& scan_;
-  int64_t mr_, nr_;
+  gemm::Driver driver_;
+  int64_t mr_;
   int64_t M_ = 0, K_ = 0, d_ = 1, Lo_ = 0, grids_ = 1, tiles_ = 0, panels_ = 0, ustride_ = 0;
   int64_t q_ = 1, per_ = 16, iblocks_ = 1, groups_ = 1;
   Tensor u_, bias_;

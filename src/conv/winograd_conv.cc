@@ -14,6 +14,7 @@
 
 #include "conv/plan.h"
 #include "core/storage.h"
+#include "gemm/driver.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/scan/scan.h"
 #include "kernels/winograd/winograd.h"
@@ -32,8 +33,8 @@ class WinogradPlan : public FiniteInputPlan {
       : kernel_(pick_kernel(p)),
         wk_(kernels::winograd_kernels(max_isa())),
         scan_(kernels::scan_kernel(max_isa())),
-        mr_(kernel_.mr),
-        nr_(kernel_.nr) {
+        driver_(kernel_),
+        mr_(kernel_.mr) {
     params = p;
     M_ = p.C_out;
     K_ = p.C_in;
@@ -96,15 +97,11 @@ class WinogradPlan : public FiniteInputPlan {
     // would leave one thread a block short), the threads share each block's three phases
     // (channels, positions, output channels). Either way every value is computed by the same
     // operations: same bits.
-    // K is blocked (gemm_k_block) so a micro-panel of V stays in L1 beside its U panel.
-    const int64_t kb = gemm_k_block(K_);
+    // The 36 products M[xi] = U[xi] V[xi] of a block, [C_out x C_in] x [C_in x nt], on the
+    // GEMM driver (K blocked so a micro-panel of V stays in L1 beside its U panel).
     auto gemms = [&](const float* v, float* m, int64_t nt, int64_t xi) {
-      for (int64_t pc = 0; pc < K_; pc += kb)
-        for (int64_t jr = 0; jr < nt; jr += nr_)
-          for (int64_t ir = 0; ir < M_; ir += mr_)
-            kernel_.fn(std::min(kb, K_ - pc), u_.const_data<float>() + xi * ustride_ + (ir / mr_ * K_ + pc) * mr_,
-                       v + (xi * K_ + pc) * kTilesPerBlock + jr, kTilesPerBlock, m + (xi * M_ + ir) * kTilesPerBlock + jr,
-                       kTilesPerBlock, std::min<int64_t>(mr_, M_ - ir), std::min<int64_t>(nr_, nt - jr), pc > 0, nullptr);
+      const gemm::PackedAOperands op(u_.const_data<float>(), ustride_, mr_, v, m, M_, K_, kTilesPerBlock);
+      driver_.run_serial(op, {.batch = 36, .M = M_, .N = nt, .K = K_}, xi, {});
     };
     std::atomic<bool> nonfinite{false};  // once set, the remaining tasks are skipped
     if (whole_blocks) {
@@ -295,7 +292,8 @@ class WinogradPlan : public FiniteInputPlan {
   const kernels::GemmKernel& kernel_;
   const kernels::WinogradKernels& wk_;
   const kernels::ScanKernel& scan_;
-  int64_t mr_, nr_;
+  gemm::Driver driver_;
+  int64_t mr_;
   int64_t M_ = 0, K_ = 0, panels_ = 0, tiles_h_ = 0, tiles_w_ = 0, dh_ = 1, dw_ = 1, grids_ = 1, grids_w_ = 1;
   Tensor u_, bias_;
   int64_t ustride_ = 0;  // floats between U's positions

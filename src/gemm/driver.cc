@@ -33,116 +33,147 @@ int64_t reduction_chunks(const Problem& pr, int64_t tiles, int64_t kc_max) {
   return std::clamp<int64_t>(steps / kChunkSteps, 1, kMaxChunks);
 }
 
-void Driver::run(const Operands& op, const Problem& pr) const {
+// How a problem's C and reduction are cut into tasks (Driver::run's first half).
+struct Driver::Layout {
+  int64_t mc = 0, nc = 0, kc_max = 0, k_blocks = 0, nI = 0, nJ = 0, nJ_tasks = 1;
+  int64_t chunks = 1, steps = 0, steps_per_chunk = 0, parts = 1, per_part = 1, tasks = 0;
+  int64_t a_floats = 0, b_floats = 0, c_floats = 0;  // per thread: A block, B block, C block
+};
+
+// want: the threads the tasks should divide over (1: one caller runs them all).
+Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
+  Layout L;
   const int64_t mr = k_.mr, nr = k_.nr;
   const int64_t quantum = pr.row_quantum > 0 ? pr.row_quantum : mr;
   // Whole quanta (and panels), but no taller than M: one block of every row is aligned too.
-  const int64_t mc = std::min(std::max(quantum, kMC / quantum * quantum), round_up(pr.M, mr));
-  if (pr.batch <= 0 || pr.M <= 0 || pr.N <= 0) return;  // no C
-  const int64_t kc_max = kc_for(pr.K);
-  const int64_t nI = (pr.M + mc - 1) / mc;
-  const int64_t chunks = reduction_chunks(pr, pr.batch * nI * ceil_div(pr.N, kNC), kc_max);
-  const int64_t steps = pr.outer * ceil_div(pr.K, kc_max), steps_per_chunk = ceil_div(steps, chunks);
+  L.mc = std::min(std::max(quantum, kMC / quantum * quantum), round_up(pr.M, mr));
+  L.kc_max = kc_for(pr.K);
+  L.k_blocks = ceil_div(pr.K, L.kc_max);
+  L.nI = (pr.M + L.mc - 1) / L.mc;
+  L.chunks = reduction_chunks(pr, pr.batch * L.nI * ceil_div(pr.N, kNC), L.kc_max);
+  L.steps = pr.outer * L.k_blocks;
+  L.steps_per_chunk = ceil_div(L.steps, L.chunks);
   // Column blocks of kNC, or narrower (whole NR panels) so that the tasks divide evenly over
   // the threads or are plenty (eight per thread): three tasks on two threads (ResNet-50 res2's
   // weight gradient) or eleven (res5 1x1 transposed) leave a thread idle at the end. The
   // blocking of C's columns does not change any element's sum, so the bits stay the same.
-  int64_t nc = std::min(kNC, round_up(ceil_div(pr.N, ceil_div(pr.N, kNC)), nr));  // blocks of about one size
+  L.nc = std::min(kNC, round_up(ceil_div(pr.N, ceil_div(pr.N, kNC)), nr));  // blocks of about one size
   if (pr.split_columns) {
-    const int64_t want = get_num_threads(), have = pr.batch * (pr.rows_in_task ? 1 : nI) * chunks;
+    const int64_t have = pr.batch * (pr.rows_in_task ? 1 : L.nI) * L.chunks;
     for (int64_t blocks = ceil_div(pr.N, kNC); want > 1 && blocks <= ceil_div(pr.N, nr); ++blocks) {
       const int64_t width = round_up(ceil_div(pr.N, blocks), nr), tasks = have * ceil_div(pr.N, width);
       if (tasks % want == 0 || tasks >= 8 * want) {
-        nc = std::min(width, kNC);
+        L.nc = std::min(width, kNC);
         break;
       }
     }
   }
-  const int64_t nJ = ceil_div(pr.N, nc);
-  const int64_t nJ_tasks = pr.split_columns ? nJ : 1;
+  L.nJ = ceil_div(pr.N, L.nc);
+  L.nJ_tasks = pr.split_columns ? L.nJ : 1;
   // Rows: a task per row block; or, with rows_in_task (C in place), row parts that run each of
   // their row blocks over one B block per K step (BLIS's order: B packed once, not once per
   // row block), split only as far as the threads need: until the tasks divide evenly over
   // them or are eight per thread.
-  int64_t parts = nI;
+  L.parts = L.nI;
   if (pr.rows_in_task) {
-    parts = 1;
-    const int64_t base = pr.batch * nJ_tasks * chunks;
-    const int64_t nth = threads_for(base * nI, pr.flops);
-    while (parts < nI && base * parts < 8 * nth && base * parts % nth != 0) ++parts;
+    L.parts = 1;
+    const int64_t base = pr.batch * L.nJ_tasks * L.chunks;
+    const int64_t nth = want > 1 ? threads_for(base * L.nI, pr.flops) : 1;
+    while (L.parts < L.nI && base * L.parts < 8 * nth && base * L.parts % nth != 0) ++L.parts;
   }
-  const int64_t per_part = ceil_div(nI, parts);
-  const int64_t tasks = pr.batch * parts * nJ_tasks * chunks;
-  const int threads = threads_for(tasks, pr.flops);
-  // Per thread: A block (mc x kc), B block (kc x kLdb), C block (mc x kNC).
-  const int64_t a_floats = round_up(mc, mr) * kc_max, b_floats = kc_max * kLdb, c_floats = mc * kNC;
-  const auto ws = ws_.lease(threads, a_floats + b_floats + c_floats);
-  // Chunked: partial C per chunk, [chunk][batch][M][N], from the driver's pool (kept between calls).
-  const auto partial = partial_.lease(1, chunks > 1 ? chunks * pr.batch * pr.M * pr.N : 1);
-  float* pp = chunks > 1 ? partial.get(0) : nullptr;
-  const int64_t k_blocks = ceil_div(pr.K, kc_max);
+  L.per_part = ceil_div(L.nI, L.parts);
+  L.tasks = pr.batch * L.parts * L.nJ_tasks * L.chunks;
+  L.a_floats = round_up(L.mc, mr) * L.kc_max, L.b_floats = L.kc_max * kLdb, L.c_floats = L.mc * kNC;
+  return L;
+}
 
+void Driver::run(const Operands& op, const Problem& pr) const {
+  if (pr.batch <= 0 || pr.M <= 0 || pr.N <= 0) return;  // no C
+  const Layout L = layout(pr, get_num_threads());
+  const int threads = threads_for(L.tasks, pr.flops);
+  const auto ws = ws_.lease(threads, L.a_floats + L.b_floats + L.c_floats);
+  // Chunked: partial C per chunk, [chunk][batch][M][N], from the driver's pool (kept between calls).
+  const auto partial = partial_.lease(1, L.chunks > 1 ? L.chunks * pr.batch * pr.M * pr.N : 1);
+  float* pp = L.chunks > 1 ? partial.get(0) : nullptr;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t part = task % parts, jt = task / parts % nJ_tasks, ch = task / (parts * nJ_tasks) % chunks;
-    const int64_t b = task / (parts * nJ_tasks * chunks);
-    const int64_t ib_begin = part * per_part, ib_end = std::min(nI, ib_begin + per_part);
+  for (int64_t task = 0; task < L.tasks; ++task) {
     float* abuf = ws.get(omp_get_thread_num());
-    float* bbuf = abuf + a_floats;
-    float* cbuf = bbuf + b_floats;
-    // C of row block ib: in place, the chunk's partial, or (one row block per task) cbuf.
-    auto c_of = [&](int64_t i0, int64_t j0, int64_t& ldc) -> float* {
-      if (chunks > 1) {
-        ldc = pr.N;
-        return pp + ((ch * pr.batch + b) * pr.M + i0) * pr.N + j0;
-      }
-      float* c = op.c(b, i0, j0, ldc);
-      if (c == nullptr) c = cbuf, ldc = kNC;
-      return c;
-    };
-    const int64_t jb_begin = pr.split_columns ? jt : 0, jb_end = pr.split_columns ? jt + 1 : nJ;
-    for (int64_t jb = jb_begin; jb < jb_end; ++jb) {
-      const int64_t j0 = jb * nc, n = std::min(nc, pr.N - j0);
-      bool first = true;
-      const int64_t step_end = std::min(steps, (ch + 1) * steps_per_chunk);
-      for (int64_t step = ch * steps_per_chunk; step < step_end; ++step) {
-        const int64_t o = step / k_blocks, k0 = step % k_blocks * kc_max, kc = std::min(kc_max, pr.K - k0);
-        int64_t ldb = kLdb, off = 0;
-        const float* rowbuf[kMaxKc];
-        const float* const* rows = op.b_rows(b, o, k0, kc, j0, rowbuf, off);
-        const float* bb = rows ? nullptr : op.b(b, o, k0, kc, j0, n, bbuf, ldb);
-        const int64_t b_panel = op.b_panel_stride(kc);
-        for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
-          const int64_t i0 = ib * mc, m = std::min(mc, pr.M - i0);
-          int64_t ldc = kNC, panel_stride = kc * mr;
-          float* c = c_of(i0, j0, ldc);
-          const float* a = op.a(b, o, i0, m, k0, kc, abuf, panel_stride);
-          const float* bias = first && chunks == 1 ? op.bias(b, i0) : nullptr;
-          for (int64_t jr = 0; jr < n; jr += nr)
-            for (int64_t ir = 0; ir < m; ir += mr) {
-              const float* ap = a + ir / mr * panel_stride;
-              float* cp = c + ir * ldc + jr;
-              const int64_t mm = std::min(mr, m - ir), nn = std::min(nr, n - jr);
-              const float* bi = bias ? bias + ir : nullptr;
-              if (rows) k_.rows(kc, ap, rows, off + jr, cp, ldc, mm, nn, !first, bi);
-              else k_.fn(kc, ap, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
-            }
-        }
-        first = false;
-      }
+    run_task(op, pr, L, task, {abuf, abuf + L.a_floats, abuf + L.a_floats + L.b_floats}, pp);
+  }
+  if (L.chunks > 1) combine(op, pr, L.chunks, pp, threads);
+}
+
+void Driver::run_serial(const Operands& op, const Problem& pr, int64_t b, Scratch s) const {
+  if (pr.batch <= 0 || pr.M <= 0 || pr.N <= 0) return;
+  const Layout L = layout(pr, 1);
+  CONVKIT_CHECK(L.chunks == 1, "internal: a serial gemm cannot split its reduction");
+  const int64_t per_batch = L.tasks / pr.batch;
+  for (int64_t task = b * per_batch; task < (b + 1) * per_batch; ++task) run_task(op, pr, L, task, s, nullptr);
+}
+
+int64_t Driver::serial_scratch_floats(const Problem& pr) const {
+  const Layout L = layout(pr, 1);
+  return L.a_floats + L.b_floats + L.c_floats;
+}
+
+// One task: its batch entry, row part, column block(s) and reduction chunk; pp the partial Cs.
+void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, int64_t task, Scratch s,
+                      float* pp) const {
+  const int64_t mr = k_.mr, nr = k_.nr;
+  const int64_t part = task % L.parts, jt = task / L.parts % L.nJ_tasks;
+  const int64_t ch = task / (L.parts * L.nJ_tasks) % L.chunks, b = task / (L.parts * L.nJ_tasks * L.chunks);
+  const int64_t ib_begin = part * L.per_part, ib_end = std::min(L.nI, ib_begin + L.per_part);
+  // C of row block ib: in place, the chunk's partial, or (one row block per task) s.c.
+  auto c_of = [&](int64_t i0, int64_t j0, int64_t& ldc) -> float* {
+    if (L.chunks > 1) {
+      ldc = pr.N;
+      return pp + ((ch * pr.batch + b) * pr.M + i0) * pr.N + j0;
+    }
+    float* c = op.c(b, i0, j0, ldc);
+    if (c == nullptr) c = s.c, ldc = kNC;
+    return c;
+  };
+  const int64_t jb_begin = pr.split_columns ? jt : 0, jb_end = pr.split_columns ? jt + 1 : L.nJ;
+  for (int64_t jb = jb_begin; jb < jb_end; ++jb) {
+    const int64_t j0 = jb * L.nc, n = std::min(L.nc, pr.N - j0);
+    bool first = true;
+    const int64_t step_end = std::min(L.steps, (ch + 1) * L.steps_per_chunk);
+    for (int64_t step = ch * L.steps_per_chunk; step < step_end; ++step) {
+      const int64_t o = step / L.k_blocks, k0 = step % L.k_blocks * L.kc_max, kc = std::min(L.kc_max, pr.K - k0);
+      int64_t ldb = kLdb, off = 0;
+      const float* rowbuf[kMaxKc];
+      const float* const* rows = op.b_rows(b, o, k0, kc, j0, rowbuf, off);
+      const float* bb = rows ? nullptr : op.b(b, o, k0, kc, j0, n, s.b, ldb);
+      const int64_t b_panel = op.b_panel_stride(kc);
       for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
-        const int64_t i0 = ib * mc, m = std::min(mc, pr.M - i0);
-        int64_t ldc = kNC;
+        const int64_t i0 = ib * L.mc, m = std::min(L.mc, pr.M - i0);
+        int64_t ldc = kNC, panel_stride = kc * mr;
         float* c = c_of(i0, j0, ldc);
-        if (first) {  // an empty reduction: C is the bias or zero
-          const float* bias = chunks == 1 ? op.bias(b, i0) : nullptr;
-          for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, bias ? bias[i] : 0.0f);
-        }
-        if (c == cbuf) op.store(b, i0, m, j0, n, c, ldc);
+        const float* a = op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
+        const float* bias = first && L.chunks == 1 ? op.bias(b, i0) : nullptr;
+        for (int64_t jr = 0; jr < n; jr += nr)
+          for (int64_t ir = 0; ir < m; ir += mr) {
+            const float* ap = a + ir / mr * panel_stride;
+            float* cp = c + ir * ldc + jr;
+            const int64_t mm = std::min(mr, m - ir), nn = std::min(nr, n - jr);
+            const float* bi = bias ? bias + ir : nullptr;
+            if (rows) k_.rows(kc, ap, rows, off + jr, cp, ldc, mm, nn, !first, bi);
+            else k_.fn(kc, ap, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
+          }
       }
+      first = false;
+    }
+    for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
+      const int64_t i0 = ib * L.mc, m = std::min(L.mc, pr.M - i0);
+      int64_t ldc = kNC;
+      float* c = c_of(i0, j0, ldc);
+      if (first) {  // an empty reduction: C is the bias or zero
+        const float* bias = L.chunks == 1 ? op.bias(b, i0) : nullptr;
+        for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, bias ? bias[i] : 0.0f);
+      }
+      if (c == s.c) op.store(b, i0, m, j0, n, c, ldc);
     }
   }
-  if (chunks > 1) combine(op, pr, chunks, pp, threads);
 }
 
 // C = partial[0] + partial[1] + ... in chunk order, rows split over the threads.

@@ -82,6 +82,38 @@ class Operands {
                      const float* /*c*/, int64_t /*ldc*/) const {}
 };
 
+/// The operands of products whose A is packed once (a plan's weights) and whose B and C sit
+/// row-major in the caller's buffers, entry b of the batch at:
+///   A: a + b * a_stride, MR-row panels of all K: panel r at + r * K * MR, k at + k * MR
+///   B: b + b * K * ld, row k at + k * ld;  C: c + b * M * ld, row i at + i * ld
+/// (Winograd's positions: U [36][panels][C_in][MR] times V [36][C_in][tiles] into M [36][C_out][tiles]).
+class PackedAOperands : public Operands {
+ public:
+  PackedAOperands(const float* a, int64_t a_stride, int64_t mr, const float* b, float* c, int64_t M, int64_t K,
+                  int64_t ld)
+      : a_(a), a_stride_(a_stride), mr_(mr), b_(b), c_(c), M_(M), K_(K), ld_(ld) {}
+  const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*,
+                 int64_t& panel_stride) const override {
+    panel_stride = K_ * mr_;
+    return a_ + b * a_stride_ + (i0 / mr_ * K_ + k0) * mr_;
+  }
+  const float* b(int64_t b, int64_t, int64_t k0, int64_t, int64_t j0, int64_t, float*, int64_t& ldb) const override {
+    ldb = ld_;
+    return b_ + (b * K_ + k0) * ld_ + j0;
+  }
+  float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
+    ldc = ld_;
+    return c_ + (b * M_ + i0) * ld_ + j0;
+  }
+
+ private:
+  const float* a_;
+  int64_t a_stride_, mr_;
+  const float* b_;
+  float* c_;
+  int64_t M_, K_, ld_;
+};
+
 /// A driver bound to one microkernel, with its blocking and per-thread scratch.
 class Driver {
  public:
@@ -90,9 +122,25 @@ class Driver {
   /// The K block of a reduction of length K (gemm_k_block).
   static int64_t kc_for(int64_t K) { return gemm_k_block(K); }
   void run(const Operands& op, const Problem& pr) const;
+
+  /// Per-thread scratch of a serial run: A block, B block, C block. Any may be null when the
+  /// operands never use it (a() pre-packed, b() in place, c() in place).
+  struct Scratch {
+    float *a = nullptr, *b = nullptr, *c = nullptr;
+  };
+  /// Batch entry b of pr, computed by the calling thread alone (for a path that runs its own
+  /// parallel tasks, each with several small products: Winograd's positions). The same loops
+  /// and so the same sums as run(); the reduction is never split.
+  void run_serial(const Operands& op, const Problem& pr, int64_t b, Scratch s) const;
+  /// The floats a Scratch of pr needs when every part of it is used.
+  int64_t serial_scratch_floats(const Problem& pr) const;
+
   int64_t memory_bytes() const { return ws_.bytes() + partial_.bytes(); }
 
  private:
+  struct Layout;
+  Layout layout(const Problem& pr, int64_t want) const;
+  void run_task(const Operands& op, const Problem& pr, const Layout& L, int64_t task, Scratch s, float* pp) const;
   void combine(const Operands& op, const Problem& pr, int64_t chunks, const float* partial, int threads) const;
 
   const kernels::GemmKernel& k_;
