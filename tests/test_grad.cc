@@ -392,6 +392,51 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
   }
 }
 
+TEST(Grad, StrideOneInputGradientRunsEachForwardPathOnTheSwappedWeight) {
+  // backward_data with stride 1 is a forward of dY with W's channel dims swapped; with one
+  // group that forward packs W through a strided view. Layers chosen so that the forward is
+  // the transposed pointwise path (1x1, few positions), the gemm path in tap mode (<= 128
+  // outputs) and packed (> 128), Winograd 2-d and 1-d (fast Winograd allowed), and a grouped
+  // layer (a swapped copy): each against the reference, under every ISA cap.
+  struct Case {
+    Shape x, w;
+    int64_t groups, pad;
+    bool winograd;
+  };
+  const Case cases[] = {
+      {{2, 64, 3, 3}, {40, 64, 1, 1}, 1, 0, false},   // pointwise, transposed: 9 positions, 64 outputs
+      {{1, 24, 9, 9}, {16, 24, 1, 1}, 1, 0, false},   // pointwise, plain
+      {{1, 20, 8, 7}, {36, 20, 3, 3}, 1, 1, false},   // tap mode (the forward has 20 outputs)
+      {{1, 136, 6, 5}, {8, 136, 3, 2}, 1, 1, false},  // packed im2col (the forward has 136 outputs)
+      {{1, 33, 10, 9}, {40, 33, 3, 3}, 1, 1, true},   // Winograd F(4x4, 3x3)
+      {{2, 32, 30}, {34, 32, 3}, 1, 2, true},          // Winograd F(4, 3), dilation 1
+      {{1, 12, 7, 6}, {18, 4, 3, 3}, 3, 1, false},    // three groups: a swapped copy
+  };
+  Generator gen(11);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.w));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const bool one_d = c.x.size() == 3;
+    const auto o1 = F::Conv1dFuncOptions().padding(c.pad).groups(c.groups);
+    const auto o2 = F::Conv2dFuncOptions().padding(c.pad).groups(c.groups);
+    const Tensor gy = randn(one_d ? F::conv1d(x, w, Tensor(), o1).sizes() : F::conv2d(x, w, Tensor(), o2).sizes(),
+                            kFloat32, &gen);
+    auto grad_input = [&](Algorithm a) {
+      return one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(a), {true, false, false}).grad_input
+                   : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(a), {true, false, false}).grad_input;
+    };
+    const Tensor want = grad_input(Algorithm::Reference);
+    set_allow_fast_winograd(c.winograd);
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      // Winograd rounds differently from direct sums (docs/winograd.md): a looser bound there.
+      EXPECT_TRUE(all_close(grad_input(Algorithm::Auto), want, c.winograd ? 1e-3 : dtype_tolerance(kFloat32)))
+          << internal::name_of(isa);
+    }
+    set_allow_fast_winograd(false);
+  }
+}
+
 TEST(Grad, GemmBlockEdgesMatchTheReference) {
   // Past every block edge of the driver: reductions longer than one K block (C_out = 200 for
   // backward_data, 2 x 20 x 21 positions for backward_weights), several row blocks (C_in/g x

@@ -406,6 +406,31 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   Workspace padded_;                                 // its memory, kept between calls
 };
 
+// W'[g][ci][co] = W[g][co][ci] (the forward's weight [C_in, C_out/g, *K]). With one group a
+// view of W with its channel dims swapped: every forward path packs through strides
+// (weight_view), so no copy is made here. With groups, whole kernels move into a new tensor,
+// in blocks of 16 output channels so that 16 source rows advance together.
+Tensor swapped_weight(const ConvParams& p, const ConvParams& f, const Tensor& w) {
+  if (p.groups == 1) return w.transpose(0, 1);
+  const int64_t G = p.groups, M = p.c_out_per_group(), Ci = p.c_in_per_group(), taps = lift3(p).taps();
+  const Tensor wc = w.contiguous();
+  Tensor wt = Tensor::empty(f.weight_shape());
+  const float* src = wc.const_data<float>();
+  float* dst = internal::mutable_data<float>(wt);
+  const int64_t blocks = G * ceil_div(M, 16), per_group = ceil_div(M, 16);
+  const int threads = threads_for(blocks, static_cast<double>(w.numel()) * 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t g = blk / per_group, c0 = blk % per_group * 16;
+    for (int64_t ci = 0; ci < Ci; ++ci)
+      for (int64_t co = c0; co < std::min(M, c0 + 16); ++co) {
+        const float* from = src + ((g * M + co) * Ci + ci) * taps;
+        std::copy(from, from + taps, dst + ((g * Ci + ci) * M + co) * taps);
+      }
+  }
+  return wt;
+}
+
 }  // namespace
 
 // backward_data as a forward convolution (backward_data_is_forward): dY [N, C_out, S_out] is
@@ -428,38 +453,9 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
       f.pad_hi[d] = f.out_size[d] - 1 + reach - f.pad_lo[d] - (f.in_size[d] - 1);  // the last output's window end
     }
     f.has_bias = b.defined();
-    // [G][M = C_out/g][Ci = C_in/g][taps] -> [G][Ci][M][taps]: whole kernels move.
-    const int64_t G = p.groups, M = p.c_out_per_group(), Ci = p.c_in_per_group(), taps = lift3(p).taps();
-    const Tensor wc = w.contiguous();
-    Tensor wt = Tensor::empty(f.weight_shape());
-    const float* src = wc.const_data<float>();
-    float* dst = internal::mutable_data<float>(wt);
-    // 1x1: per group a [M x Ci] -> [Ci x M] matrix transpose, 16 rows at a time with the
-    // transpose kernel. Otherwise whole kernels move, in blocks of 16 output channels so that
-    // 16 source rows advance together and each destination row gets 16 kernels in a row.
-    if (taps == 1) {
-      const kernels::TransposeKernel& tk = kernels::transpose_kernel(max_isa());
-      const float* rows[kernels::kTransposeMaxRows];
-      for (int64_t g = 0; g < G; ++g)
-        for (int64_t c0 = 0; c0 < M; c0 += kernels::kTransposeMaxRows) {
-          const int64_t n = std::min(kernels::kTransposeMaxRows, M - c0);
-          for (int64_t i = 0; i < n; ++i) rows[i] = src + (g * M + c0 + i) * Ci;
-          tk.fn(rows, 1, n, Ci, dst + g * Ci * M + c0, M);
-        }
-    } else {
-      const int64_t blocks = G * ceil_div(M, 16), per_group = ceil_div(M, 16);
-      const int threads = threads_for(blocks, static_cast<double>(w.numel()) * 8);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-      for (int64_t blk = 0; blk < blocks; ++blk) {
-        const int64_t g = blk / per_group, c0 = blk % per_group * 16;
-        for (int64_t ci = 0; ci < Ci; ++ci)
-          for (int64_t co = c0; co < std::min(M, c0 + 16); ++co) {
-            const float* from = src + ((g * M + co) * Ci + ci) * taps;
-            std::copy(from, from + taps, dst + ((g * Ci + ci) * M + co) * taps);
-          }
-      }
-    }
-    fwd_ = make_plan(f, wt, b, Algorithm::Auto, allow_fast_winograd());
+    // The weight was checked finite by make_backward_data_plan: the forward's plan is made for
+    // the choice alone, without a second scan.
+    fwd_ = make_plan_for(f, swapped_weight(p, f, w), b, select_algorithm(f, Algorithm::Auto, allow_fast_winograd()));
   }
   void run(const Tensor& gy, Tensor& gx) const override { fwd_->run(gy, gx); }
   int64_t memory_bytes() const override { return fwd_->memory_bytes(); }

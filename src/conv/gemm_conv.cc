@@ -111,8 +111,11 @@ class GemmPlan : public ConvPlan {
     panels_ = (M_ + mr_ - 1) / mr_;
     CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the packer's 32 rows");
     a_ = Tensor::empty({G_ * panels_ * Kd_ * mr_});  // every element is written below
-    const Tensor wc = w.contiguous();  // [C_out, C_in/g, *K]
-    const float* wp = wc.const_data<float>();
+    // The weight [C_out, C_in/g, *K] is read through its strides: a contiguous tensor, or the
+    // channel-swapped view a backward_data runs as a forward (W^T, no copy made for it).
+    const WeightView wv = weight_view(w);
+    const int64_t s_co = wv.s_co, s_ci = wv.s_ci, s_t = wv.s_t;
+    const float* wp = wv.data();
     float* ap = internal::mutable_data<float>(a_);
     const bool flip = p.conv_mode == ConvMode::Convolution;
     // Panel by panel, k by k: each k step writes MR consecutive floats (one per row of the
@@ -122,11 +125,11 @@ class GemmPlan : public ConvPlan {
       for (int64_t pb = 0; pb < panels_; ++pb) {
         const float* rows[32];  // MR <= 32 for every kernel in kernels.inc (24 at most today)
         const int64_t m0 = pb * mr_;
-        for (int64_t r = 0; r < mr_; ++r) rows[r] = m0 + r < M_ ? wp + (g * M_ + m0 + r) * Kd_ : nullptr;
+        for (int64_t r = 0; r < mr_; ++r) rows[r] = m0 + r < M_ ? wp + (g * M_ + m0 + r) * s_co : nullptr;
         float* dst = ap + (g * panels_ + pb) * Kd_ * mr_;
         for (int64_t ci = 0; ci < cin_g; ++ci)
           for (int64_t t = 0; t < taps_; ++t, dst += mr_) {
-            const int64_t src_k = ci * taps_ + (flip ? taps_ - 1 - t : t);
+            const int64_t src_k = ci * s_ci + (flip ? taps_ - 1 - t : t) * s_t;
             for (int64_t r = 0; r < mr_; ++r) dst[r] = rows[r] ? rows[r][src_k] : 0.0f;
           }
       }

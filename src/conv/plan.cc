@@ -129,7 +129,7 @@ class ReferencePlan : public ConvPlan {
 class ExactOnNonFinitePlan : public ConvPlan {
  public:
   ExactOnNonFinitePlan(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b)
-      : fast_(std::move(fast)), w_(w.contiguous()), b_(b) {}
+      : fast_(std::move(fast)), w_(w), b_(b) {}
   void run(const Tensor& x, Tensor& y) const override {
     if (fast_->run_if_finite(x, y)) return;
     const ConvPlan* exact = exact_ptr_.load(std::memory_order_acquire);
@@ -212,6 +212,20 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
 
 void channel_sums(const Tensor& t, Tensor& out) { reference_channel_sums(t, out); }
 
+WeightView weight_view(const Tensor& w) {
+  // The taps in order: each kernel dim longer than 1 steps by the taps of the dims after it.
+  int64_t s_t = 0, taps_after = 1;
+  bool flat = true;
+  for (int64_t d = w.dim() - 1; d >= 2; --d) {
+    if (w.size(d) == 1) continue;
+    if (s_t == 0) s_t = w.stride(d);
+    flat = flat && w.stride(d) == s_t * taps_after;
+    taps_after *= w.size(d);
+  }
+  const Tensor v = flat ? w : w.contiguous();
+  return {v, v.stride(0), v.stride(1), flat && s_t != 0 ? s_t : 1};
+}
+
 std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b) {
   return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);
 }
@@ -228,6 +242,11 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   if (choice.algorithm != Algorithm::Reference && p.dtype == kFloat32 &&
       (!all_finite(w) || (b.defined() && !all_finite(b))))
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
+  return make_plan_for(p, w, b, choice);
+}
+
+std::unique_ptr<ConvPlan> make_plan_for(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                        const AlgorithmChoice& choice) {
   log_choice(p, choice);
   std::unique_ptr<ConvPlan> plan;
   switch (choice.algorithm) {

@@ -96,7 +96,21 @@ inline constexpr int64_t kDepthwiseMaxTaps = 1024;
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd);
 
+/// make_plan after its choice: the plan of that algorithm, for a weight and bias already known
+/// finite (or a choice of Reference).
+std::unique_ptr<ConvPlan> make_plan_for(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                        const AlgorithmChoice& choice);
 // The algorithm-specific factories make_plan dispatches to.
+/// A weight [C_out, C_in/g, *K] as packers read it: tap t (the kernel dims flattened) of
+/// (co, ci) at data + co * s_co + ci * s_ci + t * s_t. The tensor itself when its kernel dims
+/// step through the taps with one stride, whatever its channel strides (the contiguous weight,
+/// or the channel-swapped view a backward_data runs as a forward); else a contiguous copy.
+struct WeightView {
+  Tensor w;
+  int64_t s_co = 0, s_ci = 0, s_t = 1;
+  const float* data() const { return w.const_data<float>(); }
+};
+WeightView weight_view(const Tensor& w);
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 /// The gemm path's column block (output positions per task).
 inline constexpr int64_t kGemmNC = 192;

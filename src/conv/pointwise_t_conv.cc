@@ -42,19 +42,29 @@ class PointwiseTPlan : public ConvPlan {
     // W^T: [C_out/NR panels][C_in][NR], channels past C_out zero.
     const int64_t panels = ceil_div(M_, nr_);
     wt_ = Tensor::empty({panels * K_ * nr_});
-    const Tensor wc = w.contiguous();  // [C_out, C_in, 1...]
-    const float* wp = wc.const_data<float>();
+    const WeightView wv = weight_view(w);  // [C_out, C_in, 1...], maybe a channel-swapped view
+    const float* wp = wv.data();
     float* dst = internal::mutable_data<float>(wt_);
-    // Panel jp is the transpose of weight rows [jp NR, jp NR + NR): 16 rows at a time through
-    // the transpose kernel (a column-by-column gather made 2048 x 512 weights take 0.8 ms).
     const kernels::TransposeKernel& tk = kernels::transpose_kernel(max_isa());
     const float* rows[kernels::kTransposeMaxRows];
     for (int64_t jp = 0; jp < panels; ++jp) {
       float* panel = dst + jp * K_ * nr_;
+      const int64_t cols = std::min(nr_, M_ - jp * nr_);  // output channels of this panel
+      if (wv.s_co == 1) {
+        // A channel-swapped view (a backward_data's W^T): panel row ci is a run of W's row ci.
+        for (int64_t ci = 0; ci < K_; ++ci) {
+          const float* from = wp + ci * wv.s_ci + jp * nr_;
+          std::copy(from, from + cols, panel + ci * nr_);
+          std::fill(panel + ci * nr_ + cols, panel + (ci + 1) * nr_, 0.0f);
+        }
+        continue;
+      }
+      // Panel jp is the transpose of weight rows [jp NR, jp NR + NR): 16 rows at a time through
+      // the transpose kernel (a column-by-column gather made 2048 x 512 weights take 0.8 ms).
       for (int64_t j0 = 0; j0 < nr_; j0 += kernels::kTransposeMaxRows) {
-        const int64_t n = std::clamp<int64_t>(M_ - (jp * nr_ + j0), 0, std::min(kernels::kTransposeMaxRows, nr_ - j0));
-        for (int64_t i = 0; i < n; ++i) rows[i] = wp + (jp * nr_ + j0 + i) * K_;
-        if (n > 0) tk.fn(rows, 1, n, K_, panel + j0, nr_);
+        const int64_t n = std::clamp<int64_t>(cols - j0, 0, std::min(kernels::kTransposeMaxRows, nr_ - j0));
+        for (int64_t i = 0; i < n; ++i) rows[i] = wp + (jp * nr_ + j0 + i) * wv.s_co;
+        if (n > 0) tk.fn(rows, wv.s_ci, n, K_, panel + j0, nr_);
         for (int64_t j = j0 + n; j < std::min(nr_, j0 + kernels::kTransposeMaxRows); ++j)  // channels past C_out
           for (int64_t ci = 0; ci < K_; ++ci) panel[ci * nr_ + j] = 0.0f;
       }

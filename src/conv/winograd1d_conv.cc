@@ -57,8 +57,8 @@ class Winograd1dPlan : public FiniteInputPlan {
     // channel at a time: its MR kernels, gathered tap-major, transform into 6 runs of MR floats.
     ustride_ = panels_ * K_ * mr_;
     u_ = Tensor::empty({6 * ustride_});
-    const Tensor wc = w.contiguous();  // [C_out, C_in, 3]
-    const float* wp = wc.const_data<float>();
+    const WeightView wv = weight_view(w);  // [C_out, C_in, 3], maybe a channel-swapped view
+    const float* wp = wv.data();
     float* up = internal::mutable_data<float>(u_);
     const bool flip = p.conv_mode == ConvMode::Convolution;
     for (int64_t pb = 0; pb < panels_; ++pb) {
@@ -66,7 +66,7 @@ class Winograd1dPlan : public FiniteInputPlan {
       for (int64_t ci = 0; ci < K_; ++ci) {
         for (int64_t lane = 0; lane < mr_; ++lane) {
           const int64_t co = pb * mr_ + lane;
-          for (int t = 0; t < 3; ++t) g[t * mr_ + lane] = co < M_ ? wp[(co * K_ + ci) * 3 + (flip ? 2 - t : t)] : 0.0f;
+          for (int t = 0; t < 3; ++t) g[t * mr_ + lane] = co < M_ ? wp[co * wv.s_co + ci * wv.s_ci + (flip ? 2 - t : t) * wv.s_t] : 0.0f;
         }
         wk_.weight_1d(g, mr_, up + (pb * K_ + ci) * mr_, ustride_);
       }

@@ -46,7 +46,7 @@ class WinogradPlan : public FiniteInputPlan {
     const int64_t per_xi = panels_ * K_ * mr_;
     ustride_ = per_xi >= 1024 ? (per_xi + 1023) / 1024 * 1024 + 16 : per_xi;
     u_ = Tensor::empty({36 * ustride_});
-    const Tensor wc = w.contiguous();
+    const WeightView wv = weight_view(w);  // contiguous, or a backward_data's channel-swapped view
     const bool flip = p.conv_mode == ConvMode::Convolution;
     // One MR-row panel and one input channel at a time: its MR kernels, gathered tap-major,
     // transform straight into their 36 places, a run of MR floats in each position's
@@ -54,7 +54,7 @@ class WinogradPlan : public FiniteInputPlan {
     // one forward.
     CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the Winograd packer's 32 rows");
     float* up = internal::mutable_data<float>(u_);
-    const float* wp = wc.const_data<float>();
+    const float* wp = wv.data();
     const int threads = threads_for(panels_, 200.0 * static_cast<double>(M_ * K_));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t pb = 0; pb < panels_; ++pb) {
@@ -63,7 +63,7 @@ class WinogradPlan : public FiniteInputPlan {
         for (int64_t lane = 0; lane < mr_; ++lane) {
           const int64_t co = pb * mr_ + lane;
           for (int t = 0; t < 9; ++t)  // rows past C_out: zero
-            g[t * mr_ + lane] = co < M_ ? wp[(co * K_ + ci) * 9 + (flip ? 8 - t : t)] : 0.0f;
+            g[t * mr_ + lane] = co < M_ ? wp[co * wv.s_co + ci * wv.s_ci + (flip ? 8 - t : t) * wv.s_t] : 0.0f;
         }
         wk_.weight(g, mr_, up + (pb * K_ + ci) * mr_, ustride_);
       }
