@@ -437,6 +437,42 @@ TEST(Grad, StrideOneInputGradientRunsEachForwardPathOnTheSwappedWeight) {
   }
 }
 
+TEST(Grad, BiasGradientIsTheChannelSumUnderEveryIsa) {
+  // grad_bias sums grad_output over images and positions: against a float64 sum here, for
+  // planes shorter and longer than the fast sum's 4096-column pieces, and the same bits for
+  // 1 and 2 threads.
+  Generator gen(12);
+  for (const Shape& shape : {Shape{3, 5, 7}, Shape{2, 3, 70, 90}, Shape{1, 2, 4097}, Shape{4, 1, 1}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const Tensor gy = randn(shape, kFloat32, &gen);
+    const int64_t N = shape[0], C = shape[1], plane = gy.numel() / (N * C);
+    const auto v = gy.to_complex_vector();
+    std::vector<double> want(static_cast<std::size_t>(C), 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < plane; ++i) want[static_cast<std::size_t>(c)] += v[static_cast<std::size_t>((n * C + c) * plane + i)].real();
+    const Tensor x = Tensor::zeros(shape);
+    Shape ws{C, C};
+    for (std::size_t d = 2; d < shape.size(); ++d) ws.push_back(1);
+    const Tensor w = Tensor::zeros(ws);
+    auto grad_bias = [&](int threads) {
+      const int before = get_num_threads();
+      set_num_threads(threads);
+      const Tensor gb = shape.size() == 3
+                            ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(), {false, false, true}).grad_bias
+                            : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(), {false, false, true}).grad_bias;
+      set_num_threads(before);
+      return gb;
+    };
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const Tensor gb = grad_bias(1);
+      EXPECT_TRUE(all_close(gb, Tensor::from_values(want, {C}), dtype_tolerance(kFloat32))) << internal::name_of(isa);
+      EXPECT_TRUE(bitwise_equal(gb, grad_bias(2))) << internal::name_of(isa);
+    }
+  }
+}
+
 TEST(Grad, GemmBlockEdgesMatchTheReference) {
   // Past every block edge of the driver: reductions longer than one K block (C_out = 200 for
   // backward_data, 2 x 20 x 21 positions for backward_weights), several row blocks (C_in/g x
