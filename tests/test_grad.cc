@@ -319,17 +319,25 @@ TEST(Grad, SameBitsForAnyThreadCount) {
   const auto to = F::ConvTranspose2dFuncOptions().stride(2).padding(1);
   const Tensor ty = F::conv_transpose2d(x, tw, {}, to);
   const Tensor tgy = randn(ty.sizes(), kFloat32, &gen);
+  // One input channel, stride 5 (wav2vec2's first layer): the product goes to the whole col
+  // with its columns over the threads, then col2im.
+  const Tensor x1 = randn({1, 1, 16000}, kFloat32, &gen), w1 = randn({128, 1, 10}, kFloat32, &gen);
+  const auto o1 = F::Conv1dFuncOptions().stride(5);
+  const Tensor gy1 = randn(F::conv1d(x1, w1, {}, o1).sizes(), kFloat32, &gen);
   const int before = get_num_threads();
-  std::vector<F::ConvGradients> runs, truns;
+  std::vector<F::ConvGradients> runs, truns, runs1;
   std::vector<Tensor> tys;
   for (int n : {1, 2, 3}) {
     set_num_threads(n);
+    runs1.push_back(F::conv_backward(gy1, x1, w1, o1));
     runs.push_back(F::conv_backward(gy, x, w, o));
     truns.push_back(F::conv_transpose_backward(tgy, x, tw, to));
     tys.push_back(F::conv_transpose2d(x, tw, {}, to));
   }
   set_num_threads(before);
   for (std::size_t i = 1; i < runs.size(); ++i) {
+    EXPECT_TRUE(bitwise_equal(runs1[i].grad_input, runs1[0].grad_input));
+    EXPECT_TRUE(bitwise_equal(runs1[i].grad_weight, runs1[0].grad_weight));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_bias, runs[0].grad_bias));

@@ -86,12 +86,20 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
       }
     }
     if (b.defined()) bias_ = b.contiguous();
+    // Few input channels (wav2vec2's first layer has one: R = 10 rows) make one task per image
+    // and group, which col2im's overlapping column blocks keep serial. Then, when the whole
+    // col[R, P] of every image is small, the product is computed into it with its columns
+    // split over the threads, and col2im runs afterwards, a task per input channel. Decided
+    // by the shape alone, so the bits do not depend on the thread count.
+    const int64_t row_tasks = p.N * p.groups * ceil_div(R_, std::lcm(g3_.taps(), static_cast<int64_t>(mr)));
+    whole_cols_ = row_tasks < 4 && p.N * p.groups * R_ * P_ <= kWholeColsFloats;
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]: B rows read in place
-    Call call{dy.const_data<float>(), internal::mutable_data<float>(gx)};
+    const auto cols = cols_.lease(1, whole_cols_ ? p.N * p.groups * R_ * P_ : 1);
+    Call call{dy.const_data<float>(), internal::mutable_data<float>(gx), whole_cols_ ? cols.get(0) : nullptr};
     // The result starts at the bias (a transposed layer's) or zero; col2im adds onto it.
     const int64_t plane = g3_.S[0] * g3_.S[1] * g3_.S[2];
     const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
@@ -103,17 +111,29 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     pr.N = P_;
     pr.K = M_;
     pr.row_quantum = std::lcm(g3_.taps(), static_cast<int64_t>(driver_.kernel().mr));
-    pr.split_columns = false;  // col2im of different column blocks adds onto the same inputs
+    // col2im of different column blocks adds onto the same inputs: their blocks run in order,
+    // unless the product goes to the whole col first.
+    pr.split_columns = whole_cols_;
     pr.flops = 2.0 * static_cast<double>(p.N * p.C_in * g3_.taps()) * static_cast<double>(M_ * P_);
     const Bound bound(*this, call);
     driver_.run(bound, pr);
+    if (!whole_cols_) return;
+    // col [N * G][R][P] onto dx, one input channel (its taps' rows) per task.
+    const int64_t cin_g = p.c_in_per_group(), taps = g3_.taps();
+    const int threads = threads_for(p.N * p.C_in, static_cast<double>(p.N * p.groups * R_ * P_) * 4);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t t = 0; t < p.N * p.C_in; ++t) {
+      const int64_t b = t / cin_g, i0 = t % cin_g * taps;
+      col2im(b, i0, taps, 0, P_, call.cols + (b * R_ + i0) * P_, P_, call.dx);
+    }
   }
-  int64_t memory_bytes() const override { return a_.numel() * 4 + driver_.memory_bytes(); }
+  int64_t memory_bytes() const override { return a_.numel() * 4 + driver_.memory_bytes() + cols_.bytes(); }
 
  private:
   struct Call {
     const float* dy;
     float* dx;
+    float* cols;  // the whole col [N * G][R][P], or null: C blocks go to col2im as they finish
   };
   // The operands of one run: the plan's packed A and the call's tensors.
   class Bound : public gemm::Operands {
@@ -129,6 +149,11 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
       const int64_t n = b / p.groups, g = b % p.groups;
       ldb = plan_.P_;
       return call_.dy + ((n * p.C_out + g * plan_.M_ + k0) * plan_.P_ + j0);
+    }
+    float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
+      if (call_.cols == nullptr) return nullptr;
+      ldc = plan_.P_;
+      return call_.cols + (b * plan_.R_ + i0) * plan_.P_ + j0;
     }
     void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
       plan_.col2im(b, i0, m, j0, n, c, ldc, call_.dx);
@@ -175,11 +200,15 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     }
   }
 
+  static constexpr int64_t kWholeColsFloats = int64_t{1} << 20;  // 4 MB
+
   Lifted g3_;
   TapRows rows_;
   int64_t M_, R_, P_, panels_ = 0;
   Tensor a_, bias_;
   gemm::Driver driver_;
+  bool whole_cols_ = false;  // the product goes to the whole col, then col2im per channel
+  Workspace cols_;           // that col, kept between calls
 };
 
 class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
