@@ -631,6 +631,28 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
               << list[k].name << " n " << n << " sb " << st << " rows " << rows;
           EXPECT_EQ(d, list[k].dot(af.data(), 100, bf.data(), 350, st, n, rows)) << list[k].name;
         }
+    // dot_taps: each tap's sum, for 1 to kDotTapsMax taps at offsets of up to 40 floats.
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 100})
+      for (int64_t taps : {1, 2, 3, 5, 8, 9, 12})
+        for (int64_t rows : {1, 3}) {
+          std::vector<int64_t> off;
+          for (int64_t t = 0; t < taps; ++t) off.push_back(t * 37 % 41);
+          float out[kernels::kDotTapsMax], again[kernels::kDotTapsMax];
+          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, out);
+          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, again);
+          for (int64_t t = 0; t < taps; ++t) {
+            double exact = 0, mag = 0;
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t i = 0; i < n; ++i) {
+                const double v = static_cast<double>(af[r * 100 + i]) * bf[r * 350 + off[t] + i];
+                exact += v;
+                mag += std::abs(v);
+              }
+            EXPECT_LE(std::abs(out[t] - exact), (n * rows + 1) * 0x1p-24 * mag + 1e-30)
+                << list[k].name << " dot_taps n " << n << " taps " << taps << " tap " << t << " rows " << rows;
+            EXPECT_EQ(out[t], again[t]) << list[k].name;
+          }
+        }
     for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 100})
       for (int64_t st : {1, 2, 3}) {
         std::vector<float> y(bf.begin(), bf.end());

@@ -3,21 +3,27 @@
 // lifted dim) of one channel pair (co, ci) at a time:
 //
 //   backward_weights: dW[co, ci, t] = sum over images, output rows and columns of
-//                     dY[co, o] * x[ci, o * s + off_t] — one dot product per row and tap.
-//                     Tasks own (co, ci) pairs and sum images and rows in order.
+//                     dY[co, o] * x[ci, o * s + off_t]. Per image, channel ci's padded input
+//                     is copied as column phases, so every tap reads unit-stride columns, and
+//                     one multi-tap dot product per output plane loads dY once for up to 12
+//                     taps. (Padded copies too large for the geometry, or a non-finite dY with
+//                     zero padding, take a dot product per row range and tap that skips the
+//                     padding.) Tasks own (co, ci) pairs and sum images and planes in order.
 //   backward_data:    dX[ci, o * s + off_t] += W[co, ci, t] * dY[co, o] — one axpy per row and
 //                     tap. Tasks own (image, group): the group's input channels.
 //
-// Columns whose tap reads padding are skipped with zeros padding and folded back onto the
-// element they copy with the other modes, as the reference does.
+// backward_data skips columns whose tap reads padding with zeros padding and folds them back
+// onto the element they copy with the other modes, as the reference does.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "conv/plan.h"
+#include "core/finite.h"
 #include "core/storage.h"
 #include "kernels/blas1/blas1.h"
+#include "kernels/copy/copy.h"
 
 namespace convkit::internal {
 
@@ -67,11 +73,103 @@ class DirectRows {
 
 class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectRows {
  public:
-  explicit DepthwiseBackwardWeightsPlan(const ConvParams& p) : DirectRows(p) { params = p; }
+  explicit DepthwiseBackwardWeightsPlan(const ConvParams& p)
+      : DirectRows(p), copy_(kernels::copy_kernel(max_isa())), padded_(padded_copy_fits(p)) {
+    params = p;
+    if (padded_) plan_padded(p);
+  }
 
   void run(const Tensor& x_in, const Tensor& gy, Tensor& gw) const override {
-    const ConvParams& p = params;
     const Tensor x = x_in.contiguous(), dy = gy.contiguous();  // [N, C, D, H, W]
+    // Zero padding in the copy meets every dY of a border output: an inf or NaN there would
+    // make 0 * inf = NaN where the reference adds no term. Such calls skip the padding.
+    if (padded_ && (params.padding_mode != PaddingMode::Zeros || all_finite(dy))) run_padded(x, dy, gw);
+    else run_rows(x, dy, gw);
+  }
+  int64_t memory_bytes() const override { return ws_.bytes(); }
+
+ private:
+  // The padded input of one channel as phases of its rows (as the depthwise forward): Sp[d]
+  // padded positions per dim, each padded row its column phases that some tap reads, each
+  // phase phase_len_ long. Tap t of output (o0, o1, o2) then reads padded plane o0 st0 + kd dl0,
+  // row o1 st1 + kh dl1, phase of kw dl2 at o2 + kw dl2 / st2: unit-stride columns at a fixed
+  // offset from the output row's base, the same for every row.
+  void plan_padded(const ConvParams& p) {
+    for (int d = 0; d < 3; ++d) Sp_[d] = (g_.O[d] - 1) * g_.st[d] + (g_.K[d] - 1) * g_.dl[d] + 1;
+    std::vector<int64_t> phase_of(static_cast<std::size_t>(g_.K[2]));
+    for (int64_t kw = 0; kw < g_.K[2]; ++kw) {
+      const int64_t ph = kw * g_.dl[2] % g_.st[2];
+      auto it = std::find_if(phases_.begin(), phases_.end(), [&](const PaddedPhase& f) { return f.ph == ph; });
+      phase_of[static_cast<std::size_t>(kw)] = it - phases_.begin();
+      if (it == phases_.end()) phases_.push_back(padded_phase(ph, g_.st[2], g_.lo[2], g_.S[2], Sp_[2]));
+    }
+    phase_len_ = ceil_div(Sp_[2], g_.st[2]);
+    row_len_ = static_cast<int64_t>(phases_.size()) * phase_len_;
+    plane_len_ = Sp_[1] * row_len_;
+    const int64_t taps = g_.taps();
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t u = p.conv_mode == ConvMode::Convolution ? taps - 1 - t : t;
+      const int64_t kd = u / (g_.K[1] * g_.K[2]), kh = u / g_.K[2] % g_.K[1], kw = u % g_.K[2];
+      tap_off_.push_back(kd * g_.dl[0] * plane_len_ + kh * g_.dl[1] * row_len_ +
+                         phase_of[static_cast<std::size_t>(kw)] * phase_len_ + kw * g_.dl[2] / g_.st[2]);
+    }
+  }
+
+  // dW from padded copies: per (co, ci) pair and image, channel c's padded input, then per
+  // output plane one dot_taps call per group of at most kDotTapsMax taps (dY loaded once for
+  // the group). Tasks own pairs and sum images and planes in order (in double, per tap).
+  void run_padded(const Tensor& x, const Tensor& dy, Tensor& gw) const {
+    const ConvParams& p = params;
+    const float* xp = x.const_data<float>();
+    const float* yp = dy.const_data<float>();
+    float* wp = internal::mutable_data<float>(gw);
+    const int64_t cin_g = p.c_in_per_group(), cout_g = p.c_out_per_group(), taps = g_.taps();
+    const int64_t plane_x = g_.S[0] * g_.S[1] * g_.S[2], plane_y = g_.O[0] * g_.O[1] * g_.O[2];
+    const int64_t pairs = p.C_out * cin_g, groups = ceil_div(taps, kernels::kDotTapsMax);
+    const int threads = threads_for(pairs, 2.0 * static_cast<double>(p.N * p.C_out * cin_g * taps * plane_y));
+    const auto ws = ws_.lease(threads, Sp_[0] * plane_len_);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t pair = 0; pair < pairs; ++pair) {
+      const int64_t co = pair / cin_g, ci = pair % cin_g, c = co / cout_g * cin_g + ci;
+      float* padded = ws.get(omp_get_thread_num());
+      double acc[1024];  // per tap; kDepthwiseMaxTaps bounds taps (unsupported_reason)
+      std::fill(acc, acc + taps, 0.0);
+      for (int64_t n = 0; n < p.N; ++n) {
+        fill_padded(xp + (n * p.C_in + c) * plane_x, padded);
+        const float* yc = yp + (n * p.C_out + co) * plane_y;
+        for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
+          for (int64_t gr = 0; gr < groups; ++gr) {
+            // Groups of about equal size: 9 taps in one call, 25 as 9 + 8 + 8.
+            const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
+            float out[kernels::kDotTapsMax];
+            k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
+                        tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out);
+            for (int64_t t = t0; t < t1; ++t) acc[t] += out[t - t0];
+          }
+      }
+      for (int64_t t = 0; t < taps; ++t) wp[pair * taps + t] = static_cast<float>(acc[t]);
+    }
+  }
+
+  // Channel xc [S0][S1][S2] into its padded phases (the padding through the padding mode; with
+  // zeros padding the scratch's padding positions stay zero from allocation, never written).
+  void fill_padded(const float* xc, float* padded) const {
+    for (int64_t z = 0; z < Sp_[0]; ++z) {
+      const int64_t iz = source_index(z - g_.lo[0], g_.S[0], params.padding_mode);
+      for (int64_t y = 0; y < Sp_[1]; ++y) {
+        const int64_t iy = source_index(y - g_.lo[1], g_.S[1], params.padding_mode);
+        const float* row = iz < 0 || iy < 0 ? nullptr : xc + (iz * g_.S[1] + iy) * g_.S[2];
+        float* dst = padded + z * plane_len_ + y * row_len_;
+        for (std::size_t k = 0; k < phases_.size(); ++k)
+          fill_padded_phase(row, 1, g_.S[2], g_.lo[2], g_.st[2], phases_[k], params.padding_mode, copy_,
+                            dst + static_cast<int64_t>(k) * phase_len_);
+      }
+    }
+  }
+  // Per tap, the rows of each output plane that read inside the input in one dot product, then
+  // the columns that read padding one by one (skipped with zeros padding).
+  void run_rows(const Tensor& x, const Tensor& dy, Tensor& gw) const {
+    const ConvParams& p = params;
     const float* xp = x.const_data<float>();
     const float* yp = dy.const_data<float>();
     float* wp = internal::mutable_data<float>(gw);
@@ -93,9 +191,6 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
       for (int64_t t = 0; t < taps; ++t) wp[pair * taps + t] = static_cast<float>(acc[t]);
     }
   }
-  int64_t memory_bytes() const override { return 0; }
-
- private:
   // Tap t's sum over the output rows o1 of plane o0 (yp: that plane of dY, xc: the input
   // channel): the rows and columns that read inside the input in one kernel call, then the
   // ones reading padding (zeros: nothing; other modes: the element they copy).
@@ -121,6 +216,13 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
     }
     return s;
   }
+
+  const kernels::CopyKernel& copy_;
+  bool padded_;  // padded copies fit (padded_copy_fits): run_padded, else run_rows
+  int64_t Sp_[3] = {1, 1, 1}, phase_len_ = 0, row_len_ = 0, plane_len_ = 0;
+  std::vector<PaddedPhase> phases_;  // the column phases some tap reads
+  std::vector<int64_t> tap_off_;     // per stored tap: where it reads, from an output row's base
+  Workspace ws_;                     // per thread: one channel's padded copy
 };
 
 class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {

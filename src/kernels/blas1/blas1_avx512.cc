@@ -2,7 +2,9 @@
 // the lanes are added in a fixed tree.
 #include <immintrin.h>
 
+#include <array>
 #include <cmath>
+#include <utility>
 
 #include "kernels/blas1/blas1.h"
 
@@ -23,31 +25,105 @@ inline float sum16(__m512 v) {
 
 }  // namespace
 
+namespace {
+
+// Row r's columns in blocks of 16: block k of each run of four goes to acc[k] (named
+// accumulators, so they stay in registers: four FMA chains in flight); the last partial run's
+// blocks likewise, the last one masked. kUnit: b's columns are adjacent, else gathered.
+template <bool kUnit>
+float dot_rows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows) {
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int>(sb)));
+  auto load_b = [&](const float* br, int64_t i, __mmask16 m) {
+    if constexpr (kUnit) return _mm512_maskz_loadu_ps(m, br + i);
+    else return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, br + i * sb, 4);
+  };
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* ar = a + r * lda;
+    const float* br = b + r * ldb;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+      acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(ar + i), load_b(br, i, 0xffff), acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(ar + i + 16), load_b(br, i + 16, 0xffff), acc1);
+      acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(ar + i + 32), load_b(br, i + 32, 0xffff), acc2);
+      acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(ar + i + 48), load_b(br, i + 48, 0xffff), acc3);
+    }
+    if (i < n) {
+      const __mmask16 m = first(n - i);
+      acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ar + i), load_b(br, i, m), acc0);
+    }
+    if (i + 16 < n) {
+      const __mmask16 m = first(n - i - 16);
+      acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ar + i + 16), load_b(br, i + 16, m), acc1);
+    }
+    if (i + 32 < n) {
+      const __mmask16 m = first(n - i - 32);
+      acc2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ar + i + 32), load_b(br, i + 32, m), acc2);
+    }
+    if (i + 48 < n) {
+      const __mmask16 m = first(n - i - 48);
+      acc3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ar + i + 48), load_b(br, i + 48, m), acc3);
+    }
+  }
+  return sum16(_mm512_add_ps(_mm512_add_ps(acc0, acc2), _mm512_add_ps(acc1, acc3)));
+}
+
+}  // namespace
+
 float blas1_f32_avx512_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n,
                            int64_t rows) {
-  __m512 acc = _mm512_setzero_ps();
   if (sb > (int64_t{1} << 26)) {  // 32-bit gather offsets (lane * sb) would overflow
     float s = 0;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t i = 0; i < n; ++i) s = std::fma(a[r * lda + i], b[r * ldb + i * sb], s);
     return s;
   }
-  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                         _mm512_set1_epi32(static_cast<int>(sb)));
-  // Four accumulators (column block c of a row goes to acc[c % 4]) keep four FMA chains in
-  // flight; they are added in a fixed tree at the end.
-  __m512 accs[4] = {acc, _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  return sb == 1 ? dot_rows<true>(a, lda, b, ldb, sb, n, rows) : dot_rows<false>(a, lda, b, ldb, sb, n, rows);
+}
+
+namespace {
+
+// T taps: per 16 columns of a row, a loaded once and T FMAs into T named accumulators (an
+// array indexed by constants after unrolling: registers).
+template <int T>
+void dot_taps_t(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n,
+                int64_t rows, float* out) {
+  __m512 acc[T];
+#pragma GCC unroll 12
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t r = 0; r < rows; ++r) {
     const float* ar = a + r * lda;
     const float* br = b + r * ldb;
-    for (int64_t i = 0, c = 0; i < n; i += 16, c = (c + 1) & 3) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m512 av = _mm512_loadu_ps(ar + i);
+#pragma GCC unroll 12
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(av, _mm512_loadu_ps(br + off[t] + i), acc[t]);
+    }
+    if (i < n) {
       const __mmask16 m = first(n - i);
-      const __m512 bv = sb == 1 ? _mm512_maskz_loadu_ps(m, br + i)
-                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, br + i * sb, 4);
-      accs[c] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ar + i), bv, accs[c]);
+      const __m512 av = _mm512_maskz_loadu_ps(m, ar + i);
+#pragma GCC unroll 12
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, br + off[t] + i), acc[t]);
     }
   }
-  return sum16(_mm512_add_ps(_mm512_add_ps(accs[0], accs[2]), _mm512_add_ps(accs[1], accs[3])));
+#pragma GCC unroll 12
+  for (int t = 0; t < T; ++t) out[t] = sum16(acc[t]);
+}
+
+template <int... T>
+constexpr auto dot_taps_table(std::integer_sequence<int, T...>) {
+  return std::array<void (*)(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*),
+                    sizeof...(T)>{dot_taps_t<T + 1>...};
+}
+
+}  // namespace
+
+void blas1_f32_avx512_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
+                               int64_t taps, int64_t n, int64_t rows, float* out) {
+  static constexpr auto kTable = dot_taps_table(std::make_integer_sequence<int, kDotTapsMax>());
+  kTable[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
 void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {

@@ -2,7 +2,9 @@
 // count at the end; the lanes are added in a fixed tree.
 #include <immintrin.h>
 
+#include <array>
 #include <cmath>
+#include <utility>
 
 #include "kernels/blas1/blas1.h"
 
@@ -18,26 +20,96 @@ inline float sum8(__m256 v) {
 
 }  // namespace
 
-float blas1_f32_fma3_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n,
-                         int64_t rows) {
-  __m256 acc = _mm256_setzero_ps();
-  alignas(32) float tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // the last n % 8 columns, lane by lane
-  const bool gather = sb != 1 && sb <= (int64_t{1} << 26);  // 32-bit offsets (lane * sb) fit
-  const int64_t vec = sb == 1 || gather ? n / 8 * 8 : 0;
+namespace {
+
+// Row r's whole 8-column blocks: block k of each run of four goes to acc[k] (named
+// accumulators, so they stay in registers: four FMA chains in flight); the last n % 8 columns
+// lane by lane into tail. kUnit: b's columns are adjacent, else gathered.
+template <bool kUnit>
+float dot_rows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows) {
+  alignas(32) float tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(sb)));
-  // Four accumulators (column block c of a row goes to accs[c % 4]): four FMA chains in flight.
-  __m256 accs[4] = {acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  auto load_b = [&](const float* br, int64_t i) {
+    if constexpr (kUnit) return _mm256_loadu_ps(br + i);
+    else return _mm256_i32gather_ps(br + i * sb, idx, 4);
+  };
+  const int64_t vec = n / 8 * 8;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   for (int64_t r = 0; r < rows; ++r) {
     const float* ar = a + r * lda;
     const float* br = b + r * ldb;
-    for (int64_t i = 0, c = 0; i < vec; i += 8, c = (c + 1) & 3) {
-      const __m256 bv = sb == 1 ? _mm256_loadu_ps(br + i) : _mm256_i32gather_ps(br + i * sb, idx, 4);
-      accs[c] = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i), bv, accs[c]);
+    int64_t i = 0;
+    for (; i + 32 <= vec; i += 32) {
+      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i), load_b(br, i), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i + 8), load_b(br, i + 8), acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i + 16), load_b(br, i + 16), acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i + 24), load_b(br, i + 24), acc3);
     }
-    for (int64_t i = vec; i < n; ++i) tail[(i - vec) % 8] = std::fma(ar[i], br[i * sb], tail[(i - vec) % 8]);
+    if (i < vec) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i), load_b(br, i), acc0);
+    if (i + 8 < vec) acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i + 8), load_b(br, i + 8), acc1);
+    if (i + 16 < vec) acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + i + 16), load_b(br, i + 16), acc2);
+    for (int64_t k = vec; k < n; ++k) tail[k - vec] = std::fma(ar[k], br[k * sb], tail[k - vec]);
   }
-  const __m256 sum = _mm256_add_ps(_mm256_add_ps(accs[0], accs[2]), _mm256_add_ps(accs[1], accs[3]));
+  const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3));
   return sum8(_mm256_add_ps(sum, _mm256_load_ps(tail)));
+}
+
+}  // namespace
+
+float blas1_f32_fma3_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n,
+                         int64_t rows) {
+  if (sb > (int64_t{1} << 26)) {  // 32-bit gather offsets (lane * sb) would overflow
+    float s = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < n; ++k) s = std::fma(a[r * lda + k], b[r * ldb + k * sb], s);
+    return s;
+  }
+  return sb == 1 ? dot_rows<true>(a, lda, b, ldb, sb, n, rows) : dot_rows<false>(a, lda, b, ldb, sb, n, rows);
+}
+
+namespace {
+
+// T taps: per 8 columns of a row, a loaded once and T FMAs into T named accumulators (an
+// array indexed by constants after unrolling: registers); the last n % 8 columns masked.
+template <int T>
+void dot_taps_t(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n,
+                int64_t rows, float* out) {
+  __m256 acc[T];
+#pragma GCC unroll 12
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  const int64_t rest = n % 8;
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rest)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* ar = a + r * lda;
+    const float* br = b + r * ldb;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 av = _mm256_loadu_ps(ar + i);
+#pragma GCC unroll 12
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(av, _mm256_loadu_ps(br + off[t] + i), acc[t]);
+    }
+    if (rest > 0) {
+      const __m256 av = _mm256_maskload_ps(ar + i, tail);
+#pragma GCC unroll 12
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(av, _mm256_maskload_ps(br + off[t] + i, tail), acc[t]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int t = 0; t < T; ++t) out[t] = sum8(acc[t]);
+}
+
+template <int... T>
+constexpr auto dot_taps_table(std::integer_sequence<int, T...>) {
+  return std::array<void (*)(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*),
+                    sizeof...(T)>{dot_taps_t<T + 1>...};
+}
+
+}  // namespace
+
+void blas1_f32_fma3_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
+                             int64_t taps, int64_t n, int64_t rows, float* out) {
+  static constexpr auto kTable = dot_taps_table(std::make_integer_sequence<int, kDotTapsMax>());
+  kTable[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
 void blas1_f32_fma3_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {

@@ -18,6 +18,11 @@ float blas1_f32_scalar_dot(const float* a, int64_t lda, const float* b, int64_t 
   return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
 }
 
+void blas1_f32_scalar_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
+                               int64_t taps, int64_t n, int64_t rows, float* out) {
+  for (int64_t t = 0; t < taps; ++t) out[t] = blas1_f32_scalar_dot(a, lda, b + off[t], ldb, 1, n, rows);
+}
+
 void blas1_f32_scalar_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
   for (int64_t i = 0; i < n; ++i) y[i * sy] += alpha * x[i];
 }
