@@ -495,6 +495,7 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
 
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
   if (backward_data_is_forward(p)) return std::make_unique<ForwardBackwardDataPlan>(p, w, b);
+  if (phases_serve_backward_data(p)) return make_phases_backward_data_plan(p, w, b);
   return std::make_unique<GemmBackwardDataPlan>(p, w, b);
 }
 

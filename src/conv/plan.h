@@ -59,6 +59,11 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
 // Their gemm factories (gemm_backward.cc).
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p);
+/// Whether a strided backward_data runs as stride-1 forwards per input phase
+/// (phases_backward.cc) rather than col2im, and that plan.
+bool phases_serve_backward_data(const ConvParams& p);
+std::unique_ptr<BackwardDataPlan> make_phases_backward_data_plan(const ConvParams& p, const Tensor& w,
+                                                                 const Tensor& b);
 // The direct ones for few channels per group (depthwise_backward.cc).
 std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                     const Tensor& b);

@@ -1,0 +1,235 @@
+// backward_data of a strided convolution (zeros padding) as stride-1 forward convolutions, one
+// per phase of the input (the sub-pixel form of a transposed convolution). Per dim, with
+// stride s, dilation d, padding lo: input position i reads back from output o through tap k
+// when i + lo = o s + k d. Write i + lo = q s + r (0 <= r < s): only the taps with
+// k d = r (mod s) reach phase r, at o = q - (k d - r) / s. So phase r of dX is a stride-1
+// correlation of dY with those taps (dilation d / gcd(d, s)), the channel dims swapped:
+//
+//   dX_r[n, ci, u] = sum over co and the phase's taps j of W[co, ci, k_j] * dY[n, co, q0 + u - m_j]
+//
+// Each phase runs on the forward paths (gemm, pointwise, depthwise): no col2im scatter-add,
+// every element of dX written once, by one phase. It serves kernels no larger than the stride
+// (phases_serve_backward_data): a 2x2 stride-2 transposed convolution becomes four 1x1
+// convolutions, a 1x1 stride-2 layer's input gradient one (the other phases are zero).
+#include <omp.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "conv/plan.h"
+#include "conv/select.h"
+#include "convkit/settings.h"
+#include "core/storage.h"
+
+namespace convkit::internal {
+
+namespace {
+
+// One dim of one phase.
+struct DimPhase {
+  int64_t r = 0;               // (i + lo) mod s of the phase's input positions
+  std::vector<int64_t> taps;   // stored taps reaching it, in the forward correlation's order
+  int64_t q0 = 0, len = 0;     // its positions: i = (q0 + u) s + r - lo for u < len
+  int64_t dilation = 1;        // the sub-kernel's
+  int64_t in0 = 0, in_len = 0; // the dY range the correlation reads
+  int64_t pad_lo = 0, pad_hi = 0;
+};
+
+// floor(a / b) for b > 0.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+DimPhase dim_phase(const ConvParams& p, int64_t d, int64_t r) {
+  const auto ud = static_cast<std::size_t>(d);
+  const int64_t s = p.stride[ud], dl = p.dilation[ud], lo = p.pad_lo[ud], K = p.kernel[ud];
+  const int64_t S = p.in_size[ud], O = p.out_size[ud];
+  DimPhase f;
+  f.r = r;
+  // Kernel positions k (where the forward applies a tap; stored tap K-1-k for conv_mode
+  // convolution) with k d = r mod s, ascending; m_k = (k d - r) / s.
+  std::vector<int64_t> pos;
+  for (int64_t k = 0; k < K; ++k)
+    if (k * dl % s == r) pos.push_back(k);
+  f.q0 = -floor_div(r - lo, s);  // ceil((lo - r) / s): the first q with i >= 0
+  f.len = std::max<int64_t>(0, floor_div(S - 1 + lo - r, s) - f.q0 + 1);
+  if (pos.empty() || f.len == 0) return f;
+  const int64_t J = static_cast<int64_t>(pos.size());
+  f.dilation = J > 1 ? (pos[1] - pos[0]) * dl / s : 1;
+  // The correlation's tap j' is position pos[J-1-j'] (read back to front), reading dY at
+  // u - pad + j' dilation.
+  for (int64_t j = J - 1; j >= 0; --j) {
+    const int64_t k = pos[static_cast<std::size_t>(j)];
+    f.taps.push_back(p.conv_mode == ConvMode::Convolution ? K - 1 - k : k);
+  }
+  const int64_t m0 = (pos[0] * dl - r) / s;
+  const int64_t pad = m0 + (J - 1) * f.dilation - f.q0;
+  const int64_t pad_hi = f.len - 1 - pad + (J - 1) * f.dilation - (O - 1);
+  // Negative padding crops dY instead.
+  f.in0 = std::max<int64_t>(0, -pad);
+  f.in_len = O - f.in0 - std::max<int64_t>(0, -pad_hi);
+  f.pad_lo = std::max<int64_t>(0, pad), f.pad_hi = std::max<int64_t>(0, pad_hi);
+  return f;
+}
+
+class PhasesBackwardDataPlan : public BackwardDataPlan {
+ public:
+  PhasesBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+    params = p;
+    if (b.defined()) bias_ = b.contiguous();
+    std::vector<std::vector<DimPhase>> dims(static_cast<std::size_t>(p.dim));
+    int64_t count = 1;
+    for (int64_t d = 0; d < p.dim; ++d) {
+      const int64_t s = p.stride[static_cast<std::size_t>(d)];
+      for (int64_t r = 0; r < s; ++r) dims[static_cast<std::size_t>(d)].push_back(dim_phase(p, d, r));
+      count *= s;
+    }
+    const Tensor wc = w.contiguous();
+    for (int64_t idx = 0; idx < count; ++idx) {
+      Phase ph;
+      for (int64_t d = p.dim - 1, rest = idx; d >= 0; --d) {
+        const auto& list = dims[static_cast<std::size_t>(d)];
+        ph.dims.insert(ph.dims.begin(), list[static_cast<std::size_t>(rest % static_cast<int64_t>(list.size()))]);
+        rest /= static_cast<int64_t>(list.size());
+      }
+      bool positions = true, reads = true;
+      for (const DimPhase& f : ph.dims) positions = positions && f.len > 0, reads = reads && !f.taps.empty() && f.in_len > 0;
+      if (!positions) continue;  // no input position in this phase
+      if (!reads) {              // its positions read no dY: they hold the bias or zero
+        uncovered_ = true;
+        continue;
+      }
+      make_phase_plan(ph, wc);
+      phases_.push_back(std::move(ph));
+    }
+  }
+
+  void run(const Tensor& gy, Tensor& gx) const override {
+    const ConvParams& p = params;
+    const Lifted g = lift3(p);
+    const int64_t plane = g.S[0] * g.S[1] * g.S[2], planes = p.N * p.C_in;
+    float* dx = internal::mutable_data<float>(gx);
+    if (uncovered_) {
+      const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
+      for (int64_t nc = 0; nc < planes; ++nc) std::fill(dx + nc * plane, dx + (nc + 1) * plane, bp ? bp[nc % p.C_in] : 0.0f);
+    }
+    for (const Phase& ph : phases_) {
+      Tensor view = gy;  // [N, C_out, *O] cropped to what the phase reads
+      Shape shape{p.N, p.C_in};
+      for (int64_t d = 0; d < p.dim; ++d) {
+        const DimPhase& f = ph.dims[static_cast<std::size_t>(d)];
+        view = view.slice(2 + d, f.in0, f.in0 + f.in_len);
+        shape.push_back(f.len);
+      }
+      Tensor y = Tensor::empty(shape);
+      ph.plan->run(view, y);
+      scatter(ph, y.const_data<float>(), dx);
+    }
+  }
+  int64_t memory_bytes() const override {
+    int64_t bytes = 0;
+    for (const Phase& ph : phases_) bytes += ph.plan->memory_bytes();
+    return bytes;
+  }
+
+ private:
+  struct Phase {
+    std::vector<DimPhase> dims;
+    std::unique_ptr<ConvPlan> plan;
+  };
+
+  // The phase's forward: dY (channels C_out) in, its dX positions (channels C_in) out, weight
+  // V[g][ci][co][j...] = W[g][co][ci][tap j...], stride 1.
+  void make_phase_plan(Phase& ph, const Tensor& wc) const {
+    const ConvParams& p = params;
+    ConvParams f = p;
+    f.direction = Direction::Forward;
+    f.transposed = false;
+    f.batched = true;
+    std::swap(f.C_in, f.C_out);
+    f.conv_mode = ConvMode::CrossCorrelation;
+    f.has_bias = bias_.defined();
+    for (int64_t d = 0; d < p.dim; ++d) {
+      const auto ud = static_cast<std::size_t>(d);
+      const DimPhase& dp = ph.dims[ud];
+      f.in_size[ud] = dp.in_len, f.out_size[ud] = dp.len, f.kernel[ud] = static_cast<int64_t>(dp.taps.size());
+      f.stride[ud] = 1, f.dilation[ud] = dp.dilation, f.pad_lo[ud] = dp.pad_lo, f.pad_hi[ud] = dp.pad_hi;
+    }
+    // Lifted tap lists (size-1 dims in front) and the stored weight's strides.
+    std::vector<int64_t> tl[3] = {{0}, {0}, {0}};
+    int64_t ks[3] = {1, 1, 1};
+    for (int64_t d = 0; d < p.dim; ++d) {
+      tl[3 - p.dim + d] = ph.dims[static_cast<std::size_t>(d)].taps;
+      ks[3 - p.dim + d] = p.kernel[static_cast<std::size_t>(d)];
+    }
+    const int64_t taps = ks[0] * ks[1] * ks[2];
+    const int64_t G = p.groups, M = p.c_out_per_group(), Ci = p.c_in_per_group();
+    Tensor v = Tensor::empty(f.weight_shape());
+    const float* src = wc.const_data<float>();
+    float* dst = internal::mutable_data<float>(v);
+    for (int64_t gg = 0; gg < G; ++gg)
+      for (int64_t ci = 0; ci < Ci; ++ci)
+        for (int64_t co = 0; co < M; ++co) {
+          const float* kern = src + ((gg * M + co) * Ci + ci) * taps;
+          for (int64_t a : tl[0])
+            for (int64_t b : tl[1])
+              for (int64_t c : tl[2]) *dst++ = kern[(a * ks[1] + b) * ks[2] + c];
+        }
+    // The weight was checked finite by make_backward_data_plan: no second scan.
+    ph.plan = make_plan_for(f, v, bias_, select_algorithm(f, Algorithm::Auto, allow_fast_winograd()));
+  }
+
+  // The phase's result y [N, C_in, *len] to its positions of dx, a task per channel plane.
+  void scatter(const Phase& ph, const float* y, float* dx) const {
+    const ConvParams& p = params;
+    const Lifted g = lift3(p);
+    int64_t len[3] = {1, 1, 1}, first[3] = {0, 0, 0}, st[3] = {1, 1, 1};
+    for (int64_t d = 0; d < p.dim; ++d) {
+      const DimPhase& f = ph.dims[static_cast<std::size_t>(d)];
+      const auto ud = static_cast<std::size_t>(d);
+      len[3 - p.dim + d] = f.len;
+      first[3 - p.dim + d] = f.q0 * p.stride[ud] + f.r - p.pad_lo[ud];  // i of u = 0
+      st[3 - p.dim + d] = p.stride[ud];
+    }
+    const int64_t plane = g.S[0] * g.S[1] * g.S[2], yplane = len[0] * len[1] * len[2], planes = p.N * p.C_in;
+    const int threads = threads_for(planes, static_cast<double>(planes * yplane) * 4);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t nc = 0; nc < planes; ++nc) {
+      const float* from = y + nc * yplane;
+      float* to = dx + nc * plane;
+      for (int64_t a = 0; a < len[0]; ++a)
+        for (int64_t b = 0; b < len[1]; ++b) {
+          float* row = to + ((first[0] + a * st[0]) * g.S[1] + first[1] + b * st[1]) * g.S[2] + first[2];
+          const float* in = from + (a * len[1] + b) * len[2];
+          for (int64_t c = 0; c < len[2]; ++c) row[c * st[2]] = in[c];
+        }
+    }
+  }
+
+  Tensor bias_;
+  std::vector<Phase> phases_;
+  bool uncovered_ = false;  // some positions read no dY (a kernel smaller than the stride)
+};
+
+}  // namespace
+
+bool phases_serve_backward_data(const ConvParams& p) {
+  // Zeros padding only (other modes fold padding back: col2im). Forwards with a handful of
+  // output channels (one input channel, as wav2vec2's first layer) waste a GEMM's rows: col2im.
+  if (p.padding_mode != PaddingMode::Zeros || p.dtype != kFloat32 || (p.c_in_per_group() < 16 && p.groups == 1))
+    return false;
+  // At most one tap per phase (K <= s / gcd(d, s) in every dim: a kernel no larger than the
+  // stride, as 2x2 stride-2 up-convolutions and 1x1 stride-2 shortcuts): each phase is a
+  // pointwise product. With more taps per phase (3x3 stride 2, DCGAN's 4x4 stride 2) the
+  // phases' plans, made per call, and their smaller products measured slower than col2im.
+  for (int64_t d = 0; d < p.dim; ++d) {
+    const auto ud = static_cast<std::size_t>(d);
+    if (p.kernel[ud] > p.stride[ud] / std::gcd(p.dilation[ud], p.stride[ud])) return false;
+  }
+  return true;
+}
+
+std::unique_ptr<BackwardDataPlan> make_phases_backward_data_plan(const ConvParams& p, const Tensor& w,
+                                                                 const Tensor& b) {
+  return std::make_unique<PhasesBackwardDataPlan>(p, w, b);
+}
+
+}  // namespace convkit::internal

@@ -1,0 +1,132 @@
+// Strided input gradients and transposed convolutions whose kernels are no larger than their
+// strides run as stride-1 forwards, one per input phase (when their layers have 16 input
+// channels per group or several groups); the others col2im. The strided configurations of the
+// gradient sweep, widened to such channels and kernels, against the reference under every ISA
+// cap, and the same bits for any thread count.
+#include "grad_sweep.h"
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+using namespace grad;
+
+// The sweep's zero-padded configurations with a stride, channels widened so that the phase
+// form may serve them: groups of 1 get 16 or 17 input channels (so that some tile edges are
+// partial); grouped ones keep theirs. Every other one also gets kernels no larger than its
+// strides (undilated), the layers the phase form takes; the rest run col2im.
+std::vector<Config> strided_configs() {
+  std::vector<Config> v;
+  int i = 0;
+  for (Config c : sweep()) {
+    bool strided = false;
+    for (int64_t s : c.stride) strided = strided || s > 1;
+    if (!strided || c.mode != PaddingMode::Zeros) continue;
+    if (c.groups == 1) c.Cin = 16 + (i % 2);
+    if (i++ % 2 == 0)
+      for (std::size_t d = 0; d < c.K.size(); ++d) c.K[d] = std::min(c.K[d], c.stride[d]), c.dil[d] = 1;
+    c.dtype = kFloat32;
+    try {  // (the smaller kernel may leave 'same' or the padding invalid)
+      forward(c, Tensor::zeros(input_shape(c)), Tensor::zeros(weight_shape(c)));
+      v.push_back(c);
+    } catch (const ArgumentError&) {
+    }
+  }
+  return v;
+}
+
+TEST(GradPhases, StridedInputGradientMatchesTheReference) {
+  Generator gen(41);
+  const auto configs = strided_configs();
+  ASSERT_GE(configs.size(), 30u);
+  for (const Config& c : configs) {
+    SCOPED_TRACE(describe(c));
+    const Tensor x = randn(input_shape(c), kFloat32, &gen), w = randn(weight_shape(c), kFloat32, &gen);
+    const Tensor gy = randn(forward(c, x, w).sizes(), kFloat32, &gen);
+    Config r = c;
+    const auto with = [&](Algorithm a) {
+      switch (c.dim) {
+        case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {true, false, false}); }
+        case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {true, false, false}); }
+        default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {true, false, false}); }
+      }
+    };
+    const Tensor want = with(Algorithm::Reference).grad_input;
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      EXPECT_TRUE(all_close(with(Algorithm::Auto).grad_input, want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+    }
+  }
+}
+
+TEST(GradPhases, TransposedConvolutionWithBiasMatchesTheReference) {
+  // A transposed layer's forward is the input gradient of its matching convolution plus the
+  // bias: the same phases, each adding the bias, and positions no weight reaches (a kernel
+  // smaller than the stride) holding the bias alone.
+  Generator gen(42);
+  int i = 0;
+  for (const TConfig& t0 : transpose_sweep()) {
+    bool strided = false;
+    for (int64_t s : t0.c.stride) strided = strided || s > 1;
+    if (!strided) continue;
+    TConfig t = t0;
+    if (t.c.groups == 1) t.c.Cout = 16 + (i % 2);  // the matching convolution's input channels
+    if (i++ % 2 == 0) {  // a kernel no larger than the stride (output_padding stays below it)
+      for (std::size_t d = 0; d < t.c.K.size(); ++d) {
+        t.c.K[d] = std::min(t.c.K[d], t.c.stride[d]), t.c.dil[d] = 1;
+        t.output_padding[d] = std::min(t.output_padding[d], t.c.stride[d] - 1);
+      }
+    }
+    SCOPED_TRACE(describe(t.c));
+    const Tensor x = randn(input_shape(t.c), kFloat32, &gen), w = randn(transpose_weight_shape(t.c), kFloat32, &gen);
+    const Tensor b = randn({t.c.Cout}, kFloat32, &gen);
+    Tensor got;
+    try {  // (the smaller kernel may crop the output to nothing)
+      got = transpose(t, x, w, b);
+    } catch (const ArgumentError&) {
+      continue;
+    }
+    Tensor want;
+    switch (t.c.dim) {
+      case 1: want = F::conv_transpose1d(x, w, b, transpose_options<1>(t).algorithm("reference")); break;
+      case 2: want = F::conv_transpose2d(x, w, b, transpose_options<2>(t).algorithm("reference")); break;
+      default: want = F::conv_transpose3d(x, w, b, transpose_options<3>(t).algorithm("reference")); break;
+    }
+    EXPECT_TRUE(all_close(got, want, dtype_tolerance(kFloat32)));
+  }
+}
+
+TEST(GradPhases, KernelsSmallerThanTheStrideAndTheSameBitsForAnyThreadCount) {
+  // A 1x1 stride-2 layer (ResNet's projection shortcut) reaches one phase of four; a 2x3 kernel
+  // with stride (3, 2) and dilation 2 leaves phases without taps; U-Net's 2x2 stride-2
+  // transposed layer splits into four 1x1 forwards.
+  struct Case {
+    Shape x, w, stride, dilation, pad;
+  };
+  const Case cases[] = {
+      {{2, 32, 9, 9}, {24, 32, 1, 1}, {2, 2}, {1, 1}, {0, 0}},
+      {{1, 20, 11, 10}, {18, 20, 2, 1}, {3, 2}, {2, 2}, {1, 0}},
+      {{1, 64, 12, 12}, {32, 64, 2, 2}, {2, 2}, {1, 1}, {0, 0}},
+  };
+  Generator gen(43);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.w));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const auto o = F::Conv2dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad);
+    const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+    const Tensor want = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {true, false, false}).grad_input;
+    const int before = get_num_threads();
+    std::vector<Tensor> got;
+    for (int n : {1, 2, 3}) {
+      set_num_threads(n);
+      got.push_back(F::conv_backward(gy, x, w, o, {true, false, false}).grad_input);
+    }
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(got[0], want, dtype_tolerance(kFloat32)));
+    EXPECT_TRUE(bitwise_equal(got[1], got[0]));
+    EXPECT_TRUE(bitwise_equal(got[2], got[0]));
+  }
+}
+
+}  // namespace
+}  // namespace convkit::test
