@@ -4,14 +4,15 @@ SHELL      := /bin/bash
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+SHARED_BUILD ?= build-shared
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := npy safetensors cli conv
 
-.PHONY: all deps build demo test test-fast asan tsan tsan-build clean bench-rng fuzz fuzz-run fuzz-build
+.PHONY: all deps build demo test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
 all: build
 
 deps:
@@ -32,9 +33,11 @@ demo: build
 
 # Every test: the g++ build, the same tests with vector kernels capped to scalar, a clang
 # build under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded tests under
-# ThreadSanitizer, and each fuzz target from its seeds (the differential conv target 60 s).
-test: build asan fuzz-build tsan-build
+# ThreadSanitizer, each fuzz target from its seeds (the differential conv target 60 s), and
+# the installed static and shared libraries used by a separate project (install-check).
+test: build asan fuzz-build tsan-build shared
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory install-check
 	cd $(BUILD) && CONVKIT_MAX_ISA=scalar ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory tsan
@@ -43,6 +46,18 @@ test: build asan fuzz-build tsan-build
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The library alone, shared (-DBUILD_SHARED_LIBS=ON), as a distribution would build it.
+$(SHARED_BUILD)/build.ninja:
+	cmake -S . -B $(SHARED_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCONVKIT_WERROR=ON -DBUILD_SHARED_LIBS=ON \
+	  -DCONVKIT_BUILD_TOOLS=OFF -DCONVKIT_BUILD_TESTS=OFF -DCONVKIT_BUILD_BENCH=OFF -DCONVKIT_INSTALL=ON
+
+shared: deps $(SHARED_BUILD)/build.ninja
+	cmake --build $(SHARED_BUILD) -j $(JOBS)
+
+# Installs both builds into temporary prefixes and builds examples/consumer against them.
+install-check: build shared
+	tools/install_check.sh $(BUILD) $(SHARED_BUILD)
 
 $(ASAN_BUILD)/build.ninja:
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -98,4 +113,4 @@ fuzz: fuzz-build
 	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(SHARED_BUILD)

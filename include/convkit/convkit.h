@@ -10,3 +10,4 @@
 #include "convkit/settings.h"
 #include "convkit/tensor.h"
 #include "convkit/threads.h"
+#include "convkit/version.h"

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "convkit/export.h"
 #include "convkit/error.h"
 
 namespace convkit {
@@ -112,7 +113,7 @@ inline const char* dtype_name(DType t) {
 }
 
 /// Parses a dtype name ("float32", "float", "half", "double", ...); throws naming the six.
-DType dtype_from_name(const std::string& name);
+CONVKIT_API DType dtype_from_name(const std::string& name);
 
 template <typename T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::Float32; };

@@ -22,11 +22,13 @@
 #include <string>
 #include <utility>
 
+#include "convkit/export.h"
+
 namespace convkit {
 
 /// The base of every exception convkit throws; what() is the message. Not constructible on
 /// its own: a throw site picks ArgumentError or FileError.
-class Error {
+class CONVKIT_API Error {
  public:
   virtual ~Error() = default;
   virtual const char* what() const noexcept = 0;
@@ -38,7 +40,7 @@ class Error {
 };
 
 /// A bad argument, shape, dtype or option value (also a std::invalid_argument).
-class ArgumentError : public std::invalid_argument, public Error {
+class CONVKIT_API ArgumentError : public std::invalid_argument, public Error {
  public:
   explicit ArgumentError(const std::string& what) : std::invalid_argument(what) {}
   const char* what() const noexcept override { return std::invalid_argument::what(); }
@@ -46,7 +48,7 @@ class ArgumentError : public std::invalid_argument, public Error {
 
 /// A file that cannot be read or written, or whose contents are malformed (also a
 /// std::runtime_error). The message names the file.
-class FileError : public std::runtime_error, public Error {
+class CONVKIT_API FileError : public std::runtime_error, public Error {
  public:
   explicit FileError(const std::string& what) : std::runtime_error(what) {}
   const char* what() const noexcept override { return std::runtime_error::what(); }

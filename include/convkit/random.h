@@ -7,13 +7,14 @@
 #include <mutex>
 #include <optional>
 
+#include "convkit/export.h"
 #include "convkit/tensor.h"
 
 namespace convkit {
 
 /// MT19937 with PyTorch's seeding, 64-bit draws and cached normal value. Thread-safe: every
 /// fill holds the generator's lock, so results never depend on threads.
-class Generator {
+class CONVKIT_API Generator {
  public:
   /// Seeded like torch.Generator(): 67280421310721.
   Generator();
@@ -49,14 +50,14 @@ class Generator {
 
 /// The process-wide generator. Unlike PyTorch's (seeded from the clock), it starts from
 /// Generator()'s fixed seed, so a program is reproducible even without manual_seed.
-Generator& default_generator();
+CONVKIT_API Generator& default_generator();
 /// Seeds the default generator (torch.manual_seed).
-void manual_seed(uint64_t seed);
-uint64_t initial_seed();
+CONVKIT_API void manual_seed(uint64_t seed);
+CONVKIT_API uint64_t initial_seed();
 
 /// U[0, 1) (torch.rand). gen == nullptr uses the default generator.
-Tensor rand(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);
+CONVKIT_API Tensor rand(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);
 /// N(0, 1) (torch.randn). Complex dtypes get real and imaginary parts of variance 1/2.
-Tensor randn(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);
+CONVKIT_API Tensor randn(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);
 
 }  // namespace convkit

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "convkit/export.h"
 #include "convkit/dtype.h"
 #include "convkit/error.h"
 
@@ -29,7 +30,7 @@ void* mutable_data_ptr(const Tensor& t);
 }  // namespace internal
 
 /// Values for Tensor creation written as nested braces: tensor({{1, 2}, {3, 4}}).
-class NestedValues {
+class CONVKIT_API NestedValues {
  public:
   NestedValues(double v) : scalar_(v), is_scalar_(true) {}  // NOLINT: brace init
   NestedValues(std::complex<double> v) : scalar_(v), is_scalar_(true) {}  // NOLINT
@@ -46,7 +47,7 @@ class NestedValues {
   std::vector<NestedValues> items_;
 };
 
-class Tensor {
+class CONVKIT_API Tensor {
  public:
   /// An undefined tensor (defined() == false), used for "no bias".
   Tensor() = default;
@@ -179,23 +180,23 @@ class Tensor {
 
 /// Creates a float tensor from nested braces: tensor({{1, 2}, {3, 4}}, kFloat64).
 /// Complex values make a complex128 tensor unless dtype says otherwise.
-Tensor tensor(const NestedValues& values, DType dtype);
-Tensor tensor(const NestedValues& values);
+CONVKIT_API Tensor tensor(const NestedValues& values, DType dtype);
+CONVKIT_API Tensor tensor(const NestedValues& values);
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t);
+CONVKIT_API std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 /// Contiguous strides of a shape (row-major, in elements).
-Shape contiguous_strides(const Shape& shape);
+CONVKIT_API Shape contiguous_strides(const Shape& shape);
 /// Product of sizes, throwing convkit::Error if it overflows int64.
-int64_t checked_numel(const Shape& shape);
+CONVKIT_API int64_t checked_numel(const Shape& shape);
 /// "[2, 3, 4]" — shape formatting used in every error message.
-std::string shape_str(const Shape& shape);
+CONVKIT_API std::string shape_str(const Shape& shape);
 
 /// Buffers of 256 KiB or more that convkit's tensors free are kept (up to 256 MiB in all) and
 /// handed to the next tensor of about their size, so a forward that returns a new output each
 /// call reuses warm memory instead of faulting in fresh pages. This returns them to the system.
-void release_cached_memory();
+CONVKIT_API void release_cached_memory();
 /// Bytes currently kept by that cache.
-int64_t cached_memory_bytes();
+CONVKIT_API int64_t cached_memory_bytes();
 
 }  // namespace convkit

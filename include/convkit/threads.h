@@ -3,10 +3,12 @@
 // order whatever the number of threads.
 #pragma once
 
+#include "convkit/export.h"
+
 namespace convkit {
 
 /// Threads used by convolutions (>= 1). Default: OMP_NUM_THREADS or the number of cores.
-void set_num_threads(int n);
-int get_num_threads();
+CONVKIT_API void set_num_threads(int n);
+CONVKIT_API int get_num_threads();
 
 }  // namespace convkit

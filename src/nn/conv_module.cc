@@ -88,11 +88,14 @@ struct ConvNdImpl<D>::PlanCache {
   std::shared_ptr<const internal::ConvPlan> plan;
   mutable std::mutex mutex;  // guards every member above
 
-  bool matches(const ConvNdImpl<D>& m, const Tensor& x, const internal::ParamPrints& prints) const {
+  // (Hidden: the struct is a member of an exported class template, so its members would be
+  // exported with it.)
+  [[gnu::visibility("hidden")]] bool matches(const ConvNdImpl<D>& m, const Tensor& x,
+                                             const internal::ParamPrints& prints) const {
     return plan && key.matches(x, m.weight, m.bias, prints) && same_computation(m.options, options);
   }
 
-  std::shared_ptr<const internal::ConvPlan> current() const {
+  [[gnu::visibility("hidden")]] std::shared_ptr<const internal::ConvPlan> current() const {
     std::lock_guard<std::mutex> lock(mutex);
     return plan;
   }

@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "convkit/export.h"
 #include "convkit/nn/options/conv.h"
 #include "convkit/tensor.h"
 
@@ -11,13 +12,13 @@ namespace convkit::nn::functional {
 /// x: (N, C_in, L) or unbatched (C_in, L); weight: (C_out, C_in/groups, kL) or MegEngine's
 /// grouped (groups, C_out/groups, C_in/groups, kL); bias: (C_out), (1, C_out, 1) or undefined.
 /// Returns (N, C_out, L_out), or (C_out, L_out) for unbatched input.
-Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+CONVKIT_API Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               const Conv1dFuncOptions& options = {});
 /// As conv1d with (H, W) spatial dims.
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+CONVKIT_API Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               const Conv2dFuncOptions& options = {});
 /// As conv1d with (D, H, W) spatial dims.
-Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+CONVKIT_API Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               const Conv3dFuncOptions& options = {});
 
 /// The gradients of one (transposed) convolution; each is undefined unless requested.
@@ -36,39 +37,39 @@ using OutputMask = std::array<bool, 3>;
 /// Reflect, replicate and circular padding fold their gradient back onto the input. Complex
 /// dtypes follow PyTorch's convention: grad_input uses conj(weight), grad_weight conj(input).
 /// grad_weight and grad_bias are bitwise the same for any thread count.
-ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+CONVKIT_API ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                             const Conv1dFuncOptions& options, OutputMask output_mask = {true, true, true});
 /// As above, for F::conv2d.
-ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+CONVKIT_API ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                             const Conv2dFuncOptions& options, OutputMask output_mask = {true, true, true});
 /// As above, for F::conv3d.
-ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+CONVKIT_API ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                             const Conv3dFuncOptions& options, OutputMask output_mask = {true, true, true});
 
 /// Transposed 1-d convolution (PyTorch's F.conv_transpose1d): x (N, C_in, L) or unbatched
 /// (C_in, L), weight (C_in, C_out/groups, kL), bias (C_out) or undefined. Output length
 /// (L - 1) * stride - lo - hi + dilation * (kL - 1) + output_padding + 1, where padding p
 /// gives lo = hi = p.
-Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+CONVKIT_API Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
                         const ConvTranspose1dFuncOptions& options = {});
 /// As conv_transpose1d with (H, W) spatial dims.
-Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+CONVKIT_API Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
                         const ConvTranspose2dFuncOptions& options = {});
 /// As conv_transpose1d with (D, H, W) spatial dims.
-Tensor conv_transpose3d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+CONVKIT_API Tensor conv_transpose3d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
                         const ConvTranspose3dFuncOptions& options = {});
 
 /// The gradients of conv_transpose1d(input, weight, bias, options) for grad_output (the
 /// output's shape); conventions as conv_backward.
-ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+CONVKIT_API ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                       const ConvTranspose1dFuncOptions& options,
                                       OutputMask output_mask = {true, true, true});
 /// As above, for conv_transpose2d.
-ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+CONVKIT_API ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                       const ConvTranspose2dFuncOptions& options,
                                       OutputMask output_mask = {true, true, true});
 /// As above, for conv_transpose3d.
-ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+CONVKIT_API ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                       const ConvTranspose3dFuncOptions& options,
                                       OutputMask output_mask = {true, true, true});
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "convkit/export.h"
 #include "convkit/nn/options/conv.h"
 #include "convkit/random.h"
 #include "convkit/tensor.h"
@@ -16,7 +17,7 @@ namespace detail {
 /// Holds a module's plan cache; a copy of the module gets a new, empty one (never a shared
 /// one). Defined where the cache type is complete.
 template <typename Cache>
-class CacheSlot {
+class CONVKIT_API CacheSlot {
  public:
   CacheSlot();
   CacheSlot(const CacheSlot&);
@@ -30,7 +31,7 @@ class CacheSlot {
 }  // namespace detail
 
 template <std::size_t D>
-class ConvNdImpl {
+class CONVKIT_API ConvNdImpl {
  public:
   /// Validates the options and initializes weight and bias (see reset_parameters()).
   explicit ConvNdImpl(ConvOptions<D> options);
@@ -105,7 +106,7 @@ using Conv3d = ConvNdImpl<3>;
 ///   convkit::nn::ConvTranspose2d up(convkit::nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1));
 ///   convkit::Tensor y = up(x);              // or up(x, {N, 32, 2 * H, 2 * W}) with output_size
 template <std::size_t D>
-class ConvTransposeNdImpl {
+class CONVKIT_API ConvTransposeNdImpl {
  public:
   /// Validates the options and initializes weight and bias as PyTorch does.
   explicit ConvTransposeNdImpl(ConvTransposeOptions<D> options);

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "convkit/export.h"
 #include "convkit/dtype.h"
 #include "convkit/error.h"
 
@@ -33,18 +34,18 @@ enum class InitMode { Torch, MegEngine };
 /// and its reason); the others force one (an error if it cannot do the given convolution).
 enum class Algorithm { Auto, Reference, Gemm, Depthwise, Winograd };
 
-PaddingMode padding_mode_from_name(const std::string& s);  // "zeros", "reflect", ...
-ConvMode conv_mode_from_name(const std::string& s);        // "cross_correlation", "convolution"
-ComputeMode compute_mode_from_name(const std::string& s);  // "default", "float32"
-WeightLayout weight_layout_from_name(const std::string& s);  // "torch", "megengine"
-InitMode init_mode_from_name(const std::string& s);          // "torch", "megengine"
-Algorithm algorithm_from_name(const std::string& s);  // "auto", "reference", "gemm", "depthwise", "winograd"
-const char* name_of(PaddingMode m);
-const char* name_of(ConvMode m);
-const char* name_of(ComputeMode m);
-const char* name_of(WeightLayout m);
-const char* name_of(InitMode m);
-const char* name_of(Algorithm a);
+CONVKIT_API PaddingMode padding_mode_from_name(const std::string& s);  // "zeros", "reflect", ...
+CONVKIT_API ConvMode conv_mode_from_name(const std::string& s);        // "cross_correlation", "convolution"
+CONVKIT_API ComputeMode compute_mode_from_name(const std::string& s);  // "default", "float32"
+CONVKIT_API WeightLayout weight_layout_from_name(const std::string& s);  // "torch", "megengine"
+CONVKIT_API InitMode init_mode_from_name(const std::string& s);          // "torch", "megengine"
+CONVKIT_API Algorithm algorithm_from_name(const std::string& s);  // "auto", "reference", "gemm", "depthwise", "winograd"
+CONVKIT_API const char* name_of(PaddingMode m);
+CONVKIT_API const char* name_of(ConvMode m);
+CONVKIT_API const char* name_of(ComputeMode m);
+CONVKIT_API const char* name_of(WeightLayout m);
+CONVKIT_API const char* name_of(InitMode m);
+CONVKIT_API const char* name_of(Algorithm a);
 
 namespace nn {
 

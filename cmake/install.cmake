@@ -1,0 +1,35 @@
+# Install rules: headers, the library (static or shared), the CLI, a CMake package
+# (find_package(convkit 0.2 CONFIG REQUIRED) -> convkit::convkit) and convkit.pc.
+include(CMakePackageConfigHelpers)
+
+set(CONVKIT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/convkit)
+
+install(TARGETS convkit EXPORT convkitTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/convkit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(CONVKIT_BUILD_TOOLS)
+  install(TARGETS convkit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+
+install(EXPORT convkitTargets NAMESPACE convkit:: DESTINATION ${CONVKIT_CMAKE_DIR})
+configure_package_config_file(cmake/convkitConfig.cmake.in ${PROJECT_BINARY_DIR}/convkitConfig.cmake
+                              INSTALL_DESTINATION ${CONVKIT_CMAKE_DIR})
+# 0.x: a minor release may break the API (README, Versioning), so 0.2 accepts 0.2.* only.
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/convkitConfigVersion.cmake COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/convkitConfig.cmake ${PROJECT_BINARY_DIR}/convkitConfigVersion.cmake
+        DESTINATION ${CONVKIT_CMAKE_DIR})
+
+# pkg-config: a static libconvkit.a needs the OpenMP runtime on the consumer's link line; a
+# shared libconvkit.so records it itself (Libs.private, for `pkg-config --static`).
+if(BUILD_SHARED_LIBS)
+  set(CONVKIT_PC_LIBS "-lconvkit")
+  set(CONVKIT_PC_LIBS_PRIVATE "${OpenMP_CXX_FLAGS}")
+else()
+  set(CONVKIT_PC_LIBS "-lconvkit ${OpenMP_CXX_FLAGS}")
+  set(CONVKIT_PC_LIBS_PRIVATE "")
+endif()
+file(RELATIVE_PATH CONVKIT_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+configure_file(cmake/convkit.pc.in ${PROJECT_BINARY_DIR}/convkit.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/convkit.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
