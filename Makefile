@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 SHARED_BUILD ?= build-shared
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
@@ -47,10 +47,11 @@ test: build asan fuzz-build tsan-build shared
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# The library alone, shared (-DBUILD_SHARED_LIBS=ON), as a distribution would build it.
+# The shared library (-DBUILD_SHARED_LIBS=ON) and the CLI, as a distribution would build them
+# (its .deb: cpack -G DEB in this directory).
 $(SHARED_BUILD)/build.ninja:
 	cmake -S . -B $(SHARED_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCONVKIT_WERROR=ON -DBUILD_SHARED_LIBS=ON \
-	  -DCONVKIT_BUILD_TOOLS=OFF -DCONVKIT_BUILD_TESTS=OFF -DCONVKIT_BUILD_BENCH=OFF -DCONVKIT_INSTALL=ON
+	  -DCONVKIT_BUILD_TOOLS=ON -DCONVKIT_BUILD_TESTS=OFF -DCONVKIT_BUILD_BENCH=OFF -DCONVKIT_INSTALL=ON
 
 shared: deps $(SHARED_BUILD)/build.ninja
 	cmake --build $(SHARED_BUILD) -j $(JOBS)

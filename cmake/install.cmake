@@ -33,3 +33,18 @@ endif()
 file(RELATIVE_PATH CONVKIT_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 configure_file(cmake/convkit.pc.in ${PROJECT_BINARY_DIR}/convkit.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/convkit.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# A Debian package of this build (cpack -G DEB in the build directory): the library, headers,
+# CMake and pkg-config files, and the CLI when it is built; installed under /usr.
+set(CPACK_PACKAGE_NAME convkit)
+set(CPACK_PACKAGE_VENDOR "convkit")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Convolution layers with PyTorch's semantics for CPUs (C++ library and CLI)")
+set(CPACK_PACKAGE_CONTACT "convkit developers <convkit@localhost>")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)  # (RelWithDebInfo binaries are ~10x larger with their debug info)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # the runtime libraries it needs (dpkg-shlibdeps)
+set(CPACK_GENERATOR DEB)
+include(CPack)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs convkit into temporary prefixes and builds examples/consumer the ways users do: the
 # CMake package with the static library and with the shared library, pkg-config on a plain
-# compiler command line, and add_subdirectory of this source tree. Checks that the shared library exports no
+# compiler command line, add_subdirectory of this source tree, and (as root) the Debian
+# package of the shared build, installed with apt and removed again. Checks that the shared library exports no
 # internal or kernel symbol. Usage: tools/install_check.sh <static build dir> <shared build dir>
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,3 +46,19 @@ if [ -e "$tmp/consumer-subdir/convkit/convkit" ] || [ -d "$tmp/consumer-subdir/c
 fi
 echo -n "install-check: add_subdirectory: "
 "$tmp/consumer-subdir/consumer" | head -1
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-check: .deb skipped (apt needs root)"; exit 0
+fi
+if dpkg -s convkit >/dev/null 2>&1; then
+  echo "install-check: a convkit package is already installed; not replacing it"; exit 1
+fi
+(cd "$shared_build" && cpack -G DEB -B "$tmp/deb" >/dev/null)
+deb=$(ls "$tmp"/deb/convkit_*.deb)
+trap 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq convkit >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null
+cmake -S examples/consumer -B "$tmp/consumer-deb" -G Ninja -DCMAKE_CXX_COMPILER=g++ >/dev/null
+cmake --build "$tmp/consumer-deb" >/dev/null
+echo -n "install-check: $(basename "$deb") (apt install): "
+"$tmp/consumer-deb/consumer" | head -1
+convkit --help >/dev/null
