@@ -8,6 +8,11 @@ SHARED_BUILD ?= build-shared
 JOBS       ?= 2
 DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev
 
+# ccache keys on paths relative to the checkout and not on the build directory, so the build
+# directories below and fresh clones share compiled objects.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := npy safetensors cli conv

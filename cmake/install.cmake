@@ -11,6 +11,7 @@ install(TARGETS convkit EXPORT convkitTargets
 install(DIRECTORY include/convkit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(CONVKIT_BUILD_TOOLS)
   install(TARGETS convkit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(FILES bench/shapes.csv DESTINATION ${CMAKE_INSTALL_DATADIR}/convkit)  # convkit bench's default
 endif()
 
 install(EXPORT convkitTargets NAMESPACE convkit:: DESTINATION ${CONVKIT_CMAKE_DIR})

@@ -184,5 +184,12 @@ TEST(Modules, FunctionalTwinMatchesModule) {
   EXPECT_TRUE(bitwise_equal(m(x), y));
 }
 
+TEST(Version, TheLibraryReportsTheHeadersVersion) {
+  const std::string want = std::to_string(CONVKIT_VERSION_MAJOR) + "." + std::to_string(CONVKIT_VERSION_MINOR) + "." +
+                           std::to_string(CONVKIT_VERSION_PATCH);
+  EXPECT_EQ(std::string(convkit::version()), want);
+  EXPECT_EQ(CONVKIT_VERSION, CONVKIT_VERSION_MAJOR * 10000 + CONVKIT_VERSION_MINOR * 100 + CONVKIT_VERSION_PATCH);
+}
+
 }  // namespace
 }  // namespace convkit::test

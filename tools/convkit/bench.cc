@@ -495,13 +495,18 @@ void plot(const std::string& path, const std::vector<BenchShape>& shapes, const 
     write_plot(path, names, panels, {{"convkit", kBlue}}, false, "convkit GFLOP/s as % of the FMA peak");
 }
 
+// The benchmark suite: bench/shapes.csv of the source tree the tool was built from, else the
+// copy an installed tool has in <prefix>/share/convkit (found from the executable's path).
 std::string resolve_shapes(const std::string& given) {
   if (!given.empty()) return given;
-  for (const char* p : {"../shared/bench/shapes.csv", "/work/shared/bench/shapes.csv"})
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string installed = ec ? std::string(CONVKIT_INSTALLED_SHAPES)
+                                   : (exe.parent_path() / CONVKIT_INSTALLED_SHAPES).lexically_normal().string();
+  for (const std::string& p : {std::string(CONVKIT_SOURCE_SHAPES), installed})
     if (std::filesystem::exists(p)) return p;
-  throw FileError(
-      "no shapes file: neither ../shared/bench/shapes.csv (from the current directory) nor "
-      "/work/shared/bench/shapes.csv exists; give one with --shapes FILE");
+  throw FileError(str_cat("no shapes file: neither ", CONVKIT_SOURCE_SHAPES, " nor ", installed,
+                          " exists; give one with --shapes FILE"));
 }
 
 std::vector<int> parse_threads(const std::string& s) {
@@ -523,7 +528,7 @@ std::vector<int> parse_threads(const std::string& s) {
 
 void add_bench_options(CLI::App& sub, BenchCommand& c) {
   sub.add_option("--shapes", c.shapes,
-                 "CSV of layer shapes (default ../shared/bench/shapes.csv, then /work/shared/bench/shapes.csv)");
+                 "CSV of layer shapes (default: the repository's bench/shapes.csv)");
   sub.add_option("--threads", c.threads, "comma-separated thread counts, each shape runs with each")
       ->capture_default_str();
   sub.add_option("--min-time", c.min_time, "seconds of timed runs per implementation, in 5 interleaved rounds of at least one run")
