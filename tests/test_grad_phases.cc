@@ -97,7 +97,7 @@ TEST(GradPhases, TransposedConvolutionWithBiasMatchesTheReference) {
 }
 
 TEST(GradPhases, KernelsSmallerThanTheStrideAndTheSameBitsForAnyThreadCount) {
-  // A 1x1 stride-2 layer (ResNet's projection shortcut) reaches one phase of four; a 2x3 kernel
+  // A 1x1 stride-2 layer (ResNet's projection shortcut) reaches one phase of four; a 2x1 kernel
   // with stride (3, 2) and dilation 2 leaves phases without taps; U-Net's 2x2 stride-2
   // transposed layer splits into four 1x1 forwards.
   struct Case {
@@ -126,6 +126,19 @@ TEST(GradPhases, KernelsSmallerThanTheStrideAndTheSameBitsForAnyThreadCount) {
     EXPECT_TRUE(bitwise_equal(got[1], got[0]));
     EXPECT_TRUE(bitwise_equal(got[2], got[0]));
   }
+}
+
+TEST(GradPhases, HugeStridesStayOnCol2im) {
+  // A stride of 10^9 over a 4-element input (one output) would be 10^9 phases: such layers run
+  // col2im, and quickly.
+  Generator gen(44);
+  const Tensor x = randn({1, 16, 4}, kFloat32, &gen), w = randn({16, 16, 1}, kFloat32, &gen);
+  const auto o = F::Conv1dFuncOptions().stride(1000000000);
+  const Tensor gy = randn(F::conv1d(x, w, {}, o).sizes(), kFloat32, &gen);
+  ASSERT_EQ(gy.sizes(), (Shape{1, 16, 1}));
+  const Tensor got = F::conv_backward(gy, x, w, o, {true, false, false}).grad_input;
+  const Tensor want = F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o).algorithm("reference"), {true, false, false}).grad_input;
+  EXPECT_TRUE(all_close(got, want, dtype_tolerance(kFloat32)));
 }
 
 }  // namespace

@@ -11,8 +11,6 @@
 // every element of dX written once, by one phase. It serves kernels no larger than the stride
 // (phases_serve_backward_data): a 2x2 stride-2 transposed convolution becomes four 1x1
 // convolutions, a 1x1 stride-2 layer's input gradient one (the other phases are zero).
-#include <omp.h>
-
 #include <algorithm>
 #include <numeric>
 
@@ -216,6 +214,15 @@ bool phases_serve_backward_data(const ConvParams& p) {
   // output channels (one input channel, as wav2vec2's first layer) waste a GEMM's rows: col2im.
   if (p.padding_mode != PaddingMode::Zeros || p.dtype != kFloat32 || (p.c_in_per_group() < 16 && p.groups == 1))
     return false;
+  // One phase per residue of every dim: a handful for real layers (4 for 2x2 stride 2), but
+  // strides may be huge (a stride of 10^9 over a 4-element input); col2im handles those.
+  constexpr int64_t kMaxPhases = 64;
+  int64_t phases = 1;
+  for (int64_t d = 0; d < p.dim; ++d) {
+    const int64_t s = p.stride[static_cast<std::size_t>(d)];
+    if (s > kMaxPhases || phases * s > kMaxPhases) return false;
+    phases *= s;
+  }
   // At most one tap per phase (K <= s / gcd(d, s) in every dim: a kernel no larger than the
   // stride, as 2x2 stride-2 up-convolutions and 1x1 stride-2 shortcuts): each phase is a
   // pointwise product. With more taps per phase (3x3 stride 2, DCGAN's 4x4 stride 2) the

@@ -101,10 +101,12 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                  : AlgorithmChoice{Algorithm::Depthwise, "few channels per group: an axpy per row and tap onto the input"};
     if (p.direction == Direction::BackwardWeights)
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
-    return backward_data_is_forward(p)
-               ? AlgorithmChoice{Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the "
-                                                  "channel-swapped, flipped weight"}
-               : AlgorithmChoice{Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
+    if (backward_data_is_forward(p))
+      return {Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the channel-swapped, "
+                               "flipped weight"};
+    if (phases_serve_backward_data(p))
+      return {Algorithm::Gemm, "kernel no larger than the stride: one stride-1 forward per phase of the input"};
+    return {Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
   if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
