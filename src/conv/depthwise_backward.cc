@@ -96,13 +96,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // offset from the output row's base, the same for every row.
   void plan_padded(const ConvParams& p) {
     for (int d = 0; d < 3; ++d) Sp_[d] = (g_.O[d] - 1) * g_.st[d] + (g_.K[d] - 1) * g_.dl[d] + 1;
-    std::vector<int64_t> phase_of(static_cast<std::size_t>(g_.K[2]));
-    for (int64_t kw = 0; kw < g_.K[2]; ++kw) {
-      const int64_t ph = kw * g_.dl[2] % g_.st[2];
-      auto it = std::find_if(phases_.begin(), phases_.end(), [&](const PaddedPhase& f) { return f.ph == ph; });
-      phase_of[static_cast<std::size_t>(kw)] = it - phases_.begin();
-      if (it == phases_.end()) phases_.push_back(padded_phase(ph, g_.st[2], g_.lo[2], g_.S[2], Sp_[2]));
-    }
+    const std::vector<int64_t> phase_of = tap_phases(g_.K[2], g_.dl[2], g_.st[2], g_.lo[2], g_.S[2], Sp_[2], phases_);
     phase_len_ = ceil_div(Sp_[2], g_.st[2]);
     row_len_ = static_cast<int64_t>(phases_.size()) * phase_len_;
     plane_len_ = Sp_[1] * row_len_;
@@ -117,36 +111,44 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
 
   // dW from padded copies: per (co, ci) pair and image, channel c's padded input, then per
   // output plane one dot_taps call per group of at most kDotTapsMax taps (dY loaded once for
-  // the group). Tasks own pairs and sum images and planes in order (in double, per tap).
+  // the group).
   void run_padded(const Tensor& x, const Tensor& dy, Tensor& gw) const {
+    const int64_t taps = g_.taps(), groups = ceil_div(taps, kernels::kDotTapsMax);
+    for_each_pair(x, dy, gw, Sp_[0] * plane_len_, [&](const float* xc, const float* yc, float* padded, double* acc) {
+      fill_padded(xc, padded);
+      for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
+        for (int64_t gr = 0; gr < groups; ++gr) {
+          // Groups of about equal size: 9 taps in one call, 25 as 9 + 8 + 8.
+          const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
+          float out[kernels::kDotTapsMax];
+          k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
+                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out);
+          for (int64_t t = t0; t < t1; ++t) acc[t] += out[t - t0];
+        }
+    });
+  }
+
+  // What both forms share: tasks own (co, ci) pairs; per pair, sum(xc, yc, scratch, acc) adds
+  // each image's per-tap sums (xc: input channel c of the image, yc: its dY channel co) into
+  // acc, in image order, in double; scratch is the thread's scratch_floats.
+  template <typename Sum>
+  void for_each_pair(const Tensor& x, const Tensor& dy, Tensor& gw, int64_t scratch_floats, Sum&& sum) const {
     const ConvParams& p = params;
     const float* xp = x.const_data<float>();
     const float* yp = dy.const_data<float>();
     float* wp = internal::mutable_data<float>(gw);
     const int64_t cin_g = p.c_in_per_group(), cout_g = p.c_out_per_group(), taps = g_.taps();
     const int64_t plane_x = g_.S[0] * g_.S[1] * g_.S[2], plane_y = g_.O[0] * g_.O[1] * g_.O[2];
-    const int64_t pairs = p.C_out * cin_g, groups = ceil_div(taps, kernels::kDotTapsMax);
+    const int64_t pairs = p.C_out * cin_g;
     const int threads = threads_for(pairs, 2.0 * static_cast<double>(p.N * p.C_out * cin_g * taps * plane_y));
-    const auto ws = ws_.lease(threads, Sp_[0] * plane_len_);
+    const auto ws = ws_.lease(threads, scratch_floats);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t pair = 0; pair < pairs; ++pair) {
       const int64_t co = pair / cin_g, ci = pair % cin_g, c = co / cout_g * cin_g + ci;
-      float* padded = ws.get(omp_get_thread_num());
       double acc[1024];  // per tap; kDepthwiseMaxTaps bounds taps (unsupported_reason)
       std::fill(acc, acc + taps, 0.0);
-      for (int64_t n = 0; n < p.N; ++n) {
-        fill_padded(xp + (n * p.C_in + c) * plane_x, padded);
-        const float* yc = yp + (n * p.C_out + co) * plane_y;
-        for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
-          for (int64_t gr = 0; gr < groups; ++gr) {
-            // Groups of about equal size: 9 taps in one call, 25 as 9 + 8 + 8.
-            const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
-            float out[kernels::kDotTapsMax];
-            k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
-                        tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out);
-            for (int64_t t = t0; t < t1; ++t) acc[t] += out[t - t0];
-          }
-      }
+      for (int64_t n = 0; n < p.N; ++n)
+        sum(xp + (n * p.C_in + c) * plane_x, yp + (n * p.C_out + co) * plane_y, ws.get(omp_get_thread_num()), acc);
       for (int64_t t = 0; t < taps; ++t) wp[pair * taps + t] = static_cast<float>(acc[t]);
     }
   }
@@ -169,27 +171,10 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // Per tap, the rows of each output plane that read inside the input in one dot product, then
   // the columns that read padding one by one (skipped with zeros padding).
   void run_rows(const Tensor& x, const Tensor& dy, Tensor& gw) const {
-    const ConvParams& p = params;
-    const float* xp = x.const_data<float>();
-    const float* yp = dy.const_data<float>();
-    float* wp = internal::mutable_data<float>(gw);
-    const int64_t cin_g = p.c_in_per_group(), cout_g = p.c_out_per_group(), taps = g_.taps();
-    const int64_t plane_x = g_.S[0] * g_.S[1] * g_.S[2], plane_y = g_.O[0] * g_.O[1] * g_.O[2];
-    const int64_t pairs = p.C_out * cin_g;
-    const int threads = threads_for(pairs, 2.0 * static_cast<double>(p.N * p.C_out * cin_g * taps * plane_y));
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t pair = 0; pair < pairs; ++pair) {
-      const int64_t co = pair / cin_g, ci = pair % cin_g, c = co / cout_g * cin_g + ci;
-      double acc[1024];  // per tap; kDepthwiseMaxTaps bounds taps (unsupported_reason)
-      std::fill(acc, acc + taps, 0.0);
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* xc = xp + (n * p.C_in + c) * plane_x;
-        const float* yc = yp + (n * p.C_out + co) * plane_y;
-        for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
-          for (int64_t t = 0; t < taps; ++t) acc[t] += plane_sum(p, t, o0, yc + o0 * g_.O[1] * g_.O[2], xc);
-      }
-      for (int64_t t = 0; t < taps; ++t) wp[pair * taps + t] = static_cast<float>(acc[t]);
-    }
+    for_each_pair(x, dy, gw, 1, [&](const float* xc, const float* yc, float*, double* acc) {
+      for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
+        for (int64_t t = 0; t < g_.taps(); ++t) acc[t] += plane_sum(params, t, o0, yc + o0 * g_.O[1] * g_.O[2], xc);
+    });
   }
   // Tap t's sum over the output rows o1 of plane o0 (yp: that plane of dY, xc: the input
   // channel): the rows and columns that read inside the input in one kernel call, then the

@@ -44,13 +44,7 @@ class DirectPlan : public ConvPlan {
     span_ = (KH_ - 1) * dh_ + 1;
     Hp_ = (Ho_ - 1) * sh_ + span_;
     overlap_ = sh_ <= span_;  // consecutive output rows share input rows
-    std::vector<int64_t> phase_of(static_cast<std::size_t>(KW_));
-    for (int64_t kw = 0; kw < KW_; ++kw) {
-      const int64_t ph = kw * dw_ % sw_;
-      auto it = std::find_if(phases_.begin(), phases_.end(), [&](const PaddedPhase& f) { return f.ph == ph; });
-      phase_of[static_cast<std::size_t>(kw)] = it - phases_.begin();
-      if (it == phases_.end()) phases_.push_back(padded_phase(ph, sw_, low_, W_, Wp_));
-    }
+    const std::vector<int64_t> phase_of = tap_phases(KW_, dw_, sw_, low_, W_, Wp_, phases_);
     phase_len_ = (ceil_div(Wp_, sw_) + kernels::kDwRowSlack + 15) / 16 * 16;
     slot_ = static_cast<int64_t>(phases_.size()) * phase_len_;
     // Output rows per kernel call: the padded rows they read (~ chunk * sh) stay in L1 (~24 KiB)

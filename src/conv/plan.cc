@@ -78,6 +78,18 @@ PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t W
   return {ph, len, i0, std::max(i0, std::min(len, first_at_or_after(lo + W)))};
 }
 
+std::vector<int64_t> tap_phases(int64_t K, int64_t d, int64_t s, int64_t lo, int64_t W, int64_t Wp,
+                                std::vector<PaddedPhase>& phases) {
+  std::vector<int64_t> phase_of(static_cast<std::size_t>(K));
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t ph = k * d % s;
+    auto it = std::find_if(phases.begin(), phases.end(), [&](const PaddedPhase& f) { return f.ph == ph; });
+    phase_of[static_cast<std::size_t>(k)] = it - phases.begin();
+    if (it == phases.end()) phases.push_back(padded_phase(ph, s, lo, W, Wp));
+  }
+  return phase_of;
+}
+
 void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
                        PaddingMode mode, const kernels::CopyKernel& copy, float* dst) {
   const bool zeros_kept = mode == PaddingMode::Zeros;  // (see plan.h)

@@ -170,6 +170,10 @@ struct PaddedPhase {
   int64_t ph, len, i0, i1;
 };
 PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp);
+/// The phases the K taps of a kernel row read (column k * d of a window, stride s): the distinct
+/// ones in order of first use go to phases, and the result gives each tap's index there.
+std::vector<int64_t> tap_phases(int64_t K, int64_t d, int64_t s, int64_t lo, int64_t W, int64_t Wp,
+                                std::vector<PaddedPhase>& phases);
 
 /// dst[i] = element i of phase f of the padded row over `row` (W input columns, xsw apart;
 /// nullptr: a zero row), padding of `mode`; the in-range run is one copy (memcpy, or the copy
