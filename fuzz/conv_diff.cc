@@ -127,7 +127,7 @@ internal::ConvArgs args_of(const Case& c, Algorithm algo) {
   } else {
     o.padding(c.padding == 2 ? "same" : c.padding == 3 ? "valid" : "causal");
   }
-  return internal::conv_args<D>(o);
+  return internal::conv_args(ConvSpec::from(o));
 }
 
 // The plan F::convNd makes for these arguments (conv.cc's conv_forward, step by step), so

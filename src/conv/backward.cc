@@ -138,38 +138,38 @@ namespace nn::functional {
 
 ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Conv1dFuncOptions& o,
                             OutputMask mask) {
-  return internal::conv_backward(gy, x, w, internal::conv_args<1>(o), mask);
+  return internal::conv_backward(gy, x, w, internal::conv_args(ConvSpec::from(o)), mask);
 }
 ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Conv2dFuncOptions& o,
                             OutputMask mask) {
-  return internal::conv_backward(gy, x, w, internal::conv_args<2>(o), mask);
+  return internal::conv_backward(gy, x, w, internal::conv_args(ConvSpec::from(o)), mask);
 }
 ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Conv3dFuncOptions& o,
                             OutputMask mask) {
-  return internal::conv_backward(gy, x, w, internal::conv_args<3>(o), mask);
+  return internal::conv_backward(gy, x, w, internal::conv_args(ConvSpec::from(o)), mask);
 }
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTranspose1dFuncOptions& o) {
-  return internal::conv_transpose(x, w, b, internal::transpose_args<1>(o));
+  return internal::conv_transpose(x, w, b, internal::transpose_args(ConvSpec::from(o)));
 }
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTranspose2dFuncOptions& o) {
-  return internal::conv_transpose(x, w, b, internal::transpose_args<2>(o));
+  return internal::conv_transpose(x, w, b, internal::transpose_args(ConvSpec::from(o)));
 }
 Tensor conv_transpose3d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTranspose3dFuncOptions& o) {
-  return internal::conv_transpose(x, w, b, internal::transpose_args<3>(o));
+  return internal::conv_transpose(x, w, b, internal::transpose_args(ConvSpec::from(o)));
 }
 
 ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
                                       const ConvTranspose1dFuncOptions& o, OutputMask mask) {
-  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args<1>(o), mask);
+  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args(ConvSpec::from(o)), mask);
 }
 ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
                                       const ConvTranspose2dFuncOptions& o, OutputMask mask) {
-  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args<2>(o), mask);
+  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args(ConvSpec::from(o)), mask);
 }
 ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
                                       const ConvTranspose3dFuncOptions& o, OutputMask mask) {
-  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args<3>(o), mask);
+  return internal::conv_transpose_backward(gy, x, w, internal::transpose_args(ConvSpec::from(o)), mask);
 }
 
 }  // namespace nn::functional

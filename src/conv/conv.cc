@@ -38,13 +38,13 @@ Tensor conv_forward(const Tensor& x, const Tensor& w_any, const Tensor& b_any, c
 namespace nn::functional {
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dFuncOptions& o) {
-  return internal::conv_forward(x, weight, bias, internal::conv_args<1>(o));
+  return internal::conv_forward(x, weight, bias, internal::conv_args(ConvSpec::from(o)));
 }
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dFuncOptions& o) {
-  return internal::conv_forward(x, weight, bias, internal::conv_args<2>(o));
+  return internal::conv_forward(x, weight, bias, internal::conv_args(ConvSpec::from(o)));
 }
 Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv3dFuncOptions& o) {
-  return internal::conv_forward(x, weight, bias, internal::conv_args<3>(o));
+  return internal::conv_forward(x, weight, bias, internal::conv_args(ConvSpec::from(o)));
 }
 
 }  // namespace nn::functional

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convkit/nn/options/conv.h"
+#include "convkit/spec.h"
 #include "convkit/tensor.h"
 
 namespace convkit::internal {
@@ -29,24 +30,9 @@ struct ConvArgs {
   Algorithm algorithm = Algorithm::Auto;
 };
 
-/// Builds ConvArgs from the typed options of F::convNd / ConvNd modules.
-template <std::size_t D, typename Options>
-ConvArgs conv_args(const Options& o) {
-  ConvArgs a;
-  a.dim = D;
-  a.stride = o.stride().vec();
-  a.dilation = o.dilation().vec();
-  a.padding_kind = o.padding().kind();
-  a.pad_lo = o.padding().lo().vec();
-  a.pad_hi = o.padding().hi().vec();
-  a.groups = o.groups();
-  a.padding_mode = o.padding_mode();
-  a.conv_mode = o.conv_mode();
-  a.compute_mode = o.compute_mode();
-  a.device = o.device();
-  a.algorithm = o.algorithm();
-  return a;
-}
+/// Checks a spec's list lengths and expands them to ConvArgs (every public entry, the
+/// rank-specific options through ConvSpec::from). An ArgumentError for a transposed spec.
+ConvArgs conv_args(const ConvSpec& spec);
 
 /// Which tensor of a convolution y = conv(x, w) + b a plan computes. A transposed
 /// convolution is the backward_data of its matching convolution (the transposed layer's input
@@ -121,23 +107,11 @@ struct TransposeArgs {
   Algorithm algorithm = Algorithm::Auto;
 };
 
-/// Builds TransposeArgs from the typed options of F::conv_transposeNd / ConvTransposeNd.
-template <std::size_t D, typename Options>
-TransposeArgs transpose_args(const Options& o) {
-  TransposeArgs a;
-  a.dim = D;
-  a.stride = o.stride().vec();
-  a.dilation = o.dilation().vec();
-  a.padding_kind = o.padding().kind();
-  a.pad_lo = o.padding().lo().vec();
-  a.pad_hi = o.padding().hi().vec();
-  a.output_padding = o.output_padding().vec();
-  a.groups = o.groups();
-  if constexpr (requires { o.padding_mode(); }) a.padding_mode = o.padding_mode();
-  a.device = o.device();
-  a.algorithm = o.algorithm();
-  return a;
-}
+/// As conv_args, for a transposed spec; output_size is not applied (see transpose_args_for).
+TransposeArgs transpose_args(const ConvSpec& spec);
+/// transpose_args with the spec's output_size, if any, turned into output_padding for input x
+/// and weight w (checked with PyTorch's messages).
+TransposeArgs transpose_args_for(const ConvSpec& spec, const Tensor& x, const Tensor& w);
 
 /// The checks of a transposed convolution's arguments alone (no tensors), PyTorch's messages.
 void check_transpose_args(const TransposeArgs& args);

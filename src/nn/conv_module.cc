@@ -3,6 +3,7 @@
 
 #include "conv/backward.h"
 #include "conv/conv.h"
+#include "conv/spec.h"
 #include "nn/module_util.h"
 #include "convkit/random.h"
 #include "convkit/settings.h"
@@ -85,17 +86,17 @@ template <std::size_t D>
 struct ConvNdImpl<D>::PlanCache {
   ConvOptions<D> options{1, 1, 1};
   internal::PlanKey key;
-  std::shared_ptr<const internal::ConvPlan> plan;
+  ConvPlan plan;
   mutable std::mutex mutex;  // guards every member above
 
   // (Hidden: the struct is a member of an exported class template, so its members would be
   // exported with it.)
   [[gnu::visibility("hidden")]] bool matches(const ConvNdImpl<D>& m, const Tensor& x,
                                              const internal::ParamPrints& prints) const {
-    return plan && key.matches(x, m.weight, m.bias, prints) && same_computation(m.options, options);
+    return plan.defined() && key.matches(x, m.weight, m.bias, prints) && same_computation(m.options, options);
   }
 
-  [[gnu::visibility("hidden")]] std::shared_ptr<const internal::ConvPlan> current() const {
+  [[gnu::visibility("hidden")]] ConvPlan current() const {
     std::lock_guard<std::mutex> lock(mutex);
     return plan;
   }
@@ -129,27 +130,26 @@ template <std::size_t D>
 Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
   PlanCache& c = *cache_;
   const internal::ParamPrints prints = internal::ParamPrints::of(weight, bias);
-  std::shared_ptr<const internal::ConvPlan> plan;
+  ConvPlan plan;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
     if (!c.matches(*this, x, prints)) {
       // Validation, algorithm choice and weight packing happen here, once per shape/weight.
-      const internal::ConvArgs args = internal::conv_args<D>(options);
-      const internal::ConvCall call = internal::prepare_conv(x, weight, bias, args);
-      const bool fast_winograd = allow_fast_winograd();  // read once: the plan and the record agree
-      c.plan = internal::make_plan(call.params, call.w, call.b, args.algorithm, fast_winograd);
+      // The plan reads weight and bias in place: the key notices when they change.
+      c.plan = internal::prepare_plan(ConvSpec::from(options), weight, bias, x);
       c.options = options;
-      c.key.record(x, weight, bias, prints, fast_winograd);
+      c.key.record(x, weight, bias, prints, internal::prepared_with_fast_winograd(c.plan));
     }
     plan = c.plan;
   }
-  return internal::run_plan(*plan, x);
+  return plan.run(x);
 }
 
 template <std::size_t D>
 Tensor ConvNdImpl<D>::backward(const Tensor& x, const Tensor& grad_output) {
   const bool want_bias = bias.defined();
-  const auto g = internal::conv_backward(grad_output, x, weight, internal::conv_args<D>(options), {true, true, want_bias});
+  const auto g = internal::conv_backward(grad_output, x, weight, internal::conv_args(ConvSpec::from(options)),
+                                        {true, true, want_bias});
   internal::accumulate_grad(weight.mutable_grad(), g.grad_weight);
   if (want_bias) internal::accumulate_grad(bias.mutable_grad(), g.grad_bias);
   return g.grad_input;
@@ -163,14 +163,14 @@ void ConvNdImpl<D>::zero_grad() {
 
 template <std::size_t D>
 int64_t ConvNdImpl<D>::plan_memory_bytes() const {
-  const auto plan = cache_->current();
-  return plan ? plan->memory_bytes() : 0;
+  const ConvPlan plan = cache_->current();
+  return plan.defined() ? plan.memory_bytes() : 0;
 }
 
 template <std::size_t D>
 const char* ConvNdImpl<D>::plan_algorithm() const {
-  const auto plan = cache_->current();
-  return plan ? name_of(plan->choice.algorithm) : "none";
+  const ConvPlan plan = cache_->current();
+  return plan.defined() ? plan.algorithm() : "none";
 }
 
 template <std::size_t D>

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "conv/backward.h"
+#include "conv/spec.h"
 #include "convkit/nn/modules/conv.h"
 #include "convkit/settings.h"
 #include "nn/module_util.h"
@@ -27,7 +28,7 @@ void check_options(const ConvTransposeOptions<D>& o) {
                 ", but got padding_mode='", name_of(o.padding_mode()), "'");
   // The remaining arguments (stride, padding kinds and signs, output_padding against stride and
   // dilation, device) are the functional's checks: run them now, on the options alone.
-  internal::check_transpose_args(internal::transpose_args<D>(o));
+  internal::check_transpose_args(internal::transpose_args(ConvSpec::from(o)));
 }
 
 template <std::size_t D>
@@ -50,7 +51,7 @@ template <std::size_t D>
 struct ConvTransposeNdImpl<D>::PlanCache {
   internal::TransposeArgs args;
   internal::PlanKey key;
-  std::shared_ptr<const internal::BackwardDataPlan> plan;
+  ConvPlan plan;
   std::mutex mutex;  // guards every member above
 };
 
@@ -75,29 +76,27 @@ void ConvTransposeNdImpl<D>::reset_parameters(Generator* gen) {
 
 template <std::size_t D>
 Tensor ConvTransposeNdImpl<D>::forward(const Tensor& x, const Shape& output_size) const {
-  internal::TransposeArgs a = internal::transpose_args<D>(options);
-  if (!output_size.empty()) {
-    a.output_padding = internal::output_padding_for(x, output_size, a, options.kernel_size().vec());
-  }
+  ConvSpec spec = ConvSpec::from(options);
+  spec.output_size = output_size;
+  const internal::TransposeArgs a = internal::transpose_args_for(spec, x, weight);
   PlanCache& c = *cache_;
   const internal::ParamPrints prints = internal::ParamPrints::of(weight, bias);
-  std::shared_ptr<const internal::BackwardDataPlan> plan;
+  ConvPlan plan;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    if (!c.plan || !c.key.matches(x, weight, bias, prints) || !same_args(a, c.args)) {
-      const bool fast_winograd = allow_fast_winograd();  // (the stride-1 route's forward reads it)
-      c.plan = internal::make_transpose_plan(x, weight, bias, a);
+    if (!c.plan.defined() || !c.key.matches(x, weight, bias, prints) || !same_args(a, c.args)) {
+      c.plan = internal::prepare_plan(spec, weight, bias, x);
       c.args = a;
-      c.key.record(x, weight, bias, prints, fast_winograd);
+      c.key.record(x, weight, bias, prints, internal::prepared_with_fast_winograd(c.plan));
     }
     plan = c.plan;
   }
-  return internal::run_transpose_plan(*plan, x);
+  return plan.run(x);
 }
 
 template <std::size_t D>
 Tensor ConvTransposeNdImpl<D>::backward(const Tensor& x, const Tensor& grad_output) {
-  internal::TransposeArgs a = internal::transpose_args<D>(options);
+  internal::TransposeArgs a = internal::transpose_args(ConvSpec::from(options));
   // forward may have been given an output_size: grad_output's spatial sizes say which. The
   // options' own size needs no range check (output_padding may reach dilation - 1 there).
   if (grad_output.defined() && grad_output.dim() == x.dim() && grad_output.dim() > static_cast<int64_t>(D)) {

@@ -5,6 +5,7 @@
 
 #include "convkit/export.h"
 #include "convkit/nn/options/conv.h"
+#include "convkit/spec.h"
 #include "convkit/tensor.h"
 
 namespace convkit::nn::functional {
@@ -72,6 +73,16 @@ CONVKIT_API ConvGradients conv_transpose_backward(const Tensor& grad_output, con
 CONVKIT_API ConvGradients conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                       const ConvTranspose3dFuncOptions& options,
                                       OutputMask output_mask = {true, true, true});
+
+/// Any convolution a ConvSpec describes, for a rank known only at run time: F::convNd for a
+/// plain spec, F::conv_transposeNd for a transposed one (whose output_size, if given, sets
+/// the output padding). Same checks, messages and results as those.
+CONVKIT_API Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvSpec& spec);
+
+/// The gradients of F::conv(input, weight, bias, spec) for grad_output: conv_backward or
+/// conv_transpose_backward, as the spec says.
+CONVKIT_API ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                                        const ConvSpec& spec, OutputMask output_mask = {true, true, true});
 
 }  // namespace convkit::nn::functional
 

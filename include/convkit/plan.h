@@ -1,0 +1,62 @@
+// convkit::ConvPlan: one layer prepared once — arguments and shapes checked, algorithm
+// chosen, weights packed — and run many times:
+//   convkit::ConvPlan plan = convkit::prepare(spec, weight, bias, {8, 64, 56, 56});
+//   convkit::Tensor y = plan.run(x);   // from any number of threads at once
+#pragma once
+
+#include <memory>
+
+#include "convkit/export.h"
+#include "convkit/spec.h"
+#include "convkit/tensor.h"
+
+namespace convkit {
+
+namespace internal {
+struct PreparedConv;
+}  // namespace internal
+
+/// A prepared convolution or transposed convolution for one input shape and dtype. It is
+/// immutable: it keeps its own copy (or packed form) of the weight and bias it was prepared
+/// with, so later writes to those tensors do not change its results. run() is const and may
+/// be called from several threads at once; each call gives the same bits as F::conv. Copies
+/// share the prepared state.
+class CONVKIT_API ConvPlan {
+ public:
+  /// An empty plan (defined() is false); run() on it is an ArgumentError.
+  ConvPlan() = default;
+
+  /// y = F::conv(x, weight, bias, spec) for the weight, bias and spec it was prepared with.
+  /// x must have the prepared shape and dtype (any strides); an ArgumentError names both
+  /// shapes otherwise.
+  Tensor run(const Tensor& x) const;
+
+  /// True once made by prepare().
+  bool defined() const { return static_cast<bool>(impl_); }
+  /// The input shape it runs on.
+  const Shape& input_shape() const;
+  /// The shape run() returns.
+  const Shape& output_shape() const;
+  /// The arguments it was prepared with.
+  const ConvSpec& spec() const;
+  /// The algorithm chosen: "reference", "gemm", "depthwise", "winograd", ...
+  const char* algorithm() const;
+  /// Bytes it holds beyond the caller's tensors (packed weights, copies, workspace).
+  int64_t memory_bytes() const;
+
+ private:
+  friend CONVKIT_API ConvPlan prepare(const ConvSpec&, const Tensor&, const Tensor&, const Shape&);
+  friend struct internal::PreparedConv;
+  explicit ConvPlan(std::shared_ptr<const internal::PreparedConv> impl) : impl_(std::move(impl)) {}
+  const internal::PreparedConv& impl() const;
+
+  std::shared_ptr<const internal::PreparedConv> impl_;
+};
+
+/// Prepares F::conv(x, weight, bias, spec) for inputs x of `input_shape` (batched
+/// (N, C_in, *S) or unbatched (C_in, *S)) and of the weight's dtype: makes every check F::conv
+/// makes (the same ArgumentErrors), chooses the algorithm and packs the weight. weight and bias
+/// are as F::conv takes them (PyTorch's or MegEngine's layout; bias undefined for none).
+CONVKIT_API ConvPlan prepare(const ConvSpec& spec, const Tensor& weight, const Tensor& bias, const Shape& input_shape);
+
+}  // namespace convkit

@@ -1,0 +1,246 @@
+// ConvSpec, the rank-free public entry: its conversion to the internal arguments, F::conv and
+// F::conv_backward on it, output_shape(), and ConvPlan (prepare once, run many).
+#include "conv/spec.h"
+
+#include <algorithm>
+
+#include "conv/backward.h"
+#include "convkit/nn/functional/conv.h"
+#include "convkit/plan.h"
+#include "convkit/settings.h"
+
+namespace convkit {
+namespace internal {
+
+namespace {
+
+std::string list_str(const Shape& v) {
+  std::string r;
+  for (int64_t e : v) r += str_cat(r.empty() ? "" : ", ", e);
+  return "[" + r + "]";
+}
+
+// A list field of the spec as `rank` values: {} is the default, one value repeats. The message
+// is the one the rank-specific options give for a list of the wrong length.
+Shape expand(const Shape& v, int64_t rank, int64_t fallback, const char* name) {
+  if (v.empty()) return Shape(static_cast<std::size_t>(rank), fallback);
+  if (v.size() == 1) return Shape(static_cast<std::size_t>(rank), v[0]);
+  CONVKIT_CHECK(static_cast<int64_t>(v.size()) == rank, "expected ", name,
+                " to be a single integer value or a list of ", rank,
+                " values to match the convolution dimensions, but got ", name, "=", list_str(v));
+  return v;
+}
+
+const char* padding_name(nn::PaddingKind k) {
+  switch (k) {
+    case nn::PaddingKind::Explicit: return "explicit";
+    case nn::PaddingKind::Pairs: return "pairs";
+    case nn::PaddingKind::Valid: return "valid";
+    case nn::PaddingKind::Same: return "same";
+    case nn::PaddingKind::Causal: return "causal";
+  }
+  return "?";
+}
+
+// The padding amounts every kind takes: Explicit pads both sides by pad_lo (pad_hi, if given,
+// must agree), Pairs takes both, the named kinds take none.
+void resolve_padding(const ConvSpec& s, Shape& lo, Shape& hi) {
+  switch (s.padding) {
+    case nn::PaddingKind::Explicit:
+      lo = expand(s.pad_lo, s.rank, 0, "padding");
+      hi = s.pad_hi.empty() ? lo : expand(s.pad_hi, s.rank, 0, "pad_hi");
+      CONVKIT_CHECK(hi == lo, "ConvSpec: explicit padding pads both sides by pad_lo, but pad_hi=", list_str(s.pad_hi),
+                    " differs from pad_lo=", list_str(s.pad_lo), " (use padding kind Pairs for (lo, hi) pairs)");
+      return;
+    case nn::PaddingKind::Pairs:
+      lo = expand(s.pad_lo, s.rank, 0, "pad_lo");
+      hi = expand(s.pad_hi, s.rank, 0, "pad_hi");
+      return;
+    default:
+      auto none = [](const Shape& v) { return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 0; }); };
+      CONVKIT_CHECK(none(s.pad_lo) && none(s.pad_hi), "ConvSpec: padding '", padding_name(s.padding),
+                    "' takes no amounts, but got pad_lo=", list_str(s.pad_lo), " pad_hi=", list_str(s.pad_hi));
+      lo = hi = Shape(static_cast<std::size_t>(s.rank), 0);
+  }
+}
+
+void check_rank(const ConvSpec& s) {
+  CONVKIT_CHECK(s.rank >= 1 && s.rank <= 3, "ConvSpec: rank (the number of spatial dims) must be 1, 2 or 3, got ",
+                s.rank);
+}
+
+// A tensor of this shape and dtype whose memory is never read: the checks and the plan of a
+// prepared convolution need only its input's shape.
+Tensor shape_only(const Shape& shape, DType dtype) {
+  alignas(64) static const std::byte kNothing[64] = {};
+  return Tensor::from_blob(const_cast<std::byte*>(kNothing), shape, dtype, Shape(shape.size(), 0));
+}
+
+}  // namespace
+
+ConvArgs conv_args(const ConvSpec& s) {
+  check_rank(s);
+  CONVKIT_CHECK(!s.transposed, "ConvSpec: a transposed spec describes conv_transpose", s.rank, "d, not conv", s.rank,
+                "d");
+  CONVKIT_CHECK(s.output_padding.empty() && s.output_size.empty(), op_name(s.rank),
+                ": output_padding and output_size are for transposed convolutions only (ConvSpec.transposed)");
+  ConvArgs a;
+  a.dim = s.rank;
+  a.stride = expand(s.stride, s.rank, 1, "stride");
+  a.dilation = expand(s.dilation, s.rank, 1, "dilation");
+  a.padding_kind = s.padding;
+  resolve_padding(s, a.pad_lo, a.pad_hi);
+  a.groups = s.groups;
+  a.padding_mode = s.padding_mode;
+  a.conv_mode = s.conv_mode;
+  a.compute_mode = s.compute_mode;
+  a.device = s.device;
+  a.algorithm = s.algorithm;
+  return a;
+}
+
+TransposeArgs transpose_args(const ConvSpec& s) {
+  check_rank(s);
+  CONVKIT_CHECK(s.transposed, "ConvSpec: a spec that is not transposed describes conv", s.rank,
+                "d, not conv_transpose", s.rank, "d");
+  const std::string op = str_cat("conv_transpose", s.rank, "d");
+  CONVKIT_CHECK(s.conv_mode == ConvMode::CrossCorrelation, op, ": conv_mode='", name_of(s.conv_mode),
+                "' is not supported for transposed convolutions");
+  CONVKIT_CHECK(s.compute_mode == ComputeMode::Default, op, ": compute_mode='", name_of(s.compute_mode),
+                "' is not supported for transposed convolutions");
+  TransposeArgs a;
+  a.dim = s.rank;
+  a.stride = expand(s.stride, s.rank, 1, "stride");
+  a.dilation = expand(s.dilation, s.rank, 1, "dilation");
+  a.output_padding = expand(s.output_padding, s.rank, 0, "output_padding");
+  a.padding_kind = s.padding;
+  resolve_padding(s, a.pad_lo, a.pad_hi);
+  a.groups = s.groups;
+  a.padding_mode = s.padding_mode;
+  a.device = s.device;
+  a.algorithm = s.algorithm;
+  return a;
+}
+
+TransposeArgs transpose_args_for(const ConvSpec& s, const Tensor& x, const Tensor& w) {
+  TransposeArgs a = transpose_args(s);
+  if (s.output_size.empty()) return a;
+  check_transpose_args(a);
+  CONVKIT_CHECK(x.defined() && w.defined() && w.dim() == s.rank + 2, "conv_transpose", s.rank,
+                "d: output_size needs a defined input and a weight (C_in, C_out/groups, *K), but got weight of size ",
+                w.defined() ? shape_str(w.sizes()) : std::string("undefined"));
+  a.output_padding = output_padding_for(x, s.output_size, a, Shape(w.sizes().begin() + 2, w.sizes().end()));
+  return a;
+}
+
+// What a ConvPlan holds: the checked spec and shapes, and the internal plan of its direction.
+struct PreparedConv {
+  ConvSpec spec;
+  Shape input_shape, output_shape;
+  DType dtype = kFloat32;
+  std::shared_ptr<const internal::ConvPlan> forward;           // !spec.transposed
+  std::shared_ptr<const BackwardDataPlan> transposed;          // spec.transposed
+  bool fast_winograd = false;  // allow_fast_winograd() when it was made
+
+  static convkit::ConvPlan wrap(std::shared_ptr<const PreparedConv> p) { return convkit::ConvPlan(std::move(p)); }
+  static const PreparedConv& of(const convkit::ConvPlan& plan) { return plan.impl(); }
+};
+
+convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tensor& b, const Tensor& x) {
+  auto p = std::make_shared<PreparedConv>();
+  p->spec = spec;
+  p->input_shape = x.sizes();
+  p->dtype = x.dtype();
+  p->fast_winograd = allow_fast_winograd();
+  if (!spec.transposed) {
+    const ConvArgs args = conv_args(spec);
+    const ConvCall call = prepare_conv(x, w, b, args);
+    p->forward = make_plan(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
+    p->output_shape = call.params.output_shape();
+    if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
+  } else {
+    const TransposeArgs args = transpose_args_for(spec, x, w);
+    p->transposed = make_transpose_plan(x, w, b, args);
+    const ConvParams& q = p->transposed->params;
+    p->output_shape = {q.N, q.C_in};  // the matching convolution's input
+    p->output_shape.insert(p->output_shape.end(), q.in_size.begin(), q.in_size.end());
+    if (!q.batched) p->output_shape.erase(p->output_shape.begin());
+  }
+  return PreparedConv::wrap(std::move(p));
+}
+
+bool prepared_with_fast_winograd(const convkit::ConvPlan& plan) { return PreparedConv::of(plan).fast_winograd; }
+
+}  // namespace internal
+
+// ---- the public entries ------------------------------------------------------------------
+
+Shape output_shape(const ConvSpec& spec, const Shape& input_shape, const Shape& weight_shape, DType dtype) {
+  const Tensor x = internal::shape_only(input_shape, dtype), w = internal::shape_only(weight_shape, dtype);
+  if (!spec.transposed) {
+    const internal::ConvArgs args = internal::conv_args(spec);
+    const internal::ConvCall call = internal::prepare_conv(x, w, Tensor(), args);
+    Shape s = call.params.output_shape();
+    if (!call.params.batched) s.erase(s.begin());
+    return s;
+  }
+  const internal::ConvParams q =
+      internal::make_transpose_params(x, w, Tensor(), internal::transpose_args_for(spec, x, w));
+  Shape s{q.N, q.C_in};
+  s.insert(s.end(), q.in_size.begin(), q.in_size.end());
+  if (!q.batched) s.erase(s.begin());
+  return s;
+}
+
+ConvPlan prepare(const ConvSpec& spec, const Tensor& weight, const Tensor& bias, const Shape& input_shape) {
+  CONVKIT_CHECK(weight.defined(), "prepare: weight is undefined");
+  // Own copies: the plan must not see later writes to the caller's tensors (algorithms that do
+  // not pack keep the weight itself).
+  return internal::prepare_plan(spec, weight.clone(), bias.defined() ? bias.clone() : bias,
+                                internal::shape_only(input_shape, weight.dtype()));
+}
+
+const internal::PreparedConv& ConvPlan::impl() const {
+  CONVKIT_CHECK(impl_, "ConvPlan: the plan is empty (make one with convkit::prepare)");
+  return *impl_;
+}
+
+Tensor ConvPlan::run(const Tensor& x) const {
+  const internal::PreparedConv& p = impl();
+  CONVKIT_CHECK(x.defined(), "ConvPlan::run: input is undefined");
+  CONVKIT_CHECK(x.sizes() == p.input_shape && x.dtype() == p.dtype, "ConvPlan::run: the plan was prepared for ",
+                dtype_name(p.dtype), " input of size ", shape_str(p.input_shape), ", but got ", dtype_name(x.dtype()),
+                " input of size ", shape_str(x.sizes()));
+  return p.forward ? internal::run_plan(*p.forward, x) : internal::run_transpose_plan(*p.transposed, x);
+}
+
+const Shape& ConvPlan::input_shape() const { return impl().input_shape; }
+const Shape& ConvPlan::output_shape() const { return impl().output_shape; }
+const ConvSpec& ConvPlan::spec() const { return impl().spec; }
+
+const char* ConvPlan::algorithm() const {
+  const internal::PreparedConv& p = impl();
+  return name_of(p.forward ? p.forward->choice.algorithm : p.transposed->choice.algorithm);
+}
+
+int64_t ConvPlan::memory_bytes() const {
+  const internal::PreparedConv& p = impl();
+  return p.forward ? p.forward->memory_bytes() : p.transposed->memory_bytes();
+}
+
+namespace nn::functional {
+
+Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvSpec& spec) {
+  if (!spec.transposed) return internal::conv_forward(x, weight, bias, internal::conv_args(spec));
+  return internal::conv_transpose(x, weight, bias, internal::transpose_args_for(spec, x, weight));
+}
+
+ConvGradients conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                            const ConvSpec& spec, OutputMask output_mask) {
+  if (!spec.transposed) return internal::conv_backward(grad_output, input, weight, internal::conv_args(spec), output_mask);
+  return internal::conv_transpose_backward(grad_output, input, weight, internal::transpose_args_for(spec, input, weight),
+                                           output_mask);
+}
+
+}  // namespace nn::functional
+}  // namespace convkit
