@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "conv/backward.h"
+#include "convkit/convkit.h"
 #include "convkit/io.h"
 #include "convkit/threads.h"
 
@@ -42,6 +42,12 @@ Shape per_dim(const std::string& s, const std::string& option, int64_t dim) {
   return v;
 }
 
+Shape parse_list(const std::string& s, const std::string& option) {
+  Shape v;
+  for (const auto& p : split(s, ',')) v.push_back(parse_int(p, option, s));
+  return v;
+}
+
 }  // namespace
 
 void add_conv_options(CLI::App& sub, ConvCommand& c, bool transposed) {
@@ -77,58 +83,44 @@ void add_conv_options(CLI::App& sub, ConvCommand& c, bool transposed) {
   sub.add_option("--grad-bias", c.grad_bias, "writes the bias's gradient .npy, (C_out) (needs --grad-output)");
 }
 
-internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim) {
+ConvSpec spec_from(const ConvCommand& c, int64_t dim) {
   CONVKIT_CHECK(dim >= 1 && dim <= 3, "the weight's rank gives ", dim,
                 " spatial dims; convkit conv handles 1, 2 or 3 (weight rank 3-5, or 4-6 with --weight-layout megengine)");
   CONVKIT_CHECK(c.threads >= 0, "--threads ", c.threads, ": must be 0 (all cores) or more");
-  internal::ConvArgs a;
-  a.dim = dim;
-  a.stride = per_dim(c.stride, "stride", dim);
-  a.dilation = per_dim(c.dilation, "dilation", dim);
-  a.groups = c.groups;
-  a.padding_mode = padding_mode_from_name(c.padding_mode);
-  a.conv_mode = conv_mode_from_name(c.conv_mode);
-  a.compute_mode = compute_mode_from_name(c.compute_mode);
+  ConvSpec s;
+  s.rank = dim;
+  s.transposed = c.transposed;
+  s.stride = per_dim(c.stride, "stride", dim);
+  s.dilation = per_dim(c.dilation, "dilation", dim);
+  s.groups = c.groups;
+  s.padding_mode = padding_mode_from_name(c.padding_mode);
+  s.conv_mode = conv_mode_from_name(c.conv_mode);
+  s.compute_mode = compute_mode_from_name(c.compute_mode);
   if (c.padding == "same") {
-    a.padding_kind = nn::PaddingKind::Same;
+    s.padding = nn::PaddingKind::Same;
   } else if (c.padding == "valid") {
-    a.padding_kind = nn::PaddingKind::Valid;
+    s.padding = nn::PaddingKind::Valid;
   } else if (c.padding == "causal") {
-    a.padding_kind = nn::PaddingKind::Causal;
+    s.padding = nn::PaddingKind::Causal;
   } else if (c.padding.find(':') != std::string::npos) {
-    a.padding_kind = nn::PaddingKind::Pairs;
+    s.padding = nn::PaddingKind::Pairs;
     const auto pairs = split(c.padding, ',');
     CONVKIT_CHECK(pairs.size() == 1 || static_cast<int64_t>(pairs.size()) == dim, "--padding '", c.padding,
                   "': expected one lo:hi pair or ", dim, " comma-separated pairs");
     for (const auto& p : pairs) {
       const auto lohi = split(p, ':');
       CONVKIT_CHECK(lohi.size() == 2, "--padding '", c.padding, "': '", p, "' is not a lo:hi pair");
-      a.pad_lo.push_back(parse_int(lohi[0], "padding", c.padding));
-      a.pad_hi.push_back(parse_int(lohi[1], "padding", c.padding));
-    }
-    if (a.pad_lo.size() == 1) {
-      a.pad_lo.assign(static_cast<std::size_t>(dim), a.pad_lo[0]);
-      a.pad_hi.assign(static_cast<std::size_t>(dim), a.pad_hi[0]);
+      s.pad_lo.push_back(parse_int(lohi[0], "padding", c.padding));
+      s.pad_hi.push_back(parse_int(lohi[1], "padding", c.padding));
     }
   } else {
-    a.pad_lo = per_dim(c.padding, "padding", dim);
-    a.pad_hi = a.pad_lo;
+    s.pad_lo = per_dim(c.padding, "padding", dim);
   }
-  return a;
-}
-
-internal::TransposeArgs transpose_args_from(const ConvCommand& c, int64_t dim) {
-  const internal::ConvArgs a = conv_args_from(c, dim);
-  internal::TransposeArgs t;
-  t.dim = a.dim;
-  t.stride = a.stride;
-  t.dilation = a.dilation;
-  t.padding_kind = a.padding_kind;
-  t.pad_lo = a.pad_lo.empty() ? Shape(static_cast<std::size_t>(dim), 0) : a.pad_lo;
-  t.pad_hi = a.pad_hi.empty() ? Shape(static_cast<std::size_t>(dim), 0) : a.pad_hi;
-  t.output_padding = per_dim(c.output_padding, "output-padding", dim);
-  t.groups = a.groups;
-  return t;
+  if (c.transposed) {
+    s.output_padding = per_dim(c.output_padding, "output-padding", dim);
+    if (!c.output_size.empty()) s.output_size = parse_list(c.output_size, "output-size");
+  }
+  return s;
 }
 
 namespace {
@@ -183,12 +175,6 @@ std::vector<std::pair<std::string, std::string>> requested_files(const ConvComma
   return files;
 }
 
-Shape parse_list(const std::string& s, const std::string& option) {
-  Shape v;
-  for (const auto& p : split(s, ',')) v.push_back(parse_int(p, option, s));
-  return v;
-}
-
 }  // namespace
 
 void run_conv(const ConvCommand& c) {
@@ -200,26 +186,13 @@ void run_conv(const ConvCommand& c) {
     CONVKIT_CHECK(in.w.dim() >= 4, "--weight-layout megengine: the weight of shape ", shape_str(in.w.sizes()),
                   " is not (groups, C_out/groups, C_in/groups, *K)");
   }
-  const nn::functional::OutputMask mask{!c.grad_input.empty(), !c.grad_weight.empty(), !c.grad_bias.empty()};
+  const F::OutputMask mask{!c.grad_input.empty(), !c.grad_weight.empty(), !c.grad_bias.empty()};
+  const ConvSpec spec = spec_from(c, dim);
+  if (c.threads > 0) set_num_threads(c.threads);
   Tensor y;
-  nn::functional::ConvGradients g;
-  if (!c.transposed) {
-    const internal::ConvArgs args = conv_args_from(c, dim);
-    if (c.threads > 0) set_num_threads(c.threads);
-    if (!c.output.empty()) y = internal::conv_forward(in.x, in.w, in.b, args);
-    if (!c.grad_output.empty()) g = internal::conv_backward(io::load_npy(c.grad_output), in.x, in.w, args, mask);
-  } else {
-    internal::TransposeArgs args = transpose_args_from(c, dim);
-    if (!c.output_size.empty()) {
-      CONVKIT_CHECK(in.w.dim() >= 3, "conv-transpose: the weight of shape ", shape_str(in.w.sizes()),
-                    " is not (C_in, C_out/groups, *K)");
-      args.output_padding = internal::output_padding_for(in.x, parse_list(c.output_size, "output-size"), args,
-                                                         Shape(in.w.sizes().begin() + 2, in.w.sizes().end()));
-    }
-    if (c.threads > 0) set_num_threads(c.threads);
-    if (!c.output.empty()) y = internal::conv_transpose(in.x, in.w, in.b, args);
-    if (!c.grad_output.empty()) g = internal::conv_transpose_backward(io::load_npy(c.grad_output), in.x, in.w, args, mask);
-  }
+  F::ConvGradients g;
+  if (!c.output.empty()) y = F::conv(in.x, in.w, in.b, spec);
+  if (!c.grad_output.empty()) g = F::conv_backward(io::load_npy(c.grad_output), in.x, in.w, spec, mask);
   // Everything is computed: only now is any file written.
   for (const auto& [flag, path] : files) {
     const Tensor& t = flag == "--output" ? y : flag == "--grad-input" ? g.grad_input
@@ -246,16 +219,14 @@ void exercise_conv_arguments(const std::string& bytes, CLI::App& app, ConvComman
   }
   for (int64_t dim = 1; dim <= 3; ++dim) {
     try {
-      const internal::ConvArgs a = conv_args_from(c, dim);
+      const ConvSpec spec = spec_from(c, dim);
       // Small tensors of the right rank: N=1, C_in=4, spatial 6, C_out=4, kernel 3.
-      Shape xs{1, 4}, ws{4, a.groups > 0 && 4 % a.groups == 0 ? 4 / a.groups : 1};
+      Shape xs{1, 4}, ws{4, spec.groups > 0 && 4 % spec.groups == 0 ? 4 / spec.groups : 1};
       for (int64_t i = 0; i < dim; ++i) {
         xs.push_back(6);
         ws.push_back(3);
       }
-      const Tensor x = Tensor::zeros(xs), w = Tensor::zeros(ws);
-      const internal::ConvParams p = internal::make_conv_params(x, w, {}, a);
-      if (checked_numel(p.output_shape()) <= 64) (void)internal::conv_forward(x, w, {}, a);
+      if (checked_numel(output_shape(spec, xs, ws)) <= 64) (void)F::conv(Tensor::zeros(xs), Tensor::zeros(ws), {}, spec);
     } catch (const Error&) {
     }
   }

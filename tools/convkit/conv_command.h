@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "conv/params.h"
+#include "convkit/spec.h"
 
 namespace convkit::tool {
 
@@ -30,13 +30,10 @@ std::vector<std::string> split(const std::string& s, char sep);
 /// on `sub`, writing into `c`.
 void add_conv_options(CLI::App& sub, ConvCommand& c, bool transposed = false);
 
-/// Parses the string-valued options for a convolution of spatial rank `dim`. Throws
-/// convkit::ArgumentError naming the option and the value on anything malformed.
-internal::ConvArgs conv_args_from(const ConvCommand& c, int64_t dim);
-
-/// The same for a transposed convolution (padding: integers or lo:hi pairs; --output-padding,
-/// --output-size).
-internal::TransposeArgs transpose_args_from(const ConvCommand& c, int64_t dim);
+/// Parses the string-valued options into the spec of a (transposed, for conv-transpose)
+/// convolution of spatial rank `dim`. Throws convkit::ArgumentError naming the option and the
+/// value on anything malformed.
+ConvSpec spec_from(const ConvCommand& c, int64_t dim);
 
 /// Loads the files, computes the output and the requested gradients, then writes each file
 /// (atomically; nothing is written when anything fails before). Throws convkit::FileError for
@@ -44,7 +41,7 @@ internal::TransposeArgs transpose_args_from(const ConvCommand& c, int64_t dim);
 void run_conv(const ConvCommand& c);
 
 /// The fuzzed path, shared by fuzz/cli_fuzz.cc and the corpus replay test: NUL-separated
-/// `convkit conv` arguments through CLI11, conv_args_from, ConvParams validation for small
+/// `convkit conv` arguments through CLI11, spec_from, output_shape() validation for small
 /// tensors of each spatial rank and, when the output is tiny, the convolution itself.
 /// convkit::Error and CLI11 errors are the expected outcomes and are swallowed. `app` must
 /// have been set up with add_conv_options(app, c); it is cleared and reused (building a new
