@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 SHARED_BUILD ?= build-shared
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev doxygen
 
 # ccache keys on paths relative to the checkout and not on the build directory, so the build
 # directories below and fresh clones share compiled objects.
@@ -17,7 +17,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := npy safetensors cli conv
 
-.PHONY: all deps build demo test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
+.PHONY: all deps build demo docs test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
 all: build
 
 deps:
@@ -36,11 +36,22 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	./$(BUILD)/seed_examples
 
+# The API reference from the public headers' /// comments: build-docs/html/index.html. Any
+# Doxygen warning (an undocumented public name, a broken reference) fails it.
+DOCS_DIR ?= build-docs
+docs: deps
+	@mkdir -p $(DOCS_DIR)
+	CONVKIT_VERSION=$$(sed -n 's/^#define CONVKIT_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/convkit/version.h | paste -sd.) \
+	  CONVKIT_DOCS_DIR=$(DOCS_DIR) doxygen docs/Doxyfile
+	@echo "API reference: $(DOCS_DIR)/html/index.html"
+
 # Every test: the g++ build, the same tests with vector kernels capped to scalar, a clang
 # build under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded tests under
 # ThreadSanitizer, each fuzz target from its seeds (the differential conv target 60 s), and
-# the installed static and shared libraries used by a separate project (install-check).
+# the installed static and shared libraries used by a separate project (install-check), and
+# the API reference (make docs: every public name documented).
 test: build asan fuzz-build tsan-build shared
+	$(MAKE) --no-print-directory docs
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory install-check
 	cd $(BUILD) && CONVKIT_MAX_ISA=scalar ctest --output-on-failure -j $(JOBS)

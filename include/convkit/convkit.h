@@ -13,3 +13,13 @@
 #include "convkit/tensor.h"
 #include "convkit/threads.h"
 #include "convkit/version.h"
+
+/// @namespace convkit
+/// Tensors, dtypes, errors, random numbers, threads, the rank-free ConvSpec / ConvPlan entry
+/// and the version.
+/// @namespace convkit::nn
+/// Modules (Conv1d..3d, ConvTranspose1d..3d) and their options, in libtorch's style.
+/// @namespace convkit::nn::functional
+/// Functions (F::conv2d, F::conv_backward, ...); `convkit::F` is an alias of this namespace.
+/// @namespace convkit::io
+/// Reading and writing .npy and safetensors files.

@@ -31,18 +31,23 @@ namespace convkit {
 class CONVKIT_API Error {
  public:
   virtual ~Error() = default;
+  /// The message.
   virtual const char* what() const noexcept = 0;
 
  protected:
+  /// @cond PROTECTED
   Error() = default;
   Error(const Error&) = default;
   Error& operator=(const Error&) = default;
+  /// @endcond
 };
 
 /// A bad argument, shape, dtype or option value (also a std::invalid_argument).
 class CONVKIT_API ArgumentError : public std::invalid_argument, public Error {
  public:
+  /// An error with this message.
   explicit ArgumentError(const std::string& what) : std::invalid_argument(what) {}
+  /// The message.
   const char* what() const noexcept override { return std::invalid_argument::what(); }
 };
 
@@ -50,7 +55,9 @@ class CONVKIT_API ArgumentError : public std::invalid_argument, public Error {
 /// std::runtime_error). The message names the file.
 class CONVKIT_API FileError : public std::runtime_error, public Error {
  public:
+  /// An error with this message.
   explicit FileError(const std::string& what) : std::runtime_error(what) {}
+  /// The message.
   const char* what() const noexcept override { return std::runtime_error::what(); }
 };
 

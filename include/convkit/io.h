@@ -27,15 +27,17 @@ CONVKIT_API void save_npy(const std::string& path, const Tensor& t);
 /// The bytes save_npy writes.
 CONVKIT_API std::string npy_bytes(const Tensor& t);
 
+/// The contents of a safetensors file.
 struct Safetensors {
-  std::map<std::string, std::string> metadata;  // "__metadata__"
-  std::map<std::string, Tensor> tensors;
-  std::map<std::string, std::string> dtypes;    // the file's dtype string per tensor ("F32", "I16", ...)
+  std::map<std::string, std::string> metadata;  ///< the header's "__metadata__" strings
+  std::map<std::string, Tensor> tensors;        ///< every tensor, by name
+  std::map<std::string, std::string> dtypes;    ///< the file's dtype string per tensor ("F32", "I16", ...)
 };
 
 /// Reads a safetensors file. F16, BF16, F32, F64, C64 and C128 load as those dtypes; integer
 /// and BOOL tensors load as float64 (exact; a 64-bit integer beyond 2^53 is an error).
 CONVKIT_API Safetensors load_safetensors(const std::string& path);
+/// The same from bytes in memory; `name` is used in error messages.
 CONVKIT_API Safetensors parse_safetensors(const uint8_t* data, std::size_t size, const std::string& name);
 /// Writes tensors (names sorted, data little-endian, header padded to 8 bytes).
 CONVKIT_API void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,

@@ -18,11 +18,13 @@ class CONVKIT_API Generator {
  public:
   /// Seeded like torch.Generator(): 67280421310721.
   Generator();
+  /// Seeded as after manual_seed(seed).
   explicit Generator(uint64_t seed);
 
   /// Any 64-bit seed; a negative int64 wraps modulo 2^64 (manual_seed(-1) == 2^64 - 1).
   /// Only the low 32 bits seed the engine. Clears the cached normal value.
   void manual_seed(uint64_t seed);
+  /// The seed last given (torch.Generator.initial_seed()).
   uint64_t initial_seed() const;
 
   /// One engine word.
@@ -53,6 +55,7 @@ class CONVKIT_API Generator {
 CONVKIT_API Generator& default_generator();
 /// Seeds the default generator (torch.manual_seed).
 CONVKIT_API void manual_seed(uint64_t seed);
+/// The default generator's seed (torch.initial_seed).
 CONVKIT_API uint64_t initial_seed();
 
 /// U[0, 1) (torch.rand). gen == nullptr uses the default generator.

@@ -12,6 +12,7 @@ namespace convkit {
 /// start. Plans made afterwards follow the new value (a module rebuilds its plan on its next
 /// forward). `.algorithm("winograd")` on a layer's options forces Winograd either way.
 CONVKIT_API void set_allow_fast_winograd(bool allow);
+/// The current value of set_allow_fast_winograd().
 CONVKIT_API bool allow_fast_winograd();
 
 }  // namespace convkit

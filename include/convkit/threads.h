@@ -9,6 +9,7 @@ namespace convkit {
 
 /// Threads used by convolutions (>= 1). Default: OMP_NUM_THREADS or the number of cores.
 CONVKIT_API void set_num_threads(int n);
+/// The thread count convolutions use now.
 CONVKIT_API int get_num_threads();
 
 }  // namespace convkit

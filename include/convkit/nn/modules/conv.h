@@ -30,6 +30,9 @@ class CONVKIT_API CacheSlot {
 };
 }  // namespace detail
 
+/// Conv1d / Conv2d / Conv3d (PyTorch's nn.ConvNd, with MegEngine's extras): the weight
+/// (C_out, C_in/groups, *K) and bias (C_out) as members, forward() with a cached plan, and
+/// backward() for training without an autograd engine.
 template <std::size_t D>
 class CONVKIT_API ConvNdImpl {
  public:
@@ -38,6 +41,7 @@ class CONVKIT_API ConvNdImpl {
 
   /// x: (N, C_in, *S) or unbatched (C_in, *S), of the module's dtype.
   Tensor forward(const Tensor& x) const;
+  /// forward(x).
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
   /// The gradients of forward(x) for the gradient grad_output of its output: adds
@@ -78,8 +82,10 @@ class CONVKIT_API ConvNdImpl {
   /// the caller's to synchronize, as in PyTorch. Copies of a module start with their own,
   /// empty plan.
   ConvNdImpl* operator->() { return this; }
+  /// @copydoc operator->()
   const ConvNdImpl* operator->() const { return this; }
 
+  /// The options it was made with (changing them takes effect at the next forward).
   ConvOptions<D> options;
   /// (C_out, C_in/groups, *K).
   Tensor weight;
@@ -95,12 +101,12 @@ extern template class ConvNdImpl<1>;
 extern template class ConvNdImpl<2>;
 extern template class ConvNdImpl<3>;
 
-using Conv1dImpl = ConvNdImpl<1>;
-using Conv2dImpl = ConvNdImpl<2>;
-using Conv3dImpl = ConvNdImpl<3>;
-using Conv1d = ConvNdImpl<1>;
-using Conv2d = ConvNdImpl<2>;
-using Conv3d = ConvNdImpl<3>;
+using Conv1dImpl = ConvNdImpl<1>;  ///< ConvNdImpl<1>
+using Conv2dImpl = ConvNdImpl<2>;  ///< ConvNdImpl<2>
+using Conv3dImpl = ConvNdImpl<3>;  ///< ConvNdImpl<3>
+using Conv1d = ConvNdImpl<1>;  ///< ConvNdImpl<1>
+using Conv2d = ConvNdImpl<2>;  ///< ConvNdImpl<2>
+using Conv3d = ConvNdImpl<3>;  ///< ConvNdImpl<3>
 
 /// ConvTranspose1d / 2d / 3d (PyTorch's nn.ConvTransposeNd):
 ///   convkit::nn::ConvTranspose2d up(convkit::nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1));
@@ -117,6 +123,7 @@ class CONVKIT_API ConvTransposeNdImpl {
   /// weights) is kept and rebuilt when the input shape, output padding, options, weight or bias
   /// change, as ConvNd's; concurrent forwards share it.
   Tensor forward(const Tensor& x, const Shape& output_size = {}) const;
+  /// forward(x, output_size).
   Tensor operator()(const Tensor& x, const Shape& output_size = {}) const { return forward(x, output_size); }
 
   /// The gradients of forward(x, ...) for grad_output (the output's shape, which also tells
@@ -134,9 +141,12 @@ class CONVKIT_API ConvTransposeNdImpl {
   /// Sets the bias (out_channels); an undefined tensor removes it.
   void set_bias(const Tensor& b);
 
+  /// libtorch's ModuleHolder syntax: m->weight, m->forward(x).
   ConvTransposeNdImpl* operator->() { return this; }
+  /// @copydoc operator->()
   const ConvTransposeNdImpl* operator->() const { return this; }
 
+  /// The options it was made with (changing them takes effect at the next forward).
   ConvTransposeOptions<D> options;
   /// (C_in, C_out/groups, *K).
   Tensor weight;
@@ -154,11 +164,11 @@ extern template class ConvTransposeNdImpl<1>;
 extern template class ConvTransposeNdImpl<2>;
 extern template class ConvTransposeNdImpl<3>;
 
-using ConvTranspose1dImpl = ConvTransposeNdImpl<1>;
-using ConvTranspose2dImpl = ConvTransposeNdImpl<2>;
-using ConvTranspose3dImpl = ConvTransposeNdImpl<3>;
-using ConvTranspose1d = ConvTransposeNdImpl<1>;
-using ConvTranspose2d = ConvTransposeNdImpl<2>;
-using ConvTranspose3d = ConvTransposeNdImpl<3>;
+using ConvTranspose1dImpl = ConvTransposeNdImpl<1>;  ///< ConvTransposeNdImpl<1>
+using ConvTranspose2dImpl = ConvTransposeNdImpl<2>;  ///< ConvTransposeNdImpl<2>
+using ConvTranspose3dImpl = ConvTransposeNdImpl<3>;  ///< ConvTransposeNdImpl<3>
+using ConvTranspose1d = ConvTransposeNdImpl<1>;  ///< ConvTransposeNdImpl<1>
+using ConvTranspose2d = ConvTransposeNdImpl<2>;  ///< ConvTransposeNdImpl<2>
+using ConvTranspose3d = ConvTransposeNdImpl<3>;  ///< ConvTransposeNdImpl<3>
 
 }  // namespace convkit::nn

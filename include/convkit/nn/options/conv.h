@@ -34,17 +34,29 @@ enum class InitMode { Torch, MegEngine };
 /// and its reason); the others force one (an error if it cannot do the given convolution).
 enum class Algorithm { Auto, Reference, Gemm, Depthwise, Winograd };
 
-CONVKIT_API PaddingMode padding_mode_from_name(const std::string& s);  // "zeros", "reflect", ...
-CONVKIT_API ConvMode conv_mode_from_name(const std::string& s);        // "cross_correlation", "convolution"
-CONVKIT_API ComputeMode compute_mode_from_name(const std::string& s);  // "default", "float32"
-CONVKIT_API WeightLayout weight_layout_from_name(const std::string& s);  // "torch", "megengine"
-CONVKIT_API InitMode init_mode_from_name(const std::string& s);          // "torch", "megengine"
-CONVKIT_API Algorithm algorithm_from_name(const std::string& s);  // "auto", "reference", "gemm", "depthwise", "winograd"
+/// "zeros", "reflect", "replicate" or "circular"; an ArgumentError naming them otherwise.
+CONVKIT_API PaddingMode padding_mode_from_name(const std::string& s);
+/// "cross_correlation" or "convolution".
+CONVKIT_API ConvMode conv_mode_from_name(const std::string& s);
+/// "default" or "float32".
+CONVKIT_API ComputeMode compute_mode_from_name(const std::string& s);
+/// "torch" or "megengine".
+CONVKIT_API WeightLayout weight_layout_from_name(const std::string& s);
+/// "torch" or "megengine".
+CONVKIT_API InitMode init_mode_from_name(const std::string& s);
+/// "auto", "reference", "gemm", "depthwise" or "winograd".
+CONVKIT_API Algorithm algorithm_from_name(const std::string& s);
+/// The name *_from_name() reads for each value.
 CONVKIT_API const char* name_of(PaddingMode m);
+/// @copydoc name_of(PaddingMode)
 CONVKIT_API const char* name_of(ConvMode m);
+/// @copydoc name_of(PaddingMode)
 CONVKIT_API const char* name_of(ComputeMode m);
+/// @copydoc name_of(PaddingMode)
 CONVKIT_API const char* name_of(WeightLayout m);
+/// @copydoc name_of(PaddingMode)
 CONVKIT_API const char* name_of(InitMode m);
+/// @copydoc name_of(PaddingMode)
 CONVKIT_API const char* name_of(Algorithm a);
 
 namespace nn {
@@ -52,10 +64,14 @@ namespace nn {
 /// An option given either as the enum or by its PyTorch/MegEngine string name.
 template <typename E>
 struct Named {
-  E value;
+  E value;  ///< the option's value
+  /// The enum value itself.
   Named(E v) : value(v) {}                       // NOLINT: implicit by design
+  /// The value named s (an ArgumentError listing the names otherwise).
   Named(const char* s) : value(parse(s)) {}      // NOLINT
+  /// @copydoc Named(const char*)
   Named(const std::string& s) : value(parse(s)) {}  // NOLINT
+  /// The enum value.
   operator E() const { return value; }           // NOLINT
 
  private:
@@ -76,8 +92,11 @@ struct Named {
 template <std::size_t D>
 class ExpandingArray {
  public:
+  /// v in every dim.
   ExpandingArray(int64_t v) { values_.fill(v); }  // NOLINT: implicit like libtorch
+  /// One value per dim: {2, 1}.
   ExpandingArray(std::initializer_list<int64_t> list) : ExpandingArray(std::vector<int64_t>(list)) {}
+  /// One value per dim (a list of another length is refused when the option is set).
   ExpandingArray(const std::vector<int64_t>& list) {  // NOLINT
     if (list.size() == D) {
       std::copy(list.begin(), list.end(), values_.begin());
@@ -96,14 +115,17 @@ class ExpandingArray {
                                           " values to match the convolution dimensions, but got ", name, "=[",
                                           got, "]"));
   }
+  /// The value of dim i.
   int64_t operator[](std::size_t i) const {
     check(kUnnamed);
     return values_[i];
   }
+  /// The D values.
   std::vector<int64_t> vec() const {
     check(kUnnamed);
     return {values_.begin(), values_.end()};
   }
+  /// D.
   static constexpr std::size_t size() { return D; }
 
  private:
@@ -122,12 +144,19 @@ enum class PaddingKind { Explicit, Pairs, Valid, Same, Causal };
 template <std::size_t D>
 class Padding {
  public:
+  /// v on both sides of every dim.
   Padding(int64_t v) : lo_(v), hi_(v) {}                                         // NOLINT
+  /// @copydoc Padding(int64_t)
   Padding(int v) : Padding(static_cast<int64_t>(v)) {}  // NOLINT: beats 0 -> const char*
+  /// One amount per dim, on both sides: {1, 2}.
   Padding(std::initializer_list<int64_t> list) : lo_(list), hi_(list) {}         // NOLINT
+  /// @copydoc Padding(std::initializer_list<int64_t>)
   Padding(const std::vector<int64_t>& list) : lo_(list), hi_(list) {}            // NOLINT
+  /// @copydoc Padding(std::initializer_list<int64_t>)
   Padding(ExpandingArray<D> v) : lo_(v), hi_(v) {}                               // NOLINT
+  /// "valid", "same" or "causal".
   Padding(const char* s) : Padding(std::string(s)) {}                            // NOLINT
+  /// @copydoc Padding(const char*)
   Padding(const std::string& s) : lo_(0), hi_(0) {                               // NOLINT
     if (s == "valid") kind_ = PaddingKind::Valid;
     else if (s == "same") kind_ = PaddingKind::Same;
@@ -136,8 +165,10 @@ class Padding {
       throw ArgumentError("Invalid padding string '" + s + "', should be one of 'valid', 'same', 'causal'"
                           " (or give an int, a tuple, or (lo, hi) pairs)");
   }
+  /// (lo, hi) per dim: {{1, 2}, {0, 1}} pads dim 0 by 1 before and 2 after.
   Padding(std::initializer_list<std::pair<int64_t, int64_t>> pairs)  // NOLINT
       : Padding(std::vector<std::pair<int64_t, int64_t>>(pairs)) {}
+  /// @copydoc Padding(std::initializer_list<std::pair<int64_t, int64_t>>)
   Padding(const std::vector<std::pair<int64_t, int64_t>>& pairs) : lo_(0), hi_(0) {  // NOLINT
     kind_ = PaddingKind::Pairs;
     if (pairs.size() != D) {  // kept for check() to name
@@ -167,12 +198,14 @@ class Padding {
     lo_.check(name);
     hi_.check(name);
   }
+  /// How the padding was given.
   PaddingKind kind() const { return kind_; }
   /// Explicit/Pairs amounts before (lo) and after (hi) each spatial dim.
   const ExpandingArray<D>& lo() const {
     check("padding");
     return lo_;
   }
+  /// @copydoc lo()
   const ExpandingArray<D>& hi() const {
     check("padding");
     return hi_;
@@ -187,6 +220,7 @@ class Padding {
 
 /// Option setters call check_option(name, value): arrays and paddings of the wrong length are
 /// refused with a message that names the option; other option types need no check here.
+/// @{
 template <typename T>
 void check_option(const char*, const T&) {}
 template <std::size_t D>
@@ -197,6 +231,7 @@ template <std::size_t D>
 void check_option(const char* name, const Padding<D>& v) {
   v.check(name);
 }
+/// @}
 
 #define CONVKIT_ARG(T, name)                               \
  public:                                                   \
@@ -214,6 +249,7 @@ void check_option(const char* name, const Padding<D>& v) {
 template <std::size_t D>
 class ConvOptions {
  public:
+  /// The three options without a default; every other one is set by its setter.
   ConvOptions(int64_t in_channels, int64_t out_channels, ExpandingArray<D> kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {
     kernel_size.check("kernel_size");
@@ -256,6 +292,7 @@ class ConvOptions {
 template <std::size_t D>
 class ConvTransposeOptions {
  public:
+  /// The three options without a default; every other one is set by its setter.
   ConvTransposeOptions(int64_t in_channels, int64_t out_channels, ExpandingArray<D> kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {
     kernel_size.check("kernel_size");
@@ -337,20 +374,20 @@ class ConvFuncOptions {
 
 }  // namespace functional
 
-using Conv1dOptions = ConvOptions<1>;
-using Conv2dOptions = ConvOptions<2>;
-using Conv3dOptions = ConvOptions<3>;
-using ConvTranspose1dOptions = ConvTransposeOptions<1>;
-using ConvTranspose2dOptions = ConvTransposeOptions<2>;
-using ConvTranspose3dOptions = ConvTransposeOptions<3>;
+using Conv1dOptions = ConvOptions<1>;  ///< ConvOptions<1>
+using Conv2dOptions = ConvOptions<2>;  ///< ConvOptions<2>
+using Conv3dOptions = ConvOptions<3>;  ///< ConvOptions<3>
+using ConvTranspose1dOptions = ConvTransposeOptions<1>;  ///< ConvTransposeOptions<1>
+using ConvTranspose2dOptions = ConvTransposeOptions<2>;  ///< ConvTransposeOptions<2>
+using ConvTranspose3dOptions = ConvTransposeOptions<3>;  ///< ConvTransposeOptions<3>
 
 namespace functional {
-using Conv1dFuncOptions = ConvFuncOptions<1>;
-using Conv2dFuncOptions = ConvFuncOptions<2>;
-using Conv3dFuncOptions = ConvFuncOptions<3>;
-using ConvTranspose1dFuncOptions = ConvTransposeFuncOptions<1>;
-using ConvTranspose2dFuncOptions = ConvTransposeFuncOptions<2>;
-using ConvTranspose3dFuncOptions = ConvTransposeFuncOptions<3>;
+using Conv1dFuncOptions = ConvFuncOptions<1>;  ///< ConvFuncOptions<1>
+using Conv2dFuncOptions = ConvFuncOptions<2>;  ///< ConvFuncOptions<2>
+using Conv3dFuncOptions = ConvFuncOptions<3>;  ///< ConvFuncOptions<3>
+using ConvTranspose1dFuncOptions = ConvTransposeFuncOptions<1>;  ///< ConvTransposeFuncOptions<1>
+using ConvTranspose2dFuncOptions = ConvTransposeFuncOptions<2>;  ///< ConvTransposeFuncOptions<2>
+using ConvTranspose3dFuncOptions = ConvTransposeFuncOptions<3>;  ///< ConvTransposeFuncOptions<3>
 }  // namespace functional
 
 }  // namespace nn
