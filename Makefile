@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 SHARED_BUILD ?= build-shared
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev doxygen
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev doxygen libtorch-dev
 
 # ccache keys on paths relative to the checkout and not on the build directory, so the build
 # directories below and fresh clones share compiled objects.
@@ -28,7 +28,7 @@ deps:
 	fi
 
 $(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCONVKIT_WERROR=ON
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCONVKIT_WERROR=ON -DCONVKIT_TORCH_TESTS=ON
 
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
