@@ -375,7 +375,8 @@ TEST(Cli, GradientsAndTransposedConvolutionsMatchTheLibrary) {
   EXPECT_TRUE(bitwise_equal(io::load_npy(d + "gw.npy"), g.grad_weight));
   EXPECT_TRUE(bitwise_equal(io::load_npy(d + "gb.npy"), g.grad_bias));
 
-  // conv-transpose: ONNX-style pairs, output padding, groups, dilation; then --output-size.
+  // conv-transpose: ONNX-style pairs, output padding, groups, dilation; then --output-size,
+  // which replaces --output-padding (not checked then, as PyTorch ignores it).
   const auto to = F::ConvTranspose2dFuncOptions().stride(2).padding({{0, 1}, {1, 1}}).output_padding({1, 0}).groups(2).dilation({1, 2});
   r = run_tool("conv-transpose --input " + d + "x.npy --weight " + d + "tw.npy --bias " + d + "b.npy --stride 2 --padding "
                "0:1,1:1 --output-padding 1,0 --groups 2 --dilation 1,2 --output " + d + "ty.npy");
@@ -388,7 +389,7 @@ TEST(Cli, GradientsAndTransposedConvolutionsMatchTheLibrary) {
   const Tensor my = m(x, {14, 12});
   io::save_npy(d + "tgy.npy", my);
   r = run_tool("conv-transpose --input " + d + "x.npy --weight " + d + "tw.npy --bias " + d + "b.npy --stride 2 --padding 1 "
-               "--groups 2 --output-size 14,12 --output " + d + "my.npy --grad-output " + d + "tgy.npy --grad-weight " + d +
+               "--groups 2 --output-padding 5,5 --output-size 14,12 --output " + d + "my.npy --grad-output " + d + "tgy.npy --grad-weight " + d +
                "tgw.npy");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(bitwise_equal(io::load_npy(d + "my.npy"), my));

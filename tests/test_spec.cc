@@ -189,6 +189,30 @@ TEST(Spec, BadSpecsNameTheField) {
                                  {"expected input[1, 3, 8, 8] to have 2 channels, but got 3 channels instead"});
 }
 
+// output_size replaces the spec's output_padding, which is then not checked (PyTorch ignores it).
+TEST(Spec, OutputSizeReplacesOutputPadding) {
+  manual_seed(4);
+  const Tensor x = randn({2, 4, 7}), w = randn({4, 3, 3});
+  ConvSpec s = make_spec(1, true);
+  s.stride = {2};
+  s.output_padding = {3};  // too big for stride 2 on its own
+  expect_error_of<ArgumentError>([&] { (void)F::conv(x, w, {}, s); }, {"output padding must be smaller"});
+  s.output_size = {16};    // min 15, max 16
+  ConvSpec p = s;
+  p.output_size.clear();
+  p.output_padding = {1};
+  EXPECT_TRUE(bitwise_equal(F::conv(x, w, {}, s), F::conv(x, w, {}, p)));
+  EXPECT_EQ(output_shape(s, x.sizes(), w.sizes()), (Shape{2, 3, 16}));
+}
+
+// Only shapes are used: a MegEngine weight of 2^41 elements is not copied to find the shape.
+TEST(Spec, OutputShapeReadsNoTensor) {
+  ConvSpec s = make_spec(1);
+  const int64_t c = int64_t{1} << 20;
+  EXPECT_EQ(output_shape(s, {1, c, 8}, {1, c, c, 3}), (Shape{1, c, 6}));
+  EXPECT_EQ(output_shape(s, {1, c, 8}, {c, c, 3}), (Shape{1, c, 6}));
+}
+
 TEST(Spec, OutputShapeOfEveryCase) {
   for (const SpecCase& c : cases()) {
     SCOPED_TRACE(c.name);

@@ -41,11 +41,11 @@ class CONVKIT_API ConvPlan {
   const ConvSpec& spec() const;
   /// The algorithm chosen: "reference", "gemm", "depthwise", "winograd", ...
   const char* algorithm() const;
-  /// Bytes it holds beyond the caller's tensors (packed weights, copies, workspace).
+  /// Bytes of packed weights and workspace it holds (not counting its copy of the weight when
+  /// the chosen algorithm reads that unpacked).
   int64_t memory_bytes() const;
 
  private:
-  friend CONVKIT_API ConvPlan prepare(const ConvSpec&, const Tensor&, const Tensor&, const Shape&);
   friend struct internal::PreparedConv;
   explicit ConvPlan(std::shared_ptr<const internal::PreparedConv> impl) : impl_(std::move(impl)) {}
   const internal::PreparedConv& impl() const;

@@ -125,6 +125,9 @@ TransposeArgs transpose_args(const ConvSpec& s) {
 TransposeArgs transpose_args_for(const ConvSpec& s, const Tensor& x, const Tensor& w) {
   TransposeArgs a = transpose_args(s);
   if (s.output_size.empty()) return a;
+  // output_size replaces output_padding (PyTorch ignores the layer's own): only the padding it
+  // gives is checked.
+  a.output_padding.assign(static_cast<std::size_t>(s.rank), 0);
   check_transpose_args(a);
   CONVKIT_CHECK(x.defined() && w.defined() && w.dim() == s.rank + 2, "conv_transpose", s.rank,
                 "d: output_size needs a defined input and a weight (C_in, C_out/groups, *K), but got weight of size ",
@@ -140,7 +143,9 @@ struct PreparedConv {
   DType dtype = kFloat32;
   std::shared_ptr<const internal::ConvPlan> forward;           // !spec.transposed
   std::shared_ptr<const BackwardDataPlan> transposed;          // spec.transposed
-  bool fast_winograd = false;  // allow_fast_winograd() when it was made
+  // allow_fast_winograd() when it was made, which the forward plan was made with (a transposed
+  // plan's stride-1 route reads it again while it is made).
+  bool fast_winograd = false;
 
   static convkit::ConvPlan wrap(std::shared_ptr<const PreparedConv> p) { return convkit::ConvPlan(std::move(p)); }
   static const PreparedConv& of(const convkit::ConvPlan& plan) { return plan.impl(); }
@@ -176,7 +181,17 @@ bool prepared_with_fast_winograd(const convkit::ConvPlan& plan) { return Prepare
 // ---- the public entries ------------------------------------------------------------------
 
 Shape output_shape(const ConvSpec& spec, const Shape& input_shape, const Shape& weight_shape, DType dtype) {
-  const Tensor x = internal::shape_only(input_shape, dtype), w = internal::shape_only(weight_shape, dtype);
+  // A MegEngine grouped weight (groups, C_out/g, C_in/g, *K) as its canonical shape: reshaping
+  // the shape-only tensor would copy it (its strides are 0). Any other weight shape is checked
+  // as given.
+  Shape ws = weight_shape;
+  int64_t c_out = 0;
+  if (!spec.transposed && spec.rank >= 1 && static_cast<int64_t>(ws.size()) == spec.rank + 3 && ws[0] == spec.groups &&
+      !__builtin_mul_overflow(ws[0], ws[1], &c_out)) {
+    ws.erase(ws.begin());
+    ws[0] = c_out;
+  }
+  const Tensor x = internal::shape_only(input_shape, dtype), w = internal::shape_only(ws, dtype);
   if (!spec.transposed) {
     const internal::ConvArgs args = internal::conv_args(spec);
     const internal::ConvCall call = internal::prepare_conv(x, w, Tensor(), args);
