@@ -6,7 +6,9 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 SHARED_BUILD ?= build-shared
 JOBS       ?= 2
-DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev doxygen libtorch-dev
+DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev doxygen libtorch-dev \
+              python3-venv python3-pip python3-setuptools python3-wheel python3-numpy python3-pytest \
+              python3-pybind11 pybind11-dev libdlpack-dev python3-torch
 
 # ccache keys on paths relative to the checkout and not on the build directory, so the build
 # directories below and fresh clones share compiled objects.
@@ -17,7 +19,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := npy safetensors cli conv
 
-.PHONY: all deps build demo docs test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
+.PHONY: all deps build demo docs python python-test test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
 all: build
 
 deps:
@@ -45,14 +47,27 @@ docs: deps
 	  CONVKIT_DOCS_DIR=$(DOCS_DIR) doxygen docs/Doxyfile
 	@echo "API reference: $(DOCS_DIR)/html/index.html"
 
+# The Python package, installed as the README says into a venv that sees Debian's packages
+# (numpy, torch, pytest; there is no PyPI), then its tests. /usr/bin/python3: a python3 earlier
+# on PATH may lack Debian's packages.
+PY_VENV ?= build-venv
+python: deps
+	@[ -x $(PY_VENV)/bin/python ] || /usr/bin/python3 -m venv --system-site-packages $(PY_VENV)
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(PY_VENV)/bin/pip install --no-build-isolation --no-index -q .
+
+python-test: python
+	cd tests/python && ../../$(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
 # Every test: the g++ build, the same tests with vector kernels capped to scalar, a clang
 # build under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded tests under
 # ThreadSanitizer, each fuzz target from its seeds (the differential conv target 60 s), and
 # the installed static and shared libraries used by a separate project (install-check), and
-# the API reference (make docs: every public name documented).
+# the API reference (make docs: every public name documented), and the Python package's tests
+# (make python-test).
 test: build asan fuzz-build tsan-build shared
 	$(MAKE) --no-print-directory docs
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory python-test
 	$(MAKE) --no-print-directory install-check
 	cd $(BUILD) && CONVKIT_MAX_ISA=scalar ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <complex>
+#include <functional>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -76,6 +77,11 @@ class CONVKIT_API Tensor {
                             DType dtype = kComplex128);
   /// Borrows external memory (not owned, not freed); strides default to contiguous.
   static Tensor from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides = {});
+  /// Takes over external memory: deleter(data) runs once, when the last tensor or view of it
+  /// is gone (libtorch's from_blob with a deleter), or at once if the arguments are refused.
+  /// Otherwise as above.
+  static Tensor from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides,
+                          std::function<void(void*)> deleter);
 
   // ---- metadata -------------------------------------------------------------------
   /// False for Tensor() (no memory, no shape).

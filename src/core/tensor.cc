@@ -220,13 +220,19 @@ Tensor Tensor::from_values(const std::vector<std::complex<double>>& values, cons
 }
 
 Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides) {
+  return from_blob(data, shape, dtype, strides, [](void*) {});
+}
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides,
+                         std::function<void(void*)> deleter) {
+  std::shared_ptr<void> storage(data, std::move(deleter));  // released even if a check throws
   CONVKIT_CHECK(data != nullptr, "from_blob: expected a data pointer, but got data=nullptr");
   checked_numel(shape);
   CONVKIT_CHECK(strides.empty() || strides.size() == shape.size(), "from_blob: expected strides to be empty or have ",
                 shape.size(), " entries (one per dimension of shape ", shape_str(shape), "), but got strides=",
                 shape_str(strides));
   Tensor t;
-  t.storage_ = std::shared_ptr<void>(data, [](void*) {});
+  t.storage_ = std::move(storage);
   t.state_ = std::make_shared<internal::TensorState>(next_version(), true);
   t.sizes_ = shape;
   t.strides_ = strides.empty() ? contiguous_strides(shape) : strides;

@@ -1,0 +1,133 @@
+"""convkit.nn and convkit.nn.functional against torch.nn: same init bits, same outputs and
+gradients, same kinds of errors."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import convkit
+import convkit.nn as nn
+import convkit.nn.functional as F
+from conftest import assert_close, to_torch
+
+CONV_CASES = [
+    (1, dict(stride=2)),
+    (1, dict(padding="same", dilation=2, padding_mode="reflect")),
+    (2, dict(stride=(2, 1), padding=1, groups=2)),
+    (2, dict(padding="valid", bias=False, padding_mode="circular")),
+    (2, dict(padding=(1, 2), padding_mode="replicate", groups=4)),
+    (3, dict(stride=2, padding=1, dilation=(1, 2, 1))),
+]
+
+
+def shapes(rank, n=2, c=4, s=7):
+    return (n, c) + (s,) * rank
+
+
+@pytest.mark.parametrize("rank,kw", CONV_CASES)
+def test_conv_module_matches_torch(rank, kw):
+    torch.manual_seed(5)
+    theirs = getattr(torch.nn, f"Conv{rank}d")(4, 8, 3, **kw)
+    convkit.manual_seed(5)
+    ours = getattr(nn, f"Conv{rank}d")(4, 8, 3, **kw)
+    assert np.array_equal(ours.weight.numpy(), theirs.weight.detach().numpy())  # init, bit for bit
+    assert repr(ours) == repr(theirs)
+    x = convkit.randn(*shapes(rank))
+    y = ours(x)
+    xt = to_torch(x).requires_grad_()
+    yt = theirs(xt)
+    assert_close(y, yt)
+    gy = convkit.randn(*y.shape)
+    yt.backward(to_torch(gy))
+    gx = ours.backward(x, gy)
+    assert_close(gx, xt.grad)
+    assert_close(ours.weight.grad, theirs.weight.grad)
+    if theirs.bias is not None:
+        assert_close(ours.bias.grad, theirs.bias.grad)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_conv_transpose_module_matches_torch(rank):
+    kw = dict(stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+    torch.manual_seed(6)
+    theirs = getattr(torch.nn, f"ConvTranspose{rank}d")(4, 6, 3, **kw)
+    convkit.manual_seed(6)
+    ours = getattr(nn, f"ConvTranspose{rank}d")(4, 6, 3, **kw)
+    assert np.array_equal(ours.weight.numpy(), theirs.weight.detach().numpy())
+    assert repr(ours) == repr(theirs)
+    x = convkit.randn(*shapes(rank, s=5))
+    assert_close(ours(x), theirs(to_torch(x)))
+    size = [10] * rank  # min 9, max 10 for stride 2
+    assert_close(ours(x, output_size=size), theirs(to_torch(x), output_size=size))
+
+
+def test_functional_matches_torch():
+    x = convkit.randn(2, 4, 9, 8)
+    w = convkit.randn(6, 2, 3, 3)
+    b = convkit.randn(6)
+    xt, wt, bt = to_torch(x), to_torch(w), to_torch(b)
+    assert_close(F.conv2d(x, w, b, stride=2, padding=1, groups=2), TF.conv2d(xt, wt, bt, stride=2, padding=1, groups=2))
+    assert_close(F.conv2d(x, w, None, padding="same", dilation=2, groups=2),
+                 TF.conv2d(xt, wt, None, padding="same", dilation=2, groups=2))
+    x1, w1 = convkit.randn(3, 5, 11), convkit.randn(2, 5, 4)  # unbatched conv1d
+    assert_close(F.conv1d(x1, w1, padding="same"), TF.conv1d(to_torch(x1), to_torch(w1), padding="same"))
+    x3, w3 = convkit.randn(1, 2, 5, 6, 7), convkit.randn(3, 2, 2, 3, 2)
+    assert_close(F.conv3d(x3, w3, stride=(1, 2, 1)), TF.conv3d(to_torch(x3), to_torch(w3), stride=(1, 2, 1)))
+    wt_t = convkit.randn(4, 3, 3, 3)
+    assert_close(F.conv_transpose2d(x, wt_t, None, stride=2, padding=1, output_padding=1, groups=2),
+                 TF.conv_transpose2d(xt, to_torch(wt_t), None, stride=2, padding=1, output_padding=1, groups=2))
+    # convkit's extras: asymmetric pairs equal torch's pad + conv.
+    y = F.conv2d(x, w, b, padding=((0, 2), (1, 1)), groups=2)
+    assert_close(y, TF.conv2d(TF.pad(xt, (1, 1, 0, 2)), wt, bt, groups=2))
+
+
+def test_errors_are_torchs_kinds():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(4, 6, 3, groups=3)
+    with pytest.raises(ValueError, match="Invalid padding string"):
+        nn.Conv1d(2, 2, 3, padding="full")
+    with pytest.raises(TypeError):
+        nn.Conv1d(2, 2, "3")
+    m = nn.Conv2d(4, 6, 3)
+    with pytest.raises(RuntimeError, match="expected input\\[1, 3, 8, 8\\] to have 4 channels"):
+        m(convkit.zeros(1, 3, 8, 8))
+    with pytest.raises(TypeError):
+        m(np.zeros((1, 4, 8, 8), np.float32))
+    with pytest.raises(RuntimeError, match="device 'cuda'"):
+        nn.Conv2d(4, 6, 3, device="cuda")
+    assert m(convkit.zeros(0, 4, 8, 8)).shape == (0, 6, 6, 6)
+
+
+def test_weight_assignment_from_numpy_and_tensor():
+    m = nn.Conv1d(2, 3, 2)
+    w = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+    m.weight = w
+    m.bias = None
+    assert m.bias is None and "bias=False" in repr(m)
+    x = convkit.ones(1, 2, 4)
+    want = TF.conv1d(torch.ones(1, 2, 4), torch.from_numpy(w))
+    assert_close(m(x), want)
+    m.weight.numpy()[...] = 0  # a parameter is the module's memory
+    assert np.all(m(x).numpy() == 0)
+    assert "Parameter containing" in repr(m.weight)
+
+
+def test_two_threads_share_one_layer():
+    m = nn.Conv2d(32, 32, 3, padding=1)
+    xs = [convkit.randn(2, 32, 24, 24) for _ in range(4)]
+    want = [m(x).numpy().copy() for x in xs]
+    got = [None] * 4
+
+    def run(i):
+        for _ in range(5):
+            got[i] = m(xs[i]).numpy()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
