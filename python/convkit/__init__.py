@@ -89,8 +89,6 @@ def arange(end, dtype=None):
     return _convkit._arange(int(end), dtype)
 
 
-_FROM_NUMPY_KIND = {"f": None, "c": None}
-
 
 def tensor(data, dtype=None):
     """A new tensor holding a copy of `data` (nested lists, numbers, a numpy array, a Tensor).

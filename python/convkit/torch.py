@@ -1,0 +1,151 @@
+"""convkit's kernels inside PyTorch models.
+
+``convkit.torch.Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d`` are the torch.nn classes themselves
+(same constructors, parameters, state_dict keys, printing) whose forward and backward run
+convkit: the torch tensors' memory is handed over through DLPack, without copies for strided
+float tensors, and the results come back the same way. Autograd, optimizers and
+torch.distributed (DistributedDataParallel) work as with torch.nn::
+
+    import convkit.torch
+    model = convkit.torch.convert(model)   # every torch.nn conv layer of the model, in place
+"""
+
+import torch as _torch
+import torch.nn as _tnn
+
+from . import _convkit
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "convert",
+           "conv"]
+
+
+def _to_convkit(t):
+    """A torch tensor's memory as a convkit tensor (no copy; conjugate and negative views are
+    resolved first, since DLPack cannot carry them)."""
+    t = t.detach()
+    if t.is_conj():
+        t = t.resolve_conj()
+    if t.is_neg():
+        t = t.resolve_neg()
+    return _convkit.from_dlpack(t)
+
+
+def _to_torch(t):
+    return None if t is None else _torch.from_dlpack(t)
+
+
+class _Conv(_torch.autograd.Function):
+    """y = conv(x, weight, bias) as a ConvSpec says; backward is convkit's conv_backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, spec):
+        ctx.spec = spec
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, weight)
+        b = None if bias is None else _to_convkit(bias)
+        return _to_torch(_convkit.conv(_to_convkit(x), _to_convkit(weight), b, spec))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        mask = [bool(need[0]), bool(need[1]), bool(ctx.has_bias and need[2])]
+        gx, gw, gb = _convkit.conv_backward(_to_convkit(grad_output), _to_convkit(x), _to_convkit(weight),
+                                            ctx.spec, mask)
+        return _to_torch(gx), _to_torch(gw), _to_torch(gb), None
+
+
+def _spec(rank, stride, padding, dilation, groups, padding_mode="zeros", transposed=False, output_padding=None):
+    s = _convkit.ConvSpec()
+    s.rank = rank
+    s.transposed = transposed
+    s.stride = list(stride)
+    s.dilation = list(dilation)
+    if isinstance(padding, str):
+        s.padding = padding
+    else:
+        s.pad_lo = list(padding)
+    s.groups = groups
+    s.padding_mode = padding_mode
+    if output_padding is not None:
+        s.output_padding = list(output_padding)
+    return s
+
+
+def conv(input, weight, bias, spec):
+    """F.convNd / F.conv_transposeNd on torch tensors as a convkit ConvSpec describes, with
+    autograd."""
+    return _Conv.apply(input, weight, bias, spec)
+
+
+class _ConvMixin:
+    """torch.nn's _ConvNd with convkit computing: the spec comes from the module's attributes, so
+    every argument torch.nn accepts (padding strings, padding modes) means what it means there."""
+
+    _rank = 0
+
+    def _conv_forward(self, input, weight, bias):
+        spec = _spec(self._rank, self.stride, self.padding, self.dilation, self.groups, self.padding_mode)
+        return _Conv.apply(input, weight, bias, spec)
+
+
+class _ConvTransposeMixin:
+    _rank = 0
+
+    def forward(self, input, output_size=None):
+        if self.padding_mode != "zeros":
+            raise ValueError(f"Only `zeros` padding mode is supported for {type(self).__name__}")
+        # torch's own rule (and messages) for output_size -> output_padding.
+        output_padding = self._output_padding(input, output_size, self.stride, self.padding, self.kernel_size,
+                                              self._rank, self.dilation)
+        spec = _spec(self._rank, self.stride, self.padding, self.dilation, self.groups, transposed=True,
+                     output_padding=output_padding)
+        return _Conv.apply(input, self.weight, self.bias, spec)
+
+
+class Conv1d(_ConvMixin, _tnn.Conv1d):
+    """torch.nn.Conv1d computed by convkit."""
+    _rank = 1
+
+
+class Conv2d(_ConvMixin, _tnn.Conv2d):
+    """torch.nn.Conv2d computed by convkit."""
+    _rank = 2
+
+
+class Conv3d(_ConvMixin, _tnn.Conv3d):
+    """torch.nn.Conv3d computed by convkit."""
+    _rank = 3
+
+
+class ConvTranspose1d(_ConvTransposeMixin, _tnn.ConvTranspose1d):
+    """torch.nn.ConvTranspose1d computed by convkit."""
+    _rank = 1
+
+
+class ConvTranspose2d(_ConvTransposeMixin, _tnn.ConvTranspose2d):
+    """torch.nn.ConvTranspose2d computed by convkit."""
+    _rank = 2
+
+
+class ConvTranspose3d(_ConvTransposeMixin, _tnn.ConvTranspose3d):
+    """torch.nn.ConvTranspose3d computed by convkit."""
+    _rank = 3
+
+
+_REPLACEMENTS = {
+    _tnn.Conv1d: Conv1d, _tnn.Conv2d: Conv2d, _tnn.Conv3d: Conv3d,
+    _tnn.ConvTranspose1d: ConvTranspose1d, _tnn.ConvTranspose2d: ConvTranspose2d,
+    _tnn.ConvTranspose3d: ConvTranspose3d,
+}
+
+
+def convert(model):
+    """Makes every torch.nn Conv1d/2d/3d and ConvTranspose1d/2d/3d of `model` (the model itself
+    included) compute with convkit, in place: each keeps its parameters, buffers, hooks and
+    state_dict keys; only its class changes. Returns the model."""
+    for m in model.modules():
+        replacement = _REPLACEMENTS.get(type(m))
+        if replacement is not None:
+            m.__class__ = replacement
+    return model
