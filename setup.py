@@ -15,6 +15,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 
@@ -56,6 +57,16 @@ class CMakeBuild(build_ext):
         shutil.copyfile(built, out)
 
 
+class BuildPy(build_py):
+    """Also ships the benchmark suite (bench/shapes.csv) as convkit/shapes.csv."""
+
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / "convkit" / "shapes.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "bench" / "shapes.csv", target)
+
+
 setup(
     name="convkit",
     version=version(),
@@ -66,6 +77,6 @@ setup(
     packages=["convkit", "convkit.nn"],
     package_data={"convkit": ["py.typed", "*.pyi"], "convkit.nn": ["*.pyi"]},
     ext_modules=[CMakeExtension("convkit._convkit", "_convkit")],
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": CMakeBuild, "build_py": BuildPy},
     zip_safe=False,
 )

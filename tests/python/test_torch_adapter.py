@@ -164,3 +164,12 @@ def test_distributed_data_parallel_over_converted_model():
     for k, v in single.state_dict().items():
         assert torch.equal(ranks[0][k], ranks[1][k]), k
         close(ranks[0][k], v, tol=1e-4)
+
+
+def test_bench_runs_on_the_shipped_suite(tmp_path):
+    # The tool works end to end (its numbers are for people to read, not for a test to judge).
+    import convkit.bench
+    out = tmp_path / "bench.csv"
+    assert convkit.bench.main(["--filter", "seed_torch", "--threads", "1", "--min-time", "0.02", "--csv", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "layer,pass,threads,torch_ms,convkit_ms,speedup" and len(lines) == 3
