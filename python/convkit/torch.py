@@ -10,6 +10,8 @@ torch.distributed (DistributedDataParallel) work as with torch.nn::
     model = convkit.torch.convert(model)   # every torch.nn conv layer of the model, in place
 """
 
+import weakref as _weakref
+
 import torch as _torch
 import torch.nn as _tnn
 
@@ -35,13 +37,16 @@ def _to_torch(t):
 
 
 class _Conv(_torch.autograd.Function):
-    """y = conv(x, weight, bias) as a ConvSpec says; backward is convkit's conv_backward."""
+    """y = conv(x, weight, bias) as a ConvSpec says (through `plan` when given: a ConvPlan of the
+    same weight, bias and input shape); backward is convkit's conv_backward."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, spec):
+    def forward(ctx, x, weight, bias, spec, plan=None):
         ctx.spec = spec
         ctx.has_bias = bias is not None
         ctx.save_for_backward(x, weight)
+        if plan is not None:
+            return _to_torch(plan.run(_to_convkit(x)))
         b = None if bias is None else _to_convkit(bias)
         return _to_torch(_convkit.conv(_to_convkit(x), _to_convkit(weight), b, spec))
 
@@ -52,7 +57,32 @@ class _Conv(_torch.autograd.Function):
         mask = [bool(need[0]), bool(need[1]), bool(ctx.has_bias and need[2])]
         gx, gw, gb = _convkit.conv_backward(_to_convkit(grad_output), _to_convkit(x), _to_convkit(weight),
                                             ctx.spec, mask)
-        return _to_torch(gx), _to_torch(gw), _to_torch(gb), None
+        return _to_torch(gx), _to_torch(gw), _to_torch(gb), None, None
+
+
+# Each layer's prepared plan and what it was made for. torch bumps a tensor's _version on every
+# in-place write (an optimizer step), so a plan is reused exactly while the weight, the bias, the
+# input shape and the arguments stay the same. (Kept beside the module, not in it, so that
+# copying or pickling a module never meets a plan.)
+_PLANS = _weakref.WeakKeyDictionary()
+
+
+def _state(t):
+    return None if t is None else (t.data_ptr(), t._version, tuple(t.shape), t.dtype)
+
+
+def _planned(module, spec_key, spec, x, weight, bias):
+    key = (spec_key, tuple(x.shape), x.dtype, _state(weight), _state(bias))
+    cached = _PLANS.get(module)
+    # The tensors themselves must be the same objects too (weakly held): a new tensor may get a
+    # freed one's address and version number.
+    if cached is not None and cached[0] == key and cached[2]() is weight and \
+            (bias is None or cached[3]() is bias):
+        return cached[1]
+    b = None if bias is None else _to_convkit(bias)
+    plan = _convkit.prepare(spec, _to_convkit(weight), b, list(x.shape))
+    _PLANS[module] = (key, plan, _weakref.ref(weight), _weakref.ref(bias) if bias is not None else None)
+    return plan
 
 
 def _spec(rank, stride, padding, dilation, groups, padding_mode="zeros", transposed=False, output_padding=None):
@@ -85,8 +115,9 @@ class _ConvMixin:
     _rank = 0
 
     def _conv_forward(self, input, weight, bias):
+        key = (self.stride, self.padding, self.dilation, self.groups, self.padding_mode)
         spec = _spec(self._rank, self.stride, self.padding, self.dilation, self.groups, self.padding_mode)
-        return _Conv.apply(input, weight, bias, spec)
+        return _Conv.apply(input, weight, bias, spec, _planned(self, key, spec, input, weight, bias))
 
 
 class _ConvTransposeMixin:
@@ -100,7 +131,9 @@ class _ConvTransposeMixin:
                                               self._rank, self.dilation)
         spec = _spec(self._rank, self.stride, self.padding, self.dilation, self.groups, transposed=True,
                      output_padding=output_padding)
-        return _Conv.apply(input, self.weight, self.bias, spec)
+        key = (self.stride, self.padding, self.dilation, self.groups, tuple(output_padding))
+        return _Conv.apply(input, self.weight, self.bias, spec,
+                           _planned(self, key, spec, input, self.weight, self.bias))
 
 
 class Conv1d(_ConvMixin, _tnn.Conv1d):

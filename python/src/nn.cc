@@ -82,6 +82,16 @@ void bind_spec(py::module_& m) {
           }
           return py::make_tuple(maybe(g.grad_input), maybe(g.grad_weight), maybe(g.grad_bias));
         }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("spec"), py::arg("output_mask"));
+  py::class_<ConvPlan>(m, "ConvPlan", "One layer prepared once (checked, weights packed); run() from any thread.")
+      .def("run", &ConvPlan::run, py::arg("input"), py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("input_shape", &ConvPlan::input_shape)
+      .def_property_readonly("output_shape", &ConvPlan::output_shape)
+      .def_property_readonly("algorithm", [](const ConvPlan& p) { return std::string(p.algorithm()); })
+      .def_property_readonly("memory_bytes", &ConvPlan::memory_bytes);
+  m.def("prepare", [](const ConvSpec& s, const Tensor& w, const std::optional<Tensor>& b, const Shape& input_shape) {
+          return prepare(s, w, or_undefined(b), input_shape);
+        }, py::arg("spec"), py::arg("weight"), py::arg("bias"), py::arg("input_shape"),
+        py::call_guard<py::gil_scoped_release>());
   m.def("output_shape", [](const ConvSpec& s, const Shape& x, const Shape& w) { return output_shape(s, x, w); },
         py::arg("spec"), py::arg("input_shape"), py::arg("weight_shape"));
 }

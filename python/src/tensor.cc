@@ -284,7 +284,7 @@ void bind_tensor(py::module_& m) {
         "A tensor sharing the memory of a DLPack producer (a torch tensor, a numpy array) or capsule.");
   m.def("manual_seed", [](int64_t seed) { manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"),
         "Seeds the default generator (torch.manual_seed; negative seeds wrap modulo 2**64).");
-  m.def("initial_seed", [] { return initial_seed(); });
+  m.def("initial_seed", [] { return initial_seed(); }, "The default generator's seed (torch.initial_seed).");
   m.def("_randn", [](const Shape& s, py::object dtype, Generator* g) { return randn(s, dtype_arg(dtype), g); },
         py::arg("size"), py::arg("dtype"), py::arg("generator"));
   m.def("_rand", [](const Shape& s, py::object dtype, Generator* g) { return rand(s, dtype_arg(dtype), g); },

@@ -40,10 +40,11 @@ def close(a, b, tol=1e-4):
 
 @pytest.fixture
 def convkit_calls(monkeypatch):
-    """Records every call into convkit's kernels ("f" forward, "b" backward): the twins' results
-    agreeing proves nothing unless convkit computed one of them."""
+    """Records every call into convkit ("p" a forward plan prepared, "f" an unplanned forward, "b"
+    a backward): the twins' results agreeing proves nothing unless convkit computed one of them."""
     calls = []
-    real_conv, real_backward = ct._convkit.conv, ct._convkit.conv_backward
+    real_prepare, real_conv, real_backward = ct._convkit.prepare, ct._convkit.conv, ct._convkit.conv_backward
+    monkeypatch.setattr(ct._convkit, "prepare", lambda *a: calls.append("p") or real_prepare(*a))
     monkeypatch.setattr(ct._convkit, "conv", lambda *a: calls.append("f") or real_conv(*a))
     monkeypatch.setattr(ct._convkit, "conv_backward", lambda *a: calls.append("b") or real_backward(*a))
     return calls
@@ -66,7 +67,7 @@ def test_outputs_and_gradients_match_torch_nn(name, shape, kw, convkit_calls):
     close(ours.weight.grad, theirs.weight.grad)
     if theirs.bias is not None:
         close(ours.bias.grad, theirs.bias.grad)
-    assert convkit_calls == ["f", "b"]
+    assert convkit_calls == ["p", "b"]
 
 
 def test_transposed_output_size_and_its_errors():
@@ -75,6 +76,26 @@ def test_transposed_output_size_and_its_errors():
     close(ours(x, output_size=[10, 12]), theirs(x, output_size=[10, 12]))
     with pytest.raises(ValueError, match="requested an output size of"):
         ours(x, output_size=[20, 12])
+
+
+def test_plan_is_reused_until_the_weight_or_shape_changes(convkit_calls):
+    ours, theirs = twins("Conv2d", dict(kernel_size=3, padding=1))
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        for _ in range(3):
+            close(ours(x), theirs(x))
+        assert convkit_calls == ["p"]
+        for m in (ours, theirs):
+            m.weight.mul_(-2.0)     # in place: torch bumps the version
+            m.bias.add_(1.0)
+        close(ours(x), theirs(x))
+        assert convkit_calls == ["p", "p"]
+        close(ours(x[:1]), theirs(x[:1]))
+        assert convkit_calls == ["p", "p", "p"]
+        ours.weight = tnn.Parameter(torch.randn(8, 4, 3, 3))  # a new tensor
+        theirs.weight = tnn.Parameter(ours.weight.detach().clone())
+        close(ours(x), theirs(x))
+        assert convkit_calls == ["p", "p", "p", "p"]
 
 
 def test_no_copies_for_contiguous_float_tensors():
@@ -122,7 +143,8 @@ def test_converted_model_trains_like_torch(convkit_calls):
     assert sum(isinstance(m, ct._ConvMixin) or isinstance(m, ct._ConvTransposeMixin) for m in ours.modules()) == 5
     x, t = torch.randn(8, 3, 16, 16), torch.randn(8, 4)
     l1 = train(ours, x, t)
-    assert convkit_calls.count("f") == 20 * 5 and convkit_calls.count("b") == 20 * 5
+    # Every optimizer step changes the weights in place: each forward prepares a new plan.
+    assert convkit_calls.count("p") == 20 * 5 and convkit_calls.count("b") == 20 * 5
     l2 = train(theirs, x, t)
     assert abs(l1 - l2) <= 1e-4 * (1 + abs(l2))
     for (n1, p1), (n2, p2) in zip(ours.named_parameters(), theirs.named_parameters()):
