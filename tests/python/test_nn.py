@@ -131,3 +131,42 @@ def test_two_threads_share_one_layer():
         t.join()
     for g, w in zip(got, want):
         assert np.array_equal(g, w)
+
+
+def test_bad_inputs_raise_and_never_crash():
+    m = nn.Conv2d(4, 6, 3)
+    with pytest.raises(RuntimeError, match="float64"):
+        m(convkit.zeros(1, 4, 8, 8, dtype=convkit.float64))       # the module is float32
+    with pytest.raises(TypeError):
+        m(None)
+    with pytest.raises(RuntimeError):
+        F.conv2d(convkit.zeros(1, 4, 8, 8), convkit.zeros(6, 4, 3, 3, dtype=convkit.float16))
+    with pytest.raises(RuntimeError):
+        F.conv2d(convkit.zeros(4, 8), convkit.zeros(6, 4, 3, 3))  # too few dims
+    with pytest.raises(RuntimeError):
+        F.conv2d(convkit.zeros(1, 4, 2, 2), convkit.zeros(6, 4, 3, 3))  # kernel larger than input
+    # Non-contiguous and read-only numpy input computes correctly.
+    a = np.random.default_rng(0).standard_normal((8, 8, 4, 1), dtype=np.float32)
+    view = a.transpose(3, 2, 0, 1)                                 # (1, 4, 8, 8), strided
+    x = convkit.from_numpy(view)
+    assert not x.is_contiguous()
+    assert_close(m(x), torch.nn.functional.conv2d(torch.from_numpy(np.ascontiguousarray(view)),
+                                                  to_torch(m.weight), to_torch(m.bias)))
+    ro = np.ascontiguousarray(view)
+    ro.flags.writeable = False
+    with pytest.warns(UserWarning):
+        assert m(convkit.from_numpy(ro)).shape == (1, 6, 6, 6)
+    # 0-size dims: an empty batch, empty channels with groups, empty transposed input.
+    assert m(convkit.zeros(0, 4, 8, 8)).shape == (0, 6, 6, 6)
+    # An empty weight is refused (torch 1.13 returns a (2, 0, 4) tensor here, not (2, 3, 4)).
+    with pytest.raises(RuntimeError, match="empty dimension"):
+        F.conv1d(convkit.zeros(2, 0, 5), convkit.zeros(3, 0, 2))
+    assert nn.ConvTranspose1d(2, 3, 2)(convkit.zeros(0, 2, 4)).shape == (0, 3, 5)
+
+
+def test_every_dtype_runs():
+    for dt in (convkit.float32, convkit.float64, convkit.float16, convkit.bfloat16, convkit.complex64,
+               convkit.complex128):
+        m = nn.Conv1d(2, 3, 3, dtype=dt)
+        y = m(convkit.randn(1, 2, 6, dtype=dt))
+        assert y.dtype == dt and y.shape == (1, 3, 4)
