@@ -56,7 +56,7 @@ python: deps
 	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(PY_VENV)/bin/pip install --no-build-isolation --no-index -q .
 
 python-test: python
-	cd tests/python && ../../$(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider
+	cd tests/python && $(abspath $(PY_VENV))/bin/python -m pytest -q -p no:cacheprovider
 
 # Every test: the g++ build, the same tests with vector kernels capped to scalar, a clang
 # build under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded tests under

@@ -50,8 +50,8 @@ class CMakeBuild(build_ext):
         subprocess.run(configure, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
         subprocess.run(["cmake", "--build", str(build), "--target", ext.target, "-j", jobs], check=True)
-        built = next(build.glob(f"{ext.target}*.so"), None)
-        if built is None:
+        built = build / (ext.target + sysconfig.get_config_var("EXT_SUFFIX"))
+        if not built.exists():
             raise RuntimeError(f"the CMake build made no {ext.target} module in {build}")
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built, out)

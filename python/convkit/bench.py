@@ -2,7 +2,9 @@
 
 Each layer of shapes.csv (the benchmark suite shipped with convkit, or --shapes FILE) runs as
 torch.nn.ConvNd and as its convkit.torch twin (the same parameters), forward alone and forward
-+ backward (input, weight and bias gradients), with 1 and 2 threads on both sides. Times are
++ backward (input, weight and bias gradients), with 1 and 2 threads on both sides. Forward rows
+are inference (torch.no_grad; convkit's layers prepacked, convert(..., prepack=True));
+forward+backward rows pack the weights at every call, as a training step must. Times are
 medians of interleaved rounds (the two implementations alternate, so a noisy neighbour slows
 both), and the table shows torch's time over convkit's (> 1: convkit faster) and their
 geometric means. Also the per-call time of the tutorial's tiny layer, which is Python overhead.
@@ -23,6 +25,8 @@ import convkit
 import convkit.torch as ct
 
 SHAPES = pathlib.Path(__file__).with_name("shapes.csv")
+if not SHAPES.exists():  # an editable install: the source tree's suite
+    SHAPES = pathlib.Path(__file__).resolve().parents[2] / "bench" / "shapes.csv"
 
 
 def read_shapes(path):
@@ -68,6 +72,11 @@ def compare(fa, fb, min_time, rounds=5):
 
 
 def work(model, x, backward):
+    # Forward rows measure inference: convkit's layers keep their weights packed (prepack);
+    # forward+backward rows measure a training step's convolutions, packing at every call.
+    if hasattr(model, "convkit_prepack"):
+        model.convkit_prepack = not backward
+
     def run():
         if backward:
             x.grad = None

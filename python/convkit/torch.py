@@ -18,7 +18,7 @@ import torch.nn as _tnn
 from . import _convkit
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "convert",
-           "conv"]
+           "release_plans", "conv"]
 
 
 def _to_convkit(t):
@@ -51,6 +51,7 @@ class _Conv(_torch.autograd.Function):
         return _to_torch(_convkit.conv(_to_convkit(x), _to_convkit(weight), b, spec))
 
     @staticmethod
+    @_torch.autograd.function.once_differentiable  # (a second derivative raises a clear error)
     def backward(ctx, grad_output):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
@@ -60,10 +61,13 @@ class _Conv(_torch.autograd.Function):
         return _to_torch(gx), _to_torch(gw), _to_torch(gb), None, None
 
 
-# Each layer's prepared plan and what it was made for. torch bumps a tensor's _version on every
-# in-place write (an optimizer step), so a plan is reused exactly while the weight, the bias, the
-# input shape and the arguments stay the same. (Kept beside the module, not in it, so that
-# copying or pickling a module never meets a plan.)
+# Each prepacking layer's plan and what it was made for. torch bumps a tensor's _version on every
+# in-place write through autograd's view of it (an optimizer step, copy_, load_state_dict), so a
+# plan is reused while the weight, the bias, the input shape and the arguments stay the same.
+# Writes through .data or through a numpy/DLPack view of the weight are not counted by torch:
+# hence prepacking is the caller's choice (convert(..., prepack=True)), as torch's own
+# prepacking (to_mkldnn) is. (Kept beside the module, not in it, so that copying or pickling a
+# module never meets a plan.)
 _PLANS = _weakref.WeakKeyDictionary()
 
 
@@ -72,6 +76,9 @@ def _state(t):
 
 
 def _planned(module, spec_key, spec, x, weight, bias):
+    if not getattr(module, "convkit_prepack", False) or weight.is_inference() or \
+            (bias is not None and bias.is_inference()):
+        return None  # (inference-mode tensors have no version counter)
     key = (spec_key, tuple(x.shape), x.dtype, _state(weight), _state(bias))
     cached = _PLANS.get(module)
     # The tensors themselves must be the same objects too (weakly held): a new tensor may get a
@@ -173,12 +180,26 @@ _REPLACEMENTS = {
 }
 
 
-def convert(model):
+def convert(model, prepack=False):
     """Makes every torch.nn Conv1d/2d/3d and ConvTranspose1d/2d/3d of `model` (the model itself
     included) compute with convkit, in place: each keeps its parameters, buffers, hooks and
-    state_dict keys; only its class changes. Returns the model."""
+    state_dict keys; only its class changes. Returns the model.
+
+    prepack=True keeps each layer's weights packed between calls (faster forwards, as for
+    inference) and repacks when torch sees them change: an optimizer step, copy_,
+    load_state_dict. Writes that torch does not see (through .data, or through a numpy or DLPack
+    view of a weight) are then not seen either: call release_plans(model) after them. A layer's
+    `convkit_prepack` attribute switches it alone."""
     for m in model.modules():
         replacement = _REPLACEMENTS.get(type(m))
         if replacement is not None:
             m.__class__ = replacement
+        if isinstance(m, (_ConvMixin, _ConvTransposeMixin)):
+            m.convkit_prepack = bool(prepack)
     return model
+
+
+def release_plans(model):
+    """Drops the packed weights of every convkit layer of `model`; the next forward packs again."""
+    for m in model.modules():
+        _PLANS.pop(m, None)

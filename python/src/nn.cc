@@ -3,7 +3,10 @@
 // every computation runs without the GIL.
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 
 #include "bindings.h"
 
@@ -69,11 +72,12 @@ void bind_spec(py::module_& m) {
       .def_property("algorithm", [](const ConvSpec& s) { return std::string(name_of(s.algorithm)); },
                     [](ConvSpec& s, const std::string& v) { s.algorithm = algorithm_from_name(v); });
 
-  m.def("conv", [](const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, const ConvSpec& s) {
+  // (Specs are taken by value: copied while the GIL is held, so no other thread edits them mid-call.)
+  m.def("conv", [](const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, ConvSpec s) {
           return F::conv(x, w, or_undefined(b), s);
         }, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("spec"),
         py::call_guard<py::gil_scoped_release>());
-  m.def("conv_backward", [](const Tensor& gy, const Tensor& x, const Tensor& w, const ConvSpec& s,
+  m.def("conv_backward", [](const Tensor& gy, const Tensor& x, const Tensor& w, ConvSpec s,
                             std::array<bool, 3> mask) {
           F::ConvGradients g;
           {
@@ -88,7 +92,7 @@ void bind_spec(py::module_& m) {
       .def_property_readonly("output_shape", &ConvPlan::output_shape)
       .def_property_readonly("algorithm", [](const ConvPlan& p) { return std::string(p.algorithm()); })
       .def_property_readonly("memory_bytes", &ConvPlan::memory_bytes);
-  m.def("prepare", [](const ConvSpec& s, const Tensor& w, const std::optional<Tensor>& b, const Shape& input_shape) {
+  m.def("prepare", [](ConvSpec s, const Tensor& w, const std::optional<Tensor>& b, const Shape& input_shape) {
           return prepare(s, w, or_undefined(b), input_shape);
         }, py::arg("spec"), py::arg("weight"), py::arg("bias"), py::arg("input_shape"),
         py::call_guard<py::gil_scoped_release>());
@@ -96,66 +100,114 @@ void bind_spec(py::module_& m) {
         py::arg("spec"), py::arg("input_shape"), py::arg("weight_shape"));
 }
 
+// A module as Python holds it. Python threads may call forward at once (it runs without the
+// GIL, under a shared lock) while another assigns weight or bias or runs backward (exclusive,
+// also waiting without the GIL): the lock keeps them from racing on the module's members. The
+// parameters' gradient slots exist from the start, so every handle Python gets of a parameter
+// shares its .grad with the module (as torch's Parameter objects do).
+template <typename M>
+struct Guarded {
+  explicit Guarded(M module) : m(std::move(module)) { make_grad_slots(); }
+  M m;
+  mutable std::shared_mutex mutex;
+
+  void make_grad_slots() {
+    m.weight.mutable_grad();
+    if (m.bias.defined()) m.bias.mutable_grad();
+  }
+  template <typename F>
+  auto shared(F&& f) const {
+    py::gil_scoped_release nogil;
+    std::shared_lock<std::shared_mutex> lock(mutex);
+    return f(m);
+  }
+  template <typename F>
+  auto exclusive(F&& f) {
+    py::gil_scoped_release nogil;
+    std::unique_lock<std::shared_mutex> lock(mutex);
+    return f(m);
+  }
+};
+
 // The members both module kinds have: parameters, gradients, initialization.
 template <typename M, typename Cls>
 void bind_parameters(Cls& c) {
-  c.def_property("weight", [](const M& m) { return m.weight; }, [](M& m, const Tensor& w) { m.set_weight(w); })
-      .def_property("bias", [](const M& m) { return maybe(m.bias); },
-                    [](M& m, const std::optional<Tensor>& b) { m.set_bias(or_undefined(b)); })
-      // (backward adds into the parameters' gradients: it keeps the GIL, like any module mutation)
-      .def("backward", &M::backward, py::arg("input"), py::arg("grad_output"))
-      .def("zero_grad", &M::zero_grad)
-      .def("reset_parameters", &M::reset_parameters, py::arg("generator") = nullptr);
+  using G = Guarded<M>;
+  c.def_property("weight", [](const G& g) { return g.shared([](const M& m) { return m.weight; }); },
+                 [](G& g, const Tensor& w) {
+                   g.exclusive([&](M& m) {
+                     m.set_weight(w);
+                     m.weight.mutable_grad();
+                   });
+                 })
+      .def_property("bias", [](const G& g) { return maybe(g.shared([](const M& m) { return m.bias; })); },
+                    [](G& g, const std::optional<Tensor>& b) {
+                      g.exclusive([&](M& m) {
+                        m.set_bias(or_undefined(b));
+                        if (m.bias.defined()) m.bias.mutable_grad();
+                      });
+                    })
+      // backward adds into the parameters' gradients: exclusive, like any change of the module.
+      .def("backward", [](G& g, const Tensor& x, const Tensor& gy) {
+             return g.exclusive([&](M& m) { return m.backward(x, gy); });
+           }, py::arg("input"), py::arg("grad_output"))
+      .def("zero_grad", [](G& g) { g.exclusive([](M& m) { m.zero_grad(); }); })
+      .def("reset_parameters", [](G& g, Generator* gen) { g.exclusive([&](M& m) { m.reset_parameters(gen); }); },
+           py::arg("generator") = nullptr);
 }
 
 template <std::size_t D>
 void bind_conv_module(py::module_& m) {
   using M = nn::ConvNdImpl<D>;
-  py::class_<M> c(m, ("_Conv" + std::to_string(D) + "d").c_str());
+  using G = Guarded<M>;
+  py::class_<G> c(m, ("_Conv" + std::to_string(D) + "d").c_str());
   c.def(py::init([](int64_t in, int64_t out, const Shape& k, const Shape& stride, const std::string& pad_kind,
                     const Shape& lo, const Shape& hi, const Shape& dilation, int64_t groups, bool bias,
                     const std::string& padding_mode, const std::string& conv_mode, const std::string& compute_mode,
                     const py::object& dtype, const std::string& init, const std::string& algorithm) {
-          return M(nn::ConvOptions<D>(in, out, k)
-                       .stride(stride)
-                       .padding(padding_of<D>(pad_kind, lo, hi))
-                       .dilation(dilation)
-                       .groups(groups)
-                       .bias(bias)
-                       .padding_mode(padding_mode)
-                       .conv_mode(conv_mode)
-                       .compute_mode(compute_mode)
-                       .dtype(dtype_arg(dtype))
-                       .init(init)
-                       .algorithm(algorithm));
+          return std::make_unique<G>(M(nn::ConvOptions<D>(in, out, k)
+                                           .stride(stride)
+                                           .padding(padding_of<D>(pad_kind, lo, hi))
+                                           .dilation(dilation)
+                                           .groups(groups)
+                                           .bias(bias)
+                                           .padding_mode(padding_mode)
+                                           .conv_mode(conv_mode)
+                                           .compute_mode(compute_mode)
+                                           .dtype(dtype_arg(dtype))
+                                           .init(init)
+                                           .algorithm(algorithm)));
         }))
-      .def("forward", &M::forward, py::arg("input"), py::call_guard<py::gil_scoped_release>())
-      .def("plan_algorithm", &M::plan_algorithm)
-      .def("plan_memory_bytes", &M::plan_memory_bytes);
+      .def("forward", [](const G& g, const Tensor& x) { return g.shared([&](const M& m) { return m.forward(x); }); },
+           py::arg("input"))
+      .def("plan_algorithm", [](const G& g) { return std::string(g.m.plan_algorithm()); })
+      .def("plan_memory_bytes", [](const G& g) { return g.m.plan_memory_bytes(); });
   bind_parameters<M>(c);
 }
 
 template <std::size_t D>
 void bind_transpose_module(py::module_& m) {
   using M = nn::ConvTransposeNdImpl<D>;
-  py::class_<M> c(m, ("_ConvTranspose" + std::to_string(D) + "d").c_str());
+  using G = Guarded<M>;
+  py::class_<G> c(m, ("_ConvTranspose" + std::to_string(D) + "d").c_str());
   c.def(py::init([](int64_t in, int64_t out, const Shape& k, const Shape& stride, const std::string& pad_kind,
                     const Shape& lo, const Shape& hi, const Shape& output_padding, int64_t groups, bool bias,
                     const Shape& dilation, const std::string& padding_mode, const py::object& dtype,
                     const std::string& algorithm) {
-          return M(nn::ConvTransposeOptions<D>(in, out, k)
-                       .stride(stride)
-                       .padding(padding_of<D>(pad_kind, lo, hi))
-                       .output_padding(output_padding)
-                       .groups(groups)
-                       .bias(bias)
-                       .dilation(dilation)
-                       .padding_mode(padding_mode)
-                       .dtype(dtype_arg(dtype))
-                       .algorithm(algorithm));
+          return std::make_unique<G>(M(nn::ConvTransposeOptions<D>(in, out, k)
+                                           .stride(stride)
+                                           .padding(padding_of<D>(pad_kind, lo, hi))
+                                           .output_padding(output_padding)
+                                           .groups(groups)
+                                           .bias(bias)
+                                           .dilation(dilation)
+                                           .padding_mode(padding_mode)
+                                           .dtype(dtype_arg(dtype))
+                                           .algorithm(algorithm)));
         }))
-      .def("forward", &M::forward, py::arg("input"), py::arg("output_size") = Shape{},
-           py::call_guard<py::gil_scoped_release>());
+      .def("forward", [](const G& g, const Tensor& x, const Shape& output_size) {
+             return g.shared([&](const M& m) { return m.forward(x, output_size); });
+           }, py::arg("input"), py::arg("output_size") = Shape{});
   bind_parameters<M>(c);
 }
 

@@ -1,4 +1,4 @@
-// convkit.Tensor and its exchange with numpy (buffer protocol, zero copy both ways) and with
+// convkit.Tensor and its exchange with numpy (array interface and buffer, zero copy both ways) and with
 // any DLPack producer or consumer (torch, numpy), dtypes, factories and random numbers.
 #include <dlpack/dlpack.h>
 #include <pybind11/numpy.h>
@@ -16,21 +16,31 @@ namespace {
 
 // ---- numpy ---------------------------------------------------------------------------
 
-const char* buffer_format(DType t) {
+// numpy's name of a dtype ("<f4"); bfloat16 has none, as torch's numpy() says.
+const char* numpy_typestr(DType t) {
   switch (t) {
-    case kFloat32: return "f";
-    case kFloat64: return "d";
-    case kFloat16: return "e";
-    case kComplex64: return "Zf";
-    case kComplex128: return "Zd";
+    case kFloat32: return "<f4";
+    case kFloat64: return "<f8";
+    case kFloat16: return "<f2";
+    case kComplex64: return "<c8";
+    case kComplex128: return "<c16";
     default: throw py::type_error("Got unsupported ScalarType BFloat16 (numpy has no bfloat16; use DLPack)");
   }
 }
 
-py::buffer_info buffer_of(const Tensor& t) {
-  Shape byte_strides;
-  for (int64_t s : t.strides()) byte_strides.push_back(s * t.element_size());
-  return py::buffer_info(t.data_ptr(), t.element_size(), buffer_format(t.dtype()), t.dim(), t.sizes(), byte_strides);
+// numpy's array interface (version 3): numpy reads the memory in place and keeps the tensor
+// alive as the array's base. (Not the buffer protocol: pybind11 2.10 cannot raise from it, and
+// a bfloat16 tensor must raise TypeError, not abort.)
+py::dict array_interface(const Tensor& t) {
+  py::dict d;
+  py::list strides;
+  for (int64_t s : t.strides()) strides.append(s * t.element_size());
+  d["shape"] = py::tuple(py::cast(t.sizes()));
+  d["typestr"] = numpy_typestr(t.dtype());
+  d["data"] = py::make_tuple(reinterpret_cast<std::uintptr_t>(t.data_ptr()), false);
+  d["strides"] = py::tuple(strides);
+  d["version"] = 3;
+  return d;
 }
 
 // Drops a Python reference from any thread, if Python still runs (else the object leaks:
@@ -68,12 +78,13 @@ Tensor from_numpy(const py::object& obj) {
     shape.push_back(a.shape(i));
     strides.push_back(st / a.itemsize());
   }
-  if (!a.writeable())
-    PyErr_WarnEx(PyExc_UserWarning,
-                 "The given NumPy array is not writable, and convkit does not support non-writable tensors: the "
-                 "tensor shares its memory, so writing through it is undefined. Copy the array first to protect "
-                 "its data.",
-                 1);
+  if (!a.writeable() &&
+      PyErr_WarnEx(PyExc_UserWarning,
+                   "The given NumPy array is not writable, and convkit does not support non-writable tensors: the "
+                   "tensor shares its memory, so writing through it is undefined. Copy the array first to protect "
+                   "its data.",
+                   1) < 0)
+    throw py::error_already_set();  // the warning is an error here (-W error)
   alignas(64) static std::byte empty[64];
   void* data = a.size() == 0 || a.data() == nullptr ? static_cast<void*>(empty) : const_cast<void*>(a.data());
   auto* owner = new py::object(obj);
@@ -189,7 +200,7 @@ py::object grad_of(const Tensor& t) { return t.grad().defined() ? py::cast(t.gra
 void bind_dtype(py::module_& m) {
   py::class_<DType>(m, "dtype", "A tensor element type: convkit.float32, float64, float16, bfloat16, complex64, complex128.")
       .def("__repr__", [](DType t) { return std::string("convkit.") + dtype_name(t); })
-      .def("__eq__", [](DType a, DType b) { return a == b; })
+      .def("__eq__", [](DType a, const py::object& b) { return py::isinstance<DType>(b) && a == b.cast<DType>(); })
       .def("__hash__", [](DType t) { return static_cast<int>(t); })
       .def_property_readonly("itemsize", [](DType t) { return element_size(t); }, "Bytes per element.")
       .def_property_readonly("is_complex", [](DType t) { return is_complex(t); })
@@ -225,10 +236,10 @@ void bind_tensor(py::module_& m) {
       .def("initial_seed", &Generator::initial_seed);
 
   using T = Tensor;
-  py::class_<T>(m, "Tensor", py::buffer_protocol(), py::dynamic_attr(),
+  py::class_<T>(m, "Tensor", py::dynamic_attr(),
                 "An N-d array of one dtype; views share memory. numpy() and __dlpack__ share it without copying.")
       .def(py::init<const T&>(), py::arg("other"), "A new handle to the same memory.")
-      .def_buffer([](T& t) { return buffer_of(t); })
+      .def_property_readonly("__array_interface__", &array_interface)
       .def_property_readonly("shape", [](const T& t) { return shape_tuple(t.sizes()); })
       .def_property_readonly("dtype", &T::dtype)
       .def_property_readonly("ndim", &T::dim)
@@ -259,11 +270,11 @@ void bind_tensor(py::module_& m) {
       .def("_values", &T::to_vector, "Flat row-major values as floats (real parts).")
       .def_property("grad", &grad_of, [](T& t, py::object g) { t.mutable_grad() = g.is_none() ? T() : g.cast<T>(); })
       .def("numpy", [](py::object self) {
-             buffer_format(self.cast<const T&>().dtype());  // bfloat16: TypeError, as torch's numpy()
+             numpy_typestr(self.cast<const T&>().dtype());  // bfloat16: TypeError, as torch's numpy()
              return py::module_::import("numpy").attr("asarray")(self);
            }, "The same memory as a numpy array (no copy).")
       .def("__array__", [](py::object self, py::object dtype) {
-             buffer_format(self.cast<const T&>().dtype());
+             numpy_typestr(self.cast<const T&>().dtype());
              py::object a = py::module_::import("numpy").attr("asarray")(self);
              return dtype.is_none() ? a : a.attr("astype")(dtype, py::arg("copy") = false);
            }, py::arg("dtype") = py::none())

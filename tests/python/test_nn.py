@@ -114,6 +114,43 @@ def test_weight_assignment_from_numpy_and_tensor():
     assert "Parameter containing" in repr(m.weight)
 
 
+def test_parameters_share_their_gradients_with_the_module():
+    m = nn.Conv1d(2, 3, 2)
+    params = list(m.parameters())          # taken before any backward, as an optimizer does
+    x = convkit.randn(1, 2, 5)
+    m.backward(x, convkit.ones(1, 3, 4))
+    assert params[0].grad is not None and params[1].grad.numpy().tolist() == [4.0, 4.0, 4.0]
+    m.zero_grad(set_to_none=False)
+    assert params[1].grad.numpy().tolist() == [0.0, 0.0, 0.0]
+    m.zero_grad()
+    assert params[0].grad is None and m.weight.grad is None
+
+
+def test_assigning_weights_while_other_threads_run_forwards():
+    m = nn.Conv2d(8, 8, 3, padding=1)
+    x = convkit.randn(1, 8, 16, 16)
+    stop = threading.Event()
+    errors = []
+
+    def forwards():
+        while not stop.is_set():
+            try:
+                assert m(x).shape == (1, 8, 16, 16)
+            except Exception as e:  # noqa: BLE001  (reported below)
+                errors.append(e)
+
+    threads = [threading.Thread(target=forwards) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(200):
+        m.weight = np.full((8, 8, 3, 3), i, np.float32)
+        m.bias = None if i % 2 else np.zeros(8, np.float32)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 def test_two_threads_share_one_layer():
     m = nn.Conv2d(32, 32, 3, padding=1)
     xs = [convkit.randn(2, 32, 24, 24) for _ in range(4)]

@@ -35,6 +35,10 @@ def test_from_numpy_refuses_what_torch_refuses():
         warnings.simplefilter("always")
         convkit.from_numpy(ro)
     assert any("not writable" in str(x.message) for x in w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # -W error: the warning is raised as itself
+        with pytest.raises(UserWarning, match="not writable"):
+            convkit.from_numpy(ro)
 
 
 def test_dlpack_shares_memory_with_torch_both_ways():
@@ -52,6 +56,8 @@ def test_dlpack_shares_memory_with_torch_both_ways():
     assert torch.equal(torch.from_dlpack(b), torch.tensor([1.5, -2.0], dtype=torch.bfloat16))
     with pytest.raises(TypeError, match="BFloat16"):
         b.numpy()
+    with pytest.raises(TypeError, match="BFloat16"):
+        np.asarray(b)                      # raises; never aborts the interpreter
     np_view = np.from_dlpack(convkit.from_numpy(np.ones(4, np.float32)))
     assert np_view.tolist() == [1, 1, 1, 1]
 
@@ -85,5 +91,6 @@ def test_tensor_from_data_and_printing():
     assert convkit.tensor([1, 2], dtype=convkit.bfloat16).dtype == convkit.bfloat16
     assert convkit.zeros(0, 3).shape == (0, 3)
     assert repr(convkit.float16) == "convkit.float16"
+    assert convkit.float16 != None and convkit.float32 == convkit.float and convkit.float32 != "float32"  # noqa: E711
     with pytest.raises(TypeError):
         convkit.randn(2, "a")

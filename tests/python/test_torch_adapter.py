@@ -67,7 +67,7 @@ def test_outputs_and_gradients_match_torch_nn(name, shape, kw, convkit_calls):
     close(ours.weight.grad, theirs.weight.grad)
     if theirs.bias is not None:
         close(ours.bias.grad, theirs.bias.grad)
-    assert convkit_calls == ["p", "b"]
+    assert convkit_calls == ["f", "b"]
 
 
 def test_transposed_output_size_and_its_errors():
@@ -78,8 +78,9 @@ def test_transposed_output_size_and_its_errors():
         ours(x, output_size=[20, 12])
 
 
-def test_plan_is_reused_until_the_weight_or_shape_changes(convkit_calls):
+def test_prepacked_plan_is_reused_until_the_weight_or_shape_changes(convkit_calls):
     ours, theirs = twins("Conv2d", dict(kernel_size=3, padding=1))
+    ct.convert(ours, prepack=True)
     x = torch.randn(2, 4, 8, 8)
     with torch.no_grad():
         for _ in range(3):
@@ -96,6 +97,29 @@ def test_plan_is_reused_until_the_weight_or_shape_changes(convkit_calls):
         theirs.weight = tnn.Parameter(ours.weight.detach().clone())
         close(ours(x), theirs(x))
         assert convkit_calls == ["p", "p", "p", "p"]
+        # Writes torch does not count (through .data) need release_plans, as documented.
+        for m in (ours, theirs):
+            m.weight.data.mul_(0.5)
+        ct.release_plans(ours)
+        close(ours(x), theirs(x))
+        assert convkit_calls == ["p", "p", "p", "p", "p"]
+    # Training with prepacking: every optimizer step makes a new plan, and the results stay torch's.
+    torch.manual_seed(1)
+    net, ref = Net(), None
+    ref = copy.deepcopy(net)
+    ct.convert(net, prepack=True)
+    inputs, target = torch.randn(4, 3, 16, 16), torch.randn(4, 4)
+    del convkit_calls[:]
+    l1, l2 = train(net, inputs, target, steps=3), train(ref, inputs, target, steps=3)
+    assert convkit_calls.count("p") == 3 * 5 and abs(l1 - l2) <= 1e-4 * (1 + abs(l2))
+
+
+def test_second_derivatives_are_refused_clearly():
+    ours, _ = twins("Conv1d", dict(kernel_size=3))
+    x = torch.randn(1, 4, 9, requires_grad=True)
+    (g,) = torch.autograd.grad(ours(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        g.sum().backward()
 
 
 def test_no_copies_for_contiguous_float_tensors():
@@ -143,8 +167,7 @@ def test_converted_model_trains_like_torch(convkit_calls):
     assert sum(isinstance(m, ct._ConvMixin) or isinstance(m, ct._ConvTransposeMixin) for m in ours.modules()) == 5
     x, t = torch.randn(8, 3, 16, 16), torch.randn(8, 4)
     l1 = train(ours, x, t)
-    # Every optimizer step changes the weights in place: each forward prepares a new plan.
-    assert convkit_calls.count("p") == 20 * 5 and convkit_calls.count("b") == 20 * 5
+    assert convkit_calls.count("f") == 20 * 5 and convkit_calls.count("b") == 20 * 5
     l2 = train(theirs, x, t)
     assert abs(l1 - l2) <= 1e-4 * (1 + abs(l2))
     for (n1, p1), (n2, p2) in zip(ours.named_parameters(), theirs.named_parameters()):

@@ -119,8 +119,13 @@ class _Module:
         return self._impl.backward(input, grad_output)
 
     def zero_grad(self, set_to_none=True):
-        """Clears weight.grad and bias.grad."""
-        self._impl.zero_grad()
+        """Clears weight.grad and bias.grad (set_to_none=False: fills them with zeros instead)."""
+        if set_to_none:
+            self._impl.zero_grad()
+            return
+        for p in self.parameters():
+            if p.grad is not None:
+                p.grad.copy_(_convkit._zeros(list(p.grad.shape), p.grad.dtype))
 
     def reset_parameters(self, generator=None):
         """Draws weight and bias again, as the constructor did."""
