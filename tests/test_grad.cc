@@ -366,6 +366,30 @@ TEST(Grad, SplitReductionsMatchTheReferenceWithTheSameBitsForAnyThreadCount) {
   for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
 }
 
+// A gradient given with any strides — the stride-0 expansion of y.sum(), a transposed view —
+// gives the bits of its contiguous copy, for a convolution and a transposed one.
+TEST(Grad, StridedGradOutputGivesTheContiguousBits) {
+  manual_seed(12);
+  const Tensor x = randn({2, 8, 9, 9}), w = randn({8, 1, 3, 3});
+  const auto o = F::Conv2dFuncOptions().padding(1).groups(8);
+  const float one = 1.0f;
+  const Tensor ones = Tensor::from_blob(const_cast<float*>(&one), {2, 8, 9, 9}, kFloat32, {0, 0, 0, 0});
+  const Tensor swapped = randn({2, 8, 9, 9}).transpose(2, 3);
+  for (const Tensor& gy : {ones, swapped}) {
+    const auto a = F::conv_backward(gy, x, w, o), b = F::conv_backward(gy.contiguous(), x, w, o);
+    EXPECT_TRUE(bitwise_equal(a.grad_input, b.grad_input));
+    EXPECT_TRUE(bitwise_equal(a.grad_weight, b.grad_weight));
+    EXPECT_TRUE(bitwise_equal(a.grad_bias, b.grad_bias));
+    const Tensor wt = randn({8, 2, 3, 3});
+    const auto t = F::ConvTranspose2dFuncOptions().padding(1);
+    const Tensor xt = randn({2, 8, 9, 9});
+    const auto c = F::conv_transpose_backward(gy.slice(1, 0, 2).contiguous().transpose(2, 3), xt, wt, t);
+    const auto d = F::conv_transpose_backward(gy.slice(1, 0, 2).contiguous().transpose(2, 3).contiguous(), xt, wt, t);
+    EXPECT_TRUE(bitwise_equal(c.grad_input, d.grad_input));
+    EXPECT_TRUE(bitwise_equal(c.grad_weight, d.grad_weight));
+  }
+}
+
 TEST(Grad, HugeDilationOverPaddingNeedsNoHugeCopy) {
   // One output whose taps are 30000 apart over 30000 zeros of padding: a padded copy of x would
   // hold 20000 x 60001 floats (4.8 GB). The gemm paths refuse it (a clear error when forced),

@@ -56,8 +56,10 @@ class _Conv(_torch.autograd.Function):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
         mask = [bool(need[0]), bool(need[1]), bool(ctx.has_bias and need[2])]
-        gx, gw, gb = _convkit.conv_backward(_to_convkit(grad_output), _to_convkit(x), _to_convkit(weight),
-                                            ctx.spec, mask)
+        # autograd often hands over an expanded gradient (stride 0, from y.sum()): torch's own
+        # copy makes it dense fastest.
+        gx, gw, gb = _convkit.conv_backward(_to_convkit(grad_output.contiguous()), _to_convkit(x),
+                                            _to_convkit(weight), ctx.spec, mask)
         return _to_torch(gx), _to_torch(gw), _to_torch(gb), None, None
 
 
