@@ -8,7 +8,7 @@ SHARED_BUILD ?= build-shared
 JOBS       ?= 2
 DEPS       := cmake ninja-build g++ clang libclang-rt-14-dev libomp-dev ccache libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev pkgconf dpkg-dev doxygen libtorch-dev \
               python3-venv python3-pip python3-setuptools python3-wheel python3-numpy python3-pytest \
-              python3-pybind11 pybind11-dev libdlpack-dev python3-torch
+              python3-pybind11 pybind11-dev libdlpack-dev python3-torch python3-hypothesis
 
 # ccache keys on paths relative to the checkout and not on the build directory, so the build
 # directories below and fresh clones share compiled objects.
