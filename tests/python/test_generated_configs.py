@@ -29,7 +29,6 @@ def layers(draw):
     size = [draw(st.integers(4, 8)) for _ in range(rank)]
     batch = draw(st.sampled_from([None, 1, 2]))  # None: unbatched
     kw = dict(kernel_size=kernel, stride=stride, dilation=dilation, groups=groups, bias=draw(st.booleans()))
-    output_size = None
     if transposed:
         kw["padding"] = tup(0, 1)
         s, d = (stride,) * rank if isinstance(stride, int) else stride, (dilation,) * rank if isinstance(dilation, int) else dilation

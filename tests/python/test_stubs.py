@@ -6,8 +6,6 @@ import pathlib
 
 import pytest
 
-import convkit
-
 MODULES = ["convkit", "convkit._convkit", "convkit.nn", "convkit.nn.functional"]
 
 

@@ -171,7 +171,7 @@ def _padding_repr(padding):
     return _tuple_repr(padding)
 
 
-def _constructed(what, make):
+def _constructed(make):
     """torch.nn raises ValueError for bad constructor arguments; convkit's checks say what."""
     try:
         return make()
@@ -197,7 +197,7 @@ class _ConvNd(_Module):
             tuple(zip(lo, hi)) if kind == "pairs" else tuple(lo))
         self.padding_mode, self.conv_mode, self.compute_mode = padding_mode, conv_mode, compute_mode
         impl_cls = getattr(_convkit, f"_Conv{d}d")
-        self._impl = _constructed(name, lambda: impl_cls(
+        self._impl = _constructed(lambda: impl_cls(
             in_channels, out_channels, list(self.kernel_size), list(self.stride), kind, lo, hi, list(self.dilation),
             groups, bool(bias), padding_mode, conv_mode, compute_mode, dtype, init, algorithm))
 
@@ -227,7 +227,7 @@ class _ConvTransposeNd(_Module):
         self.padding = tuple(zip(lo, hi)) if kind == "pairs" else tuple(lo)
         self.padding_mode = padding_mode
         impl_cls = getattr(_convkit, f"_ConvTranspose{d}d")
-        self._impl = _constructed(name, lambda: impl_cls(
+        self._impl = _constructed(lambda: impl_cls(
             in_channels, out_channels, list(self.kernel_size), list(self.stride), kind, lo, hi,
             list(self.output_padding), groups, bool(bias), list(self.dilation), padding_mode, dtype, algorithm))
 
