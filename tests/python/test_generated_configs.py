@@ -52,11 +52,20 @@ def layers(draw):
 @given(layers(), st.integers(0, 2**31 - 1))
 def test_generated_layers_match_torch_nn(layer, seed):
     name, c_in, c_out, kw, shape, use_size = layer
+    rank = int(name[-2])
+    unbatched = len(shape) == rank + 1
     torch.manual_seed(seed)
+
+    def torch_run(x, **call):
+        # torch 1.13 refuses unbatched circular padding, which convkit accepts: torch computes
+        # unbatched layers as a batch of one.
+        y = theirs(x.unsqueeze(0) if unbatched else x, **call)
+        return y.squeeze(0) if unbatched else y
+
     try:
         theirs = getattr(torch.nn, name)(c_in, c_out, **kw)
         x2 = torch.randn(*shape, requires_grad=True)
-        y2 = theirs(x2)
+        y2 = torch_run(x2)
     except (RuntimeError, ValueError):
         return  # torch refuses the layer (input too small, padding too big for reflect, ...)
     output_size = None
@@ -66,7 +75,7 @@ def test_generated_layers_match_torch_nn(layer, seed):
         s = theirs.stride
         output_size = [n + si - 1 - op for n, si, op in zip(y2.shape[-len(s):], s, theirs.output_padding)]
         try:
-            y2 = theirs(x2, output_size=output_size)
+            y2 = torch_run(x2, output_size=output_size)
         except (RuntimeError, ValueError):
             return
     ours = ct.convert(copy.deepcopy(theirs))
