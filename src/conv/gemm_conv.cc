@@ -346,24 +346,36 @@ class GemmPlan : public ConvPlan {
       return;
     }
     // A batch of images at a time: pad them (channels in parallel), then compute from the copy.
+    // Where each padded row (d, h) comes from (its offset in a channel of x, or -1: padding) and
+    // goes (phase rows (d % sd, h % sh, *) at row (d / sd, h / sh)), worked out once per call:
+    // per channel, the divisions cost more than a small layer's copies.
+    std::vector<std::pair<int64_t, int64_t>> pad_rows;  // (source offset or -1, destination offset)
+    for (int64_t d = 0; d < Sp_[0]; ++d)
+      for (int64_t h = 0; h < Sp_[1]; ++h) {
+        const int64_t id = source_index(d - lo_[0], S[0], p.padding_mode), ih = source_index(h - lo_[1], S[1], p.padding_mode);
+        pad_rows.emplace_back(id < 0 || ih < 0 ? -1 : id * xs[0] + ih * xs[1],
+                              (d % s_[0] * s_[1] + h % s_[1]) * s_[2] * ps + d / s_[0] * ds + h / s_[1] * hs);
+      }
     float* pad = padded.get(0);
     const int64_t xs_n = x.stride(0), xs_c = x.stride(1);
     for (int64_t n0 = 0; n0 < p.N; n0 += batch) {
-      const int64_t n1 = std::min(p.N, n0 + batch);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-      for (int64_t nc = n0 * p.C_in; nc < n1 * p.C_in; ++nc) {
-        const float* xc = xp + nc / p.C_in * xs_n + nc % p.C_in * xs_c;
-        for (int64_t d = 0; d < Sp_[0]; ++d)
-          for (int64_t h = 0; h < Sp_[1]; ++h) {
-            const int64_t id = source_index(d - lo_[0], S[0], p.padding_mode), ih = source_index(h - lo_[1], S[1], p.padding_mode);
-            const float* row = id < 0 || ih < 0 ? nullptr : xc + id * xs[0] + ih * xs[1];
-            // Padded row (d, h): phase rows (d % sd, h % sh, *), at row (d / sd, h / sh).
-            float* dst = pad + (nc - n0 * p.C_in) * cs + (d % s_[0] * s_[1] + h % s_[1]) * s_[2] * ps + d / s_[0] * ds +
-                         h / s_[1] * hs;
+      const int64_t n1 = std::min(p.N, n0 + batch), count = (n1 - n0) * p.C_in;
+      // Channels (image-major) in one contiguous range per thread, walked without divisions.
+#pragma omp parallel num_threads(threads) if (threads > 1)
+      {
+        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t begin = count * t / nt, end = count * (t + 1) / nt;
+        int64_t n = n0 + begin / p.C_in, c = begin % p.C_in;
+        for (int64_t i = begin; i < end; ++i) {
+          const float* xc = xp + n * xs_n + c * xs_c;
+          float* base = pad + i * cs;
+          for (const auto& [src, dst] : pad_rows)
             for (int64_t ph = 0; ph < s_[2]; ++ph)
-              fill_padded_phase(row, xs[2], S[2], lo_[2], s_[2], wphases_[static_cast<std::size_t>(ph)], p.padding_mode,
-                                copy_, dst + ph * ps);  // padded_ is zeroed once, each row has a fixed place
-          }
+              fill_padded_phase(src < 0 ? nullptr : xc + src, xs[2], S[2], lo_[2], s_[2],
+                                wphases_[static_cast<std::size_t>(ph)], p.padding_mode, copy_,
+                                base + dst + ph * ps);  // padded_ is zeroed once, each row has a fixed place
+          if (++c == p.C_in) c = 0, ++n;
+        }
       }
       compute(n0, n1, pad, p.C_in * cs);
     }
