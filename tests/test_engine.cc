@@ -671,7 +671,7 @@ TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
     if (ks[ki].isa > internal::detected_isa()) continue;
     SCOPED_TRACE(ks[ki].name);
     for (int64_t stride : {1, 2, 3, 7})
-      for (int64_t n : {1, 2, 15, 16, 17, 31, 33, 100}) {
+      for (int64_t n : {1, 2, 9, 15, 16, 17, 25, 31, 32, 33, 100}) {
         // Exactly (n-1) * stride + 1 readable floats: an over-read runs off the allocation.
         std::vector<float> src(static_cast<std::size_t>((n - 1) * stride + 1));
         for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i) * 0.5f;

@@ -15,7 +15,17 @@ void copy_f32_strided_avx512(const float* src, int64_t stride, int64_t n, float*
       const float* s = src + 2 * t;
       _mm512_storeu_ps(dst + t, _mm512_permutex2var_ps(_mm512_loadu_ps(s), even, _mm512_loadu_ps(s + 16)));
     }
-    for (; t < n; ++t) dst[t] = src[2 * t];
+    // The last r <= 16 outputs read the 2r - 1 elements from src[2t] on, through masked loads
+    // (masked-off lanes are not read): short rows, such as a small layer's phase rows, stay
+    // one vector step instead of a scalar loop.
+    if (const int64_t r = n - t; r > 0) {
+      const float* s = src + 2 * t;
+      const int64_t m = 2 * r - 1;
+      const auto lo = static_cast<__mmask16>(m >= 16 ? 0xffffu : (1u << m) - 1);
+      const auto hi = static_cast<__mmask16>(m > 16 ? (1u << (m - 16)) - 1 : 0u);
+      const __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo, s), even, _mm512_maskz_loadu_ps(hi, s + 16));
+      _mm512_mask_storeu_ps(dst + t, static_cast<__mmask16>(r >= 16 ? 0xffffu : (1u << r) - 1), v);
+    }
     return;
   }
   if (stride > (int64_t{1} << 26)) {  // 32-bit gather offsets (lane * stride) would overflow
