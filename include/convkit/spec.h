@@ -67,21 +67,13 @@ struct ConvSpec {
   /// The spec of F::convNd(x, w, b, options).
   template <std::size_t D>
   static ConvSpec from(const nn::functional::ConvFuncOptions<D>& o) {
-    ConvSpec s = common<D>(o);
-    s.padding_mode = o.padding_mode();
-    s.conv_mode = o.conv_mode();
-    s.compute_mode = o.compute_mode();
-    return s;
+    return with_modes<D>(o);
   }
   /// The spec of a ConvNd module's forward (channels, kernel size, bias, dtype and init are
   /// the tensors').
   template <std::size_t D>
   static ConvSpec from(const nn::ConvOptions<D>& o) {
-    ConvSpec s = common<D>(o);
-    s.padding_mode = o.padding_mode();
-    s.conv_mode = o.conv_mode();
-    s.compute_mode = o.compute_mode();
-    return s;
+    return with_modes<D>(o);
   }
   /// The spec of F::conv_transposeNd(x, w, b, options).
   template <std::size_t D>
@@ -102,6 +94,15 @@ struct ConvSpec {
   }
 
  private:
+  // A plain convolution's options: the common ones and the three modes.
+  template <std::size_t D, typename Options>
+  static ConvSpec with_modes(const Options& o) {
+    ConvSpec s = common<D>(o);
+    s.padding_mode = o.padding_mode();
+    s.conv_mode = o.conv_mode();
+    s.compute_mode = o.compute_mode();
+    return s;
+  }
   template <std::size_t D, typename Options>
   static ConvSpec common(const Options& o) {
     ConvSpec s;

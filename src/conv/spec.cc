@@ -76,6 +76,22 @@ Tensor shape_only(const Shape& shape, DType dtype) {
   return Tensor::from_blob(const_cast<std::byte*>(kNothing), shape, dtype, Shape(shape.size(), 0));
 }
 
+// The arguments ConvArgs and TransposeArgs both have, from a spec.
+template <typename Args>
+Args shared_args(const ConvSpec& s) {
+  Args a;
+  a.dim = s.rank;
+  a.stride = expand(s.stride, s.rank, 1, "stride");
+  a.dilation = expand(s.dilation, s.rank, 1, "dilation");
+  a.padding_kind = s.padding;
+  resolve_padding(s, a.pad_lo, a.pad_hi);
+  a.groups = s.groups;
+  a.padding_mode = s.padding_mode;
+  a.device = s.device;
+  a.algorithm = s.algorithm;
+  return a;
+}
+
 }  // namespace
 
 ConvArgs conv_args(const ConvSpec& s) {
@@ -84,18 +100,9 @@ ConvArgs conv_args(const ConvSpec& s) {
                 "d");
   CONVKIT_CHECK(s.output_padding.empty() && s.output_size.empty(), op_name(s.rank),
                 ": output_padding and output_size are for transposed convolutions only (ConvSpec.transposed)");
-  ConvArgs a;
-  a.dim = s.rank;
-  a.stride = expand(s.stride, s.rank, 1, "stride");
-  a.dilation = expand(s.dilation, s.rank, 1, "dilation");
-  a.padding_kind = s.padding;
-  resolve_padding(s, a.pad_lo, a.pad_hi);
-  a.groups = s.groups;
-  a.padding_mode = s.padding_mode;
+  ConvArgs a = shared_args<ConvArgs>(s);
   a.conv_mode = s.conv_mode;
   a.compute_mode = s.compute_mode;
-  a.device = s.device;
-  a.algorithm = s.algorithm;
   return a;
 }
 
@@ -108,17 +115,8 @@ TransposeArgs transpose_args(const ConvSpec& s) {
                 "' is not supported for transposed convolutions");
   CONVKIT_CHECK(s.compute_mode == ComputeMode::Default, op, ": compute_mode='", name_of(s.compute_mode),
                 "' is not supported for transposed convolutions");
-  TransposeArgs a;
-  a.dim = s.rank;
-  a.stride = expand(s.stride, s.rank, 1, "stride");
-  a.dilation = expand(s.dilation, s.rank, 1, "dilation");
+  TransposeArgs a = shared_args<TransposeArgs>(s);
   a.output_padding = expand(s.output_padding, s.rank, 0, "output_padding");
-  a.padding_kind = s.padding;
-  resolve_padding(s, a.pad_lo, a.pad_hi);
-  a.groups = s.groups;
-  a.padding_mode = s.padding_mode;
-  a.device = s.device;
-  a.algorithm = s.algorithm;
   return a;
 }
 

@@ -27,3 +27,24 @@ def assert_close(got, want, tol=1e-4):
     if w.size:
         err = np.abs(g - w).max()
         assert err <= tol * (1 + np.abs(w).max()), f"max |diff| {err}"
+
+
+def torch_close(a, b, tol=1e-4):
+    """max |a - b| <= tol * (1 + max |b|) for two torch tensors of the same shape (b: torch.nn's)."""
+    assert a.shape == b.shape
+    if a.numel():
+        err = (a.double() - b.double()).abs().max().item()
+        assert err <= tol * (1 + b.abs().max().item()), f"max |diff| {err}"
+
+
+def gradients_match(ours, theirs, x1, x2, y1, y2):
+    """The outputs y1 = ours(x1) and y2 = theirs(x2) agree, and so do the input, weight and
+    bias gradients after both backpropagate the same random gradient."""
+    torch_close(y1, y2)
+    gy = torch.randn_like(y2)
+    y1.backward(gy)
+    y2.backward(gy)
+    torch_close(x1.grad, x2.grad)
+    torch_close(ours.weight.grad, theirs.weight.grad)
+    if theirs.bias is not None:
+        torch_close(ours.bias.grad, theirs.bias.grad)

@@ -9,13 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convkit.torch as ct
-
-
-def close(a, b, tol=1e-4):
-    assert a.shape == b.shape
-    if a.numel():
-        err = (a.double() - b.double()).abs().max().item()
-        assert err <= tol * (1 + b.abs().max().item()), f"max |diff| {err}"
+from conftest import gradients_match
 
 
 @st.composite
@@ -81,11 +75,4 @@ def test_generated_layers_match_torch_nn(layer, seed):
     ours = ct.convert(copy.deepcopy(theirs))
     x1 = x2.detach().clone().requires_grad_()
     y1 = ours(x1, output_size=output_size) if use_size else ours(x1)
-    close(y1, y2)
-    gy = torch.randn_like(y2)
-    y1.backward(gy)
-    y2.backward(gy)
-    close(x1.grad, x2.grad)
-    close(ours.weight.grad, theirs.weight.grad)
-    if theirs.bias is not None:
-        close(ours.bias.grad, theirs.bias.grad)
+    gradients_match(ours, theirs, x1, x2, y1, y2)

@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 import torch.nn as tnn
 
 import convkit.torch as ct
+from conftest import gradients_match, torch_close as close
 
 CASES = [
     ("Conv1d", (2, 4, 19), dict(kernel_size=3, stride=2)),
@@ -30,12 +31,6 @@ def twins(name, kw, seed=0):
     ours = copy.deepcopy(theirs)
     ct.convert(ours)
     return ours, theirs
-
-
-def close(a, b, tol=1e-4):
-    assert a.shape == b.shape
-    err = (a.double() - b.double()).abs().max().item() if a.numel() else 0.0
-    assert err <= tol * (1 + b.abs().max().item() if b.numel() else 1), f"max |diff| {err}"
 
 
 @pytest.fixture
@@ -59,14 +54,7 @@ def test_outputs_and_gradients_match_torch_nn(name, shape, kw, convkit_calls):
     x1 = torch.randn(*shape, requires_grad=True)
     x2 = x1.detach().clone().requires_grad_()
     y1, y2 = ours(x1), theirs(x2)
-    close(y1, y2)
-    gy = torch.randn_like(y2)
-    y1.backward(gy)
-    y2.backward(gy)
-    close(x1.grad, x2.grad)
-    close(ours.weight.grad, theirs.weight.grad)
-    if theirs.bias is not None:
-        close(ours.bias.grad, theirs.bias.grad)
+    gradients_match(ours, theirs, x1, x2, y1, y2)
     assert convkit_calls == ["f", "b"]
 
 
