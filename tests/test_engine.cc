@@ -2,12 +2,16 @@
 // reference over a generated sweep of shapes and arguments; microkernels from kernels.inc
 // against naive loops; bitwise determinism across thread counts; the module's plan cache.
 #include <cstdlib>
+#include <unistd.h>
+#include <limits>
 #include <span>
 #include <thread>
 #include <type_traits>
 #include <random>
 
+#include "conv/plan.h"
 #include "conv/select.h"
+#include "cpu/cache.h"
 #include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
@@ -192,7 +196,8 @@ TEST(Engine, EdgeCasesByConstruction) {
   big.dim = 2, big.Cin = 23, big.Cout = 13, big.S = {9, 40}, big.K = {3, 5}, big.stride = {1, 2}, big.dil = {1, 1};
   big.lo = big.hi = {1, 2};
   cases.push_back(big);
-  // M > 128 output channels: the gemm path packs im2col instead of reading taps in place.
+  // M > 128 output channels: the gemm path reads taps in place from a source within
+  // tap_source_limit (run below both ways), else packs im2col.
   for (const char* mode : {"zeros", "reflect", "circular"}) {
     Case wide;
     wide.dim = 2, wide.Cin = 5, wide.Cout = 264, wide.S = {7, 9}, wide.K = {3, 3}, wide.stride = {1, 2};
@@ -274,6 +279,28 @@ TEST(Engine, EdgeCasesByConstruction) {
     }
   uint32_t seed = 0;
   for (const auto& c : cases) check_case(c, seed++);
+  // Both ways for layers of more than 128 output channels.
+  for (int64_t limit : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
+    internal::set_tap_source_limit(limit);
+    for (const auto& c : cases)
+      if (c.Cout > 128) check_case(c, seed++);
+  }
+  internal::set_tap_source_limit(-1);
+}
+
+TEST(Cpu, CacheSizesAreWhatTheSystemReports) {
+  const internal::CacheSizes& c = internal::cache_sizes();
+  EXPECT_GE(c.l1d, 4 << 10);
+  EXPECT_LE(c.l1d, c.l2);
+  EXPECT_GT(c.l3, 0);
+  // glibc's sysconf reads the CPU's own report; where it has one, convkit uses it.
+  if (const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); l2 > 0) {
+    EXPECT_EQ(c.l2, l2);
+  }
+  if (const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE); l1 > 0) {
+    EXPECT_EQ(c.l1d, l1);
+  }
+  EXPECT_EQ(internal::tap_source_limit(), c.l2 / 2);
 }
 
 TEST(Engine, SameBitsForAnyThreadCount) {

@@ -71,14 +71,17 @@ class GemmPlan : public ConvPlan {
     }
     // Tap mode (run_taps): B rows read a phase-split padded copy of the input (or the input
     // itself) shifted by each tap's offset, no im2col packing. For several taps, each dim's
-    // stride within its kernel span (phases past the span would be copied for nothing), a
-    // padded copy not much larger than the tensors, and M <= 128: packing im2col costs per B
-    // element what M output rows amortize, reading B in place costs unaligned loads on every
-    // row; measured, in-place reads win for M <= 128 (res3 3x3/2 M = 128: 10%, conv1 7x7/2
-    // M = 64: 6%) and lose beyond (DeepLab M = 256: ~5%, wav2vec2 conv1 M = 512: 13% slower).
+    // stride within its kernel span (phases past the span would be copied for nothing) and a
+    // padded copy not much larger than the tensors. Packing im2col costs per B element what
+    // M output rows amortize; reading B in place costs unaligned loads on every row and, per
+    // row block, a re-read of the source. Measured: in-place reads win for M <= 128 (res3
+    // 3x3/2 M = 128: 10%, conv1 7x7/2 M = 64: 6%); beyond, they win where one image's source
+    // stays in half the L2 (tap_source_limit) across the row blocks (res4 3x3 on 14 x 14, 256 channels, 0.26 MB:
+    // 15% at 1 thread, 40% at 2, where packing runs of 14 columns dominated) and lose where it
+    // does not (DeepLab 1.4 MB: 5-15%, wav2vec2 conv1 6.5 MB: 25%; VGG conv3 3.4 MB: even).
     // (The extents below cannot overflow: each is at most the padded input size, which the
     // parameters already bound.)
-    tap_ = taps_ > 1 && M_ <= 128 && padded_copy_fits(p);
+    tap_ = taps_ > 1 && padded_copy_fits(p);
     for (int d = 0; d < 3; ++d) {
       const int64_t st = d < lift ? 1 : p.stride[static_cast<std::size_t>(d - lift)];
       const int64_t O = d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)];
@@ -88,6 +91,11 @@ class GemmPlan : public ConvPlan {
       // u / s of phase u % s).
       Sp_[d] = (O - 1) * st + (K[d] - 1) * dl[d] + 1;
       Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
+    }
+    if (tap_ && M_ > 128) {  // (padded_copy_fits bounds this product)
+      int64_t source_floats = p.c_in_per_group();  // one image and group's padded, phase-split source
+      for (int d = 0; d < 3; ++d) source_floats *= s_[d] * Lp_[d];
+      tap_ = source_floats <= tap_source_limit() / 4;
     }
     if (tap_) {
       // Offset of tap t in the source, read in place (unit stride, no padding) or from the padded copy.

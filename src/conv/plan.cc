@@ -3,6 +3,7 @@
 #include "conv/reference.h"
 #include "core/finite.h"
 #include "core/storage.h"
+#include "cpu/cache.h"
 #include "kernels/blas1/blas1.h"
 
 #include <algorithm>
@@ -116,6 +117,16 @@ void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int
   if (!zeros_kept)
     for (int64_t i = f.i1; i < f.len; ++i) edge(i);
 }
+
+namespace {
+std::atomic<int64_t> g_tap_source_limit{-1};
+}  // namespace
+
+int64_t tap_source_limit() {
+  const int64_t set = g_tap_source_limit.load();
+  return set >= 0 ? set : cache_sizes().l2 / 2;
+}
+void set_tap_source_limit(int64_t bytes) { g_tap_source_limit.store(bytes); }
 
 int threads_for(int64_t tasks, double flops) {
   // A thread gets at least ~4e5 flops (a few us of one core, still above OpenMP's cost of

@@ -161,6 +161,11 @@ inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
 /// planes: huge paddings and dilations with small outputs would otherwise make the direct and
 /// tap-mode paths allocate (or overflow while sizing) far more than the tensors themselves.
 bool padded_copy_fits(const ConvParams& p);
+/// The largest source (one image and group's padded input, bytes) the gemm path reads taps
+/// in place from when it has more than 128 output channels: half the L2 the CPU reports, or
+/// what set_tap_source_limit set (tests force each path with 0 and INT64_MAX; -1 restores).
+int64_t tap_source_limit();
+void set_tap_source_limit(int64_t bytes);
 
 /// Phase `ph` of a padded row read with column stride s: padded columns ph + s * i for
 /// i < len (the row has Wp padded columns; column c reads input column c - lo). Elements
