@@ -33,6 +33,21 @@ int64_t reduction_chunks(const Problem& pr, int64_t tiles, int64_t kc_max) {
   return std::clamp<int64_t>(steps / kChunkSteps, 1, kMaxChunks);
 }
 
+// Whether OpenMP's static schedule gives `threads` threads shares within 10% of even, for
+// `tasks` tasks ordered (row part, column block, ...) with `parts` row parts, over columns in
+// blocks of `width` (the last one narrower), each costing its width in whole NR panels.
+bool even_shares(int64_t N, int64_t width, int64_t nr, int64_t parts, int64_t tasks, int64_t threads) {
+  const int64_t blocks = ceil_div(N, width), last = round_up(N - (blocks - 1) * width, nr);
+  auto cost = [&](int64_t t) { return t / parts % blocks == blocks - 1 ? last : width; };
+  int64_t total = 0, worst = 0;
+  for (int64_t th = 0, t = 0; th < threads; ++th) {  // thread th runs a contiguous range
+    int64_t share = 0;
+    for (const int64_t end = t + tasks / threads + (th < tasks % threads); t < end; ++t) share += cost(t);
+    total += share, worst = std::max(worst, share);
+  }
+  return static_cast<double>(worst) * static_cast<double>(threads) <= 1.1 * static_cast<double>(total);
+}
+
 // How a problem's C and reduction are cut into tasks (Driver::run's first half).
 struct Driver::Layout {
   int64_t mc = 0, nc = 0, kc_max = 0, k_blocks = 0, nI = 0, nJ = 0, nJ_tasks = 1;
@@ -46,23 +61,29 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   const int64_t mr = k_.mr, nr = k_.nr;
   const int64_t quantum = pr.row_quantum > 0 ? pr.row_quantum : mr;
   // Whole quanta (and panels), but no taller than M: one block of every row is aligned too.
-  L.mc = std::min(std::max(quantum, kMC / quantum * quantum), round_up(pr.M, mr));
+  // Blocks of about one height: M = 128 in blocks of at most 96 is 64 + 64, not 96 + 32,
+  // whose tasks of a third the work left one of two threads idle for a sixth of ResNet-50
+  // res3's time. (Row blocking never changes an element's sum.)
+  const int64_t mc_max = std::max(quantum, kMC / quantum * quantum);
+  L.mc = std::min(mc_max, round_up(ceil_div(pr.M, ceil_div(pr.M, mc_max)), quantum));
+  L.mc = std::min(L.mc, round_up(pr.M, mr));
   L.kc_max = kc_for(pr.K);
   L.k_blocks = ceil_div(pr.K, L.kc_max);
   L.nI = (pr.M + L.mc - 1) / L.mc;
   L.chunks = reduction_chunks(pr, pr.batch * L.nI * ceil_div(pr.N, kNC), L.kc_max);
   L.steps = pr.outer * L.k_blocks;
   L.steps_per_chunk = ceil_div(L.steps, L.chunks);
-  // Column blocks of kNC, or narrower (whole NR panels) so that the tasks divide evenly over
-  // the threads or are plenty (eight per thread): three tasks on two threads (ResNet-50 res2's
-  // weight gradient) or eleven (res5 1x1 transposed) leave a thread idle at the end. The
-  // blocking of C's columns does not change any element's sum, so the bits stay the same.
+  // Column blocks of kNC, or narrower (whole NR panels) so that the threads get even shares of
+  // the work or the tasks are plenty (eight per thread): three tasks on two threads (ResNet-50
+  // res2's weight gradient) or eleven (res5 1x1 transposed) leave a thread idle at the end, and
+  // so do ten whose last two are narrow (res3 3x3/2: columns 4 x 192 + 43). The blocking of
+  // C's columns does not change any element's sum, so the bits stay the same.
   L.nc = std::min(kNC, round_up(ceil_div(pr.N, ceil_div(pr.N, kNC)), nr));  // blocks of about one size
   if (pr.split_columns) {
-    const int64_t have = pr.batch * (pr.rows_in_task ? 1 : L.nI) * L.chunks;
+    const int64_t parts = pr.rows_in_task ? 1 : L.nI, have = pr.batch * parts * L.chunks;
     for (int64_t blocks = ceil_div(pr.N, kNC); want > 1 && blocks <= ceil_div(pr.N, nr); ++blocks) {
       const int64_t width = round_up(ceil_div(pr.N, blocks), nr), tasks = have * ceil_div(pr.N, width);
-      if (tasks % want == 0 || tasks >= 8 * want) {
+      if (tasks >= 8 * want || (tasks % want == 0 && even_shares(pr.N, width, nr, parts, tasks, want))) {
         L.nc = std::min(width, kNC);
         break;
       }
