@@ -706,6 +706,18 @@ TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
         ks[ki].fn(src.data(), stride, n, dst.data());
         for (int64_t t = 0; t < n; ++t) ASSERT_EQ(dst[static_cast<std::size_t>(t)], src[static_cast<std::size_t>(t * stride)]);
         EXPECT_EQ(dst[static_cast<std::size_t>(n)], -1.0f);
+        // The rows form: three rows src_rs apart into rows dst_rs apart, nothing between them
+        // written; the last row ends where the readable floats do.
+        const int64_t rows = 3, src_rs = (n - 1) * stride + 5, dst_rs = n + 3;
+        std::vector<float> src2(static_cast<std::size_t>((rows - 1) * src_rs + (n - 1) * stride + 1));
+        for (std::size_t i = 0; i < src2.size(); ++i) src2[i] = static_cast<float>(i) * 0.25f;
+        std::vector<float> dst2(static_cast<std::size_t>(rows * dst_rs), -1.0f);
+        ks[ki].rows(src2.data(), stride, n, rows, src_rs, dst2.data(), dst_rs);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t t = 0; t < dst_rs; ++t)
+            ASSERT_EQ(dst2[static_cast<std::size_t>(r * dst_rs + t)],
+                      t < n ? src2[static_cast<std::size_t>(r * src_rs + t * stride)] : -1.0f)
+                << "row " << r << " column " << t;
       }
   }
 }

@@ -45,6 +45,7 @@ class DirectPlan : public ConvPlan {
     Hp_ = (Ho_ - 1) * sh_ + span_;
     overlap_ = sh_ <= span_;  // consecutive output rows share input rows
     const std::vector<int64_t> phase_of = tap_phases(KW_, dw_, sw_, low_, W_, Wp_, phases_);
+    zero_padded_ = p.padding_mode == PaddingMode::Zeros;
     phase_len_ = (ceil_div(Wp_, sw_) + kernels::kDwRowSlack + 15) / 16 * 16;
     slot_ = static_cast<int64_t>(phases_.size()) * phase_len_;
     // Output rows per kernel call: the padded rows they read (~ chunk * sh) stay in L1 (~24 KiB)
@@ -108,10 +109,25 @@ class DirectPlan : public ConvPlan {
         const int64_t c1 = std::min(oh1, c0 + chunk_);
         for (int64_t oh = c0; oh < c1; oh = overlap_ ? c1 : oh + 1) {
           const int64_t r1 = (overlap_ ? c1 - 1 : oh) * sh_ + span_;
-          for (int64_t r = std::max(filled + 1, oh * sh_); r < r1; ++r) {
-            const int64_t ih = source_index(r - loh_, H_, params.padding_mode);
-            for (int64_t ci = 0; ci < cin_g_; ++ci)
-              fill_row(ih < 0 ? nullptr : xg + ci * xs1 + ih * xsh, xsw, planes + (ci * Hp_ + r) * slot_);
+          const int64_t r0 = std::max(filled + 1, oh * sh_);
+          if (zero_padded_) {
+            // Zero padding: the in-range rows are one block copy per channel and phase (rows
+            // and columns past the input stay zero, as written at allocation).
+            const int64_t a0 = std::clamp<int64_t>(r0 - loh_, 0, H_), a1 = std::clamp<int64_t>(r1 - loh_, 0, H_);
+            for (int64_t ci = 0; ci < cin_g_ && a1 > a0; ++ci)
+              for (std::size_t k = 0; k < phases_.size(); ++k) {
+                const PaddedPhase& f = phases_[k];
+                if (f.i1 <= f.i0) continue;  // (only then is the first in-range column's pointer formed)
+                copy_.rows(xg + ci * xs1 + a0 * xsh + (f.ph + sw_ * f.i0 - low_) * xsw, f.i1 - f.i0 > 1 ? sw_ * xsw : 1,
+                           f.i1 - f.i0, a1 - a0, xsh,
+                           planes + (ci * Hp_ + a0 + loh_) * slot_ + static_cast<int64_t>(k) * phase_len_ + f.i0, slot_);
+              }
+          } else {
+            for (int64_t r = r0; r < r1; ++r) {
+              const int64_t ih = source_index(r - loh_, H_, params.padding_mode);
+              for (int64_t ci = 0; ci < cin_g_; ++ci)
+                fill_row(ih < 0 ? nullptr : xg + ci * xs1 + ih * xsh, xsw, planes + (ci * Hp_ + r) * slot_);
+            }
           }
           filled = r1 - 1;
         }
@@ -138,6 +154,7 @@ class DirectPlan : public ConvPlan {
   std::vector<PaddedPhase> phases_;
   std::vector<int64_t> tap_off_;
   bool overlap_ = false;
+  bool zero_padded_ = false;  // padded rows fill as one block copy per channel and phase
   Tensor w_, bias_;
   Workspace ws_;
 };

@@ -107,12 +107,8 @@ void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int
   if (f.i1 > f.i0) {  // (only then is the first in-range column's pointer formed)
     const float* src = row + (f.ph + s * f.i0 - lo) * xsw;
     // Two in-range elements mean s * xsw (their distance in the input) fits.
-    const int64_t step = f.i1 - f.i0 > 1 ? s * xsw : 1;
-    if (step == 1) {
-      std::copy(src, src + (f.i1 - f.i0), dst + f.i0);
-    } else {
-      copy.fn(src, step, f.i1 - f.i0, dst + f.i0);
-    }
+    // (Rows are short: the kernel's inline vector copy beats a call to memcpy.)
+    copy.fn(src, f.i1 - f.i0 > 1 ? s * xsw : 1, f.i1 - f.i0, dst + f.i0);
   }
   if (!zeros_kept)
     for (int64_t i = f.i1; i < f.len; ++i) edge(i);

@@ -3,6 +3,10 @@
 // Contract of copy_f32_strided_<isa>(src, stride, n, dst):
 //   dst[t] = src[t * stride] for t < n (stride >= 1). Reads only src[0 .. (n-1) * stride]
 //   (edge vectors are masked), writes only dst[0 .. n-1]. No alignment requirement.
+//
+// copy_f32_strided_<isa>_rows(src, stride, n, rows, src_rs, dst, dst_rs): the same for rows
+// r < rows, dst[r * dst_rs + t] = src[r * src_rs + t * stride] (padded input rows filled in
+// one call: per-row calls cost more than a short row's copy).
 #pragma once
 
 #include <cstdint>
@@ -13,13 +17,20 @@ namespace convkit::kernels {
 
 using CopyStridedF32Fn = void (*)(const float* src, int64_t stride, int64_t n, float* dst);
 
+using CopyRowsF32Fn = void (*)(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,
+                               int64_t dst_rs);
+
 struct CopyKernel {
   const char* name;
   internal::Isa isa;
   CopyStridedF32Fn fn;
+  CopyRowsF32Fn rows;
 };
 
-#define CONVKIT_COPY_KERNEL(isa, name) void name(const float* src, int64_t stride, int64_t n, float* dst);
+#define CONVKIT_COPY_KERNEL(isa, name)                                          \
+  void name(const float* src, int64_t stride, int64_t n, float* dst);            \
+  void name##_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst, \
+                   int64_t dst_rs);
 #include "kernels/copy/kernels.inc"
 #undef CONVKIT_COPY_KERNEL
 

@@ -1,13 +1,24 @@
-// AVX-512 strided copy: stride 2 picks the even elements of two loads with one permute (the
-// common strided convolution); other strides use masked gathers.
+// AVX-512 strided copy: stride 1 copies whole vectors and a masked tail, stride 2 picks the
+// even elements of two loads with one permute (the common strided convolution); other strides
+// use masked gathers.
 #include <immintrin.h>
 
 #include "kernels/copy/copy.h"
 
 namespace convkit::kernels {
 
-void copy_f32_strided_avx512(const float* src, int64_t stride, int64_t n, float* dst) {
+namespace {
+
+[[gnu::always_inline]] inline void strided(const float* src, int64_t stride, int64_t n, float* dst) {
   int64_t t = 0;
+  if (stride == 1) {  // a padded row's in-range run: 16 at a time, the tail masked, no call
+    for (; t + 16 <= n; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
+    if (t < n) {
+      const auto m = static_cast<__mmask16>((1u << (n - t)) - 1);
+      _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+    }
+    return;
+  }
   if (stride == 2) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     // 16 outputs read src[2t .. 2t + 31]; the last of those must stay within the 2n - 1 readable.
@@ -38,6 +49,15 @@ void copy_f32_strided_avx512(const float* src, int64_t stride, int64_t n, float*
     const __mmask16 mask = static_cast<__mmask16>(n - t >= 16 ? 0xffff : (1u << (n - t)) - 1);
     _mm512_mask_storeu_ps(dst + t, mask, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, src + t * stride, 4));
   }
+}
+
+}  // namespace
+
+void copy_f32_strided_avx512(const float* src, int64_t stride, int64_t n, float* dst) { strided(src, stride, n, dst); }
+
+void copy_f32_strided_avx512_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,
+                                  int64_t dst_rs) {
+  for (int64_t r = 0; r < rows; ++r) strided(src + r * src_rs, stride, n, dst + r * dst_rs);
 }
 
 }  // namespace convkit::kernels

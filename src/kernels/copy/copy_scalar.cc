@@ -1,10 +1,21 @@
 // Portable strided copy.
+#include <cstring>
+
 #include "kernels/copy/copy.h"
 
 namespace convkit::kernels {
 
 void copy_f32_strided_scalar(const float* src, int64_t stride, int64_t n, float* dst) {
+  if (stride == 1) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+    return;
+  }
   for (int64_t t = 0; t < n; ++t) dst[t] = src[t * stride];
+}
+
+void copy_f32_strided_scalar_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,
+                                  int64_t dst_rs) {
+  for (int64_t r = 0; r < rows; ++r) copy_f32_strided_scalar(src + r * src_rs, stride, n, dst + r * dst_rs);
 }
 
 }  // namespace convkit::kernels
