@@ -234,6 +234,11 @@ class GemmPlan : public ConvPlan {
     return bias_.defined() ? bias_.const_data<float>() + g * M_ + i0 : nullptr;
   }
 
+  // Rows [0, count) of a run: source offset src + i src_step, destination dst + i dst_step.
+  struct RowRun {
+    int64_t src, dst, count, src_step, dst_step;
+  };
+
   // Tap mode's source (see run_taps): plane stride ds, row stride hs, channel stride cs, Q
   // positions per image, and whether position q is the output index (1-d).
   struct TapSource {
@@ -364,6 +369,25 @@ class GemmPlan : public ConvPlan {
         pad_rows.emplace_back(id < 0 || ih < 0 ? -1 : id * xs[0] + ih * xs[1],
                               (d % s_[0] * s_[1] + h % s_[1]) * s_[2] * ps + d / s_[0] * ds + h / s_[1] * hs);
       }
+    // With zero padding, the in-range rows as runs (source and destination each advancing by
+    // one step): a run is one call of the copy kernel per column phase, not one per row.
+    std::vector<RowRun> runs;
+    const bool zeros = p.padding_mode == PaddingMode::Zeros;
+    if (zeros) {
+      std::vector<std::pair<int64_t, int64_t>> in_range;  // (destination, source), destinations in order
+      for (const auto& [src, dst] : pad_rows)
+        if (src >= 0) in_range.emplace_back(dst, src);
+      std::sort(in_range.begin(), in_range.end());
+      for (const auto& [dst, src] : in_range) {
+        RowRun* r = runs.empty() ? nullptr : &runs.back();
+        if (r && r->count == 1) r->src_step = src - r->src, r->dst_step = dst - r->dst;
+        if (r && src == r->src + r->count * r->src_step && dst == r->dst + r->count * r->dst_step) {
+          ++r->count;
+        } else {
+          runs.push_back({src, dst, 1, 0, 0});
+        }
+      }
+    }
     float* pad = padded.get(0);
     const int64_t xs_n = x.stride(0), xs_c = x.stride(1);
     for (int64_t n0 = 0; n0 < p.N; n0 += batch) {
@@ -377,8 +401,15 @@ class GemmPlan : public ConvPlan {
         for (int64_t i = begin; i < end; ++i) {
           const float* xc = xp + n * xs_n + c * xs_c;
           float* base = pad + i * cs;
+          for (const RowRun& r : runs)
+            for (int64_t ph = 0; ph < s_[2]; ++ph) {
+              const PaddedPhase& f = wphases_[static_cast<std::size_t>(ph)];
+              if (f.i1 > f.i0)  // (only then is the first in-range column's pointer formed)
+                copy_.rows(xc + r.src + (f.ph + s_[2] * f.i0 - lo_[2]) * xs[2], f.i1 - f.i0 > 1 ? s_[2] * xs[2] : 1,
+                           f.i1 - f.i0, r.count, r.src_step, base + r.dst + ph * ps + f.i0, r.dst_step);
+            }
           for (const auto& [src, dst] : pad_rows)
-            for (int64_t ph = 0; ph < s_[2]; ++ph)
+            for (int64_t ph = 0; ph < s_[2] && !zeros; ++ph)
               fill_padded_phase(src < 0 ? nullptr : xc + src, xs[2], S[2], lo_[2], s_[2],
                                 wphases_[static_cast<std::size_t>(ph)], p.padding_mode, copy_,
                                 base + dst + ph * ps);  // padded_ is zeroed once, each row has a fixed place
