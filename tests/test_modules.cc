@@ -107,6 +107,38 @@ TEST(Modules, UnbatchedAndEmptyBatch) {
   EXPECT_EQ(m3(Tensor::zeros({2, 4, 5, 6})).sizes(), (Shape{3, 4, 4, 4}));
 }
 
+// Module backward runs the gradient plans kept with the forward's, and notices weights
+// written in place between calls as forward does.
+TEST(Modules, BackwardKeepsItsPlansAndSeesNewWeights) {
+  manual_seed(3);
+  namespace F = nn::functional;
+  Conv2d m(Conv2dOptions(3, 4, 3).padding(1).stride(2));
+  const Tensor x = randn({2, 3, 7, 7}), gy = randn({2, 4, 4, 4});
+  const auto o = F::Conv2dFuncOptions().padding(1).stride(2);
+  const F::ConvGradients want1 = F::conv_backward(gy, x, m.weight, o);
+  EXPECT_TRUE(bitwise_equal(m.backward(x, gy), want1.grad_input));
+  m.weight.copy_(randn(m.weight.sizes()));  // in place: the kept plan is stale
+  const F::ConvGradients want2 = F::conv_backward(gy, x, m.weight, o);
+  EXPECT_TRUE(bitwise_equal(m.backward(x, gy), want2.grad_input));
+  // Accumulated over both calls.
+  auto sum = [](const Tensor& a, const Tensor& b) {
+    Tensor s = a.contiguous().clone();
+    for (int64_t i = 0; i < s.numel(); ++i) s.data<float>()[i] += b.contiguous().const_data<float>()[i];
+    return s;
+  };
+  EXPECT_TRUE(all_close(m.weight.grad(), sum(want1.grad_weight, want2.grad_weight), 1e-6));
+  EXPECT_TRUE(all_close(m.bias.grad(), sum(want1.grad_bias, want2.grad_bias), 1e-6));
+
+  // A transposed layer run with an output_size: grad_output's size says which.
+  ConvTranspose1d t(ConvTranspose1dOptions(4, 2, 3).stride(2));
+  const Tensor xt = randn({2, 4, 5}), gyt = randn({2, 2, 12});  // output_size 12, not 11
+  (void)t(xt, {12});
+  const auto ot = F::ConvTranspose1dFuncOptions().stride(2).output_padding(1);
+  EXPECT_TRUE(bitwise_equal(t.backward(xt, gyt), F::conv_transpose_backward(gyt, xt, t.weight, ot).grad_input));
+  t.weight.copy_(randn(t.weight.sizes()));
+  EXPECT_TRUE(bitwise_equal(t.backward(xt, gyt), F::conv_transpose_backward(gyt, xt, t.weight, ot).grad_input));
+}
+
 TEST(Modules, SameValidCausalShapes) {
   const Tensor x = Tensor::arange(2 * 10).reshape({1, 2, 10});
   EXPECT_EQ(Conv1d(Conv1dOptions(2, 3, 4).padding("same"))(x).sizes(), (Shape{1, 3, 10}));

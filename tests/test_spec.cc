@@ -259,6 +259,56 @@ TEST(Plan, ConcurrentRunsGiveTheSameBits) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(bitwise_equal(ys[i], F::conv(xs[i], w, b, s)));
 }
 
+// The bits of every gradient F::conv_backward gives, for each output mask; undefined where
+// not asked.
+void expect_same_gradients(const F::ConvGradients& got, const F::ConvGradients& want, F::OutputMask mask) {
+  const Tensor* g[3] = {&got.grad_input, &got.grad_weight, &got.grad_bias};
+  const Tensor* w[3] = {&want.grad_input, &want.grad_weight, &want.grad_bias};
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ(g[i]->defined(), mask[static_cast<std::size_t>(i)]);
+    if (mask[static_cast<std::size_t>(i)]) {
+      EXPECT_TRUE(bitwise_equal(*g[i], *w[i]));
+    }
+  }
+}
+
+TEST(Plan, BackwardGivesConvBackwardsBitsAndKeepsItsPlans) {
+  for (const SpecCase& c : cases()) {
+    SCOPED_TRACE(c.name);
+    Data d = data_for(c);
+    manual_seed(9);
+    const Tensor gy = randn(output_shape(c.spec, c.x, c.w));
+    const ConvPlan plan = prepare(c.spec, d.w, d.b, c.x);
+    const Tensor w0 = d.w.clone();
+    d.w.copy_(Tensor::zeros(c.w));  // the plan's gradients read its own copy of the weight
+    for (const F::OutputMask mask : {F::OutputMask{true, true, true}, F::OutputMask{true, false, false},
+                                     F::OutputMask{false, true, false}, F::OutputMask{false, false, true}}) {
+      const F::ConvGradients want = F::conv_backward(gy, d.x, w0, c.spec, mask);
+      expect_same_gradients(plan.backward(d.x, gy, mask), want, mask);
+      expect_same_gradients(plan.backward(d.x, gy, mask), want, mask);  // with the kept plans
+    }
+    EXPECT_EQ(plan.backward(d.x, gy).grad_weight.sizes(), c.w);  // the layout it was given
+  }
+}
+
+TEST(Plan, ConcurrentBackwardsGiveTheSameBits) {
+  manual_seed(6);
+  const Tensor w = randn({32, 16, 3, 3}), b = randn({32});
+  ConvSpec s;
+  s.pad_lo = {1};
+  s.stride = {2};
+  const ConvPlan plan = prepare(s, w, b, {2, 16, 20, 20});
+  std::vector<Tensor> xs, gys;
+  std::vector<F::ConvGradients> gs(4);
+  for (int i = 0; i < 4; ++i) xs.push_back(randn({2, 16, 20, 20})), gys.push_back(randn(plan.output_shape()));
+  // Four threads at once on a fresh plan: the first of them makes each gradient plan.
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&, i] { gs[i] = plan.backward(xs[i], gys[i]); });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) expect_same_gradients(gs[i], F::conv_backward(gys[i], xs[i], w, s), {true, true, true});
+}
+
 TEST(Plan, RefusesWhatItWasNotPreparedFor) {
   ConvSpec s;
   const ConvPlan plan = prepare(s, Tensor::zeros({4, 2, 3, 3}), {}, {1, 2, 8, 8});
@@ -266,6 +316,10 @@ TEST(Plan, RefusesWhatItWasNotPreparedFor) {
                                  {"prepared for float32 input of size [1, 2, 8, 8]", "got float32 input of size [1, 2, 9, 8]"});
   expect_error_of<ArgumentError>([&] { (void)plan.run(Tensor::zeros({1, 2, 8, 8}, kFloat64)); }, {"got float64 input"});
   expect_error_of<ArgumentError>([&] { (void)ConvPlan().run(Tensor::zeros({1})); }, {"the plan is empty"});
+  expect_error_of<ArgumentError>([&] { (void)plan.backward(Tensor::zeros({1, 2, 9, 8}), Tensor::zeros({1, 4, 7, 6})); },
+                                 {"ConvPlan::backward: the plan was prepared for float32 input of size [1, 2, 8, 8]"});
+  expect_error_of<ArgumentError>([&] { (void)plan.backward(Tensor::zeros({1, 2, 8, 8}), Tensor::zeros({1, 4, 7, 6})); },
+                                 {"expected grad_output of size [1, 4, 6, 6]", "but got grad_output of size [1, 4, 7, 6]"});
   EXPECT_FALSE(ConvPlan().defined());
   // prepare makes F::conv's checks.
   expect_error_of<ArgumentError>([&] { (void)prepare(s, Tensor::zeros({4, 2, 3, 3}), {}, {1, 3, 8, 8}); },

@@ -2,11 +2,13 @@
 // chosen, weights packed — and run many times:
 //   convkit::ConvPlan plan = convkit::prepare(spec, weight, bias, {8, 64, 56, 56});
 //   convkit::Tensor y = plan.run(x);   // from any number of threads at once
+//   auto g = plan.backward(x, grad_y);  // gradients, with plans made on first use and kept
 #pragma once
 
 #include <memory>
 
 #include "convkit/export.h"
+#include "convkit/nn/functional/conv.h"
 #include "convkit/spec.h"
 #include "convkit/tensor.h"
 
@@ -31,6 +33,14 @@ class CONVKIT_API ConvPlan {
   /// shapes otherwise.
   Tensor run(const Tensor& x) const;
 
+  /// The gradients of run(x) for grad_output (the output's shape): the same values and bits
+  /// as F::conv_backward(grad_output, x, weight, spec, mask) with the prepared weight, each
+  /// requested one defined. The plans they need are made on the first call that asks for them
+  /// and kept, so later calls skip the checks, algorithm choice and weight packing. Const and
+  /// thread-safe like run(). x must have the prepared shape and dtype.
+  nn::functional::ConvGradients backward(const Tensor& x, const Tensor& grad_output,
+                                         nn::functional::OutputMask mask = {true, true, true}) const;
+
   /// True once made by prepare().
   bool defined() const { return static_cast<bool>(impl_); }
   /// The input shape it runs on.
@@ -41,8 +51,8 @@ class CONVKIT_API ConvPlan {
   const ConvSpec& spec() const;
   /// The algorithm chosen: "reference", "gemm", "depthwise", "winograd", ...
   const char* algorithm() const;
-  /// Bytes of packed weights and workspace it holds (not counting its copy of the weight when
-  /// the chosen algorithm reads that unpacked).
+  /// Bytes of packed weights and workspace its forward holds (not counting its copy of the
+  /// weight when the chosen algorithm reads that unpacked, nor the plans backward() makes).
   int64_t memory_bytes() const;
 
  private:

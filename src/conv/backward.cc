@@ -33,30 +33,6 @@ void check_grad_output(const Tensor& gy, const ConvParams& p, const Shape& out_b
                 " should be the input's dtype ", dtype_name(p.dtype));
 }
 
-// dx[N, C_in, *S_in] = the transpose of conv(., w) applied to dy[N, C_out, *S_out]; b[C_in]
-// added when defined.
-Tensor run_backward_data(ConvParams p, const Tensor& dy, const Tensor& w, const Tensor& b, Algorithm forced) {
-  p.direction = Direction::BackwardData;
-  p.has_bias = b.defined();
-  const auto plan = make_backward_data_plan(p, w, b, forced);
-  Shape shape{p.N, p.C_in};
-  shape.insert(shape.end(), p.in_size.begin(), p.in_size.end());
-  Tensor dx = Tensor::empty(shape, p.dtype);
-  if (dx.numel() > 0) plan->run(dy, dx);
-  return dx;
-}
-
-// dw[C_out, C_in/groups, *K] = sum over N and S_out of dy[N, C_out, *S_out] times the inputs
-// of x[N, C_in, *S_in] each tap read.
-Tensor run_backward_weights(ConvParams p, const Tensor& x, const Tensor& dy, Algorithm forced) {
-  p.direction = Direction::BackwardWeights;
-  p.has_bias = false;
-  const auto plan = make_backward_weights_plan(p, forced);
-  Tensor dw = Tensor::empty(p.weight_shape(), p.dtype);
-  plan->run(x, dy, dw);
-  return dw;
-}
-
 Tensor run_channel_sums(const Tensor& t, int64_t channels, DType dtype) {
   Tensor s = Tensor::empty({channels}, dtype);
   channel_sums(t, s);
@@ -78,19 +54,88 @@ Tensor conj_if_complex(const Tensor& t) {
   return c;
 }
 
-ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w_any, const ConvArgs& args,
-                            OutputMask mask) {
+std::unique_ptr<GradientPlans> GradientPlans::for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args) {
   // The forward call's params; gradients are its other two directions.
   const ConvCall c = prepare_conv(x, w_any, Tensor(), args);
-  const ConvParams& p = c.params;
-  check_grad_output(gy, p, p.output_shape(), x);
-  const Tensor gyb = batched_view(dense(gy), p);  // [N, C_out, *S_out]
-  ConvGradients g;
-  if (mask[0]) g.grad_input = unbatched_if(run_backward_data(p, gyb, conj_if_complex(c.w), Tensor(), args.algorithm), p);
-  if (mask[1])
-    g.grad_weight = run_backward_weights(p, conj_if_complex(batched_view(x, p)), gyb, args.algorithm).view(w_any.sizes());
-  if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_out, p.dtype);
+  std::unique_ptr<GradientPlans> g(new GradientPlans());
+  g->p_ = c.params;
+  g->w_ = conj_if_complex(c.w);
+  g->w_shape_ = w_any.sizes();
+  g->algorithm_ = args.algorithm;
   return g;
+}
+
+std::unique_ptr<GradientPlans> GradientPlans::for_transpose(const Tensor& x, const Tensor& w, const TransposeArgs& args,
+                                                            bool fast_winograd) {
+  std::unique_ptr<GradientPlans> g(new GradientPlans());
+  g->p_ = make_transpose_params(x, w, Tensor(), args);
+  g->transposed_ = true;
+  g->w_ = conj_if_complex(w);
+  g->w_shape_ = w.sizes();
+  g->algorithm_ = args.algorithm;
+  g->fast_winograd_ = fast_winograd;
+  return g;
+}
+
+ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask mask) const {
+  const ConvParams& p = p_;
+  ConvGradients g;
+  if (!transposed_) {
+    check_grad_output(gy, p, p.output_shape(), x);
+    const Tensor gyb = batched_view(dense(gy), p);  // [N, C_out, *S_out]
+    if (mask[0]) {  // dx[N, C_in, *S_in]: the transpose of conv(., w) applied to dy
+      std::call_once(data_once_, [&] {
+        ConvParams q = p;
+        q.direction = Direction::BackwardData;
+        q.has_bias = false;
+        data_ = make_backward_data_plan(q, w_, Tensor(), algorithm_);
+      });
+      Shape shape{p.N, p.C_in};
+      shape.insert(shape.end(), p.in_size.begin(), p.in_size.end());
+      Tensor dx = Tensor::empty(shape, p.dtype);
+      if (dx.numel() > 0) data_->run(gyb, dx);
+      g.grad_input = unbatched_if(dx, p);
+    }
+    if (mask[1]) g.grad_weight = weight_gradient(conj_if_complex(batched_view(x, p)), gyb).view(w_shape_);
+    if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_out, p.dtype);
+    return g;
+  }
+  Shape out{p.N, p.C_in};
+  out.insert(out.end(), p.in_size.begin(), p.in_size.end());
+  check_grad_output(gy, p, out, x);
+  // In the matching convolution's terms gy is an input [N, C_in, *S_in] and x a grad_output
+  // [N, C_out, *S_out]: grad_input is the convolution's forward of gy, grad_weight its
+  // backward_weights with the roles swapped.
+  const Tensor gyb = batched_view(dense(gy), p), xb = batched_view(x, p);
+  if (mask[0]) {
+    ConvParams pf = p;
+    pf.direction = Direction::Forward;
+    pf.has_bias = false;
+    std::call_once(data_once_, [&] { data_forward_ = make_plan(pf, w_, Tensor(), algorithm_, fast_winograd_); });
+    Tensor gx = Tensor::empty(pf.output_shape(), p.dtype);
+    if (gx.numel() > 0) data_forward_->run(gyb, gx);
+    g.grad_input = unbatched_if(gx, p);
+  }
+  if (mask[1]) g.grad_weight = weight_gradient(gyb, conj_if_complex(xb));
+  if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_in, p.dtype);
+  return g;
+}
+
+// dw[C_out, C_in/groups, *K] = sum over N and S_out of dy[N, C_out, *S_out] times the inputs
+// of x[N, C_in, *S_in] each tap read.
+Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy) const {
+  ConvParams q = p_;
+  q.direction = Direction::BackwardWeights;
+  q.has_bias = false;
+  std::call_once(weights_once_, [&] { weights_ = make_backward_weights_plan(q, algorithm_); });
+  Tensor dw = Tensor::empty(q.weight_shape(), q.dtype);
+  weights_->run(x, dy, dw);
+  return dw;
+}
+
+ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w_any, const ConvArgs& args,
+                            OutputMask mask) {
+  return GradientPlans::for_conv(x, w_any, args)->run(gy, x, mask);
 }
 
 std::unique_ptr<BackwardDataPlan> make_transpose_plan(const Tensor& x, const Tensor& w, const Tensor& b,
@@ -115,27 +160,7 @@ Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& b, const T
 
 ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const TransposeArgs& args,
                                       OutputMask mask) {
-  const ConvParams p = make_transpose_params(x, w, Tensor(), args);
-  Shape out{p.N, p.C_in};
-  out.insert(out.end(), p.in_size.begin(), p.in_size.end());
-  check_grad_output(gy, p, out, x);
-  // In the matching convolution's terms gy is an input [N, C_in, *S_in] and x a grad_output
-  // [N, C_out, *S_out]: grad_input is the convolution's forward of gy, grad_weight its
-  // backward_weights with the roles swapped.
-  const Tensor gyb = batched_view(dense(gy), p), xb = batched_view(x, p);
-  ConvGradients g;
-  if (mask[0]) {
-    ConvParams pf = p;
-    pf.direction = Direction::Forward;
-    pf.has_bias = false;
-    const auto plan = make_plan(pf, conj_if_complex(w), Tensor(), args.algorithm, allow_fast_winograd());
-    Tensor gx = Tensor::empty(pf.output_shape(), p.dtype);
-    if (gx.numel() > 0) plan->run(gyb, gx);
-    g.grad_input = unbatched_if(gx, p);
-  }
-  if (mask[1]) g.grad_weight = run_backward_weights(p, gyb, conj_if_complex(xb), args.algorithm);
-  if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_in, p.dtype);
-  return g;
+  return GradientPlans::for_transpose(x, w, args, allow_fast_winograd())->run(gy, x, mask);
 }
 
 }  // namespace internal

@@ -2,6 +2,9 @@
 // params (direction) -> select -> plan -> run, like conv_forward.
 #pragma once
 
+#include <memory>
+#include <mutex>
+
 #include "conv/conv.h"
 #include "convkit/nn/functional/conv.h"
 
@@ -23,6 +26,34 @@ Tensor run_transpose_plan(const BackwardDataPlan& plan, const Tensor& x);
 /// Its gradients for gy (the transposed output's shape).
 nn::functional::ConvGradients conv_transpose_backward(const Tensor& gy, const Tensor& x, const Tensor& w,
                                                       const TransposeArgs& args, nn::functional::OutputMask mask);
+
+/// The gradient plans of one convolution or transposed convolution call, made on first use
+/// and kept: a ConvPlan's backward() makes them once, F::conv_backward for one call. Made for
+/// the forward call's params and weight; run() for any grad_output and input of its shapes.
+/// run() is const and thread-safe (each plan is made once, under std::call_once).
+class GradientPlans {
+ public:
+  /// conv(x, w_any, ., args); w_any in PyTorch's or MegEngine's layout.
+  static std::unique_ptr<GradientPlans> for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args);
+  /// conv_transpose(x, w, ., args), its stride-1 gradients routed as allow_fast_winograd says.
+  static std::unique_ptr<GradientPlans> for_transpose(const Tensor& x, const Tensor& w, const TransposeArgs& args,
+                                                      bool fast_winograd);
+  nn::functional::ConvGradients run(const Tensor& gy, const Tensor& x, nn::functional::OutputMask mask) const;
+
+ private:
+  GradientPlans() = default;
+  Tensor weight_gradient(const Tensor& x, const Tensor& dy) const;
+  ConvParams p_;       // the convolution's, or the transposed layer's (its matching convolution's)
+  bool transposed_ = false;
+  Tensor w_;           // the weight the input gradient reads (conjugated for complex dtypes)
+  Shape w_shape_;      // grad_weight's shape: the weight's as given
+  Algorithm algorithm_ = Algorithm::Auto;
+  bool fast_winograd_ = false;
+  mutable std::once_flag data_once_, weights_once_;
+  mutable std::unique_ptr<BackwardDataPlan> data_;      // convolution: dx
+  mutable std::unique_ptr<ConvPlan> data_forward_;      // transposed: dx is the matching forward
+  mutable std::unique_ptr<BackwardWeightsPlan> weights_;
+};
 
 /// conj(t) for complex dtypes (a new tensor), t itself otherwise.
 Tensor conj_if_complex(const Tensor& t);

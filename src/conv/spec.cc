@@ -141,6 +141,7 @@ struct PreparedConv {
   DType dtype = kFloat32;
   std::shared_ptr<const internal::ConvPlan> forward;           // !spec.transposed
   std::shared_ptr<const BackwardDataPlan> transposed;          // spec.transposed
+  std::unique_ptr<const GradientPlans> gradients;              // backward()'s, made on first use
   // allow_fast_winograd() when it was made, which the forward plan was made with (a transposed
   // plan's stride-1 route reads it again while it is made).
   bool fast_winograd = false;
@@ -161,9 +162,11 @@ convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tens
     p->forward = make_plan(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
     p->output_shape = call.params.output_shape();
     if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
+    p->gradients = GradientPlans::for_conv(x, w, args);
   } else {
     const TransposeArgs args = transpose_args_for(spec, x, w);
     p->transposed = make_transpose_plan(x, w, b, args);
+    p->gradients = GradientPlans::for_transpose(x, w, args, p->fast_winograd);
     const ConvParams& q = p->transposed->params;
     p->output_shape = {q.N, q.C_in};  // the matching convolution's input
     p->output_shape.insert(p->output_shape.end(), q.in_size.begin(), q.in_size.end());
@@ -218,13 +221,28 @@ const internal::PreparedConv& ConvPlan::impl() const {
   return *impl_;
 }
 
-Tensor ConvPlan::run(const Tensor& x) const {
-  const internal::PreparedConv& p = impl();
-  CONVKIT_CHECK(x.defined(), "ConvPlan::run: input is undefined");
-  CONVKIT_CHECK(x.sizes() == p.input_shape && x.dtype() == p.dtype, "ConvPlan::run: the plan was prepared for ",
+namespace {
+// The checks of run() and backward(): x has the prepared shape and dtype.
+void check_input(const internal::PreparedConv& p, const Tensor& x, const char* fn) {
+  CONVKIT_CHECK(x.defined(), "ConvPlan::", fn, ": input is undefined");
+  CONVKIT_CHECK(x.sizes() == p.input_shape && x.dtype() == p.dtype, "ConvPlan::", fn, ": the plan was prepared for ",
                 dtype_name(p.dtype), " input of size ", shape_str(p.input_shape), ", but got ", dtype_name(x.dtype()),
                 " input of size ", shape_str(x.sizes()));
+}
+}  // namespace
+
+Tensor ConvPlan::run(const Tensor& x) const {
+  const internal::PreparedConv& p = impl();
+  check_input(p, x, "run");
   return p.forward ? internal::run_plan(*p.forward, x) : internal::run_transpose_plan(*p.transposed, x);
+}
+
+
+nn::functional::ConvGradients ConvPlan::backward(const Tensor& x, const Tensor& grad_output,
+                                                 nn::functional::OutputMask mask) const {
+  const internal::PreparedConv& p = impl();
+  check_input(p, x, "backward");
+  return p.gradients->run(grad_output, x, mask);
 }
 
 const Shape& ConvPlan::input_shape() const { return impl().input_shape; }

@@ -127,29 +127,29 @@ void ConvNdImpl<D>::reset_parameters(Generator* gen) {
 }
 
 template <std::size_t D>
-Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
+ConvPlan ConvNdImpl<D>::plan_for(const Tensor& x) const {
   PlanCache& c = *cache_;
   const internal::ParamPrints prints = internal::ParamPrints::of(weight, bias);
-  ConvPlan plan;
-  {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    if (!c.matches(*this, x, prints)) {
-      // Validation, algorithm choice and weight packing happen here, once per shape/weight.
-      // The plan reads weight and bias in place: the key notices when they change.
-      c.plan = internal::prepare_plan(ConvSpec::from(options), weight, bias, x);
-      c.options = options;
-      c.key.record(x, weight, bias, prints, internal::prepared_with_fast_winograd(c.plan));
-    }
-    plan = c.plan;
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (!c.matches(*this, x, prints)) {
+    // Validation, algorithm choice and weight packing happen here, once per shape/weight.
+    // The plan reads weight and bias in place: the key notices when they change.
+    c.plan = internal::prepare_plan(ConvSpec::from(options), weight, bias, x);
+    c.options = options;
+    c.key.record(x, weight, bias, prints, internal::prepared_with_fast_winograd(c.plan));
   }
-  return plan.run(x);
+  return c.plan;
+}
+
+template <std::size_t D>
+Tensor ConvNdImpl<D>::forward(const Tensor& x) const {
+  return plan_for(x).run(x);
 }
 
 template <std::size_t D>
 Tensor ConvNdImpl<D>::backward(const Tensor& x, const Tensor& grad_output) {
   const bool want_bias = bias.defined();
-  const auto g = internal::conv_backward(grad_output, x, weight, internal::conv_args(ConvSpec::from(options)),
-                                        {true, true, want_bias});
+  const auto g = plan_for(x).backward(x, grad_output, {true, true, want_bias});
   internal::accumulate_grad(weight.mutable_grad(), g.grad_weight);
   if (want_bias) internal::accumulate_grad(bias.mutable_grad(), g.grad_bias);
   return g.grad_input;

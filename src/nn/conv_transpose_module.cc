@@ -75,37 +75,38 @@ void ConvTransposeNdImpl<D>::reset_parameters(Generator* gen) {
 }
 
 template <std::size_t D>
-Tensor ConvTransposeNdImpl<D>::forward(const Tensor& x, const Shape& output_size) const {
+ConvPlan ConvTransposeNdImpl<D>::plan_for(const Tensor& x, const Shape& output_size) const {
   ConvSpec spec = ConvSpec::from(options);
   spec.output_size = output_size;
   const internal::TransposeArgs a = internal::transpose_args_for(spec, x, weight);
   PlanCache& c = *cache_;
   const internal::ParamPrints prints = internal::ParamPrints::of(weight, bias);
-  ConvPlan plan;
-  {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    if (!c.plan.defined() || !c.key.matches(x, weight, bias, prints) || !same_args(a, c.args)) {
-      c.plan = internal::prepare_plan(spec, weight, bias, x);
-      c.args = a;
-      c.key.record(x, weight, bias, prints, internal::prepared_with_fast_winograd(c.plan));
-    }
-    plan = c.plan;
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (!c.plan.defined() || !c.key.matches(x, weight, bias, prints) || !same_args(a, c.args)) {
+    c.plan = internal::prepare_plan(spec, weight, bias, x);
+    c.args = a;
+    c.key.record(x, weight, bias, prints, internal::prepared_with_fast_winograd(c.plan));
   }
-  return plan.run(x);
+  return c.plan;
+}
+
+template <std::size_t D>
+Tensor ConvTransposeNdImpl<D>::forward(const Tensor& x, const Shape& output_size) const {
+  return plan_for(x, output_size).run(x);
 }
 
 template <std::size_t D>
 Tensor ConvTransposeNdImpl<D>::backward(const Tensor& x, const Tensor& grad_output) {
-  internal::TransposeArgs a = internal::transpose_args(ConvSpec::from(options));
-  // forward may have been given an output_size: grad_output's spatial sizes say which. The
-  // options' own size needs no range check (output_padding may reach dilation - 1 there).
+  // forward may have been given an output_size: grad_output's spatial sizes say which (the
+  // plan then checks them as forward(x, output_size) would).
+  Shape output_size;
   if (grad_output.defined() && grad_output.dim() == x.dim() && grad_output.dim() > static_cast<int64_t>(D)) {
     const Shape want(grad_output.sizes().end() - static_cast<std::ptrdiff_t>(D), grad_output.sizes().end());
-    if (internal::make_transpose_params(x, weight, Tensor(), a).in_size != want)
-      a.output_padding = internal::output_padding_for(x, want, a, options.kernel_size().vec());
+    const internal::TransposeArgs a = internal::transpose_args(ConvSpec::from(options));
+    if (internal::make_transpose_params(x, weight, Tensor(), a).in_size != want) output_size = want;
   }
   const bool want_bias = bias.defined();
-  const auto g = internal::conv_transpose_backward(grad_output, x, weight, a, {true, true, want_bias});
+  const auto g = plan_for(x, output_size).backward(x, grad_output, {true, true, want_bias});
   internal::accumulate_grad(weight.mutable_grad(), g.grad_weight);
   if (want_bias) internal::accumulate_grad(bias.mutable_grad(), g.grad_bias);
   return g.grad_input;

@@ -42,33 +42,46 @@ std::vector<Tensor> from_gradients(BenchDirection dir, const F::ConvGradients& g
 }
 
 template <std::size_t D>
+F::ConvTransposeFuncOptions<D> transposed_func_options(const BenchShape& s, const char* algorithm) {
+  return F::ConvTransposeFuncOptions<D>()
+      .stride(s.stride)
+      .padding(s.padding)
+      .output_padding(s.output_padding.empty() ? Shape(D, 0) : s.output_padding)
+      .dilation(s.dilation)
+      .groups(s.groups)
+      .algorithm(algorithm);
+}
+
+template <std::size_t D>
+F::ConvFuncOptions<D> func_options(const BenchShape& s, const char* algorithm) {
+  return F::ConvFuncOptions<D>().stride(s.stride).padding(s.padding).dilation(s.dilation).groups(s.groups).algorithm(
+      algorithm);
+}
+
+F::OutputMask mask_of(BenchDirection dir) {
+  return dir == BenchDirection::bwd_data ? F::OutputMask{true, false, false} : F::OutputMask{false, true, true};
+}
+
+template <std::size_t D>
 std::vector<Tensor> outputs_d(const BenchShape& s, BenchDirection dir, const BenchData& d, bool reference) {
   const char* algorithm = reference ? "reference" : "auto";
-  const F::OutputMask mask = dir == BenchDirection::bwd_data ? F::OutputMask{true, false, false}
-                                                             : F::OutputMask{false, true, true};
   if (s.transposed) {
-    const auto o = F::ConvTransposeFuncOptions<D>()
-                       .stride(s.stride)
-                       .padding(s.padding)
-                       .output_padding(s.output_padding.empty() ? Shape(D, 0) : s.output_padding)
-                       .dilation(s.dilation)
-                       .groups(s.groups)
-                       .algorithm(algorithm);
-    if (dir != BenchDirection::fwd) return from_gradients(dir, F::conv_transpose_backward(d.dy, d.x, d.w, o, mask));
+    const auto o = transposed_func_options<D>(s, algorithm);
+    if (dir != BenchDirection::fwd) return from_gradients(dir, F::conv_transpose_backward(d.dy, d.x, d.w, o, mask_of(dir)));
     if constexpr (D == 1) return {F::conv_transpose1d(d.x, d.w, d.b, o)};
     else if constexpr (D == 2) return {F::conv_transpose2d(d.x, d.w, d.b, o)};
     else return {F::conv_transpose3d(d.x, d.w, d.b, o)};
   }
-  const auto o = F::ConvFuncOptions<D>()
-                     .stride(s.stride)
-                     .padding(s.padding)
-                     .dilation(s.dilation)
-                     .groups(s.groups)
-                     .algorithm(algorithm);
-  if (dir != BenchDirection::fwd) return from_gradients(dir, F::conv_backward(d.dy, d.x, d.w, o, mask));
+  const auto o = func_options<D>(s, algorithm);
+  if (dir != BenchDirection::fwd) return from_gradients(dir, F::conv_backward(d.dy, d.x, d.w, o, mask_of(dir)));
   if constexpr (D == 1) return {F::conv1d(d.x, d.w, d.b, o)};
   else if constexpr (D == 2) return {F::conv2d(d.x, d.w, d.b, o)};
   else return {F::conv3d(d.x, d.w, d.b, o)};
+}
+
+template <std::size_t D>
+ConvSpec spec_d(const BenchShape& s) {
+  return s.transposed ? ConvSpec::from(transposed_func_options<D>(s, "auto")) : ConvSpec::from(func_options<D>(s, "auto"));
 }
 
 // 2048 positions in [0, numel) picked by splitmix64, after the first and the last element:
@@ -101,6 +114,16 @@ BenchData make_bench_data(const BenchShape& s, bool with_grad) {
   }
   if (with_grad) d.dy = randn(ys);
   return d;
+}
+
+std::function<std::vector<Tensor>()> convkit_prepared(const BenchShape& s, BenchDirection dir, const BenchData& d) {
+  const ConvSpec spec = s.dim() == 1 ? spec_d<1>(s) : s.dim() == 2 ? spec_d<2>(s) : spec_d<3>(s);
+  auto plan = std::make_shared<ConvPlan>();
+  return [plan, spec, dir, &d] {
+    if (!plan->defined()) *plan = prepare(spec, d.w, d.b, d.x.sizes());
+    if (dir == BenchDirection::fwd) return std::vector<Tensor>{plan->run(d.x)};
+    return from_gradients(dir, plan->backward(d.x, d.dy, mask_of(dir)));
+  };
 }
 
 std::vector<Tensor> convkit_outputs(const BenchShape& s, BenchDirection dir, const BenchData& data, bool reference) {

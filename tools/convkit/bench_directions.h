@@ -5,6 +5,8 @@
 // functional API here.
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,6 +35,11 @@ BenchData make_bench_data(const BenchShape& s, bool with_grad);
 /// F::convNd / conv_backward for a convolution, F::conv_transposeNd / conv_transpose_backward
 /// for a transposed layer. reference: with .algorithm("reference").
 std::vector<Tensor> convkit_outputs(const BenchShape& s, BenchDirection dir, const BenchData& data, bool reference);
+
+/// The same results from a ConvPlan, as a module's forward and backward run them: the first
+/// call prepares the plan (checks, algorithm choice, weight packing) and runs it, later calls
+/// reuse it (and the gradient plans its first backward made). d must outlive the function.
+std::function<std::vector<Tensor>()> convkit_prepared(const BenchShape& s, BenchDirection dir, const BenchData& d);
 
 /// Multiply-adds above which the reference loops are too slow to run per (shape, direction):
 /// 2e9 for a convolution's forward (as before directions existed), 2e8 for the rest.

@@ -11,6 +11,10 @@
 #include "convkit/random.h"
 #include "convkit/tensor.h"
 
+namespace convkit {
+class ConvPlan;
+}  // namespace convkit
+
 namespace convkit::nn {
 
 namespace detail {
@@ -47,7 +51,8 @@ class CONVKIT_API ConvNdImpl {
   /// The gradients of forward(x) for the gradient grad_output of its output: adds
   /// grad_weight to weight.grad() and grad_bias to bias.grad() (accumulating, as PyTorch's
   /// autograd does: call zero_grad() between steps) and returns grad_input (x's shape).
-  /// Bitwise the same for any thread count.
+  /// Bitwise the same for any thread count. Its gradient plans are kept with the forward's
+  /// (made on the first backward for the shape and weights).
   Tensor backward(const Tensor& x, const Tensor& grad_output);
   /// Clears weight.grad() and bias.grad() (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
@@ -95,6 +100,8 @@ class CONVKIT_API ConvNdImpl {
  private:
   struct PlanCache;
   detail::CacheSlot<PlanCache> cache_;
+  // The cached plan for x and the current weight and bias, made anew when any changed.
+  ConvPlan plan_for(const Tensor& x) const;
 };
 
 extern template class ConvNdImpl<1>;
@@ -158,6 +165,7 @@ class CONVKIT_API ConvTransposeNdImpl {
   // bias it was made for, like ConvNd's.
   struct PlanCache;
   detail::CacheSlot<PlanCache> cache_;
+  ConvPlan plan_for(const Tensor& x, const Shape& output_size) const;
 };
 
 extern template class ConvTransposeNdImpl<1>;
