@@ -38,11 +38,13 @@ def _to_torch(t):
 
 class _Conv(_torch.autograd.Function):
     """y = conv(x, weight, bias) as a ConvSpec says (through `plan` when given: a ConvPlan of the
-    same weight, bias and input shape); backward is convkit's conv_backward."""
+    same weight, bias and input shape, whose backward keeps its gradient plans); backward is
+    convkit's conv_backward otherwise."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, spec, plan=None):
         ctx.spec = spec
+        ctx.plan = plan
         ctx.has_bias = bias is not None
         ctx.save_for_backward(x, weight)
         if plan is not None:
@@ -58,8 +60,11 @@ class _Conv(_torch.autograd.Function):
         mask = [bool(need[0]), bool(need[1]), bool(ctx.has_bias and need[2])]
         # autograd often hands over an expanded gradient (stride 0, from y.sum()): torch's own
         # copy makes it dense fastest.
-        gx, gw, gb = _convkit.conv_backward(_to_convkit(grad_output.contiguous()), _to_convkit(x),
-                                            _to_convkit(weight), ctx.spec, mask)
+        gy = _to_convkit(grad_output.contiguous())
+        if ctx.plan is not None:
+            gx, gw, gb = ctx.plan.backward(_to_convkit(x), gy, mask)
+        else:
+            gx, gw, gb = _convkit.conv_backward(gy, _to_convkit(x), _to_convkit(weight), ctx.spec, mask)
         return _to_torch(gx), _to_torch(gw), _to_torch(gb), None, None
 
 

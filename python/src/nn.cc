@@ -88,6 +88,16 @@ void bind_spec(py::module_& m) {
         }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("spec"), py::arg("output_mask"));
   py::class_<ConvPlan>(m, "ConvPlan", "One layer prepared once (checked, weights packed); run() from any thread.")
       .def("run", &ConvPlan::run, py::arg("input"), py::call_guard<py::gil_scoped_release>())
+      .def("backward", [](const ConvPlan& p, const Tensor& x, const Tensor& gy, std::array<bool, 3> mask) {
+             F::ConvGradients g;
+             {
+               py::gil_scoped_release nogil;
+               g = p.backward(x, gy, mask);
+             }
+             return py::make_tuple(maybe(g.grad_input), maybe(g.grad_weight), maybe(g.grad_bias));
+           }, py::arg("input"), py::arg("grad_output"), py::arg("output_mask") = std::array<bool, 3>{true, true, true},
+           "(grad_input, grad_weight, grad_bias) of run(input) for grad_output, each None unless output_mask asks "
+           "for it; the gradient plans are made on the first call and kept.")
       .def_property_readonly("input_shape", &ConvPlan::input_shape)
       .def_property_readonly("output_shape", &ConvPlan::output_shape)
       .def_property_readonly("algorithm", [](const ConvPlan& p) { return std::string(p.algorithm()); })

@@ -100,6 +100,7 @@ def test_prepacked_plan_is_reused_until_the_weight_or_shape_changes(convkit_call
     del convkit_calls[:]
     l1, l2 = train(net, inputs, target, steps=3), train(ref, inputs, target, steps=3)
     assert convkit_calls.count("p") == 3 * 5 and abs(l1 - l2) <= 1e-4 * (1 + abs(l2))
+    assert "b" not in convkit_calls  # gradients through the plans' backward, which keeps its plans
 
 
 def test_second_derivatives_are_refused_clearly():
