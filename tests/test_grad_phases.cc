@@ -1,6 +1,6 @@
 // Strided input gradients and transposed convolutions whose kernels are no larger than their
-// strides run as stride-1 forwards, one per input phase (when their layers have 16 input
-// channels per group or several groups); the others col2im. The strided configurations of the
+// strides, or whose phases are large, run as stride-1 forwards, one per input phase (when
+// their layers have 16 input channels per group or several groups); the others col2im. The strided configurations of the
 // gradient sweep, widened to such channels and kernels, against the reference under every ISA
 // cap, and the same bits for any thread count.
 #include "grad_sweep.h"
@@ -126,6 +126,53 @@ TEST(GradPhases, KernelsSmallerThanTheStrideAndTheSameBitsForAnyThreadCount) {
     EXPECT_TRUE(all_close(got[0], want, dtype_tolerance(kFloat32)));
     EXPECT_TRUE(bitwise_equal(got[1], got[0]));
     EXPECT_TRUE(bitwise_equal(got[2], got[0]));
+  }
+}
+
+TEST(GradPhases, KernelsLargerThanTheStrideOverManyPositions) {
+  // Phases of at least 512 positions take the phase form with several taps each: ResNet's 3x3
+  // stride 2 (odd sizes: phases of unequal lengths, and a flipped kernel), a dilated one whose
+  // phases each get all taps, and a long 1-d one (wav2vec2's 3-tap stride 2).
+  struct Case {
+    Shape x, w, stride, dilation, pad;
+    bool flip;
+  };
+  const Case cases[] = {
+      {{1, 17, 47, 50}, {20, 17, 3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+      {{1, 16, 46, 48}, {12, 16, 3, 3}, {2, 2}, {1, 1}, {1, 0}, true},
+      {{1, 16, 48, 48}, {8, 16, 3, 3}, {2, 2}, {2, 2}, {2, 2}, false},
+      {{2, 16, 1101}, {24, 16, 3}, {2}, {1}, {0}, false},
+  };
+  Generator gen(45);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x) + " " + shape_str(c.w));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const ConvMode mode = c.flip ? ConvMode::Convolution : ConvMode::CrossCorrelation;
+    const auto grad = [&](const char* algorithm, const Tensor* gy_in) {
+      if (c.x.size() == 3) {
+        const auto o = F::Conv1dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad).conv_mode(mode).algorithm(algorithm);
+        const Tensor gy = gy_in ? *gy_in : randn(F::conv1d(x, w, {}, o).sizes(), kFloat32, &gen);
+        return std::make_pair(gy, F::conv_backward(gy, x, w, o, {true, false, false}).grad_input);
+      }
+      const auto o = F::Conv2dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad).conv_mode(mode).algorithm(algorithm);
+      const Tensor gy = gy_in ? *gy_in : randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+      return std::make_pair(gy, F::conv_backward(gy, x, w, o, {true, false, false}).grad_input);
+    };
+    const auto [gy, want] = grad("reference", nullptr);
+    const int before = get_num_threads();
+    std::vector<Tensor> got;
+    for (int n : {1, 2, 3}) {
+      set_num_threads(n);
+      got.push_back(grad("auto", &gy).second);
+    }
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(got[0], want, dtype_tolerance(kFloat32)));
+    EXPECT_TRUE(bitwise_equal(got[1], got[0]));
+    EXPECT_TRUE(bitwise_equal(got[2], got[0]));
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      EXPECT_TRUE(all_close(grad("auto", &gy).second, want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+    }
   }
 }
 
