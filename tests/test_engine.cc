@@ -718,6 +718,13 @@ TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
             ASSERT_EQ(dst2[static_cast<std::size_t>(r * dst_rs + t)],
                       t < n ? src2[static_cast<std::size_t>(r * src_rs + t * stride)] : -1.0f)
                 << "row " << r << " column " << t;
+        // The scatter form: dst[t * stride] = src[t], nothing else written (the last element
+        // written is the last of dst).
+        std::vector<float> dst3(static_cast<std::size_t>((n - 1) * stride + 1), -1.0f);
+        ks[ki].scatter(src.data(), n, dst3.data(), stride);
+        for (int64_t i = 0; i < static_cast<int64_t>(dst3.size()); ++i)
+          ASSERT_EQ(dst3[static_cast<std::size_t>(i)], i % stride == 0 ? src[static_cast<std::size_t>(i / stride)] : -1.0f)
+              << "element " << i;
       }
   }
 }

@@ -132,16 +132,19 @@ TEST(GradPhases, KernelsSmallerThanTheStrideAndTheSameBitsForAnyThreadCount) {
 TEST(GradPhases, KernelsLargerThanTheStrideOverManyPositions) {
   // Phases of at least 512 positions take the phase form with several taps each: ResNet's 3x3
   // stride 2 (odd sizes: phases of unequal lengths, and a flipped kernel), a dilated one whose
-  // phases each get all taps, and a long 1-d one (wav2vec2's 3-tap stride 2).
+  // phases each get all taps, a long 1-d one (wav2vec2's 3-tap stride 2) and a depthwise one
+  // (MobileNetV2's, its phases on the depthwise forward).
   struct Case {
     Shape x, w, stride, dilation, pad;
     bool flip;
+    int64_t groups = 1;
   };
   const Case cases[] = {
       {{1, 17, 47, 50}, {20, 17, 3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
       {{1, 16, 46, 48}, {12, 16, 3, 3}, {2, 2}, {1, 1}, {1, 0}, true},
       {{1, 16, 48, 48}, {8, 16, 3, 3}, {2, 2}, {2, 2}, {2, 2}, false},
       {{2, 16, 1101}, {24, 16, 3}, {2}, {1}, {0}, false},
+      {{1, 24, 47, 50}, {48, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, false, 24},  // depthwise, multiplier 2
   };
   Generator gen(45);
   for (const Case& c : cases) {
@@ -150,11 +153,11 @@ TEST(GradPhases, KernelsLargerThanTheStrideOverManyPositions) {
     const ConvMode mode = c.flip ? ConvMode::Convolution : ConvMode::CrossCorrelation;
     const auto grad = [&](const char* algorithm, const Tensor* gy_in) {
       if (c.x.size() == 3) {
-        const auto o = F::Conv1dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad).conv_mode(mode).algorithm(algorithm);
+        const auto o = F::Conv1dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad).conv_mode(mode).groups(c.groups).algorithm(algorithm);
         const Tensor gy = gy_in ? *gy_in : randn(F::conv1d(x, w, {}, o).sizes(), kFloat32, &gen);
         return std::make_pair(gy, F::conv_backward(gy, x, w, o, {true, false, false}).grad_input);
       }
-      const auto o = F::Conv2dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad).conv_mode(mode).algorithm(algorithm);
+      const auto o = F::Conv2dFuncOptions().stride(c.stride).dilation(c.dilation).padding(c.pad).conv_mode(mode).groups(c.groups).algorithm(algorithm);
       const Tensor gy = gy_in ? *gy_in : randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
       return std::make_pair(gy, F::conv_backward(gy, x, w, o, {true, false, false}).grad_input);
     };

@@ -7,6 +7,9 @@
 // copy_f32_strided_<isa>_rows(src, stride, n, rows, src_rs, dst, dst_rs): the same for rows
 // r < rows, dst[r * dst_rs + t] = src[r * src_rs + t * stride] (padded input rows filled in
 // one call: per-row calls cost more than a short row's copy).
+//
+// copy_f32_strided_<isa>_scatter(src, n, dst, stride): the reverse, dst[t * stride] = src[t]
+// for t < n; writes only those elements of dst (a phase's row into every stride-th element).
 #pragma once
 
 #include <cstdint>
@@ -20,17 +23,21 @@ using CopyStridedF32Fn = void (*)(const float* src, int64_t stride, int64_t n, f
 using CopyRowsF32Fn = void (*)(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,
                                int64_t dst_rs);
 
+using CopyScatterF32Fn = void (*)(const float* src, int64_t n, float* dst, int64_t stride);
+
 struct CopyKernel {
   const char* name;
   internal::Isa isa;
   CopyStridedF32Fn fn;
   CopyRowsF32Fn rows;
+  CopyScatterF32Fn scatter;
 };
 
-#define CONVKIT_COPY_KERNEL(isa, name)                                          \
-  void name(const float* src, int64_t stride, int64_t n, float* dst);            \
-  void name##_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst, \
-                   int64_t dst_rs);
+#define CONVKIT_COPY_KERNEL(isa, name)                                                                      \
+  void name(const float* src, int64_t stride, int64_t n, float* dst);                                        \
+  void name##_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,    \
+                   int64_t dst_rs);                                                                          \
+  void name##_scatter(const float* src, int64_t n, float* dst, int64_t stride);
 #include "kernels/copy/kernels.inc"
 #undef CONVKIT_COPY_KERNEL
 

@@ -60,4 +60,34 @@ void copy_f32_strided_avx512_rows(const float* src, int64_t stride, int64_t n, i
   for (int64_t r = 0; r < rows; ++r) strided(src + r * src_rs, stride, n, dst + r * dst_rs);
 }
 
+void copy_f32_strided_avx512_scatter(const float* src, int64_t n, float* dst, int64_t stride) {
+  int64_t t = 0;
+  if (stride == 1) {
+    strided(src, 1, n, dst);
+    return;
+  }
+  if (stride == 2) {
+    // 16 values at a time: each half permuted into the even lanes of a vector, stored under
+    // the even-lane mask (the odd elements, another phase's, are not touched).
+    constexpr __mmask16 even = 0x5555;
+    const __m512i lo_half = _mm512_setr_epi32(0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0);
+    const __m512i hi_half = _mm512_setr_epi32(8, 0, 9, 0, 10, 0, 11, 0, 12, 0, 13, 0, 14, 0, 15, 0);
+    for (; t + 16 <= n; t += 16) {
+      const __m512 v = _mm512_loadu_ps(src + t);
+      _mm512_mask_storeu_ps(dst + 2 * t, even, _mm512_maskz_permutexvar_ps(even, lo_half, v));
+      _mm512_mask_storeu_ps(dst + 2 * t + 16, even, _mm512_maskz_permutexvar_ps(even, hi_half, v));
+    }
+    if (const int64_t r = n - t; r > 0) {  // r < 16 values: 2r - 1 elements from dst[2t] on
+      const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << r) - 1), src + t);
+      const int64_t m = 2 * r - 1;
+      const auto lo = static_cast<__mmask16>(even & (m >= 16 ? 0xffffu : (1u << m) - 1));
+      const auto hi = static_cast<__mmask16>(even & (m > 16 ? (1u << (m - 16)) - 1 : 0u));
+      _mm512_mask_storeu_ps(dst + 2 * t, lo, _mm512_maskz_permutexvar_ps(even, lo_half, v));
+      if (hi) _mm512_mask_storeu_ps(dst + 2 * t + 16, hi, _mm512_maskz_permutexvar_ps(even, hi_half, v));
+    }
+    return;
+  }
+  for (; t < n; ++t) dst[t * stride] = src[t];
+}
+
 }  // namespace convkit::kernels

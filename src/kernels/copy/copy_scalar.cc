@@ -18,4 +18,8 @@ void copy_f32_strided_scalar_rows(const float* src, int64_t stride, int64_t n, i
   for (int64_t r = 0; r < rows; ++r) copy_f32_strided_scalar(src + r * src_rs, stride, n, dst + r * dst_rs);
 }
 
+void copy_f32_strided_scalar_scatter(const float* src, int64_t n, float* dst, int64_t stride) {
+  for (int64_t t = 0; t < n; ++t) dst[t * stride] = src[t];
+}
+
 }  // namespace convkit::kernels
