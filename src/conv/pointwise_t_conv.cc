@@ -106,10 +106,24 @@ class PointwiseTPlan : public ConvPlan {
     }
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1);
     const float* xp = x.const_data<float>();
+    // Contiguous planes (the usual case): positions q0 .. q0 + MR - 1 of a channel are
+    // consecutive floats, so the panel is one short copy per channel (a gather per element,
+    // channels xs1 apart, cost a tenth of ResNet-50 res5's input gradient).
+    const bool plane_contiguous =
+        (S[2] == 1 || xs[2] == 1) && (S[1] == 1 || xs[1] == S[2]) && (S[0] == 1 || xs[0] == S[1] * S[2]);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t np = 0; np < p.N * panels; ++np) {
       const int64_t n = np / panels, ip = np % panels;
       const float* xn = xp + n * xs0;
+      if (plane_contiguous) {
+        const int64_t q0 = ip * mr_, cnt = std::min(mr_, P_ - q0);
+        float* panel = xt_all + n * xt_floats + ip * K_ * mr_;
+        for (int64_t ci = 0; ci < K_; ++ci) {
+          std::copy(xn + ci * xs1 + q0, xn + ci * xs1 + q0 + cnt, panel + ci * mr_);
+          std::fill(panel + ci * mr_ + cnt, panel + (ci + 1) * mr_, 0.0f);
+        }
+        continue;
+      }
       for (int64_t i = 0; i < mr_; ++i) {
         const int64_t q = ip * mr_ + i;
         float* col = xt_all + n * xt_floats + ip * K_ * mr_ + i;
