@@ -292,6 +292,27 @@ TEST(Plan, BackwardGivesConvBackwardsBitsAndKeepsItsPlans) {
   }
 }
 
+TEST(Plan, BackwardFollowsTheWinogradSettingItWasPreparedWith) {
+  // The input gradient of a stride-1 3x3 layer is a forward that Winograd may serve: the
+  // plan's backward, made after the setting changed, still follows the one it was prepared
+  // with, as its forward does.
+  manual_seed(8);
+  const Tensor w = randn({32, 32, 3, 3}), x = randn({1, 32, 12, 12});
+  ConvSpec s;
+  s.pad_lo = {1};
+  const bool before = allow_fast_winograd();
+  set_allow_fast_winograd(false);
+  const ConvPlan plan = prepare(s, w, {}, x.sizes());
+  const Tensor gy = randn(plan.output_shape());
+  const Tensor want = F::conv_backward(gy, x, w, s, {true, false, false}).grad_input;
+  set_allow_fast_winograd(true);
+  const Tensor winograd = F::conv_backward(gy, x, w, s, {true, false, false}).grad_input;
+  const Tensor got = plan.backward(x, gy, {true, false, false}).grad_input;
+  set_allow_fast_winograd(before);
+  EXPECT_FALSE(bitwise_equal(winograd, want));  // (else this test could not tell them apart)
+  EXPECT_TRUE(bitwise_equal(got, want));
+}
+
 TEST(Plan, ConcurrentBackwardsGiveTheSameBits) {
   manual_seed(6);
   const Tensor w = randn({32, 16, 3, 3}), b = randn({32});

@@ -54,7 +54,8 @@ Tensor conj_if_complex(const Tensor& t) {
   return c;
 }
 
-std::unique_ptr<GradientPlans> GradientPlans::for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args) {
+std::unique_ptr<GradientPlans> GradientPlans::for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args,
+                                                       bool fast_winograd) {
   // The forward call's params; gradients are its other two directions.
   const ConvCall c = prepare_conv(x, w_any, Tensor(), args);
   std::unique_ptr<GradientPlans> g(new GradientPlans());
@@ -62,6 +63,7 @@ std::unique_ptr<GradientPlans> GradientPlans::for_conv(const Tensor& x, const Te
   g->w_ = conj_if_complex(c.w);
   g->w_shape_ = w_any.sizes();
   g->algorithm_ = args.algorithm;
+  g->fast_winograd_ = fast_winograd;
   return g;
 }
 
@@ -88,7 +90,7 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
         ConvParams q = p;
         q.direction = Direction::BackwardData;
         q.has_bias = false;
-        data_ = make_backward_data_plan(q, w_, Tensor(), algorithm_);
+        data_ = make_backward_data_plan(q, w_, Tensor(), algorithm_, fast_winograd_);
       });
       Shape shape{p.N, p.C_in};
       shape.insert(shape.end(), p.in_size.begin(), p.in_size.end());
@@ -135,13 +137,13 @@ Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy) const {
 
 ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w_any, const ConvArgs& args,
                             OutputMask mask) {
-  return GradientPlans::for_conv(x, w_any, args)->run(gy, x, mask);
+  return GradientPlans::for_conv(x, w_any, args, allow_fast_winograd())->run(gy, x, mask);
 }
 
 std::unique_ptr<BackwardDataPlan> make_transpose_plan(const Tensor& x, const Tensor& w, const Tensor& b,
                                                       const TransposeArgs& args) {
   return make_backward_data_plan(make_transpose_params(x, w, b, args), w, b.defined() ? b.contiguous() : b,
-                                 args.algorithm);
+                                 args.algorithm, allow_fast_winograd());
 }
 
 Tensor run_transpose_plan(const BackwardDataPlan& plan, const Tensor& x) {

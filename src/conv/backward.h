@@ -33,8 +33,11 @@ nn::functional::ConvGradients conv_transpose_backward(const Tensor& gy, const Te
 /// run() is const and thread-safe (each plan is made once, under std::call_once).
 class GradientPlans {
  public:
-  /// conv(x, w_any, ., args); w_any in PyTorch's or MegEngine's layout.
-  static std::unique_ptr<GradientPlans> for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args);
+  /// conv(x, w_any, ., args); w_any in PyTorch's or MegEngine's layout. fast_winograd: whether
+  /// the forwards its input gradient may run take fast Winograd (read when the plans are
+  /// made, so that a plan's gradients follow the setting its forward was prepared with).
+  static std::unique_ptr<GradientPlans> for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args,
+                                                 bool fast_winograd);
   /// conv_transpose(x, w, ., args), its stride-1 gradients routed as allow_fast_winograd says.
   static std::unique_ptr<GradientPlans> for_transpose(const Tensor& x, const Tensor& w, const TransposeArgs& args,
                                                       bool fast_winograd);

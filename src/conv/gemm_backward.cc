@@ -468,7 +468,7 @@ Tensor swapped_weight(const ConvParams& p, const ConvParams& f, const Tensor& w)
 // (conv_mode toggled), padding (K - 1) * d - pad on each side. Every forward path serves it.
 class ForwardBackwardDataPlan : public BackwardDataPlan {
  public:
-  ForwardBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b) {
+  ForwardBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b, bool winograd) {
     params = p;
     ConvParams f = p;
     f.direction = Direction::Forward;
@@ -485,7 +485,7 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
     f.has_bias = b.defined();
     // The weight was checked finite by make_backward_data_plan: the forward's plan is made for
     // the choice alone, without a second scan.
-    fwd_ = make_plan_for(f, swapped_weight(p, f, w), b, select_algorithm(f, Algorithm::Auto, allow_fast_winograd()));
+    fwd_ = make_plan_for(f, swapped_weight(p, f, w), b, select_algorithm(f, Algorithm::Auto, winograd));
   }
   void run(const Tensor& gy, Tensor& gx) const override { fwd_->run(gy, gx); }
   int64_t memory_bytes() const override { return fwd_->memory_bytes(); }
@@ -494,9 +494,10 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
   std::unique_ptr<ConvPlan> fwd_;
 };
 
-std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
-  if (backward_data_is_forward(p)) return std::make_unique<ForwardBackwardDataPlan>(p, w, b);
-  if (phases_serve_backward_data(p)) return make_phases_backward_data_plan(p, w, b);
+std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                              bool winograd) {
+  if (backward_data_is_forward(p)) return std::make_unique<ForwardBackwardDataPlan>(p, w, b, winograd);
+  if (phases_serve_backward_data(p)) return make_phases_backward_data_plan(p, w, b, winograd);
   return std::make_unique<GemmBackwardDataPlan>(p, w, b);
 }
 

@@ -2,8 +2,9 @@
 //   Y_g[M = C_out/g, P = prod(S_out)] = A_g[M, Kd = C_in/g * prod(K)] * B[Kd, P]
 // where B is im2col of the input, never materialized whole. Either it is packed block by
 // block (KC x NC) inside BLIS's loops, straight from the user's tensor, with every padding
-// mode and any input strides; or (tap mode, run_taps: several taps, M <= 128) the microkernel
-// reads its rows in place through pointers into the input or a per-image padded copy. A (the
+// mode and any input strides; or (tap mode, run_taps: several taps, M <= 128 or a padded
+// source within half the L2) the microkernel reads its rows in place through pointers into
+// the input or a per-image padded copy. A (the
 // weights) is packed once at plan creation. The output is written in NCHW order (Y_g rows are
 // output channels, columns are output positions), in place or, in tap mode, via a C block.
 #include <omp.h>

@@ -71,8 +71,8 @@ DimPhase dim_phase(const ConvParams& p, int64_t d, int64_t r) {
 
 class PhasesBackwardDataPlan : public BackwardDataPlan {
  public:
-  PhasesBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : copy_(kernels::copy_kernel(max_isa())) {
+  PhasesBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b, bool winograd)
+      : copy_(kernels::copy_kernel(max_isa())), winograd_(winograd) {
     params = p;
     if (b.defined()) bias_ = b.contiguous();
     std::vector<std::vector<DimPhase>> dims(static_cast<std::size_t>(p.dim));
@@ -181,7 +181,7 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
               for (int64_t c : tl[2]) *dst++ = kern[(a * ks[1] + b) * ks[2] + c];
         }
     // The weight was checked finite by make_backward_data_plan: no second scan.
-    ph.plan = make_plan_for(f, v, bias_, select_algorithm(f, Algorithm::Auto, allow_fast_winograd()));
+    ph.plan = make_plan_for(f, v, bias_, select_algorithm(f, Algorithm::Auto, winograd_));
   }
 
   // Plane nc (image and channel) of the phase's result y [N, C_in, *len] to its positions of dx.
@@ -207,6 +207,7 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
   }
 
   const kernels::CopyKernel& copy_;  // its scatter writes a phase's rows into every stride-th element
+  bool winograd_;                    // whether the phases' forwards may take fast Winograd
   Tensor bias_;
   std::vector<Phase> phases_;
   bool uncovered_ = false;  // some positions read no dY (a kernel smaller than the stride)
@@ -246,8 +247,8 @@ bool phases_serve_backward_data(const ConvParams& p) {
 }
 
 std::unique_ptr<BackwardDataPlan> make_phases_backward_data_plan(const ConvParams& p, const Tensor& w,
-                                                                 const Tensor& b) {
-  return std::make_unique<PhasesBackwardDataPlan>(p, w, b);
+                                                                 const Tensor& b, bool winograd) {
+  return std::make_unique<PhasesBackwardDataPlan>(p, w, b, winograd);
 }
 
 }  // namespace convkit::internal

@@ -202,7 +202,7 @@ class ReferenceBackwardWeightsPlan : public BackwardWeightsPlan {
 }  // namespace
 
 std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
-                                                          Algorithm forced) {
+                                                          Algorithm forced, bool winograd) {
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   // As forward: fast paths multiply zeros by every weight (inf * 0 is NaN); the reference
@@ -211,7 +211,7 @@ std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, c
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   log_choice(p, choice);
   std::unique_ptr<BackwardDataPlan> plan;
-  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(p, w, b);
+  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(p, w, b, winograd);
   else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_data_plan(p, w, b);
   else plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
   plan->params = p;

@@ -52,18 +52,20 @@ class BackwardWeightsPlan {
   AlgorithmChoice choice{Algorithm::Reference, ""};
 };
 
-/// Plans for the two gradient directions (p.direction must match); `forced` as for make_plan.
+/// Plans for the two gradient directions (p.direction must match); `forced` and `winograd`
+/// (whether fast Winograd may serve the forwards an input gradient runs) as for make_plan.
 std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
-                                                          Algorithm forced);
+                                                          Algorithm forced, bool winograd);
 std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams& p, Algorithm forced);
 // Their gemm factories (gemm_backward.cc).
-std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                              bool winograd);
 std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p);
 /// Whether a strided backward_data runs as stride-1 forwards per input phase
 /// (phases_backward.cc) rather than col2im, and that plan.
 bool phases_serve_backward_data(const ConvParams& p);
 std::unique_ptr<BackwardDataPlan> make_phases_backward_data_plan(const ConvParams& p, const Tensor& w,
-                                                                 const Tensor& b);
+                                                                 const Tensor& b, bool winograd);
 // The direct ones for few channels per group (depthwise_backward.cc).
 std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                     const Tensor& b);

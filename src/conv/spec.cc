@@ -162,7 +162,7 @@ convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tens
     p->forward = make_plan(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
     p->output_shape = call.params.output_shape();
     if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
-    p->gradients = GradientPlans::for_conv(x, w, args);
+    p->gradients = GradientPlans::for_conv(x, w, args, p->fast_winograd);
   } else {
     const TransposeArgs args = transpose_args_for(spec, x, w);
     p->transposed = make_transpose_plan(x, w, b, args);
