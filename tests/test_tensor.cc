@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <random>
 
 #include "test_util.h"
@@ -134,6 +135,31 @@ TEST(Tensor, ViewsShareStorageAndCopiesDoNot) {
   EXPECT_THROW(a.view({5, -1}), Error);
   EXPECT_THROW(a.size(3), Error);
   EXPECT_THROW(a.permute({0, 0, 1}), Error);
+}
+
+TEST(Tensor, CopiesAndClonesKeepEveryElement) {
+  // Dense tensors of one dtype copy their bytes; any other pair copies element by element:
+  // both against the values arange wrote.
+  std::vector<double> want(37 * 5);
+  std::iota(want.begin(), want.end(), 0.0);
+  for (DType d : {kFloat32, kFloat64, kFloat16, kComplex64}) {
+    SCOPED_TRACE(dtype_name(d));
+    const Tensor a = Tensor::arange(37 * 5).to(d).view({37, 5});
+    EXPECT_EQ(a.clone().to_vector(), want);
+    Tensor b = Tensor::zeros({37, 5}, d);
+    b.copy_(a);
+    EXPECT_EQ(b.to_vector(), want);
+    b.copy_(b);  // onto itself
+    EXPECT_EQ(b.to_vector(), want);
+    Tensor f = Tensor::zeros({37, 5}, kFloat64);
+    f.copy_(a);  // across dtypes
+    EXPECT_EQ(f.to_vector(), want);
+    Tensor t = Tensor::zeros({5, 37}, d);
+    t.copy_(a.transpose(0, 1));  // a strided source
+    EXPECT_EQ(t.transpose(0, 1).contiguous().to_vector(), want);
+  }
+  Tensor e = Tensor::zeros({0, 3});
+  EXPECT_EQ(e.copy_(Tensor::zeros({0, 3})).numel(), 0);
 }
 
 TEST(Tensor, BorrowedMemory) {
