@@ -74,6 +74,8 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
   PhasesBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b, bool winograd)
       : copy_(kernels::copy_kernel(max_isa())), winograd_(winograd) {
     params = p;
+    const Lifted lifted = lift3(p);
+    for (int d = 0; d < 3; ++d) S_[d] = lifted.S[d];
     if (b.defined()) bias_ = b.contiguous();
     std::vector<std::vector<DimPhase>> dims(static_cast<std::size_t>(p.dim));
     int64_t count = 1;
@@ -98,6 +100,7 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
         continue;
       }
       make_phase_plan(ph, wc);
+      place(ph);
       phases_.push_back(std::move(ph));
     }
   }
@@ -141,7 +144,21 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
   struct Phase {
     std::vector<DimPhase> dims;
     std::unique_ptr<ConvPlan> plan;
+    // Where its result goes in a plane of dX, lifted to 3 dims: len positions per dim, the first
+    // at input index first, stride apart.
+    int64_t len[3] = {1, 1, 1}, first[3] = {0, 0, 0}, st[3] = {1, 1, 1};
   };
+
+  void place(Phase& ph) const {
+    const ConvParams& p = params;
+    for (int64_t d = 0; d < p.dim; ++d) {
+      const DimPhase& f = ph.dims[static_cast<std::size_t>(d)];
+      const auto ud = static_cast<std::size_t>(d);
+      ph.len[3 - p.dim + d] = f.len;
+      ph.first[3 - p.dim + d] = f.q0 * p.stride[ud] + f.r - p.pad_lo[ud];  // i of u = 0
+      ph.st[3 - p.dim + d] = p.stride[ud];
+    }
+  }
 
   // The phase's forward: dY (channels C_out) in, its dX positions (channels C_in) out, weight
   // V[g][ci][co][j...] = W[g][co][ci][tap j...], stride 1.
@@ -186,28 +203,19 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
 
   // Plane nc (image and channel) of the phase's result y [N, C_in, *len] to its positions of dx.
   void scatter(const Phase& ph, const float* y, int64_t nc, float* dx) const {
-    const ConvParams& p = params;
-    const Lifted g = lift3(p);
-    int64_t len[3] = {1, 1, 1}, first[3] = {0, 0, 0}, st[3] = {1, 1, 1};
-    for (int64_t d = 0; d < p.dim; ++d) {
-      const DimPhase& f = ph.dims[static_cast<std::size_t>(d)];
-      const auto ud = static_cast<std::size_t>(d);
-      len[3 - p.dim + d] = f.len;
-      first[3 - p.dim + d] = f.q0 * p.stride[ud] + f.r - p.pad_lo[ud];  // i of u = 0
-      st[3 - p.dim + d] = p.stride[ud];
-    }
-    const int64_t yplane = len[0] * len[1] * len[2];
-    const float* from = y + nc * yplane;
-    float* to = dx + nc * (g.S[0] * g.S[1] * g.S[2]);
-    for (int64_t a = 0; a < len[0]; ++a)
-      for (int64_t b = 0; b < len[1]; ++b) {
-        float* row = to + ((first[0] + a * st[0]) * g.S[1] + first[1] + b * st[1]) * g.S[2] + first[2];
-        copy_.scatter(from + (a * len[1] + b) * len[2], len[2], row, st[2]);
+    const int64_t* S = S_;
+    const float* from = y + nc * ph.len[0] * ph.len[1] * ph.len[2];
+    float* to = dx + nc * S[0] * S[1] * S[2];
+    for (int64_t a = 0; a < ph.len[0]; ++a)
+      for (int64_t b = 0; b < ph.len[1]; ++b) {
+        float* row = to + ((ph.first[0] + a * ph.st[0]) * S[1] + ph.first[1] + b * ph.st[1]) * S[2] + ph.first[2];
+        copy_.scatter(from + (a * ph.len[1] + b) * ph.len[2], ph.len[2], row, ph.st[2]);
       }
   }
 
   const kernels::CopyKernel& copy_;  // its scatter writes a phase's rows into every stride-th element
   bool winograd_;                    // whether the phases' forwards may take fast Winograd
+  int64_t S_[3] = {1, 1, 1};         // the input's spatial sizes, lifted to 3 dims
   Tensor bias_;
   std::vector<Phase> phases_;
   bool uncovered_ = false;  // some positions read no dY (a kernel smaller than the stride)
