@@ -373,8 +373,7 @@ class GemmPlan : public ConvPlan {
     // With zero padding, the in-range rows as runs (source and destination each advancing by
     // one step): a run is one call of the copy kernel per column phase, not one per row.
     std::vector<RowRun> runs;
-    const bool zeros = p.padding_mode == PaddingMode::Zeros;
-    if (zeros) {
+    if (p.padding_mode == PaddingMode::Zeros) {
       std::vector<std::pair<int64_t, int64_t>> in_range;  // (destination, source), destinations in order
       for (const auto& [src, dst] : pad_rows)
         if (src >= 0) in_range.emplace_back(dst, src);
@@ -388,6 +387,7 @@ class GemmPlan : public ConvPlan {
           runs.push_back({src, dst, 1, 0, 0});
         }
       }
+      pad_rows.clear();  // the runs copy every in-range row; padding rows stay zero
     }
     float* pad = padded.get(0);
     const int64_t xs_n = x.stride(0), xs_c = x.stride(1);
@@ -409,8 +409,8 @@ class GemmPlan : public ConvPlan {
                 copy_.rows(xc + r.src + (f.ph + s_[2] * f.i0 - lo_[2]) * xs[2], f.i1 - f.i0 > 1 ? s_[2] * xs[2] : 1,
                            f.i1 - f.i0, r.count, r.src_step, base + r.dst + ph * ps + f.i0, r.dst_step);
             }
-          for (const auto& [src, dst] : pad_rows)
-            for (int64_t ph = 0; ph < s_[2] && !zeros; ++ph)
+          for (const auto& [src, dst] : pad_rows)  // (other padding modes: row by row)
+            for (int64_t ph = 0; ph < s_[2]; ++ph)
               fill_padded_phase(src < 0 ? nullptr : xc + src, xs[2], S[2], lo_[2], s_[2],
                                 wphases_[static_cast<std::size_t>(ph)], p.padding_mode, copy_,
                                 base + dst + ph * ps);  // padded_ is zeroed once, each row has a fixed place
