@@ -3,6 +3,7 @@
 // every configuration the forward accepts), the equality of a convolution's grad_input with
 // the transposed convolution of the same weight, determinism over thread counts, every ISA
 // cap against the reference, the modules' gradient accumulation, and PyTorch's messages.
+#include <limits>
 #include <numeric>
 
 #include "conv/backward.h"
@@ -218,11 +219,11 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
     SCOPED_TRACE(describe(c));
     const Tensor x = randn(input_shape(c), kFloat32, &gen), w = randn(weight_shape(c), kFloat32, &gen);
     const Tensor gy = randn(forward(c, x, w).sizes(), kFloat32, &gen);
-    const auto with = [&](Algorithm a) {
+    const auto with = [&](Algorithm a, F::OutputMask mask = {true, true, true}) {
       switch (c.dim) {
-        case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
-        case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
-        default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
+        case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), mask); }
+        case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), mask); }
+        default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), mask); }
       }
     };
     const auto ref = with(Algorithm::Reference);
@@ -234,6 +235,15 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
         EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa);
         EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa);
       }
+      // The weight gradient's two gemm forms, whatever the channel count: per tap on a
+      // channels-last copy of x, and on im2col.
+      for (int64_t min_channels : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
+        internal::set_channels_last_weights_min_channels(min_channels);
+        EXPECT_TRUE(all_close(with(Algorithm::Gemm, {false, true, false}).grad_weight, ref.grad_weight,
+                              dtype_tolerance(kFloat32)))
+            << internal::name_of(isa) << " channels-last from " << min_channels << " channels";
+      }
+      internal::set_channels_last_weights_min_channels(-1);
     }
   }
 }
@@ -329,18 +339,47 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
   const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
   const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"));
   const int before = get_num_threads();
-  std::vector<F::ConvGradients> runs;
+  // The weight gradient both ways: channels-last per tap (30 channels per group) and im2col.
+  for (int64_t min_channels : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
+    SCOPED_TRACE(min_channels);
+    internal::set_channels_last_weights_min_channels(min_channels);
+    std::vector<F::ConvGradients> runs;
+    for (int n : {1, 2, 3}) {
+      set_num_threads(n);
+      runs.push_back(F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("gemm")));
+    }
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(runs[0].grad_input, ref.grad_input, 1e-4));
+    EXPECT_TRUE(all_close(runs[0].grad_weight, ref.grad_weight, 1e-4));
+    for (std::size_t i = 1; i < runs.size(); ++i) {
+      EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
+      EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
+    }
+  }
+  internal::set_channels_last_weights_min_channels(-1);
+}
+
+TEST(Grad, ChannelsLastWeightGradientAddsImageGroupsInOrder) {
+  // The channels-last weight gradient copies a group of images at a time, as many as fit half
+  // the L2: one image of 64 channels on 64 x 64 (1.4 MB copied channels-last) is a group of
+  // its own on L2s up to 2.8 MB, so three images are summed in several passes, each adding
+  // onto the last. Against the reference, with the same bits for 1, 2 and 3 threads.
+  Generator gen(14);
+  const Tensor x = randn({3, 64, 64, 64}, kFloat32, &gen), w = randn({8, 64, 3, 3}, kFloat32, &gen);
+  const auto o = F::Conv2dFuncOptions().padding(1).padding_mode("circular");
+  const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+  const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false});
+  internal::set_channels_last_weights_min_channels(0);
+  const int before = get_num_threads();
+  std::vector<Tensor> runs;
   for (int n : {1, 2, 3}) {
     set_num_threads(n);
-    runs.push_back(F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("gemm")));
+    runs.push_back(F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("gemm"), {false, true, false}).grad_weight);
   }
   set_num_threads(before);
-  EXPECT_TRUE(all_close(runs[0].grad_input, ref.grad_input, 1e-4));
-  EXPECT_TRUE(all_close(runs[0].grad_weight, ref.grad_weight, 1e-4));
-  for (std::size_t i = 1; i < runs.size(); ++i) {
-    EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
-    EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
-  }
+  internal::set_channels_last_weights_min_channels(-1);
+  EXPECT_TRUE(all_close(runs[0], ref.grad_weight, 1e-4));
+  for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
 }
 
 TEST(Grad, SplitReductionsMatchTheReferenceWithTheSameBitsForAnyThreadCount) {
@@ -434,6 +473,10 @@ TEST(Grad, NonFiniteGradientsLandWhereTheReferencePutsThem) {
         EXPECT_EQ(classes(g.grad_input), classes(ref.grad_input)) << at;
         EXPECT_EQ(classes(g.grad_weight), classes(ref.grad_weight)) << at;
         EXPECT_EQ(classes(g.grad_bias), classes(ref.grad_bias)) << at;
+        internal::set_channels_last_weights_min_channels(0);  // the weight gradient's other form
+        EXPECT_EQ(classes(F::conv_backward(gy, x, w, o, {false, true, false}).grad_weight), classes(ref.grad_weight))
+            << at << " channels-last";
+        internal::set_channels_last_weights_min_channels(-1);
       }
     }
   }

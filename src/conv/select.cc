@@ -102,7 +102,10 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                  ? AlgorithmChoice{Algorithm::Depthwise, "few channels per group: a dot product per row and tap"}
                  : AlgorithmChoice{Algorithm::Depthwise, "few channels per group: an axpy per row and tap onto the input"};
     if (p.direction == Direction::BackwardWeights)
-      return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+      return channels_last_serves_weights(p)
+                 ? AlgorithmChoice{Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in "
+                                                    "place, summed over images in a fixed order"}
+                 : AlgorithmChoice{Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
     if (backward_data_is_forward(p))
       return {Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the channel-swapped, "
                                "flipped weight"};

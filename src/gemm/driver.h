@@ -43,6 +43,9 @@ struct Problem {
   /// Whether a task runs several row blocks over each B block (Operands::c must give C in
   /// place): for B packed per block, so that it is packed once per K step, not per row block.
   bool rows_in_task = false;
+  /// Whether C already holds a partial sum the product adds onto (Operands::c must give C in
+  /// place; the reduction is not split): a reduction run in several calls, in call order.
+  bool accumulate = false;
   double flops = 0;  // total, for the thread count
 };
 

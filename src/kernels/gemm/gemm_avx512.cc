@@ -1,4 +1,4 @@
-// AVX-512 gemm microkernels: 12 x 32, 8 x 48 and 24 x 16 tiles in 24 zmm accumulators (named,
+// AVX-512 gemm microkernels: 12 x 32, 8 x 48, 24 x 16 and 6 x 64 tiles in 24 zmm accumulators (named,
 // so they stay in registers).
 #include <immintrin.h>
 
@@ -205,6 +205,71 @@ template <bool kFull, typename Rows>
   }
 }
 
+// 6 x 64: per k step four B loads and six A broadcasts. For products whose columns are
+// whole channel rows of 64, 128, 256 ... (the channels-last weight gradient), where 32- and
+// 48-wide tiles need more broadcasts per FMA or pad the columns.
+template <bool kFull, typename Rows>
+[[gnu::always_inline]] inline void tile_6x64(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m,
+                                             int64_t n, bool accumulate, const float* bias) {
+  const __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z, c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z, c52 = z, c53 = z;
+  // Columns past n are never read (masked loads and stores): vector v holds columns
+  // 16 v .. 16 v + 15.
+  __mmask16 km[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t l = n - 16 * v;
+    km[v] = static_cast<__mmask16>(l >= 16 ? 0xffff : l <= 0 ? 0 : (1u << l) - 1);
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < k; ++p) {
+    const float* b = rows.row(p);
+    const __m512 b0 = load<kFull>(km[0], b), b1 = load<kFull>(km[1], b + 16), b2 = load<kFull>(km[2], b + 32),
+                 b3 = load<kFull>(km[3], b + 48);
+    __m512 ai;
+    ai = _mm512_set1_ps(a[0]);
+    c00 = _mm512_fmadd_ps(ai, b0, c00);
+    c01 = _mm512_fmadd_ps(ai, b1, c01);
+    c02 = _mm512_fmadd_ps(ai, b2, c02);
+    c03 = _mm512_fmadd_ps(ai, b3, c03);
+    ai = _mm512_set1_ps(a[1]);
+    c10 = _mm512_fmadd_ps(ai, b0, c10);
+    c11 = _mm512_fmadd_ps(ai, b1, c11);
+    c12 = _mm512_fmadd_ps(ai, b2, c12);
+    c13 = _mm512_fmadd_ps(ai, b3, c13);
+    ai = _mm512_set1_ps(a[2]);
+    c20 = _mm512_fmadd_ps(ai, b0, c20);
+    c21 = _mm512_fmadd_ps(ai, b1, c21);
+    c22 = _mm512_fmadd_ps(ai, b2, c22);
+    c23 = _mm512_fmadd_ps(ai, b3, c23);
+    ai = _mm512_set1_ps(a[3]);
+    c30 = _mm512_fmadd_ps(ai, b0, c30);
+    c31 = _mm512_fmadd_ps(ai, b1, c31);
+    c32 = _mm512_fmadd_ps(ai, b2, c32);
+    c33 = _mm512_fmadd_ps(ai, b3, c33);
+    ai = _mm512_set1_ps(a[4]);
+    c40 = _mm512_fmadd_ps(ai, b0, c40);
+    c41 = _mm512_fmadd_ps(ai, b1, c41);
+    c42 = _mm512_fmadd_ps(ai, b2, c42);
+    c43 = _mm512_fmadd_ps(ai, b3, c43);
+    ai = _mm512_set1_ps(a[5]);
+    c50 = _mm512_fmadd_ps(ai, b0, c50);
+    c51 = _mm512_fmadd_ps(ai, b1, c51);
+    c52 = _mm512_fmadd_ps(ai, b2, c52);
+    c53 = _mm512_fmadd_ps(ai, b3, c53);
+    a += 6;
+  }
+  const __m512 acc[6][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+  // Rows past m are skipped, columns past n masked off: no spill on edge tiles.
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int v = 0; v < 4; ++v) {
+      const __m512 init = accumulate ? _mm512_maskz_loadu_ps(km[v], ci + 16 * v)
+                                     : bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+      _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_add_ps(init, acc[i][v]));
+    }
+  }
+}
+
 // Calls f with std::true_type for a full-width tile (plain B loads), else std::false_type.
 template <typename F>
 [[gnu::always_inline]] inline void full_or_edge(bool full, F&& f) {
@@ -241,6 +306,15 @@ void gemm_f32_24x16_avx512(int64_t k, const float* a, const float* b, int64_t ld
 void gemm_f32_24x16_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                                 int64_t m, int64_t n, bool accumulate, const float* bias) {
   full_or_edge(n == 16, [&](auto full) __attribute__((always_inline)) { tile_24x16<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
+}
+
+void gemm_f32_6x64_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                          int64_t n, bool accumulate, const float* bias) {
+  full_or_edge(n == 64, [&](auto full) __attribute__((always_inline)) { tile_6x64<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
+}
+void gemm_f32_6x64_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
+                               int64_t m, int64_t n, bool accumulate, const float* bias) {
+  full_or_edge(n == 64, [&](auto full) __attribute__((always_inline)) { tile_6x64<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
 }
 
 }  // namespace convkit::kernels

@@ -1,6 +1,6 @@
 // AVX-512 transposing pack: 16x16 blocks in registers (unpack, shuffle, two 128-bit lane
-// shuffles; stride-2 sources compacted with one permute, other strides gathered); 8-row groups
-// use the 8x8 AVX form; the rest goes element by element.
+// shuffles; stride-2 sources compacted with one permute, other strides gathered), fewer rows
+// masked; 8 rows use the 8x8 AVX form.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -38,11 +38,12 @@ inline __m512 load16(const float* p, int64_t ss, int64_t n) {
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), first(n), idx, p, 4);
 }
 
-// dst[k * ld + i] = s[i][(k0 + k) * ss] for i < 16 and k < n (n <= 16: a short block stores its
-// first n rows).
-inline void block16(const float* const* s, int64_t ss, int64_t k0, int64_t n, float* dst, int64_t ld) {
+// dst[k * ld + i] = s[i][(k0 + k) * ss] for i < rows and k < n (n <= 16: a short block stores
+// its first n rows; rows <= 16: fewer sources are zeros in registers, masked off at the store).
+inline void block16(const float* const* s, int64_t ss, int64_t rows, int64_t k0, int64_t n, float* dst, int64_t ld) {
   __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = load16(s[i] + k0 * ss, ss, n);
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? load16(s[i] + k0 * ss, ss, n) : _mm512_setzero_ps();
+  const __mmask16 cols = first(rows);
   for (int i = 0; i < 16; i += 2) {
     t[i] = unpacklo(r[i], r[i + 1]);
     t[i + 1] = unpackhi(r[i], r[i + 1]);
@@ -64,7 +65,7 @@ inline void block16(const float* const* s, int64_t ss, int64_t k0, int64_t n, fl
     const __m512 out[4] = {lanes<0x88>(a01, b01), lanes<0xDD>(a01, b01), lanes<0x88>(a23, b23),
                            lanes<0xDD>(a23, b23)};
     for (int L = 0; L < 4; ++L)
-      if (4 * L + c < n) _mm512_storeu_ps(dst + (4 * L + c) * ld, out[L]);
+      if (4 * L + c < n) _mm512_mask_storeu_ps(dst + (4 * L + c) * ld, cols, out[L]);
   }
 }
 
@@ -72,8 +73,10 @@ inline void block16(const float* const* s, int64_t ss, int64_t k0, int64_t n, fl
 
 void transpose_f32_16x16_avx512(const float* const* src, int64_t ss, int64_t rows, int64_t len, float* dst,
                                 int64_t ld) {
-  if (rows == 16 && ss <= (int64_t{1} << 26)) {
-    for (int64_t k = 0; k < len; k += 16) block16(src, ss, k, std::min<int64_t>(16, len - k), dst + k * ld, ld);
+  // 16 rows, or any count but the 8 the AVX form takes whole (the 6- and 12-row panels of the
+  // gemm kernels would otherwise go element by element).
+  if (rows != 8 && ss <= (int64_t{1} << 26)) {
+    for (int64_t k = 0; k < len; k += 16) block16(src, ss, rows, k, std::min<int64_t>(16, len - k), dst + k * ld, ld);
     return;
   }
   transpose_by_8(src, ss, rows, len, dst, ld);
