@@ -359,27 +359,46 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
   internal::set_channels_last_weights_min_channels(-1);
 }
 
-TEST(Grad, ChannelsLastWeightGradientAddsImageGroupsInOrder) {
-  // The channels-last weight gradient copies a group of images at a time, as many as fit half
-  // the L2: one image of 64 channels on 64 x 64 (1.4 MB copied channels-last) is a group of
-  // its own on L2s up to 2.8 MB, so three images are summed in several passes, each adding
-  // onto the last. Against the reference, with the same bits for 1, 2 and 3 threads.
+TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
+  // The channels-last weight gradient copies as much of the input at a time as fits half the
+  // L2 (2 MB here: 256K floats), each piece adding onto the sums of those before. Against the
+  // reference, with the same bits for 1, 2 and 3 threads:
+  //   - 64 channels on 64 x 64 (400K floats per image): each image in ranges of output rows;
+  //   - 64 channels on 32 x 32 (104K floats): groups of images, the last one short;
+  //   - a long 1-d signal (276K floats): ranges of outputs along it, the taps dilated.
+  struct Case {
+    Shape x, w;
+    int64_t pad, dilation;
+    const char* mode;
+  };
+  const Case cases[] = {{{3, 64, 64, 64}, {8, 64, 3, 3}, 1, 1, "circular"},
+                        {{5, 64, 32, 32}, {8, 64, 3, 3}, 1, 1, "zeros"},
+                        {{2, 64, 3000}, {8, 64, 3}, 2, 2, "reflect"}};
   Generator gen(14);
-  const Tensor x = randn({3, 64, 64, 64}, kFloat32, &gen), w = randn({8, 64, 3, 3}, kFloat32, &gen);
-  const auto o = F::Conv2dFuncOptions().padding(1).padding_mode("circular");
-  const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
-  const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false});
-  internal::set_channels_last_weights_min_channels(0);
   const int before = get_num_threads();
-  std::vector<Tensor> runs;
-  for (int n : {1, 2, 3}) {
-    set_num_threads(n);
-    runs.push_back(F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("gemm"), {false, true, false}).grad_weight);
+  internal::set_channels_last_weights_min_channels(0);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const bool one_d = c.x.size() == 3;
+    const auto o1 = F::Conv1dFuncOptions().padding(c.pad).dilation(c.dilation).padding_mode(c.mode);
+    const auto o2 = F::Conv2dFuncOptions().padding(c.pad).dilation(c.dilation).padding_mode(c.mode);
+    const Tensor gy = randn(one_d ? F::conv1d(x, w, {}, o1).sizes() : F::conv2d(x, w, {}, o2).sizes(), kFloat32, &gen);
+    auto grad_weight = [&](const char* algorithm) {
+      return one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(algorithm), {false, true, false}).grad_weight
+                   : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(algorithm), {false, true, false}).grad_weight;
+    };
+    const Tensor ref = grad_weight("reference");
+    std::vector<Tensor> runs;
+    for (int n : {1, 2, 3}) {
+      set_num_threads(n);
+      runs.push_back(grad_weight("gemm"));
+    }
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(runs[0], ref, 1e-4));
+    for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
   }
-  set_num_threads(before);
   internal::set_channels_last_weights_min_channels(-1);
-  EXPECT_TRUE(all_close(runs[0], ref.grad_weight, 1e-4));
-  for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
 }
 
 TEST(Grad, SplitReductionsMatchTheReferenceWithTheSameBitsForAnyThreadCount) {
