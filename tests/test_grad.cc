@@ -361,11 +361,15 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
 
 TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
   // The channels-last weight gradient copies as much of the input at a time as fits half the
-  // L2 (2 MB here: 256K floats), each piece adding onto the sums of those before. Against the
-  // reference, with the same bits for 1, 2 and 3 threads:
-  //   - 64 channels on 64 x 64 (400K floats per image): each image in ranges of output rows;
-  //   - 64 channels on 32 x 32 (104K floats): groups of images, the last one short;
-  //   - a long 1-d signal (276K floats): ranges of outputs along it, the taps dilated.
+  // L2, each piece adding onto the sums of those before; with enough pieces and small
+  // products, up to 8 chunks of pieces run in parallel into partial sums added in order.
+  // Against the reference, with the same bits for 1, 2 and 3 threads. With a 2 MB L2:
+  //   - 64 channels on 64 x 64, three images: 9 pieces of row ranges in 8 chunks;
+  //   - 64 channels on 32 x 32, five images: 10 pieces of half an image;
+  //   - 17 small images: pieces of 2 images, the last one short;
+  //   - a long 1-d signal: 8 ranges of outputs, the taps dilated;
+  //   - 2048 channels on 300 positions: 3 ranges too short to chunk, one after the other;
+  //   - products of 1.4 MB over 12 small images: groups of 11 images, one after the other.
   struct Case {
     Shape x, w;
     int64_t pad, dilation;
@@ -373,7 +377,10 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
   };
   const Case cases[] = {{{3, 64, 64, 64}, {8, 64, 3, 3}, 1, 1, "circular"},
                         {{5, 64, 32, 32}, {8, 64, 3, 3}, 1, 1, "zeros"},
-                        {{2, 64, 3000}, {8, 64, 3}, 2, 2, "reflect"}};
+                        {{17, 40, 10, 10}, {8, 40, 3, 3}, 1, 1, "zeros"},
+                        {{2, 64, 3000}, {8, 64, 3}, 2, 2, "reflect"},
+                        {{1, 2048, 300}, {8, 2048, 3}, 1, 1, "replicate"},
+                        {{12, 256, 6, 6}, {160, 256, 3, 3}, 1, 1, "zeros"}};
   Generator gen(14);
   const int before = get_num_threads();
   internal::set_channels_last_weights_min_channels(0);
