@@ -54,7 +54,7 @@ int64_t floats_per_image(const ConvParams& p, int64_t mr) {
 }
 
 const kernels::GemmKernel& kernel_for(const ConvParams& p) {
-  return kernels::gemm_kernel_for(max_isa(), p.c_out_per_group(), p.c_in_per_group(), kGemmNC);
+  return kernels::gemm_kernel_for(max_isa(), p.c_out_per_group(), p.c_in_per_group(), kGemmNC, 64);
 }
 
 class ChannelsLastWeightsPlan : public BackwardWeightsPlan {

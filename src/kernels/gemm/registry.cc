@@ -22,7 +22,7 @@ const GemmKernel& gemm_kernel(internal::Isa cap) {
   return kKernels[0];
 }
 
-const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc) {
+const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr) {
   const GemmKernel& def = gemm_kernel(cap);
   auto padded = [](int64_t v, int64_t t) { return (v + t - 1) / t * t; };
   auto cost = [&](const GemmKernel& k) {
@@ -30,7 +30,7 @@ const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64
   };
   const GemmKernel* best = &def;
   for (const auto& k : kKernels)
-    if (k.isa == def.isa && cost(k) < cost(*best)) best = &k;
+    if (k.isa == def.isa && k.nr <= max_nr && cost(k) < cost(*best)) best = &k;
   return *best;
 }
 
