@@ -382,17 +382,12 @@ bool channels_last_serves_weights(const ConvParams& p) {
   // A 1x1 layer's im2col is x itself: transposed once per call either way, and in blocks that
   // stay in cache unless many row blocks of dW pack it again (ResNet-50 res2's 1x1 with 64
   // outputs: 1.21 ms here, 1.05 ms im2col; res5's with 2048: 0.74 ms here, 0.84 ms im2col).
-  // Copies of an image beyond half the L2 are made in pieces along its outermost dim. That
-  // serves 2-d and 3-d layers (VGG-16 conv3, 7 MB an image: 25 ms here, 30 ms im2col at one
-  // thread, 13.4 and 15.1 ms at two) but not long 1-d signals on two threads, whose pieces are
-  // short and many (wav2vec2 conv1, 10 MB: 11.7 ms here, 10.8 ms im2col; WaveNet's 9.5 MB:
-  // 2.4 and 1.9 ms): 1-d layers take this form while an image's copies fit twice the L2.
+  // Copies of an image beyond half the L2 are made in pieces along its outermost dim, which
+  // serves every size (VGG-16 conv3, 7 MB an image: 25 ms here, 30 ms im2col at one thread;
+  // wav2vec2 conv1, 10 MB: 20 and 23 ms, and even at two threads).
   if (p.N <= 0 || p.c_in_per_group() < channels_last_weights_min_channels() || !padded_copy_fits(p)) return false;
   if (channels_last_weights_min_channels() == 0) return true;  // forced (tests)
-  const bool one_tap = lift3(p).taps() == 1;
-  return (!one_tap || p.c_out_per_group() > 96) &&
-         (p.dim > 1 ||
-          static_cast<double>(floats_per_image(p, kernel_for(p).mr)) * 4 <= 2.0 * static_cast<double>(cache_sizes().l2));
+  return lift3(p).taps() > 1 || p.c_out_per_group() > 96;
 }
 
 std::unique_ptr<BackwardWeightsPlan> make_channels_last_weights_plan(const ConvParams& p) {
