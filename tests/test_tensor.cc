@@ -276,8 +276,8 @@ TEST(Storage, LargeBuffersAreReusedWarm) {
 
 TEST(Storage, CacheIsBoundedAndReleased) {
   release_cached_memory();
-  // Below 256 KiB nothing is kept.
-  { Tensor t = Tensor::empty({1 << 15}, kFloat32); }
+  // Below 32 KiB nothing is kept.
+  { Tensor t = Tensor::empty({(1 << 13) - 16}, kFloat32); }
   EXPECT_EQ(cached_memory_bytes(), 0);
   // 40 freed blocks of 8 MiB: at most 256 MiB stay.
   {

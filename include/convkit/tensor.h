@@ -238,7 +238,7 @@ CONVKIT_API int64_t checked_numel(const Shape& shape);
 /// "[2, 3, 4]" — shape formatting used in every error message.
 CONVKIT_API std::string shape_str(const Shape& shape);
 
-/// Buffers of 256 KiB or more that convkit's tensors free are kept (up to 256 MiB in all) and
+/// Buffers of 32 KiB or more that convkit's tensors free are kept (up to 256 MiB in all) and
 /// handed to the next tensor of about their size, so a forward that returns a new output each
 /// call reuses warm memory instead of faulting in fresh pages. This returns them to the system.
 CONVKIT_API void release_cached_memory();
