@@ -41,6 +41,20 @@ Dot dot(const Tensor& a, const Tensor& b) {
   return ::testing::AssertionFailure() << a.value << " vs " << b.value << " (error " << err / scale << " of the scale)";
 }
 
+// Pins the channels-last weight gradient's test knobs for a scope (restored even when an
+// assertion ends the test early).
+struct ChannelsLastKnobs {
+  explicit ChannelsLastKnobs(int64_t min_channels, int64_t piece_bytes = -1) {
+    internal::set_channels_last_weights_min_channels(min_channels);
+    internal::set_channels_last_piece_bytes(piece_bytes);
+  }
+  ~ChannelsLastKnobs() {
+    internal::set_channels_last_weights_min_channels(-1);
+    internal::set_channels_last_piece_bytes(-1);
+  }
+  ChannelsLastKnobs(const ChannelsLastKnobs&) = delete;
+  ChannelsLastKnobs& operator=(const ChannelsLastKnobs&) = delete;
+};
 
 TEST(Grad, AdjointIdentitiesHoldForEveryConfiguration) {
   const auto configs = sweep();
@@ -238,12 +252,11 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
       // The weight gradient's two gemm forms, whatever the channel count: per tap on a
       // channels-last copy of x, and on im2col.
       for (int64_t min_channels : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
-        internal::set_channels_last_weights_min_channels(min_channels);
+        const ChannelsLastKnobs knobs(min_channels);
         EXPECT_TRUE(all_close(with(Algorithm::Gemm, {false, true, false}).grad_weight, ref.grad_weight,
                               dtype_tolerance(kFloat32)))
             << internal::name_of(isa) << " channels-last from " << min_channels << " channels";
       }
-      internal::set_channels_last_weights_min_channels(-1);
     }
   }
 }
@@ -342,7 +355,7 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
   // The weight gradient both ways: channels-last per tap (30 channels per group) and im2col.
   for (int64_t min_channels : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
     SCOPED_TRACE(min_channels);
-    internal::set_channels_last_weights_min_channels(min_channels);
+    const ChannelsLastKnobs knobs(min_channels);
     std::vector<F::ConvGradients> runs;
     for (int n : {1, 2, 3}) {
       set_num_threads(n);
@@ -356,56 +369,68 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
       EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
     }
   }
-  internal::set_channels_last_weights_min_channels(-1);
 }
 
 TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
-  // The channels-last weight gradient copies as much of the input at a time as fits half the
-  // L2, each piece adding onto the sums of those before; with enough pieces and small
+  // The channels-last weight gradient copies as much of the input at a time as fits its piece
+  // budget (pinned here to 1 MB, half of a 2 MB L2, so the layouts below do not depend on the
+  // machine), each piece adding onto the sums of those before; with enough pieces and small
   // products, up to 8 chunks of pieces run in parallel into partial sums added in order.
-  // Against the reference, with the same bits for 1, 2 and 3 threads. With a 2 MB L2:
+  // Against the reference, with the same bits for 1, 2 and 3 threads:
   //   - 64 channels on 64 x 64, three images: 9 pieces of row ranges in 8 chunks;
-  //   - 64 channels on 32 x 32, five images: 10 pieces of half an image;
+  //   - five images of 32 x 32: 10 pieces of half an image, taps read back to front;
   //   - 17 small images: pieces of 2 images, the last one short;
+  //   - stride 2: row ranges starting at every other input row;
+  //   - 3-d: ranges of output depth planes;
+  //   - two groups of 64 channels, and a 1x1 layer (its chunks summed straight into dW);
   //   - a long 1-d signal: 8 ranges of outputs, the taps dilated;
   //   - 2048 channels on 300 positions: 3 ranges too short to chunk, one after the other;
   //   - products of 1.4 MB over 12 small images: groups of 11 images, one after the other.
-  struct Case {
-    Shape x, w;
-    int64_t pad, dilation;
-    const char* mode;
+  auto config = [](int dim, int64_t N, int64_t Cin, int64_t Cout, Shape S, int64_t k, int64_t stride, int64_t pad,
+                   int64_t dil, PaddingMode mode) {
+    grad::Config c;
+    c.dim = dim, c.N = N, c.Cin = Cin, c.Cout = Cout, c.S = std::move(S), c.mode = mode, c.dtype = kFloat32;
+    c.K = Shape(static_cast<std::size_t>(dim), k), c.stride = Shape(static_cast<std::size_t>(dim), stride);
+    c.lo = c.hi = Shape(static_cast<std::size_t>(dim), pad), c.dil = Shape(static_cast<std::size_t>(dim), dil);
+    return c;
   };
-  const Case cases[] = {{{3, 64, 64, 64}, {8, 64, 3, 3}, 1, 1, "circular"},
-                        {{5, 64, 32, 32}, {8, 64, 3, 3}, 1, 1, "zeros"},
-                        {{17, 40, 10, 10}, {8, 40, 3, 3}, 1, 1, "zeros"},
-                        {{2, 64, 3000}, {8, 64, 3}, 2, 2, "reflect"},
-                        {{1, 2048, 300}, {8, 2048, 3}, 1, 1, "replicate"},
-                        {{12, 256, 6, 6}, {160, 256, 3, 3}, 1, 1, "zeros"}};
+  std::vector<grad::Config> cases = {
+      config(2, 3, 64, 8, {64, 64}, 3, 1, 1, 1, PaddingMode::Circular),
+      config(2, 5, 64, 8, {32, 32}, 3, 1, 1, 1, PaddingMode::Zeros),
+      config(2, 17, 40, 8, {10, 10}, 3, 1, 1, 1, PaddingMode::Zeros),
+      config(2, 3, 64, 8, {40, 40}, 3, 2, 1, 1, PaddingMode::Reflect),
+      config(3, 2, 32, 8, {8, 12, 12}, 3, 1, 1, 1, PaddingMode::Replicate),
+      config(2, 2, 128, 16, {20, 20}, 3, 1, 1, 1, PaddingMode::Zeros),
+      config(2, 4, 64, 8, {24, 24}, 1, 1, 0, 1, PaddingMode::Zeros),
+      config(1, 2, 64, 8, {3000}, 3, 1, 2, 2, PaddingMode::Reflect),
+      config(1, 1, 2048, 8, {300}, 3, 1, 1, 1, PaddingMode::Replicate),
+      config(2, 12, 256, 160, {6, 6}, 3, 1, 1, 1, PaddingMode::Zeros)};
+  cases[1].conv_mode = ConvMode::Convolution;
+  cases[5].groups = 2;
   Generator gen(14);
   const int before = get_num_threads();
-  internal::set_channels_last_weights_min_channels(0);
-  for (const Case& c : cases) {
-    SCOPED_TRACE(shape_str(c.x));
-    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
-    const bool one_d = c.x.size() == 3;
-    const auto o1 = F::Conv1dFuncOptions().padding(c.pad).dilation(c.dilation).padding_mode(c.mode);
-    const auto o2 = F::Conv2dFuncOptions().padding(c.pad).dilation(c.dilation).padding_mode(c.mode);
-    const Tensor gy = randn(one_d ? F::conv1d(x, w, {}, o1).sizes() : F::conv2d(x, w, {}, o2).sizes(), kFloat32, &gen);
-    auto grad_weight = [&](const char* algorithm) {
-      return one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(algorithm), {false, true, false}).grad_weight
-                   : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(algorithm), {false, true, false}).grad_weight;
+  const ChannelsLastKnobs knobs(0, int64_t{1} << 20);
+  for (const grad::Config& c : cases) {
+    SCOPED_TRACE(grad::describe(c));
+    const Tensor x = randn(grad::input_shape(c), kFloat32, &gen), w = randn(grad::weight_shape(c), kFloat32, &gen);
+    const Tensor gy = randn(grad::forward(c, x, w).sizes(), kFloat32, &gen);
+    auto grad_weight = [&](Algorithm a) {
+      switch (c.dim) {
+        case 1: { auto o = F::Conv1dFuncOptions(); grad::apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {false, true, false}).grad_weight; }
+        case 2: { auto o = F::Conv2dFuncOptions(); grad::apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {false, true, false}).grad_weight; }
+        default: { auto o = F::Conv3dFuncOptions(); grad::apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {false, true, false}).grad_weight; }
+      }
     };
-    const Tensor ref = grad_weight("reference");
+    const Tensor ref = grad_weight(Algorithm::Reference);
     std::vector<Tensor> runs;
     for (int n : {1, 2, 3}) {
       set_num_threads(n);
-      runs.push_back(grad_weight("gemm"));
+      runs.push_back(grad_weight(Algorithm::Gemm));
     }
     set_num_threads(before);
     EXPECT_TRUE(all_close(runs[0], ref, 1e-4));
     for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
   }
-  internal::set_channels_last_weights_min_channels(-1);
 }
 
 TEST(Grad, SplitReductionsMatchTheReferenceWithTheSameBitsForAnyThreadCount) {
@@ -499,10 +524,9 @@ TEST(Grad, NonFiniteGradientsLandWhereTheReferencePutsThem) {
         EXPECT_EQ(classes(g.grad_input), classes(ref.grad_input)) << at;
         EXPECT_EQ(classes(g.grad_weight), classes(ref.grad_weight)) << at;
         EXPECT_EQ(classes(g.grad_bias), classes(ref.grad_bias)) << at;
-        internal::set_channels_last_weights_min_channels(0);  // the weight gradient's other form
+        const ChannelsLastKnobs knobs(0);  // the weight gradient's other form
         EXPECT_EQ(classes(F::conv_backward(gy, x, w, o, {false, true, false}).grad_weight), classes(ref.grad_weight))
             << at << " channels-last";
-        internal::set_channels_last_weights_min_channels(-1);
       }
     }
   }

@@ -10,8 +10,10 @@
 // the microkernel's rows form, and A is dY packed in MR-row panels: each is copied once, where
 // the im2col form transposes taps x the input for every block of the reduction. The copies
 // are made piece by piece (a group of images, or a range of one image's outputs, sized to
-// half the L2), each piece one driver run adding onto the last, with the products as batch
-// entries (g, t), into a [G][taps][M][C] scratch then spread into dW's (C, taps) order.
+// half the L2), the products (g, t) being batch entries of the driver, into [G][taps][M][C]
+// then spread into dW's (C, taps) order. Pieces run one after the other on all threads, each
+// adding onto the products so far, or (enough pieces, small products) in chunks, a thread
+// per chunk, each chunk into its own partial products, added in chunk order at the end.
 #include <omp.h>
 
 #include <algorithm>
@@ -30,7 +32,7 @@ namespace convkit::internal {
 
 namespace {
 
-std::atomic<int64_t> g_min_channels{-1};
+std::atomic<int64_t> g_min_channels{-1}, g_piece_bytes{-1};
 
 // With fewer channels per group the per-tap products are small and mostly edge tiles, and
 // the copies' fixed cost shows (the seed Conv1d's 16 channels: 30 us, im2col 25 us).
@@ -44,12 +46,17 @@ int64_t position_stride(int64_t c_in) {
   return ld / 16 % 2 == 0 ? ld + 16 : ld;
 }
 
+// The extent of lifted dim d of the padded input that `outputs` outputs read.
+int64_t padded_extent(const Lifted& g, int d, int64_t outputs) {
+  return (outputs - 1) * g.st[d] + (g.K[d] - 1) * g.dl[d] + 1;
+}
+
 // One image's copies: x channels-last over the padded extent the windows read, and dY in
 // MR-row panels.
 int64_t floats_per_image(const ConvParams& p, int64_t mr) {
   const Lifted g = lift3(p);
   int64_t x = position_stride(p.C_in), positions = 1;
-  for (int d = 0; d < 3; ++d) x *= (g.O[d] - 1) * g.st[d] + (g.K[d] - 1) * g.dl[d] + 1, positions *= g.O[d];
+  for (int d = 0; d < 3; ++d) x *= padded_extent(g, d, g.O[d]), positions *= g.O[d];
   return x + p.groups * ceil_div(p.c_out_per_group(), mr) * mr * positions;
 }
 
@@ -65,7 +72,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     params = p;
     P_ = std::accumulate(p.out_size.begin(), p.out_size.end(), int64_t{1}, std::multiplies<>());
     for (int d = 0; d < 3; ++d) {
-      const int64_t extent = (g3_.O[d] - 1) * g3_.st[d] + (g3_.K[d] - 1) * g3_.dl[d] + 1;  // padded, read
+      const int64_t extent = padded_extent(g3_, d, g3_.O[d]);
       zero_padded_ = zero_padded_ || (p.padding_mode == PaddingMode::Zeros &&
                                       (g3_.lo[d] > 0 || extent - g3_.lo[d] > g3_.S[d]));
     }
@@ -74,12 +81,10 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     while (split_ < 2 && g3_.O[split_] == 1) ++split_;
     // Pieces whose copies fit half the L2: every tap's product reads a piece's copies, which
     // a pass over all of them at once would fetch from memory again per tap (and two threads
-    // would share that bandwidth: ResNet-50 res2 with 8 images ran 1.3x slower). Whole images
-    // in groups when one fits, else each image in ranges of outputs along its outermost dim,
-    // unless the products are larger than the copies: every piece reads and writes all of
-    // them (HiFi-GAN's 16-tap transposed layer, 8 MB of products over 200 positions: 8.8 ms
-    // in three pieces, 8.0 ms in one).
-    const int64_t budget = cache_sizes().l2 / 2 / 4, per_image = floats_per_image(p, driver_.kernel().mr);
+    // would share that bandwidth). Whole images in groups when one fits, else each image in
+    // ranges of outputs along its outermost dim, unless the products are larger than the
+    // copies: every piece reads and writes all of them.
+    const int64_t budget = channels_last_piece_bytes() / 4, per_image = floats_per_image(p, driver_.kernel().mr);
     const int64_t O = g3_.O[split_];
     units_ = O;
     if (per_image <= budget) group_ = std::clamp<int64_t>(budget / per_image, 1, std::max<int64_t>(p.N, 1));
@@ -118,15 +123,8 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         const Piece q = piece(n0, std::min(group_, p.N - n0), a, std::min(O, a + units_));
         pack_input(xu, q, xt);
         pack_grad(dy.const_data<float>(), q, at);
-        gemm::Problem pr;
-        pr.batch = G_ * taps_;
-        pr.M = M_;
-        pr.N = C_;
-        pr.outer = q.images;
-        pr.K = q.P;
+        gemm::Problem pr = problem(q, n0 > 0 || a > 0);
         pr.split_reduction = group_ >= p.N && units_ == O;
-        pr.accumulate = n0 > 0 || a > 0;
-        pr.flops = 2.0 * static_cast<double>(q.images * p.C_out * C_ * taps_) * static_cast<double>(q.P);
         driver_.run(Bound(*this, q, xt, at, cb), pr);
       }
     if (taps_ > 1) spread(cb, internal::mutable_data<float>(gw));
@@ -147,12 +145,25 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     q.n0 = n0, q.images = images, q.a = a;
     for (int d = 0; d < 3; ++d) {
       q.O[d] = d == split_ ? b - a : g3_.O[d];
-      q.sp[d] = (q.O[d] - 1) * g3_.st[d] + (g3_.K[d] - 1) * g3_.dl[d] + 1;
+      q.sp[d] = padded_extent(g3_, d, q.O[d]);
       q.first[d] = d == split_ ? a * g3_.st[d] : 0;
     }
     q.image = q.sp[0] * q.sp[1] * q.sp[2] * ld_;
     q.P = q.O[0] * q.O[1] * q.O[2];
     return q;
+  }
+  // A piece's products: batch entries (g, t), rows M, columns C, the reduction over its
+  // images' positions; `accumulate`: adding onto products summed before.
+  gemm::Problem problem(const Piece& q, bool accumulate) const {
+    gemm::Problem pr;
+    pr.batch = G_ * taps_;
+    pr.M = M_;
+    pr.N = C_;
+    pr.outer = q.images;
+    pr.K = q.P;
+    pr.accumulate = accumulate;
+    pr.flops = 2.0 * static_cast<double>(q.images * params.C_out * C_ * taps_) * static_cast<double>(q.P);
+    return pr;
   }
 
   // Whether pieces run in parallel, each thread copying and multiplying whole pieces on its
@@ -160,11 +171,11 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   // added in chunk order at the end: the chunks are a function of the problem alone, so the
   // bits do not depend on the thread count. Taken when the reduction makes at least
   // kMinChunks pieces of kMinPositions positions and the products (every piece adds onto
-  // them) fit half the L2 beside the copies; pieces are then cut smaller (at least kChunks of
-  // them where they can be) than half the L2 asks. Otherwise one piece at a time runs on
-  // every thread, whose copies, made by all, are then read by all. Two threads, ms, one piece
-  // at a time -> chunks: ResNet-50 res2 3x3 1.01 -> 0.90, res3 3x3/2 1.14 -> 1.06, res2 with
-  // 8 images 8.2 -> 6.8; but VGG-16 conv3 (2.4 MB of products) 13.0 -> 14.0.
+  // them) fit the piece budget beside the copies; pieces are then re-cut to make kChunks of
+  // them where they can (no fewer than kMinPositions positions each). Otherwise one piece at
+  // a time runs on every thread, whose copies, made by all, are then read by all: at two
+  // threads ResNet-50 res2 3x3 ran 1.1x, res2 with 8 images 1.2x slower that way, while
+  // VGG-16 conv3, whose 2.4 MB of products every piece re-reads, ran 1.07x faster.
   static constexpr int64_t kChunks = 8, kMinChunks = 4, kMinPositions = 128;
   void choose_chunks() {
     const ConvParams& p = params;
@@ -178,7 +189,9 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
       units = std::min(O, std::max(units, ceil_div(kMinPositions, inner)));
     }
     const int64_t pieces = ceil_div(p.N, group) * ceil_div(O, units);
-    if (pieces < kMinChunks || group * units * inner < kMinPositions || G_ * taps_ * M_ * C_ * 4 > cache_sizes().l2 / 2) return;
+    if (pieces < kMinChunks || group * units * inner < kMinPositions ||
+        G_ * taps_ * M_ * C_ * 4 > channels_last_piece_bytes())
+      return;
     group_ = group, units_ = units, pieces_ = pieces;
     chunks_ = std::min(pieces, kChunks);
   }
@@ -204,13 +217,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         const Piece q = piece_at(i);
         pack_input(x, q, xt, true);
         pack_grad(dy, q, at, true);
-        gemm::Problem pr;
-        pr.batch = G_ * taps_;
-        pr.M = M_;
-        pr.N = C_;
-        pr.outer = q.images;
-        pr.K = q.P;
-        pr.accumulate = i > first;
+        const gemm::Problem pr = problem(q, i > first);
         const Bound op(*this, q, xt, at, parts + ch * c_floats);
         for (int64_t b = 0; b < pr.batch; ++b) driver_.run_serial(op, pr, b, {});
       }
@@ -381,13 +388,17 @@ int64_t channels_last_weights_min_channels() {
 }
 void set_channels_last_weights_min_channels(int64_t c) { g_min_channels.store(c); }
 
+int64_t channels_last_piece_bytes() {
+  const int64_t set = g_piece_bytes.load();
+  return set >= 0 ? set : cache_sizes().l2 / 2;
+}
+void set_channels_last_piece_bytes(int64_t bytes) { g_piece_bytes.store(bytes); }
+
 bool channels_last_serves_weights(const ConvParams& p) {
   // A 1x1 layer's im2col is x itself: transposed once per call either way, and in blocks that
-  // stay in cache unless many row blocks of dW pack it again (ResNet-50 res2's 1x1 with 64
-  // outputs: 1.21 ms here, 1.05 ms im2col; res5's with 2048: 0.74 ms here, 0.84 ms im2col).
-  // Copies of an image beyond half the L2 are made in pieces along its outermost dim, which
-  // serves every size (VGG-16 conv3, 7 MB an image: 25 ms here, 30 ms im2col at one thread;
-  // wav2vec2 conv1, 10 MB: 20 and 23 ms, and even at two threads).
+  // stay in cache unless many row blocks of dW pack it again, as with more than 96 outputs
+  // (ResNet-50 res2's 1x1 with 64 ran 1.15x faster on im2col, res5's with 2048 1.14x slower).
+  // Other layers take this form at any size: images beyond the piece budget are cut.
   if (p.N <= 0 || p.c_in_per_group() < channels_last_weights_min_channels() || !padded_copy_fits(p)) return false;
   if (channels_last_weights_min_channels() == 0) return true;  // forced (tests)
   return lift3(p).taps() > 1 || p.c_out_per_group() > 96;

@@ -119,7 +119,6 @@ class GemmPlan : public ConvPlan {
 
     // A: [G][M/MR panels][Kd][MR], rows past M zero; conv_mode=convolution reads taps reversed.
     panels_ = (M_ + mr_ - 1) / mr_;
-    CONVKIT_CHECK(mr_ <= 32, "internal: gemm kernel MR ", mr_, " exceeds the packer's 32 rows");
     a_ = Tensor::empty({G_ * panels_ * Kd_ * mr_});  // every element is written below
     // The weight [C_out, C_in/g, *K] is read through its strides: a contiguous tensor, or the
     // channel-swapped view a backward_data runs as a forward (W^T, no copy made for it).
@@ -130,12 +129,15 @@ class GemmPlan : public ConvPlan {
     const bool flip = p.conv_mode == ConvMode::Convolution;
     // Panel by panel, over the threads (the functional gradients make a plan per call): up to
     // 16 weight rows at a time transposed into the panel's k-major order, in one pack over
-    // all of Kd when k = (ci, t) steps evenly through the weight (contiguous), else one per
+    // all of Kd when k = (ci, t) steps evenly through the weight, else one per
     // input channel over its taps (the channel-swapped view, or taps read back to front for
     // conv_mode=convolution, reversed in place); rows past M zero. Packing ResNet-50 res4's
     // swapped, reversed 3x3 weight element by element took a fifth of its input gradient.
     const kernels::TransposeKernel& tr = kernels::transpose_kernel(max_isa());
-    const bool even = s_ci == taps_ * s_t;
+    // k steps evenly: by s_t through the taps and on into the next channel, or by s_ci with
+    // one tap (a 1x1 weight, swapped or not).
+    const bool even = s_ci == taps_ * s_t || taps_ == 1;
+    const int64_t k_step = taps_ == 1 ? s_ci : s_t;
     const int64_t blocks = G_ * panels_;
     const int threads = threads_for(blocks, static_cast<double>(blocks * Kd_ * mr_) * 8);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -148,7 +150,7 @@ class GemmPlan : public ConvPlan {
         const float* src[kernels::kTransposeMaxRows];
         if (even && !flip) {
           for (int64_t r = 0; r < rn; ++r) src[r] = row0 + (i + r) * s_co;
-          tr.fn(src, s_t, rn, Kd_, dst + i, mr_);
+          tr.fn(src, k_step, rn, Kd_, dst + i, mr_);
           continue;
         }
         for (int64_t ci = 0; ci < cin_g; ++ci) {

@@ -68,12 +68,17 @@ std::unique_ptr<BackwardDataPlan> make_phases_backward_data_plan(const ConvParam
                                                                  const Tensor& b, bool winograd);
 /// Whether backward_weights runs per tap on a channels-last copy of the input
 /// (channels_last_weights.cc) rather than on im2col, and that plan: layers with at least
-/// channels_last_weights_min_channels() input channels per group (16, or what the setter set;
+/// channels_last_weights_min_channels() input channels per group (32, or what the setter set;
 /// tests force each form with 0 and INT64_MAX, -1 restores).
 bool channels_last_serves_weights(const ConvParams& p);
 std::unique_ptr<BackwardWeightsPlan> make_channels_last_weights_plan(const ConvParams& p);
 int64_t channels_last_weights_min_channels();
 void set_channels_last_weights_min_channels(int64_t c);
+/// The bytes a piece of that plan's copies (and its products, for pieces in parallel) may
+/// take: half the L2 the CPU reports, or what the setter set (tests pin it, so that the
+/// piece layouts they cover do not depend on the machine; -1 restores).
+int64_t channels_last_piece_bytes();
+void set_channels_last_piece_bytes(int64_t bytes);
 // The direct ones for few channels per group (depthwise_backward.cc).
 std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                     const Tensor& b);

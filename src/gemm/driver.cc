@@ -163,6 +163,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
       return pp + ((ch * pr.batch + b) * pr.M + i0) * pr.N + j0;
     }
     float* c = op.c(b, i0, j0, ldc);
+    CONVKIT_CHECK(c != nullptr || !pr.accumulate, "internal: an accumulating gemm needs C in place");
     if (c == nullptr) c = s.c, ldc = kNC;
     return c;
   };
