@@ -10,6 +10,8 @@
 
 #include "convkit/io.h"
 #include "fuzz/conv_diff.h"
+#include "core/finite.h"
+#include "core/storage.h"
 #include "kernels/scan/scan.h"
 #include "test_util.h"
 
@@ -164,6 +166,32 @@ TEST(NonFinite, ScanKernelsFindEveryInfAndNanInTheirRowsOnly) {
 
 // The layer: one inf in a (2, 64, 28, 28) input of a 64-channel 3x3 layer, Winograd
 // allowed: +inf and -inf where a direct convolution puts them, no NaN.
+TEST(NonFinite, AllFiniteFindsOneInfOrNanAnywhereInALargeTensor) {
+  // A tensor long enough to be scanned in pieces over the threads: one inf or NaN in the
+  // first, a middle or the last piece (and the last element) is found with 1 and 2 threads;
+  // without one the tensor is finite. A strided view is scanned row by row.
+  const int64_t n = 300000 + 17;
+  Tensor t = Tensor::zeros({n});
+  float* p = internal::mutable_data<float>(t);
+  const int before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    EXPECT_TRUE(internal::all_finite(t));
+    for (int64_t at : {int64_t{0}, int64_t{65535}, int64_t{65536}, n / 2, n - 1}) {
+      for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+        p[at] = bad;
+        EXPECT_FALSE(internal::all_finite(t)) << at << " with " << threads << " threads";
+        p[at] = 0.0f;
+      }
+    }
+  }
+  set_num_threads(before);
+  const int64_t rows = n / 3;
+  p[3 * rows - 2] = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(internal::all_finite(t.slice(0, 0, 3 * rows).view({rows, 3}).transpose(0, 1)));
+  EXPECT_TRUE(internal::all_finite(t.slice(0, 0, 3 * rows - 2)));
+}
+
 TEST(NonFinite, AllowedWinogradKeepsOneInfAsDirectConvolutionDoes) {
   Generator gen(7);
   Tensor x = randn({2, 64, 28, 28}, kFloat32, &gen);

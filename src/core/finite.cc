@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "convkit/error.h"
+#include "convkit/threads.h"
 #include "kernels/scan/scan.h"
 
 namespace convkit::internal {
@@ -33,7 +34,17 @@ bool all_finite(const Tensor& t) {
   if (n == 0) return true;
   const auto* base = static_cast<const float*>(t.const_data_ptr());
   const auto& scan = kernels::scan_kernel(max_isa());
-  if (dense(t)) return scan.finite_rows(base, 0, 1, n);
+  if (dense(t)) {
+    // In pieces over the threads for large tensors (a gradient checked before a weight
+    // gradient: a serial scan left the other thread waiting).
+    constexpr int64_t kPiece = int64_t{1} << 16;
+    const int64_t pieces = (n + kPiece - 1) / kPiece;  // a thread per two pieces at least
+    const int threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(get_num_threads(), pieces / 2), 1, pieces));
+    bool finite = true;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(&& : finite) if (threads > 1)
+    for (int64_t i = 0; i < pieces; ++i) finite = finite && scan.finite_rows(base + i * kPiece, 0, 1, std::min(kPiece, n - i * kPiece));
+    return finite;
+  }
   // Any other strides: rows along the last dim (strides are never negative).
   const int64_t last = t.dim() - 1, len = t.size(last), step = t.stride(last);
   std::vector<int64_t> idx(static_cast<std::size_t>(last), 0);
