@@ -22,7 +22,6 @@
 
 #include "conv/plan.h"
 #include "conv/reference.h"
-#include "core/finite.h"
 #include "core/storage.h"
 #include "cpu/cache.h"
 #include "gemm/driver.h"
@@ -71,11 +70,6 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         driver_(kernel_for(p)), transpose_(kernels::transpose_kernel(max_isa())) {
     params = p;
     P_ = std::accumulate(p.out_size.begin(), p.out_size.end(), int64_t{1}, std::multiplies<>());
-    for (int d = 0; d < 3; ++d) {
-      const int64_t extent = padded_extent(g3_, d, g3_.O[d]);
-      zero_padded_ = zero_padded_ || (p.padding_mode == PaddingMode::Zeros &&
-                                      (g3_.lo[d] > 0 || extent - g3_.lo[d] > g3_.S[d]));
-    }
     panels_ = ceil_div(M_, static_cast<int64_t>(driver_.kernel().mr));
     ld_ = position_stride(p.C_in);
     while (split_ < 2 && g3_.O[split_] == 1) ++split_;
@@ -98,14 +92,13 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
-    // Zero padding meets every dY of a border output: an inf or NaN there would make
-    // 0 * inf = NaN where the reference adds no term. Such calls run the reference.
-    if (zero_padded_ && !all_finite(dy)) {
+    if (zero_padding_meets_nonfinite(p, dy)) {
       reference_backward_weights(p, x, dy, gw);
       return;
     }
+    const Tensor xu = x.stride(1 + p.dim) == 1 ? x : x.contiguous();  // rows of unit stride
     if (chunks_ > 1) {
-      run_chunks(x.stride(1 + p.dim) == 1 ? x : x.contiguous(), dy.const_data<float>(), gw);
+      run_chunks(xu, dy.const_data<float>(), gw);
       return;
     }
     // With one tap the products are dW's rows themselves.
@@ -114,7 +107,6 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     float* xt = lease.get(0);
     float* at = xt + xt_floats_;
     float* cb = taps_ > 1 ? at + at_floats_ : internal::mutable_data<float>(gw);
-    const Tensor xu = x.stride(1 + p.dim) == 1 ? x : x.contiguous();
     // Piece by piece, each adding onto the sums of those before (always in this order, so the
     // same bits for any thread count); a single piece may split its reduction into chunks.
     const int64_t O = g3_.O[split_];
@@ -375,7 +367,6 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   int64_t xt_floats_ = 0, at_floats_ = 0;            // the copies of a piece
   gemm::Driver driver_;
   const kernels::TransposeKernel& transpose_;
-  bool zero_padded_ = false;  // the windows read zero padding
   Workspace work_;            // xt, the packed dY and the per-tap products, kept between calls
   Workspace partial_;         // the chunked form's partial sums
 };

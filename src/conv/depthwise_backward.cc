@@ -20,7 +20,6 @@
 #include <cstring>
 
 #include "conv/plan.h"
-#include "core/finite.h"
 #include "core/storage.h"
 #include "kernels/blas1/blas1.h"
 #include "kernels/copy/copy.h"
@@ -81,9 +80,8 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
 
   void run(const Tensor& x_in, const Tensor& gy, Tensor& gw) const override {
     const Tensor x = x_in.contiguous(), dy = gy.contiguous();  // [N, C, D, H, W]
-    // Zero padding in the copy meets every dY of a border output: an inf or NaN there would
-    // make 0 * inf = NaN where the reference adds no term. Such calls skip the padding.
-    if (padded_ && (params.padding_mode != PaddingMode::Zeros || all_finite(dy))) run_padded(x, dy, gw);
+    // Calls whose dY meets the copy's zero padding with an inf or NaN skip the padding.
+    if (padded_ && !zero_padding_meets_nonfinite(params, dy)) run_padded(x, dy, gw);
     else run_rows(x, dy, gw);
   }
   int64_t memory_bytes() const override { return ws_.bytes(); }

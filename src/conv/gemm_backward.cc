@@ -24,7 +24,6 @@
 #include "conv/plan.h"
 #include "conv/reference.h"
 #include "convkit/settings.h"
-#include "core/finite.h"
 #include "core/storage.h"
 #include "gemm/driver.h"
 #include "kernels/transpose/transpose.h"
@@ -218,17 +217,13 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
       : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
         driver_(kernel_for(M_, R_)), transpose_(kernels::transpose_kernel(max_isa())) {
     params = p;
-    for (int64_t i = 0; i < p.dim; ++i)
-      zero_padded_ = zero_padded_ || (p.padding_mode == PaddingMode::Zeros &&
-                                      (p.pad_lo[static_cast<std::size_t>(i)] > 0 || p.pad_hi[static_cast<std::size_t>(i)] > 0));
     // Windows that read padding would be packed element by element; on a padded copy of x
     // (every padding mode materialized) every window is inside, so a plan for the valid
     // convolution of that copy does the work.
-    bool reads_padding = false;
+    const bool reads_padding = windows_read_padding(p);
     ConvParams v = p;
     for (int d = 0; d < 3; ++d) {
       const int64_t extent = (g3_.O[d] - 1) * g3_.st[d] + (g3_.K[d] - 1) * g3_.dl[d] + 1;  // padded extent read
-      reads_padding = reads_padding || g3_.lo[d] > 0 || extent - g3_.lo[d] > g3_.S[d];
       if (d >= 3 - p.dim) {
         const auto i = static_cast<std::size_t>(d - (3 - p.dim));
         v.in_size[i] = extent;
@@ -251,9 +246,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
-    // im2col's zero padding meets every dY of a border output: an inf or NaN there would
-    // make 0 * inf = NaN where the reference adds no term. Such calls run the reference.
-    if (zero_padded_ && !all_finite(dy)) {
+    if (zero_padding_meets_nonfinite(p, dy)) {
       reference_backward_weights(p, x, dy, gw);
       return;
     }
@@ -430,7 +423,6 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   int64_t M_, R_, P_;
   gemm::Driver driver_;
   const kernels::TransposeKernel& transpose_;
-  bool zero_padded_ = false;  // the windows read zero padding
   std::unique_ptr<GemmBackwardWeightsPlan> inner_;  // the valid convolution of a padded copy
   int64_t copy_floats_ = 0;                          // that copy's size
   Workspace padded_;                                 // its memory, kept between calls

@@ -71,6 +71,20 @@ bool padded_copy_fits(const ConvParams& p) {
   return padded * cin <= 4 * (in * cin + out * cout) + 65536.0 * 16;
 }
 
+bool windows_read_padding(const ConvParams& p) {
+  const Lifted g = lift3(p);
+  bool reads = false;
+  for (int d = 0; d < 3; ++d) {
+    const int64_t extent = (g.O[d] - 1) * g.st[d] + (g.K[d] - 1) * g.dl[d] + 1;  // padded, read
+    reads = reads || g.lo[d] > 0 || extent - g.lo[d] > g.S[d];
+  }
+  return reads;
+}
+
+bool zero_padding_meets_nonfinite(const ConvParams& p, const Tensor& dy) {
+  return p.padding_mode == PaddingMode::Zeros && windows_read_padding(p) && !all_finite(dy);
+}
+
 PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp) {
   // Ceilings without overflow for any s; columns ph + s * i >= c from i = first_at_or_after(c).
   auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : ceil_div(c - ph, s); };

@@ -176,6 +176,13 @@ inline int64_t source_index(int64_t i, int64_t S, PaddingMode mode) {
 /// planes: huge paddings and dilations with small outputs would otherwise make the direct and
 /// tap-mode paths allocate (or overflow while sizing) far more than the tensors themselves.
 bool padded_copy_fits(const ConvParams& p);
+/// Whether some output's window reads padding (in any dim, a window starts before the input
+/// or ends past it).
+bool windows_read_padding(const ConvParams& p);
+/// For the weight-gradient paths that materialize zero padding: whether it meets an inf or
+/// NaN of dy (every dY of a border output multiplies it, and 0 * inf = NaN where the reference
+/// adds no term). Such calls take a path that adds no term there either.
+bool zero_padding_meets_nonfinite(const ConvParams& p, const Tensor& dy);
 /// The largest source (one image and group's padded input, bytes) the gemm path reads taps
 /// in place from when it has more than 128 output channels: half the L2 the CPU reports, or
 /// what set_tap_source_limit set (tests force each path with 0 and INT64_MAX; -1 restores).
