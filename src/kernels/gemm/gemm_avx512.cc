@@ -282,39 +282,25 @@ template <typename F>
 
 }  // namespace
 
-void gemm_f32_12x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                           int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 32, [&](auto full) __attribute__((always_inline)) { tile_12x32<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
-}
-void gemm_f32_12x32_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
-                                int64_t m, int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 32, [&](auto full) __attribute__((always_inline)) { tile_12x32<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
-}
-void gemm_f32_8x48_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                          int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 48, [&](auto full) __attribute__((always_inline)) { tile_8x48<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
-}
-void gemm_f32_8x48_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
-                               int64_t m, int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 48, [&](auto full) __attribute__((always_inline)) { tile_8x48<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
-}
+// Each tile's two entry points (gemm.h): B rows ldb apart, or through row pointers.
+#define CONVKIT_AVX512_TILE(name, tile, NR)                                                                          \
+  void name(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,      \
+            bool accumulate, const float* bias) {                                                                    \
+    full_or_edge(n == NR, [&](auto full) __attribute__((always_inline)) {                                           \
+      tile<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);                        \
+    });                                                                                                              \
+  }                                                                                                                  \
+  void name##_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc, int64_t m, \
+                   int64_t n, bool accumulate, const float* bias) {                                                  \
+    full_or_edge(n == NR, [&](auto full) __attribute__((always_inline)) {                                           \
+      tile<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);                     \
+    });                                                                                                              \
+  }
 
-void gemm_f32_24x16_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                           int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 16, [&](auto full) __attribute__((always_inline)) { tile_24x16<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
-}
-void gemm_f32_24x16_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
-                                int64_t m, int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 16, [&](auto full) __attribute__((always_inline)) { tile_24x16<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
-}
-
-void gemm_f32_6x64_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                          int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 64, [&](auto full) __attribute__((always_inline)) { tile_6x64<decltype(full)::value>(k, a, StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias); });
-}
-void gemm_f32_6x64_avx512_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
-                               int64_t m, int64_t n, bool accumulate, const float* bias) {
-  full_or_edge(n == 64, [&](auto full) __attribute__((always_inline)) { tile_6x64<decltype(full)::value>(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias); });
-}
+CONVKIT_AVX512_TILE(gemm_f32_12x32_avx512, tile_12x32, 32)
+CONVKIT_AVX512_TILE(gemm_f32_8x48_avx512, tile_8x48, 48)
+CONVKIT_AVX512_TILE(gemm_f32_24x16_avx512, tile_24x16, 16)
+CONVKIT_AVX512_TILE(gemm_f32_6x64_avx512, tile_6x64, 64)
+#undef CONVKIT_AVX512_TILE
 
 }  // namespace convkit::kernels
