@@ -376,7 +376,7 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
   // budget (pinned here to 1 MB, half of a 2 MB L2, so the layouts below do not depend on the
   // machine), each piece adding onto the sums of those before; with enough pieces and small
   // products, up to 8 chunks of pieces run in parallel into partial sums added in order.
-  // Against the reference, with the same bits for 1, 2 and 3 threads:
+  // Against the reference under every ISA cap, with the same bits for 1, 2 and 3 threads:
   //   - 64 channels on 64 x 64, three images: 9 pieces of row ranges in 8 chunks;
   //   - five images of 32 x 32: 10 pieces of half an image, taps read back to front;
   //   - 17 small images: pieces of 2 images, the last one short;
@@ -422,14 +422,17 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
       }
     };
     const Tensor ref = grad_weight(Algorithm::Reference);
-    std::vector<Tensor> runs;
-    for (int n : {1, 2, 3}) {
-      set_num_threads(n);
-      runs.push_back(grad_weight(Algorithm::Gemm));
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      std::vector<Tensor> runs;
+      for (int n : {1, 2, 3}) {
+        set_num_threads(n);
+        runs.push_back(grad_weight(Algorithm::Gemm));
+      }
+      set_num_threads(before);
+      EXPECT_TRUE(all_close(runs[0], ref, 1e-4)) << internal::name_of(isa);
+      for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0])) << internal::name_of(isa);
     }
-    set_num_threads(before);
-    EXPECT_TRUE(all_close(runs[0], ref, 1e-4));
-    for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0]));
   }
 }
 
