@@ -191,6 +191,7 @@ TEST(Grad, SameBitsForAnyThreadCount) {
   for (std::size_t i = 1; i < runs.size(); ++i) {
     EXPECT_TRUE(bitwise_equal(runs1[i].grad_input, runs1[0].grad_input));
     EXPECT_TRUE(bitwise_equal(runs1[i].grad_weight, runs1[0].grad_weight));
+    EXPECT_TRUE(bitwise_equal(runs1[i].grad_bias, runs1[0].grad_bias));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
     EXPECT_TRUE(bitwise_equal(runs[i].grad_bias, runs[0].grad_bias));
@@ -248,6 +249,7 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
         const auto g = with(a);
         EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa);
         EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, dtype_tolerance(kFloat32))) << internal::name_of(isa);
       }
       // The weight gradient's two gemm forms, whatever the channel count: per tap on a
       // channels-last copy of x, and on im2col.
@@ -256,6 +258,57 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
         EXPECT_TRUE(all_close(with(Algorithm::Gemm, {false, true, false}).grad_weight, ref.grad_weight,
                               dtype_tolerance(kFloat32)))
             << internal::name_of(isa) << " channels-last from " << min_channels << " channels";
+      }
+    }
+  }
+}
+
+TEST(Grad, DirectWeightGradientSharesInputCopiesAndSumsTheBias) {
+  // The direct weight gradient (few channels per group, or at most 12 weight columns per
+  // output): an input channel read by several outputs is copied once per thread and image, and
+  // dY's channel sums (the bias gradient) come from the dot products' loads. Against the
+  // reference under every ISA cap, auto and forced, and the same bits for 1, 2 and 3 threads.
+  struct Case {
+    Shape x, w;
+    int64_t stride, pad, groups;
+    const char* mode;
+  };
+  const Case cases[] = {
+      {{3, 1, 300}, {40, 1, 10}, 5, 0, 1, "zeros"},        // wav2vec2's first layer, three images
+      {{2, 3, 41}, {24, 3, 4}, 2, 3, 1, "circular"},       // 12 columns: 3 channels x 4 taps
+      {{2, 4, 13, 11}, {10, 2, 3, 3}, 2, 1, 2, "zeros"},   // two groups of 2 inputs, 5 outputs
+      {{2, 1, 9, 10}, {24, 1, 3, 3}, 1, 1, 1, "reflect"},  // 9 columns, 24 outputs
+  };
+  Generator gen(17);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.w));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const bool one_d = c.x.size() == 3;
+    const auto o1 = F::Conv1dFuncOptions().stride(c.stride).padding(c.pad).groups(c.groups).padding_mode(c.mode);
+    const auto o2 = F::Conv2dFuncOptions().stride(c.stride).padding(c.pad).groups(c.groups).padding_mode(c.mode);
+    const Tensor gy = randn(one_d ? F::conv1d(x, w, Tensor(), o1).sizes() : F::conv2d(x, w, Tensor(), o2).sizes(),
+                            kFloat32, &gen);
+    auto grads = [&](Algorithm a) {
+      return one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(a), {false, true, true})
+                   : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(a), {false, true, true});
+    };
+    const auto want = grads(Algorithm::Reference);
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      for (Algorithm a : {Algorithm::Auto, Algorithm::Depthwise}) {
+        const int before = get_num_threads();
+        std::vector<F::ConvGradients> runs;
+        for (int n : {1, 2, 3}) {
+          set_num_threads(n);
+          runs.push_back(grads(a));
+        }
+        set_num_threads(before);
+        EXPECT_TRUE(all_close(runs[0].grad_weight, want.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        EXPECT_TRUE(all_close(runs[0].grad_bias, want.grad_bias, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        for (std::size_t i = 1; i < runs.size(); ++i) {
+          EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight)) << internal::name_of(isa) << " run " << i;
+          EXPECT_TRUE(bitwise_equal(runs[i].grad_bias, runs[0].grad_bias)) << internal::name_of(isa) << " run " << i;
+        }
       }
     }
   }
@@ -589,15 +642,19 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
               << list[k].name << " n " << n << " sb " << st << " rows " << rows;
           EXPECT_EQ(d, list[k].dot(af.data(), 100, bf.data(), 350, st, n, rows)) << list[k].name;
         }
-    // dot_taps: each tap's sum, for 1 to kDotTapsMax taps at offsets of up to 40 floats.
+    // dot_taps: each tap's sum, for 1 to kDotTapsMax taps at offsets of up to 40 floats, and
+    // (sum_a) the sum of a behind them, with the same tap sums.
     for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 100})
       for (int64_t taps : {1, 2, 3, 5, 8, 9, 12})
         for (int64_t rows : {1, 3}) {
           std::vector<int64_t> off;
           for (int64_t t = 0; t < taps; ++t) off.push_back(t * 37 % 41);
-          float out[kernels::kDotTapsMax], again[kernels::kDotTapsMax];
-          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, out);
-          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, again);
+          float out[kernels::kDotTapsMax + 1], again[kernels::kDotTapsMax], with_sum[kernels::kDotTapsMax + 1];
+          out[taps] = -1;  // untouched without sum_a
+          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, out, false);
+          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, again, false);
+          list[k].dot_taps(af.data(), 100, bf.data(), 350, off.data(), taps, n, rows, with_sum, true);
+          EXPECT_EQ(out[taps], -1) << list[k].name;
           for (int64_t t = 0; t < taps; ++t) {
             double exact = 0, mag = 0;
             for (int64_t r = 0; r < rows; ++r)
@@ -609,7 +666,13 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
             EXPECT_LE(std::abs(out[t] - exact), (n * rows + 1) * 0x1p-24 * mag + 1e-30)
                 << list[k].name << " dot_taps n " << n << " taps " << taps << " tap " << t << " rows " << rows;
             EXPECT_EQ(out[t], again[t]) << list[k].name;
+            EXPECT_EQ(out[t], with_sum[t]) << list[k].name;
           }
+          double exact = 0, mag = 0;
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t i = 0; i < n; ++i) exact += af[r * 100 + i], mag += std::abs(af[r * 100 + i]);
+          EXPECT_LE(std::abs(with_sum[taps] - exact), (n * rows + 1) * 0x1p-24 * mag + 1e-30)
+              << list[k].name << " dot_taps sum of a, n " << n << " taps " << taps << " rows " << rows;
         }
     for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 100})
       for (int64_t st : {1, 2, 3}) {

@@ -98,8 +98,11 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
       if (dx.numel() > 0) data_->run(gyb, dx);
       g.grad_input = unbatched_if(dx, p);
     }
-    if (mask[1]) g.grad_weight = weight_gradient(conj_if_complex(batched_view(x, p)), gyb).view(w_shape_);
-    if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_out, p.dtype);
+    // The bias gradient sums dy's channels: with the weight gradient's own reads when it has one.
+    Tensor gb = mask[2] ? Tensor::empty({p.C_out}, p.dtype) : Tensor();
+    if (mask[1]) g.grad_weight = weight_gradient(conj_if_complex(batched_view(x, p)), gyb, mask[2] ? &gb : nullptr).view(w_shape_);
+    else if (mask[2]) channel_sums(gyb, gb);
+    if (mask[2]) g.grad_bias = gb;
     return g;
   }
   Shape out{p.N, p.C_in};
@@ -118,20 +121,20 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
     if (gx.numel() > 0) data_forward_->run(gyb, gx);
     g.grad_input = unbatched_if(gx, p);
   }
-  if (mask[1]) g.grad_weight = weight_gradient(gyb, conj_if_complex(xb));
+  if (mask[1]) g.grad_weight = weight_gradient(gyb, conj_if_complex(xb), nullptr);
   if (mask[2]) g.grad_bias = run_channel_sums(gyb, p.C_in, p.dtype);
   return g;
 }
 
 // dw[C_out, C_in/groups, *K] = sum over N and S_out of dy[N, C_out, *S_out] times the inputs
-// of x[N, C_in, *S_in] each tap read.
-Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy) const {
+// of x[N, C_in, *S_in] each tap read; and with gb, gb[C_out] = dy's channel sums.
+Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy, Tensor* gb) const {
   ConvParams q = p_;
   q.direction = Direction::BackwardWeights;
   q.has_bias = false;
   std::call_once(weights_once_, [&] { weights_ = make_backward_weights_plan(q, algorithm_); });
   Tensor dw = Tensor::empty(q.weight_shape(), q.dtype);
-  weights_->run(x, dy, dw);
+  weights_->run_with_bias(x, dy, dw, gb);
   return dw;
 }
 

@@ -45,7 +45,7 @@ class GradientPlans {
 
  private:
   GradientPlans() = default;
-  Tensor weight_gradient(const Tensor& x, const Tensor& dy) const;
+  Tensor weight_gradient(const Tensor& x, const Tensor& dy, Tensor* gb) const;
   ConvParams p_;       // the convolution's, or the transposed layer's (its matching convolution's)
   bool transposed_ = false;
   Tensor w_;           // the weight the input gradient reads (conjugated for complex dtypes)

@@ -21,6 +21,7 @@
 
 #include "conv/plan.h"
 #include "core/storage.h"
+#include "cpu/cache.h"
 #include "kernels/blas1/blas1.h"
 #include "kernels/copy/copy.h"
 
@@ -78,11 +79,17 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
     if (padded_) plan_padded(p);
   }
 
-  void run(const Tensor& x_in, const Tensor& gy, Tensor& gw) const override {
+  void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override { run_with_bias(x, gy, gw, nullptr); }
+  // The padded form sums dY's channels from the loads of its dot products.
+  void run_with_bias(const Tensor& x_in, const Tensor& gy, Tensor& gw, Tensor* gb) const override {
     const Tensor x = x_in.contiguous(), dy = gy.contiguous();  // [N, C, D, H, W]
     // Calls whose dY meets the copy's zero padding with an inf or NaN skip the padding.
-    if (padded_ && !zero_padding_meets_nonfinite(params, dy)) run_padded(x, dy, gw);
-    else run_rows(x, dy, gw);
+    if (padded_ && !zero_padding_meets_nonfinite(params, dy)) {
+      run_padded(x, dy, gw, gb);
+      return;
+    }
+    run_rows(x, dy, gw);
+    if (gb != nullptr) channel_sums(dy, *gb);
   }
   int64_t memory_bytes() const override { return ws_.bytes(); }
 
@@ -109,28 +116,47 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
 
   // dW from padded copies: per (co, ci) pair and image, channel c's padded input, then per
   // output plane one dot_taps call per group of at most kDotTapsMax taps (dY loaded once for
-  // the group).
-  void run_padded(const Tensor& x, const Tensor& dy, Tensor& gw) const {
+  // the group; with gb, the first input channel's calls also sum dY's channel co into gb[co]).
+  // With several outputs per input channel (wav2vec2's first layer: 512 from one),
+  // a thread keeps every image's copy of its last channel and makes them again only when the
+  // channel changes, so a channel is copied once per thread, not once per output.
+  void run_padded(const Tensor& x, const Tensor& dy, Tensor& gw, Tensor* gb) const {
     const int64_t taps = g_.taps(), groups = ceil_div(taps, kernels::kDotTapsMax);
-    for_each_pair(x, dy, gw, Sp_[0] * plane_len_, [&](const float* xc, const float* yc, float* padded, double* acc) {
-      fill_padded(xc, padded);
+    const int64_t one = Sp_[0] * plane_len_;
+    const bool keep = keep_copies(params.N * one);
+    float* bias = gb != nullptr ? internal::mutable_data<float>(*gb) : nullptr;
+    for_each_pair(x, dy, gw, keep ? params.N * one : one, bias, [&](int64_t n, int64_t c, const float* xc, const float* yc, float* scratch, int64_t& held, double* acc) {
+      float* padded = keep ? scratch + n * one : scratch;
+      if (!keep || held != c) fill_padded(xc, padded);
+      if (keep && n + 1 == params.N) held = c;  // every image of channel c is in the scratch
       for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
         for (int64_t gr = 0; gr < groups; ++gr) {
           // Groups of about equal size: 9 taps in one call, 25 as 9 + 8 + 8.
           const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
-          float out[kernels::kDotTapsMax];
+          // acc[taps]: the bias sum, with the first group of taps of input channel 0's pairs
+          const bool sum = bias != nullptr && gr == 0 && c % params.c_in_per_group() == 0;
+          float out[kernels::kDotTapsMax + 1];
           k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
-                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out);
+                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, sum);
           for (int64_t t = t0; t < t1; ++t) acc[t] += out[t - t0];
+          if (sum) acc[taps] += out[t1 - t0];
         }
     });
   }
+  // Whether the padded copies of every image of one channel (floats) are kept for the next
+  // pair that reads them: with several outputs per input channel, and within half the L2.
+  bool keep_copies(int64_t floats) const {
+    return params.c_out_per_group() > 1 && floats * static_cast<int64_t>(sizeof(float)) <= cache_sizes().l2 / 2;
+  }
 
-  // What both forms share: tasks own (co, ci) pairs; per pair, sum(xc, yc, scratch, acc) adds
-  // each image's per-tap sums (xc: input channel c of the image, yc: its dY channel co) into
-  // acc, in image order, in double; scratch is the thread's scratch_floats.
+  // What both forms share: tasks own (co, ci) pairs, ordered (group, ci, co) so that a
+  // thread's consecutive pairs read the same input channel; per pair, sum(n, c, xc, yc,
+  // scratch, held, acc) adds image n's per-tap sums (xc: input channel c of the image, yc: its
+  // dY channel co) into acc, in image order, in double; scratch is the thread's scratch_floats
+  // and held what it holds (-1: nothing yet; sum's to keep). With bias, sum also adds dY's
+  // sums into acc[taps] for the pairs of input channel 0 of their group; bias[co] gets them.
   template <typename Sum>
-  void for_each_pair(const Tensor& x, const Tensor& dy, Tensor& gw, int64_t scratch_floats, Sum&& sum) const {
+  void for_each_pair(const Tensor& x, const Tensor& dy, Tensor& gw, int64_t scratch_floats, float* bias, Sum&& sum) const {
     const ConvParams& p = params;
     const float* xp = x.const_data<float>();
     const float* yp = dy.const_data<float>();
@@ -140,14 +166,23 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
     const int64_t pairs = p.C_out * cin_g;
     const int threads = threads_for(pairs, 2.0 * static_cast<double>(p.N * p.C_out * cin_g * taps * plane_y));
     const auto ws = ws_.lease(threads, scratch_floats);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t pair = 0; pair < pairs; ++pair) {
-      const int64_t co = pair / cin_g, ci = pair % cin_g, c = co / cout_g * cin_g + ci;
-      double acc[1024];  // per tap; kDepthwiseMaxTaps bounds taps (unsupported_reason)
-      std::fill(acc, acc + taps, 0.0);
-      for (int64_t n = 0; n < p.N; ++n)
-        sum(xp + (n * p.C_in + c) * plane_x, yp + (n * p.C_out + co) * plane_y, ws.get(omp_get_thread_num()), acc);
-      for (int64_t t = 0; t < taps; ++t) wp[pair * taps + t] = static_cast<float>(acc[t]);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      int64_t held = -1;
+      float* scratch = ws.get(omp_get_thread_num());
+#pragma omp for schedule(static)
+      for (int64_t pair = 0; pair < pairs; ++pair) {
+        // pair = (g, ci, m): output co = g * cout_g + m reads input channel c = g * cin_g + ci.
+        const int64_t g = pair / (cin_g * cout_g), ci = pair / cout_g % cin_g, co = g * cout_g + pair % cout_g;
+        const int64_t c = g * cin_g + ci;
+        double acc[1025];  // per tap and the bias; kDepthwiseMaxTaps bounds taps (unsupported_reason)
+        std::fill(acc, acc + taps + 1, 0.0);
+        for (int64_t n = 0; n < p.N; ++n)
+          sum(n, c, xp + (n * p.C_in + c) * plane_x, yp + (n * p.C_out + co) * plane_y, scratch, held, acc);
+        float* wc = wp + (co * cin_g + ci) * taps;
+        for (int64_t t = 0; t < taps; ++t) wc[t] = static_cast<float>(acc[t]);
+        if (bias != nullptr && ci == 0) bias[co] = static_cast<float>(acc[taps]);
+      }
     }
   }
 
@@ -184,7 +219,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // Per tap, the rows of each output plane that read inside the input in one dot product, then
   // the columns that read padding one by one (skipped with zeros padding).
   void run_rows(const Tensor& x, const Tensor& dy, Tensor& gw) const {
-    for_each_pair(x, dy, gw, 1, [&](const float* xc, const float* yc, float*, double* acc) {
+    for_each_pair(x, dy, gw, 1, nullptr, [&](int64_t, int64_t, const float* xc, const float* yc, float*, int64_t&, double* acc) {
       for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
         for (int64_t t = 0; t < g_.taps(); ++t) acc[t] += plane_sum(params, t, o0, yc + o0 * g_.O[1] * g_.O[2], xc);
     });
@@ -247,7 +282,7 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
       for (int64_t ci = 0; ci < cin_g; ++ci) {
         const int64_t c = g * cin_g + ci;
         float* xc = xp + (n * p.C_in + c) * plane_x;
-        std::fill(xc, xc + plane_x, bp ? bp[c] : 0.0f);
+        fill_value(xc, plane_x, bp ? bp[c] : 0.0f);
         for (int64_t m = 0; m < cout_g; ++m) {
           const int64_t co = g * cout_g + m;
           const float* yc = yp + (n * p.C_out + co) * plane_y;

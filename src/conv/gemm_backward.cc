@@ -26,6 +26,7 @@
 #include "convkit/settings.h"
 #include "core/storage.h"
 #include "gemm/driver.h"
+#include "kernels/blas1/blas1.h"
 #include "kernels/transpose/transpose.h"
 
 namespace convkit::internal {
@@ -62,7 +63,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
  public:
   GemmBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
       : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
-        driver_(kernel_for(R_, P_)) {
+        driver_(kernel_for(R_, P_)), add_(kernels::blas1_kernel(max_isa())) {
     params = p;
     const int64_t mr = driver_.kernel().mr;
     panels_ = (R_ + mr - 1) / mr;
@@ -103,8 +104,9 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     // The result starts at the bias (a transposed layer's) or zero; col2im adds onto it.
     const int64_t plane = g3_.S[0] * g3_.S[1] * g3_.S[2];
     const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
-    for (int64_t nc = 0; nc < p.N * p.C_in; ++nc)
-      std::fill(call.dx + nc * plane, call.dx + (nc + 1) * plane, bp ? bp[nc % p.C_in] : 0.0f);
+    if (bp == nullptr) fill_value(call.dx, p.N * p.C_in * plane, 0.0f);
+    else
+      for (int64_t nc = 0; nc < p.N * p.C_in; ++nc) fill_value(call.dx + nc * plane, plane, bp[nc % p.C_in]);
     gemm::Problem pr;
     pr.batch = p.N * p.groups;
     pr.M = R_;
@@ -187,7 +189,9 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
           const int64_t t_lo = base >= 0 ? 0 : std::min(run, ceil_div(-base, st));
           const int64_t t_hi = base < g.S[2] ? std::max(t_lo, std::min(run, ceil_div(g.S[2] - base, st))) : t_lo;
           const float* cq = crow + q;
-          for (int64_t t = t_lo; t < t_hi; ++t) line[base + t * st] += cq[t];
+          // line[base + t st] += cq[t] (an axpy with 1: the same single rounding), vectorized
+          // for strides 1 and 2.
+          if (t_hi > t_lo) add_.axpy(1.0f, cq + t_lo, t_hi - t_lo, line + base + t_lo * st, st);
           if (p.padding_mode != PaddingMode::Zeros) {  // padding folds back onto the row
             for (int64_t t = 0; t < t_lo; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];
             for (int64_t t = t_hi; t < run; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];
@@ -207,6 +211,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
   int64_t M_, R_, P_, panels_ = 0;
   Tensor a_, bias_;
   gemm::Driver driver_;
+  const kernels::Blas1Kernel& add_;  // its axpy adds a C row onto an input row
   bool whole_cols_ = false;  // the product goes to the whole col, then col2im per channel
   Workspace cols_;           // that col, kept between calls
 };

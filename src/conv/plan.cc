@@ -7,6 +7,8 @@
 #include "kernels/blas1/blas1.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <atomic>
 #include <vector>
 
@@ -244,6 +246,25 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
   plan->params = p;
   plan->choice = choice;
   return plan;
+}
+
+void fill_value(float* p, int64_t n, float v) {
+  if (v == 0.0f && !std::signbit(v)) {
+    std::memset(p, 0, static_cast<std::size_t>(std::max<int64_t>(n, 0)) * sizeof(float));
+    return;
+  }
+  const int64_t head = std::min<int64_t>(n, 64);
+  for (int64_t i = 0; i < head; ++i) p[i] = v;
+  for (int64_t done = head; done < n;) {  // doubling copies of what is filled
+    const int64_t c = std::min(done, n - done);
+    std::memcpy(p + done, p, static_cast<std::size_t>(c) * sizeof(float));
+    done += c;
+  }
+}
+
+void BackwardWeightsPlan::run_with_bias(const Tensor& x, const Tensor& gy, Tensor& gw, Tensor* gb) const {
+  run(x, gy, gw);
+  if (gb != nullptr) channel_sums(gy, *gb);
 }
 
 void channel_sums(const Tensor& t, Tensor& out) {

@@ -46,6 +46,9 @@ class BackwardWeightsPlan {
  public:
   virtual ~BackwardWeightsPlan() = default;
   virtual void run(const Tensor& x, const Tensor& gy, Tensor& gw) const = 0;
+  /// run, and with gb (not null) also gb[C_out] = the channel sums of gy (the bias gradient):
+  /// here with channel_sums; plans that sum it from the loads of gy they make anyway override.
+  virtual void run_with_bias(const Tensor& x, const Tensor& gy, Tensor& gw, Tensor* gb) const;
   virtual int64_t memory_bytes() const = 0;
 
   ConvParams params;
@@ -83,6 +86,10 @@ void set_channels_last_piece_bytes(int64_t bytes);
 std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                     const Tensor& b);
 std::unique_ptr<BackwardWeightsPlan> make_depthwise_backward_weights_plan(const ConvParams& p);
+
+/// p[0 .. n) = v, at memset / memcpy speed (the plain loop stays scalar at -O2, and was an
+/// eighth of a small layer's input gradient).
+void fill_value(float* p, int64_t n, float v);
 
 /// out[C] = the sum of t[N, C, *S] over every dim but C (a bias gradient), in a fixed order.
 void channel_sums(const Tensor& t, Tensor& out);

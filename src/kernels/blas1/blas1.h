@@ -6,11 +6,13 @@
 //   summed in an order fixed by the ISA, n and rows alone (lane-wise partial sums across all
 //   rows, then the lanes in a fixed tree), so the same arguments give the same bits on every
 //   call. Reads only those elements.
-// Contract of blas1_f32_dot_taps_<isa>(a, lda, b, ldb, off, taps, n, rows, out):
+// Contract of blas1_f32_dot_taps_<isa>(a, lda, b, ldb, off, taps, n, rows, out, sum_a):
 //   out[t] = the sum over r < rows and i < n of a[r * lda + i] * b[r * ldb + off[t] + i], for
 //   t < taps (1 <= taps <= kDotTapsMax): several dot products sharing a, each loaded once for
 //   all taps (a weight gradient's taps over one padded input). Per tap lane-wise partial sums
 //   across all rows, then the lanes in a fixed tree: an order fixed by the ISA, n and rows.
+//   With sum_a, also out[taps] = the sum of those elements of a, in the same order (a bias
+//   gradient, from the same loads).
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
@@ -26,7 +28,7 @@ namespace convkit::kernels {
 using DotF32Fn = float (*)(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n,
                            int64_t rows);
 using DotTapsF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
-                             int64_t taps, int64_t n, int64_t rows, float* out);
+                             int64_t taps, int64_t n, int64_t rows, float* out, bool sum_a);
 using AxpyF32Fn = void (*)(float alpha, const float* x, int64_t n, float* y, int64_t sy);
 
 /// The most taps one dot_taps call takes (its accumulators stay in registers).
@@ -43,7 +45,7 @@ struct Blas1Kernel {
 #define CONVKIT_BLAS1_KERNEL(isa, name)                                   \
   float name##_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows); \
   void name##_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t taps, \
-                       int64_t n, int64_t rows, float* out);                                                        \
+                       int64_t n, int64_t rows, float* out, bool sum_a);                                            \
   void name##_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy);
 #include "kernels/blas1/kernels.inc"
 #undef CONVKIT_BLAS1_KERNEL

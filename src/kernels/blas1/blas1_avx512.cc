@@ -86,10 +86,10 @@ namespace {
 
 // T taps: per 16 columns of a row, a loaded once and T FMAs into T named accumulators (an
 // array indexed by constants after unrolling: registers).
-template <int T>
+template <int T, bool kSumA>
 void dot_taps_t(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n,
                 int64_t rows, float* out) {
-  __m512 acc[T];
+  __m512 acc[T], sa = _mm512_setzero_ps();
 #pragma GCC unroll 12
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t r = 0; r < rows; ++r) {
@@ -98,32 +98,36 @@ void dot_taps_t(const float* a, int64_t lda, const float* b, int64_t ldb, const 
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
       const __m512 av = _mm512_loadu_ps(ar + i);
+      if constexpr (kSumA) sa = _mm512_add_ps(sa, av);
 #pragma GCC unroll 12
       for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(av, _mm512_loadu_ps(br + off[t] + i), acc[t]);
     }
     if (i < n) {
       const __mmask16 m = first(n - i);
       const __m512 av = _mm512_maskz_loadu_ps(m, ar + i);
+      if constexpr (kSumA) sa = _mm512_add_ps(sa, av);
 #pragma GCC unroll 12
       for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, br + off[t] + i), acc[t]);
     }
   }
 #pragma GCC unroll 12
   for (int t = 0; t < T; ++t) out[t] = sum16(acc[t]);
+  if constexpr (kSumA) out[T] = sum16(sa);
 }
 
-template <int... T>
+template <bool kSumA, int... T>
 constexpr auto dot_taps_table(std::integer_sequence<int, T...>) {
   return std::array<void (*)(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*),
-                    sizeof...(T)>{dot_taps_t<T + 1>...};
+                    sizeof...(T)>{dot_taps_t<T + 1, kSumA>...};
 }
 
 }  // namespace
 
 void blas1_f32_avx512_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
-                               int64_t taps, int64_t n, int64_t rows, float* out) {
-  static constexpr auto kTable = dot_taps_table(std::make_integer_sequence<int, kDotTapsMax>());
-  kTable[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
+                               int64_t taps, int64_t n, int64_t rows, float* out, bool sum_a) {
+  static constexpr auto kTable = dot_taps_table<false>(std::make_integer_sequence<int, kDotTapsMax>());
+  static constexpr auto kTableSum = dot_taps_table<true>(std::make_integer_sequence<int, kDotTapsMax>());
+  (sum_a ? kTableSum : kTable)[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
 void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {

@@ -71,10 +71,10 @@ namespace {
 
 // T taps: per 8 columns of a row, a loaded once and T FMAs into T named accumulators (an
 // array indexed by constants after unrolling: registers); the last n % 8 columns masked.
-template <int T>
+template <int T, bool kSumA>
 void dot_taps_t(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n,
                 int64_t rows, float* out) {
-  __m256 acc[T];
+  __m256 acc[T], sa = _mm256_setzero_ps();
 #pragma GCC unroll 12
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   const int64_t rest = n % 8;
@@ -85,31 +85,35 @@ void dot_taps_t(const float* a, int64_t lda, const float* b, int64_t ldb, const 
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
       const __m256 av = _mm256_loadu_ps(ar + i);
+      if constexpr (kSumA) sa = _mm256_add_ps(sa, av);
 #pragma GCC unroll 12
       for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(av, _mm256_loadu_ps(br + off[t] + i), acc[t]);
     }
     if (rest > 0) {
       const __m256 av = _mm256_maskload_ps(ar + i, tail);
+      if constexpr (kSumA) sa = _mm256_add_ps(sa, av);
 #pragma GCC unroll 12
       for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(av, _mm256_maskload_ps(br + off[t] + i, tail), acc[t]);
     }
   }
 #pragma GCC unroll 12
   for (int t = 0; t < T; ++t) out[t] = sum8(acc[t]);
+  if constexpr (kSumA) out[T] = sum8(sa);
 }
 
-template <int... T>
+template <bool kSumA, int... T>
 constexpr auto dot_taps_table(std::integer_sequence<int, T...>) {
   return std::array<void (*)(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*),
-                    sizeof...(T)>{dot_taps_t<T + 1>...};
+                    sizeof...(T)>{dot_taps_t<T + 1, kSumA>...};
 }
 
 }  // namespace
 
 void blas1_f32_fma3_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
-                             int64_t taps, int64_t n, int64_t rows, float* out) {
-  static constexpr auto kTable = dot_taps_table(std::make_integer_sequence<int, kDotTapsMax>());
-  kTable[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
+                             int64_t taps, int64_t n, int64_t rows, float* out, bool sum_a) {
+  static constexpr auto kTable = dot_taps_table<false>(std::make_integer_sequence<int, kDotTapsMax>());
+  static constexpr auto kTableSum = dot_taps_table<true>(std::make_integer_sequence<int, kDotTapsMax>());
+  (sum_a ? kTableSum : kTable)[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
 void blas1_f32_fma3_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {

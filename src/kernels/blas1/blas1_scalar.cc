@@ -19,8 +19,13 @@ float blas1_f32_scalar_dot(const float* a, int64_t lda, const float* b, int64_t 
 }
 
 void blas1_f32_scalar_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
-                               int64_t taps, int64_t n, int64_t rows, float* out) {
+                               int64_t taps, int64_t n, int64_t rows, float* out, bool sum_a) {
   for (int64_t t = 0; t < taps; ++t) out[t] = blas1_f32_scalar_dot(a, lda, b + off[t], ldb, 1, n, rows);
+  if (!sum_a) return;
+  float s = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) s += a[r * lda + i];
+  out[taps] = s;
 }
 
 void blas1_f32_scalar_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
