@@ -17,6 +17,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "conv/plan.h"
@@ -83,8 +84,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // The padded form sums dY's channels from the loads of its dot products.
   void run_with_bias(const Tensor& x_in, const Tensor& gy, Tensor& gw, Tensor* gb) const override {
     const Tensor x = x_in.contiguous(), dy = gy.contiguous();  // [N, C, D, H, W]
-    // Calls whose dY meets the copy's zero padding with an inf or NaN skip the padding.
-    if (padded_ && !zero_padding_meets_nonfinite(params, dy)) {
+    if (padded_) {
       run_padded(x, dy, gw, gb);
       return;
     }
@@ -116,31 +116,41 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
 
   // dW from padded copies: per (co, ci) pair and image, channel c's padded input, then per
   // output plane one dot_taps call per group of at most kDotTapsMax taps (dY loaded once for
-  // the group; with gb, the first input channel's calls also sum dY's channel co into gb[co]).
+  // the group; the first group also sums dY, for gb[co] and as a finite check).
   // With several outputs per input channel (wav2vec2's first layer: 512 from one),
   // a thread keeps every image's copy of its last channel and makes them again only when the
   // channel changes, so a channel is copied once per thread, not once per output.
+  // An image whose dY channel sums to inf or NaN holds one (a finite sum has finite terms);
+  // where the windows read zero padding, 0 * inf = NaN would land there, where the reference
+  // adds no term: that image's sums are made again by the rows form, which skips the padding.
   void run_padded(const Tensor& x, const Tensor& dy, Tensor& gw, Tensor* gb) const {
     const int64_t taps = g_.taps(), groups = ceil_div(taps, kernels::kDotTapsMax);
     const int64_t one = Sp_[0] * plane_len_;
     const bool keep = keep_copies(params.N * one);
+    const bool padding_read = zero_padding_is_read(params);
     float* bias = gb != nullptr ? internal::mutable_data<float>(*gb) : nullptr;
     for_each_pair(x, dy, gw, keep ? params.N * one : one, bias, [&](int64_t n, int64_t c, const float* xc, const float* yc, float* scratch, int64_t& held, double* acc) {
       float* padded = keep ? scratch + n * one : scratch;
       if (!keep || held != c) fill_padded(xc, padded);
       if (keep && n + 1 == params.N) held = c;  // every image of channel c is in the scratch
+      double img[kDepthwiseMaxTaps + 1];  // this image's per-tap sums and dY's sum
+      std::fill(img, img + taps + 1, 0.0);
       for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
         for (int64_t gr = 0; gr < groups; ++gr) {
           // Groups of about equal size: 9 taps in one call, 25 as 9 + 8 + 8.
           const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
-          // acc[taps]: the bias sum, with the first group of taps of input channel 0's pairs
-          const bool sum = bias != nullptr && gr == 0 && c % params.c_in_per_group() == 0;
           float out[kernels::kDotTapsMax + 1];
           k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
-                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, sum);
-          for (int64_t t = t0; t < t1; ++t) acc[t] += out[t - t0];
-          if (sum) acc[taps] += out[t1 - t0];
+                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, gr == 0);
+          for (int64_t t = t0; t < t1; ++t) img[t] += out[t - t0];
+          if (gr == 0) img[taps] += out[t1 - t0];
         }
+      if (padding_read && !std::isfinite(img[taps]))
+        for (int64_t t = 0; t < taps; ++t) {
+          img[t] = 0;
+          for (int64_t o0 = 0; o0 < g_.O[0]; ++o0) img[t] += plane_sum(params, t, o0, yc + o0 * g_.O[1] * g_.O[2], xc);
+        }
+      for (int64_t t = 0; t <= taps; ++t) acc[t] += img[t];
     });
   }
   // Whether the padded copies of every image of one channel (floats) are kept for the next
@@ -153,8 +163,8 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // thread's consecutive pairs read the same input channel; per pair, sum(n, c, xc, yc,
   // scratch, held, acc) adds image n's per-tap sums (xc: input channel c of the image, yc: its
   // dY channel co) into acc, in image order, in double; scratch is the thread's scratch_floats
-  // and held what it holds (-1: nothing yet; sum's to keep). With bias, sum also adds dY's
-  // sums into acc[taps] for the pairs of input channel 0 of their group; bias[co] gets them.
+  // and held what it holds (-1: nothing yet; sum's to keep). sum may add dY's sums into
+  // acc[taps]: with bias, bias[co] gets them from the pairs of input channel 0 of the group.
   template <typename Sum>
   void for_each_pair(const Tensor& x, const Tensor& dy, Tensor& gw, int64_t scratch_floats, float* bias, Sum&& sum) const {
     const ConvParams& p = params;

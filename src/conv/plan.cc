@@ -83,8 +83,12 @@ bool windows_read_padding(const ConvParams& p) {
   return reads;
 }
 
+bool zero_padding_is_read(const ConvParams& p) {
+  return p.padding_mode == PaddingMode::Zeros && windows_read_padding(p);
+}
+
 bool zero_padding_meets_nonfinite(const ConvParams& p, const Tensor& dy) {
-  return p.padding_mode == PaddingMode::Zeros && windows_read_padding(p) && !all_finite(dy);
+  return zero_padding_is_read(p) && !all_finite(dy);
 }
 
 PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp) {

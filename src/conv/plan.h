@@ -186,6 +186,8 @@ bool padded_copy_fits(const ConvParams& p);
 /// Whether some output's window reads padding (in any dim, a window starts before the input
 /// or ends past it).
 bool windows_read_padding(const ConvParams& p);
+/// Whether the windows read zero padding (zeros mode and windows_read_padding).
+bool zero_padding_is_read(const ConvParams& p);
 /// For the weight-gradient paths that materialize zero padding: whether it meets an inf or
 /// NaN of dy (every dY of a border output multiplies it, and 0 * inf = NaN where the reference
 /// adds no term). Such calls take a path that adds no term there either.
