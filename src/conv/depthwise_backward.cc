@@ -120,7 +120,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // With several outputs per input channel (wav2vec2's first layer: 512 from one),
   // a thread keeps every image's copy of its last channel and makes them again only when the
   // channel changes, so a channel is copied once per thread, not once per output.
-  // An image whose dY channel sums to inf or NaN holds one (a finite sum has finite terms);
+  // An image whose dY channel sums to inf or NaN may hold one (a finite sum has finite terms);
   // where the windows read zero padding, 0 * inf = NaN would land there, where the reference
   // adds no term: that image's sums are made again by the rows form, which skips the padding.
   void run_padded(const Tensor& x, const Tensor& dy, Tensor& gw, Tensor* gb) const {
@@ -133,6 +133,8 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
       float* padded = keep ? scratch + n * one : scratch;
       if (!keep || held != c) fill_padded(xc, padded);
       if (keep && n + 1 == params.N) held = c;  // every image of channel c is in the scratch
+      // dY's sum: for the bias (input channel 0's pairs) and the finite check.
+      const bool sum_y = padding_read || (bias != nullptr && c % params.c_in_per_group() == 0);
       double img[kDepthwiseMaxTaps + 1];  // this image's per-tap sums and dY's sum
       std::fill(img, img + taps + 1, 0.0);
       for (int64_t o0 = 0; o0 < g_.O[0]; ++o0)
@@ -141,11 +143,11 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
           const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
           float out[kernels::kDotTapsMax + 1];
           k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
-                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, gr == 0);
+                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, sum_y && gr == 0);
           for (int64_t t = t0; t < t1; ++t) img[t] += out[t - t0];
-          if (gr == 0) img[taps] += out[t1 - t0];
+          if (sum_y && gr == 0) img[taps] += out[t1 - t0];
         }
-      if (padding_read && !std::isfinite(img[taps]))
+      if (padding_read && !std::isfinite(img[taps]))  // (sum_y)
         for (int64_t t = 0; t < taps; ++t) {
           img[t] = 0;
           for (int64_t o0 = 0; o0 < g_.O[0]; ++o0) img[t] += plane_sum(params, t, o0, yc + o0 * g_.O[1] * g_.O[2], xc);
@@ -159,11 +161,11 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
     return params.c_out_per_group() > 1 && floats * static_cast<int64_t>(sizeof(float)) <= cache_sizes().l2 / 2;
   }
 
-  // What both forms share: tasks own (co, ci) pairs, ordered (group, ci, co) so that a
+  // What both forms share: tasks own (co, ci) pairs, ordered (group, ci, m) so that a
   // thread's consecutive pairs read the same input channel; per pair, sum(n, c, xc, yc,
   // scratch, held, acc) adds image n's per-tap sums (xc: input channel c of the image, yc: its
   // dY channel co) into acc, in image order, in double; scratch is the thread's scratch_floats
-  // and held what it holds (-1: nothing yet; sum's to keep). sum may add dY's sums into
+  // and held the channel it holds (-1: nothing yet; sum updates it). sum may add dY's sums into
   // acc[taps]: with bias, bias[co] gets them from the pairs of input channel 0 of the group.
   template <typename Sum>
   void for_each_pair(const Tensor& x, const Tensor& dy, Tensor& gw, int64_t scratch_floats, float* bias, Sum&& sum) const {
@@ -185,7 +187,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
         // pair = (g, ci, m): output co = g * cout_g + m reads input channel c = g * cin_g + ci.
         const int64_t g = pair / (cin_g * cout_g), ci = pair / cout_g % cin_g, co = g * cout_g + pair % cout_g;
         const int64_t c = g * cin_g + ci;
-        double acc[1025];  // per tap and the bias; kDepthwiseMaxTaps bounds taps (unsupported_reason)
+        double acc[kDepthwiseMaxTaps + 1];  // per tap and dY's sum; unsupported_reason bounds taps
         std::fill(acc, acc + taps + 1, 0.0);
         for (int64_t n = 0; n < p.N; ++n)
           sum(n, c, xp + (n * p.C_in + c) * plane_x, yp + (n * p.C_out + co) * plane_y, scratch, held, acc);

@@ -190,7 +190,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
           const int64_t t_hi = base < g.S[2] ? std::max(t_lo, std::min(run, ceil_div(g.S[2] - base, st))) : t_lo;
           const float* cq = crow + q;
           // line[base + t st] += cq[t] (an axpy with 1: the same single rounding), vectorized
-          // for strides 1 and 2.
+          // for stride 1, and 2 with AVX-512.
           if (t_hi > t_lo) add_.axpy(1.0f, cq + t_lo, t_hi - t_lo, line + base + t_lo * st, st);
           if (p.padding_mode != PaddingMode::Zeros) {  // padding folds back onto the row
             for (int64_t t = 0; t < t_lo; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];

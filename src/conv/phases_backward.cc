@@ -112,7 +112,9 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
     float* dx = internal::mutable_data<float>(gx);
     if (uncovered_) {
       const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
-      for (int64_t nc = 0; nc < planes; ++nc) fill_value(dx + nc * plane, plane, bp ? bp[nc % p.C_in] : 0.0f);
+      if (bp == nullptr) fill_value(dx, planes * plane, 0.0f);
+      else
+        for (int64_t nc = 0; nc < planes; ++nc) fill_value(dx + nc * plane, plane, bp[nc % p.C_in]);
     }
     // Every phase's result first, then each plane of dX written by all phases in turn while it
     // is in cache (phase by phase over the whole of dX, each pass filling a 1/stride share of

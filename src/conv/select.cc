@@ -36,13 +36,14 @@ bool few_channels_per_group(const ConvParams& p) {
   return p.c_in_per_group() <= 8 && p.c_out_per_group() <= 16 && p.groups > 1;
 }
 
-// A weight gradient whose GEMM would have at most kDotTapsMax columns (C_in/g x taps), however
-// many outputs: wav2vec2's first layer, 512 outputs of 10 taps over one input channel (the
-// direct path's dot products load dY once for all taps and the bias, 2.2x faster).
+// A weight gradient over one input channel per group with 2 to kDotTapsMax taps, however many
+// outputs: its GEMM would have at most 12 columns. wav2vec2's first layer, 512 outputs of 10
+// taps: the direct path's dot products load dY once for all taps and the bias (2.2x faster).
+// (Several input channels would stream each dY plane once per channel; 1x1 layers are GEMMs.)
 bool few_weight_columns(const ConvParams& p) {
-  int64_t columns = p.c_in_per_group();
-  for (int64_t k : p.kernel) columns *= k;
-  return columns <= kernels::kDotTapsMax;
+  int64_t taps = 1;
+  for (int64_t k : p.kernel) taps *= k;
+  return p.c_in_per_group() == 1 && taps > 1 && taps <= kernels::kDotTapsMax;
 }
 
 }  // namespace
@@ -108,7 +109,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     // slower as axpys with stride 2.)
     if (unsupported_reason(Algorithm::Depthwise, p) == nullptr && p.direction == Direction::BackwardWeights &&
         (few_channels_per_group(p) || few_weight_columns(p)))
-      return {Algorithm::Depthwise, "few channels per group or taps: dot products per row over all taps and the bias"};
+      return {Algorithm::Depthwise, "few channels per group or one with few taps: dot products per row over all taps and the bias"};
     if (few_channels_per_group(p) && unsupported_reason(Algorithm::Depthwise, p) == nullptr &&
         !backward_data_is_forward(p) && !phases_serve_backward_data(p))
       return {Algorithm::Depthwise, "few channels per group: an axpy per row and tap onto the input"};

@@ -11,8 +11,8 @@
 //   t < taps (1 <= taps <= kDotTapsMax): several dot products sharing a, each loaded once for
 //   all taps (a weight gradient's taps over one padded input). Per tap lane-wise partial sums
 //   across all rows, then the lanes in a fixed tree: an order fixed by the ISA, n and rows.
-//   With sum_a, also out[taps] = the sum of those elements of a, in the same order (a bias
-//   gradient, from the same loads).
+//   With sum_a, also out[taps] = the sum of those elements of a, in an order fixed by the ISA,
+//   n and rows (a bias gradient, from the same loads).
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
