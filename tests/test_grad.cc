@@ -422,6 +422,28 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
   }
 }
 
+TEST(Grad, FewRowInputGradientCopiesDyBlocksFirst) {
+  // One input channel, kernel 10, stride 5 (wav2vec2's first layer): W^T * dY has 10 rows, one
+  // row tile, and its dY blocks are copied before the kernel reads them. Against the reference
+  // under every ISA cap (whichever tile each picks), the same bits for 1 and 3 threads.
+  Generator gen(13);
+  const Tensor x = randn({2, 1, 707}, kFloat32, &gen), w = randn({40, 1, 10}, kFloat32, &gen);
+  const auto o = F::Conv1dFuncOptions().stride(5).padding(2);
+  const Tensor gy = randn(F::conv1d(x, w, {}, o).sizes(), kFloat32, &gen);
+  const Tensor want = F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o).algorithm("reference"), {true, false, false}).grad_input;
+  const int before = get_num_threads();
+  for (internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    set_num_threads(1);
+    const Tensor one = F::conv_backward(gy, x, w, o, {true, false, false}).grad_input;
+    set_num_threads(3);
+    const Tensor three = F::conv_backward(gy, x, w, o, {true, false, false}).grad_input;
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(one, want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+    EXPECT_TRUE(bitwise_equal(one, three)) << internal::name_of(isa);
+  }
+}
+
 TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
   // The channels-last weight gradient copies as much of the input at a time as fits its piece
   // budget (pinned here to 1 MB, half of a 2 MB L2, so the layouts below do not depend on the

@@ -94,6 +94,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     // serial). Decided by the shape alone, so the bits do not depend on the thread count.
     const int64_t row_tasks = p.N * p.groups * ceil_div(R_, std::lcm(g3_.taps(), static_cast<int64_t>(mr)));
     whole_cols_ = row_tasks < 4 && p.N * p.groups * R_ * P_ <= kWholeColsFloats;
+    pack_b_ = R_ <= mr;
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
@@ -146,11 +147,20 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
       stride = plan_.M_ * mr;
       return plan_.a_.const_data<float>() + ((g * plan_.panels_ + i0 / mr) * plan_.M_ + k0) * mr;
     }
-    const float* b(int64_t b, int64_t, int64_t k0, int64_t, int64_t j0, int64_t, float*, int64_t& ldb) const override {
+    const float* b(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* buf, int64_t& ldb) const override {
       const ConvParams& p = plan_.params;
       const int64_t n = b / p.groups, g = b % p.groups;
-      ldb = plan_.P_;
-      return call_.dy + ((n * p.C_out + g * plan_.M_ + k0) * plan_.P_ + j0);
+      const float* src = call_.dy + ((n * p.C_out + g * plan_.M_ + k0) * plan_.P_ + j0);
+      if (!plan_.pack_b_) {
+        ldb = plan_.P_;
+        return src;
+      }
+      // One row tile reads each dY element once, so the kernel would meet every B row far from
+      // the last (a new page per k step, faster than the prefetchers follow): copied row by
+      // row first, each a sequential run.
+      for (int64_t k = 0; k < kc; ++k)
+        std::memcpy(buf + k * ldb, src + k * plan_.P_, static_cast<std::size_t>(cols) * sizeof(float));
+      return buf;
     }
     float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
       if (call_.cols == nullptr) return nullptr;
@@ -213,6 +223,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
   gemm::Driver driver_;
   const kernels::Blas1Kernel& add_;  // its axpy adds a C row onto an input row
   bool whole_cols_ = false;  // the product goes to the whole col, then col2im per channel
+  bool pack_b_ = false;      // one row tile: dY blocks copied before the kernel reads them
   Workspace cols_;           // that col, kept between calls
 };
 
