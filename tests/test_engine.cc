@@ -725,6 +725,15 @@ TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
         for (int64_t i = 0; i < static_cast<int64_t>(dst3.size()); ++i)
           ASSERT_EQ(dst3[static_cast<std::size_t>(i)], i % stride == 0 ? src[static_cast<std::size_t>(i / stride)] : -1.0f)
               << "element " << i;
+        // The interleave form: a and b (exactly n readable floats each) into dst[0 .. 2n).
+        std::vector<float> a(src.begin(), src.begin() + n), b(src.rbegin(), src.rbegin() + n);
+        std::vector<float> dst4(static_cast<std::size_t>(2 * n) + 1, -1.0f);
+        ks[ki].interleave(a.data(), b.data(), n, dst4.data());
+        for (int64_t t = 0; t < n; ++t) {
+          ASSERT_EQ(dst4[static_cast<std::size_t>(2 * t)], a[static_cast<std::size_t>(t)]) << "pair " << t;
+          ASSERT_EQ(dst4[static_cast<std::size_t>(2 * t + 1)], b[static_cast<std::size_t>(t)]) << "pair " << t;
+        }
+        EXPECT_EQ(dst4[static_cast<std::size_t>(2 * n)], -1.0f);
       }
   }
 }

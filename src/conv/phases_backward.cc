@@ -103,6 +103,7 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
       place(ph);
       phases_.push_back(std::move(ph));
     }
+    pair_column_phases();
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
@@ -134,7 +135,12 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
     const int threads = threads_for(planes, static_cast<double>(planes * plane) * 4);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t nc = 0; nc < planes; ++nc)
-      for (std::size_t i = 0; i < phases_.size(); ++i) scatter(phases_[i], ys[i].const_data<float>(), nc, dx);
+      for (std::size_t i = 0; i < phases_.size(); ++i) {
+        const Phase& a = phases_[i];
+        const auto j = static_cast<std::size_t>(a.partner);
+        if (a.partner < 0) scatter(a, ys[i].const_data<float>(), nc, dx);
+        else if (a.first[2] < phases_[j].first[2]) interleave(a, ys[i].const_data<float>(), phases_[j], ys[j].const_data<float>(), nc, dx);
+      }
   }
   int64_t memory_bytes() const override {
     int64_t bytes = 0;
@@ -149,7 +155,42 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
     // Where its result goes in a plane of dX, lifted to 3 dims: len positions per dim, the first
     // at input index first, stride apart.
     int64_t len[3] = {1, 1, 1}, first[3] = {0, 0, 0}, st[3] = {1, 1, 1};
+    // With column stride 2, the phase writing the other columns of the same rows (first
+    // column one apart), if any: the pair is written together by interleave, called for the
+    // one whose first column comes first; -1: none.
+    int64_t partner = -1;
   };
+
+  // Pairs the phases that split rows' columns two ways: first columns f and f + 1, the same
+  // rows; f's phase has as many positions as f + 1's or one more.
+  void pair_column_phases() {
+    for (std::size_t i = 0; i < phases_.size(); ++i)
+      for (std::size_t j = 0; j < phases_.size(); ++j) {
+        Phase &a = phases_[i], &b = phases_[j];
+        const bool rows = a.first[0] == b.first[0] && a.first[1] == b.first[1] && a.len[0] == b.len[0] &&
+                          a.len[1] == b.len[1] && a.st[0] == b.st[0] && a.st[1] == b.st[1];
+        const int64_t extra = a.len[2] - b.len[2];
+        if (rows && a.st[2] == 2 && b.first[2] == a.first[2] + 1 && (extra == 0 || extra == 1) && a.partner < 0 &&
+            b.partner < 0)
+          a.partner = static_cast<int64_t>(j), b.partner = static_cast<int64_t>(i);
+      }
+  }
+
+  // scatter for a pair (a's first column one before b's): each row's columns in one pass.
+  void interleave(const Phase& a, const float* ya, const Phase& b, const float* yb, int64_t nc, float* dx) const {
+    const int64_t* S = S_;
+    const int64_t n = b.len[2];
+    const float* fa = ya + nc * a.len[0] * a.len[1] * a.len[2];
+    const float* fb = yb + nc * b.len[0] * b.len[1] * b.len[2];
+    float* to = dx + nc * S[0] * S[1] * S[2];
+    for (int64_t u = 0; u < a.len[0]; ++u)
+      for (int64_t v = 0; v < a.len[1]; ++v) {
+        float* row = to + ((a.first[0] + u * a.st[0]) * S[1] + a.first[1] + v * a.st[1]) * S[2] + a.first[2];
+        const float* ra = fa + (u * a.len[1] + v) * a.len[2];
+        copy_.interleave(ra, fb + (u * b.len[1] + v) * n, n, row);
+        if (a.len[2] > n) row[2 * n] = ra[n];
+      }
+  }
 
   void place(Phase& ph) const {
     const ConvParams& p = params;
@@ -215,7 +256,8 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
       }
   }
 
-  const kernels::CopyKernel& copy_;  // its scatter writes a phase's rows into every stride-th element
+  const kernels::CopyKernel& copy_;  // its scatter writes a phase's rows into every stride-th element, its
+                                     // interleave a pair's
   bool winograd_;                    // whether the phases' forwards may take fast Winograd
   int64_t S_[3] = {1, 1, 1};         // the input's spatial sizes, lifted to 3 dims
   Tensor bias_;

@@ -10,6 +10,10 @@
 //
 // copy_f32_strided_<isa>_scatter(src, n, dst, stride): the reverse, dst[t * stride] = src[t]
 // for t < n; writes only those elements of dst (a phase's row into every stride-th element).
+//
+// copy_f32_strided_<isa>_interleave(a, b, n, dst): dst[2t] = a[t] and dst[2t + 1] = b[t] for
+// t < n; writes only dst[0 .. 2n - 1] (two column phases of a row written together, whole
+// vectors instead of every other element).
 #pragma once
 
 #include <cstdint>
@@ -25,19 +29,23 @@ using CopyRowsF32Fn = void (*)(const float* src, int64_t stride, int64_t n, int6
 
 using CopyScatterF32Fn = void (*)(const float* src, int64_t n, float* dst, int64_t stride);
 
+using CopyInterleaveF32Fn = void (*)(const float* a, const float* b, int64_t n, float* dst);
+
 struct CopyKernel {
   const char* name;
   internal::Isa isa;
   CopyStridedF32Fn fn;
   CopyRowsF32Fn rows;
   CopyScatterF32Fn scatter;
+  CopyInterleaveF32Fn interleave;
 };
 
 #define CONVKIT_COPY_KERNEL(isa, name)                                                                      \
   void name(const float* src, int64_t stride, int64_t n, float* dst);                                        \
   void name##_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,    \
                    int64_t dst_rs);                                                                          \
-  void name##_scatter(const float* src, int64_t n, float* dst, int64_t stride);
+  void name##_scatter(const float* src, int64_t n, float* dst, int64_t stride);                              \
+  void name##_interleave(const float* a, const float* b, int64_t n, float* dst);
 #include "kernels/copy/kernels.inc"
 #undef CONVKIT_COPY_KERNEL
 

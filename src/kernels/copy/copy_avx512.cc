@@ -90,4 +90,19 @@ void copy_f32_strided_avx512_scatter(const float* src, int64_t n, float* dst, in
   for (; t < n; ++t) dst[t * stride] = src[t];
 }
 
+void copy_f32_strided_avx512_interleave(const float* a, const float* b, int64_t n, float* dst) {
+  // Lanes 0-15 of a and b as (a0 b0 a1 b1 ... a7 b7) and (a8 b8 ... a15 b15).
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (int64_t t = 0; t < n; t += 16) {
+    const int64_t r = n - t;  // the last step's r < 16 pairs: masked loads and stores
+    const auto m = static_cast<__mmask16>(r >= 16 ? 0xffffu : (1u << r) - 1);
+    const __m512 va = _mm512_maskz_loadu_ps(m, a + t), vb = _mm512_maskz_loadu_ps(m, b + t);
+    const auto m0 = static_cast<__mmask16>(r >= 8 ? 0xffffu : (1u << (2 * r)) - 1);
+    const auto m1 = static_cast<__mmask16>(r >= 16 ? 0xffffu : r <= 8 ? 0u : (1u << (2 * (r - 8))) - 1);
+    _mm512_mask_storeu_ps(dst + 2 * t, m0, _mm512_permutex2var_ps(va, lo, vb));
+    if (m1 != 0) _mm512_mask_storeu_ps(dst + 2 * t + 16, m1, _mm512_permutex2var_ps(va, hi, vb));
+  }
+}
+
 }  // namespace convkit::kernels

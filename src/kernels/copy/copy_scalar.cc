@@ -22,4 +22,11 @@ void copy_f32_strided_scalar_scatter(const float* src, int64_t n, float* dst, in
   for (int64_t t = 0; t < n; ++t) dst[t * stride] = src[t];
 }
 
+void copy_f32_strided_scalar_interleave(const float* a, const float* b, int64_t n, float* dst) {
+  for (int64_t t = 0; t < n; ++t) {
+    dst[2 * t] = a[t];
+    dst[2 * t + 1] = b[t];
+  }
+}
+
 }  // namespace convkit::kernels
