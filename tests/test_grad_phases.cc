@@ -3,6 +3,9 @@
 // their layers have 16 input channels per group or several groups); the others col2im. The strided configurations of the
 // gradient sweep, widened to such channels and kernels, against the reference under every ISA
 // cap, and the same bits for any thread count.
+#include <cmath>
+
+#include "core/storage.h"
 #include "grad_sweep.h"
 #include "test_util.h"
 
@@ -190,6 +193,83 @@ TEST(GradPhases, HugeStridesStayOnCol2im) {
   const Tensor got = F::conv_backward(gy, x, w, o, {true, false, false}).grad_input;
   const Tensor want = F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o).algorithm("reference"), {true, false, false}).grad_input;
   EXPECT_TRUE(all_close(got, want, dtype_tolerance(kFloat32)));
+}
+
+}  // namespace
+}  // namespace convkit::test
+
+namespace convkit::test {
+namespace {
+
+TEST(GradPhases, DepthwiseColumnStrideTwoWritesEachInputRowOnce) {
+  // Depthwise input gradients with column stride 2 (zeros padding): each input row from the
+  // dY rows its taps read, even and odd columns interleaved. Kernels, paddings, dilations and
+  // row strides around MobileNet's 3x3/2 (odd and even widths, taps reading past either edge,
+  // rows no tap reaches), 1-d and 3-d, conv_mode convolution, a transposed layer with bias and
+  // output padding, and a weight with an inf (the axpy form then). Against the reference under
+  // every ISA cap, the same bits for 1 and 3 threads.
+  struct Case {
+    Shape x, k, stride, pad, dil;
+    const char* mode;
+  };
+  const Case cases[] = {
+      {{2, 3, 13, 14}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, "cross_correlation"},  // MobileNet's
+      {{1, 2, 12, 11}, {5, 5}, {2, 2}, {2, 2}, {1, 1}, "cross_correlation"},  // EfficientNet's 5x5/2
+      {{1, 2, 9, 10}, {3, 4}, {3, 2}, {0, 3}, {1, 2}, "convolution"},         // rows no tap reaches
+      {{2, 4, 7, 9}, {2, 3}, {1, 2}, {1, 0}, {2, 1}, "cross_correlation"},    // row stride 1
+      {{3, 2, 31}, {4}, {2}, {3}, {1}, "cross_correlation"},                  // 1-d
+      {{1, 2, 3, 6, 7}, {1, 3, 3}, {1, 1, 2}, {0, 1, 1}, {1, 1, 1}, "cross_correlation"},  // 3-d
+  };
+  Generator gen(44);
+  const int before = get_num_threads();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x) + " kernel " + shape_str(c.k));
+    const int64_t C = c.x[1], dim = static_cast<int64_t>(c.k.size());
+    Shape ws{C, 1};
+    ws.insert(ws.end(), c.k.begin(), c.k.end());
+    const Tensor x = randn(c.x, kFloat32, &gen);
+    for (bool inf : {false, true}) {
+      Tensor w = randn(ws, kFloat32, &gen);
+      if (inf) internal::mutable_data<float>(w)[1] = INFINITY;
+      auto grad_input = [&](const Tensor& gy, Algorithm a) {
+        switch (dim) {
+          case 1: return F::conv_backward(gy, x, w, F::Conv1dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dil).groups(C).conv_mode(c.mode).algorithm(a), {true, false, false}).grad_input;
+          case 2: return F::conv_backward(gy, x, w, F::Conv2dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dil).groups(C).conv_mode(c.mode).algorithm(a), {true, false, false}).grad_input;
+          default: return F::conv_backward(gy, x, w, F::Conv3dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dil).groups(C).conv_mode(c.mode).algorithm(a), {true, false, false}).grad_input;
+        }
+      };
+      const Tensor y = dim == 1 ? F::conv1d(x, Tensor::zeros(ws), {}, F::Conv1dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dil).groups(C))
+                       : dim == 2 ? F::conv2d(x, Tensor::zeros(ws), {}, F::Conv2dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dil).groups(C))
+                                  : F::conv3d(x, Tensor::zeros(ws), {}, F::Conv3dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dil).groups(C));
+      const Tensor gy = randn(y.sizes(), kFloat32, &gen);
+      const Tensor want = grad_input(gy, Algorithm::Reference);
+      for (internal::Isa isa : isas()) {
+        IsaCap cap(isa);
+        set_num_threads(1);
+        const Tensor one = grad_input(gy, Algorithm::Auto);
+        set_num_threads(3);
+        const Tensor three = grad_input(gy, Algorithm::Auto);
+        set_num_threads(before);
+        if (inf) {  // the classes of every element (inf, NaN or finite) as the reference's
+          const auto a = one.to_vector(), b = want.to_vector();
+          for (std::size_t i = 0; i < a.size(); ++i)
+            ASSERT_EQ(std::isnan(a[i]) ? 0 : std::isinf(a[i]) ? 1 : 2, std::isnan(b[i]) ? 0 : std::isinf(b[i]) ? 1 : 2) << i;
+        } else {
+          EXPECT_TRUE(all_close(one, want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        }
+        EXPECT_TRUE(bitwise_equal(one, three)) << internal::name_of(isa);
+      }
+    }
+  }
+  // A transposed depthwise layer (its forward is this input gradient), with bias and output
+  // padding: MobileNet-style decoders upsample this way.
+  const Tensor xt = randn({2, 3, 6, 7}, kFloat32, &gen), wt = randn({3, 1, 3, 3}, kFloat32, &gen), bt = randn({3}, kFloat32, &gen);
+  const auto to = F::ConvTranspose2dFuncOptions().stride(2).padding(1).output_padding(1).groups(3);
+  const Tensor want = F::conv_transpose2d(xt, wt, bt, F::ConvTranspose2dFuncOptions(to).algorithm("reference"));
+  for (internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    EXPECT_TRUE(all_close(F::conv_transpose2d(xt, wt, bt, to), want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+  }
 }
 
 }  // namespace

@@ -273,11 +273,20 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
 class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
  public:
   DepthwiseBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : DirectRows(p), w_(w.contiguous()), b_(b.defined() ? b.contiguous() : b) {
+      : DirectRows(p), w_(w.contiguous()), b_(b.defined() ? b.contiguous() : b), copy_(kernels::copy_kernel(max_isa())) {
     params = p;
+    // A weight's inf or NaN times a copy's zero margin would give NaN where the reference
+    // adds no term: such weights keep the axpys, which skip the padding.
+    bool finite = true;
+    for (double v : w_.to_vector()) finite = finite && std::isfinite(v);
+    if (depthwise_rows_serve_backward_data(p) && finite) plan_interleaved();
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
+    if (pitch_ > 0) {
+      run_interleaved(gy.contiguous(), gx);
+      return;
+    }
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, D, H, W]
     const float* yp = dy.const_data<float>();
@@ -306,9 +315,86 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
       }
     }
   }
-  int64_t memory_bytes() const override { return 0; }
+  int64_t memory_bytes() const override { return ws_.bytes(); }
 
  private:
+  // The interleaved form (depthwise_rows_serve_backward_data): input column 2m + p reads dY
+  // column m + shift(p, t) through tap t, when p - off_t is even. So each input row's even and
+  // odd columns are two sums of whole dY rows, one per tap that reaches the row, made by
+  // taps_sum from a copy of the channel's dY rows with zero margins (the reads past an edge)
+  // and interleaved into the row: every input element written once, no strided adds.
+  void plan_interleaved() {
+    const int64_t n0 = ceil_div(g_.S[2], 2);  // even columns; odd ones: S2 / 2
+    int64_t lo = 0, hi = 0;
+    for (int64_t t = 0; t < g_.taps(); ++t)
+      for (int64_t par = 0; par < 2; ++par)
+        if ((par - off_[2][static_cast<std::size_t>(t)]) % 2 == 0) {
+          const int64_t sh = (par - off_[2][static_cast<std::size_t>(t)]) / 2;
+          lo = std::min(lo, sh), hi = std::max(hi, n0 - 1 + sh - (g_.O[2] - 1));
+        }
+    margin_ = std::max(-lo, hi);
+    // Which dY rows, where, and through which tap, each input row's two halves read: the same
+    // for every channel, worked out here (two divisions per tap and row were 3x the sums).
+    if (g_.S[0] * g_.S[1] * g_.taps() > (int64_t{1} << 20)) return;  // (huge: the axpys)
+    pitch_ = g_.O[2] + 2 * margin_;
+    first_read_.push_back(0);
+    for (int64_t i0 = 0; i0 < g_.S[0]; ++i0)
+      for (int64_t i1 = 0; i1 < g_.S[1]; ++i1)
+        for (int64_t par = 0; par < 2; ++par) {
+          for (int64_t t = 0; t < g_.taps(); ++t) {
+            const auto ut = static_cast<std::size_t>(t);
+            const int64_t d0 = i0 - off_[0][ut], d1 = i1 - off_[1][ut];
+            if ((off_[2][ut] % 2 + 2) % 2 != par || d0 < 0 || d1 < 0 || d0 % g_.st[0] != 0 || d1 % g_.st[1] != 0) continue;
+            const int64_t o0 = d0 / g_.st[0], o1 = d1 / g_.st[1];
+            if (o0 < g_.O[0] && o1 < g_.O[1]) reads_.push_back({(o0 * g_.O[1] + o1) * pitch_ + margin_ + (par - off_[2][ut]) / 2, t});
+          }
+          first_read_.push_back(static_cast<int64_t>(reads_.size()));
+        }
+  }
+
+  void run_interleaved(const Tensor& dy, Tensor& gx) const {
+    const ConvParams& p = params;
+    const float* yp = dy.const_data<float>();
+    const float* wp = w_.const_data<float>();
+    const float* bp = b_.defined() ? b_.const_data<float>() : nullptr;
+    float* xp = internal::mutable_data<float>(gx);
+    const int64_t taps = g_.taps(), rows_y = g_.O[0] * g_.O[1], n0 = ceil_div(g_.S[2], 2), n1 = g_.S[2] / 2;
+    const int64_t plane_x = g_.S[0] * g_.S[1] * g_.S[2], plane_y = rows_y * g_.O[2];
+    const int64_t planes = p.N * p.C_in;
+    const int threads = threads_for(planes, 2.0 * static_cast<double>(planes * taps * plane_y));
+    // Per thread: the channel's dY rows with margins, then the even and odd sums of a row.
+    const auto ws = ws_.lease(threads, rows_y * pitch_ + 2 * n0);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t nc = 0; nc < planes; ++nc) {
+      const int64_t c = nc % p.C_in;
+      float* ym = ws.get(omp_get_thread_num());  // [rows_y][pitch]: margins stay zero
+      float* even = ym + rows_y * pitch_;
+      for (int64_t r = 0; r < rows_y; ++r)
+        std::memcpy(ym + r * pitch_ + margin_, yp + nc * plane_y + r * g_.O[2], static_cast<std::size_t>(g_.O[2]) * sizeof(float));
+      const float* wc = wp + c * taps;
+      const float init = bp ? bp[c] : 0.0f;
+      for (int64_t i0 = 0; i0 < g_.S[0]; ++i0)
+        for (int64_t i1 = 0; i1 < g_.S[1]; ++i1) {
+          const float* rows[2][kDepthwiseMaxTaps];
+          float w[2][kDepthwiseMaxTaps];
+          int64_t count[2] = {0, 0};
+          const int64_t row = i0 * g_.S[1] + i1;
+          for (int64_t par = 0; par < 2; ++par)
+            for (int64_t r = first_read_[static_cast<std::size_t>(2 * row + par)]; r < first_read_[static_cast<std::size_t>(2 * row + par + 1)]; ++r) {
+              const TapRead& tr = reads_[static_cast<std::size_t>(r)];
+              rows[par][count[par]] = ym + tr.at;
+              w[par][count[par]++] = wc[tr.t];
+            }
+          float* odd = even + n0;
+          k_.taps_sum(rows[0], w[0], count[0], n0, init, even);
+          k_.taps_sum(rows[1], w[1], count[1], n1, init, odd);
+          float* xrow = xp + nc * plane_x + (i0 * g_.S[1] + i1) * g_.S[2];
+          copy_.interleave(even, odd, n1, xrow);
+          if (n0 > n1) xrow[2 * n1] = even[n1];
+        }
+    }
+  }
+
   // Adds every tap of one dY row onto the input rows it read.
   void scatter_row(const ConvParams& p, const float* yrow, const float* wc, int64_t o0, int64_t o1, float* xc) const {
     for (int64_t t = 0; t < g_.taps(); ++t) {
@@ -327,9 +413,22 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
   }
 
   Tensor w_, b_;
+  const kernels::CopyKernel& copy_;  // its interleave writes a row's even and odd columns
+  int64_t margin_ = 0, pitch_ = 0;   // the interleaved form's dY row copies (pitch 0: axpys)
+  struct TapRead {
+    int64_t at, t;  // a dY row copy's read (its offset in the copies), through stored tap t
+  };
+  std::vector<TapRead> reads_;      // per input row and column parity, in tap order
+  std::vector<int64_t> first_read_;  // reads_ of (row, parity) k: [first_read_[k], first_read_[k + 1])
+  Workspace ws_;
 };
 
 }  // namespace
+
+bool depthwise_rows_serve_backward_data(const ConvParams& p) {
+  return p.dtype == kFloat32 && p.padding_mode == PaddingMode::Zeros && p.c_in_per_group() == 1 &&
+         p.c_out_per_group() == 1 && p.stride.back() == 2;
+}
 
 std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                     const Tensor& b) {

@@ -67,6 +67,10 @@ std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvP
 /// Whether a strided backward_data runs as stride-1 forwards per input phase
 /// (phases_backward.cc) rather than col2im, and that plan.
 bool phases_serve_backward_data(const ConvParams& p);
+/// Whether the depthwise input gradient writes each input row once from the dY rows its taps
+/// read (column stride 2, zeros padding, one input and one output channel per group), rather
+/// than phases or axpys (depthwise_backward.cc).
+bool depthwise_rows_serve_backward_data(const ConvParams& p);
 std::unique_ptr<BackwardDataPlan> make_phases_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                  const Tensor& b, bool winograd);
 /// Whether backward_weights runs per tap on a channels-last copy of the input

@@ -110,6 +110,10 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     if (unsupported_reason(Algorithm::Depthwise, p) == nullptr && p.direction == Direction::BackwardWeights &&
         (few_channels_per_group(p) || few_weight_columns(p)))
       return {Algorithm::Depthwise, "few channels per group or one with few taps: dot products per row over all taps and the bias"};
+    if (p.direction == Direction::BackwardData && depthwise_rows_serve_backward_data(p) &&
+        unsupported_reason(Algorithm::Depthwise, p) == nullptr)
+      return {Algorithm::Depthwise, "depthwise, column stride 2: each input row once, from the dY rows its taps read, "
+                                    "even and odd columns interleaved"};
     if (few_channels_per_group(p) && unsupported_reason(Algorithm::Depthwise, p) == nullptr &&
         !backward_data_is_forward(p) && !phases_serve_backward_data(p))
       return {Algorithm::Depthwise, "few channels per group: an axpy per row and tap onto the input"};

@@ -13,6 +13,10 @@
 //   across all rows, then the lanes in a fixed tree: an order fixed by the ISA, n and rows.
 //   With sum_a, also out[taps] = the sum of those elements of a, in an order fixed by the ISA,
 //   n and rows (a bias gradient, from the same loads).
+// Contract of blas1_f32_taps_sum_<isa>(rows, w, taps, n, init, out):
+//   out[i] = init + w[0] rows[0][i] + w[1] rows[1][i] + ... (in increasing t, one rounding per
+//   term, as fmaf) for i < n: an output row from the rows its taps read (an input gradient's
+//   row from dY rows). Reads rows[t][0 .. n-1], writes out[0 .. n-1] only; taps may be 0.
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
@@ -30,6 +34,7 @@ using DotF32Fn = float (*)(const float* a, int64_t lda, const float* b, int64_t 
 using DotTapsF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
                              int64_t taps, int64_t n, int64_t rows, float* out, bool sum_a);
 using AxpyF32Fn = void (*)(float alpha, const float* x, int64_t n, float* y, int64_t sy);
+using TapsSumF32Fn = void (*)(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
 
 /// The most taps one dot_taps call takes (its accumulators stay in registers).
 inline constexpr int64_t kDotTapsMax = 12;
@@ -40,13 +45,15 @@ struct Blas1Kernel {
   DotF32Fn dot;
   DotTapsF32Fn dot_taps;
   AxpyF32Fn axpy;
+  TapsSumF32Fn taps_sum;
 };
 
 #define CONVKIT_BLAS1_KERNEL(isa, name)                                   \
   float name##_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows); \
   void name##_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t taps, \
                        int64_t n, int64_t rows, float* out, bool sum_a);                                            \
-  void name##_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy);
+  void name##_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy);                            \
+  void name##_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
 #include "kernels/blas1/kernels.inc"
 #undef CONVKIT_BLAS1_KERNEL
 

@@ -130,6 +130,28 @@ void blas1_f32_avx512_dot_taps(const float* a, int64_t lda, const float* b, int6
   (sum_a ? kTableSum : kTable)[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
+void blas1_f32_avx512_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init,
+                               float* out) {
+  // 32 outputs per pass in two accumulators (two FMA chains), then a masked 16-wide tail.
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 a0 = _mm512_set1_ps(init), a1 = a0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m512 wt = _mm512_set1_ps(w[t]);
+      a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(rows[t] + i), a0);
+      a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(rows[t] + i + 16), a1);
+    }
+    _mm512_storeu_ps(out + i, a0);
+    _mm512_storeu_ps(out + i + 16, a1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = first(n - i);
+    __m512 a = _mm512_set1_ps(init);
+    for (int64_t t = 0; t < taps; ++t) a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, rows[t] + i), a);
+    _mm512_mask_storeu_ps(out + i, m, a);
+  }
+}
+
 void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
   if (sy == 2) {  // x[i .. i + 7] spread to the even lanes of y[2i .. 2i + 15]; odd lanes kept
     const __m512 a = _mm512_set1_ps(alpha);

@@ -116,6 +116,27 @@ void blas1_f32_fma3_dot_taps(const float* a, int64_t lda, const float* b, int64_
   (sum_a ? kTableSum : kTable)[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
+void blas1_f32_fma3_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init,
+                             float* out) {
+  // 16 outputs per pass in two accumulators (two FMA chains), then the rest one at a time.
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 a0 = _mm256_set1_ps(init), a1 = a0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m256 wt = _mm256_set1_ps(w[t]);
+      a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(rows[t] + i), a0);
+      a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(rows[t] + i + 8), a1);
+    }
+    _mm256_storeu_ps(out + i, a0);
+    _mm256_storeu_ps(out + i + 8, a1);
+  }
+  for (; i < n; ++i) {
+    float v = init;
+    for (int64_t t = 0; t < taps; ++t) v = std::fma(w[t], rows[t][i], v);
+    out[i] = v;
+  }
+}
+
 void blas1_f32_fma3_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
   int64_t i = 0;
   if (sy == 1) {

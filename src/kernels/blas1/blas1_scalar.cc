@@ -1,5 +1,7 @@
 // Plain C++ row kernels: eight partial sums (element i goes to sum i % 8), added in a fixed
 // tree, so the compiler may vectorize the loop without changing the result.
+#include <cmath>
+
 #include "kernels/blas1/blas1.h"
 
 namespace convkit::kernels {
@@ -30,6 +32,15 @@ void blas1_f32_scalar_dot_taps(const float* a, int64_t lda, const float* b, int6
 
 void blas1_f32_scalar_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
   for (int64_t i = 0; i < n; ++i) y[i * sy] += alpha * x[i];
+}
+
+void blas1_f32_scalar_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init,
+                               float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = init;
+    for (int64_t t = 0; t < taps; ++t) v = std::fma(w[t], rows[t][i], v);
+    out[i] = v;
+  }
 }
 
 }  // namespace convkit::kernels
