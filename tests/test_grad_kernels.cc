@@ -106,6 +106,27 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
           EXPECT_NEAR(y[i], want, hit ? 1e-6 * (1 + std::abs(want)) : 0.0) << list[k].name << " axpy n " << n << " at " << i;
         }
       }
+    // taps_sum: out[i] = init + w[0] rows[0][i] + ... as a chain of fmaf, exactly; rows of
+    // exactly n readable floats; nothing past out[n - 1] written; no taps gives init.
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100})
+      for (int64_t taps : {0, 1, 2, 5}) {
+        std::vector<std::vector<float>> rows;
+        std::vector<const float*> ptrs;
+        std::vector<float> w;
+        for (int64_t t = 0; t < taps; ++t) {
+          rows.emplace_back(bf.begin() + t * 37, bf.begin() + t * 37 + n);
+          w.push_back(af[static_cast<std::size_t>(t)]);
+        }
+        for (const auto& r : rows) ptrs.push_back(r.data());
+        std::vector<float> out(static_cast<std::size_t>(n) + 1, -7.0f);
+        list[k].taps_sum(ptrs.data(), w.data(), taps, n, 0.5f, out.data());
+        for (int64_t i = 0; i < n; ++i) {
+          float want = 0.5f;
+          for (int64_t t = 0; t < taps; ++t) want = std::fma(w[static_cast<std::size_t>(t)], rows[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)], want);
+          ASSERT_EQ(out[static_cast<std::size_t>(i)], want) << list[k].name << " taps_sum n " << n << " taps " << taps << " at " << i;
+        }
+        EXPECT_EQ(out[static_cast<std::size_t>(n)], -7.0f) << list[k].name;
+      }
   }
 }
 
