@@ -204,6 +204,22 @@ TEST(Engine, EdgeCasesByConstruction) {
     wide.dil = {1, 1}, wide.lo = wide.hi = {1, 1}, wide.mode = mode;
     cases.push_back(wide);
   }
+  // Windows that do not overlap (kernel = stride, patch embeddings): packed, not tap mode;
+  // odd sizes leave inputs no window reads; 1-d and a dilated 2-d one.
+  for (int64_t k : {2, 4}) {
+    Case patch;
+    patch.dim = 2, patch.Cin = 6, patch.Cout = 20, patch.S = {4 * k + 1, 5 * k + 3}, patch.K = {k, k};
+    patch.stride = {k, k}, patch.dil = {1, 1}, patch.lo = patch.hi = {0, 0};
+    cases.push_back(patch);
+  }
+  Case patch1;
+  patch1.dim = 1, patch1.Cin = 3, patch1.Cout = 9, patch1.S = {50}, patch1.K = {5}, patch1.stride = {5}, patch1.dil = {1};
+  patch1.lo = patch1.hi = {0};
+  cases.push_back(patch1);
+  Case patchd;
+  patchd.dim = 2, patchd.Cin = 4, patchd.Cout = 7, patchd.S = {9, 12}, patchd.K = {2, 2}, patchd.stride = {3, 3};
+  patchd.dil = {2, 2}, patchd.lo = patchd.hi = {0, 0};
+  cases.push_back(patchd);
   Case dw1;  // 1-d depthwise with a long kernel, multiplier 2, stride 2, causal
   dw1.dim = 1, dw1.Cin = 8, dw1.groups = 8, dw1.Cout = 16, dw1.S = {200}, dw1.K = {31}, dw1.stride = {2}, dw1.dil = {1};
   dw1.padding = "causal";

@@ -83,17 +83,24 @@ class GemmPlan : public ConvPlan {
     // does not (DeepLab 1.4 MB: 5-15%, wav2vec2 conv1 6.5 MB: 25%; VGG conv3 3.4 MB: even).
     // (The extents below cannot overflow: each is at most the padded input size, which the
     // parameters already bound.)
+    // Windows that do not overlap in any dim (kernel = stride: patch embeddings, a 2x2/2
+    // up-convolution's input gradient) read each input once: the copy buys no reuse, and
+    // blocks packed in cache were 15-20% faster (U-Net's 2x2/2 input gradient, 64 -> 128
+    // channels on 128 x 128: 2.32 -> 1.96 ms at 1 thread, 1.23 -> 0.98 ms at 2).
     tap_ = taps_ > 1 && padded_copy_fits(p);
+    bool overlap = false;
     for (int d = 0; d < 3; ++d) {
       const int64_t st = d < lift ? 1 : p.stride[static_cast<std::size_t>(d - lift)];
       const int64_t O = d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)];
       tap_ = tap_ && st <= (K[d] - 1) * dl[d] + 1;
+      overlap = overlap || st < (K[d] - 1) * dl[d] + 1;
       K_[d] = K[d], dl_[d] = dl[d], lo_[d] = lo[d], s_[d] = st;
       // Padded extent the outputs read, and its length per phase (padded index u is position
       // u / s of phase u % s).
       Sp_[d] = (O - 1) * st + (K[d] - 1) * dl[d] + 1;
       Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
     }
+    tap_ = tap_ && overlap;
     if (tap_ && M_ > 128) {  // (padded_copy_fits bounds this product)
       int64_t source_floats = p.c_in_per_group();  // one image and group's padded, phase-split source
       for (int d = 0; d < 3; ++d) source_floats *= s_[d] * Lp_[d];
