@@ -220,6 +220,23 @@ TEST(Engine, EdgeCasesByConstruction) {
   patchd.dim = 2, patchd.Cin = 4, patchd.Cout = 7, patchd.S = {9, 12}, patchd.K = {2, 2}, patchd.stride = {3, 3};
   patchd.dil = {2, 2}, patchd.lo = patchd.hi = {0, 0};
   cases.push_back(patchd);
+  // Several images of few positions and more than 128 outputs per group: one GEMM whose
+  // columns run image after image, C blocks stored image by image (a block spans images).
+  for (int layout : {0, 1, 2}) {
+    Case m;
+    m.dim = 2, m.N = 3, m.Cin = 5, m.Cout = 137, m.S = {5, 6}, m.K = {3, 3}, m.stride = {1, 1}, m.dil = {1, 1};
+    m.lo = m.hi = {1, 1}, m.layout = layout;
+    cases.push_back(m);
+    m.groups = 2, m.Cin = 6, m.Cout = 2 * 131, m.stride = {2, 1}, m.mode = layout == 1 ? "reflect" : "zeros";
+    cases.push_back(m);
+    m.groups = 1, m.Cin = 7, m.Cout = 140, m.K = {1, 1}, m.stride = {1, 1}, m.lo = m.hi = {0, 0}, m.mode = "zeros";
+    m.N = 9, m.S = {7, 7};  // 1x1: plain copies of the planes, 49 positions
+    cases.push_back(m);
+  }
+  Case m1;
+  m1.dim = 1, m1.N = 4, m1.Cin = 3, m1.Cout = 150, m1.S = {37}, m1.K = {4}, m1.stride = {2}, m1.dil = {1};
+  m1.lo = {2}, m1.hi = {1}, m1.bias = false;
+  cases.push_back(m1);
   Case dw1;  // 1-d depthwise with a long kernel, multiplier 2, stride 2, causal
   dw1.dim = 1, dw1.Cin = 8, dw1.groups = 8, dw1.Cout = 16, dw1.S = {200}, dw1.K = {31}, dw1.stride = {2}, dw1.dil = {1};
   dw1.padding = "causal";

@@ -100,7 +100,7 @@ class GemmPlan : public ConvPlan {
       Sp_[d] = (O - 1) * st + (K[d] - 1) * dl[d] + 1;
       Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
     }
-    tap_ = tap_ && overlap;
+    tap_ = tap_ && overlap && !merged_images(p);
     if (tap_ && M_ > 128) {  // (padded_copy_fits bounds this product)
       int64_t source_floats = p.c_in_per_group();  // one image and group's padded, phase-split source
       for (int d = 0; d < 3; ++d) source_floats *= s_[d] * Lp_[d];
@@ -205,13 +205,15 @@ class GemmPlan : public ConvPlan {
     // reduction = C_in/g x taps. A task packs a B block once per K step and runs every row
     // block of its part over it (rows_in_task); rows are split across tasks only as far as the
     // threads need (each part repacks the same B blocks).
-    const Bound bound(*this, x, geo, flat, internal::mutable_data<float>(y));
+    const bool merged = merged_images(p);
+    const Bound bound(*this, x, geo, flat, merged, internal::mutable_data<float>(y));
     gemm::Problem pr;
-    pr.batch = p.N * G_;
+    pr.batch = merged ? G_ : p.N * G_;
     pr.M = M_;
-    pr.N = P_;
+    pr.N = merged ? p.N * P_ : P_;
     pr.K = Kd_;
     pr.rows_in_task = true;
+    pr.c_blocks = merged;  // C blocks span images: made per row block, then stored
     pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_);
     driver_.run(bound, pr);
   }
@@ -221,36 +223,62 @@ class GemmPlan : public ConvPlan {
   // input (a plain copy for flat 1x1 layers), C = y in place, with the bias.
   class Bound : public gemm::Operands {
    public:
-    Bound(const GemmPlan& plan, const Tensor& x, const Geometry& geo, bool flat, float* y)
-        : plan_(plan), xp_(x.const_data<float>()), xs0_(x.stride(0)), xs1_(x.stride(1)), geo_(geo), flat_(flat), y_(y) {}
+    Bound(const GemmPlan& plan, const Tensor& x, const Geometry& geo, bool flat, bool merged, float* y)
+        : plan_(plan), xp_(x.const_data<float>()), xs0_(x.stride(0)), xs1_(x.stride(1)), geo_(geo), flat_(flat),
+          merged_(merged), y_(y) {}
     const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*, int64_t& stride) const override {
       return plan_.packed_a(b % plan_.G_, i0, k0, stride);
     }
+    // Merged: batch entry b is group b, and columns [j0, j0 + n) run over images.
     const float* b(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf, int64_t& ldb) const override {
-      const int64_t img = b / plan_.G_, g = b % plan_.G_;
-      const float* xg = xp_ + img * xs0_ + g * plan_.params.c_in_per_group() * xs1_;
       ldb = kLdb;
-      if (flat_) {  // 1x1, stride 1, no padding: B row k is a slice of input channel plane k
-        for (int64_t kk = 0; kk < kc; ++kk)
-          std::memcpy(buf + kk * kLdb, xg + (k0 + kk) * xs1_ + j0, static_cast<std::size_t>(n) * sizeof(float));
-      } else {
-        plan_.pack_b(xg, xs1_, geo_, k0, kc, j0, n, buf);
-      }
+      for_images(b, j0, n, [&](int64_t img, int64_t g, int64_t q0, int64_t len, int64_t at) {
+        const float* xg = xp_ + img * xs0_ + g * plan_.params.c_in_per_group() * xs1_;
+        if (flat_) {  // 1x1, stride 1, no padding: B row k is a slice of input channel plane k
+          for (int64_t kk = 0; kk < kc; ++kk)
+            std::memcpy(buf + kk * kLdb + at, xg + (k0 + kk) * xs1_ + q0, static_cast<std::size_t>(len) * sizeof(float));
+        } else {
+          plan_.pack_b(xg, xs1_, geo_, k0, kc, q0, len, buf + at);
+        }
+      });
       return buf;
     }
     float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
+      if (merged_) return nullptr;  // C blocks, stored image by image
       const int64_t img = b / plan_.G_, g = b % plan_.G_;
       ldc = plan_.P_;
       return y_ + (img * plan_.params.C_out + g * plan_.M_ + i0) * plan_.P_ + j0;
     }
+    void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
+      for_images(b, j0, n, [&](int64_t img, int64_t g, int64_t q0, int64_t len, int64_t at) {
+        float* yg = y_ + (img * plan_.params.C_out + g * plan_.M_ + i0) * plan_.P_ + q0;
+        for (int64_t i = 0; i < m; ++i)
+          std::memcpy(yg + i * plan_.P_, c + i * ldc + at, static_cast<std::size_t>(len) * sizeof(float));
+      });
+    }
     const float* bias(int64_t b, int64_t i0) const override { return plan_.bias_rows(b % plan_.G_, i0); }
 
    private:
+    // Columns [j0, j0 + n) of batch entry b as runs within one image: f(img, g, first
+    // position q0, len, the run's first column within the block).
+    template <typename F>
+    void for_images(int64_t b, int64_t j0, int64_t n, F&& f) const {
+      if (!merged_) {
+        f(b / plan_.G_, b % plan_.G_, j0, n, 0);
+        return;
+      }
+      for (int64_t at = 0; at < n;) {
+        const int64_t img = (j0 + at) / plan_.P_, q0 = (j0 + at) % plan_.P_, len = std::min(n - at, plan_.P_ - q0);
+        f(img, b, q0, len, at);
+        at += len;
+      }
+    }
+
     const GemmPlan& plan_;
     const float* xp_;
     int64_t xs0_, xs1_;
     const Geometry& geo_;
-    bool flat_;
+    bool flat_, merged_;
     float* y_;
   };
 
@@ -454,8 +482,19 @@ class GemmPlan : public ConvPlan {
   static const kernels::GemmKernel& pick_kernel(const ConvParams& p) {
     int64_t P = 1;
     for (int64_t s : p.out_size) P *= s;
-    return kernels::gemm_kernel_for(max_isa(), p.c_out_per_group(), P, kNC);
+    return kernels::gemm_kernel_for(max_isa(), p.c_out_per_group(), merged_images(p) ? p.N * P : P, kNC);
   }
+  // Images with few output positions are one GEMM's columns, image after image, packed: per
+  // image, the last column tile is mostly padding (DCGAN's 8 x 8 outputs: 64 columns in tiles of
+  // 48 or 16, and the tile choice follows the padding). With more than 128 output rows, which
+  // amortize the packing: with fewer, reading the rows in place won (the seed Conv1d, 33 rows of
+  // 24 positions: 0.024 ms in tap mode, 0.035 ms packed).
+  static bool merged_images(const ConvParams& p) {
+    int64_t P = 1;
+    for (int64_t s : p.out_size) P *= s;
+    return p.N > 1 && P < kMergedBelow && p.c_out_per_group() > 128;
+  }
+  static constexpr int64_t kMergedBelow = 2 * kNC;
 
   // Packs B[pc .. pc+kc, jc .. jc+nc] (im2col of one image and group) row-major:
   // bp[kk * kLdb + q] = B[pc + kk, jc + q]. Each output row contributes one run of columns,

@@ -125,7 +125,9 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   }
   L.per_part = ceil_div(L.nI, L.parts);
   L.tasks = pr.batch * L.parts * L.nJ_tasks * L.chunks;
-  L.a_floats = round_up(L.mc, mr) * L.kc_max, L.b_floats = L.kc_max * kLdb, L.c_floats = L.mc * kNC;
+  // C blocks (when C is not in place): one per row block of a task.
+  L.a_floats = round_up(L.mc, mr) * L.kc_max, L.b_floats = L.kc_max * kLdb;
+  L.c_floats = (pr.rows_in_task && pr.c_blocks ? L.per_part : 1) * L.mc * kNC;
   return L;
 }
 
@@ -165,15 +167,18 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
   const int64_t part = task % L.parts, jt = task / L.parts % L.nJ_tasks;
   const int64_t ch = task / (L.parts * L.nJ_tasks) % L.chunks, b = task / (L.parts * L.nJ_tasks * L.chunks);
   const int64_t ib_begin = part * L.per_part, ib_end = std::min(L.nI, ib_begin + L.per_part);
-  // C of row block ib: in place, the chunk's partial, or (one row block per task) s.c.
-  auto c_of = [&](int64_t i0, int64_t j0, int64_t& ldc) -> float* {
+  // C of row block i0: in place, the chunk's partial, or the task's C block for it in s.c.
+  auto c_of = [&](int64_t i0, int64_t j0, int64_t& ldc, bool& block) -> float* {
+    block = false;
     if (L.chunks > 1) {
       ldc = pr.N;
       return pp + ((ch * pr.batch + b) * pr.M + i0) * pr.N + j0;
     }
     float* c = op.c(b, i0, j0, ldc);
     CONVKIT_CHECK(c != nullptr || !pr.accumulate, "internal: an accumulating gemm needs C in place");
-    if (c == nullptr) c = s.c, ldc = kNC;
+    CONVKIT_CHECK(c != nullptr || !pr.rows_in_task || pr.c_blocks || ib_end - ib_begin == 1,
+                  "internal: C blocks of several row blocks need Problem::c_blocks");
+    if (c == nullptr) c = s.c + (i0 - ib_begin * L.mc) * kNC, ldc = kNC, block = true;
     return c;
   };
   const int64_t jb_begin = pr.split_columns ? jt : 0, jb_end = pr.split_columns ? jt + 1 : L.nJ;
@@ -191,7 +196,8 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
       for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
         const int64_t i0 = ib * L.mc, m = std::min(L.mc, pr.M - i0);
         int64_t ldc = kNC, panel_stride = kc * mr;
-        float* c = c_of(i0, j0, ldc);
+        bool block = false;
+        float* c = c_of(i0, j0, ldc, block);
         const float* a = op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
         const float* bias = first && L.chunks == 1 ? op.bias(b, i0) : nullptr;
         for (int64_t jr = 0; jr < n; jr += nr)
@@ -209,12 +215,13 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
     for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
       const int64_t i0 = ib * L.mc, m = std::min(L.mc, pr.M - i0);
       int64_t ldc = kNC;
-      float* c = c_of(i0, j0, ldc);
+      bool block = false;
+      float* c = c_of(i0, j0, ldc, block);
       if (first) {  // an empty reduction: C is the bias or zero
         const float* bias = L.chunks == 1 ? op.bias(b, i0) : nullptr;
         for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, bias ? bias[i] : 0.0f);
       }
-      if (c == s.c) op.store(b, i0, m, j0, n, c, ldc);
+      if (block) op.store(b, i0, m, j0, n, c, ldc);
     }
   }
 }

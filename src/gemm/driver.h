@@ -40,9 +40,12 @@ struct Problem {
   /// Whether the reduction may be split into chunks summed into partial Cs (Operands::c must
   /// give C in place): for a small C with a long reduction, see reduction_chunks.
   bool split_reduction = false;
-  /// Whether a task runs several row blocks over each B block (Operands::c must give C in
-  /// place): for B packed per block, so that it is packed once per K step, not per row block.
+  /// Whether a task runs several row blocks over each B block: for B packed per block, so that
+  /// it is packed once per K step, not per row block. C in place, or (c_blocks) a C block per
+  /// row block of the task.
   bool rows_in_task = false;
+  /// Whether Operands::c gives no C in place with rows_in_task (sizes the task's C blocks).
+  bool c_blocks = false;
   /// Whether C already holds a partial sum the product adds onto (Operands::c must give C in
   /// place; the reduction is not split): a reduction run in several calls, in call order.
   bool accumulate = false;
