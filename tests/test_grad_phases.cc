@@ -5,6 +5,8 @@
 // cap, and the same bits for any thread count.
 #include <cmath>
 
+#include "conv/params.h"
+#include "conv/plan.h"
 #include "core/storage.h"
 #include "grad_sweep.h"
 #include "test_util.h"
@@ -206,8 +208,9 @@ TEST(GradPhases, DepthwiseColumnStrideTwoWritesEachInputRowOnce) {
   // dY rows its taps read, even and odd columns interleaved. Kernels, paddings, dilations and
   // row strides around MobileNet's 3x3/2 (odd and even widths, taps reading past either edge,
   // rows no tap reaches), 1-d and 3-d, conv_mode convolution, a transposed layer with bias and
-  // output padding, and a weight with an inf (the axpy form then). Against the reference under
-  // every ISA cap, the same bits for 1 and 3 threads.
+  // output padding, and a weight with an inf (whose classes of results must match the
+  // reference's whatever path takes it). Against the reference under every ISA cap, the same
+  // bits for 1 and 3 threads.
   struct Case {
     Shape x, k, stride, pad, dil;
     const char* mode;
@@ -260,6 +263,21 @@ TEST(GradPhases, DepthwiseColumnStrideTwoWritesEachInputRowOnce) {
         EXPECT_TRUE(bitwise_equal(one, three)) << internal::name_of(isa);
       }
     }
+  }
+  // A dilation and padding of 10^8 (taps that read no dY at all), forced onto this path: the
+  // copy's margins stay a row's length, not the dilation's.
+  {
+    const Tensor xh = randn({1, 2, 8}, kFloat32, &gen), wh = randn({2, 1, 3}, kFloat32, &gen);
+    const auto oh = F::Conv1dFuncOptions().stride(2).padding(100000000).dilation(100000000).groups(2);
+    const Tensor gyh = randn(F::conv1d(xh, wh, {}, oh).sizes(), kFloat32, &gen);
+    const Tensor want_h = F::conv_backward(gyh, xh, wh, F::Conv1dFuncOptions(oh).algorithm("reference"), {true, false, false}).grad_input;
+    internal::ConvParams q = internal::make_conv_params(xh, wh, Tensor(), internal::conv_args(ConvSpec::from(oh)));
+    q.direction = internal::Direction::BackwardData;
+    const auto plan = internal::make_backward_data_plan(q, wh, Tensor(), Algorithm::Depthwise, false);
+    Tensor gx = Tensor::empty(xh.sizes());
+    plan->run(gyh, gx);
+    EXPECT_LT(plan->memory_bytes(), 1 << 16);  // (the kept copy of a call's dY rows)
+    EXPECT_TRUE(all_close(gx, want_h, dtype_tolerance(kFloat32)));
   }
   // A transposed depthwise layer (its forward is this input gradient), with bias and output
   // padding: MobileNet-style decoders upsample this way.

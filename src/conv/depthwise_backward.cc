@@ -10,7 +10,9 @@
 //                     zero padding, take a dot product per row range and tap that skips the
 //                     padding.) Tasks own (co, ci) pairs and sum images and planes in order.
 //   backward_data:    dX[ci, o * s + off_t] += W[co, ci, t] * dY[co, o] — one axpy per row and
-//                     tap. Tasks own (image, group): the group's input channels.
+//                     tap. Tasks own (image, group): the group's input channels. With column
+//                     stride 2 and one channel per group, each input row is written once
+//                     instead: its even and odd columns as sums of whole dY rows, interleaved.
 //
 // backward_data skips columns whose tap reads padding with zeros padding and folds them back
 // onto the element they copy with the other modes, as the reference does.
@@ -275,11 +277,9 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
   DepthwiseBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
       : DirectRows(p), w_(w.contiguous()), b_(b.defined() ? b.contiguous() : b), copy_(kernels::copy_kernel(max_isa())) {
     params = p;
-    // A weight's inf or NaN times a copy's zero margin would give NaN where the reference
-    // adds no term: such weights keep the axpys, which skip the padding.
-    bool finite = true;
-    for (double v : w_.to_vector()) finite = finite && std::isfinite(v);
-    if (depthwise_rows_serve_backward_data(p) && finite) plan_interleaved();
+    // (Weights with an inf or NaN, which would meet the copy's zero margins, never get here:
+    // make_backward_data_plan gives them the reference.)
+    if (depthwise_rows_serve_backward_data(p)) plan_interleaved();
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
@@ -324,14 +324,18 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
   // taps_sum from a copy of the channel's dY rows with zero margins (the reads past an edge)
   // and interleaved into the row: every input element written once, no strided adds.
   void plan_interleaved() {
-    const int64_t n0 = ceil_div(g_.S[2], 2);  // even columns; odd ones: S2 / 2
+    const int64_t n[2] = {ceil_div(g_.S[2], 2), g_.S[2] / 2};  // even and odd columns
+    // Taps whose reads [shift, shift + n - 1] miss dY's columns add nothing (a huge dilation
+    // or padding): left out, so the margins stay below a row's length.
+    auto reads_row = [&](int64_t t, int64_t par, int64_t& sh) {
+      const int64_t off = off_[2][static_cast<std::size_t>(t)];
+      sh = (par - off) / 2;
+      return (par - off) % 2 == 0 && n[par] > 0 && sh + n[par] - 1 >= 0 && sh <= g_.O[2] - 1;
+    };
     int64_t lo = 0, hi = 0;
     for (int64_t t = 0; t < g_.taps(); ++t)
-      for (int64_t par = 0; par < 2; ++par)
-        if ((par - off_[2][static_cast<std::size_t>(t)]) % 2 == 0) {
-          const int64_t sh = (par - off_[2][static_cast<std::size_t>(t)]) / 2;
-          lo = std::min(lo, sh), hi = std::max(hi, n0 - 1 + sh - (g_.O[2] - 1));
-        }
+      for (int64_t par = 0, sh = 0; par < 2; ++par)
+        if (reads_row(t, par, sh)) lo = std::min(lo, sh), hi = std::max(hi, n[par] - 1 + sh - (g_.O[2] - 1));
     margin_ = std::max(-lo, hi);
     // Which dY rows, where, and through which tap, each input row's two halves read: the same
     // for every channel, worked out here (two divisions per tap and row were 3x the sums).
@@ -341,12 +345,12 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
     for (int64_t i0 = 0; i0 < g_.S[0]; ++i0)
       for (int64_t i1 = 0; i1 < g_.S[1]; ++i1)
         for (int64_t par = 0; par < 2; ++par) {
-          for (int64_t t = 0; t < g_.taps(); ++t) {
+          for (int64_t t = 0, sh = 0; t < g_.taps(); ++t) {
             const auto ut = static_cast<std::size_t>(t);
             const int64_t d0 = i0 - off_[0][ut], d1 = i1 - off_[1][ut];
-            if ((off_[2][ut] % 2 + 2) % 2 != par || d0 < 0 || d1 < 0 || d0 % g_.st[0] != 0 || d1 % g_.st[1] != 0) continue;
+            if (!reads_row(t, par, sh) || d0 < 0 || d1 < 0 || d0 % g_.st[0] != 0 || d1 % g_.st[1] != 0) continue;
             const int64_t o0 = d0 / g_.st[0], o1 = d1 / g_.st[1];
-            if (o0 < g_.O[0] && o1 < g_.O[1]) reads_.push_back({(o0 * g_.O[1] + o1) * pitch_ + margin_ + (par - off_[2][ut]) / 2, t});
+            if (o0 < g_.O[0] && o1 < g_.O[1]) reads_.push_back({(o0 * g_.O[1] + o1) * pitch_ + margin_ + sh, t});
           }
           first_read_.push_back(static_cast<int64_t>(reads_.size()));
         }
@@ -389,8 +393,7 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
           k_.taps_sum(rows[0], w[0], count[0], n0, init, even);
           k_.taps_sum(rows[1], w[1], count[1], n1, init, odd);
           float* xrow = xp + nc * plane_x + (i0 * g_.S[1] + i1) * g_.S[2];
-          copy_.interleave(even, odd, n1, xrow);
-          if (n0 > n1) xrow[2 * n1] = even[n1];
+          copy_.interleave(even, n0, odd, n1, xrow);
         }
     }
   }

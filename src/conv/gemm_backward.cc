@@ -55,14 +55,10 @@ const kernels::GemmKernel& kernel_for(int64_t m, int64_t n) {
   return kernels::gemm_kernel_for(max_isa(), m, n, kGemmNC);
 }
 
-int64_t positions(const ConvParams& p) {
-  return std::accumulate(p.out_size.begin(), p.out_size.end(), int64_t{1}, std::multiplies<>());
-}
-
 class GemmBackwardDataPlan : public BackwardDataPlan {
  public:
   GemmBackwardDataPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
+      : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(p.positions()),
         driver_(kernel_for(R_, P_)), add_(kernels::blas1_kernel(max_isa())) {
     params = p;
     const int64_t mr = driver_.kernel().mr;
@@ -230,7 +226,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
 class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
  public:
   explicit GemmBackwardWeightsPlan(const ConvParams& p)
-      : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(positions(p)),
+      : g3_(lift3(p)), rows_(p, g3_), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()), P_(p.positions()),
         driver_(kernel_for(M_, R_)), transpose_(kernels::transpose_kernel(max_isa())) {
     params = p;
     // Windows that read padding would be packed element by element; on a padded copy of x

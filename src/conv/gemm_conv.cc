@@ -480,8 +480,7 @@ class GemmPlan : public ConvPlan {
   // The kernel whose tiles pad the M x P product least: M = 64 takes 8 x 48 (12-row panels
   // would pad it to 72), P = 7 x 7 takes 12 x 32 (48-column tiles would pad 49 to 96).
   static const kernels::GemmKernel& pick_kernel(const ConvParams& p) {
-    int64_t P = 1;
-    for (int64_t s : p.out_size) P *= s;
+    const int64_t P = p.positions();
     return kernels::gemm_kernel_for(max_isa(), p.c_out_per_group(), merged_images(p) ? p.N * P : P, kNC);
   }
   // Images with few output positions are one GEMM's columns, image after image, packed: per
@@ -490,9 +489,7 @@ class GemmPlan : public ConvPlan {
   // amortize the packing: with fewer, reading the rows in place won (the seed Conv1d, 33 rows of
   // 24 positions: 0.024 ms in tap mode, 0.035 ms packed).
   static bool merged_images(const ConvParams& p) {
-    int64_t P = 1;
-    for (int64_t s : p.out_size) P *= s;
-    return p.N > 1 && P < kMergedBelow && p.c_out_per_group() > 128;
+    return p.N > 1 && p.positions() < kMergedBelow && p.c_out_per_group() > 128;
   }
   static constexpr int64_t kMergedBelow = 2 * kNC;
 

@@ -64,6 +64,12 @@ struct ConvParams {
 
   int64_t c_in_per_group() const { return C_in / groups; }
   int64_t c_out_per_group() const { return C_out / groups; }
+  /// Output positions per image and channel, prod(S_out).
+  int64_t positions() const {
+    int64_t P = 1;
+    for (int64_t s : out_size) P *= s;
+    return P;
+  }
   /// (N, C_out, *S_out), always batched (the caller drops N for unbatched input).
   Shape output_shape() const;
   /// The canonical weight shape (C_out, C_in/groups, *K).

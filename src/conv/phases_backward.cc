@@ -187,8 +187,7 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
       for (int64_t v = 0; v < a.len[1]; ++v) {
         float* row = to + ((a.first[0] + u * a.st[0]) * S[1] + a.first[1] + v * a.st[1]) * S[2] + a.first[2];
         const float* ra = fa + (u * a.len[1] + v) * a.len[2];
-        copy_.interleave(ra, fb + (u * b.len[1] + v) * n, n, row);
-        if (a.len[2] > n) row[2 * n] = ra[n];
+        copy_.interleave(ra, a.len[2], fb + (u * b.len[1] + v) * n, n, row);
       }
   }
 

@@ -25,12 +25,6 @@ constexpr int64_t kNC = 96;  // the column block the kernel choice assumes (poin
 
 int64_t padded(int64_t v, int64_t t) { return ceil_div(v, t) * t; }
 
-int64_t positions(const ConvParams& p) {
-  int64_t P = 1;
-  for (int64_t s : p.out_size) P *= s;
-  return P;
-}
-
 class PointwiseTPlan : public ConvPlan {
  public:
   PointwiseTPlan(const ConvParams& p, const Tensor& w, const Tensor& b, const kernels::GemmKernel& k)
@@ -38,7 +32,7 @@ class PointwiseTPlan : public ConvPlan {
     params = p;
     M_ = p.C_out;
     K_ = p.C_in;
-    P_ = positions(p);
+    P_ = p.positions();
     // W^T: [C_out/NR panels][C_in][NR], channels past C_out zero.
     const int64_t panels = ceil_div(M_, nr_);
     wt_ = Tensor::empty({panels * K_ * nr_});
@@ -185,7 +179,7 @@ const kernels::GemmKernel* pointwise_transposed_kernel(const ConvParams& p) {
     if (p.kernel[i] != 1 || p.stride[i] != 1 || p.pad_lo[i] != 0 || p.pad_hi[i] != 0) return nullptr;
   // Both orientations with the kernel that pads each least (edge tiles cost full tiles):
   // transposed only when it computes clearly fewer padded products.
-  const int64_t P = positions(p), M = p.C_out;
+  const int64_t P = p.positions(), M = p.C_out;
   auto cost = [](const kernels::GemmKernel& k, int64_t rows, int64_t cols, int64_t nc) {
     return static_cast<double>(padded(rows, k.mr)) * static_cast<double>(cols / nc * padded(nc, k.nr) + padded(cols % nc, k.nr));
   };

@@ -86,17 +86,17 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   if (pr.split_columns && want > 1) {
     const int64_t parts = pr.rows_in_task ? 1 : L.nI, have = pr.batch * parts * L.chunks;
     const int64_t first = ceil_div(pr.N, kNC), most = ceil_div(pr.N, nr);
-    int64_t plenty = 0;  // the width of the first block count with plenty of tasks
+    int64_t chosen = 0;  // the even split's width, else the first one with plenty of tasks
     for (int64_t blocks = first; blocks <= most; ++blocks) {
       const int64_t width = round_up(ceil_div(pr.N, blocks), nr), tasks = have * ceil_div(pr.N, width);
       if (tasks % want == 0 && even_shares(pr.N, width, nr, parts, tasks, want)) {
-        plenty = width;
+        chosen = width;
         break;
       }
-      if (tasks >= 8 * want && plenty == 0) plenty = width;
-      if (plenty != 0 && blocks >= 2 * first) break;
+      if (tasks >= 8 * want && chosen == 0) chosen = width;
+      if (chosen != 0 && blocks >= 2 * first) break;
     }
-    if (plenty != 0) L.nc = std::min(plenty, kNC);
+    if (chosen != 0) L.nc = std::min(chosen, kNC);
   }
   L.nJ = ceil_div(pr.N, L.nc);
   L.nJ_tasks = pr.split_columns ? L.nJ : 1;

@@ -11,9 +11,9 @@
 // copy_f32_strided_<isa>_scatter(src, n, dst, stride): the reverse, dst[t * stride] = src[t]
 // for t < n; writes only those elements of dst (a phase's row into every stride-th element).
 //
-// copy_f32_strided_<isa>_interleave(a, b, n, dst): dst[2t] = a[t] and dst[2t + 1] = b[t] for
-// t < n; writes only dst[0 .. 2n - 1] (two column phases of a row written together, whole
-// vectors instead of every other element).
+// copy_f32_strided_<isa>_interleave(a, na, b, nb, dst): dst[2t] = a[t] for t < na and
+// dst[2t + 1] = b[t] for t < nb, with nb <= na <= nb + 1; writes only dst[0 .. na + nb - 1]
+// (two column phases of a row written together, whole vectors instead of every other element).
 #pragma once
 
 #include <cstdint>
@@ -29,7 +29,7 @@ using CopyRowsF32Fn = void (*)(const float* src, int64_t stride, int64_t n, int6
 
 using CopyScatterF32Fn = void (*)(const float* src, int64_t n, float* dst, int64_t stride);
 
-using CopyInterleaveF32Fn = void (*)(const float* a, const float* b, int64_t n, float* dst);
+using CopyInterleaveF32Fn = void (*)(const float* a, int64_t na, const float* b, int64_t nb, float* dst);
 
 struct CopyKernel {
   const char* name;
@@ -45,7 +45,7 @@ struct CopyKernel {
   void name##_rows(const float* src, int64_t stride, int64_t n, int64_t rows, int64_t src_rs, float* dst,    \
                    int64_t dst_rs);                                                                          \
   void name##_scatter(const float* src, int64_t n, float* dst, int64_t stride);                              \
-  void name##_interleave(const float* a, const float* b, int64_t n, float* dst);
+  void name##_interleave(const float* a, int64_t na, const float* b, int64_t nb, float* dst);
 #include "kernels/copy/kernels.inc"
 #undef CONVKIT_COPY_KERNEL
 

@@ -90,7 +90,8 @@ void copy_f32_strided_avx512_scatter(const float* src, int64_t n, float* dst, in
   for (; t < n; ++t) dst[t * stride] = src[t];
 }
 
-void copy_f32_strided_avx512_interleave(const float* a, const float* b, int64_t n, float* dst) {
+void copy_f32_strided_avx512_interleave(const float* a, int64_t na, const float* b, int64_t nb, float* dst) {
+  const int64_t n = nb;  // pairs; a's lone last element after them
   // Lanes 0-15 of a and b as (a0 b0 a1 b1 ... a7 b7) and (a8 b8 ... a15 b15).
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -103,6 +104,7 @@ void copy_f32_strided_avx512_interleave(const float* a, const float* b, int64_t 
     _mm512_mask_storeu_ps(dst + 2 * t, m0, _mm512_permutex2var_ps(va, lo, vb));
     if (m1 != 0) _mm512_mask_storeu_ps(dst + 2 * t + 16, m1, _mm512_permutex2var_ps(va, hi, vb));
   }
+  if (na > nb) dst[2 * nb] = a[nb];
 }
 
 }  // namespace convkit::kernels

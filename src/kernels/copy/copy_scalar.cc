@@ -22,11 +22,12 @@ void copy_f32_strided_scalar_scatter(const float* src, int64_t n, float* dst, in
   for (int64_t t = 0; t < n; ++t) dst[t * stride] = src[t];
 }
 
-void copy_f32_strided_scalar_interleave(const float* a, const float* b, int64_t n, float* dst) {
-  for (int64_t t = 0; t < n; ++t) {
+void copy_f32_strided_scalar_interleave(const float* a, int64_t na, const float* b, int64_t nb, float* dst) {
+  for (int64_t t = 0; t < nb; ++t) {
     dst[2 * t] = a[t];
     dst[2 * t + 1] = b[t];
   }
+  if (na > nb) dst[2 * nb] = a[nb];
 }
 
 }  // namespace convkit::kernels

@@ -1,0 +1,359 @@
+// The forward engine's microkernels against their contracts, for every kernel the CPU runs:
+// the GEMM tiles and edges and the depthwise rows against naive loops, the Winograd
+// transforms against the published matrices, the strided copies against what they may read
+// and write.
+#include <random>
+
+#include "kernels/copy/copy.h"
+#include "kernels/dwconv/dwconv.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/winograd/winograd.h"
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+using internal::Isa;
+
+TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
+  int count = 0;
+  const kernels::GemmKernel* ks = kernels::gemm_kernel_list(&count);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd;
+  for (int ki = 0; ki < count; ++ki) {
+    const auto& k = ks[ki];
+    if (k.isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(k.name);
+    for (int64_t kk : {0, 1, 7, 64}) {
+      std::vector<float> a(static_cast<std::size_t>(kk * k.mr) + 1), bias(static_cast<std::size_t>(k.mr));
+      Tensor b = Tensor::zeros({kk * k.nr + 1});
+      for (auto& v : a) v = nd(rng);
+      for (auto& v : bias) v = nd(rng);
+      for (int64_t i = 0; i < kk * k.nr; ++i) b.data<float>()[i] = nd(rng);
+      for (int64_t m = 1; m <= k.mr; ++m)
+        for (int64_t n = 1; n <= k.nr; ++n)
+          for (int mode = 0; mode < 3; ++mode) {  // 0: C = AB, 1: C = bias + AB, 2: C += AB
+            const int64_t ldc = k.nr + 3;
+            std::vector<float> c(static_cast<std::size_t>(k.mr * ldc), 0.5f), expect = c;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double s = 0;
+                for (int64_t p = 0; p < kk; ++p) s += double(a[p * k.mr + i]) * b.data<float>()[p * k.nr + j];
+                const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(i)] : 0.0;
+                expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + s);
+              }
+            k.fn(kk, a.data(), b.data<float>(), k.nr, c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c.size(); ++i)
+              ASSERT_NEAR(c[i], expect[i], 1e-4) << "m=" << m << " n=" << n << " k=" << kk << " mode=" << mode << " at " << i;
+            if (kk == 0) continue;
+            // Unpacked B: leading dimension past NR, and the last row holds only n values, so
+            // any read beyond column n runs off the allocation (ASan would report it).
+            const int64_t ldb = k.nr + 5;
+            std::vector<float> b2(static_cast<std::size_t>((kk - 1) * ldb + n));
+            for (int64_t p = 0; p < kk; ++p)
+              for (int64_t j = 0; j < n; ++j) b2[static_cast<std::size_t>(p * ldb + j)] = b.data<float>()[p * k.nr + j];
+            std::vector<float> c2(static_cast<std::size_t>(k.mr * ldc), 0.5f);
+            k.fn(kk, a.data(), b2.data(), ldb, c2.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c2.size(); ++i) ASSERT_NEAR(c2[i], expect[i], 1e-4) << "unpacked B, at " << i;
+            // B rows through pointers: each row its own allocation of off + n floats (reads past
+            // column n run off it), listed in reverse allocation order.
+            const int64_t off = 3;
+            std::vector<std::vector<float>> rows(static_cast<std::size_t>(kk));
+            std::vector<const float*> ptrs(static_cast<std::size_t>(kk));
+            for (int64_t p = kk - 1; p >= 0; --p) {
+              auto& r = rows[static_cast<std::size_t>(p)];
+              r.assign(static_cast<std::size_t>(off + n), -7.0f);
+              for (int64_t j = 0; j < n; ++j) r[static_cast<std::size_t>(off + j)] = b.data<float>()[p * k.nr + j];
+              ptrs[static_cast<std::size_t>(p)] = r.data();
+            }
+            std::vector<float> c3(static_cast<std::size_t>(k.mr * ldc), 0.5f);
+            k.rows(kk, a.data(), ptrs.data(), off, c3.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c3.size(); ++i) ASSERT_NEAR(c3[i], expect[i], 1e-4) << "B row pointers, at " << i;
+          }
+    }
+  }
+}
+
+TEST(DwconvKernels, EveryShapeMatchesNaive) {
+  int count = 0;
+  const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd;
+  std::vector<float> w(7 * 40), bias(7);
+  for (auto& v : w) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t ntaps : {1, 3, 9, 40})
+      for (int64_t orows : {1, 2, 3})
+        for (int64_t mo : {1, 2, 3, 4, 7})
+          for (int64_t wo : {1, 7, 8, 16, 17, 33, 64, 65, 100, 130}) {
+            SCOPED_TRACE("taps " + std::to_string(ntaps) + " rows " + std::to_string(orows) + " mo " +
+                         std::to_string(mo) + " wo " + std::to_string(wo));
+            // Output row j reads each tap j * step further on; every tap's buffer ends exactly
+            // where the contract's readable span does, so reads past it run off the allocation
+            // (ASan reports them).
+            const int64_t span = wo - 1 + kernels::kDwRowSlack, step = span + 5;
+            std::vector<std::vector<float>> data(static_cast<std::size_t>(ntaps),
+                                                 std::vector<float>(static_cast<std::size_t>((orows - 1) * step + span)));
+            std::vector<const float*> taps;
+            for (auto& d : data) {
+              for (auto& v : d) v = nd(rng);
+              taps.push_back(d.data());
+            }
+            // Output rows ys_r = wo + 2 apart, channels ys_c further: the gaps must stay 9.
+            const int64_t ys_r = wo + 2, ys_c = orows * ys_r + 3;
+            std::vector<float> y(static_cast<std::size_t>(mo * ys_c), 9.0f);
+            const float* bp = mo % 2 ? bias.data() : nullptr;
+            kernels::DwRowsArgs a{taps.data(), ntaps, w.data(), bp, y.data(), ys_c, ys_r, wo, mo, orows, step};
+            ks[ki].fn(a);
+            std::vector<float> expect(y.size(), 9.0f);
+            for (int64_t m = 0; m < mo; ++m)
+              for (int64_t j = 0; j < orows; ++j)
+                for (int64_t o = 0; o < wo; ++o) {
+                  double s = bp ? bias[static_cast<std::size_t>(m)] : 0.0;
+                  for (int64_t t = 0; t < ntaps; ++t)
+                    s += double(w[static_cast<std::size_t>(m * ntaps + t)]) * taps[static_cast<std::size_t>(t)][j * step + o];
+                  expect[static_cast<std::size_t>(m * ys_c + j * ys_r + o)] = static_cast<float>(s);
+                }
+            for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], expect[i], 1e-4) << "at " << i;
+          }
+  }
+}
+
+// Winograd F(4x4, 3x3) and F(4, 3) transforms of every ISA against the published matrices (Lavin & Gray,
+// arXiv:1509.09308) in double, and bit for bit against the scalar build. Reads past the
+// contract hit NaN sentinels (and would poison the result); writes past it change sentinels.
+TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
+  const double BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                           {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  const double AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  const double G[6][3] = {{1 / 4.0, 0, 0},           {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+                          {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  int count = 0;
+  const kernels::WinogradKernels* ks = kernels::winograd_kernel_list(&count);
+  const kernels::WinogradKernels& scalar = kernels::winograd_kernels(Isa::Scalar);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (int ki = 0; ki < count; ++ki) {
+    const auto& k = ks[ki];
+    if (k.isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(k.isa_name);
+    for (int64_t n = 1; n <= 16; ++n)
+      for (int64_t split : {n, std::max<int64_t>(1, (n + 2) / 3)}) {  // (body not re-indented)
+      SCOPED_TRACE("n " + std::to_string(n) + " in runs of " + std::to_string(split));
+      // The n tiles as runs of `split` (the last shorter), each a view of the same rows from
+      // its first tile on: lane t is still the window at columns 4t .. 4t+5.
+      auto runs_of = [&](auto* base, int64_t ld_) {
+        using Run = std::conditional_t<std::is_const_v<std::remove_pointer_t<decltype(base)>>, kernels::WinogradSrc,
+                                       kernels::WinogradDst>;
+        std::vector<Run> runs;
+        for (int64_t t = 0; t < n; t += split) runs.push_back({base + 4 * t, ld_, std::min(split, n - t)});
+        return runs;
+      };
+      // Input: 6 rows of 4n + 2 values, ld 4n + 5 (three NaN columns between rows).
+      const int64_t ld = 4 * n + 5, vstride = 19;
+      std::vector<float> strip(static_cast<std::size_t>(5 * ld + 4 * n + 2), nan);
+      for (int64_t r = 0; r < 6; ++r)
+        for (int64_t c = 0; c < 4 * n + 2; ++c) strip[static_cast<std::size_t>(r * ld + c)] = nd(rng);
+      std::vector<float> v(36 * vstride, 7.0f), vs = v;
+      const auto src = runs_of(static_cast<const float*>(strip.data()), ld);
+      k.input(src.data(), static_cast<int64_t>(src.size()), v.data(), vstride);
+      scalar.input(src.data(), static_cast<int64_t>(src.size()), vs.data(), vstride);
+      for (int64_t t = 0; t < vstride; ++t)
+        for (int xi = 0; xi < 36; ++xi) {
+          const float got = v[static_cast<std::size_t>(xi * vstride + t)];
+          if (t >= n) {
+            ASSERT_EQ(got, 7.0f) << "lane " << t << " written";
+            continue;
+          }
+          double e = 0;
+          for (int r = 0; r < 6; ++r)
+            for (int c = 0; c < 6; ++c) e += BT[xi / 6][r] * strip[static_cast<std::size_t>(r * ld + 4 * t + c)] * BT[xi % 6][c];
+          ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "input xi " << xi << " tile " << t;
+          ASSERT_EQ(std::memcmp(&got, &vs[static_cast<std::size_t>(xi * vstride + t)], 4), 0) << "input xi " << xi << " tile " << t;
+        }
+      // Output: lanes past n are NaN (never read); rows of 4n columns, ldo 4n + 3.
+      const int64_t mstride = 17, ldo = 4 * n + 3;
+      std::vector<float> m(36 * mstride, nan);
+      for (int xi = 0; xi < 36; ++xi)
+        for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(xi * mstride + t)] = nd(rng);
+      const float bias = nd(rng);
+      std::vector<float> out(static_cast<std::size_t>(4 * ldo), 7.0f), outs = out;
+      const auto dst = runs_of(out.data(), ldo), dsts = runs_of(outs.data(), ldo);
+      k.output(m.data(), mstride, dst.data(), static_cast<int64_t>(dst.size()), bias);
+      scalar.output(m.data(), mstride, dsts.data(), static_cast<int64_t>(dsts.size()), bias);
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t col = 0; col < ldo; ++col) {
+          const float got = out[static_cast<std::size_t>(i * ldo + col)];
+          if (col >= 4 * n) {
+            ASSERT_EQ(got, 7.0f) << "column " << col << " written";
+            continue;
+          }
+          const int64_t t = col / 4, c = col % 4;
+          double e = bias;
+          for (int a = 0; a < 6; ++a)
+            for (int b = 0; b < 6; ++b) e += AT[i][a] * m[static_cast<std::size_t>((a * 6 + b) * mstride + t)] * AT[c][b];
+          ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "output row " << i << " column " << col;
+          ASSERT_EQ(std::memcmp(&got, &outs[static_cast<std::size_t>(i * ldo + col)], 4), 0) << "output row " << i << " column " << col;
+        }
+    }
+    // F(4, 3), 1-d, dilation d: lane t's window starts at pos + t % q + 4 d (t / q), q =
+    // min(d, 16). Inputs of exactly (L - 1) * xs + 1 floats (an over-read leaves the
+    // allocation), windows reaching past both ends (zeros), outputs cut at Lo.
+    for (int64_t d : {1, 2, 3, 8, 16, 20})
+      for (int64_t n : {1, 5, 15, 16})
+        for (int64_t xs : {1, 3})
+          for (int where = 0; where < 3; ++where) {
+            const int64_t q = std::min<int64_t>(d, 16), L = 40 * d + 70;
+            auto lane = [&](int64_t t) { return t % q + 4 * d * (t / q); };
+            const int64_t pos = where == 0 ? -3 * d - 1 : where == 1 ? 2 : L - 2 * d;
+            SCOPED_TRACE("1-d d " + std::to_string(d) + " n " + std::to_string(n) + " xs " + std::to_string(xs) +
+                         " pos " + std::to_string(pos));
+            // NaN for 64 floats on each side: a read outside [0, L) would poison the result.
+            std::vector<float> guarded(static_cast<std::size_t>((L - 1) * xs + 1 + 128), nan);
+            const std::span<float> x(guarded.data() + 64, static_cast<std::size_t>((L - 1) * xs + 1));
+            for (auto& e : x) e = nd(rng);
+            const int64_t vstride = 19;
+            std::vector<float> v(6 * vstride, 7.0f), vs = v;
+            k.input_1d(x.data(), xs, L, pos, d, n, v.data(), vstride);
+            scalar.input_1d(x.data(), xs, L, pos, d, n, vs.data(), vstride);
+            for (int j = 0; j < 6; ++j)
+              for (int64_t t = 0; t < vstride; ++t) {
+                const float got = v[static_cast<std::size_t>(j * vstride + t)];
+                if (t >= n) {
+                  ASSERT_EQ(got, 7.0f) << "lane " << t << " written";
+                  continue;
+                }
+                double e = 0;
+                for (int c = 0; c < 6; ++c) {
+                  const int64_t at = pos + lane(t) + d * c;
+                  if (at >= 0 && at < L) e += BT[j][c] * x[static_cast<std::size_t>(at * xs)];
+                }
+                ASSERT_NEAR(got, e, 1e-4 * (1 + std::fabs(e))) << "input j " << j << " lane " << t;
+                ASSERT_EQ(std::memcmp(&got, &vs[static_cast<std::size_t>(j * vstride + t)], 4), 0);
+              }
+            const int64_t mstride = 17, Lo = std::max<int64_t>(1, pos + 9 * d), opos = std::max<int64_t>(0, pos);
+            std::vector<float> m(6 * mstride, nan);
+            for (int j = 0; j < 6; ++j)
+              for (int64_t t = 0; t < n; ++t) m[static_cast<std::size_t>(j * mstride + t)] = nd(rng);
+            const float bias = nd(rng);
+            std::vector<float> y(static_cast<std::size_t>(Lo), 7.0f), ys = y, expect = y;
+            for (int64_t t = 0; t < n; ++t)
+              for (int c = 0; c < 4; ++c) {
+                const int64_t at = opos + lane(t) + d * c;
+                if (at >= Lo) continue;
+                double e = bias;
+                for (int j = 0; j < 6; ++j) e += AT[c][j] * m[static_cast<std::size_t>(j * mstride + t)];
+                expect[static_cast<std::size_t>(at)] = static_cast<float>(e);
+              }
+            k.output_1d(m.data(), mstride, y.data(), Lo, opos, d, n, bias);
+            scalar.output_1d(m.data(), mstride, ys.data(), Lo, opos, d, n, bias);
+            for (int64_t at = 0; at < Lo; ++at) {
+              const float got = y[static_cast<std::size_t>(at)];
+              ASSERT_NEAR(got, expect[static_cast<std::size_t>(at)], 1e-4 * (1 + std::fabs(expect[static_cast<std::size_t>(at)])))
+                  << "output " << at;
+              ASSERT_EQ(std::memcmp(&got, &ys[static_cast<std::size_t>(at)], 4), 0) << "output " << at;
+            }
+          }
+    for (int64_t n : {1, 8, 33}) {
+      std::vector<float> g(static_cast<std::size_t>(3 * n));
+      for (auto& x : g) x = nd(rng);
+      const int64_t ldu = n + 2;
+      std::vector<float> u(static_cast<std::size_t>(6 * ldu), 7.0f), us = u;
+      k.weight_1d(g.data(), n, u.data(), ldu);
+      scalar.weight_1d(g.data(), n, us.data(), ldu);
+      for (int j = 0; j < 6; ++j)
+        for (int64_t l = 0; l < ldu; ++l) {
+          const float got = u[static_cast<std::size_t>(j * ldu + l)];
+          if (l >= n) {
+            ASSERT_EQ(got, 7.0f);
+            continue;
+          }
+          double e = 0;
+          for (int a = 0; a < 3; ++a) e += G[j][a] * g[static_cast<std::size_t>(a * n + l)];
+          ASSERT_NEAR(got, e, 1e-5 * (1 + std::fabs(e))) << "1-d weight j " << j << " kernel " << l;
+          ASSERT_EQ(std::memcmp(&got, &us[static_cast<std::size_t>(j * ldu + l)], 4), 0);
+        }
+    }
+    // Weights: n kernels tap-major, ldu n + 2.
+    for (int64_t n : {1, 8, 17, 24, 33}) {
+      std::vector<float> g(static_cast<std::size_t>(9 * n));
+      for (auto& x : g) x = nd(rng);
+      const int64_t ldu = n + 2;
+      std::vector<float> u(static_cast<std::size_t>(36 * ldu), 7.0f), us = u;
+      k.weight(g.data(), n, u.data(), ldu);
+      scalar.weight(g.data(), n, us.data(), ldu);
+      for (int xi = 0; xi < 36; ++xi)
+        for (int64_t l = 0; l < ldu; ++l) {
+          const float got = u[static_cast<std::size_t>(xi * ldu + l)];
+          if (l >= n) {
+            ASSERT_EQ(got, 7.0f);
+            continue;
+          }
+          double e = 0;
+          for (int a = 0; a < 3; ++a)
+            for (int b = 0; b < 3; ++b) e += G[xi / 6][a] * g[static_cast<std::size_t>((a * 3 + b) * n + l)] * G[xi % 6][b];
+          ASSERT_NEAR(got, e, 1e-5 * (1 + std::fabs(e))) << "weight xi " << xi << " kernel " << l << " of " << n;
+          ASSERT_EQ(std::memcmp(&got, &us[static_cast<std::size_t>(xi * ldu + l)], 4), 0);
+        }
+    }
+  }
+}
+
+TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
+  int count = 0;
+  const kernels::CopyKernel* ks = kernels::copy_kernel_list(&count);
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t stride : {1, 2, 3, 7})
+      for (int64_t n : {1, 2, 9, 15, 16, 17, 25, 31, 32, 33, 100}) {
+        // Exactly (n-1) * stride + 1 readable floats: an over-read runs off the allocation.
+        std::vector<float> src(static_cast<std::size_t>((n - 1) * stride + 1));
+        for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i) * 0.5f;
+        std::vector<float> dst(static_cast<std::size_t>(n) + 1, -1.0f);
+        ks[ki].fn(src.data(), stride, n, dst.data());
+        for (int64_t t = 0; t < n; ++t) ASSERT_EQ(dst[static_cast<std::size_t>(t)], src[static_cast<std::size_t>(t * stride)]);
+        EXPECT_EQ(dst[static_cast<std::size_t>(n)], -1.0f);
+        // The rows form: three rows src_rs apart into rows dst_rs apart, nothing between them
+        // written; the last row ends where the readable floats do.
+        const int64_t rows = 3, src_rs = (n - 1) * stride + 5, dst_rs = n + 3;
+        std::vector<float> src2(static_cast<std::size_t>((rows - 1) * src_rs + (n - 1) * stride + 1));
+        for (std::size_t i = 0; i < src2.size(); ++i) src2[i] = static_cast<float>(i) * 0.25f;
+        std::vector<float> dst2(static_cast<std::size_t>(rows * dst_rs), -1.0f);
+        ks[ki].rows(src2.data(), stride, n, rows, src_rs, dst2.data(), dst_rs);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t t = 0; t < dst_rs; ++t)
+            ASSERT_EQ(dst2[static_cast<std::size_t>(r * dst_rs + t)],
+                      t < n ? src2[static_cast<std::size_t>(r * src_rs + t * stride)] : -1.0f)
+                << "row " << r << " column " << t;
+        // The scatter form: dst[t * stride] = src[t], nothing else written (the last element
+        // written is the last of dst).
+        std::vector<float> dst3(static_cast<std::size_t>((n - 1) * stride + 1), -1.0f);
+        ks[ki].scatter(src.data(), n, dst3.data(), stride);
+        for (int64_t i = 0; i < static_cast<int64_t>(dst3.size()); ++i)
+          ASSERT_EQ(dst3[static_cast<std::size_t>(i)], i % stride == 0 ? src[static_cast<std::size_t>(i / stride)] : -1.0f)
+              << "element " << i;
+        // The interleave form: a (n or n + 1 readable floats) and b (exactly n) into
+        // dst[0 .. na + n), nothing past it written.
+        for (int64_t na : {n, n + 1}) {
+          std::vector<float> a(src.begin(), src.begin() + n), b(src.rbegin(), src.rbegin() + n);
+          a.push_back(1234.5f);
+          a.resize(static_cast<std::size_t>(na));
+          std::vector<float> dst4(static_cast<std::size_t>(na + n) + 1, -1.0f);
+          ks[ki].interleave(a.data(), na, b.data(), n, dst4.data());
+          for (int64_t i = 0; i < na + n; ++i)
+            ASSERT_EQ(dst4[static_cast<std::size_t>(i)], i % 2 ? b[static_cast<std::size_t>(i / 2)] : a[static_cast<std::size_t>(i / 2)])
+                << "element " << i << " of " << na << " + " << n;
+          EXPECT_EQ(dst4[static_cast<std::size_t>(na + n)], -1.0f);
+        }
+      }
+  }
+}
+
+
+}  // namespace
+}  // namespace convkit::test
