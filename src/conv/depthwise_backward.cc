@@ -114,6 +114,11 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
       tap_off_.push_back(kd * g_.dl[0] * plane_len_ + kh * g_.dl[1] * row_len_ +
                          phase_of[static_cast<std::size_t>(kw)] * phase_len_ + kw * g_.dl[2] / g_.st[2]);
     }
+    // 3 x 3 taps whose kernel rows are one b row (output row) apart, stride and dilation 1 down
+    // the rows: two output rows share the input rows both read (dot_taps3x3).
+    grid3x3_ = taps == 9 && g_.K[1] == 3;
+    for (int64_t t = 0; grid3x3_ && t < taps; ++t)
+      grid3x3_ = tap_off_[static_cast<std::size_t>(t)] == tap_off_[static_cast<std::size_t>(t % 3)] + t / 3 * g_.st[1] * row_len_;
   }
 
   // dW from padded copies: per (co, ci) pair and image, channel c's padded input, then per
@@ -144,8 +149,10 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
           // Groups of about equal size: 9 taps in one call, 25 as 9 + 8 + 8.
           const int64_t t0 = taps * gr / groups, t1 = taps * (gr + 1) / groups;
           float out[kernels::kDotTapsMax + 1];
-          k_.dot_taps(yc + o0 * g_.O[1] * g_.O[2], g_.O[2], padded + o0 * g_.st[0] * plane_len_, g_.st[1] * row_len_,
-                      tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, sum_y && gr == 0);
+          const float* yo = yc + o0 * g_.O[1] * g_.O[2];
+          const float* xo = padded + o0 * g_.st[0] * plane_len_;
+          if (grid3x3_) k_.dot_taps3x3(yo, g_.O[2], xo, g_.st[1] * row_len_, tap_off_.data(), g_.O[2], g_.O[1], out, sum_y);
+          else k_.dot_taps(yo, g_.O[2], xo, g_.st[1] * row_len_, tap_off_.data() + t0, t1 - t0, g_.O[2], g_.O[1], out, sum_y && gr == 0);
           for (int64_t t = t0; t < t1; ++t) img[t] += out[t - t0];
           if (sum_y && gr == 0) img[taps] += out[t1 - t0];
         }
@@ -266,6 +273,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
 
   const kernels::CopyKernel& copy_;
   bool padded_;  // padded copies fit (padded_copy_fits): run_padded, else run_rows
+  bool grid3x3_ = false;  // run_padded's taps as dot_taps3x3 takes them
   int64_t Sp_[3] = {1, 1, 1}, phase_len_ = 0, row_len_ = 0, plane_len_ = 0;
   std::vector<PaddedPhase> phases_;  // the column phases some tap reads
   std::vector<int64_t> tap_off_;     // per stored tap: where it reads, from an output row's base

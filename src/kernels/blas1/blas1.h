@@ -17,6 +17,10 @@
 //   out[i] = init + w[0] rows[0][i] + w[1] rows[1][i] + ... (in increasing t, one rounding per
 //   term, as fmaf) for i < n: an output row from the rows its taps read (an input gradient's
 //   row from dY rows). Reads rows[t][0 .. n-1], writes out[0 .. n-1] only; taps may be 0.
+// Contract of blas1_f32_dot_taps3x3_<isa>(a, lda, b, ldb, off, n, rows, out, sum_a): dot_taps
+//   for 9 taps on a 3 x 3 grid whose kernel rows are one b row apart, tap (kh, kw) at offset
+//   off[kw] + kh ldb (a stride-1 3 x 3 layer): rows r and r + 1 share the b rows both read, 12
+//   loads instead of 18 for two rows. out[kh 3 + kw]; its own fixed order.
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
@@ -34,6 +38,8 @@ using DotF32Fn = float (*)(const float* a, int64_t lda, const float* b, int64_t 
 using DotTapsF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
                              int64_t taps, int64_t n, int64_t rows, float* out, bool sum_a);
 using AxpyF32Fn = void (*)(float alpha, const float* x, int64_t n, float* y, int64_t sy);
+using DotTaps3x3F32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
+                                 int64_t n, int64_t rows, float* out, bool sum_a);
 using TapsSumF32Fn = void (*)(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
 
 /// The most taps one dot_taps call takes (its accumulators stay in registers).
@@ -44,6 +50,7 @@ struct Blas1Kernel {
   internal::Isa isa;
   DotF32Fn dot;
   DotTapsF32Fn dot_taps;
+  DotTaps3x3F32Fn dot_taps3x3;
   AxpyF32Fn axpy;
   TapsSumF32Fn taps_sum;
 };
@@ -52,6 +59,8 @@ struct Blas1Kernel {
   float name##_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows); \
   void name##_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t taps, \
                        int64_t n, int64_t rows, float* out, bool sum_a);                                            \
+  void name##_dot_taps3x3(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n, \
+                          int64_t rows, float* out, bool sum_a);                                                   \
   void name##_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy);                            \
   void name##_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
 #include "kernels/blas1/kernels.inc"

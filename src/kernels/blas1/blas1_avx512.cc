@@ -130,6 +130,51 @@ void blas1_f32_avx512_dot_taps(const float* a, int64_t lda, const float* b, int6
   (sum_a ? kTableSum : kTable)[static_cast<std::size_t>(taps - 1)](a, lda, b, ldb, off, n, rows, out);
 }
 
+void blas1_f32_avx512_dot_taps3x3(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off,
+                                  int64_t n, int64_t rows, float* out, bool sum_a) {
+  __m512 acc[9], sa = _mm512_setzero_ps();
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) acc[t] = _mm512_setzero_ps();
+  const int64_t o0 = off[0], o1 = off[1], o2 = off[2];
+  // Rows r and r + 1 (16 columns at a time): b row q = 0..3 below r feeds kernel row q of
+  // output row r and kernel row q - 1 of output row r + 1.
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const float* a0 = a + r * lda;
+    const float* a1 = a0 + lda;
+    const float* br = b + r * ldb;
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = first(n - i);
+      const __m512 v0 = _mm512_maskz_loadu_ps(m, a0 + i), v1 = _mm512_maskz_loadu_ps(m, a1 + i);
+      if (sum_a) sa = _mm512_add_ps(sa, _mm512_add_ps(v0, v1));
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {
+        const float* bq = br + q * ldb + i;
+        const __m512 p[3] = {_mm512_maskz_loadu_ps(m, bq + o0), _mm512_maskz_loadu_ps(m, bq + o1), _mm512_maskz_loadu_ps(m, bq + o2)};
+#pragma GCC unroll 3
+        for (int kw = 0; kw < 3; ++kw) {
+          if (q < 3) acc[q * 3 + kw] = _mm512_fmadd_ps(v0, p[kw], acc[q * 3 + kw]);
+          if (q > 0) acc[(q - 1) * 3 + kw] = _mm512_fmadd_ps(v1, p[kw], acc[(q - 1) * 3 + kw]);
+        }
+      }
+    }
+  }
+  for (; r < rows; ++r) {  // an odd last row alone
+    const float* br = b + r * ldb;
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = first(n - i);
+      const __m512 v0 = _mm512_maskz_loadu_ps(m, a + r * lda + i);
+      if (sum_a) sa = _mm512_add_ps(sa, v0);
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t)
+        acc[t] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(m, br + t / 3 * ldb + off[t % 3] + i), acc[t]);
+    }
+  }
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) out[t] = sum16(acc[t]);
+  if (sum_a) out[9] = sum16(sa);
+}
+
 void blas1_f32_avx512_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init,
                                float* out) {
   // 32 outputs per pass in two accumulators (two FMA chains), then a masked 16-wide tail.

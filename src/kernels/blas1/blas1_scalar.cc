@@ -43,4 +43,12 @@ void blas1_f32_scalar_taps_sum(const float* const* rows, const float* w, int64_t
   }
 }
 
+// (Without the shared loads: dot_taps over the 9 offsets.)
+void blas1_f32_scalar_dot_taps3x3(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n,
+                          int64_t rows, float* out, bool sum_a) {
+  const int64_t taps[9] = {off[0], off[1], off[2], off[0] + ldb, off[1] + ldb, off[2] + ldb,
+                           off[0] + 2 * ldb, off[1] + 2 * ldb, off[2] + 2 * ldb};
+  blas1_f32_scalar_dot_taps(a, lda, b, ldb, taps, 9, n, rows, out, sum_a);
+}
+
 }  // namespace convkit::kernels
