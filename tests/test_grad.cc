@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "conv/backward.h"
+#include "conv/params.h"
 #include "gemm/driver.h"
 #include "core/storage.h"
 #include "grad_sweep.h"
@@ -419,6 +420,35 @@ TEST(Grad, GemmBlockEdgesMatchTheReference) {
       EXPECT_TRUE(bitwise_equal(runs[i].grad_input, runs[0].grad_input));
       EXPECT_TRUE(bitwise_equal(runs[i].grad_weight, runs[0].grad_weight));
     }
+  }
+}
+
+TEST(Grad, WeightGradientPlansAreKeptPerShapeAndKnob) {
+  // A weight-gradient plan depends on the layer's shape: conv_backward calls of one shape share
+  // it (a training step), a different shape, ISA cap or channels-last knob gets its own, and
+  // results stay the reference's whichever plan ran.
+  Generator gen(19);
+  const Tensor x = randn({2, 40, 9, 8}, kFloat32, &gen), w = randn({24, 40, 3, 3}, kFloat32, &gen);
+  const auto o = F::Conv2dFuncOptions().padding(1);
+  internal::ConvParams q = internal::make_conv_params(x, w, Tensor(), internal::conv_args(ConvSpec::from(o)));
+  q.direction = internal::Direction::BackwardWeights;
+  const auto a = internal::shared_weights_plan(q, Algorithm::Auto);
+  EXPECT_EQ(internal::shared_weights_plan(q, Algorithm::Auto).get(), a.get());
+  EXPECT_NE(internal::shared_weights_plan(q, Algorithm::Gemm).get(), a.get());
+  {
+    const ChannelsLastKnobs knobs(std::numeric_limits<int64_t>::max());
+    EXPECT_NE(internal::shared_weights_plan(q, Algorithm::Auto).get(), a.get());
+  }
+  internal::ConvParams q2 = q;
+  q2.N = 3;
+  EXPECT_NE(internal::shared_weights_plan(q2, Algorithm::Auto).get(), a.get());
+  const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+  const Tensor want = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false}).grad_weight;
+  for (internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    for (int rep = 0; rep < 2; ++rep)
+      EXPECT_TRUE(all_close(F::conv_backward(gy, x, w, o, {false, true, false}).grad_weight, want, dtype_tolerance(kFloat32)))
+          << internal::name_of(isa);
   }
 }
 

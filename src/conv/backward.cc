@@ -2,6 +2,10 @@
 
 #include "convkit/settings.h"
 
+#include <list>
+#include <mutex>
+#include <vector>
+
 namespace convkit {
 namespace internal {
 
@@ -132,10 +136,39 @@ Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy, Tensor*
   ConvParams q = p_;
   q.direction = Direction::BackwardWeights;
   q.has_bias = false;
-  std::call_once(weights_once_, [&] { weights_ = make_backward_weights_plan(q, algorithm_); });
+  std::call_once(weights_once_, [&] { weights_ = shared_weights_plan(q, algorithm_); });
   Tensor dw = Tensor::empty(q.weight_shape(), q.dtype);
   weights_->run_with_bias(x, dy, dw, gb);
   return dw;
+}
+
+std::shared_ptr<const BackwardWeightsPlan> shared_weights_plan(const ConvParams& q, Algorithm forced) {
+  constexpr std::size_t kKept = 16;  // plans kept (each with the buffers of its last run)
+  std::vector<int64_t> key = {static_cast<int64_t>(q.direction), q.transposed, q.dim, q.batched, q.N, q.C_in, q.C_out,
+                              q.groups, static_cast<int64_t>(q.padding_mode), static_cast<int64_t>(q.conv_mode),
+                              static_cast<int64_t>(q.compute_mode), static_cast<int64_t>(q.dtype), q.has_bias,
+                              static_cast<int64_t>(forced), static_cast<int64_t>(max_isa()),
+                              channels_last_weights_min_channels(), channels_last_piece_bytes(), tap_source_limit()};
+  for (const Shape* v : {&q.in_size, &q.kernel, &q.stride, &q.dilation, &q.pad_lo, &q.pad_hi, &q.out_size}) {
+    key.push_back(static_cast<int64_t>(v->size()));
+    key.insert(key.end(), v->begin(), v->end());
+  }
+  using Entry = std::pair<std::vector<int64_t>, std::shared_ptr<const BackwardWeightsPlan>>;
+  static std::mutex mu;
+  static std::list<Entry> kept;  // most recently used first
+  {
+    const std::lock_guard<std::mutex> lock(mu);
+    for (auto it = kept.begin(); it != kept.end(); ++it)
+      if (it->first == key) {
+        kept.splice(kept.begin(), kept, it);
+        return kept.front().second;
+      }
+  }
+  std::shared_ptr<const BackwardWeightsPlan> plan = make_backward_weights_plan(q, forced);  // (outside the lock)
+  const std::lock_guard<std::mutex> lock(mu);
+  kept.emplace_front(std::move(key), plan);
+  if (kept.size() > kKept) kept.pop_back();
+  return plan;
 }
 
 ConvGradients conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w_any, const ConvArgs& args,

@@ -55,8 +55,14 @@ class GradientPlans {
   mutable std::once_flag data_once_, weights_once_;
   mutable std::unique_ptr<BackwardDataPlan> data_;      // convolution: dx
   mutable std::unique_ptr<ConvPlan> data_forward_;      // transposed: dx is the matching forward
-  mutable std::unique_ptr<BackwardWeightsPlan> weights_;
+  mutable std::shared_ptr<const BackwardWeightsPlan> weights_;  // (shared_weights_plan's)
 };
+
+/// A weight-gradient plan for q (a function of the layer's shape alone, not of its weights),
+/// from a small process-wide cache: a training step's conv_backward meets the same shapes
+/// every step and skips making the plan and its first run's buffers again. The key is all of
+/// q, the forced algorithm, the ISA cap and the test knobs that steer the choice. Thread-safe.
+std::shared_ptr<const BackwardWeightsPlan> shared_weights_plan(const ConvParams& q, Algorithm forced);
 
 /// conj(t) for complex dtypes (a new tensor), t itself otherwise.
 Tensor conj_if_complex(const Tensor& t);
