@@ -442,6 +442,14 @@ TEST(Grad, WeightGradientPlansAreKeptPerShapeAndKnob) {
   internal::ConvParams q2 = q;
   q2.N = 3;
   EXPECT_NE(internal::shared_weights_plan(q2, Algorithm::Auto).get(), a.get());
+  // 23 other shapes (a ResNet-50's worth) keep it; release_cached_memory() drops it.
+  for (int64_t n = 4; n < 27; ++n) {
+    q2.N = n;
+    internal::shared_weights_plan(q2, Algorithm::Auto);
+  }
+  EXPECT_EQ(internal::shared_weights_plan(q, Algorithm::Auto).get(), a.get());
+  release_cached_memory();
+  EXPECT_NE(internal::shared_weights_plan(q, Algorithm::Auto).get(), a.get());
   const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
   const Tensor want = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false}).grad_weight;
   for (internal::Isa isa : isas()) {

@@ -240,7 +240,9 @@ CONVKIT_API std::string shape_str(const Shape& shape);
 
 /// Buffers of 32 KiB or more that convkit's tensors free are kept (up to 256 MiB in all) and
 /// handed to the next tensor of about their size, so a forward that returns a new output each
-/// call reuses warm memory instead of faulting in fresh pages. This returns them to the system.
+/// call reuses warm memory instead of faulting in fresh pages. This returns them to the system,
+/// and drops the weight-gradient plans kept for the shapes last used (up to 64 plans, 256 MiB of
+/// their buffers; a training step's conv_backward would otherwise make them anew each step).
 CONVKIT_API void release_cached_memory();
 /// Bytes currently kept by that cache.
 CONVKIT_API int64_t cached_memory_bytes();

@@ -1,7 +1,9 @@
 #include "conv/backward.h"
 
 #include "convkit/settings.h"
+#include "core/storage.h"
 
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <vector>
@@ -142,8 +144,33 @@ Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy, Tensor*
   return dw;
 }
 
+namespace {
+
+// The kept plans, most recently used first (shared_weights_plan).
+using KeptPlan = std::pair<std::vector<int64_t>, std::shared_ptr<const BackwardWeightsPlan>>;
+std::mutex& kept_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::list<KeptPlan>& kept_plans() {
+  static std::list<KeptPlan> kept;
+  return kept;
+}
+void drop_kept_plans() {
+  std::list<KeptPlan> dropped;  // (freed outside the lock)
+  const std::lock_guard<std::mutex> lock(kept_mutex());
+  dropped.swap(kept_plans());
+}
+
+}  // namespace
+
 std::shared_ptr<const BackwardWeightsPlan> shared_weights_plan(const ConvParams& q, Algorithm forced) {
-  constexpr std::size_t kKept = 16;  // plans kept (each with the buffers of its last run)
+  // Plans kept: a ResNet-50 has 23 distinct layer shapes, all met each step; and at most this
+  // many bytes of their buffers (each keeps its last run's copies and products).
+  constexpr std::size_t kKept = 64;
+  constexpr int64_t kKeptBytes = int64_t{256} << 20;
+  static const bool hooked = (add_release_hook(drop_kept_plans), true);  // release_cached_memory() drops them
+  (void)hooked;
   std::vector<int64_t> key = {static_cast<int64_t>(q.direction), q.transposed, q.dim, q.batched, q.N, q.C_in, q.C_out,
                               q.groups, static_cast<int64_t>(q.padding_mode), static_cast<int64_t>(q.conv_mode),
                               static_cast<int64_t>(q.compute_mode), static_cast<int64_t>(q.dtype), q.has_bias,
@@ -153,21 +180,31 @@ std::shared_ptr<const BackwardWeightsPlan> shared_weights_plan(const ConvParams&
     key.push_back(static_cast<int64_t>(v->size()));
     key.insert(key.end(), v->begin(), v->end());
   }
-  using Entry = std::pair<std::vector<int64_t>, std::shared_ptr<const BackwardWeightsPlan>>;
-  static std::mutex mu;
-  static std::list<Entry> kept;  // most recently used first
-  {
-    const std::lock_guard<std::mutex> lock(mu);
+  auto find = [&]() -> std::shared_ptr<const BackwardWeightsPlan> {  // (under the lock)
+    std::list<KeptPlan>& kept = kept_plans();
     for (auto it = kept.begin(); it != kept.end(); ++it)
       if (it->first == key) {
         kept.splice(kept.begin(), kept, it);
         return kept.front().second;
       }
+    return nullptr;
+  };
+  {
+    const std::lock_guard<std::mutex> lock(kept_mutex());
+    if (auto plan = find()) return plan;
   }
   std::shared_ptr<const BackwardWeightsPlan> plan = make_backward_weights_plan(q, forced);  // (outside the lock)
-  const std::lock_guard<std::mutex> lock(mu);
+  std::list<KeptPlan> dropped;  // (freed outside the lock)
+  const std::lock_guard<std::mutex> lock(kept_mutex());
+  if (auto made = find()) return made;  // another caller made it meanwhile
+  std::list<KeptPlan>& kept = kept_plans();
   kept.emplace_front(std::move(key), plan);
-  if (kept.size() > kKept) kept.pop_back();
+  int64_t bytes = 0;
+  for (const KeptPlan& k : kept) bytes += k.second->memory_bytes();
+  while (kept.size() > 1 && (kept.size() > kKept || bytes > kKeptBytes)) {
+    bytes -= kept.back().second->memory_bytes();
+    dropped.splice(dropped.begin(), kept, std::prev(kept.end()));
+  }
   return plan;
 }
 

@@ -59,9 +59,11 @@ class GradientPlans {
 };
 
 /// A weight-gradient plan for q (a function of the layer's shape alone, not of its weights),
-/// from a small process-wide cache: a training step's conv_backward meets the same shapes
-/// every step and skips making the plan and its first run's buffers again. The key is all of
-/// q, the forced algorithm, the ISA cap and the test knobs that steer the choice. Thread-safe.
+/// from a process-wide cache (64 plans, 256 MiB of their buffers, least recently used dropped
+/// first; release_cached_memory() drops them all): a training step's conv_backward meets the
+/// same shapes every step and skips making the plan and its first run's buffers again. The key
+/// is all of q, the forced algorithm, the ISA cap and the test knobs that steer the choice.
+/// Thread-safe.
 std::shared_ptr<const BackwardWeightsPlan> shared_weights_plan(const ConvParams& q, Algorithm forced);
 
 /// conj(t) for complex dtypes (a new tensor), t itself otherwise.

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <vector>
 #include <new>
 
 #include "convkit/tensor.h"
@@ -137,7 +138,35 @@ std::shared_ptr<void> allocate_storage(std::size_t bytes) {
 
 }  // namespace internal
 
-void release_cached_memory() { internal::cache().release(); }
+namespace internal {
+
+namespace {
+std::mutex& hooks_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<void (*)()>& hooks() {
+  static std::vector<void (*)()> h;
+  return h;
+}
+}  // namespace
+
+void add_release_hook(void (*f)()) {
+  const std::lock_guard<std::mutex> lock(hooks_mutex());
+  hooks().push_back(f);
+}
+
+}  // namespace internal
+
+void release_cached_memory() {
+  std::vector<void (*)()> run;
+  {
+    const std::lock_guard<std::mutex> lock(internal::hooks_mutex());
+    run = internal::hooks();
+  }
+  for (auto f : run) f();  // (their plans free their buffers into the cache first)
+  internal::cache().release();
+}
 
 int64_t cached_memory_bytes() { return static_cast<int64_t>(internal::cache().bytes()); }
 

@@ -15,6 +15,10 @@ namespace convkit::internal {
 /// std::bad_alloc when the system has no memory. Freed through the returned pointer.
 std::shared_ptr<void> allocate_storage(std::size_t bytes);
 
+/// Something else that keeps memory for reuse (the kept weight-gradient plans): f drops it,
+/// called by release_cached_memory() from then on.
+void add_release_hook(void (*f)());
+
 /// What every view of one storage shares: the version stamp, and whether code outside
 /// convkit may write the memory (Tensor::writable_outside()).
 struct TensorState {
