@@ -107,23 +107,31 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
         }
       }
     // dot_taps3x3: the 9 taps (kh, kw) at off[kw] + kh ldb of rows 1 to 5 (pairs and an odd
-    // last row), against float64 sums within the rounding bound, and the sum of a.
+    // last row), against float64 sums within the rounding bound, and the sum of a (out[9]
+    // untouched without it); a and b exactly as long as the rows read.
     for (int64_t n : {1, 7, 16, 17, 40})
-      for (int64_t rows : {1, 2, 5}) {
-        const int64_t lda = n + 3, ldb = n + 6, off[3] = {0, 1, 2};
-        float out[10];
-        list[k].dot_taps3x3(af.data(), lda, bf.data(), ldb, off, n, rows, out, true);
-        for (int64_t t = 0; t <= 9; ++t) {
-          double exact = 0, mag = 0;
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t i = 0; i < n; ++i) {
-              const double v = t == 9 ? af[r * lda + i] : static_cast<double>(af[r * lda + i]) * bf[r * ldb + t / 3 * ldb + off[t % 3] + i];
-              exact += v, mag += std::abs(v);
-            }
-          EXPECT_LE(std::abs(out[t] - exact), (n * rows + 1) * 0x1p-24 * mag + 1e-30)
-              << list[k].name << " dot_taps3x3 n " << n << " rows " << rows << " tap " << t;
+      for (int64_t rows : {1, 2, 4, 5})
+        for (bool sum_a : {false, true}) {
+          const int64_t lda = n + 3, ldb = n + 6, off[3] = {0, 1, 2};
+          std::vector<float> a(af.begin(), af.begin() + (rows - 1) * lda + n);
+          std::vector<float> b(bf.begin(), bf.begin() + (rows + 1) * ldb + 2 + n);
+          float out[10];
+          out[9] = -7.0f;
+          list[k].dot_taps3x3(a.data(), lda, b.data(), ldb, off, n, rows, out, sum_a);
+          if (!sum_a) {
+            EXPECT_EQ(out[9], -7.0f) << list[k].name;
+          }
+          for (int64_t t = 0; t <= (sum_a ? 9 : 8); ++t) {
+            double exact = 0, mag = 0;
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t i = 0; i < n; ++i) {
+                const double v = t == 9 ? a[r * lda + i] : static_cast<double>(a[r * lda + i]) * b[r * ldb + t / 3 * ldb + off[t % 3] + i];
+                exact += v, mag += std::abs(v);
+              }
+            EXPECT_LE(std::abs(out[t] - exact), (n * rows + 1) * 0x1p-24 * mag + 1e-30)
+                << list[k].name << " dot_taps3x3 n " << n << " rows " << rows << " tap " << t;
+          }
         }
-      }
     // taps_sum: out[i] = init + w[0] rows[0][i] + ... as a chain of fmaf, exactly; rows of
     // exactly n readable floats; nothing past out[n - 1] written; no taps gives init.
     for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100})
