@@ -78,7 +78,7 @@ Tensor make_layout(const Tensor& x, int layout, bool batched) {
   if (layout == 2) {
     Shape big = x.sizes();
     big.back() *= 2;
-    Tensor v = Tensor::zeros(big).slice(-1, 1, big.back(), 2);
+    Tensor v = Tensor::zeros(big, x.dtype()).slice(-1, 1, big.back(), 2);
     v.copy_(x);
     return v;
   }
@@ -133,21 +133,24 @@ Case random_case(std::mt19937& rng) {
   return c;
 }
 
-void check_case(const Case& c, uint32_t seed) {
-  SCOPED_TRACE(c.str());
+// dt: float32, or a 16-bit dtype the engine computes in float32 (its reference also sums in
+// float32 and rounds once: the two differ by the summation order, within a unit or two of the
+// dtype's last place).
+void check_case(const Case& c, uint32_t seed, DType dt = kFloat32) {
+  SCOPED_TRACE(c.str() + " " + dtype_name(dt));
   Generator gen(seed);
   Shape xs{c.N, c.Cin}, ws{c.Cout, c.Cin / c.groups};
   xs.insert(xs.end(), c.S.begin(), c.S.end());
   ws.insert(ws.end(), c.K.begin(), c.K.end());
-  Tensor x = randn(xs, kFloat32, &gen);
+  Tensor x = randn(xs, kFloat32, &gen).to(dt);
   if (!c.batched) x = x.select(0, 0);
-  const Tensor w = randn(ws, kFloat32, &gen);
-  const Tensor b = c.bias ? randn({c.Cout}, kFloat32, &gen) : Tensor();
+  const Tensor w = randn(ws, kFloat32, &gen).to(dt);
+  const Tensor b = c.bias ? randn({c.Cout}, kFloat32, &gen).to(dt) : Tensor();
   const Tensor xl = make_layout(x, c.layout, c.batched);
   const Tensor ref = run(c, x, w, b, Algorithm::Reference);
   for (Algorithm a : {Algorithm::Gemm, Algorithm::Depthwise, Algorithm::Winograd}) {
     internal::ConvParams p;  // only what unsupported_reason reads
-    p.dtype = kFloat32;
+    p.dtype = dt;
     p.groups = c.groups;
     p.C_in = c.Cin;
     p.dim = c.dim;
@@ -162,7 +165,13 @@ void check_case(const Case& c, uint32_t seed) {
       IsaCap cap(isa);
       SCOPED_TRACE(std::string(name_of(a)) + " " + internal::name_of(isa));
       const Tensor y = run(c, xl, w, b, a);
-      EXPECT_TRUE(all_close(y, ref, 2e-5 * std::sqrt(static_cast<double>(w.numel() / c.Cout)) + 1e-5));
+      ASSERT_EQ(y.dtype(), dt);
+      const double tol = dt == kFloat32 ? 2e-5 * std::sqrt(static_cast<double>(w.numel() / c.Cout)) + 1e-5
+                                        : dtype_tolerance(dt);
+      EXPECT_TRUE(all_close(y, ref, tol));
+      if (dt != kFloat32) {  // exactly the float32 engine's result on the same values, rounded once
+        EXPECT_TRUE(bitwise_equal(y, run(c, x.to(kFloat32), w.to(kFloat32), b.defined() ? b.to(kFloat32) : b, a).to(dt)));
+      }
     }
   }
 }
@@ -170,6 +179,19 @@ void check_case(const Case& c, uint32_t seed) {
 TEST(Engine, GeneratedSweepMatchesReference) {
   std::mt19937 rng(2026);
   for (int i = 0; i < 400; ++i) check_case(random_case(rng), static_cast<uint32_t>(i));
+}
+
+// float16 and bfloat16 run every fast algorithm (on float32 plans between conversions).
+TEST(Engine, SixteenBitSweepMatchesReference) {
+  std::mt19937 rng(1616);
+  for (int i = 0; i < 120; ++i) check_case(random_case(rng), static_cast<uint32_t>(i), i % 2 ? kBFloat16 : kFloat16);
+  for (DType dt : {kFloat16, kBFloat16}) {  // the engine, not the reference, runs them
+    nn::Conv2d dense(nn::Conv2dOptions(8, 8, 3).dtype(dt)), dw(nn::Conv2dOptions(8, 16, 3).groups(8).dtype(dt));
+    dense(Tensor::zeros({1, 8, 6, 6}, dt));
+    dw(Tensor::zeros({1, 8, 6, 6}, dt));
+    EXPECT_STREQ(dense.plan_algorithm(), "gemm") << dtype_name(dt);
+    EXPECT_STREQ(dw.plan_algorithm(), "depthwise") << dtype_name(dt);
+  }
 }
 
 TEST(Engine, EdgeCasesByConstruction) {

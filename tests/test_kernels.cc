@@ -1,9 +1,10 @@
 // The forward engine's microkernels against their contracts, for every kernel the CPU runs:
 // the GEMM tiles and edges and the depthwise rows against naive loops, the Winograd
 // transforms against the published matrices, the strided copies against what they may read
-// and write.
+// and write, the 16-bit conversions against the rules of dtype.h.
 #include <random>
 
+#include "kernels/convert/convert.h"
 #include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
@@ -354,6 +355,46 @@ TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
   }
 }
 
+
+// Every kernel gives the bits of the scalar rules (Half / BFloat16 in dtype.h) for special
+// values (ties, subnormals, overflow, NaNs with payloads and signs) and random bit patterns, at
+// every length around the vector width, and writes nothing past n.
+TEST(ConvertKernels, SameBitsAsTheScalarRules) {
+  std::mt19937 rng(16);
+  std::vector<float> f = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.99f, 65520.0f, -70000.0f, 1e-8f, -3e-6f,
+                          6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f, 1.0009766f, 1.00048828125f,
+                          1.00146484375f, 1.00390625f, 1.01171875f, 3.4e38f};
+  for (uint32_t bits : {0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fe01234u, 0xffbfffffu,
+                        0x00000001u, 0x807fffffu, 0x3f808000u, 0x3f818000u, 0x477fefffu, 0x477ff000u})
+    f.push_back(std::bit_cast<float>(bits));
+  while (f.size() < 1000) f.push_back(std::bit_cast<float>(static_cast<uint32_t>(rng())));
+  std::vector<uint16_t> h(f.size());
+  for (std::size_t i = 0; i < h.size(); ++i) h[i] = static_cast<uint16_t>(rng());
+  int count = 0;
+  const kernels::ConvertKernel* ks = kernels::convert_kernel_list(&count);
+  for (int ki = 0; ki < count; ++ki) {
+    const auto& k = ks[ki];
+    if (k.isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(k.name);
+    for (int64_t n : {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 1000}) {
+      const std::size_t un = static_cast<std::size_t>(n);
+      std::vector<uint16_t> out16(un + 3, 0xabcd);
+      std::vector<float> out32(un + 3, 0.25f);
+      k.f32_to_f16(f.data(), n, out16.data());
+      for (std::size_t i = 0; i < un; ++i) ASSERT_EQ(out16[i], Half::from_float(f[i])) << "f32->f16 " << i;
+      k.f32_to_bf16(f.data(), n, out16.data());
+      for (std::size_t i = 0; i < un; ++i) ASSERT_EQ(out16[i], BFloat16::from_float(f[i])) << "f32->bf16 " << i;
+      EXPECT_EQ(out16[un], 0xabcd);
+      k.f16_to_f32(h.data(), n, out32.data());
+      for (std::size_t i = 0; i < un; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(out32[i]), std::bit_cast<uint32_t>(Half::to_float(h[i]))) << "f16 " << i;
+      k.bf16_to_f32(h.data(), n, out32.data());
+      for (std::size_t i = 0; i < un; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(out32[i]), std::bit_cast<uint32_t>(BFloat16::to_float(h[i]))) << "bf16 " << i;
+      EXPECT_EQ(out32[un], 0.25f);
+    }
+  }
+}
 
 }  // namespace
 }  // namespace convkit::test

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "conv/half_precision.h"
 #include "conv/plan.h"
 #include "core/storage.h"
 #include "cpu/cache.h"
@@ -437,7 +438,7 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
 }  // namespace
 
 bool depthwise_rows_serve_backward_data(const ConvParams& p) {
-  return p.dtype == kFloat32 && p.padding_mode == PaddingMode::Zeros && p.c_in_per_group() == 1 &&
+  return engine_dtype(p.dtype) && p.padding_mode == PaddingMode::Zeros && p.c_in_per_group() == 1 &&
          p.c_out_per_group() == 1 && p.stride.back() == 2;
 }
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "conv/half_precision.h"
 #include "conv/plan.h"
 #include "conv/select.h"
 #include "convkit/settings.h"
@@ -269,7 +270,7 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
 bool phases_serve_backward_data(const ConvParams& p) {
   // Zeros padding only (other modes fold padding back: col2im). Forwards with a handful of
   // output channels (one input channel, as wav2vec2's first layer) waste a GEMM's rows: col2im.
-  if (p.padding_mode != PaddingMode::Zeros || p.dtype != kFloat32 || (p.c_in_per_group() < 16 && p.groups == 1))
+  if (p.padding_mode != PaddingMode::Zeros || !engine_dtype(p.dtype) || (p.c_in_per_group() < 16 && p.groups == 1))
     return false;
   // One phase per residue of every dim: a handful for real layers (4 for 2x2 stride 2), but
   // strides may be huge (a stride of 10^9 over a 4-element input); col2im handles those.

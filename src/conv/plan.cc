@@ -1,5 +1,6 @@
 #include "conv/plan.h"
 
+#include "conv/half_precision.h"
 #include "conv/reference.h"
 #include "core/finite.h"
 #include "core/storage.h"
@@ -226,14 +227,23 @@ std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, c
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   // As forward: fast paths multiply zeros by every weight (inf * 0 is NaN); the reference
-  // skips them.
-  if (choice.algorithm != Algorithm::Reference && (!all_finite(w) || (b.defined() && !all_finite(b))))
+  // skips them. (16-bit data runs on the float32 plan: the values converted.)
+  const bool half = computes_in_float32(p.dtype);
+  const Tensor w32 = half && choice.algorithm != Algorithm::Reference ? to_float32(w) : w;
+  const Tensor b32 = half && choice.algorithm != Algorithm::Reference ? to_float32(b) : b;
+  if (choice.algorithm != Algorithm::Reference && (!all_finite(w32) || (b32.defined() && !all_finite(b32))))
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   log_choice(p, choice);
+  const ConvParams q = half ? float32_params(p) : p;
   std::unique_ptr<BackwardDataPlan> plan;
-  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(p, w, b, winograd);
-  else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_data_plan(p, w, b);
+  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(q, w32, b32, winograd);
+  else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_data_plan(q, w32, b32);
   else plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
+  if (half && choice.algorithm != Algorithm::Reference) {
+    plan->params = q;
+    plan->choice = choice;
+    plan = wrap_half(std::move(plan));
+  }
   plan->params = p;
   plan->choice = choice;
   return plan;
@@ -243,10 +253,17 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   log_choice(p, choice);
+  const bool half = computes_in_float32(p.dtype) && choice.algorithm != Algorithm::Reference;
+  const ConvParams q = half ? float32_params(p) : p;
   std::unique_ptr<BackwardWeightsPlan> plan;
-  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(p);
-  else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_weights_plan(p);
+  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(q);
+  else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_weights_plan(q);
   else plan = std::make_unique<ReferenceBackwardWeightsPlan>();
+  if (half) {
+    plan->params = q;
+    plan->choice = choice;
+    plan = wrap_half(std::move(plan));
+  }
   plan->params = p;
   plan->choice = choice;
   return plan;
@@ -324,15 +341,20 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   // A fast path multiplies zero padding by every weight (inf * 0 is NaN) and Winograd mixes
   // weights and bias into whole tiles; the reference skips padding, as a direct convolution
   // does, so non-finite weights and biases run there (their outputs are diagnostics anyway).
-  if (choice.algorithm != Algorithm::Reference && p.dtype == kFloat32 &&
-      (!all_finite(w) || (b.defined() && !all_finite(b))))
-    choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
+  // (16-bit data runs on the float32 plan: the values converted.)
+  if (choice.algorithm != Algorithm::Reference && (p.dtype == kFloat32 || computes_in_float32(p.dtype))) {
+    const Tensor w32 = to_float32(w), b32 = to_float32(b);
+    if (!all_finite(w32) || (b32.defined() && !all_finite(b32)))
+      choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
+    else
+      return make_plan_for(p, w32, b32, choice);
+  }
   return make_plan_for(p, w, b, choice);
 }
 
-std::unique_ptr<ConvPlan> make_plan_for(const ConvParams& p, const Tensor& w, const Tensor& b,
-                                        const AlgorithmChoice& choice) {
-  log_choice(p, choice);
+namespace {
+
+std::unique_ptr<ConvPlan> plan_of(const ConvParams& p, const Tensor& w, const Tensor& b, const AlgorithmChoice& choice) {
   std::unique_ptr<ConvPlan> plan;
   switch (choice.algorithm) {
     case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
@@ -340,6 +362,18 @@ std::unique_ptr<ConvPlan> make_plan_for(const ConvParams& p, const Tensor& w, co
     case Algorithm::Winograd: plan = p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b); break;
     default: plan = std::make_unique<ReferencePlan>(w, b); break;
   }
+  plan->params = p;
+  plan->choice = choice;
+  return plan;
+}
+
+}  // namespace
+
+std::unique_ptr<ConvPlan> make_plan_for(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                        const AlgorithmChoice& choice) {
+  log_choice(p, choice);
+  if (!computes_in_float32(p.dtype) || choice.algorithm == Algorithm::Reference) return plan_of(p, w, b, choice);
+  std::unique_ptr<ConvPlan> plan = wrap_half(plan_of(float32_params(p), to_float32(w), to_float32(b), choice));
   plan->params = p;
   plan->choice = choice;
   return plan;

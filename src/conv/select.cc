@@ -1,5 +1,6 @@
 #include "conv/select.h"
 
+#include "conv/half_precision.h"
 #include "conv/plan.h"
 #include "convkit/settings.h"
 #include "kernels/blas1/blas1.h"
@@ -46,17 +47,21 @@ bool few_weight_columns(const ConvParams& p) {
   return p.c_in_per_group() == 1 && taps > 1 && taps <= kernels::kDotTapsMax;
 }
 
+constexpr const char* kGemmDtypes = "the gemm path computes float32, float16 and bfloat16 (in float32) only";
+constexpr const char* kDepthwiseDtypes =
+    "the direct (depthwise) path computes float32, float16 and bfloat16 (in float32) only";
+
 }  // namespace
 
 const char* unsupported_reason(Algorithm a, const ConvParams& p) {
   if (p.direction != Direction::Forward) {
     if (a == Algorithm::Winograd) return "gradients and transposed convolutions run on gemm, depthwise or the reference";
-    if (a == Algorithm::Depthwise && p.dtype != kFloat32) return "the direct (depthwise) path computes float32 only";
+    if (a == Algorithm::Depthwise && !engine_dtype(p.dtype)) return kDepthwiseDtypes;
     if (a == Algorithm::Depthwise && p.c_in_per_group() * p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) *
                                              (p.dim > 2 ? p.kernel[2] : 1) > kDepthwiseMaxTaps)
       return "the direct (depthwise) gradient path takes at most 1024 taps (C_in/groups * kernel size)";
     if (a == Algorithm::Depthwise) return nullptr;
-    if (a == Algorithm::Gemm && p.dtype != kFloat32) return "the gemm path computes float32 only";
+    if (a == Algorithm::Gemm && !engine_dtype(p.dtype)) return kGemmDtypes;
     if (a == Algorithm::Gemm && !padded_copy_fits(p))
       return "the gemm gradient paths walk every output position; with this padding and dilation they would "
              "visit far more than the input and output hold";
@@ -67,10 +72,10 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
     case Algorithm::Reference:
       return nullptr;
     case Algorithm::Gemm:
-      if (p.dtype != kFloat32) return "the gemm path computes float32 only";
+      if (!engine_dtype(p.dtype)) return kGemmDtypes;
       return nullptr;
     case Algorithm::Depthwise:
-      if (p.dtype != kFloat32) return "the direct (depthwise) path computes float32 only";
+      if (!engine_dtype(p.dtype)) return kDepthwiseDtypes;
       if (p.dim > 2) return "the direct (depthwise) path handles 1-d and 2-d";
       if (p.c_in_per_group() * p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) > kDepthwiseMaxTaps)
         return "the direct (depthwise) path takes at most 1024 taps (C_in/groups * kernel size)";
@@ -79,7 +84,7 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
                "dilation they would be far larger than the input and output";
       return nullptr;
     case Algorithm::Winograd:
-      if (p.dtype != kFloat32) return "Winograd computes float32 only";
+      if (!engine_dtype(p.dtype)) return "Winograd computes float32, float16 and bfloat16 (in float32) only";
       if (!(p.dim == 2 && p.kernel[0] == 3 && p.kernel[1] == 3) && !(p.dim == 1 && p.kernel[0] == 3))
         return "Winograd F(4x4, 3x3) / F(4, 3) needs a 2-d 3x3 or a 1-d 3-tap kernel";
       for (int64_t i = 0; i < p.dim; ++i) {
@@ -102,7 +107,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   }
   if (p.direction != Direction::Forward) {
     if (unsupported_reason(Algorithm::Gemm, p) != nullptr)
-      return {Algorithm::Reference, "only float32 has fast gradient paths; other dtypes use the reference"};
+      return {Algorithm::Reference, "float64 and complex gradients run on the reference"};
     // As forward: a GEMM over few channels per group would be mostly edge tiles.
     // (backward_data with stride 1 runs the forward, and with phases its forwards, whose
     // selection sees the same shape: MobileNetV2's 3x3 stride-2 depthwise gradient was 3x
@@ -130,7 +135,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                                "the input"};
     return {Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
-  if (p.dtype != kFloat32) return {Algorithm::Reference, "only float32 has fast paths; other dtypes use the reference"};
+  if (!engine_dtype(p.dtype)) return {Algorithm::Reference, "float64 and complex run on the reference"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
   bool wino_grids = true;
   for (int64_t i = 0; i < p.dim; ++i)
