@@ -53,7 +53,7 @@ class Layer {
 template <std::size_t D>
 class LayerD final : public Layer {
  public:
-  explicit LayerD(const BenchShape& s) : m_(module_options<D>(s)) {}
+  LayerD(const BenchShape& s, DType dtype) : m_(module_options<D>(s).dtype(dtype)) {}
   Tensor forward(const Tensor& x) override { return m_(x); }
   void set_parameters(const Tensor& w, const Tensor& b) override {
     m_.set_weight(w);
@@ -66,11 +66,11 @@ class LayerD final : public Layer {
   nn::ConvNdImpl<D> m_;
 };
 
-std::unique_ptr<Layer> make_layer(const BenchShape& s) {
+std::unique_ptr<Layer> make_layer(const BenchShape& s, DType dtype) {
   switch (s.dim()) {
-    case 1: return std::make_unique<LayerD<1>>(s);
-    case 2: return std::make_unique<LayerD<2>>(s);
-    default: return std::make_unique<LayerD<3>>(s);
+    case 1: return std::make_unique<LayerD<1>>(s, dtype);
+    case 2: return std::make_unique<LayerD<2>>(s, dtype);
+    default: return std::make_unique<LayerD<3>>(s, dtype);
   }
 }
 
@@ -153,13 +153,13 @@ struct Runner {
     Timed timed;
   };
   std::unique_ptr<ConvkitRun> prepare_convkit(const BenchShape& s, BenchDirection dir, int t, const BenchData& d,
-                                              const Expected& want, Measurement& m) {
+                                              const Expected& want, double tol, Measurement& m) {
     try {
       auto run = std::make_unique<ConvkitRun>();
       ConvkitRun* r = run.get();
       std::function<std::vector<Tensor>()> call;
       if (!s.transposed && dir == BenchDirection::fwd) {
-        run->layer = make_layer(s);
+        run->layer = make_layer(s, d.x.dtype());
         run->layer->set_parameters(d.w, d.b);
         call = [r, &d] { return std::vector<Tensor>{r->layer->forward(d.x)}; };
       } else {
@@ -168,7 +168,7 @@ struct Runner {
       const double t0 = now_s();
       run->out = call();
       m.first_ms = 1e3 * (now_s() - t0);
-      const std::string why = check_outputs(run->out, want);
+      const std::string why = check_outputs(run->out, want, tol);
       m.check = check_label(want);
       if (!why.empty()) {
         fail(s, dir, t, "convkit", why, m);
@@ -183,13 +183,13 @@ struct Runner {
   }
 
   void finish_convkit(const BenchShape& s, BenchDirection dir, int t, ConvkitRun& run, const Expected& want,
-                      Measurement& m) {
+                      double tol, Measurement& m) {
     try {
       if (!run.timed.error.empty()) {
         fail(s, dir, t, "convkit", run.timed.error, m);
         return;
       }
-      const std::string why = check_outputs(run.out, want);  // the last steady-state results too
+      const std::string why = check_outputs(run.out, want, tol);  // the last steady-state results too
       m.ms = run.timed.median_ms(), m.runs = static_cast<int>(run.timed.seconds.size());
       if (run.layer) {
         m.extra_mb = static_cast<double>(run.layer->plan_bytes()) / 1e6;
@@ -209,7 +209,7 @@ struct Runner {
     Timed timed;
   };
   std::unique_ptr<OnednnRun> prepare_onednn(const BenchShape& s, BenchDirection dir, int t, const BenchData& d,
-                                            bool best, const Expected& want, Measurement& m) {
+                                            bool best, const Expected& want, double tol, Measurement& m) {
     const char* impl = best ? "onednn_best" : "onednn_nchw";
     try {
       auto run = std::make_unique<OnednnRun>();
@@ -218,7 +218,7 @@ struct Runner {
       run->conv = std::make_unique<OnednnConv>(s, dir, d, best);
       run->conv->run();
       m.first_ms = 1e3 * (now_s() - t0);
-      const std::string why = check_outputs(run->conv->outputs(), want);
+      const std::string why = check_outputs(run->conv->outputs(), want, tol);
       m.check = check_label(want);
       m.extra_mb = static_cast<double>(run->conv->extra_bytes()) / 1e6;
       m.detail = run->conv->impl_name();
@@ -238,14 +238,14 @@ struct Runner {
   }
 
   void finish_onednn(const BenchShape& s, BenchDirection dir, int t, OnednnRun& run, bool best,
-                     const Expected& want, Measurement& m) {
+                     const Expected& want, double tol, Measurement& m) {
     const char* impl = best ? "onednn_best" : "onednn_nchw";
     if (!run.timed.error.empty()) {  // a limitation of the comparison, not a convkit failure
       std::cerr << "convkit bench: " << what(s, dir, t, impl) << ": oneDNN error: " << run.timed.error << "\n";
       m.check = "n/a";
       return;
     }
-    const std::string why = check_outputs(run.conv->outputs(), want);
+    const std::string why = check_outputs(run.conv->outputs(), want, tol);
     m.ms = run.timed.median_ms(), m.runs = static_cast<int>(run.timed.seconds.size());
     if (!why.empty()) fail(s, dir, t, impl, why, m);
   }
@@ -280,43 +280,50 @@ struct Runner {
     return sampled_expected(s, dir, d);
   }
 
-  // Every direction and thread count of one shape, on one set of data.
-  std::vector<Row> run_shape(std::size_t index, std::size_t count, const BenchShape& s,
+  // Every dtype, direction and thread count of one shape, on one set of data (rounded to each
+  // dtype; the expected results come from the rounded values in float32).
+  std::vector<Row> run_shape(std::size_t index, std::size_t count, const BenchShape& s, const std::vector<DType>& dtypes,
                              const std::vector<BenchDirection>& dirs, const std::vector<int>& threads) {
     const bool grads = std::any_of(dirs.begin(), dirs.end(), [](BenchDirection d) { return d != BenchDirection::fwd; });
-    const BenchData d = make_bench_data(s, grads);
+    const BenchData d32 = make_bench_data(s, grads);
     int64_t yn = s.n * s.c_out;
     for (int64_t o : s.out_spatial()) yn *= o;
     std::vector<Row> rows;
-    for (BenchDirection dir : dirs) {
-      const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name, " ", direction_name(dir));
-      const Expected want = expected(tag, s, dir, d, threads.front());
-      for (int t : threads) {
-        std::cerr << tag << ": threads=" << t << "\n";
-        Row r;
-        r.dir = dir;
-        r.threads = t;
-        set_num_threads(t);
+    for (DType dt : dtypes) {
+      const BenchData d = dt == kFloat32 ? d32 : d32.to(dt), exact = dt == kFloat32 ? d32 : d.to(kFloat32);
+      const double tol = check_tolerance(dt);
+      for (BenchDirection dir : dirs) {
+        const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name, " ", direction_name(dir),
+                                        dt == kFloat32 ? "" : str_cat(" ", bench_dtype_name(dt)));
+        const Expected want = expected(tag, s, dir, exact, threads.front());
+        for (int t : threads) {
+          std::cerr << tag << ": threads=" << t << "\n";
+          Row r;
+          r.dir = dir;
+          r.dtype = dt;
+          r.threads = t;
+          set_num_threads(t);
 #if CONVKIT_HAVE_ONEDNN
-        set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
+          set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
 #endif
-        std::vector<Timed*> impls;
-        auto ck = prepare_convkit(s, dir, t, d, want, r.ck);
-        if (ck) impls.push_back(&ck->timed);
+          std::vector<Timed*> impls;
+          auto ck = prepare_convkit(s, dir, t, d, want, tol, r.ck);
+          if (ck) impls.push_back(&ck->timed);
 #if CONVKIT_HAVE_ONEDNN
-        auto nchw = prepare_onednn(s, dir, t, d, false, want, r.nchw);
-        auto best = prepare_onednn(s, dir, t, d, true, want, r.best);
-        if (nchw) impls.push_back(&nchw->timed);
-        if (best) impls.push_back(&best->timed);
+          auto nchw = prepare_onednn(s, dir, t, d, false, want, tol, r.nchw);
+          auto best = prepare_onednn(s, dir, t, d, true, want, tol, r.best);
+          if (nchw) impls.push_back(&nchw->timed);
+          if (best) impls.push_back(&best->timed);
 #endif
-        time_in_turns(impls, cmd.min_time);
-        if (ck) finish_convkit(s, dir, t, *ck, want, r.ck);
+          time_in_turns(impls, cmd.min_time);
+          if (ck) finish_convkit(s, dir, t, *ck, want, tol, r.ck);
 #if CONVKIT_HAVE_ONEDNN
-        if (nchw) finish_onednn(s, dir, t, *nchw, false, want, r.nchw);
-        if (best) finish_onednn(s, dir, t, *best, true, want, r.best);
+          if (nchw) finish_onednn(s, dir, t, *nchw, false, want, tol, r.nchw);
+          if (best) finish_onednn(s, dir, t, *best, true, want, tol, r.best);
 #endif
-        r.io_mb = static_cast<double>(d.x.numel() + yn) * 4 / 1e6;  // the layer's input + output
-        rows.push_back(r);
+          r.io_mb = static_cast<double>(d.x.numel() + yn) * static_cast<double>(element_size(dt)) / 1e6;  // input + output
+          rows.push_back(r);
+        }
       }
     }
     return rows;
@@ -367,6 +374,10 @@ void add_bench_options(CLI::App& sub, BenchCommand& c) {
                  "and bias gradient); default fwd. Given, the built-in ConvTranspose layers (names ending in _deconv) "
                  "join the shapes")
       ->type_name("LIST");
+  sub.add_option("--dtype", c.dtype,
+                 "comma-separated element types to time: f32, bf16, f16 (data, weights and results of that type; "
+                 "oneDNN gets the same); default f32")
+      ->type_name("LIST");
   sub.add_option("--csv", c.csv, "write one row per shape, direction, thread count and implementation");
   sub.add_option("--plot", c.plot, "write a PNG chart of the speed-ups");
   sub.add_flag("--no-check", c.no_check, "skip the correctness checks");
@@ -381,6 +392,7 @@ int run_bench(const BenchCommand& c) {
   const bool with_transposed = !c.direction.empty();
   const std::vector<BenchDirection> dirs =
       with_transposed ? parse_directions(c.direction) : std::vector<BenchDirection>{BenchDirection::fwd};
+  const std::vector<DType> dtypes = parse_bench_dtypes(c.dtype);
   const std::string path = resolve_shapes(c.shapes);
   std::ifstream in(path);
   CONVKIT_CHECK_FILE(in.good(), "--shapes '", path, "': cannot open the file");
@@ -401,7 +413,10 @@ int run_bench(const BenchCommand& c) {
   if (transposed)
     std::printf("%s %zu built-in ConvTranspose layer%s", from_file ? " +" : "", static_cast<std::size_t>(transposed),
                 transposed == 1 ? "" : "s");
-  std::printf(", directions %s, threads %s, min time %.2f s\n", dir_list.c_str(), c.threads.c_str(), c.min_time);
+  std::string dtype_list;
+  for (DType t : dtypes) dtype_list += (dtype_list.empty() ? "" : ",") + std::string(bench_dtype_name(t));
+  std::printf(", directions %s, dtypes %s, threads %s, min time %.2f s\n", dir_list.c_str(), dtype_list.c_str(),
+              c.threads.c_str(), c.min_time);
 #if CONVKIT_HAVE_ONEDNN
   std::printf("%s, same process and data; nchw/ck and best/ck = oneDNN ms / convkit ms (> 1: convkit faster)\n",
               onednn_version().c_str());
@@ -454,7 +469,7 @@ int run_bench(const BenchCommand& c) {
   Runner runner{c};
   std::vector<Row> rows;
   for (std::size_t i = 0; i < shapes.size(); ++i) {
-    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], dirs, threads)) {
+    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], dtypes, dirs, threads)) {
       r.shape = i;
       print_row(shapes[i], r, peak[static_cast<std::size_t>(
                                   std::find(threads.begin(), threads.end(), r.threads) - threads.begin())]);
@@ -463,14 +478,16 @@ int run_bench(const BenchCommand& c) {
   }
 
   std::printf("\n");
-  for (BenchDirection d : dirs)
-    for (int t : threads) {
-      std::vector<double> nchw, best;
-      for (const Row& r : rows)
-        if (r.dir == d && r.threads == t) nchw.push_back(speedup(r.ck, r.nchw)), best.push_back(speedup(r.ck, r.best));
-      std::printf("%-26s %-11s %2d %10s %8s %6s %9s %8s %8s\n", "geomean", direction_name(d), t, "", "", "", "",
-                  fmt(geomean(nchw), 2).c_str(), fmt(geomean(best), 2).c_str());
-    }
+  for (DType dt : dtypes)
+    for (BenchDirection d : dirs)
+      for (int t : threads) {
+        std::vector<double> nchw, best;
+        for (const Row& r : rows)
+          if (r.dtype == dt && r.dir == d && r.threads == t)
+            nchw.push_back(speedup(r.ck, r.nchw)), best.push_back(speedup(r.ck, r.best));
+        std::printf("%-26s %-11s %-5s %2d %10s %8s %6s %9s %8s %8s\n", "geomean", direction_name(d),
+                    bench_dtype_name(dt), t, "", "", "", "", fmt(geomean(nchw), 2).c_str(), fmt(geomean(best), 2).c_str());
+      }
   if (!c.csv.empty()) write_csv(c.csv, shapes, rows, threads, peak);
   if (!c.plot.empty()) plot(c.plot, shapes, dirs, rows, threads, peak, kHaveOnednn);
   if (runner.failed) std::printf("\nFAILED: at least one output did not match (see the messages above)\n");

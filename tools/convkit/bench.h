@@ -25,6 +25,13 @@ const char* direction_name(BenchDirection d);
 /// dropped. Throws convkit::ArgumentError naming an unknown or empty value.
 std::vector<BenchDirection> parse_directions(const std::string& s);
 
+/// The element types the bench times: a comma-separated list of f32, bf16, f16 (or float32,
+/// bfloat16, float16), in the given order, repeats dropped. Throws convkit::ArgumentError naming
+/// an unknown or empty value, and for float64 / complex, which run on the reference loops.
+std::vector<DType> parse_bench_dtypes(const std::string& s);
+/// "f32", "bf16", "f16".
+const char* bench_dtype_name(DType t);
+
 /// One line of shapes.csv, or a built-in ConvTranspose layer:
 ///   name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups
 /// where spatial..dilation are "AxB" (2-d), "A" (1-d) or "AxBxC" (3-d), all of one rank.
@@ -76,9 +83,11 @@ double point_grad_weight(const BenchShape& s, const float* x, const float* dy, i
 
 /// The data of one benchmark layer, in the layer's own terms (for a transposed layer too):
 /// x its input (N, C_in, *S), w its weight, b its bias (C_out), dy a gradient of its output
-/// (N, C_out, *S_out; undefined when only the forward runs). All contiguous float32.
+/// (N, C_out, *S_out; undefined when only the forward runs). All contiguous, of one dtype.
 struct BenchData {
   Tensor x, w, b, dy;
+  /// The same data as t (float32 is exact for every bench dtype).
+  BenchData to(DType t) const;
 };
 
 struct BenchCommand {
@@ -89,6 +98,8 @@ struct BenchCommand {
   /// Empty: forward only, shapes.csv only. Given: these directions, and the built-in
   /// ConvTranspose layers join the shapes.
   std::string direction;
+  /// The element types timed (parse_bench_dtypes): data, weights and results all of that type.
+  std::string dtype = "f32";
   bool no_check = false;
 };
 

@@ -116,6 +116,11 @@ BenchData make_bench_data(const BenchShape& s, bool with_grad) {
   return d;
 }
 
+BenchData BenchData::to(DType t) const {
+  auto conv = [t](const Tensor& v) { return v.defined() ? v.to(t) : v; };
+  return {conv(x), conv(w), conv(b), conv(dy)};
+}
+
 std::function<std::vector<Tensor>()> convkit_prepared(const BenchShape& s, BenchDirection dir, const BenchData& d) {
   const ConvSpec spec = s.dim() == 1 ? spec_d<1>(s) : s.dim() == 2 ? spec_d<2>(s) : spec_d<3>(s);
   auto plan = std::make_shared<ConvPlan>();
@@ -207,16 +212,23 @@ std::string check_label(const Expected& e) {
   return e.kind == "reference" ? "ok" : "ok(" + e.kind + ")";
 }
 
-std::string check_outputs(const std::vector<Tensor>& got, const Expected& e) {
+double check_tolerance(DType t) {
+  // float32's, plus a unit in the last place of a 16-bit result (relative): its rounding, and
+  // room for a path that rounds once more (oneDNN's bfloat16 forward differs from the float32
+  // sums of the same values by up to 0.8 of a unit).
+  return 1e-4 + (t == kBFloat16 ? 0x1p-8 : t == kFloat16 ? 0x1p-10 : 0.0);
+}
+
+std::string check_outputs(const std::vector<Tensor>& got, const Expected& e, double rel_tol) {
   if (e.kind == "none") return "";
   if (got.size() != e.parts.size()) return str_cat(got.size(), " results, expected ", e.parts.size());
   static const char* const kPartNames[] = {"", " (bias gradient)"};
   for (std::size_t k = 0; k < got.size(); ++k) {
     const Expected::Part& p = e.parts[k];
     if (!got[k].defined()) return str_cat("result ", k, " is undefined");
-    const Tensor y = got[k].contiguous();
+    const Tensor y = got[k].to(kFloat32).contiguous();
     const float* q = y.const_data<float>();
-    const double tol = 1e-4 * (1 + p.max_abs);
+    const double tol = rel_tol * (1 + p.max_abs);
     double worst = 0;
     int64_t at = -1;
     auto consider = [&](int64_t i, double want) {

@@ -27,7 +27,8 @@ nn::ConvOptions<D> module_options(const BenchShape& s) {
 
 /// The layer's data from the default generator, in this order: x ~ randn, the weight and bias
 /// of PyTorch's default init (the Conv or ConvTranspose module's), then dy ~ randn when
-/// with_grad (so the forward's data is the same whether or not gradients run too).
+/// with_grad (so the forward's data is the same whether or not gradients run too). float32;
+/// the rows of other dtypes round it (BenchData::to).
 BenchData make_bench_data(const BenchShape& s, bool with_grad);
 
 /// One row's results from convkit's functional API: {y} (fwd, with bias), {grad_input}
@@ -69,8 +70,11 @@ Expected sampled_expected(const BenchShape& s, BenchDirection dir, const BenchDa
 /// The check column: "ok" against the reference, "ok(onednn)" / "ok(sampled)", "skipped" when
 /// nothing is compared.
 std::string check_label(const Expected& e);
-/// Empty when every result matches: max |got - want| <= 1e-4 * (1 + max |want|) per part.
-/// Otherwise the reason.
-std::string check_outputs(const std::vector<Tensor>& got, const Expected& e);
+/// Empty when every result matches: max |got - want| <= rel_tol * (1 + max |want|) per part.
+/// Otherwise the reason. got may be of any real dtype; want is float32 (computed from the same
+/// values as got's inputs).
+std::string check_outputs(const std::vector<Tensor>& got, const Expected& e, double rel_tol = 1e-4);
+/// The rel_tol for results of dtype t: float32's 1e-4, plus the rounding of a 16-bit result.
+double check_tolerance(DType t);
 
 }  // namespace convkit::tool

@@ -33,6 +33,14 @@ Context& context() {
 
 memory::dims dims_of(const Shape& s) { return memory::dims(s.begin(), s.end()); }
 
+// The bench's dtypes in oneDNN's terms.
+memory::data_type data_type_of(DType t) {
+  if (t == kBFloat16) return memory::data_type::bf16;
+  if (t == kFloat16) return memory::data_type::f16;
+  CONVKIT_CHECK(t == kFloat32, "the oneDNN comparison takes float32, bfloat16 and float16, not ", dtype_name(t));
+  return memory::data_type::f32;
+}
+
 tag plain_data_tag(std::size_t d) { return d == 1 ? tag::ncw : d == 2 ? tag::nchw : tag::ncdhw; }
 tag plain_weight_tag(std::size_t d, bool grouped) {
   if (grouped) return d == 1 ? tag::goiw : d == 2 ? tag::goihw : tag::goidhw;
@@ -60,7 +68,7 @@ struct Family {
 struct OnednnConv::Impl {
   struct Output {
     memory mem;             // the primitive's (oneDNN-owned)
-    memory::desc plain_md;  // convkit's layout
+    memory::desc plain_md;  // convkit's layout, in float32 (what outputs() gives)
     Shape shape;
   };
   dnnl::primitive prim;
@@ -85,12 +93,13 @@ struct OnednnConv::Impl {
     extra += static_cast<int64_t>(wanted.get_size());
     args[arg] = m;
   }
-  // A result `arg` in the primitive's layout; plain for onednn_nchw.
-  void output(int arg, const memory::desc& plain, const memory::desc& wanted, Shape shape) {
+  // A result `arg` in the primitive's layout; plain for onednn_nchw. plain32: the plain layout
+  // in float32, which outputs() reorders it into.
+  void output(int arg, const memory::desc& plain, const memory::desc& wanted, const memory::desc& plain32, Shape shape) {
     memory m(wanted, context().engine);
     if (!(wanted == plain)) extra += static_cast<int64_t>(wanted.get_size());
     args[arg] = m;
-    outputs.push_back({m, plain, std::move(shape)});
+    outputs.push_back({m, plain32, std::move(shape)});
   }
   // A user-managed scratchpad makes its size visible for the memory column.
   template <class PD>
@@ -110,7 +119,8 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
   const dnnl::engine& eng = context().engine;
   const std::size_t d = s.dim();
   const bool grouped = s.groups > 1;
-  const auto f32 = memory::data_type::f32;
+  // Every tensor of the row has one dtype (the bias too, as convkit's plans take it).
+  const memory::data_type dt = data_type_of(data.x.dtype()), real32 = memory::data_type::f32;
 
   Shape xdims{s.n, s.c_in}, ydims{s.n, s.c_out};
   for (int64_t v : s.spatial) xdims.push_back(v);
@@ -122,14 +132,17 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
   else wdims = {s.c_out, s.c_in};
   for (int64_t k : s.kernel) wdims.push_back(k);
 
-  const memory::desc plain_x(dims_of(xdims), f32, plain_data_tag(d));
-  const memory::desc plain_y(dims_of(ydims), f32, plain_data_tag(d));
-  const memory::desc plain_w(dims_of(wdims), f32,
+  const memory::desc plain_x(dims_of(xdims), dt, plain_data_tag(d));
+  const memory::desc plain_y(dims_of(ydims), dt, plain_data_tag(d));
+  const memory::desc plain_w(dims_of(wdims), dt,
                              Transposed ? transposed_weight_tag(d, grouped) : plain_weight_tag(d, grouped));
-  const memory::desc bias_md({s.c_out}, f32, tag::x);
-  const memory::desc x_md = best ? memory::desc(dims_of(xdims), f32, tag::any) : plain_x;
-  const memory::desc y_md = best ? memory::desc(dims_of(ydims), f32, tag::any) : plain_y;
-  const memory::desc w_md = best ? memory::desc(dims_of(wdims), f32, tag::any) : plain_w;
+  const memory::desc bias_md({s.c_out}, dt, tag::x);
+  auto in_f32 = [&](const memory::desc& plain, const Shape& dims, tag t) -> memory::desc {
+    return dt == real32 ? plain : memory::desc(dims_of(dims), real32, t);
+  };
+  const memory::desc x_md = best ? memory::desc(dims_of(xdims), dt, tag::any) : plain_x;
+  const memory::desc y_md = best ? memory::desc(dims_of(ydims), dt, tag::any) : plain_y;
+  const memory::desc w_md = best ? memory::desc(dims_of(wdims), dt, tag::any) : plain_w;
 
   // oneDNN counts dilation from 0 (0 = dense kernel). PyTorch pads both sides by p; oneDNN
   // checks (I + l + r - extent) / stride + 1 == O with integer division, so r = p fits too
@@ -152,7 +165,7 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
     input(DNNL_ARG_SRC, data.x, plain_x, pd.src_desc());
     input(DNNL_ARG_WEIGHTS, data.w, plain_w, pd.weights_desc());
     input(DNNL_ARG_BIAS, data.b, bias_md, pd.bias_desc());
-    output(DNNL_ARG_DST, plain_y, pd.dst_desc(), ydims);
+    output(DNNL_ARG_DST, plain_y, pd.dst_desc(), in_f32(plain_y, ydims, plain_data_tag(d)), ydims);
     return;
   }
   // Backward primitives need the forward_training primitive descriptor as a hint.
@@ -166,7 +179,7 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
     finish(pd);
     input(DNNL_ARG_DIFF_DST, data.dy, plain_y, pd.diff_dst_desc());
     input(DNNL_ARG_WEIGHTS, data.w, plain_w, pd.weights_desc());
-    output(DNNL_ARG_DIFF_SRC, plain_x, pd.diff_src_desc(), xdims);
+    output(DNNL_ARG_DIFF_SRC, plain_x, pd.diff_src_desc(), in_f32(plain_x, xdims, plain_data_tag(d)), xdims);
   } else {
     const typename F::BwdWeights::desc desc(alg, x_md, w_md, bias_md, y_md, strides, dil, pad_l, pad_r);
     const typename F::BwdWeights::primitive_desc pd(desc, attr, eng, hint);
@@ -174,8 +187,9 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
     finish(pd);
     input(DNNL_ARG_SRC, data.x, plain_x, pd.src_desc());
     input(DNNL_ARG_DIFF_DST, data.dy, plain_y, pd.diff_dst_desc());
-    output(DNNL_ARG_DIFF_WEIGHTS, plain_w, pd.diff_weights_desc(), data.w.sizes());
-    output(DNNL_ARG_DIFF_BIAS, bias_md, pd.diff_bias_desc(), {s.c_out});
+    const tag wtag = Transposed ? transposed_weight_tag(d, grouped) : plain_weight_tag(d, grouped);
+    output(DNNL_ARG_DIFF_WEIGHTS, plain_w, pd.diff_weights_desc(), in_f32(plain_w, wdims, wtag), data.w.sizes());
+    output(DNNL_ARG_DIFF_BIAS, bias_md, pd.diff_bias_desc(), in_f32(bias_md, {s.c_out}, tag::x), {s.c_out});
   }
 }
 

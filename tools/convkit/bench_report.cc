@@ -46,14 +46,14 @@ double speedup(const Measurement& ck, const Measurement& other) {
 }
 
 void print_header() {
-  std::printf("%-26s %-11s %2s %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", "shape", "direction", "t", "ms", "GFLOP/s",
+  std::printf("%-26s %-11s %-5s %2s %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", "shape", "direction", "dtype", "t", "ms", "GFLOP/s",
               "%peak", "first/st", "nchw/ck", "best/ck", "extra_MB", "io_MB", "check");
 }
 
 void print_row(const BenchShape& s, const Row& r, double peak) {
   const double gf = gflops(s, r.ck.ms);
-  std::printf("%-26s %-11s %2d %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", s.name.c_str(), direction_name(r.dir),
-              r.threads, fmt(r.ck.ms, 3).c_str(),
+  std::printf("%-26s %-11s %-5s %2d %10s %8s %6s %9s %8s %8s %9s %8s  %s\n", s.name.c_str(), direction_name(r.dir),
+              bench_dtype_name(r.dtype), r.threads, fmt(r.ck.ms, 3).c_str(),
               fmt(gf, 1).c_str(), fmt(100 * gf / peak, 1, "%").c_str(), fmt(r.ck.first_ms / r.ck.ms, 2).c_str(),
               fmt(speedup(r.ck, r.nchw), 2).c_str(), fmt(speedup(r.ck, r.best), 2).c_str(),
               fmt(r.ck.extra_mb, 2).c_str(), fmt(r.io_mb, 2).c_str(), check_summary(r).c_str());
@@ -76,10 +76,10 @@ std::string csv_safe(std::string s) {
 void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<Row>& rows,
                const std::vector<int>& threads, const std::vector<double>& peak) {
   std::ostringstream os;
-  os << "name,direction,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,runs,"
+  os << "name,direction,dtype,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,runs,"
         "check,detail\n";
   for (std::size_t i = 0; i < threads.size(); ++i)
-    os << "peak,," << threads[i] << ",peak,," << fmt(peak[i], 2) << ",100.0,,,,,,"
+    os << "peak,,," << threads[i] << ",peak,," << fmt(peak[i], 2) << ",100.0,,,,,,"
        << "FMA probe\n";
   for (const Row& r : rows) {
     const BenchShape& s = shapes[r.shape];
@@ -90,7 +90,7 @@ void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, c
       const double gf = gflops(s, m->ms);
       const double ratio = m == &r.ck ? (std::isfinite(r.ck.ms) ? 1.0 : kNaN) : speedup(r.ck, *m);
       auto cell = [](double v, int p) { return std::isfinite(v) ? fmt(v, p) : std::string(); };
-      os << s.name << "," << direction_name(r.dir) << "," << r.threads << "," << impl << "," << cell(m->ms, 4) << "," << cell(gf, 2) << ","
+      os << s.name << "," << direction_name(r.dir) << "," << bench_dtype_name(r.dtype) << "," << r.threads << "," << impl << "," << cell(m->ms, 4) << "," << cell(gf, 2) << ","
          << cell(100 * gf / pk, 2) << "," << cell(ratio, 4) << "," << cell(m->extra_mb, 3) << ","
          << cell(m->first_ms / m->ms, 3) << "," << m->runs << "," << m->check << "," << csv_safe(m->detail) << "\n";
     }
@@ -119,7 +119,8 @@ void plot(const std::string& path, const std::vector<BenchShape>& shapes, const 
   std::vector<std::string> names;
   for (const Row& r : rows)
     if (r.threads == threads.front())
-      names.push_back(fwd_only ? shapes[r.shape].name : shapes[r.shape].name + " " + direction_name(r.dir));
+      names.push_back((fwd_only ? shapes[r.shape].name : shapes[r.shape].name + " " + direction_name(r.dir)) +
+                      (r.dtype == kFloat32 ? "" : str_cat(" ", bench_dtype_name(r.dtype))));
   if (with_onednn)
     for (BenchDirection d : dirs) names.push_back(fwd_only ? "geomean" : str_cat("geomean ", direction_name(d)));
   std::vector<ChartPanel> panels;

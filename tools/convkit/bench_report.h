@@ -27,6 +27,7 @@ struct Measurement {
 struct Row {
   std::size_t shape = 0;
   BenchDirection dir = BenchDirection::fwd;
+  DType dtype = kFloat32;
   int threads = 1;
   double io_mb = 0;
   Measurement ck, nchw, best;

@@ -138,6 +138,27 @@ std::vector<BenchDirection> parse_directions(const std::string& s) {
   return out;
 }
 
+const char* bench_dtype_name(DType t) { return t == kBFloat16 ? "bf16" : t == kFloat16 ? "f16" : "f32"; }
+
+std::vector<DType> parse_bench_dtypes(const std::string& s) {
+  std::vector<DType> out;
+  for (const auto& part : split(s, ',')) {
+    const std::string p = trim(part);
+    DType t{};
+    if (p == "f32" || p == "float32") t = kFloat32;
+    else if (p == "bf16" || p == "bfloat16") t = kBFloat16;
+    else if (p == "f16" || p == "float16") t = kFloat16;
+    else if (p == "f64" || p == "float64" || p == "c64" || p == "complex64" || p == "c128" || p == "complex128")
+      throw ArgumentError(str_cat("--dtype '", s, "': ", p, " runs on the reference loops, not the engine; the bench "
+                                  "times f32, bf16 and f16"));
+    else
+      throw ArgumentError(str_cat("--dtype '", s, "': ", p.empty() ? "empty dtype" : "unknown dtype '" + p + "'",
+                                  "; expected a comma-separated list of f32, bf16 and f16"));
+    if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+  }
+  return out;
+}
+
 std::vector<BenchShape> builtin_transposed_shapes() {
   auto layer = [](const char* name, int64_t n, int64_t c_in, int64_t c_out, Shape spatial, int64_t k, int64_t stride,
                   int64_t pad) {
