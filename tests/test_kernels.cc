@@ -8,6 +8,7 @@
 #include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm_bf16/gemm_bf16.h"
 #include "kernels/winograd/winograd.h"
 #include "test_util.h"
 
@@ -392,7 +393,73 @@ TEST(ConvertKernels, SameBitsAsTheScalarRules) {
       for (std::size_t i = 0; i < un; ++i)
         ASSERT_EQ(std::bit_cast<uint32_t>(out32[i]), std::bit_cast<uint32_t>(BFloat16::to_float(h[i]))) << "bf16 " << i;
       EXPECT_EQ(out32[un], 0.25f);
+      for (int64_t stride : {1, 2, 3}) {  // pairs, from buffers of exactly the elements they may read
+        const std::size_t span = n > 0 ? static_cast<std::size_t>((n - 1) * stride + 1) : 0;
+        std::vector<uint16_t> a(span), b(span);
+        for (std::size_t i = 0; i < span; ++i) a[i] = h[i % h.size()], b[i] = h[(i * 7 + 3) % h.size()];
+        std::vector<uint32_t> pairs(un + 3, 0xdeadbeef);
+        for (bool with_b : {true, false}) {
+          k.pairs(a.data(), with_b ? b.data() : nullptr, stride, n, pairs.data());
+          for (std::size_t j = 0; j < un; ++j)
+            ASSERT_EQ(pairs[j], a[j * stride] | (with_b ? static_cast<uint32_t>(b[j * stride]) << 16 : 0u))
+                << "pairs stride " << stride << " at " << j;
+          EXPECT_EQ(pairs[un], 0xdeadbeefu);
+        }
+      }
     }
+  }
+}
+
+// The bfloat16 pair kernels against a naive double sum of the pairs' products: every edge
+// (m < MR, n < NR), the three inits, reductions of 0-3 chunks; C outside the tile untouched.
+TEST(GemmBf16Kernels, EveryTileAndEdgeMatchesNaive) {
+  int count = 0;
+  const kernels::GemmKernel* ks = kernels::gemm_bf16_kernel_list(&count);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  auto pair = [&] {  // two random bfloat16 in one 32-bit slot, the even one low
+    const uint32_t lo = BFloat16::from_float(nd(rng)), hi = BFloat16::from_float(nd(rng));
+    return std::bit_cast<float>(lo | hi << 16);
+  };
+  auto half = [](float p, bool high) {
+    const uint32_t u = std::bit_cast<uint32_t>(p);
+    return static_cast<double>(std::bit_cast<float>(high ? u & 0xffff0000u : u << 16));
+  };
+  constexpr int64_t Q = kernels::kBf16PairQuantum;
+  for (int ki = 0; ki < count; ++ki) {
+    const auto& k = ks[ki];
+    if (k.isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(k.name);
+    if (k.begin) k.begin();
+    for (int64_t kk : {int64_t{0}, Q, 3 * Q}) {
+      const int64_t ldb = k.nr + 5, ldc = k.nr + 3;
+      std::vector<float> a(static_cast<std::size_t>(kk * k.mr)), b(static_cast<std::size_t>(kk * ldb)), bias(k.mr);
+      for (auto& v : b) v = pair();
+      for (auto& v : bias) v = nd(rng);
+      for (int64_t m : {int64_t{1}, int64_t{k.mr / 2 + 1}, int64_t{k.mr}})
+        for (int64_t n : {int64_t{1}, int64_t{k.nr - 1}, int64_t{k.nr}})
+          for (int mode = 0; mode < 3; ++mode) {  // 0: C = AB, 1: C = bias + AB, 2: C += AB
+            for (int64_t p = 0; p < kk; ++p)  // rows >= m zero, as the packers leave them
+              for (int64_t i = 0; i < k.mr; ++i) a[static_cast<std::size_t>(p / Q * k.mr * Q + i * Q + p % Q)] = i < m ? pair() : 0.0f;
+            std::vector<float> c(static_cast<std::size_t>((k.mr + 1) * ldc), 0.5f), expect = c;
+            double worst = 0;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double s = 0, mag = 0;
+                for (int64_t p = 0; p < kk; ++p) {
+                  const float ap = a[static_cast<std::size_t>(p / Q * k.mr * Q + i * Q + p % Q)], bp = b[static_cast<std::size_t>(p * ldb + j)];
+                  for (bool h : {false, true}) s += half(ap, h) * half(bp, h), mag += std::abs(half(ap, h) * half(bp, h));
+                }
+                const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(i)] : 0.0;
+                expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + s);
+                worst = std::max(worst, mag + std::abs(init));
+              }
+            k.fn(kk, a.data(), b.data(), ldb, c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t e = 0; e < c.size(); ++e)
+              ASSERT_NEAR(c[e], expect[e], 1e-6 * (1 + worst)) << "k " << kk << " m " << m << " n " << n << " mode " << mode << " at " << e;
+          }
+    }
+    if (k.end) k.end();
   }
 }
 

@@ -6,13 +6,15 @@
 namespace convkit::internal {
 
 /// Ordered: a CPU that runs a level runs every level below it.
-enum class Isa { Scalar = 0, Fma3 = 1, Avx512 = 2 };
+/// Amx: AVX-512 plus the AMX tiles with bfloat16 dot products (and the OS's permission to use
+/// them); only bfloat16 kernels use the tiles, every float32 kernel stays AVX-512.
+enum class Isa { Scalar = 0, Fma3 = 1, Avx512 = 2, Amx = 3 };
 
 const char* name_of(Isa isa);
 /// The highest level this CPU supports.
 Isa detected_isa();
 /// min(detected_isa(), CONVKIT_MAX_ISA): what kernels may use. CONVKIT_MAX_ISA takes
-/// scalar, fma3 (alias avx2) or avx512; any other value is a convkit::Error.
+/// scalar, fma3 (alias avx2), avx512 or amx; any other value is a convkit::Error.
 Isa max_isa();
 
 /// The last entry of a kernel list (ordered lowest ISA first, each entry with an `isa`

@@ -67,7 +67,7 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   const int64_t mc_max = std::max(quantum, kMC / quantum * quantum);
   L.mc = std::min(mc_max, round_up(ceil_div(pr.M, ceil_div(pr.M, mc_max)), quantum));
   L.mc = std::min(L.mc, round_up(pr.M, mr));
-  L.kc_max = kc_for(pr.K);
+  L.kc_max = pr.kc > 0 ? pr.kc : kc_for(pr.K);
   L.k_blocks = ceil_div(pr.K, L.kc_max);
   L.nI = (pr.M + L.mc - 1) / L.mc;
   L.chunks = reduction_chunks(pr, pr.batch * L.nI * ceil_div(pr.N, kNC), L.kc_max);
@@ -167,6 +167,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
   const int64_t part = task % L.parts, jt = task / L.parts % L.nJ_tasks;
   const int64_t ch = task / (L.parts * L.nJ_tasks) % L.chunks, b = task / (L.parts * L.nJ_tasks * L.chunks);
   const int64_t ib_begin = part * L.per_part, ib_end = std::min(L.nI, ib_begin + L.per_part);
+  if (k_.begin) k_.begin();
   // C of row block i0: in place, the chunk's partial, or the task's C block for it in s.c.
   auto c_of = [&](int64_t i0, int64_t j0, int64_t& ldc, bool& block) -> float* {
     block = false;
@@ -189,8 +190,8 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
     for (int64_t step = ch * L.steps_per_chunk; step < step_end; ++step) {
       const int64_t o = step / L.k_blocks, k0 = step % L.k_blocks * L.kc_max, kc = std::min(L.kc_max, pr.K - k0);
       int64_t ldb = kLdb, off = 0;
-      const float* rowbuf[kMaxKc];
-      const float* const* rows = op.b_rows(b, o, k0, kc, j0, rowbuf, off);
+      const float* rowbuf[kMaxKc];  // (operands with a rows form keep kc <= kMaxKc: Problem::kc unset)
+      const float* const* rows = kc <= kMaxKc ? op.b_rows(b, o, k0, kc, j0, rowbuf, off) : nullptr;
       const float* bb = rows ? nullptr : op.b(b, o, k0, kc, j0, n, s.b, ldb);
       const int64_t b_panel = op.b_panel_stride(kc);
       for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
@@ -224,6 +225,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
       if (block) op.store(b, i0, m, j0, n, c, ldc);
     }
   }
+  if (k_.end) k_.end();
 }
 
 // C = partial[0] + partial[1] + ... in chunk order, rows split over the threads.

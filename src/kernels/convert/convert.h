@@ -8,6 +8,10 @@
 //   f32_to_bf16: dst[i] = BFloat16::from_float(src[i]) (nearest, ties to even; a NaN becomes
 //     0x7fc0).
 // Every ISA gives the same bits as the scalar rule (dtype.h); reads src[0 .. n), writes dst[0 .. n).
+//
+// convert_<isa>_pairs(a, b, stride, n, dst): dst[j] = a[j * stride] | b[j * stride] << 16 for
+// j < n (16-bit values paired into 32-bit slots, a's low: the bfloat16 pairs of gemm_bf16); b
+// null reads as zeros. Reads only a[0 .. (n-1) * stride] and b's same, writes dst[0 .. n).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,7 @@ namespace convkit::kernels {
 
 using ToF32Fn = void (*)(const uint16_t* src, int64_t n, float* dst);
 using FromF32Fn = void (*)(const float* src, int64_t n, uint16_t* dst);
+using PairsFn = void (*)(const uint16_t* a, const uint16_t* b, int64_t stride, int64_t n, uint32_t* dst);
 
 struct ConvertKernel {
   const char* name;
@@ -26,13 +31,15 @@ struct ConvertKernel {
   FromF32Fn f32_to_f16;
   ToF32Fn bf16_to_f32;
   FromF32Fn f32_to_bf16;
+  PairsFn pairs;
 };
 
 #define CONVKIT_CONVERT_KERNEL(isa, name)                          \
   void name##_f16_to_f32(const uint16_t* src, int64_t n, float* dst); \
   void name##_f32_to_f16(const float* src, int64_t n, uint16_t* dst); \
   void name##_bf16_to_f32(const uint16_t* src, int64_t n, float* dst); \
-  void name##_f32_to_bf16(const float* src, int64_t n, uint16_t* dst);
+  void name##_f32_to_bf16(const float* src, int64_t n, uint16_t* dst); \
+  void name##_pairs(const uint16_t* a, const uint16_t* b, int64_t stride, int64_t n, uint32_t* dst);
 #include "kernels/convert/kernels.inc"
 #undef CONVKIT_CONVERT_KERNEL
 

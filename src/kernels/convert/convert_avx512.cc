@@ -1,6 +1,8 @@
 // AVX-512 16-bit conversions, 16 elements per step, the tail masked.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/convert/convert.h"
 
 namespace convkit::kernels {
@@ -75,6 +77,33 @@ void convert_avx512_f32_to_bf16(const float* src, int64_t n, uint16_t* dst) {
     const __mmask16 m = tail_mask(n - i);
     _mm256_mask_storeu_epi16(dst + i, m, round_bf16(_mm512_maskz_loadu_ps(m, src + i)));
   }
+}
+
+void convert_avx512_pairs(const uint16_t* a, const uint16_t* b, int64_t stride, int64_t n, uint32_t* dst) {
+  if (stride == 1) {  // zero-extended a | b shifted up
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 m = tail_mask(n - j);
+      const __m512i lo = _mm512_maskz_cvtepu16_epi32(kAll, _mm256_maskz_loadu_epi16(m, a + j));
+      const __m512i hi = b ? _mm512_maskz_slli_epi32(kAll, _mm512_maskz_cvtepu16_epi32(kAll, _mm256_maskz_loadu_epi16(m, b + j)), 16)
+                           : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(dst + j, m, _mm512_maskz_or_epi32(kAll, lo, hi));
+    }
+    return;
+  }
+  if (stride == 2) {  // 32-bit loads: the even element is the low half (a's kept, b's shifted up)
+    for (int64_t j = 0; j < n; j += 16) {
+      const int64_t left = n - j;
+      const __mmask16 m = tail_mask(left);
+      // a[2t] for t < min(left, 16): the odd element after the last is not read.
+      const __mmask32 m16 = static_cast<__mmask32>((1ull << (2 * std::min<int64_t>(left, 16) - 1)) - 1);
+      const __m512i av = _mm512_maskz_loadu_epi16(m16, a + 2 * j);
+      const __m512i lo = _mm512_maskz_and_epi32(kAll, av, _mm512_set1_epi32(0xffff));
+      const __m512i hi = b ? _mm512_maskz_slli_epi32(kAll, _mm512_maskz_loadu_epi16(m16, b + 2 * j), 16) : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(dst + j, m, _mm512_maskz_or_epi32(kAll, lo, hi));
+    }
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) dst[j] = a[j * stride] | (b ? static_cast<uint32_t>(b[j * stride]) << 16 : 0u);
 }
 
 }  // namespace convkit::kernels

@@ -76,4 +76,15 @@ void convert_fma3_f32_to_bf16(const float* src, int64_t n, uint16_t* dst) {
   for (; i < n; ++i) dst[i] = BFloat16::from_float(src[i]);
 }
 
+void convert_fma3_pairs(const uint16_t* a, const uint16_t* b, int64_t stride, int64_t n, uint32_t* dst) {
+  int64_t j = 0;
+  for (; stride == 1 && j + 8 <= n; j += 8) {  // zero-extended a | b shifted up, 8 slots at a time
+    const __m256i lo = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)));
+    const __m256i hi = b ? _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + j))), 16)
+                         : _mm256_setzero_si256();
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j), _mm256_or_si256(lo, hi));
+  }
+  for (; j < n; ++j) dst[j] = a[j * stride] | (b ? static_cast<uint32_t>(b[j * stride]) << 16 : 0u);
+}
+
 }  // namespace convkit::kernels

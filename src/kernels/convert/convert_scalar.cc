@@ -17,4 +17,9 @@ void convert_scalar_f32_to_bf16(const float* src, int64_t n, uint16_t* dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] = BFloat16::from_float(src[i]);
 }
 
+void convert_scalar_pairs(const uint16_t* a, const uint16_t* b, int64_t stride, int64_t n, uint32_t* dst) {
+  for (int64_t j = 0; j < n; ++j)
+    dst[j] = a[j * stride] | (b ? static_cast<uint32_t>(b[j * stride]) << 16 : 0u);
+}
+
 }  // namespace convkit::kernels

@@ -5,7 +5,7 @@ namespace convkit::kernels {
 namespace {
 constexpr ConvertKernel kKernels[] = {
 #define CONVKIT_CONVERT_KERNEL(isa, name) \
-  {#name, internal::Isa::isa, name##_f16_to_f32, name##_f32_to_f16, name##_bf16_to_f32, name##_f32_to_bf16},
+  {#name, internal::Isa::isa, name##_f16_to_f32, name##_f32_to_f16, name##_bf16_to_f32, name##_f32_to_bf16, name##_pairs},
 #include "kernels/convert/kernels.inc"
 #undef CONVKIT_CONVERT_KERNEL
 };

@@ -35,6 +35,10 @@ struct GemmKernel {
   int mr, nr;
   GemmF32Fn fn;
   GemmRowsF32Fn rows;
+  /// Null, or what a thread calls before its first tile of a GEMM task and after its last
+  /// (the AMX kernels load and release the thread's tile configuration).
+  void (*begin)() = nullptr;
+  void (*end)() = nullptr;
 };
 
 #define CONVKIT_GEMM_KERNEL(isa, name, mr, nr)                                                                       \

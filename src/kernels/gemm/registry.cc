@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr GemmKernel kKernels[] = {
-#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr) {#name, internal::Isa::isa, mr, nr, name, name##_rows},
+#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr) {#name, internal::Isa::isa, mr, nr, name, name##_rows, nullptr, nullptr},
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
 };
