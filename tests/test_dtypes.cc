@@ -1,7 +1,10 @@
 // The dtypes beyond float32 on the engine: float16 and bfloat16 gradients (convolution and
 // transposed) on the float32 paths, against the reference in the same dtype and, bit for bit,
 // against the float32 engine's gradients of the same values rounded once. (Their forwards:
-// test_engine.cc's 16-bit sweep; the conversion kernels: test_kernels.cc.)
+// test_engine.cc's 16-bit sweep; the conversion kernels: test_kernels.cc.) bfloat16 forwards on
+// the AMX tiles against a float64 computation of the same values, within the rounding of the
+// result plus float32 summation.
+#include "cpu/isa.h"
 #include "grad_sweep.h"
 
 namespace convkit::test {
@@ -77,6 +80,64 @@ TEST(SixteenBit, TransposedGradientsOnTheFloat32Engine) {
     const auto g32 = transpose_grads(t, gy.to(kFloat32), x.to(kFloat32), w.to(kFloat32), Algorithm::Auto);
     expect_gradients(transpose_grads(t, gy, x, w, Algorithm::Auto), ref, g32, dt, false);
   }
+}
+
+// One bfloat16 layer on the AMX path: every element within 2^-8 of the float64 result of the same
+// values (the output's rounding) plus Kd x 2^-23 of the sum of |w| |x| the element reads (float32
+// summation); the same bits for 1 and 3 threads.
+template <std::size_t D>
+void check_amx(const nn::functional::ConvFuncOptions<D>& o, const Tensor& x, const Tensor& w, const Tensor& b,
+               const std::string& what) {
+  SCOPED_TRACE(what);
+  auto conv = [&](const Tensor& xx, const Tensor& ww, const Tensor& bb, const char* algo) {
+    auto oo = o;
+    oo.algorithm(algo);
+    if constexpr (D == 1) return F::conv1d(xx, ww, bb, oo);
+    else if constexpr (D == 2) return F::conv2d(xx, ww, bb, oo);
+    else return F::conv3d(xx, ww, bb, oo);
+  };
+  const Tensor y = conv(x, w, b, "gemm");
+  ASSERT_EQ(y.dtype(), kBFloat16);
+  const Tensor y64 = conv(x.to(kFloat64), w.to(kFloat64), b.defined() ? b.to(kFloat64) : b, "reference");
+  auto abs64 = [](const Tensor& t) {
+    std::vector<double> v = t.to_vector();
+    for (double& e : v) e = std::abs(e);
+    return Tensor::from_values(v, t.sizes(), kFloat64);
+  };
+  const Tensor mag = conv(abs64(x), abs64(w), {}, "reference");
+  const double kd = static_cast<double>(w.numel() / w.size(0));
+  const auto got = y.to_vector(), want = y64.to_vector(), m = mag.to_vector();
+  int bad = 0;
+  for (std::size_t i = 0; i < got.size() && bad < 5; ++i)
+    if (!(std::abs(got[i] - want[i]) <= 0x1p-8 * std::abs(want[i]) + kd * 0x1p-23 * m[i] + 1e-30))
+      ADD_FAILURE() << "element " << i << ": " << got[i] << " vs " << want[i] << " (|w||x| " << m[i] << ")", ++bad;
+  const int before = get_num_threads();
+  set_num_threads(1);
+  const Tensor y1 = conv(x, w, b, "gemm");
+  set_num_threads(3);
+  const Tensor y3 = conv(x, w, b, "gemm");
+  set_num_threads(before);
+  EXPECT_TRUE(bitwise_equal(y1, y3));
+  EXPECT_TRUE(bitwise_equal(y1, y));
+}
+
+TEST(Bf16Amx, LayersOfEveryShapeMatchFloat64) {
+  if (internal::detected_isa() < internal::Isa::Amx) GTEST_SKIP() << "no AMX on this CPU";
+  Generator gen(21);
+  auto bf = [&](const Shape& s) { return randn(s, kFloat32, &gen).to(kBFloat16); };
+  // K = 70 x 9 = 630 steps (two K blocks of pair chunks), 45 outputs (an edge panel), 13 x 11.
+  check_amx<2>(F::Conv2dFuncOptions().padding(1), bf({2, 70, 13, 11}), bf({45, 70, 3, 3}), bf({45}), "3x3 pad 1");
+  check_amx<2>(F::Conv2dFuncOptions().stride(2).dilation({1, 2}).padding({2, 1}).padding_mode("reflect").groups(2),
+               bf({1, 12, 17, 19}), bf({34, 6, 5, 3}), bf({34}), "5x3 stride 2, dilated, reflect, groups");
+  check_amx<2>(F::Conv2dFuncOptions().padding(2).padding_mode("circular").conv_mode("convolution"),
+               bf({3, 5, 9, 8}), bf({64, 5, 4, 4}), Tensor(), "circular, conv_mode convolution, no bias");
+  check_amx<1>(F::Conv1dFuncOptions().stride(3).padding(4).padding_mode("replicate"), bf({2, 40, 300}),
+               bf({33, 40, 9}), bf({33}), "1-d stride 3, replicate");
+  check_amx<3>(F::Conv3dFuncOptions().padding(1), bf({1, 7, 5, 6, 4}), bf({9, 7, 3, 3, 3}), bf({9}), "3-d");
+  check_amx<2>(F::Conv2dFuncOptions(), bf({1, 300, 7, 7}), bf({1, 300, 1, 1}), bf({1}), "1x1 to one channel");
+  const Tensor cl = bf({2, 9, 6, 10}).permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});  // channels-last
+  check_amx<2>(F::Conv2dFuncOptions().padding("same"), cl, bf({16, 9, 3, 3}), bf({16}), "channels-last input");
+  check_amx<2>(F::Conv2dFuncOptions().stride(2), bf({9, 10, 10}), bf({40, 9, 2, 2}), bf({40}), "unbatched, kernel = stride");
 }
 
 }  // namespace

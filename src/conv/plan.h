@@ -151,6 +151,11 @@ const kernels::GemmKernel* pointwise_transposed_kernel(const ConvParams& p);
 std::unique_ptr<ConvPlan> make_pointwise_t_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                 const kernels::GemmKernel& k);
 std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+/// Whether a bfloat16 forward's gemm runs on the bfloat16 pair kernels (the AMX tiles are
+/// there and allowed, and the padded input copy it makes is not oversized), and that plan
+/// (bf16_gemm.cc; weight and bias given as float32).
+bool bf16_pairs_serve(const ConvParams& p);
+std::unique_ptr<ConvPlan> make_bf16_gemm_plan(const ConvParams& p, const Tensor& w32, const Tensor& b32);
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);    // 2-d
 std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b);  // 1-d
 

@@ -149,6 +149,8 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     return p.c_in_per_group() == 1
                ? AlgorithmChoice{Algorithm::Depthwise, "one input channel per group: direct rows over padded input rows"}
                : AlgorithmChoice{Algorithm::Depthwise, "few channels per group: direct rows, each input row shared by the group's outputs"};
+  if (bf16_pairs_serve(p))
+    return {Algorithm::Gemm, "implicit GEMM on the AMX tiles: bfloat16 pairs packed from a padded copy, float32 sums"};
   return {Algorithm::Gemm, "implicit GEMM: B rows read in place for multi-tap layers up to 128 output channels per group, im2col packed per block otherwise"};
 }
 
