@@ -138,6 +138,16 @@ TEST(Bf16Amx, LayersOfEveryShapeMatchFloat64) {
   const Tensor cl = bf({2, 9, 6, 10}).permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});  // channels-last
   check_amx<2>(F::Conv2dFuncOptions().padding("same"), cl, bf({16, 9, 3, 3}), bf({16}), "channels-last input");
   check_amx<2>(F::Conv2dFuncOptions().stride(2), bf({9, 10, 10}), bf({40, 9, 2, 2}), bf({40}), "unbatched, kernel = stride");
+  // Stride 1 with enough channel pairs: B read in place from channel pairs (the tap form).
+  check_amx<2>(F::Conv2dFuncOptions().padding(1), bf({2, 64, 10, 9}), bf({40, 64, 3, 3}), bf({40}), "taps: 3x3 pad 1");
+  check_amx<2>(F::Conv2dFuncOptions().dilation(2).padding(2).padding_mode("reflect").conv_mode("convolution"),
+               bf({1, 48, 9, 12}), bf({20, 48, 3, 3}), bf({20}), "taps: dilated, reflect, conv_mode convolution");
+  check_amx<2>(F::Conv2dFuncOptions().groups(2).padding({1, 0}).padding_mode("circular"), bf({1, 50, 7, 8}),
+               bf({64, 25, 3, 2}), bf({64}), "taps: groups of 25 channels (a lone channel in the last pair)");
+  check_amx<1>(F::Conv1dFuncOptions().padding("same"), bf({2, 64, 77}), bf({33, 64, 5}), bf({33}), "taps: 1-d same");
+  check_amx<3>(F::Conv3dFuncOptions().padding(1), bf({1, 32, 4, 5, 6}), bf({16, 32, 3, 3, 3}), Tensor(), "taps: 3-d");
+  const Tensor cl64 = bf({1, 64, 8, 11}).permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+  check_amx<2>(F::Conv2dFuncOptions().padding(1), cl64, bf({70, 64, 3, 3}), bf({70}), "taps: channels-last input");
 }
 
 }  // namespace

@@ -454,9 +454,22 @@ TEST(GemmBf16Kernels, EveryTileAndEdgeMatchesNaive) {
                 expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + s);
                 worst = std::max(worst, mag + std::abs(init));
               }
+            // The rows form reads the same rows from elsewhere: each chunk's rows rs apart, chunks apart.
+            const int64_t rs = ldb + 9, chunk = Q * rs + 40;
+            std::vector<float> moved(static_cast<std::size_t>((kk / Q + 1) * chunk), std::nanf(""));
+            std::vector<const float*> rows(static_cast<std::size_t>(kk));
+            for (int64_t p = 0; p < kk; ++p) {
+              float* r = moved.data() + p / Q * chunk + p % Q * rs;
+              std::copy(b.begin() + p * ldb, b.begin() + p * ldb + k.nr, r + 3);  // (off = 3)
+              rows[static_cast<std::size_t>(p)] = r;
+            }
+            std::vector<float> c2 = c;
             k.fn(kk, a.data(), b.data(), ldb, c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
-            for (std::size_t e = 0; e < c.size(); ++e)
+            k.rows(kk, a.data(), rows.data(), 3, c2.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t e = 0; e < c.size(); ++e) {
               ASSERT_NEAR(c[e], expect[e], 1e-6 * (1 + worst)) << "k " << kk << " m " << m << " n " << n << " mode " << mode << " at " << e;
+              ASSERT_NEAR(c2[e], expect[e], 1e-6 * (1 + worst)) << "rows: k " << kk << " m " << m << " n " << n << " mode " << mode << " at " << e;
+            }
           }
     }
     if (k.end) k.end();

@@ -2,11 +2,15 @@
 // float32 path with its operands in bfloat16 pairs (gemm_bf16.h) and float32 sums, rounded once
 // into the bfloat16 output.
 //
-//   A: the weight, [G][M/MR panels][K pair steps][MR] in the kernel's chunks, packed once; pair p
-//      holds reduction steps k = 2p, 2p + 1 of k = (ci, tap) (zeros past C_in/g x taps).
-//   B: per image and group, a padded bfloat16 copy of the input [C][Sp0][Sp1][Sp2] made per call,
-//      from which each block's pair rows are packed: row p, column j = output position, pairs
-//      the inputs that steps 2p and 2p + 1 read for it.
+//   A: the weight, [G][M/MR panels][K pair steps][MR] in the kernel's chunks, packed once.
+//   B, packed form: a padded bfloat16 copy of the input [N][C][Sp0][Sp1][Sp2] made per call,
+//      from which each block's pair rows are packed: pair p = reduction steps 2p, 2p + 1 of
+//      k = (ci, tap), column j = output position, each the input that step reads for it.
+//   B, tap form (stride 1, >= 3/4 of the channel pairs real): the copy holds channel pairs
+//      interleaved, [N][G][CP][Sp0][Sp1][Sp2] pair slots (CP: C_in/g / 2 rounded up to chunks),
+//      and pair p = (tap, channel pair) is read in place, as the f32 path's tap mode: column j =
+//      a position of the padded grid (outputs on it, the others computed and dropped), its row
+//      the channel pair's plane shifted by the tap's offset. Nothing is packed per block.
 //   C: float32 blocks (the driver's), + bias, rounded to bfloat16 into y[N][C_out][positions].
 #include <algorithm>
 #include <array>
@@ -32,13 +36,20 @@ class Bf16GemmPlan : public ConvPlan {
   Bf16GemmPlan(const ConvParams& p, const Tensor& w32, const Tensor& b32, const kernels::GemmKernel& k)
       : k_(k), driver_(k), g_(lift3(p)) {
     G_ = p.groups, C_ = p.C_in, cin_g_ = p.c_in_per_group(), M_ = p.c_out_per_group();
-    taps_ = g_.taps(), Kd_ = cin_g_ * taps_, K_ = round_up(ceil_div(Kd_, 2), kQ);
+    taps_ = g_.taps(), Kd_ = cin_g_ * taps_;
     for (int d = 0; d < 3; ++d) Sp_[d] = (g_.O[d] - 1) * g_.st[d] + (g_.K[d] - 1) * g_.dl[d] + 1;
     plane_ = Sp_[0] * Sp_[1] * Sp_[2];
     P_ = g_.O[0] * g_.O[1] * g_.O[2];
+    CP_ = round_up(ceil_div(cin_g_, 2), kQ);
+    tap_ = g_.st[0] == 1 && g_.st[1] == 1 && g_.st[2] == 1 && 3 * 2 * CP_ <= 4 * cin_g_;
+    K_ = tap_ ? taps_ * CP_ : round_up(ceil_div(Kd_, 2), kQ);
+    // Tap form: columns are the padded grid's positions up to the last output.
+    N_ = tap_ ? ((g_.O[0] - 1) * Sp_[1] + g_.O[1] - 1) * Sp_[2] + g_.O[2] : P_;
     mode_ = p.padding_mode;
-    // K blocks of up to 256 pair steps in whole chunks: fewer reloads of the C tiles.
-    kc_ = K_ <= 256 ? K_ : round_up(ceil_div(K_, ceil_div(K_, 256)), kQ);
+    // K blocks of up to 128 pair steps in whole chunks: a microkernel's A and B panels (16 KB
+    // each) stay in L1 (256 ran the kernel at half the rate). (The rows form takes <= kMaxKc.)
+    static_assert(128 <= kMaxKc);
+    kc_ = K_ <= 128 ? K_ : round_up(ceil_div(K_, ceil_div(K_, 128)), kQ);
     // Each tap's offset in the padded copy of its channel (taps back to front for conv_mode=convolution).
     for (int64_t t = 0; t < taps_; ++t) {
       const int64_t kd = t / (g_.K[1] * g_.K[2]), kh = t / g_.K[2] % g_.K[1], kw = t % g_.K[2];
@@ -55,80 +66,147 @@ class Bf16GemmPlan : public ConvPlan {
 
   void run(const Tensor& x, Tensor& y) const override {
     const int64_t N = x.size(0);
-    // The padded copies of every image, 16-bit, in float-sized slots of the workspace.
-    const auto lease = padded_.lease(1, ceil_div(N * C_ * plane_, 2));
-    auto* pad = reinterpret_cast<uint16_t*>(lease.get(0));
-    fill_padded(x, pad);
+    // The padded copies of every image, in float-sized slots of the workspace: 16-bit values
+    // (packed form) or pairs of them (tap form, + kSlack slots the last tiles read past a plane).
+    const int64_t slots = tap_ ? N * G_ * copy_slots() : ceil_div(N * C_ * plane_, 2);
+    const auto lease = padded_.lease(1, slots);
+    float* pad = lease.get(0);
+    if (tap_) fill_pairs(x, reinterpret_cast<uint32_t*>(pad));
+    else fill_padded(x, reinterpret_cast<uint16_t*>(pad));
     gemm::Problem pr;
-    pr.batch = N * G_, pr.M = M_, pr.N = P_, pr.K = K_, pr.kc = kc_;
+    pr.batch = N * G_, pr.M = M_, pr.N = N_, pr.K = K_, pr.kc = kc_;
     pr.rows_in_task = true, pr.c_blocks = true;
     pr.flops = 2.0 * static_cast<double>(N * G_ * M_ * P_) * static_cast<double>(Kd_);
     driver_.run(Bound(*this, pad, y), pr);
   }
 
  private:
-  // A: [G][panels][K][MR] in chunks [K / Q][MR][Q] (gemm_bf16.h), rows past M zero.
+  // A: [G][panels][K][MR] in chunks [K / Q][MR][Q] (gemm_bf16.h), rows past M zero. Pair p
+  // holds steps (ci, tap) 2p and 2p + 1 (packed form) or tap p / CP of channels 2 (p % CP) and
+  // 2 (p % CP) + 1 (tap form); zeros past the channels or steps.
   void pack_weights(const Tensor& w32) {
     const int64_t mr = k_.mr, panels = ceil_div(M_, mr);
     a_ = Tensor::zeros({G_ * panels * K_ * mr});
     const Tensor w = w32.contiguous();  // [C_out][C_in/g][taps]
     const float* wp = w.const_data<float>();
     auto* ap = reinterpret_cast<uint32_t*>(mutable_data<float>(a_));
+    auto half = [&](const float* row, int64_t ci, int64_t t) -> uint32_t {
+      return ci < cin_g_ ? BFloat16::from_float(row[ci * taps_ + t]) : 0u;
+    };
     for (int64_t g = 0; g < G_; ++g)
       for (int64_t m = 0; m < M_; ++m) {
         const float* row = wp + (g * M_ + m) * Kd_;
         uint32_t* panel = ap + (g * panels + m / mr) * K_ * mr;
-        for (int64_t pk = 0; pk < ceil_div(Kd_, 2); ++pk) {
-          const uint32_t lo = BFloat16::from_float(row[2 * pk]);
-          const uint32_t hi = 2 * pk + 1 < Kd_ ? BFloat16::from_float(row[2 * pk + 1]) : 0u;
-          panel[pk / kQ * mr * kQ + m % mr * kQ + pk % kQ] = lo | hi << 16;
+        for (int64_t pk = 0; pk < K_; ++pk) {
+          const int64_t k0 = 2 * pk;
+          const uint32_t pair = tap_ ? half(row, 2 * (pk % CP_), pk / CP_) | half(row, 2 * (pk % CP_) + 1, pk / CP_) << 16
+                                     : (k0 < Kd_ ? half(row, k0 / taps_, k0 % taps_) : 0u) |
+                                           (k0 + 1 < Kd_ ? half(row, (k0 + 1) / taps_, (k0 + 1) % taps_) << 16 : 0u);
+          panel[pk / kQ * mr * kQ + m % mr * kQ + pk % kQ] = pair;
         }
       }
   }
 
-  // pad[n][c][Sp0][Sp1][Sp2] = x at the padded coordinates (minus the padding), by the padding mode.
+  static constexpr int64_t kSlack = 32;  // a tile's columns read past the last output
+  int64_t copy_slots() const { return CP_ * plane_ + kSlack; }
+
+  // The tap form's copy: per image and group, plane cp holds channels 2 cp and 2 cp + 1 of the
+  // group (zeros past C_in/g) as pairs, padded by the mode.
+  void fill_pairs(const Tensor& x, uint32_t* pad) const {
+    const Source src(x);
+    const int64_t N = x.size(0);
+    const auto& cv = kernels::convert_kernel(max_isa());
+    const int threads = threads_for(N * G_ * CP_, static_cast<double>(N * G_ * CP_ * plane_) * 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t q = 0; q < N * G_ * CP_; ++q) {
+      const int64_t image = q / (G_ * CP_), c0 = q / CP_ % G_ * cin_g_ + 2 * (q % CP_);
+      const int64_t real = std::clamp<int64_t>(cin_g_ - 2 * (q % CP_), 0, 2);  // the pair's channels in the group
+      uint32_t* dst = pad + q / CP_ * copy_slots() + q % CP_ * plane_;
+      for (int64_t r = 0; r < Sp_[0] * Sp_[1]; ++r, dst += Sp_[2]) {
+        // Both channels of a pair read the same input row (or none: zero padding).
+        const uint16_t* lo = real > 0 ? source_row(src, image, c0, r) : nullptr;
+        if (lo == nullptr) {
+          std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * 4);
+          continue;
+        }
+        const uint16_t* hi = real > 1 ? lo + src.sc : nullptr;
+        const int64_t xsw = src.s[2], in0 = in0_(), in1 = in1_();
+        cv.pairs(lo + (in0 - g_.lo[2]) * xsw, hi ? hi + (in0 - g_.lo[2]) * xsw : nullptr, xsw, in1 - in0, dst + in0);
+        auto edge = [&](int64_t col) {  // a padding column
+          const int64_t si = source_index(col - g_.lo[2], g_.S[2], mode_);
+          dst[col] = si < 0 ? 0u : lo[si * xsw] | (hi ? static_cast<uint32_t>(hi[si * xsw]) << 16 : 0u);
+        };
+        for (int64_t col = 0; col < in0; ++col) edge(col);
+        for (int64_t col = in1; col < Sp_[2]; ++col) edge(col);
+      }
+      if (q % CP_ == CP_ - 1)  // the group's slack after its last plane
+        std::memset(pad + q / CP_ * copy_slots() + CP_ * plane_, 0, kSlack * 4);
+    }
+  }
+
+  // The packed form's copy: pad[n][c][Sp0][Sp1][Sp2].
   void fill_padded(const Tensor& x, uint16_t* pad) const {
-    const int64_t N = x.size(0), nd = x.dim() - 2;
-    int64_t xs[3] = {0, 0, 0};  // the lifted spatial strides (dims added in front: size 1)
-    for (int64_t d = 0; d < nd; ++d) xs[3 - nd + d] = x.stride(2 + d);
-    const auto* xp = static_cast<const uint16_t*>(x.const_data_ptr());
-    const int64_t xsn = x.stride(0), xsc = x.stride(1);
+    const Source src(x);
+    const int64_t N = x.size(0);
     const int threads = threads_for(N * C_, static_cast<double>(N * C_ * plane_) * 4);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t nc = 0; nc < N * C_; ++nc) {
-      const uint16_t* src = xp + nc / C_ * xsn + nc % C_ * xsc;
       uint16_t* dst = pad + nc * plane_;
-      for (int64_t r = 0; r < Sp_[0] * Sp_[1]; ++r, dst += Sp_[2]) {
-        const int64_t s0 = source_index(r / Sp_[1] - g_.lo[0], g_.S[0], mode_);
-        const int64_t s1 = source_index(r % Sp_[1] - g_.lo[1], g_.S[1], mode_);
-        if (s0 < 0 || s1 < 0) {
-          std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * 2);
-          continue;
-        }
-        const uint16_t* row = src + s0 * xs[0] + s1 * xs[1];
-        // The columns inside the input straight, the others by the padding mode.
-        const int64_t in0 = std::clamp<int64_t>(g_.lo[2], 0, Sp_[2]);
-        const int64_t in1 = std::clamp<int64_t>(g_.lo[2] + g_.S[2], in0, Sp_[2]);
-        for (int64_t c = 0; c < in0; ++c) dst[c] = edge(row, c, xs[2]);
-        if (xs[2] == 1) std::memcpy(dst + in0, row + (in0 - g_.lo[2]), static_cast<std::size_t>(in1 - in0) * 2);
-        else
-          for (int64_t c = in0; c < in1; ++c) dst[c] = row[(c - g_.lo[2]) * xs[2]];
-        for (int64_t c = in1; c < Sp_[2]; ++c) dst[c] = edge(row, c, xs[2]);
-      }
+      for (int64_t r = 0; r < Sp_[0] * Sp_[1]; ++r, dst += Sp_[2])
+        if (!padded_row(src, nc / C_, nc % C_, r, dst)) std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * 2);
     }
   }
-  uint16_t edge(const uint16_t* row, int64_t c, int64_t xsw) const {
-    const int64_t s = source_index(c - g_.lo[2], g_.S[2], mode_);
-    return s < 0 ? uint16_t{0} : row[s * xsw];
+
+  // x's 16-bit elements and strides, its spatial dims lifted to three (dims added in front).
+  struct Source {
+    const uint16_t* base;
+    int64_t sn, sc, s[3] = {0, 0, 0};
+    explicit Source(const Tensor& x)
+        : base(static_cast<const uint16_t*>(x.const_data_ptr())), sn(x.stride(0)), sc(x.stride(1)) {
+      const int64_t nd = x.dim() - 2;
+      for (int64_t d = 0; d < nd; ++d) s[3 - nd + d] = x.stride(2 + d);
+    }
+  };
+
+  // The padded copy's columns [in0, in1) lie inside the input (the others are padding).
+  int64_t in0_() const { return std::clamp<int64_t>(g_.lo[2], 0, Sp_[2]); }
+  int64_t in1_() const { return std::clamp<int64_t>(g_.lo[2] + g_.S[2], in0_(), Sp_[2]); }
+
+  // The input row that row r (over Sp0 x Sp1) of channel c's padded copy reads, or null for a
+  // row of zero padding.
+  const uint16_t* source_row(const Source& x, int64_t image, int64_t c, int64_t r) const {
+    const int64_t s0 = source_index(r / Sp_[1] - g_.lo[0], g_.S[0], mode_);
+    const int64_t s1 = source_index(r % Sp_[1] - g_.lo[1], g_.S[1], mode_);
+    return s0 < 0 || s1 < 0 ? nullptr : x.base + image * x.sn + c * x.sc + s0 * x.s[0] + s1 * x.s[1];
+  }
+
+  // Row r of channel c's padded copy into out[Sp2], the padding by the mode; false (out
+  // untouched) when the row lies in zero padding.
+  bool padded_row(const Source& x, int64_t image, int64_t c, int64_t r, uint16_t* out) const {
+    const uint16_t* row = source_row(x, image, c, r);
+    if (row == nullptr) return false;
+    const int64_t xsw = x.s[2];
+    auto edge = [&](int64_t col) {
+      const int64_t si = source_index(col - g_.lo[2], g_.S[2], mode_);
+      return si < 0 ? uint16_t{0} : row[si * xsw];
+    };
+    // The columns inside the input straight, the others by the padding mode.
+    const int64_t in0 = in0_(), in1 = in1_();
+    for (int64_t col = 0; col < in0; ++col) out[col] = edge(col);
+    if (xsw == 1) std::memcpy(out + in0, row + (in0 - g_.lo[2]), static_cast<std::size_t>(in1 - in0) * 2);
+    else
+      for (int64_t col = in0; col < in1; ++col) out[col] = row[(col - g_.lo[2]) * xsw];
+    for (int64_t col = in1; col < Sp_[2]; ++col) out[col] = edge(col);
+    return true;
   }
 
   // The driver's view of one call: A pre-packed, B pair rows packed from the padded copies, C
   // blocks rounded into y.
   class Bound : public gemm::Operands {
    public:
-    Bound(const Bf16GemmPlan& plan, const uint16_t* pad, Tensor& y)
-        : p_(plan), pad_(pad), y_(static_cast<uint16_t*>(mutable_data_ptr(y))),
-          convert_(kernels::convert_kernel(max_isa())) {}
+    Bound(const Bf16GemmPlan& plan, const float* pad, Tensor& y)
+        : p_(plan), pad_(reinterpret_cast<const uint16_t*>(pad)), pairs_(pad),
+          y_(static_cast<uint16_t*>(mutable_data_ptr(y))), convert_(kernels::convert_kernel(max_isa())) {}
 
     const float* a(int64_t b, int64_t, int64_t i0, int64_t, int64_t k0, int64_t, float*,
                    int64_t& panel_stride) const override {
@@ -137,7 +215,20 @@ class Bf16GemmPlan : public ConvPlan {
       return p_.a_.const_data<float>() + ((b % p_.G_ * panels + i0 / mr) * p_.K_ + k0) * mr;
     }
 
-    // Pair rows [k0, k0 + kc) x output positions [j0, j0 + n) of image b / G, group b % G.
+    // Tap form: pair row p = (tap p / CP, channel pair p % CP) of image b / G, group b % G, read
+    // in place; each chunk of 16 rows is 16 channel pairs of one tap, a plane apart.
+    const float* const* b_rows(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, const float** rows,
+                               int64_t& off) const override {
+      if (!p_.tap_) return nullptr;
+      const float* base = pairs_ + b * p_.copy_slots();
+      for (int64_t pk = k0; pk < k0 + kc; ++pk)
+        rows[pk - k0] = base + pk % p_.CP_ * p_.plane_ + p_.tap_off_[static_cast<std::size_t>(pk / p_.CP_)];
+      off = j0;
+      return rows;
+    }
+
+    // Packed form: pair rows [k0, k0 + kc) x output positions [j0, j0 + n) of image b / G,
+    // group b % G.
     const float* b(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
                    int64_t& ldb) const override {
       const Lifted& g = p_.g_;
@@ -182,13 +273,30 @@ class Bf16GemmPlan : public ConvPlan {
 
     void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
       const int64_t image = b / p_.G_, co = b % p_.G_ * p_.M_ + i0;
-      uint16_t* y = y_ + ((image * p_.G_ * p_.M_ + co) * p_.P_ + j0);
-      for (int64_t i = 0; i < m; ++i) convert_.f32_to_bf16(c + i * ldc, n, y + i * p_.P_);
+      uint16_t* y = y_ + (image * p_.G_ * p_.M_ + co) * p_.P_;
+      if (!p_.tap_) {
+        for (int64_t i = 0; i < m; ++i) convert_.f32_to_bf16(c + i * ldc, n, y + i * p_.P_ + j0);
+        return;
+      }
+      // Tap form: columns are padded-grid positions; the outputs among them in runs along the
+      // last dim (j = (o0 Sp1 + o1) Sp2 + o2 is an output when o1 < O1 and o2 < O2).
+      const Lifted& g = p_.g_;
+      const int64_t* Sp = p_.Sp_;
+      for (int64_t j = j0; j < j0 + n;) {
+        const int64_t o2 = j % Sp[2], o1 = j / Sp[2] % Sp[1], o0 = j / (Sp[2] * Sp[1]);
+        const int64_t len = std::min(Sp[2] - o2, j0 + n - j);
+        if (o1 < g.O[1] && o2 < g.O[2]) {
+          const int64_t run = std::min(len, g.O[2] - o2), at = (o0 * g.O[1] + o1) * g.O[2] + o2;
+          for (int64_t i = 0; i < m; ++i) convert_.f32_to_bf16(c + i * ldc + (j - j0), run, y + i * p_.P_ + at);
+        }
+        j += len;
+      }
     }
 
    private:
     const Bf16GemmPlan& p_;
-    const uint16_t* pad_;
+    const uint16_t* pad_;  // the packed form's copy
+    const float* pairs_;   // the tap form's
     uint16_t* y_;
     const kernels::ConvertKernel& convert_;
   };
@@ -196,7 +304,8 @@ class Bf16GemmPlan : public ConvPlan {
   const kernels::GemmKernel& k_;
   gemm::Driver driver_;
   Lifted g_;
-  int64_t G_ = 1, C_ = 0, cin_g_ = 0, M_ = 0, taps_ = 1, Kd_ = 0, K_ = 0, kc_ = 0, P_ = 0, plane_ = 0;
+  int64_t G_ = 1, C_ = 0, cin_g_ = 0, M_ = 0, taps_ = 1, Kd_ = 0, K_ = 0, kc_ = 0, P_ = 0, N_ = 0, plane_ = 0, CP_ = 0;
+  bool tap_ = false;  // B in the tap form (else packed)
   int64_t Sp_[3] = {1, 1, 1};
   PaddingMode mode_ = PaddingMode::Zeros;
   std::vector<int64_t> tap_off_;

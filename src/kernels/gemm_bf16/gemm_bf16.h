@@ -18,6 +18,11 @@
 //   when accumulate, else bias[i] when bias != nullptr, else 0. Inputs and partial sums below
 //   2^-126 in magnitude may be flushed to zero (the AMX tiles do).
 //   No allocation, no threads, no shape logic.
+//
+// gemm_bf16_<MR>x<NR>_<isa>_rows(k, a, rows, off, c, ldc, m, n, accumulate, bias): the same with
+// pair row p at rows[p] + off, the rows of each chunk of kBf16PairQuantum evenly spaced
+// (rows[p + 1] - rows[p] the same within a chunk): a convolution's taps over channel pairs of a
+// padded input copy.
 #pragma once
 
 #include <cstdint>
@@ -38,11 +43,13 @@ void gemm_bf16_amx_end();
 
 #define CONVKIT_GEMM_BF16_KERNEL(isa, name, mr, nr, begin, end)                                                      \
   void name(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,      \
-            bool accumulate, const float* bias);
+            bool accumulate, const float* bias);                                                                     \
+  void name##_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc, int64_t m, \
+                   int64_t n, bool accumulate, const float* bias);
 #include "kernels/gemm_bf16/kernels.inc"
 #undef CONVKIT_GEMM_BF16_KERNEL
 
-/// Every kernel compiled in, lowest ISA first (GemmKernel entries; their rows form is null).
+/// Every kernel compiled in, lowest ISA first (as GemmKernel entries).
 const GemmKernel* gemm_bf16_kernel_list(int* count);
 /// The kernel of the best ISA at or below cap.
 const GemmKernel& gemm_bf16_kernel(internal::Isa cap);

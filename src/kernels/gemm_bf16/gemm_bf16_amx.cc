@@ -35,8 +35,26 @@ void gemm_bf16_amx_begin() {
 
 void gemm_bf16_amx_end() { _tile_release(); }
 
-void gemm_bf16_32x32_amx(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                         int64_t n, bool accumulate, const float* bias) {
+namespace {
+
+// Where a chunk's 16 B pair rows start and how far apart they are (bytes): a strided matrix, or
+// row pointers spaced evenly within each chunk.
+struct StridedChunks {
+  const float* b;
+  int64_t ldb;
+  const float* at(int64_t p) const { return b + p * ldb; }
+  int64_t stride(int64_t) const { return ldb * 4; }
+};
+struct PointerChunks {
+  const float* const* rows;
+  int64_t off;
+  const float* at(int64_t p) const { return rows[p] + off; }
+  int64_t stride(int64_t p) const { return (rows[p + 1] - rows[p]) * 4; }
+};
+
+template <typename Chunks>
+[[gnu::always_inline]] inline void tile_32x32(int64_t k, const float* a, Chunks b, float* c, int64_t ldc, int64_t m,
+                                              int64_t n, bool accumulate, const float* bias) {
   // Edge tiles and bias go through a local tile: the tiles always move 32 x 32.
   const bool direct = m == kMR && n == kNR && (accumulate || bias == nullptr);
   alignas(64) float local[kMR * kNR];
@@ -58,16 +76,18 @@ void gemm_bf16_32x32_amx(int64_t k, const float* a, const float* b, int64_t ldb,
     _tile_zero(2);
     _tile_zero(3);
   }
-  const int64_t bs = ldb * 4;
+  // Loads interleaved with the products that wait for them (3-5% faster in cache than all four
+  // loads first).
   for (int64_t p = 0; p < k; p += kQ) {
     const float* ap = a + p * kMR;  // chunk p / 16: [32 rows][16 pairs]
-    const float* bp = b + p * ldb;  // 16 pair rows
+    const float* bp = b.at(p);      // 16 pair rows
+    const int64_t bs = b.stride(p);
     _tile_loadd(4, ap, kQ * 4);
-    _tile_loadd(5, ap + 16 * kQ, kQ * 4);
     _tile_loadd(6, bp, bs);
-    _tile_loadd(7, bp + 16, bs);
     _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(7, bp + 16, bs);
     _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(5, ap + 16 * kQ, kQ * 4);
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
@@ -81,6 +101,18 @@ void gemm_bf16_32x32_amx(int64_t k, const float* a, const float* b, int64_t ldb,
     const float init = accumulate ? 0.0f : bias ? bias[i] : 0.0f;  // (accumulated C is in the tile)
     for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = local[i * kNR + j] + init;
   }
+}
+
+}  // namespace
+
+void gemm_bf16_32x32_amx(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                         int64_t n, bool accumulate, const float* bias) {
+  tile_32x32(k, a, StridedChunks{b, ldb}, c, ldc, m, n, accumulate, bias);
+}
+
+void gemm_bf16_32x32_amx_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
+                              int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_32x32(k, a, PointerChunks{rows, off}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

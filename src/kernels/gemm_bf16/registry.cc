@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr GemmKernel kKernels[] = {
-#define CONVKIT_GEMM_BF16_KERNEL(isa, name, mr, nr, begin, end) {#name, internal::Isa::isa, mr, nr, name, nullptr, begin, end},
+#define CONVKIT_GEMM_BF16_KERNEL(isa, name, mr, nr, begin, end) {#name, internal::Isa::isa, mr, nr, name, name##_rows, begin, end},
 #include "kernels/gemm_bf16/kernels.inc"
 #undef CONVKIT_GEMM_BF16_KERNEL
 };
