@@ -150,5 +150,56 @@ TEST(Bf16Amx, LayersOfEveryShapeMatchFloat64) {
   check_amx<2>(F::Conv2dFuncOptions().padding(1), cl64, bf({70, 64, 3, 3}), bf({70}), "taps: channels-last input");
 }
 
+// complex64 runs as a real float32 layer of twice the channels: every direction of the sweep's
+// convolutions and transposed layers against the complex reference, under every ISA cap.
+TEST(Complex64, EveryDirectionOnTheFloat32Engine) {
+  Generator gen(64);
+  auto cx = [&](const Shape& s) { return randn(s, kComplex64, &gen); };
+  for (const Config& c0 : sweep()) {
+    Config c = c0;
+    c.dtype = kComplex64;
+    SCOPED_TRACE(describe(c));
+    const Tensor x = cx(input_shape(c)), w = cx(weight_shape(c)), b = cx({c.Cout});
+    const Tensor y_ref = forward(c, x, w, b);  // (auto: checked below against the reference run)
+    const Tensor gy = cx(y_ref.sizes());
+    const auto ref = conv_grads(c, gy, x, w, Algorithm::Reference);
+    Tensor yr;
+    switch (c.dim) {
+      case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); yr = F::conv1d(x, w, b, o.algorithm("reference")); break; }
+      case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); yr = F::conv2d(x, w, b, o.algorithm("reference")); break; }
+      default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); yr = F::conv3d(x, w, b, o.algorithm("reference")); break; }
+    }
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      SCOPED_TRACE(internal::name_of(isa));
+      EXPECT_TRUE(all_close(forward(c, x, w, b), yr, 1e-5));
+      const auto g = conv_grads(c, gy, x, w, Algorithm::Auto);
+      EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, 1e-5));
+      EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, 1e-5));
+      EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, 1e-5));
+    }
+  }
+  for (const TConfig& t : transpose_sweep()) {
+    SCOPED_TRACE("transposed " + describe(t.c));
+    const Tensor x = cx(input_shape(t.c)), w = cx(transpose_weight_shape(t.c));
+    const Tensor gy = cx(transpose(t, x, w).sizes());
+    const auto ref = transpose_grads(t, gy, x, w, Algorithm::Reference);
+    const auto g = transpose_grads(t, gy, x, w, Algorithm::Auto);
+    EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, 1e-5));
+    EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, 1e-5));
+    EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, 1e-5));
+  }
+  // The engine runs them, and the same bits for any thread count.
+  nn::Conv2d dense(nn::Conv2dOptions(8, 8, 3).dtype(kComplex64)), dw(nn::Conv2dOptions(8, 16, 3).groups(8).dtype(kComplex64));
+  const Tensor x = cx({2, 8, 9, 7});
+  const int before = get_num_threads();
+  const Tensor y1 = (set_num_threads(1), dense(x)), y3 = (set_num_threads(3), dense(x));
+  set_num_threads(before);
+  dw(x);
+  EXPECT_STREQ(dense.plan_algorithm(), "gemm");
+  EXPECT_STREQ(dw.plan_algorithm(), "depthwise");
+  EXPECT_TRUE(bitwise_equal(y1, y3));
+}
+
 }  // namespace
 }  // namespace convkit::test

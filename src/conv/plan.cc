@@ -1,5 +1,6 @@
 #include "conv/plan.h"
 
+#include "conv/complex_plans.h"
 #include "conv/half_precision.h"
 #include "conv/reference.h"
 #include "core/finite.h"
@@ -202,6 +203,12 @@ class ExactOnNonFinitePlan : public ConvPlan {
   mutable std::atomic<const ConvPlan*> exact_ptr_{nullptr};  // exact_, once made
 };
 
+// complex64 runs as a real float32 layer unless the reference is asked for (or there is
+// nothing to compute); that layer's plans choose their algorithms.
+bool complex_runs_real(const ConvParams& p, Algorithm forced) {
+  return complex_on_float32(p.dtype) && forced != Algorithm::Reference && checked_numel(p.output_shape()) != 0;
+}
+
 class ReferenceBackwardDataPlan : public BackwardDataPlan {
  public:
   ReferenceBackwardDataPlan(const Tensor& w, const Tensor& b) : w_(w.contiguous()), b_(b) {}
@@ -224,6 +231,7 @@ class ReferenceBackwardWeightsPlan : public BackwardWeightsPlan {
 
 std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                           Algorithm forced, bool winograd) {
+  if (complex_runs_real(p, forced)) return make_complex_backward_data_plan(p, w, b, forced, winograd);
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   // As forward: fast paths multiply zeros by every weight (inf * 0 is NaN); the reference
@@ -250,6 +258,7 @@ std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, c
 }
 
 std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams& p, Algorithm forced) {
+  if (complex_runs_real(p, forced)) return make_complex_backward_weights_plan(p, forced);
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   log_choice(p, choice);
@@ -334,6 +343,7 @@ std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fa
 
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd) {
+  if (complex_runs_real(p, forced)) return make_complex_plan(p, w, b, forced, winograd);
   AlgorithmChoice choice = select_algorithm(p, forced, winograd);
   // Nothing to compute (N = 0): the fast plans would still size buffers from the spatial
   // shape, which an empty batch may make absurdly large.
