@@ -133,9 +133,9 @@ Case random_case(std::mt19937& rng) {
   return c;
 }
 
-// dt: float32, or a 16-bit dtype the engine computes in float32 (its reference also sums in
-// float32 and rounds once: the two differ by the summation order, within a unit or two of the
-// dtype's last place).
+// dt: float32, float64, or a 16-bit dtype the engine computes in float32 (its reference also
+// sums in float32 and rounds once: the two differ by the summation order, within a unit or two
+// of the dtype's last place).
 void check_case(const Case& c, uint32_t seed, DType dt = kFloat32) {
   SCOPED_TRACE(c.str() + " " + dtype_name(dt));
   Generator gen(seed);
@@ -173,7 +173,7 @@ void check_case(const Case& c, uint32_t seed, DType dt = kFloat32) {
       EXPECT_TRUE(all_close(y, ref, tol));
       // Exactly the float32 engine's result on the same values, rounded once (the AMX tiles sum
       // in an order of their own).
-      if (dt != kFloat32 && !(isa == Isa::Amx && a == Algorithm::Gemm)) {
+      if ((dt == kFloat16 || dt == kBFloat16) && !(isa == Isa::Amx && a == Algorithm::Gemm)) {
         EXPECT_TRUE(bitwise_equal(y, run(c, x.to(kFloat32), w.to(kFloat32), b.defined() ? b.to(kFloat32) : b, a).to(dt)));
       }
     }
@@ -196,6 +196,12 @@ TEST(Engine, SixteenBitSweepMatchesReference) {
     EXPECT_STREQ(dense.plan_algorithm(), "gemm") << dtype_name(dt);
     EXPECT_STREQ(dw.plan_algorithm(), "depthwise") << dtype_name(dt);
   }
+}
+
+// float64 forwards run on their own gemm kernels, within the reference's float64 rounding.
+TEST(Engine, Float64SweepMatchesReference) {
+  std::mt19937 rng(6464);
+  for (int i = 0; i < 120; ++i) check_case(random_case(rng), static_cast<uint32_t>(i), kFloat64);
 }
 
 TEST(Engine, EdgeCasesByConstruction) {
@@ -411,7 +417,7 @@ TEST(Engine, AlgorithmChoiceIsReportedAndForcible) {
   d64(Tensor::zeros({1, 8, 6, 6}, kFloat64));
   EXPECT_STREQ(dense.plan_algorithm(), "gemm");
   EXPECT_STREQ(dw.plan_algorithm(), "depthwise");
-  EXPECT_STREQ(d64.plan_algorithm(), "reference");
+  EXPECT_STREQ(d64.plan_algorithm(), "gemm");  // float64 forwards have their own gemm kernels
   EXPECT_GT(dense.plan_memory_bytes(), 0);
   nn::Conv2d forced(nn::Conv2dOptions(8, 16, 3).groups(8).algorithm("gemm"));
   forced(Tensor::zeros({1, 8, 6, 6}));

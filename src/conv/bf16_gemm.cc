@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "conv/half_precision.h"
+#include "conv/padded_copy.h"
 #include "core/storage.h"
 #include "convkit/threads.h"
 #include "gemm/driver.h"
@@ -34,27 +35,21 @@ int64_t round_up(int64_t v, int64_t q) { return (v + q - 1) / q * q; }
 class Bf16GemmPlan : public ConvPlan {
  public:
   Bf16GemmPlan(const ConvParams& p, const Tensor& w32, const Tensor& b32, const kernels::GemmKernel& k)
-      : k_(k), driver_(k), g_(lift3(p)) {
+      : k_(k), driver_(k), pc_(p), g_(pc_.g), Sp_(pc_.Sp), plane_(pc_.plane) {
     G_ = p.groups, C_ = p.C_in, cin_g_ = p.c_in_per_group(), M_ = p.c_out_per_group();
     taps_ = g_.taps(), Kd_ = cin_g_ * taps_;
-    for (int d = 0; d < 3; ++d) Sp_[d] = (g_.O[d] - 1) * g_.st[d] + (g_.K[d] - 1) * g_.dl[d] + 1;
-    plane_ = Sp_[0] * Sp_[1] * Sp_[2];
     P_ = g_.O[0] * g_.O[1] * g_.O[2];
     CP_ = round_up(ceil_div(cin_g_, 2), kQ);
     tap_ = g_.st[0] == 1 && g_.st[1] == 1 && g_.st[2] == 1 && 3 * 2 * CP_ <= 4 * cin_g_;
     K_ = tap_ ? taps_ * CP_ : round_up(ceil_div(Kd_, 2), kQ);
     // Tap form: columns are the padded grid's positions up to the last output.
     N_ = tap_ ? ((g_.O[0] - 1) * Sp_[1] + g_.O[1] - 1) * Sp_[2] + g_.O[2] : P_;
-    mode_ = p.padding_mode;
     // K blocks of up to 128 pair steps in whole chunks: a microkernel's A and B panels (16 KB
     // each) stay in L1 (256 ran the kernel at half the rate). (The rows form takes <= kMaxKc.)
     static_assert(128 <= kMaxKc);
     kc_ = K_ <= 128 ? K_ : round_up(ceil_div(K_, ceil_div(K_, 128)), kQ);
     // Each tap's offset in the padded copy of its channel (taps back to front for conv_mode=convolution).
-    for (int64_t t = 0; t < taps_; ++t) {
-      const int64_t kd = t / (g_.K[1] * g_.K[2]), kh = t / g_.K[2] % g_.K[1], kw = t % g_.K[2];
-      tap_off_.push_back((kd * g_.dl[0] * Sp_[1] + kh * g_.dl[1]) * Sp_[2] + kw * g_.dl[2]);
-    }
+    for (int64_t t = 0; t < taps_; ++t) tap_off_.push_back(pc_.tap_offset(t));
     if (p.conv_mode == ConvMode::Convolution) std::reverse(tap_off_.begin(), tap_off_.end());
     pack_weights(w32);
     if (b32.defined()) bias_ = b32.contiguous().clone();
@@ -113,7 +108,7 @@ class Bf16GemmPlan : public ConvPlan {
   // The tap form's copy: per image and group, plane cp holds channels 2 cp and 2 cp + 1 of the
   // group (zeros past C_in/g) as pairs, padded by the mode.
   void fill_pairs(const Tensor& x, uint32_t* pad) const {
-    const Source src(x);
+    const PaddedCopy::Source<uint16_t> src(x);
     const int64_t N = x.size(0);
     const auto& cv = kernels::convert_kernel(max_isa());
     const int threads = threads_for(N * G_ * CP_, static_cast<double>(N * G_ * CP_ * plane_) * 8);
@@ -124,16 +119,16 @@ class Bf16GemmPlan : public ConvPlan {
       uint32_t* dst = pad + q / CP_ * copy_slots() + q % CP_ * plane_;
       for (int64_t r = 0; r < Sp_[0] * Sp_[1]; ++r, dst += Sp_[2]) {
         // Both channels of a pair read the same input row (or none: zero padding).
-        const uint16_t* lo = real > 0 ? source_row(src, image, c0, r) : nullptr;
+        const uint16_t* lo = real > 0 ? pc_.source_row(src, image, c0, r) : nullptr;
         if (lo == nullptr) {
           std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * 4);
           continue;
         }
         const uint16_t* hi = real > 1 ? lo + src.sc : nullptr;
-        const int64_t xsw = src.s[2], in0 = in0_(), in1 = in1_();
+        const int64_t xsw = src.s[2], in0 = pc_.in0(), in1 = pc_.in1();
         cv.pairs(lo + (in0 - g_.lo[2]) * xsw, hi ? hi + (in0 - g_.lo[2]) * xsw : nullptr, xsw, in1 - in0, dst + in0);
         auto edge = [&](int64_t col) {  // a padding column
-          const int64_t si = source_index(col - g_.lo[2], g_.S[2], mode_);
+          const int64_t si = source_index(col - g_.lo[2], g_.S[2], pc_.mode);
           dst[col] = si < 0 ? 0u : lo[si * xsw] | (hi ? static_cast<uint32_t>(hi[si * xsw]) << 16 : 0u);
         };
         for (int64_t col = 0; col < in0; ++col) edge(col);
@@ -146,58 +141,14 @@ class Bf16GemmPlan : public ConvPlan {
 
   // The packed form's copy: pad[n][c][Sp0][Sp1][Sp2].
   void fill_padded(const Tensor& x, uint16_t* pad) const {
-    const Source src(x);
+    const PaddedCopy::Source<uint16_t> src(x);
     const int64_t N = x.size(0);
     const int threads = threads_for(N * C_, static_cast<double>(N * C_ * plane_) * 4);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t nc = 0; nc < N * C_; ++nc) {
       uint16_t* dst = pad + nc * plane_;
-      for (int64_t r = 0; r < Sp_[0] * Sp_[1]; ++r, dst += Sp_[2])
-        if (!padded_row(src, nc / C_, nc % C_, r, dst)) std::memset(dst, 0, static_cast<std::size_t>(Sp_[2]) * 2);
+      for (int64_t r = 0; r < Sp_[0] * Sp_[1]; ++r, dst += Sp_[2]) pc_.fill_row(src, nc / C_, nc % C_, r, dst);
     }
-  }
-
-  // x's 16-bit elements and strides, its spatial dims lifted to three (dims added in front).
-  struct Source {
-    const uint16_t* base;
-    int64_t sn, sc, s[3] = {0, 0, 0};
-    explicit Source(const Tensor& x)
-        : base(static_cast<const uint16_t*>(x.const_data_ptr())), sn(x.stride(0)), sc(x.stride(1)) {
-      const int64_t nd = x.dim() - 2;
-      for (int64_t d = 0; d < nd; ++d) s[3 - nd + d] = x.stride(2 + d);
-    }
-  };
-
-  // The padded copy's columns [in0, in1) lie inside the input (the others are padding).
-  int64_t in0_() const { return std::clamp<int64_t>(g_.lo[2], 0, Sp_[2]); }
-  int64_t in1_() const { return std::clamp<int64_t>(g_.lo[2] + g_.S[2], in0_(), Sp_[2]); }
-
-  // The input row that row r (over Sp0 x Sp1) of channel c's padded copy reads, or null for a
-  // row of zero padding.
-  const uint16_t* source_row(const Source& x, int64_t image, int64_t c, int64_t r) const {
-    const int64_t s0 = source_index(r / Sp_[1] - g_.lo[0], g_.S[0], mode_);
-    const int64_t s1 = source_index(r % Sp_[1] - g_.lo[1], g_.S[1], mode_);
-    return s0 < 0 || s1 < 0 ? nullptr : x.base + image * x.sn + c * x.sc + s0 * x.s[0] + s1 * x.s[1];
-  }
-
-  // Row r of channel c's padded copy into out[Sp2], the padding by the mode; false (out
-  // untouched) when the row lies in zero padding.
-  bool padded_row(const Source& x, int64_t image, int64_t c, int64_t r, uint16_t* out) const {
-    const uint16_t* row = source_row(x, image, c, r);
-    if (row == nullptr) return false;
-    const int64_t xsw = x.s[2];
-    auto edge = [&](int64_t col) {
-      const int64_t si = source_index(col - g_.lo[2], g_.S[2], mode_);
-      return si < 0 ? uint16_t{0} : row[si * xsw];
-    };
-    // The columns inside the input straight, the others by the padding mode.
-    const int64_t in0 = in0_(), in1 = in1_();
-    for (int64_t col = 0; col < in0; ++col) out[col] = edge(col);
-    if (xsw == 1) std::memcpy(out + in0, row + (in0 - g_.lo[2]), static_cast<std::size_t>(in1 - in0) * 2);
-    else
-      for (int64_t col = in0; col < in1; ++col) out[col] = row[(col - g_.lo[2]) * xsw];
-    for (int64_t col = in1; col < Sp_[2]; ++col) out[col] = edge(col);
-    return true;
   }
 
   // The driver's view of one call: A pre-packed, B pair rows packed from the padded copies, C
@@ -232,20 +183,8 @@ class Bf16GemmPlan : public ConvPlan {
     const float* b(int64_t b, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
                    int64_t& ldb) const override {
       const Lifted& g = p_.g_;
-      const int64_t* Sp = p_.Sp_;
-      // The block's columns in runs along the last output dim: where each starts in the
-      // copy (relative to a tap's offset) and in the row.
-      struct Run {
-        int64_t src, dst, len;
-      };
-      std::array<Run, kGemmNC + 2> runs;
-      int64_t count = 0;
-      for (int64_t j = j0; j < j0 + n; count++) {
-        const int64_t o2 = j % g.O[2], o1 = j / g.O[2] % g.O[1], o0 = j / (g.O[2] * g.O[1]);
-        const int64_t len = std::min(g.O[2] - o2, j0 + n - j);
-        runs[static_cast<std::size_t>(count)] = {(o0 * g.st[0] * Sp[1] + o1 * g.st[1]) * Sp[2] + o2 * g.st[2], j - j0, len};
-        j += len;
-      }
+      std::array<PaddedCopy::Run, kGemmNC> runs;
+      const int64_t count = p_.pc_.runs(j0, n, runs.data());
       const uint16_t* base = pad_ + (b / p_.G_ * p_.C_ + b % p_.G_ * p_.cin_g_) * p_.plane_;
       auto source = [&](int64_t k) -> const uint16_t* {
         return k < p_.Kd_ ? base + k / p_.taps_ * p_.plane_ + p_.tap_off_[static_cast<std::size_t>(k % p_.taps_)]
@@ -260,7 +199,7 @@ class Bf16GemmPlan : public ConvPlan {
           continue;
         }
         for (int64_t r = 0; r < count; ++r) {
-          const Run& u = runs[static_cast<std::size_t>(r)];
+          const PaddedCopy::Run& u = runs[static_cast<std::size_t>(r)];
           convert_.pairs(lo + u.src, hi ? hi + u.src : nullptr, g.st[2], u.len, row + u.dst);
         }
       }
@@ -303,11 +242,12 @@ class Bf16GemmPlan : public ConvPlan {
 
   const kernels::GemmKernel& k_;
   gemm::Driver driver_;
-  Lifted g_;
-  int64_t G_ = 1, C_ = 0, cin_g_ = 0, M_ = 0, taps_ = 1, Kd_ = 0, K_ = 0, kc_ = 0, P_ = 0, N_ = 0, plane_ = 0, CP_ = 0;
+  PaddedCopy pc_;
+  const Lifted& g_;          // pc_'s
+  const int64_t* Sp_;
+  const int64_t& plane_;
+  int64_t G_ = 1, C_ = 0, cin_g_ = 0, M_ = 0, taps_ = 1, Kd_ = 0, K_ = 0, kc_ = 0, P_ = 0, N_ = 0, CP_ = 0;
   bool tap_ = false;  // B in the tap form (else packed)
-  int64_t Sp_[3] = {1, 1, 1};
-  PaddingMode mode_ = PaddingMode::Zeros;
   std::vector<int64_t> tap_off_;
   Tensor a_, bias_;
   Workspace padded_;  // the padded bfloat16 copies of a call's images

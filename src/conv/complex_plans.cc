@@ -1,4 +1,5 @@
-// complex64 on the float32 engine: a complex convolution is one real convolution with twice the
+// complex64 on the float32 engine (and complex128 forwards on the float64 one): a complex
+// convolution is one real convolution with twice the
 // channels. Per group, the real input holds the group's real parts, then its imaginary parts
 // ([re block; im block]), and so does the output; the real weight of output row (re, o) is
 // [wr | -wi] and of (im, o) [wi | wr], so that y = w x (no conjugation) comes out in the two
@@ -20,10 +21,16 @@ namespace convkit::internal {
 
 namespace {
 
-using c64 = std::complex<float>;
+// R: the real component type (float for complex64, double for complex128).
+template <typename R>
+DType real_dtype() {
+  return sizeof(R) == 4 ? kFloat32 : kFloat64;
+}
 
 // [N][C][*S] complex (any strides) -> real [N][2C][*S] in per-group [re; im] blocks.
-void split(const Tensor& t, int64_t groups, float* dst) {
+template <typename R>
+void split(const Tensor& t, int64_t groups, R* dst) {
+  using c64 = std::complex<R>;
   const int64_t N = t.size(0), C = t.size(1), cg = C / groups, plane = t.numel() / std::max<int64_t>(N * C, 1);
   const Tensor v = t.contiguous();  // (a strided input is copied once: complex layers are rarely strided)
   const c64* src = v.const_data<c64>();
@@ -31,46 +38,50 @@ void split(const Tensor& t, int64_t groups, float* dst) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const int64_t n = nc / C, g = nc % C / cg, c = nc % cg;
-    float* re = dst + ((n * groups + g) * 2 * cg + c) * plane;
-    float* im = re + cg * plane;
+    R* re = dst + ((n * groups + g) * 2 * cg + c) * plane;
+    R* im = re + cg * plane;
     const c64* s = src + nc * plane;
     for (int64_t i = 0; i < plane; ++i) re[i] = s[i].real(), im[i] = s[i].imag();
   }
 }
 
 // The reverse: real [N][2C][*S] blocks -> complex [N][C][*S] (contiguous).
-void merge(const float* src, int64_t groups, Tensor& t) {
+template <typename R>
+void merge(const R* src, int64_t groups, Tensor& t) {
+  using c64 = std::complex<R>;
   const int64_t N = t.size(0), C = t.size(1), cg = C / groups, plane = t.numel() / std::max<int64_t>(N * C, 1);
   c64* dst = mutable_data<c64>(t);
   const int threads = threads_for(N * C, static_cast<double>(t.numel()) * 8);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const int64_t n = nc / C, g = nc % C / cg, c = nc % cg;
-    const float* re = src + ((n * groups + g) * 2 * cg + c) * plane;
-    const float* im = re + cg * plane;
+    const R* re = src + ((n * groups + g) * 2 * cg + c) * plane;
+    const R* im = re + cg * plane;
     c64* d = dst + nc * plane;
     for (int64_t i = 0; i < plane; ++i) d[i] = c64(re[i], im[i]);
   }
 }
 
 // The real weight [2 C_out][2 C_in/g][*K] of w [C_out][C_in/g][*K] (conj: of conj(w)).
+template <typename R>
 Tensor real_weight(const Tensor& w, int64_t groups, bool conj) {
+  using c64 = std::complex<R>;
   const int64_t co_n = w.size(0), cg = w.size(1), taps = w.numel() / std::max<int64_t>(co_n * cg, 1), og = co_n / groups;
   Shape shape = w.sizes();
   shape[0] *= 2, shape[1] *= 2;
-  Tensor r = Tensor::empty(shape, kFloat32);
+  Tensor r = Tensor::empty(shape, real_dtype<R>());
   const Tensor v = w.contiguous();
   const c64* src = v.const_data<c64>();
-  float* dst = mutable_data<float>(r);
-  const float s = conj ? -1.0f : 1.0f;
+  R* dst = mutable_data<R>(r);
+  const R s = conj ? -1 : 1;
   for (int64_t co = 0; co < co_n; ++co) {
     const int64_t g = co / og, o = co % og;
-    float* re_row = dst + ((g * 2 * og + o) * 2 * cg) * taps;  // output (re, o): [wr | -wi]
-    float* im_row = re_row + og * 2 * cg * taps;               // output (im, o): [wi | wr]
+    R* re_row = dst + ((g * 2 * og + o) * 2 * cg) * taps;  // output (re, o): [wr | -wi]
+    R* im_row = re_row + og * 2 * cg * taps;               // output (im, o): [wi | wr]
     for (int64_t ci = 0; ci < cg; ++ci)
       for (int64_t t = 0; t < taps; ++t) {
         const c64 e = src[(co * cg + ci) * taps + t];
-        const float wr = e.real(), wi = s * e.imag();
+        const R wr = e.real(), wi = s * e.imag();
         re_row[ci * taps + t] = wr, re_row[(cg + ci) * taps + t] = -wi;
         im_row[ci * taps + t] = wi, im_row[(cg + ci) * taps + t] = wr;
       }
@@ -79,13 +90,15 @@ Tensor real_weight(const Tensor& w, int64_t groups, bool conj) {
 }
 
 // A complex bias [C] as the real [2C] of per-group [re; im] blocks.
+template <typename R>
 Tensor real_bias(const Tensor& b, int64_t groups) {
   if (!b.defined()) return b;
+  using c64 = std::complex<R>;
   const int64_t C = b.size(0), cg = C / groups;
-  Tensor r = Tensor::empty({2 * C}, kFloat32);
+  Tensor r = Tensor::empty({2 * C}, real_dtype<R>());
   const Tensor v = b.contiguous();
   const c64* src = v.const_data<c64>();
-  float* dst = mutable_data<float>(r);
+  R* dst = mutable_data<R>(r);
   for (int64_t c = 0; c < C; ++c) {
     dst[(c / cg) * 2 * cg + c % cg] = src[c].real();
     dst[(c / cg) * 2 * cg + cg + c % cg] = src[c].imag();
@@ -93,30 +106,33 @@ Tensor real_bias(const Tensor& b, int64_t groups) {
   return r;
 }
 
-// Float32 buffers for one call's tensors, each starting on a whole cache line.
-float* carve(const Workspace::Lease& lease, std::initializer_list<int64_t> sizes, float** out) {
-  float* p = lease.get(0);
-  for (int64_t s : sizes) *out++ = p, p += (s + 15) / 16 * 16;
-  return p;
-}
-int64_t total(std::initializer_list<int64_t> sizes) {
+// Buffers of R for one call's tensors from a float workspace, each starting on a whole cache line.
+template <typename R>
+int64_t total(std::initializer_list<int64_t> sizes) {  // (in floats)
   int64_t t = 0;
   for (int64_t s : sizes) t += (s + 15) / 16 * 16;
-  return t;
+  return t * static_cast<int64_t>(sizeof(R) / 4);
+}
+template <typename R>
+void carve(const Workspace::Lease& lease, std::initializer_list<int64_t> sizes, R** out) {
+  R* p = reinterpret_cast<R*>(lease.get(0));
+  for (int64_t s : sizes) *out++ = p, p += (s + 15) / 16 * 16;
 }
 
-Tensor real_view(float* data, const Tensor& like) {
+template <typename R>
+Tensor real_view(R* data, const Tensor& like) {
   Shape s = like.sizes();
   s[1] *= 2;
-  return Tensor::from_blob(data, s, kFloat32);
+  return Tensor::from_blob(data, s, real_dtype<R>());
 }
 
+template <typename R>
 class ComplexPlan : public ConvPlan {
  public:
   ComplexPlan(std::unique_ptr<ConvPlan> inner, int64_t groups) : inner_(std::move(inner)), groups_(groups) {}
   void run(const Tensor& x, Tensor& y) const override {
-    const auto lease = scratch_.lease(1, total({2 * x.numel(), 2 * y.numel()}));
-    float* b[2];
+    const auto lease = scratch_.lease(1, total<R>({2 * x.numel(), 2 * y.numel()}));
+    R* b[2];
     carve(lease, {2 * x.numel(), 2 * y.numel()}, b);
     split(x, groups_, b[0]);
     Tensor y2 = real_view(b[1], y);
@@ -131,13 +147,14 @@ class ComplexPlan : public ConvPlan {
   Workspace scratch_;
 };
 
+template <typename R>
 class ComplexBackwardDataPlan : public BackwardDataPlan {
  public:
   ComplexBackwardDataPlan(std::unique_ptr<BackwardDataPlan> inner, int64_t groups)
       : inner_(std::move(inner)), groups_(groups) {}
   void run(const Tensor& gy, Tensor& gx) const override {
-    const auto lease = scratch_.lease(1, total({2 * gy.numel(), 2 * gx.numel()}));
-    float* b[2];
+    const auto lease = scratch_.lease(1, total<R>({2 * gy.numel(), 2 * gx.numel()}));
+    R* b[2];
     carve(lease, {2 * gy.numel(), 2 * gx.numel()}, b);
     split(gy, groups_, b[0]);
     Tensor gx2 = real_view(b[1], gx);
@@ -152,6 +169,7 @@ class ComplexBackwardDataPlan : public BackwardDataPlan {
   Workspace scratch_;
 };
 
+template <typename R>
 class ComplexBackwardWeightsPlan : public BackwardWeightsPlan {
  public:
   ComplexBackwardWeightsPlan(std::unique_ptr<BackwardWeightsPlan> inner, int64_t groups)
@@ -160,23 +178,24 @@ class ComplexBackwardWeightsPlan : public BackwardWeightsPlan {
   void run_with_bias(const Tensor& x, const Tensor& gy, Tensor& gw, Tensor* gb) const override {
     const int64_t gbn = gb ? gb->numel() : 0;
     const auto sizes = {2 * x.numel(), 2 * gy.numel(), 4 * gw.numel(), 2 * gbn};
-    const auto lease = scratch_.lease(1, total(sizes));
-    float* b[4];
+    const auto lease = scratch_.lease(1, total<R>(sizes));
+    R* b[4];
     carve(lease, sizes, b);
     split(x, groups_, b[0]);
     split(gy, groups_, b[1]);
     Shape ws = gw.sizes();
     ws[0] *= 2, ws[1] *= 2;
-    Tensor g2 = Tensor::from_blob(b[2], ws, kFloat32), gb2;
-    if (gb) gb2 = Tensor::from_blob(b[3], {2 * gbn}, kFloat32);
+    Tensor g2 = Tensor::from_blob(b[2], ws, real_dtype<R>()), gb2;
+    if (gb) gb2 = Tensor::from_blob(b[3], {2 * gbn}, real_dtype<R>());
     inner_->run_with_bias(real_view(b[0], x), real_view(b[1], gy), g2, gb ? &gb2 : nullptr);
     // G [2 C_out][2 C_in/g][taps] in per-group blocks -> gw = G_rr - G_ii + i (G_ri + G_ir).
     const int64_t co_n = gw.size(0), cg = gw.size(1), og = co_n / groups_, taps = gw.numel() / std::max<int64_t>(co_n * cg, 1);
+    using c64 = std::complex<R>;
     c64* dst = mutable_data<c64>(gw);
     for (int64_t co = 0; co < co_n; ++co) {
       const int64_t g = co / og, o = co % og;
-      const float* re_row = b[2] + ((g * 2 * og + o) * 2 * cg) * taps;
-      const float* im_row = re_row + og * 2 * cg * taps;
+      const R* re_row = b[2] + ((g * 2 * og + o) * 2 * cg) * taps;
+      const R* im_row = re_row + og * 2 * cg * taps;
       for (int64_t ci = 0; ci < cg; ++ci)
         for (int64_t t = 0; t < taps; ++t)
           dst[(co * cg + ci) * taps + t] = c64(re_row[ci * taps + t] - im_row[(cg + ci) * taps + t],
@@ -196,36 +215,48 @@ class ComplexBackwardWeightsPlan : public BackwardWeightsPlan {
   Workspace scratch_;
 };
 
-constexpr const char* kReason = "complex64 as one float32 layer of twice the channels (real and imaginary blocks)";
+constexpr const char* kReason = "complex as one real layer of twice the channels (real and imaginary blocks)";
 
 }  // namespace
 
-bool complex_on_float32(DType t) { return t == kComplex64; }
+bool complex_on_engine(const ConvParams& p) {
+  return p.dtype == kComplex64 || (p.dtype == kComplex128 && p.direction == Direction::Forward);
+}
 
 ConvParams real_params(const ConvParams& p) {
   ConvParams q = p;
-  q.dtype = kFloat32;
+  q.dtype = p.dtype == kComplex64 ? kFloat32 : kFloat64;
   q.C_in *= 2, q.C_out *= 2;
   return q;
 }
 
-std::unique_ptr<ConvPlan> make_complex_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
-                                            bool winograd) {
-  auto inner = make_plan(real_params(p), real_weight(w, p.groups, false), real_bias(b, p.groups), forced, winograd);
+namespace {
+template <typename R>
+std::unique_ptr<ConvPlan> complex_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
+                                       bool winograd) {
+  auto inner = make_plan(real_params(p), real_weight<R>(w, p.groups, false), real_bias<R>(b, p.groups), forced, winograd);
   const Algorithm a = inner->choice.algorithm;
-  auto plan = std::make_unique<ComplexPlan>(std::move(inner), p.groups);
+  auto plan = std::make_unique<ComplexPlan<R>>(std::move(inner), p.groups);
   plan->params = p;
   plan->choice = {a, kReason};
   return plan;
+}
+}  // namespace
+
+std::unique_ptr<ConvPlan> make_complex_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
+                                            bool winograd) {
+  return p.dtype == kComplex64 ? complex_plan<float>(p, w, b, forced, winograd)
+                               : complex_plan<double>(p, w, b, forced, winograd);
 }
 
 std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                   const Tensor& b, Algorithm forced, bool winograd) {
   // (p's direction is BackwardData: w maps the C_out side to the C_in side; the bias is over C_in.)
-  auto inner = make_backward_data_plan(real_params(p), real_weight(w, p.groups, true), real_bias(b, p.groups), forced,
-                                       winograd);
+  // (complex64 only: complex_on_engine)
+  auto inner = make_backward_data_plan(real_params(p), real_weight<float>(w, p.groups, true),
+                                       real_bias<float>(b, p.groups), forced, winograd);
   const Algorithm a = inner->choice.algorithm;
-  auto plan = std::make_unique<ComplexBackwardDataPlan>(std::move(inner), p.groups);
+  auto plan = std::make_unique<ComplexBackwardDataPlan<float>>(std::move(inner), p.groups);
   plan->params = p;
   plan->choice = {a, kReason};
   return plan;
@@ -234,7 +265,7 @@ std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvPara
 std::unique_ptr<BackwardWeightsPlan> make_complex_backward_weights_plan(const ConvParams& p, Algorithm forced) {
   auto inner = make_backward_weights_plan(real_params(p), forced);
   const Algorithm a = inner->choice.algorithm;
-  auto plan = std::make_unique<ComplexBackwardWeightsPlan>(std::move(inner), p.groups);
+  auto plan = std::make_unique<ComplexBackwardWeightsPlan<float>>(std::move(inner), p.groups);  // (complex64 only)
   plan->params = p;
   plan->choice = {a, kReason};
   return plan;

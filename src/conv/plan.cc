@@ -203,10 +203,20 @@ class ExactOnNonFinitePlan : public ConvPlan {
   mutable std::atomic<const ConvPlan*> exact_ptr_{nullptr};  // exact_, once made
 };
 
-// complex64 runs as a real float32 layer unless the reference is asked for (or there is
+// complex64 (and complex128 forwards) run as a real layer unless the reference is asked for (or there is
 // nothing to compute); that layer's plans choose their algorithms.
 bool complex_runs_real(const ConvParams& p, Algorithm forced) {
-  return complex_on_float32(p.dtype) && forced != Algorithm::Reference && checked_numel(p.output_shape()) != 0;
+  return complex_on_engine(p) && forced != Algorithm::Reference && checked_numel(p.output_shape()) != 0;
+}
+
+// Whether every element of a float64 tensor (or undefined) is finite.
+bool finite64(const Tensor& t) {
+  if (!t.defined()) return true;
+  const Tensor c = t.contiguous();
+  const double* d = c.const_data<double>();
+  for (int64_t i = 0; i < c.numel(); ++i)
+    if (!std::isfinite(d[i])) return false;
+  return true;
 }
 
 class ReferenceBackwardDataPlan : public BackwardDataPlan {
@@ -352,6 +362,8 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   // weights and bias into whole tiles; the reference skips padding, as a direct convolution
   // does, so non-finite weights and biases run there (their outputs are diagnostics anyway).
   // (16-bit data runs on the float32 plan: the values converted.)
+  if (choice.algorithm != Algorithm::Reference && p.dtype == kFloat64 && (!finite64(w) || !finite64(b)))
+    choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   if (choice.algorithm != Algorithm::Reference && (p.dtype == kFloat32 || computes_in_float32(p.dtype))) {
     const Tensor w32 = to_float32(w), b32 = to_float32(b);
     if (!all_finite(w32) || (b32.defined() && !all_finite(b32)))
@@ -367,7 +379,7 @@ namespace {
 std::unique_ptr<ConvPlan> plan_of(const ConvParams& p, const Tensor& w, const Tensor& b, const AlgorithmChoice& choice) {
   std::unique_ptr<ConvPlan> plan;
   switch (choice.algorithm) {
-    case Algorithm::Gemm: plan = make_gemm_plan(p, w, b); break;
+    case Algorithm::Gemm: plan = p.dtype == kFloat64 ? make_f64_gemm_plan(p, w, b) : make_gemm_plan(p, w, b); break;
     case Algorithm::Depthwise: plan = make_depthwise_plan(p, w, b); break;
     case Algorithm::Winograd: plan = p.dim == 1 ? make_winograd1d_plan(p, w, b) : make_winograd_plan(p, w, b); break;
     default: plan = std::make_unique<ReferencePlan>(w, b); break;

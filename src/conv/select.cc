@@ -47,7 +47,8 @@ bool few_weight_columns(const ConvParams& p) {
   return p.c_in_per_group() == 1 && taps > 1 && taps <= kernels::kDotTapsMax;
 }
 
-constexpr const char* kGemmDtypes = "the gemm path computes float32, float16 and bfloat16 (in float32) only";
+constexpr const char* kGemmDtypes =
+    "the gemm path computes float32, float16 and bfloat16 (in float32), and float64 forwards, only";
 constexpr const char* kDepthwiseDtypes =
     "the direct (depthwise) path computes float32, float16 and bfloat16 (in float32) only";
 
@@ -72,6 +73,10 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
     case Algorithm::Reference:
       return nullptr;
     case Algorithm::Gemm:
+      if (p.dtype == kFloat64)  // its own kernels, on B blocks packed from a padded copy
+        return padded_copy_fits(p) ? nullptr
+                                   : "the float64 gemm path packs from a padded copy of the input; with this padding "
+                                     "and dilation it would be far larger than the input and output";
       if (!engine_dtype(p.dtype)) return kGemmDtypes;
       return nullptr;
     case Algorithm::Depthwise:
@@ -107,7 +112,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
   }
   if (p.direction != Direction::Forward) {
     if (unsupported_reason(Algorithm::Gemm, p) != nullptr)
-      return {Algorithm::Reference, "float64 and complex gradients run on the reference"};
+      return {Algorithm::Reference, "float64 and complex128 gradients run on the reference"};
     // As forward: a GEMM over few channels per group would be mostly edge tiles.
     // (backward_data with stride 1 runs the forward, and with phases its forwards, whose
     // selection sees the same shape: MobileNetV2's 3x3 stride-2 depthwise gradient was 3x
@@ -135,7 +140,9 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                                "the input"};
     return {Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
-  if (!engine_dtype(p.dtype)) return {Algorithm::Reference, "float64 and complex run on the reference"};
+  if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Gemm, p) == nullptr)
+    return {Algorithm::Gemm, "implicit GEMM in float64: im2col blocks packed from a padded copy of the input"};
+  if (!engine_dtype(p.dtype)) return {Algorithm::Reference, "float64 with oversized padding and complex128 run on the reference"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
   bool wino_grids = true;
   for (int64_t i = 0; i < p.dim; ++i)
