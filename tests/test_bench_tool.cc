@@ -27,12 +27,12 @@ TEST(BenchTool, BadDirectionsAreArgumentErrorsNamingTheValue) {
 TEST(BenchTool, DtypeListsAndTheirErrors) {
   EXPECT_EQ(tool::parse_bench_dtypes("f32"), std::vector<DType>{kFloat32});
   EXPECT_EQ(tool::parse_bench_dtypes(" bf16, f16 ,float32,bfloat16"), (std::vector<DType>{kBFloat16, kFloat16, kFloat32}));
-  for (DType t : {kFloat32, kBFloat16, kFloat16})
+  for (DType t : {kFloat32, kBFloat16, kFloat16, kFloat64})
     EXPECT_EQ(tool::parse_bench_dtypes(tool::bench_dtype_name(t)), std::vector<DType>{t});
   expect_error_of<ArgumentError>([] { tool::parse_bench_dtypes("f32,half"); },
-                                 {"--dtype 'f32,half'", "unknown dtype 'half'", "f32, bf16 and f16"});
+                                 {"--dtype 'f32,half'", "unknown dtype 'half'", "f32, bf16, f16 and f64"});
   expect_error_of<ArgumentError>([] { tool::parse_bench_dtypes("bf16,"); }, {"--dtype 'bf16,'", "empty dtype"});
-  expect_error_of<ArgumentError>([] { tool::parse_bench_dtypes("f64"); }, {"--dtype 'f64'", "reference loops"});
+  expect_error_of<ArgumentError>([] { tool::parse_bench_dtypes("c64"); }, {"--dtype 'c64'", "not timed"});
 }
 
 // Each built-in layer's output size is the library's, its matching convolution maps that output

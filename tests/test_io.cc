@@ -464,16 +464,17 @@ TEST(Cli, BenchTimesEachDtype) {
     f << "name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups\n"
       << "tiny_3x3,2,8,16,9x7,3x3,1x1,1x1,1x1,1\ntiny_dw,1,8,8,12,5,2,2,1,8\n";
   }
-  const ToolRun r = run_tool("bench --shapes " + d + "tiny.csv --filter tiny --threads 1 --min-time 0 --dtype f32,bf16,f16 "
+  const ToolRun r = run_tool("bench --shapes " + d + "tiny.csv --filter tiny --threads 1 --min-time 0 --dtype f32,bf16,f16,f64 "
                              "--direction fwd,bwd_data,bwd_weights --csv " + d + "tiny_out.csv");
   ASSERT_EQ(r.status, 0) << r.out;
   const std::string csv = io::read_file(d + "tiny_out.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "name,direction,dtype,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,"
             "runs,check,detail");
-  for (const char* dt : {"f32", "bf16", "f16"})
+  for (const char* dt : {"f32", "bf16", "f16", "f64"})
     for (const char* dir : {"fwd", "bwd_data", "bwd_weights"})
       for (const char* shape : {"tiny_3x3", "tiny_dw"}) {
+        if (std::string(dt) == "f64" && std::string(dir) != "fwd") continue;  // (forward only)
         const std::string row = std::string(shape) + "," + dir + "," + dt + ",1,convkit,";
         const auto at = csv.find(row);
         ASSERT_NE(at, std::string::npos) << row << "\n" << csv;

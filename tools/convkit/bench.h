@@ -25,11 +25,11 @@ const char* direction_name(BenchDirection d);
 /// dropped. Throws convkit::ArgumentError naming an unknown or empty value.
 std::vector<BenchDirection> parse_directions(const std::string& s);
 
-/// The element types the bench times: a comma-separated list of f32, bf16, f16 (or float32,
-/// bfloat16, float16), in the given order, repeats dropped. Throws convkit::ArgumentError naming
-/// an unknown or empty value, and for float64 / complex, which run on the reference loops.
+/// The element types the bench times: a comma-separated list of f32, bf16, f16, f64 (or float32,
+/// bfloat16, float16, float64), in the given order, repeats dropped. Throws convkit::ArgumentError
+/// naming an unknown or empty value (and the complex types, not timed yet).
 std::vector<DType> parse_bench_dtypes(const std::string& s);
-/// "f32", "bf16", "f16".
+/// "f32", "bf16", "f16", "f64".
 const char* bench_dtype_name(DType t);
 
 /// One line of shapes.csv, or a built-in ConvTranspose layer:

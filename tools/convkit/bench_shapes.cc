@@ -138,7 +138,9 @@ std::vector<BenchDirection> parse_directions(const std::string& s) {
   return out;
 }
 
-const char* bench_dtype_name(DType t) { return t == kBFloat16 ? "bf16" : t == kFloat16 ? "f16" : "f32"; }
+const char* bench_dtype_name(DType t) {
+  return t == kBFloat16 ? "bf16" : t == kFloat16 ? "f16" : t == kFloat64 ? "f64" : "f32";
+}
 
 std::vector<DType> parse_bench_dtypes(const std::string& s) {
   std::vector<DType> out;
@@ -148,12 +150,12 @@ std::vector<DType> parse_bench_dtypes(const std::string& s) {
     if (p == "f32" || p == "float32") t = kFloat32;
     else if (p == "bf16" || p == "bfloat16") t = kBFloat16;
     else if (p == "f16" || p == "float16") t = kFloat16;
-    else if (p == "f64" || p == "float64" || p == "c64" || p == "complex64" || p == "c128" || p == "complex128")
-      throw ArgumentError(str_cat("--dtype '", s, "': ", p, " runs on the reference loops, not the engine; the bench "
-                                  "times f32, bf16 and f16"));
+    else if (p == "f64" || p == "float64") t = kFloat64;
+    else if (p == "c64" || p == "complex64" || p == "c128" || p == "complex128")
+      throw ArgumentError(str_cat("--dtype '", s, "': ", p, " is not timed by the bench yet; it times f32, bf16, f16 and f64"));
     else
       throw ArgumentError(str_cat("--dtype '", s, "': ", p.empty() ? "empty dtype" : "unknown dtype '" + p + "'",
-                                  "; expected a comma-separated list of f32, bf16 and f16"));
+                                  "; expected a comma-separated list of f32, bf16, f16 and f64"));
     if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
   }
   return out;
