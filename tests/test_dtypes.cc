@@ -227,5 +227,47 @@ TEST(Complex128, ForwardsOnTheFloat64Engine) {
   EXPECT_STREQ(m.plan_algorithm(), "gemm");
 }
 
+// Input gradients of stride-1 layers run as forwards: float64 on its kernels (every ISA cap),
+// bfloat16 on the AMX tiles; both against the reference in their dtype.
+TEST(InputGradientsAsForwards, Float64AndAmxBfloat16) {
+  Generator gen(32);
+  int engine = 0;
+  for (const Config& c0 : sweep()) {
+    for (DType dt : {kFloat64, kBFloat16}) {
+      Config c = c0;
+      c.dtype = dt;
+      SCOPED_TRACE(describe(c) + " " + dtype_name(dt));
+      const Tensor x = randn(input_shape(c), kFloat32, &gen).to(dt), w = randn(weight_shape(c), kFloat32, &gen).to(dt);
+      const Tensor gy = randn(forward(c, x, w).sizes(), kFloat32, &gen).to(dt);
+      const Tensor ref = conv_grads(c, gy, x, w, Algorithm::Reference).grad_input;
+      std::vector<internal::Isa> caps = dt == kFloat64 ? isas() : std::vector<internal::Isa>{};
+      if (dt == kBFloat16 && internal::detected_isa() >= internal::Isa::Amx) caps.push_back(internal::Isa::Amx);
+      for (internal::Isa isa : caps) {
+        IsaCap cap(isa);
+        EXPECT_TRUE(all_close(conv_grads(c, gy, x, w, Algorithm::Auto).grad_input, ref, dtype_tolerance(dt)))
+            << internal::name_of(isa);
+      }
+      bool stride1 = c.mode == PaddingMode::Zeros;
+      for (int64_t s : c.stride) stride1 = stride1 && s == 1;
+      engine += stride1 && c.N > 0;
+    }
+  }
+  EXPECT_GE(engine, 8);  // (the sweep has such layers)
+  // And wider ones: 3x3 with padding 1, two groups, a bias; 1-d dilated.
+  for (DType dt : {kFloat64, kBFloat16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tensor x = randn({2, 12, 9, 8}, kFloat32, &gen).to(dt), w = randn({40, 6, 3, 3}, kFloat32, &gen).to(dt);
+    const Tensor gy = randn({2, 40, 9, 8}, kFloat32, &gen).to(dt);
+    const auto o = F::Conv2dFuncOptions().padding(1).groups(2);
+    const auto ref = F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"));
+    EXPECT_TRUE(all_close(F::conv_backward(gy, x, w, o).grad_input, ref.grad_input, dtype_tolerance(dt)));
+    const Tensor x1 = randn({1, 64, 50}, kFloat32, &gen).to(dt), w1 = randn({33, 64, 5}, kFloat32, &gen).to(dt);
+    const Tensor gy1 = randn({1, 33, 50}, kFloat32, &gen).to(dt);
+    const auto o1 = F::Conv1dFuncOptions().padding(4).dilation(2);
+    const auto ref1 = F::conv_backward(gy1, x1, w1, F::Conv1dFuncOptions(o1).algorithm("reference"));
+    EXPECT_TRUE(all_close(F::conv_backward(gy1, x1, w1, o1).grad_input, ref1.grad_input, dtype_tolerance(dt)));
+  }
+}
+
 }  // namespace
 }  // namespace convkit::test

@@ -448,9 +448,11 @@ Tensor swapped_weight(const ConvParams& p, const ConvParams& f, const Tensor& w)
   if (p.groups == 1) return w.transpose(0, 1);
   const int64_t G = p.groups, M = p.c_out_per_group(), Ci = p.c_in_per_group(), taps = lift3(p).taps();
   const Tensor wc = w.contiguous();
-  Tensor wt = Tensor::empty(f.weight_shape());
-  const float* src = wc.const_data<float>();
-  float* dst = internal::mutable_data<float>(wt);
+  Tensor wt = Tensor::empty(f.weight_shape(), w.dtype());
+  // (Whole kernels move: bytes, so float64 weights swap the same way.)
+  const auto es = static_cast<std::size_t>(w.element_size());
+  const auto* src = static_cast<const char*>(wc.const_data_ptr());
+  auto* dst = static_cast<char*>(internal::mutable_data_ptr(wt));
   const int64_t blocks = G * ceil_div(M, 16), per_group = ceil_div(M, 16);
   const int threads = threads_for(blocks, static_cast<double>(w.numel()) * 8);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -458,8 +460,8 @@ Tensor swapped_weight(const ConvParams& p, const ConvParams& f, const Tensor& w)
     const int64_t g = blk / per_group, c0 = blk % per_group * 16;
     for (int64_t ci = 0; ci < Ci; ++ci)
       for (int64_t co = c0; co < std::min(M, c0 + 16); ++co) {
-        const float* from = src + ((g * M + co) * Ci + ci) * taps;
-        std::copy(from, from + taps, dst + ((g * Ci + ci) * M + co) * taps);
+        std::memcpy(dst + static_cast<std::size_t>(((g * Ci + ci) * M + co) * taps) * es,
+                    src + static_cast<std::size_t>(((g * M + co) * Ci + ci) * taps) * es, static_cast<std::size_t>(taps) * es);
       }
   }
   return wt;

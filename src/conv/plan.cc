@@ -249,15 +249,24 @@ std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, c
   const bool half = computes_in_float32(p.dtype);
   const Tensor w32 = half && choice.algorithm != Algorithm::Reference ? to_float32(w) : w;
   const Tensor b32 = half && choice.algorithm != Algorithm::Reference ? to_float32(b) : b;
-  if (choice.algorithm != Algorithm::Reference && (!all_finite(w32) || (b32.defined() && !all_finite(b32))))
+  const bool finite = p.dtype == kFloat64 ? finite64(w32) && finite64(b32)
+                                           : !(choice.algorithm != Algorithm::Reference &&
+                                               (!all_finite(w32) || (b32.defined() && !all_finite(b32))));
+  if (choice.algorithm != Algorithm::Reference && !finite)
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   log_choice(p, choice);
-  const ConvParams q = half ? float32_params(p) : p;
+  // A stride-1 input gradient is a forward convolution (backward_data_is_forward): float64
+  // runs it on its forward kernels, bfloat16 on the AMX tiles where the CPU has them. Other
+  // 16-bit cases run the float32 plan of the layer between conversions.
+  const bool as_forward = choice.algorithm == Algorithm::Gemm && backward_data_is_forward(p) &&
+                          (p.dtype == kFloat64 || (p.dtype == kBFloat16 && max_isa() >= Isa::Amx));
+  const bool wrap = half && choice.algorithm != Algorithm::Reference && !as_forward;
+  const ConvParams q = wrap ? float32_params(p) : p;
   std::unique_ptr<BackwardDataPlan> plan;
   if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_data_plan(q, w32, b32, winograd);
   else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_data_plan(q, w32, b32);
   else plan = std::make_unique<ReferenceBackwardDataPlan>(w, b);
-  if (half && choice.algorithm != Algorithm::Reference) {
+  if (wrap) {
     plan->params = q;
     plan->choice = choice;
     plan = wrap_half(std::move(plan));

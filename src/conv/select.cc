@@ -62,6 +62,10 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
                                              (p.dim > 2 ? p.kernel[2] : 1) > kDepthwiseMaxTaps)
       return "the direct (depthwise) gradient path takes at most 1024 taps (C_in/groups * kernel size)";
     if (a == Algorithm::Depthwise) return nullptr;
+    if (a == Algorithm::Gemm && p.dtype == kFloat64)  // (as a forward on the float64 kernels)
+      return p.direction == Direction::BackwardData && backward_data_is_forward(p) && padded_copy_fits(p)
+                 ? nullptr
+                 : "float64 gradients run on the gemm path only as stride-1, zeros-padding input gradients";
     if (a == Algorithm::Gemm && !engine_dtype(p.dtype)) return kGemmDtypes;
     if (a == Algorithm::Gemm && !padded_copy_fits(p))
       return "the gemm gradient paths walk every output position; with this padding and dilation they would "
@@ -134,7 +138,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                  : AlgorithmChoice{Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
     if (backward_data_is_forward(p))
       return {Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the channel-swapped, "
-                               "flipped weight"};
+                               "flipped weight (float64 on its kernels, bfloat16 on the AMX tiles where there are)"};
     if (phases_serve_backward_data(p))
       return {Algorithm::Gemm, "a kernel no larger than the stride or large phases: one stride-1 forward per phase of "
                                "the input"};
