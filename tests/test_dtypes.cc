@@ -68,6 +68,7 @@ TEST(SixteenBit, GradientsOnTheFloat32Engine) {
 }
 
 TEST(SixteenBit, TransposedGradientsOnTheFloat32Engine) {
+  IsaCap cap(internal::Isa::Avx512);  // (the AMX tiles sum in their own order: Bf16Amx's tests)
   Generator gen(17);
   int i = 0;
   for (const TConfig& t : transpose_sweep()) {
@@ -266,6 +267,88 @@ TEST(InputGradientsAsForwards, Float64AndAmxBfloat16) {
     const auto o1 = F::Conv1dFuncOptions().padding(4).dilation(2);
     const auto ref1 = F::conv_backward(gy1, x1, w1, F::Conv1dFuncOptions(o1).algorithm("reference"));
     EXPECT_TRUE(all_close(F::conv_backward(gy1, x1, w1, o1).grad_input, ref1.grad_input, dtype_tolerance(dt)));
+  }
+}
+
+// bfloat16 weight gradients on the AMX tiles: every element within 2^-8 of the float64 gradient
+// of the same values plus (N x positions) x 2^-23 of the sum of |dY| |x| it reads; the same bits
+// for 1 and 3 threads; dY holding inf with zero padding read gives the reference's result.
+template <std::size_t D>
+void check_amx_weights(const nn::functional::ConvFuncOptions<D>& o, const Tensor& x, const Tensor& w, const std::string& what) {
+  SCOPED_TRACE(what);
+  auto grads = [&](const Tensor& gy, const Tensor& xx, const Tensor& ww, const char* algo) {
+    auto oo = o;
+    oo.algorithm(algo);
+    return F::conv_backward(gy, xx, ww, oo, {false, true, false}).grad_weight;
+  };
+  auto abs64 = [](const Tensor& t) {
+    std::vector<double> v = t.to_vector();
+    for (double& e : v) e = std::abs(e);
+    return Tensor::from_values(v, t.sizes(), kFloat64);
+  };
+  Generator gen(99);
+  Tensor y;
+  if constexpr (D == 1) y = F::conv1d(x, w, {}, o);
+  else if constexpr (D == 2) y = F::conv2d(x, w, {}, o);
+  else y = F::conv3d(x, w, {}, o);
+  const Tensor gy = randn(y.sizes(), kFloat32, &gen).to(kBFloat16);
+  const Tensor gw = grads(gy, x, w, "auto");
+  const Tensor want = grads(gy.to(kFloat64), x.to(kFloat64), w.to(kFloat64), "reference");
+  const Tensor mag = grads(abs64(gy), abs64(x), w.to(kFloat64), "reference");
+  const double terms = static_cast<double>(gy.numel() / gy.size(1));  // N x positions
+  const auto got = gw.to_vector(), ex = want.to_vector(), m = mag.to_vector();
+  int bad = 0;
+  for (std::size_t i = 0; i < got.size() && bad < 5; ++i)
+    if (!(std::abs(got[i] - ex[i]) <= 0x1p-8 * std::abs(ex[i]) + terms * 0x1p-23 * m[i] + 1e-30))
+      ADD_FAILURE() << "element " << i << ": " << got[i] << " vs " << ex[i], ++bad;
+  const int before = get_num_threads();
+  set_num_threads(1);
+  const Tensor g1 = grads(gy, x, w, "auto");
+  set_num_threads(3);
+  const Tensor g3 = grads(gy, x, w, "auto");
+  set_num_threads(before);
+  EXPECT_TRUE(bitwise_equal(g1, g3));
+  EXPECT_TRUE(bitwise_equal(g1, gw));
+}
+
+TEST(Bf16Amx, WeightGradientsMatchFloat64) {
+  if (internal::detected_isa() < internal::Isa::Amx) GTEST_SKIP() << "no AMX on this CPU";
+  Generator gen(22);
+  auto bf = [&](const Shape& s) { return randn(s, kFloat32, &gen).to(kBFloat16); };
+  check_amx_weights<2>(F::Conv2dFuncOptions().padding(1), bf({2, 40, 13, 11}), bf({45, 40, 3, 3}), "3x3 pad 1, odd rows");
+  check_amx_weights<2>(F::Conv2dFuncOptions().stride(2).dilation({1, 2}).padding({2, 1}).padding_mode("reflect").groups(2),
+                       bf({3, 12, 17, 19}), bf({34, 6, 5, 3}), "stride 2, dilated, reflect, groups");
+  check_amx_weights<2>(F::Conv2dFuncOptions().padding(2).padding_mode("circular").conv_mode("convolution"),
+                       bf({1, 5, 9, 8}), bf({64, 5, 4, 4}), "circular, conv_mode convolution");
+  check_amx_weights<1>(F::Conv1dFuncOptions().stride(3).padding(4), bf({2, 20, 300}), bf({33, 20, 9}), "1-d stride 3");
+  check_amx_weights<2>(F::Conv2dFuncOptions().dilation({2, 3}).padding({2, 3}).padding_mode("reflect").groups(2),
+                       bf({2, 40, 11, 13}), bf({24, 20, 3, 3}), "dilated (odd and even), reflect, groups");
+  check_amx_weights<1>(F::Conv1dFuncOptions().padding(3), bf({3, 48, 77}), bf({64, 48, 7}), "1-d, 7 taps");
+  check_amx_weights<3>(F::Conv3dFuncOptions().padding(1), bf({1, 7, 5, 6, 4}), bf({9, 7, 3, 3, 3}), "3-d");
+  const Tensor cl = bf({2, 9, 6, 10}).permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+  check_amx_weights<2>(F::Conv2dFuncOptions().padding("same"), cl, bf({16, 9, 3, 3}), "channels-last input");
+  // An inf in dY where the windows read zero padding: the reference's result (no inf * 0).
+  const Tensor x = bf({1, 4, 6, 6}), w = bf({8, 4, 3, 3});
+  Tensor gy = randn({1, 8, 6, 6}, kFloat32, &gen);
+  gy.data<float>()[0] = std::numeric_limits<float>::infinity();
+  gy = gy.to(kBFloat16);
+  const auto o = F::Conv2dFuncOptions().padding(1);
+  EXPECT_TRUE(bitwise_equal(F::conv_backward(gy, x, w, o, {false, true, false}).grad_weight,
+                            F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false}).grad_weight));
+  // An inf in x: inf where real products read it, finite where none does (tap 1 never reads
+  // column 0), as the reference; not the NaN of inf times the zero dY of the grid's non-output
+  // positions next to it.
+  Tensor x2 = randn({1, 2, 3, 6}, kFloat32, &gen);
+  x2.data<float>()[6] = std::numeric_limits<float>::infinity();  // channel 0, row 1, column 0
+  std::vector<double> pos(45);
+  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = 0.5 + 0.01 * static_cast<double>(i);
+  const Tensor gy2 = Tensor::from_values(pos, {1, 3, 3, 5}, kBFloat16);  // positive
+  const Tensor w2 = Tensor::from_values(std::vector<double>(12, 1.0), {3, 2, 1, 2}, kBFloat16);
+  const auto gw2 = F::conv_backward(gy2, x2.to(kBFloat16), w2, F::Conv2dFuncOptions(), {false, true, false})
+                       .grad_weight.to_vector();
+  for (std::size_t co = 0; co < 3; ++co) {  // tap 0 of channel 0 reads the inf (at output (1, 0)), tap 1 never
+    EXPECT_TRUE(std::isinf(gw2[co * 4]) && gw2[co * 4] > 0) << gw2[co * 4];
+    EXPECT_TRUE(std::isfinite(gw2[co * 4 + 1])) << gw2[co * 4 + 1];
   }
 }
 

@@ -281,10 +281,13 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   log_choice(p, choice);
-  const bool half = computes_in_float32(p.dtype) && choice.algorithm != Algorithm::Reference;
+  // bfloat16 on the AMX tiles where the CPU has them; other 16-bit cases on the float32 plan.
+  const bool amx = choice.algorithm == Algorithm::Gemm && bf16_pairs_serve_weights(p);
+  const bool half = computes_in_float32(p.dtype) && choice.algorithm != Algorithm::Reference && !amx;
   const ConvParams q = half ? float32_params(p) : p;
   std::unique_ptr<BackwardWeightsPlan> plan;
-  if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(q);
+  if (amx) plan = make_bf16_weights_plan(p);
+  else if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(q);
   else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_weights_plan(q);
   else plan = std::make_unique<ReferenceBackwardWeightsPlan>();
   if (half) {

@@ -156,6 +156,9 @@ std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor&
 /// (bf16_gemm.cc; weight and bias given as float32).
 bool bf16_pairs_serve(const ConvParams& p);
 std::unique_ptr<ConvPlan> make_bf16_gemm_plan(const ConvParams& p, const Tensor& w32, const Tensor& b32);
+/// The same for a bfloat16 weight gradient (bf16_weights.cc).
+bool bf16_pairs_serve_weights(const ConvParams& p);
+std::unique_ptr<BackwardWeightsPlan> make_bf16_weights_plan(const ConvParams& p);
 /// The float64 forward gemm plan (f64_gemm.cc; needs padded_copy_fits(p)).
 std::unique_ptr<ConvPlan> make_f64_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);    // 2-d
