@@ -279,7 +279,7 @@ void check_amx_weights(const nn::functional::ConvFuncOptions<D>& o, const Tensor
   auto grads = [&](const Tensor& gy, const Tensor& xx, const Tensor& ww, const char* algo) {
     auto oo = o;
     oo.algorithm(algo);
-    return F::conv_backward(gy, xx, ww, oo, {false, true, false}).grad_weight;
+    return F::conv_backward(gy, xx, ww, oo, {false, true, true});
   };
   auto abs64 = [](const Tensor& t) {
     std::vector<double> v = t.to_vector();
@@ -292,23 +292,28 @@ void check_amx_weights(const nn::functional::ConvFuncOptions<D>& o, const Tensor
   else if constexpr (D == 2) y = F::conv2d(x, w, {}, o);
   else y = F::conv3d(x, w, {}, o);
   const Tensor gy = randn(y.sizes(), kFloat32, &gen).to(kBFloat16);
-  const Tensor gw = grads(gy, x, w, "auto");
-  const Tensor want = grads(gy.to(kFloat64), x.to(kFloat64), w.to(kFloat64), "reference");
-  const Tensor mag = grads(abs64(gy), abs64(x), w.to(kFloat64), "reference");
+  const auto g = grads(gy, x, w, "auto");
+  const auto want = grads(gy.to(kFloat64), x.to(kFloat64), w.to(kFloat64), "reference");
+  const auto mag = grads(abs64(gy), abs64(x), w.to(kFloat64), "reference");
   const double terms = static_cast<double>(gy.numel() / gy.size(1));  // N x positions
-  const auto got = gw.to_vector(), ex = want.to_vector(), m = mag.to_vector();
-  int bad = 0;
-  for (std::size_t i = 0; i < got.size() && bad < 5; ++i)
-    if (!(std::abs(got[i] - ex[i]) <= 0x1p-8 * std::abs(ex[i]) + terms * 0x1p-23 * m[i] + 1e-30))
-      ADD_FAILURE() << "element " << i << ": " << got[i] << " vs " << ex[i], ++bad;
+  // The weight gradient, then the bias gradient (dY's channel sums), each within the bound.
+  for (int part = 0; part < 2; ++part) {
+    const auto got = (part ? g.grad_bias : g.grad_weight).to_vector();
+    const auto ex = (part ? want.grad_bias : want.grad_weight).to_vector(), m = (part ? mag.grad_bias : mag.grad_weight).to_vector();
+    int bad = 0;
+    for (std::size_t i = 0; i < got.size() && bad < 5; ++i)
+      if (!(std::abs(got[i] - ex[i]) <= 0x1p-8 * std::abs(ex[i]) + terms * 0x1p-23 * m[i] + 1e-30))
+        ADD_FAILURE() << (part ? "bias " : "weight ") << i << ": " << got[i] << " vs " << ex[i], ++bad;
+  }
   const int before = get_num_threads();
   set_num_threads(1);
-  const Tensor g1 = grads(gy, x, w, "auto");
+  const auto g1 = grads(gy, x, w, "auto");
   set_num_threads(3);
-  const Tensor g3 = grads(gy, x, w, "auto");
+  const auto g3 = grads(gy, x, w, "auto");
   set_num_threads(before);
-  EXPECT_TRUE(bitwise_equal(g1, g3));
-  EXPECT_TRUE(bitwise_equal(g1, gw));
+  EXPECT_TRUE(bitwise_equal(g1.grad_weight, g3.grad_weight));
+  EXPECT_TRUE(bitwise_equal(g1.grad_bias, g3.grad_bias));
+  EXPECT_TRUE(bitwise_equal(g1.grad_weight, g.grad_weight));
 }
 
 TEST(Bf16Amx, WeightGradientsMatchFloat64) {
@@ -319,14 +324,29 @@ TEST(Bf16Amx, WeightGradientsMatchFloat64) {
   check_amx_weights<2>(F::Conv2dFuncOptions().stride(2).dilation({1, 2}).padding({2, 1}).padding_mode("reflect").groups(2),
                        bf({3, 12, 17, 19}), bf({34, 6, 5, 3}), "stride 2, dilated, reflect, groups");
   check_amx_weights<2>(F::Conv2dFuncOptions().padding(2).padding_mode("circular").conv_mode("convolution"),
-                       bf({1, 5, 9, 8}), bf({64, 5, 4, 4}), "circular, conv_mode convolution");
+                       bf({1, 10, 9, 8}), bf({64, 10, 4, 4}), "circular, conv_mode convolution");
   check_amx_weights<1>(F::Conv1dFuncOptions().stride(3).padding(4), bf({2, 20, 300}), bf({33, 20, 9}), "1-d stride 3");
   check_amx_weights<2>(F::Conv2dFuncOptions().dilation({2, 3}).padding({2, 3}).padding_mode("reflect").groups(2),
-                       bf({2, 40, 11, 13}), bf({24, 20, 3, 3}), "dilated (odd and even), reflect, groups");
+                       bf({2, 40, 11, 13}), bf({48, 20, 3, 3}), "dilated (odd and even), reflect, groups");
   check_amx_weights<1>(F::Conv1dFuncOptions().padding(3), bf({3, 48, 77}), bf({64, 48, 7}), "1-d, 7 taps");
-  check_amx_weights<3>(F::Conv3dFuncOptions().padding(1), bf({1, 7, 5, 6, 4}), bf({9, 7, 3, 3, 3}), "3-d");
+  check_amx_weights<3>(F::Conv3dFuncOptions().padding(1), bf({1, 8, 5, 6, 4}), bf({16, 8, 3, 3, 3}), "3-d");
   const Tensor cl = bf({2, 9, 6, 10}).permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
   check_amx_weights<2>(F::Conv2dFuncOptions().padding("same"), cl, bf({16, 9, 3, 3}), "channels-last input");
+  check_amx_weights<2>(F::Conv2dFuncOptions().padding(1), bf({1, 4, 8, 8}), bf({6, 4, 3, 3}), "few channels (float32 plan)");
+  // A transposed layer (stride 1): its forward and input gradient run as AMX forwards, its
+  // weight gradient on the AMX weight path; all against the reference.
+  {
+    const Tensor tx = bf({2, 48, 9, 10}), tw = bf({48, 40, 3, 3}), tb = bf({40});
+    const auto to = F::ConvTranspose2dFuncOptions().padding(1);
+    const auto tref = F::ConvTranspose2dFuncOptions(to).algorithm("reference");
+    const Tensor ty = F::conv_transpose2d(tx, tw, tb, to);
+    EXPECT_TRUE(all_close(ty, F::conv_transpose2d(tx, tw, tb, tref), dtype_tolerance(kBFloat16)));
+    const Tensor tgy = bf(ty.sizes());
+    const auto tg = F::conv_transpose_backward(tgy, tx, tw, to), tr = F::conv_transpose_backward(tgy, tx, tw, tref);
+    EXPECT_TRUE(all_close(tg.grad_input, tr.grad_input, dtype_tolerance(kBFloat16)));
+    EXPECT_TRUE(all_close(tg.grad_weight, tr.grad_weight, dtype_tolerance(kBFloat16)));
+    EXPECT_TRUE(all_close(tg.grad_bias, tr.grad_bias, dtype_tolerance(kBFloat16)));
+  }
   // An inf in dY where the windows read zero padding: the reference's result (no inf * 0).
   const Tensor x = bf({1, 4, 6, 6}), w = bf({8, 4, 3, 3});
   Tensor gy = randn({1, 8, 6, 6}, kFloat32, &gen);

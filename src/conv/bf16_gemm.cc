@@ -202,6 +202,8 @@ class Bf16GemmPlan : public ConvPlan {
           const PaddedCopy::Run& u = runs[static_cast<std::size_t>(r)];
           convert_.pairs(lo + u.src, hi ? hi + u.src : nullptr, g.st[2], u.len, row + u.dst);
         }
+        // The tiles read whole 32-column panels: the columns past n zero, not a previous block's.
+        std::memset(row + n, 0, static_cast<std::size_t>(round_up(n, p_.k_.nr) - n) * 4);
       }
       return buf;
     }

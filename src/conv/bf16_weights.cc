@@ -261,8 +261,11 @@ class Bf16WeightsPlan : public BackwardWeightsPlan {
 }  // namespace
 
 // Stride-1 layers of several taps: 1x1 layers ran no faster than the float32 plan between
-// conversions (ResNet-50 res5 1x1: 0.67 against 0.57 ms), whose reduction needs no copies.
+// conversions (ResNet-50 res5 1x1: 0.67 against 0.57 ms), whose reduction needs no copies. And
+// at least 16 outputs and 8 inputs per group: dY's packed panels (32 rows) and the copies'
+// channels (rounded up to 16) would otherwise take many times dY and x.
 bool bf16_pairs_serve_weights(const ConvParams& p) {
+  if (p.c_out_per_group() < 16 || p.c_in_per_group() < 8) return false;
   bool stride1 = true;
   int64_t taps = 1;
   for (int64_t s : p.stride) stride1 = stride1 && s == 1;

@@ -115,8 +115,7 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     return {forced, "forced by the algorithm option"};
   }
   if (p.direction != Direction::Forward) {
-    if (unsupported_reason(Algorithm::Gemm, p) != nullptr)
-      return {Algorithm::Reference, "float64 and complex128 gradients run on the reference"};
+    if (const char* why = unsupported_reason(Algorithm::Gemm, p)) return {Algorithm::Reference, why};
     // As forward: a GEMM over few channels per group would be mostly edge tiles.
     // (backward_data with stride 1 runs the forward, and with phases its forwards, whose
     // selection sees the same shape: MobileNetV2's 3x3 stride-2 depthwise gradient was 3x

@@ -67,6 +67,8 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   const int64_t mc_max = std::max(quantum, kMC / quantum * quantum);
   L.mc = std::min(mc_max, round_up(ceil_div(pr.M, ceil_div(pr.M, mc_max)), quantum));
   L.mc = std::min(L.mc, round_up(pr.M, mr));
+  // (A given K block stays within kMaxKc: the rows form's pointer list holds that many.)
+  CONVKIT_CHECK(pr.kc <= kMaxKc, "internal: a K block of ", pr.kc, " steps; at most ", kMaxKc);
   L.kc_max = pr.kc > 0 ? pr.kc : kc_for(pr.K);
   L.k_blocks = ceil_div(pr.K, L.kc_max);
   L.nI = (pr.M + L.mc - 1) / L.mc;
@@ -190,8 +192,8 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
     for (int64_t step = ch * L.steps_per_chunk; step < step_end; ++step) {
       const int64_t o = step / L.k_blocks, k0 = step % L.k_blocks * L.kc_max, kc = std::min(L.kc_max, pr.K - k0);
       int64_t ldb = kLdb, off = 0;
-      const float* rowbuf[kMaxKc];  // (operands with a rows form keep kc <= kMaxKc: Problem::kc unset)
-      const float* const* rows = kc <= kMaxKc ? op.b_rows(b, o, k0, kc, j0, rowbuf, off) : nullptr;
+      const float* rowbuf[kMaxKc];
+      const float* const* rows = op.b_rows(b, o, k0, kc, j0, rowbuf, off);
       const float* bb = rows ? nullptr : op.b(b, o, k0, kc, j0, n, s.b, ldb);
       const int64_t b_panel = op.b_panel_stride(kc);
       for (int64_t ib = ib_begin; ib < ib_end; ++ib) {

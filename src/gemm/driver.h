@@ -49,8 +49,9 @@ struct Problem {
   /// Whether C already holds a partial sum the product adds onto (Operands::c must give C in
   /// place; the reduction is not split): a reduction run in several calls, in call order.
   bool accumulate = false;
-  /// The K block, or 0 for gemm_k_block(K). A kernel whose k must be a multiple of some step
-  /// (the bfloat16 pair kernels) gets K and kc as multiples of it from its caller.
+  /// The K block (at most kMaxKc), or 0 for gemm_k_block(K). A kernel whose k must be a
+  /// multiple of some step (the bfloat16 pair kernels) gets K and kc as multiples of it from its
+  /// caller.
   int64_t kc = 0;
   double flops = 0;  // total, for the thread count
 };

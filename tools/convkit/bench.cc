@@ -294,7 +294,8 @@ struct Runner {
       const double tol = check_tolerance(dt);
       for (BenchDirection dir : dirs) {
         if (dt == kFloat64 && dir != BenchDirection::fwd) {  // (hours on the big layers)
-          std::cerr << s.name << " " << direction_name(dir) << " f64: not timed (float64 gradients run on the reference loops)\n";
+          std::cerr << s.name << " " << direction_name(dir)
+                    << " f64: not timed (float64 gradients run on the reference loops but stride-1 input gradients)\n";
           continue;
         }
         const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name, " ", direction_name(dir),
