@@ -16,7 +16,8 @@ bool complex_on_engine(const ConvParams& p);
 ConvParams real_params(const ConvParams& p);
 /// The complex plans of each direction around the real layer's plans (which select, check
 /// and log as every float32 plan does). Their params are p, their choice the real plan's
-/// algorithm.
+/// algorithm. Null (the caller makes the reference's) when the weight or bias holds inf or NaN;
+/// calls whose data hold them run the reference too (complex products follow Annex G there).
 std::unique_ptr<ConvPlan> make_complex_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                             bool winograd);
 std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvParams& p, const Tensor& w,

@@ -241,7 +241,10 @@ class ReferenceBackwardWeightsPlan : public BackwardWeightsPlan {
 
 std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                           Algorithm forced, bool winograd) {
-  if (complex_runs_real(p, forced)) return make_complex_backward_data_plan(p, w, b, forced, winograd);
+  if (complex_runs_real(p, forced)) {
+    if (auto plan = make_complex_backward_data_plan(p, w, b, forced, winograd)) return plan;
+    forced = Algorithm::Reference;  // a weight or bias holding inf or NaN, as for float32
+  }
   AlgorithmChoice choice = select_algorithm(p, forced);
   if (checked_numel(p.output_shape()) == 0) choice = {Algorithm::Reference, "empty: nothing to compute"};
   // As forward: fast paths multiply zeros by every weight (inf * 0 is NaN); the reference
@@ -365,7 +368,10 @@ std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fa
 
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd) {
-  if (complex_runs_real(p, forced)) return make_complex_plan(p, w, b, forced, winograd);
+  if (complex_runs_real(p, forced)) {
+    if (auto plan = make_complex_plan(p, w, b, forced, winograd)) return plan;
+    forced = Algorithm::Reference;  // a weight or bias holding inf or NaN, as for float32
+  }
   AlgorithmChoice choice = select_algorithm(p, forced, winograd);
   // Nothing to compute (N = 0): the fast plans would still size buffers from the spatial
   // shape, which an empty batch may make absurdly large.
