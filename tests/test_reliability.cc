@@ -253,5 +253,33 @@ TEST(Accuracy, AutoIsWithinTwiceTheGemmErrorOnEveryBenchShape) {
   }
 }
 
+// float16 and bfloat16 (off AMX) take Winograd by default on its layers: its float32 error is
+// below their rounding. Their auto result stays within 2x of the direct (gemm) path's max error
+// against float64 of the same 16-bit values, on every layer of the benchmark where it is picked.
+TEST(Accuracy, SixteenBitAutoIsWithinTwiceTheGemmError) {
+  IsaCap cap(internal::Isa::Avx512);  // (bfloat16 on the AMX tiles runs no Winograd)
+  int winograd = 0;
+  for (DType dt : {kFloat16, kBFloat16})
+    for (const tool::BenchShape& s : bench_shapes()) {
+      if (s.dim() != 2 || s.kernel != Shape{3, 3} || s.stride != Shape{1, 1}) continue;
+      manual_seed(1234);
+      nn::ConvNdImpl<2> m(options_of<2>(s).dtype(dt)), g(options_of<2>(s).dtype(dt).algorithm("gemm"));
+      Shape xs{s.n, s.c_in};
+      xs.insert(xs.end(), s.spatial.begin(), s.spatial.end());
+      const Tensor x = randn(xs).to(dt);
+      g.set_weight(m.weight);
+      g.set_bias(m.bias);
+      const Tensor y = m(x).to(kFloat32), yg = g(x).to(kFloat32);
+      if (std::string(m.plan_algorithm()) != "winograd") continue;
+      ++winograd;
+      const Tensor x32 = x.to(kFloat32), w32 = m.weight.to(kFloat32), b32 = m.bias.to(kFloat32);
+      const double auto_err = sampled_error(s, x32, w32, b32, y), gemm_err = sampled_error(s, x32, w32, b32, yg);
+      std::printf("%-26s %-9s auto (winograd) %10.3e  gemm %10.3e  ratio %5.2f\n", s.name.c_str(), dtype_name(dt), auto_err,
+                  gemm_err, auto_err / gemm_err);
+      EXPECT_LE(auto_err, 2 * gemm_err) << s.name << " " << dtype_name(dt);
+    }
+  EXPECT_GE(winograd, 4);  // (the bench has such layers)
+}
+
 }  // namespace
 }  // namespace convkit::test
