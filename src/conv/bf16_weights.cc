@@ -35,6 +35,7 @@ namespace {
 
 constexpr int64_t kQ = kernels::kBf16PairQuantum;
 constexpr int64_t kT = kernels::kTransposeMaxRows;
+constexpr int64_t kPiece = int64_t{1} << 15;  // elements per piece of the element-wise passes
 
 int64_t round_up(int64_t v, int64_t q) { return (v + q - 1) / q * q; }
 
@@ -101,7 +102,10 @@ class Bf16WeightsPlan : public BackwardWeightsPlan {
     if (gb) {  // dY's channel sums in float32 (the float32 plans' order), rounded once
       const auto& cv = kernels::convert_kernel(max_isa());
       const Tensor g = gy.contiguous();
-      cv.bf16_to_f32(static_cast<const uint16_t*>(g.const_data_ptr()), g32, gy32);
+      const auto* g16 = static_cast<const uint16_t*>(g.const_data_ptr());
+      const int pt = threads_for(ceil_div(g32, kPiece), static_cast<double>(g32) * 8);
+#pragma omp parallel for num_threads(pt) schedule(static) if (pt > 1)
+      for (int64_t i = 0; i < g32; i += kPiece) cv.bf16_to_f32(g16 + i, std::min(kPiece, g32 - i), gy32 + i);
       Tensor s = Tensor::empty({Co_}, kFloat32);
       channel_sums(Tensor::from_blob(gy32, gy.sizes(), kFloat32), s);
       cv.f32_to_bf16(s.const_data<float>(), Co_, static_cast<uint16_t*>(mutable_data_ptr(*gb)));
@@ -109,12 +113,19 @@ class Bf16WeightsPlan : public BackwardWeightsPlan {
   }
 
  private:
+  // (An exponent of all ones: inf or NaN. In pieces over the threads, no early exit inside one.)
   static bool finite_bf16(const Tensor& t) {
     const Tensor c = t.contiguous();
     const auto* v = static_cast<const uint16_t*>(c.const_data_ptr());
-    const int64_t n = c.numel();
-    bool bad = false;  // (an exponent of all ones: inf or NaN; no early exit, so the loop vectorizes)
-    for (int64_t i = 0; i < n; ++i) bad |= (v[i] & 0x7f80u) == 0x7f80u;
+    const int64_t n = c.numel(), pieces = ceil_div(n, kPiece);
+    const int threads = threads_for(pieces, static_cast<double>(n) * 2);
+    bool bad = false;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(|| : bad) if (threads > 1)
+    for (int64_t p = 0; p < pieces; ++p) {
+      bool b = false;
+      for (int64_t i = p * kPiece; i < std::min(n, (p + 1) * kPiece); ++i) b |= (v[i] & 0x7f80u) == 0x7f80u;
+      bad = bad || b;
+    }
     return !bad;
   }
 
@@ -201,15 +212,18 @@ class Bf16WeightsPlan : public BackwardWeightsPlan {
     }
     const auto& tr = kernels::transpose_kernel(max_isa());
     const int64_t Nw = cin_g_ * taps_;
-    for (int64_t g = 0; g < G_; ++g)
-      for (int64_t co = 0; co < M_; ++co)
-        for (int64_t t0 = 0; t0 < taps_; t0 += kT) {
-          const int64_t rn = std::min(kT, taps_ - t0);
-          const float* src[kT];
-          for (int64_t r = 0; r < rn; ++r) src[r] = c + ((g * taps_ + t0 + r) * M_ + co) * cin_g_;
-          tr.fn(src, 1, rn, cin_g_, t + (g * M_ + co) * Nw + t0, taps_);
-        }
-    cv.f32_to_bf16(t, G_ * M_ * Nw, out);
+    const int threads = threads_for(G_ * M_, static_cast<double>(G_ * M_ * Nw) * 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t gco = 0; gco < G_ * M_; ++gco) {
+      const int64_t g = gco / M_, co = gco % M_;
+      for (int64_t t0 = 0; t0 < taps_; t0 += kT) {
+        const int64_t rn = std::min(kT, taps_ - t0);
+        const float* src[kT];
+        for (int64_t r = 0; r < rn; ++r) src[r] = c + ((g * taps_ + t0 + r) * M_ + co) * cin_g_;
+        tr.fn(src, 1, rn, cin_g_, t + gco * Nw + t0, taps_);
+      }
+      cv.f32_to_bf16(t + gco * Nw, Nw, out + gco * Nw);  // (each row while it is in cache)
+    }
   }
 
   class Bound : public gemm::Operands {
