@@ -2,6 +2,7 @@
 // and thread count puts NaN, +inf and -inf exactly where the reference does (which, like
 // PyTorch's float32 convolution, never multiplies a zero padding by a weight), and keeps
 // subnormal results (convkit leaves the caller's floating-point state alone).
+#include <complex>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -190,6 +191,38 @@ TEST(NonFinite, AllFiniteFindsOneInfOrNanAnywhereInALargeTensor) {
   p[3 * rows - 2] = std::numeric_limits<float>::infinity();
   EXPECT_FALSE(internal::all_finite(t.slice(0, 0, 3 * rows).view({rows, 3}).transpose(0, 1)));
   EXPECT_TRUE(internal::all_finite(t.slice(0, 0, 3 * rows - 2)));
+}
+
+// Every other dtype: one inf or NaN (in either part of a complex value) anywhere in a tensor
+// of pieces over the threads, or in a strided view holding it, is found; a view without it,
+// or no such value, is finite. (float16's largest finite value, 65504, is not inf.)
+TEST(NonFinite, AllFiniteFindsThemInEveryDtype) {
+  const int64_t n = 200000 + 3;
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : {kFloat64, kFloat16, kBFloat16, kComplex64, kComplex128}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const bool complex = dt == kComplex64 || dt == kComplex128;
+    std::vector<std::complex<double>> v(static_cast<std::size_t>(n), {1.5, -2.0});
+    v[7] = {65504.0, 0.0};
+    auto make = [&] {
+      if (complex) return Tensor::from_values(v, {n}, dt);
+      std::vector<double> re(v.size());
+      for (std::size_t i = 0; i < v.size(); ++i) re[i] = v[i].real();
+      return Tensor::from_values(re, {n}, dt);
+    };
+    EXPECT_TRUE(internal::all_finite(make()));
+    for (int64_t at : {int64_t{0}, n / 2, n - 1})
+      for (std::complex<double> bad : {std::complex<double>(inf, 0), std::complex<double>(nan, 0), std::complex<double>(1, nan)}) {
+        if (!complex && bad.imag() != 0) continue;
+        const auto keep = v[static_cast<std::size_t>(at)];
+        v[static_cast<std::size_t>(at)] = bad;
+        const Tensor t = make();
+        EXPECT_FALSE(internal::all_finite(t)) << at;
+        EXPECT_FALSE(internal::all_finite(t.slice(0, at % 2, n, 2))) << "strided, holding it: " << at;
+        EXPECT_TRUE(internal::all_finite(t.slice(0, 1 - at % 2, n, 2))) << "strided, without it: " << at;
+        v[static_cast<std::size_t>(at)] = keep;
+      }
+  }
 }
 
 TEST(NonFinite, AllowedWinogradKeepsOneInfAsDirectConvolutionDoes) {

@@ -22,6 +22,7 @@
 #include "conv/half_precision.h"
 #include "conv/padded_copy.h"
 #include "conv/reference.h"
+#include "core/finite.h"
 #include "core/storage.h"
 #include "convkit/threads.h"
 #include "gemm/driver.h"
@@ -70,7 +71,7 @@ class Bf16WeightsPlan : public BackwardWeightsPlan {
     // The products also multiply zero padding by dY, and inputs at the grid's non-output
     // positions (next to the padding) by dY's zeros: an inf or NaN in either would spread where
     // the reference (which skips both) has none. Such calls run the reference.
-    if (!finite_bf16(x) || (zero_padding_is_read(params) && !finite_bf16(gy))) {
+    if (!all_finite(x) || (zero_padding_is_read(params) && !all_finite(gy))) {
       reference_backward_weights(params, x, gy, gw);
       if (gb) channel_sums(gy, *gb);
       return;
@@ -113,22 +114,6 @@ class Bf16WeightsPlan : public BackwardWeightsPlan {
   }
 
  private:
-  // (An exponent of all ones: inf or NaN. In pieces over the threads, no early exit inside one.)
-  static bool finite_bf16(const Tensor& t) {
-    const Tensor c = t.contiguous();
-    const auto* v = static_cast<const uint16_t*>(c.const_data_ptr());
-    const int64_t n = c.numel(), pieces = ceil_div(n, kPiece);
-    const int threads = threads_for(pieces, static_cast<double>(n) * 2);
-    bool bad = false;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(|| : bad) if (threads > 1)
-    for (int64_t p = 0; p < pieces; ++p) {
-      bool b = false;
-      for (int64_t i = p * kPiece; i < std::min(n, (p + 1) * kPiece); ++i) b |= (v[i] & 0x7f80u) == 0x7f80u;
-      bad = bad || b;
-    }
-    return !bad;
-  }
-
   // The channels-last pair copies, per image and group: cl[par][(n G + g) words + m][ci].
   // 16 channels at a time: their padded grid (rows of W2, zeros past Sp2), its words as the
   // parity-0 pairs and the words shifted by one element as the parity-1 pairs, transposed.

@@ -23,20 +23,9 @@ namespace convkit::internal {
 
 namespace {
 
-// Whether every real and imaginary part of t (complex, or undefined) is finite. Complex
-// products with an infinite part follow C's Annex G in the reference (an infinite factor gives
-// an infinite product, not the NaN of inf * 0 in one of its four real products), which the
-// real layer does not: such data runs the reference.
-bool finite_complex(const Tensor& t) {
-  if (!t.defined()) return true;
-  const Tensor c = t.contiguous();
-  if (c.dtype() == kComplex64)
-    return all_finite(Tensor::from_blob(const_cast<void*>(c.const_data_ptr()), {2 * c.numel()}, kFloat32));
-  const auto* d = static_cast<const double*>(c.const_data_ptr());
-  for (int64_t i = 0; i < 2 * c.numel(); ++i)
-    if (!std::isfinite(d[i])) return false;
-  return true;
-}
+// Complex products with an infinite part follow C's Annex G in the reference (an infinite
+// factor gives an infinite product, not the NaN of inf * 0 in one of its four real products),
+// which the real layer does not: data, weights or a bias holding inf or NaN run the reference.
 
 // R: the real component type (float for complex64, double for complex128).
 template <typename R>
@@ -149,7 +138,7 @@ class ComplexPlan : public ConvPlan {
   ComplexPlan(std::unique_ptr<ConvPlan> inner, int64_t groups, const Tensor& w, const Tensor& b)
       : inner_(std::move(inner)), groups_(groups), w_(w), b_(b) {}
   void run(const Tensor& x, Tensor& y) const override {
-    if (!finite_complex(x)) {
+    if (!all_finite(x)) {
       reference_conv(params, x, w_, b_, y);
       return;
     }
@@ -176,7 +165,7 @@ class ComplexBackwardDataPlan : public BackwardDataPlan {
   ComplexBackwardDataPlan(std::unique_ptr<BackwardDataPlan> inner, int64_t groups, const Tensor& w, const Tensor& b)
       : inner_(std::move(inner)), groups_(groups), w_(w), b_(b) {}
   void run(const Tensor& gy, Tensor& gx) const override {
-    if (!finite_complex(gy)) {
+    if (!all_finite(gy)) {
       reference_backward_data(params, gy, w_, b_, gx);
       return;
     }
@@ -204,7 +193,7 @@ class ComplexBackwardWeightsPlan : public BackwardWeightsPlan {
       : inner_(std::move(inner)), groups_(groups) {}
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override { run_with_bias(x, gy, gw, nullptr); }
   void run_with_bias(const Tensor& x, const Tensor& gy, Tensor& gw, Tensor* gb) const override {
-    if (!finite_complex(x) || !finite_complex(gy)) {
+    if (!all_finite(x) || !all_finite(gy)) {
       reference_backward_weights(params, x, gy, gw);
       if (gb) reference_channel_sums(gy, *gb);
       return;
@@ -278,7 +267,7 @@ std::unique_ptr<ConvPlan> complex_plan(const ConvParams& p, const Tensor& w, con
 
 std::unique_ptr<ConvPlan> make_complex_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                             bool winograd) {
-  if (!finite_complex(w) || !finite_complex(b)) return nullptr;
+  if (!all_finite(w) || !all_finite(b)) return nullptr;
   return p.dtype == kComplex64 ? complex_plan<float>(p, w, b, forced, winograd)
                                : complex_plan<double>(p, w, b, forced, winograd);
 }
@@ -287,7 +276,7 @@ std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvPara
                                                                   const Tensor& b, Algorithm forced, bool winograd) {
   // (p's direction is BackwardData: w maps the C_out side to the C_in side; the bias is over C_in.)
   // (complex64 only: complex_on_engine)
-  if (!finite_complex(w) || !finite_complex(b)) return nullptr;
+  if (!all_finite(w) || !all_finite(b)) return nullptr;
   auto inner = make_backward_data_plan(real_params(p), real_weight<float>(w, p.groups, true),
                                        real_bias<float>(b, p.groups), forced, winograd);
   const Algorithm a = inner->choice.algorithm;

@@ -209,16 +209,6 @@ bool complex_runs_real(const ConvParams& p, Algorithm forced) {
   return complex_on_engine(p) && forced != Algorithm::Reference && checked_numel(p.output_shape()) != 0;
 }
 
-// Whether every element of a float64 tensor (or undefined) is finite.
-bool finite64(const Tensor& t) {
-  if (!t.defined()) return true;
-  const Tensor c = t.contiguous();
-  const double* d = c.const_data<double>();
-  for (int64_t i = 0; i < c.numel(); ++i)
-    if (!std::isfinite(d[i])) return false;
-  return true;
-}
-
 class ReferenceBackwardDataPlan : public BackwardDataPlan {
  public:
   ReferenceBackwardDataPlan(const Tensor& w, const Tensor& b) : w_(w.contiguous()), b_(b) {}
@@ -252,10 +242,7 @@ std::unique_ptr<BackwardDataPlan> make_backward_data_plan(const ConvParams& p, c
   const bool half = computes_in_float32(p.dtype);
   const Tensor w32 = half && choice.algorithm != Algorithm::Reference ? to_float32(w) : w;
   const Tensor b32 = half && choice.algorithm != Algorithm::Reference ? to_float32(b) : b;
-  const bool finite = p.dtype == kFloat64 ? finite64(w32) && finite64(b32)
-                                           : !(choice.algorithm != Algorithm::Reference &&
-                                               (!all_finite(w32) || (b32.defined() && !all_finite(b32))));
-  if (choice.algorithm != Algorithm::Reference && !finite)
+  if (choice.algorithm != Algorithm::Reference && (!all_finite(w) || !all_finite(b)))
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
   log_choice(p, choice);
   // A stride-1 input gradient is a forward convolution (backward_data_is_forward): float64
@@ -379,16 +366,8 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   // A fast path multiplies zero padding by every weight (inf * 0 is NaN) and Winograd mixes
   // weights and bias into whole tiles; the reference skips padding, as a direct convolution
   // does, so non-finite weights and biases run there (their outputs are diagnostics anyway).
-  // (16-bit data runs on the float32 plan: the values converted.)
-  if (choice.algorithm != Algorithm::Reference && p.dtype == kFloat64 && (!finite64(w) || !finite64(b)))
+  if (choice.algorithm != Algorithm::Reference && (!all_finite(w) || !all_finite(b)))
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
-  if (choice.algorithm != Algorithm::Reference && (p.dtype == kFloat32 || computes_in_float32(p.dtype))) {
-    const Tensor w32 = to_float32(w), b32 = to_float32(b);
-    if (!all_finite(w32) || (b32.defined() && !all_finite(b32)))
-      choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
-    else
-      return make_plan_for(p, w32, b32, choice);
-  }
   return make_plan_for(p, w, b, choice);
 }
 

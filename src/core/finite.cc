@@ -1,6 +1,8 @@
 #include "core/finite.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -26,10 +28,48 @@ bool dense(const Tensor& t) {
   return true;
 }
 
+constexpr int64_t kPiece = int64_t{1} << 16;
+
+// Whether none of the n elements of p fails ok, in pieces over the threads (a thread per two
+// pieces at least), no early exit inside a piece.
+template <typename T, typename Ok>
+bool all_of(const T* p, int64_t n, Ok ok) {
+  const int64_t pieces = (n + kPiece - 1) / kPiece;
+  const int threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(get_num_threads(), pieces / 2), 1, pieces));
+  bool all = true;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(&& : all) if (threads > 1)
+  for (int64_t i = 0; i < pieces; ++i) {
+    bool piece = true;
+    for (int64_t j = i * kPiece; j < std::min(n, (i + 1) * kPiece); ++j) piece &= ok(p[j]);
+    all = all && piece;
+  }
+  return all;
+}
+
+// The dtypes other than float32, from a contiguous copy when t is strided.
+bool all_finite_other(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const int64_t n = c.numel();
+  const void* d = c.const_data_ptr();
+  switch (c.dtype()) {
+    case DType::Complex64:  // its real and imaginary parts, as float32
+      return all_finite(Tensor::from_blob(const_cast<void*>(d), {2 * n}, kFloat32));
+    case DType::Float64:
+    case DType::Complex128:
+      return all_of(static_cast<const double*>(d), c.dtype() == DType::Float64 ? n : 2 * n,
+                    [](double v) { return std::isfinite(v); });
+    case DType::Float16:  // (an exponent of all ones: inf or NaN)
+      return all_of(static_cast<const uint16_t*>(d), n, [](uint16_t v) { return (v & 0x7c00u) != 0x7c00u; });
+    default:  // bfloat16
+      return all_of(static_cast<const uint16_t*>(d), n, [](uint16_t v) { return (v & 0x7f80u) != 0x7f80u; });
+  }
+}
+
 }  // namespace
 
 bool all_finite(const Tensor& t) {
-  CONVKIT_CHECK(t.dtype() == kFloat32, "all_finite: expected a float32 tensor, got ", dtype_name(t.dtype()));
+  if (!t.defined()) return true;
+  if (t.dtype() != kFloat32) return all_finite_other(t);
   const int64_t n = t.numel();
   if (n == 0) return true;
   const auto* base = static_cast<const float*>(t.const_data_ptr());
@@ -37,7 +77,6 @@ bool all_finite(const Tensor& t) {
   if (dense(t)) {
     // In pieces over the threads for large tensors (a gradient checked before a weight
     // gradient: a serial scan left the other thread waiting).
-    constexpr int64_t kPiece = int64_t{1} << 16;
     const int64_t pieces = (n + kPiece - 1) / kPiece;  // a thread per two pieces at least
     const int threads = static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(get_num_threads(), pieces / 2), 1, pieces));
     bool finite = true;
