@@ -28,6 +28,14 @@ F::ConvGradients transpose_grads(const TConfig& t, const Tensor& gy, const Tenso
   }
 }
 
+Tensor reference_forward(const Config& c, const Tensor& x, const Tensor& w, const Tensor& b) {
+  switch (c.dim) {
+    case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv1d(x, w, b, o.algorithm("reference")); }
+    case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv2d(x, w, b, o.algorithm("reference")); }
+    default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv3d(x, w, b, o.algorithm("reference")); }
+  }
+}
+
 Tensor rounded(const Tensor& t, DType dt) { return t.defined() ? t.to(dt) : t; }
 
 // g (16-bit, auto) against the reference in dt and against g32 (the float32 engine on the same
@@ -164,12 +172,7 @@ TEST(Complex64, EveryDirectionOnTheFloat32Engine) {
     const Tensor y_ref = forward(c, x, w, b);  // (auto: checked below against the reference run)
     const Tensor gy = cx(y_ref.sizes());
     const auto ref = conv_grads(c, gy, x, w, Algorithm::Reference);
-    Tensor yr;
-    switch (c.dim) {
-      case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); yr = F::conv1d(x, w, b, o.algorithm("reference")); break; }
-      case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); yr = F::conv2d(x, w, b, o.algorithm("reference")); break; }
-      default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); yr = F::conv3d(x, w, b, o.algorithm("reference")); break; }
-    }
+    const Tensor yr = reference_forward(c, x, w, b);
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
       SCOPED_TRACE(internal::name_of(isa));
@@ -212,12 +215,7 @@ TEST(Complex128, ForwardsOnTheFloat64Engine) {
     SCOPED_TRACE(describe(c));
     const Tensor x = randn(input_shape(c), kComplex128, &gen), w = randn(weight_shape(c), kComplex128, &gen);
     const Tensor b = randn({c.Cout}, kComplex128, &gen);
-    Tensor yr;
-    switch (c.dim) {
-      case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); yr = F::conv1d(x, w, b, o.algorithm("reference")); break; }
-      case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); yr = F::conv2d(x, w, b, o.algorithm("reference")); break; }
-      default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); yr = F::conv3d(x, w, b, o.algorithm("reference")); break; }
-    }
+    const Tensor yr = reference_forward(c, x, w, b);
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
       EXPECT_TRUE(all_close(forward(c, x, w, b), yr, 1e-12)) << internal::name_of(isa);

@@ -112,19 +112,6 @@ Tensor real_bias(const Tensor& b, int64_t groups) {
   return r;
 }
 
-// Buffers of R for one call's tensors from a float workspace, each starting on a whole cache line.
-template <typename R>
-int64_t total(std::initializer_list<int64_t> sizes) {  // (in floats)
-  int64_t t = 0;
-  for (int64_t s : sizes) t += (s + 15) / 16 * 16;
-  return t * static_cast<int64_t>(sizeof(R) / 4);
-}
-template <typename R>
-void carve(const Workspace::Lease& lease, std::initializer_list<int64_t> sizes, R** out) {
-  R* p = reinterpret_cast<R*>(lease.get(0));
-  for (int64_t s : sizes) *out++ = p, p += (s + 15) / 16 * 16;
-}
-
 template <typename R>
 Tensor real_view(R* data, const Tensor& like) {
   Shape s = like.sizes();
@@ -142,9 +129,7 @@ class ComplexPlan : public ConvPlan {
       reference_conv(params, x, w_, b_, y);
       return;
     }
-    const auto lease = scratch_.lease(1, total<R>({2 * x.numel(), 2 * y.numel()}));
-    R* b[2];
-    carve(lease, {2 * x.numel(), 2 * y.numel()}, b);
+    const ScratchParts<R> b(scratch_, {2 * x.numel(), 2 * y.numel()});
     split(x, groups_, b[0]);
     Tensor y2 = real_view(b[1], y);
     inner_->run(real_view(b[0], x), y2);
@@ -169,9 +154,7 @@ class ComplexBackwardDataPlan : public BackwardDataPlan {
       reference_backward_data(params, gy, w_, b_, gx);
       return;
     }
-    const auto lease = scratch_.lease(1, total<R>({2 * gy.numel(), 2 * gx.numel()}));
-    R* b[2];
-    carve(lease, {2 * gy.numel(), 2 * gx.numel()}, b);
+    const ScratchParts<R> b(scratch_, {2 * gy.numel(), 2 * gx.numel()});
     split(gy, groups_, b[0]);
     Tensor gx2 = real_view(b[1], gx);
     inner_->run(real_view(b[0], gy), gx2);
@@ -199,10 +182,7 @@ class ComplexBackwardWeightsPlan : public BackwardWeightsPlan {
       return;
     }
     const int64_t gbn = gb ? gb->numel() : 0;
-    const auto sizes = {2 * x.numel(), 2 * gy.numel(), 4 * gw.numel(), 2 * gbn};
-    const auto lease = scratch_.lease(1, total<R>(sizes));
-    R* b[4];
-    carve(lease, sizes, b);
+    const ScratchParts<R> b(scratch_, {2 * x.numel(), 2 * gy.numel(), 4 * gw.numel(), 2 * gbn});
     split(x, groups_, b[0]);
     split(gy, groups_, b[1]);
     Shape ws = gw.sizes();

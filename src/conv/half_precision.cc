@@ -46,28 +46,7 @@ void narrow(const float* src, Tensor& dst) {
   for (int64_t i = 0; i < n; i += kPiece) fn(src + i, std::min(kPiece, n - i), d + i);
 }
 
-// Float32 buffers for one call's tensors, each starting on a whole cache line.
-class Buffers {
- public:
-  Buffers(const Workspace& ws, std::initializer_list<int64_t> sizes) : lease_(ws.lease(1, total(sizes))) {
-    float* p = lease_.get(0);
-    for (int64_t s : sizes) {
-      at_.push_back(p);
-      p += round16(s);
-    }
-  }
-  float* operator[](std::size_t i) const { return at_[i]; }
-
- private:
-  static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
-  static int64_t total(std::initializer_list<int64_t> sizes) {
-    int64_t t = 0;
-    for (int64_t s : sizes) t += round16(s);
-    return t;
-  }
-  Workspace::Lease lease_;
-  std::vector<float*> at_;
-};
+using Buffers = ScratchParts<float>;
 
 Tensor float32_view(float* data, const Tensor& like) { return Tensor::from_blob(data, like.sizes(), kFloat32); }
 

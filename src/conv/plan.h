@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <initializer_list>
 #include <vector>
 
 #include "conv/select.h"
@@ -273,6 +274,29 @@ class Workspace {
   mutable std::mutex mu_;
   mutable std::vector<std::unique_ptr<Set>> free_;
   mutable int64_t bytes_ = 0;
+};
+
+/// One call's scratch from a Workspace (its thread-0 buffer), cut into parts of the given
+/// element counts of T, each starting on a whole cache line.
+template <typename T>
+class ScratchParts {
+ public:
+  ScratchParts(const Workspace& ws, std::initializer_list<int64_t> counts) : lease_(ws.lease(1, floats(counts))) {
+    T* p = reinterpret_cast<T*>(lease_.get(0));
+    for (int64_t c : counts) at_.push_back(p), p += line(c);
+  }
+  T* operator[](std::size_t i) const { return at_[i]; }
+
+ private:
+  static constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+  static int64_t line(int64_t c) { return (c + kLine - 1) / kLine * kLine; }
+  static int64_t floats(std::initializer_list<int64_t> counts) {
+    int64_t t = 0;
+    for (int64_t c : counts) t += line(c);
+    return t * static_cast<int64_t>(sizeof(T) / sizeof(float));
+  }
+  Workspace::Lease lease_;
+  std::vector<T*> at_;
 };
 
 }  // namespace convkit::internal
