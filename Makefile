@@ -19,7 +19,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := npy safetensors cli conv
 
-.PHONY: all deps build demo docs python python-test test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
+.PHONY: all deps bench-build build demo docs python python-test test test-fast asan tsan tsan-build shared install-check clean bench-rng fuzz fuzz-run fuzz-build
 all: build
 
 deps:
@@ -28,6 +28,14 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# `convkit bench` against oneDNN (Debian's libdnnl-dev, needed by the bench alone): build-bench/convkit.
+BENCH_BUILD ?= build-bench
+bench-build: deps
+	@dpkg -s libdnnl-dev >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libdnnl-dev)
+	@[ -f $(BENCH_BUILD)/build.ninja ] || cmake -S . -B $(BENCH_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=g++ \
+	  -DCONVKIT_BENCH_ONEDNN=ON -DCONVKIT_BUILD_TESTS=OFF
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target convkit
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCONVKIT_WERROR=ON -DCONVKIT_TORCH_TESTS=ON

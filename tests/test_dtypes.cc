@@ -12,11 +12,12 @@ namespace {
 
 using namespace grad;
 
-F::ConvGradients conv_grads(const Config& c, const Tensor& gy, const Tensor& x, const Tensor& w, Algorithm a) {
+F::ConvGradients conv_grads(const Config& c, const Tensor& gy, const Tensor& x, const Tensor& w, Algorithm a,
+                            F::OutputMask mask = {true, true, true}) {
   switch (c.dim) {
-    case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
-    case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
-    default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a)); }
+    case 1: { auto o = F::Conv1dFuncOptions(); apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), mask); }
+    case 2: { auto o = F::Conv2dFuncOptions(); apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), mask); }
+    default: { auto o = F::Conv3dFuncOptions(); apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), mask); }
   }
 }
 
@@ -367,6 +368,106 @@ TEST(Bf16Amx, WeightGradientsMatchFloat64) {
   for (std::size_t co = 0; co < 3; ++co) {  // tap 0 of channel 0 reads the inf (at output (1, 0)), tap 1 never
     EXPECT_TRUE(std::isinf(gw2[co * 4]) && gw2[co * 4] > 0) << gw2[co * 4];
     EXPECT_TRUE(std::isfinite(gw2[co * 4 + 1])) << gw2[co * 4 + 1];
+  }
+}
+
+// float64 weight gradients on its kernels (every ISA cap, auto and forced gemm) against the
+// reference; a long reduction over few weights (summed in chunks) gives the same bits for 1
+// and 3 threads; an inf in dY where zero padding is read gives the reference's result.
+TEST(Float64Gradients, WeightGradientsOnItsKernels) {
+  Generator gen(64);
+  for (const Config& c0 : sweep()) {
+    Config c = c0;
+    c.dtype = kFloat64;
+    SCOPED_TRACE(describe(c));
+    const Tensor x = randn(input_shape(c), kFloat64, &gen), w = randn(weight_shape(c), kFloat64, &gen);
+    const Tensor gy = randn(forward(c, x, w).sizes(), kFloat64, &gen);
+    const auto ref = conv_grads(c, gy, x, w, Algorithm::Reference);
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const auto g = conv_grads(c, gy, x, w, Algorithm::Auto);
+      EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat64))) << internal::name_of(isa);
+      EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, dtype_tolerance(kFloat64))) << internal::name_of(isa);
+    }
+    const auto g = conv_grads(c, gy, x, w, Algorithm::Gemm, {false, true, false});  // (never refused here)
+    EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat64)));
+  }
+  // Wide layers: 64 -> 48 3x3 over two images (several row, column and K blocks); 8 -> 8 over
+  // 2 x 40 x 40 (a small dW over a long reduction: chunks); depthwise 1-d with a multiplier.
+  struct Case {
+    Shape x, w;
+    int64_t groups, pad;
+  };
+  for (const Case& k : {Case{{2, 64, 12, 11}, {48, 64, 3, 3}, 1, 1}, Case{{2, 8, 40, 40}, {8, 8, 3, 3}, 1, 0},
+                        Case{{3, 16, 70}, {32, 1, 5}, 16, 2}}) {
+    const Tensor x = randn(k.x, kFloat64, &gen), w = randn(k.w, kFloat64, &gen);
+    const bool one_d = k.x.size() == 3;
+    const auto o1 = F::Conv1dFuncOptions().padding(k.pad).groups(k.groups);
+    const auto o2 = F::Conv2dFuncOptions().padding(k.pad).groups(k.groups);
+    const Tensor gy = randn(one_d ? F::conv1d(x, w, {}, o1).sizes() : F::conv2d(x, w, {}, o2).sizes(), kFloat64, &gen);
+    auto grads = [&](const char* a) {
+      return one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(a), {false, true, false})
+                   : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(a), {false, true, false});
+    };
+    const Tensor ref = grads("reference").grad_weight;
+    std::vector<Tensor> runs;
+    const int before = get_num_threads();
+    for (int n : {1, 3}) {
+      set_num_threads(n);
+      runs.push_back(grads("gemm").grad_weight);
+    }
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(runs[0], ref, dtype_tolerance(kFloat64))) << shape_str(k.w);
+    EXPECT_TRUE(bitwise_equal(runs[0], runs[1])) << shape_str(k.w);
+  }
+  // An inf in dY where the windows read zero padding: the reference's result (no inf * 0).
+  const Tensor x = randn({1, 4, 6, 6}, kFloat64, &gen), w = randn({8, 4, 3, 3}, kFloat64, &gen);
+  Tensor gy = randn({1, 8, 6, 6}, kFloat64, &gen);
+  gy.data<double>()[0] = std::numeric_limits<double>::infinity();
+  const auto o = F::Conv2dFuncOptions().padding(1);
+  EXPECT_TRUE(bitwise_equal(F::conv_backward(gy, x, w, o, {false, true, false}).grad_weight,
+                            F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false}).grad_weight));
+}
+
+// float64 input gradients with any stride (zeros padding) run one stride-1 forward per phase on
+// its kernels: every ISA cap, auto and forced gemm, against the reference; and transposed
+// layers' forwards, which are such gradients.
+TEST(Float64Gradients, StridedInputGradientsOnItsKernels) {
+  Generator gen(65);
+  int strided = 0;
+  for (const Config& c0 : sweep()) {
+    Config c = c0;
+    c.dtype = kFloat64;
+    SCOPED_TRACE(describe(c));
+    const Tensor x = randn(input_shape(c), kFloat64, &gen), w = randn(weight_shape(c), kFloat64, &gen);
+    const Tensor gy = randn(forward(c, x, w).sizes(), kFloat64, &gen);
+    const Tensor ref = conv_grads(c, gy, x, w, Algorithm::Reference, {true, false, false}).grad_input;
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      EXPECT_TRUE(all_close(conv_grads(c, gy, x, w, Algorithm::Auto, {true, false, false}).grad_input, ref,
+                            dtype_tolerance(kFloat64)))
+          << internal::name_of(isa);
+    }
+    bool stride1 = true;
+    for (int64_t st : c.stride) stride1 = stride1 && st == 1;
+    if (c.mode != PaddingMode::Zeros || stride1) continue;
+    EXPECT_TRUE(all_close(conv_grads(c, gy, x, w, Algorithm::Gemm, {true, false, false}).grad_input, ref,
+                          dtype_tolerance(kFloat64)));
+    strided += c.N > 0;
+  }
+  EXPECT_GE(strided, 10);  // (the sweep has such layers)
+  for (const TConfig& t0 : transpose_sweep()) {
+    TConfig t = t0;
+    t.c.dtype = kFloat64;
+    SCOPED_TRACE(describe(t.c));
+    const Tensor x = randn(input_shape(t.c), kFloat64, &gen), w = randn(transpose_weight_shape(t.c), kFloat64, &gen);
+    const Tensor ref = t.c.dim == 1   ? F::conv_transpose1d(x, w, {}, transpose_options<1>(t).algorithm("reference"))
+                       : t.c.dim == 2 ? F::conv_transpose2d(x, w, {}, transpose_options<2>(t).algorithm("reference"))
+                                      : F::conv_transpose3d(x, w, {}, transpose_options<3>(t).algorithm("reference"));
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      EXPECT_TRUE(all_close(transpose(t, x, w), ref, dtype_tolerance(kFloat64))) << internal::name_of(isa);
+    }
   }
 }
 

@@ -1,12 +1,18 @@
-// float64 forward on the float64 kernels (gemm_f64.h), through the float GEMM driver in float
-// slots (two per double):
-//   A: the weight, [G][M/MR panels][Kd][MR] doubles, packed once (k = (ci, tap)).
-//   B: a padded float64 copy of the input [N][C][Sp0][Sp1][Sp2] made per call (padded_copy.h),
-//      from which each block's rows are packed: row k, column j = output position.
-//   C: the driver's blocks; the bias is added as they are stored into y[N][C_out][positions].
+// float64 products on the float64 kernels (gemm_f64.h), through the float GEMM driver in float
+// slots (two per double). Both read a padded float64 copy of the input [N][C][Sp0][Sp1][Sp2]
+// made per call (padded_copy.h). Per group, M = C_out/g, Kd = C_in/g * taps, P positions:
+//   forward:          y_g[M, P] = W_g[M, Kd] * im2col(x)[Kd, P]
+//     A: the weight, [G][M/MR panels][Kd][MR] doubles, packed once (k = (ci, tap)).
+//     B: each block's rows packed from the copy: row k, column j = output position.
+//     C: the driver's blocks; the bias is added as they are stored into y[N][C_out][positions].
+//   backward_weights: dW_g[M, Kd] = sum over images n of dY_g[n][M, P] * im2col(x[n])^T[P, Kd]
+//     A: dY rows packed per block as MR-row panels; B: im2col^T packed from the copy (row =
+//     position, column = (ci, tap)); C: dW in place, images summed in order (a long reduction
+//     in chunks the driver adds in order: the same bits for any thread count).
 #include <array>
 
 #include "conv/padded_copy.h"
+#include "conv/reference.h"
 #include "core/storage.h"
 #include "convkit/threads.h"
 #include "gemm/driver.h"
@@ -16,16 +22,37 @@ namespace convkit::internal {
 
 namespace {
 
+// x [N][C][*S] (any strides) -> its padded copy at pad, rows over the threads.
+void fill_padded(const PaddedCopy& pc, const Tensor& x, double* pad) {
+  const int64_t N = x.size(0), C = x.size(1), rows = pc.Sp[0] * pc.Sp[1];
+  const PaddedCopy::Source<double> src(x);
+  const int threads = threads_for(N * C, static_cast<double>(N * C * pc.plane) * 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t r = 0; r < rows; ++r) pc.fill_row(src, nc / C, nc % C, r, pad + nc * pc.plane + r * pc.Sp[2]);
+}
+
+// The K block in reduction steps: about 64 (128 slots), so that the kernel's B panel and A panel
+// stay in L1.
+int64_t f64_k_block(int64_t K) { return K <= 80 ? std::max<int64_t>(K, 1) : ceil_div(K, ceil_div(K, 64)); }
+
+// The taps' offsets in a channel's copy, in the weight's order: back to front for
+// conv_mode=convolution, which applies the kernel mirrored.
+std::vector<int64_t> tap_offsets(const ConvParams& p, const PaddedCopy& pc) {
+  std::vector<int64_t> off;
+  for (int64_t t = 0; t < pc.g.taps(); ++t) off.push_back(pc.tap_offset(t));
+  if (p.conv_mode == ConvMode::Convolution) std::reverse(off.begin(), off.end());
+  return off;
+}
+
 class F64GemmPlan : public ConvPlan {
  public:
   F64GemmPlan(const ConvParams& p, const Tensor& w, const Tensor& b, const kernels::GemmKernel& k)
       : k_(k), driver_(k), pc_(p) {
     G_ = p.groups, C_ = p.C_in, cin_g_ = p.c_in_per_group(), M_ = p.c_out_per_group();
     taps_ = pc_.g.taps(), Kd_ = cin_g_ * taps_, P_ = pc_.g.O[0] * pc_.g.O[1] * pc_.g.O[2];
-    // K blocks of about 64 steps (128 slots): the kernel's B panel and A panel stay in L1.
-    kc_ = Kd_ <= 80 ? Kd_ : ceil_div(Kd_, ceil_div(Kd_, 64));
-    for (int64_t t = 0; t < taps_; ++t) tap_off_.push_back(pc_.tap_offset(t));
-    if (p.conv_mode == ConvMode::Convolution) std::reverse(tap_off_.begin(), tap_off_.end());
+    kc_ = f64_k_block(Kd_);
+    tap_off_ = tap_offsets(p, pc_);
     // A: [G][panels][Kd][MR], rows past M zero.
     const int64_t mr = k_.mr, panels = ceil_div(M_, mr);
     a_ = Tensor::zeros({G_ * panels * Kd_ * mr}, kFloat64);
@@ -48,12 +75,7 @@ class F64GemmPlan : public ConvPlan {
     const int64_t N = x.size(0);
     const auto lease = padded_.lease(1, 2 * N * C_ * pc_.plane);  // (float slots)
     auto* pad = reinterpret_cast<double*>(lease.get(0));
-    const PaddedCopy::Source<double> src(x);
-    const int64_t rows = pc_.Sp[0] * pc_.Sp[1];
-    const int threads = threads_for(N * C_, static_cast<double>(N * C_ * pc_.plane) * 8);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t nc = 0; nc < N * C_; ++nc)
-      for (int64_t r = 0; r < rows; ++r) pc_.fill_row(src, nc / C_, nc % C_, r, pad + nc * pc_.plane + r * pc_.Sp[2]);
+    fill_padded(pc_, x, pad);
     gemm::Problem pr;  // in float slots: two per reduction step and per column
     pr.batch = N * G_, pr.M = M_, pr.N = 2 * P_, pr.K = 2 * Kd_, pr.kc = 2 * kc_;
     pr.rows_in_task = true, pr.c_blocks = true;
@@ -118,7 +140,110 @@ class F64GemmPlan : public ConvPlan {
   Workspace padded_;  // the padded float64 copies of a call's images
 };
 
+class F64WeightsPlan : public BackwardWeightsPlan {
+ public:
+  F64WeightsPlan(const ConvParams& p, const kernels::GemmKernel& k) : k_(k), driver_(k), pc_(p) {
+    params = p;
+    G_ = p.groups, M_ = p.c_out_per_group(), cin_g_ = p.c_in_per_group();
+    taps_ = pc_.g.taps(), R_ = cin_g_ * taps_, P_ = pc_.g.O[0] * pc_.g.O[1] * pc_.g.O[2];
+    kc_ = f64_k_block(P_);
+    tap_off_ = tap_offsets(p, pc_);
+  }
+
+  int64_t memory_bytes() const override { return padded_.bytes() + driver_.memory_bytes(); }
+
+  void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
+    const ConvParams& p = params;
+    const Tensor dy = gy.contiguous();  // [N, C_out, P]
+    // The copy's zero padding times an inf or NaN of dY would be NaN where the reference reads
+    // no padding.
+    if (zero_padding_meets_nonfinite(p, dy)) {
+      reference_backward_weights(p, x, dy, gw);
+      return;
+    }
+    const int64_t N = x.size(0);
+    const auto lease = padded_.lease(1, 2 * N * p.C_in * pc_.plane);  // (float slots)
+    auto* pad = reinterpret_cast<double*>(lease.get(0));
+    fill_padded(pc_, x, pad);
+    gemm::Problem pr;  // in float slots: two per reduction step and per column
+    pr.batch = G_, pr.M = M_, pr.N = 2 * R_, pr.outer = N, pr.K = 2 * P_, pr.kc = 2 * kc_;
+    pr.split_reduction = true, pr.doubles = true;
+    pr.flops = 2.0 * static_cast<double>(N * G_ * M_ * R_) * static_cast<double>(P_);
+    driver_.run(Bound(*this, pad, dy.const_data<double>(), mutable_data<double>(gw)), pr);
+  }
+
+ private:
+  class Bound : public gemm::Operands {
+   public:
+    Bound(const F64WeightsPlan& plan, const double* pad, const double* dy, double* dw)
+        : p_(plan), pad_(pad), dy_(dy), dw_(dw) {}
+
+    // dY rows [i0, i0 + m) of group g, image o, positions [k0, k0 + kc) / 2 as MR-row panels
+    // [kc / 2][MR] (rows past M zero).
+    const float* a(int64_t g, int64_t o, int64_t i0, int64_t m, int64_t k0, int64_t kc, float* buf,
+                   int64_t& panel_stride) const override {
+      const int64_t mr = p_.k_.mr, steps = kc / 2, P = p_.P_;
+      panel_stride = kc * mr;
+      auto* out = reinterpret_cast<double*>(buf);
+      const double* rows = dy_ + ((o * p_.G_ + g) * p_.M_ + i0) * P + k0 / 2;
+      for (int64_t r0 = 0; r0 < m; r0 += mr) {
+        double* panel = out + r0 * steps;
+        for (int64_t i = 0; i < mr; ++i) {
+          if (r0 + i >= m || i0 + r0 + i >= p_.M_) {
+            for (int64_t kk = 0; kk < steps; ++kk) panel[kk * mr + i] = 0.0;
+            continue;
+          }
+          const double* row = rows + (r0 + i) * P;
+          for (int64_t kk = 0; kk < steps; ++kk) panel[kk * mr + i] = row[kk];
+        }
+      }
+      return buf;
+    }
+
+    // im2col^T: row k = position k0 / 2 + k, column j = (ci, tap) j0 / 2 + j, from image o's copy.
+    const float* b(int64_t g, int64_t o, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
+                   int64_t& ldb) const override {
+      std::array<PaddedCopy::Run, kMaxKc> runs;
+      const int64_t count = p_.pc_.runs(k0 / 2, kc / 2, runs.data()), ld = ldb / 2, st = p_.pc_.g.st[2];
+      const double* base = pad_ + (o * p_.params.C_in + g * p_.cin_g_) * p_.pc_.plane;
+      auto* out = reinterpret_cast<double*>(buf);
+      for (int64_t j = 0; j < n / 2; ++j) {
+        const int64_t r = j0 / 2 + j;
+        const double* src = base + r / p_.taps_ * p_.pc_.plane + p_.tap_off_[static_cast<std::size_t>(r % p_.taps_)];
+        for (int64_t u = 0; u < count; ++u) {
+          const PaddedCopy::Run& run = runs[static_cast<std::size_t>(u)];
+          const double* s = src + run.src;
+          double* col = out + run.dst * ld + j;
+          for (int64_t t = 0; t < run.len; ++t) col[t * ld] = s[t * st];
+        }
+      }
+      return buf;
+    }
+
+    float* c(int64_t g, int64_t i0, int64_t j0, int64_t& ldc) const override {
+      ldc = 2 * p_.R_;
+      return reinterpret_cast<float*>(dw_ + (g * p_.M_ + i0) * p_.R_ + j0 / 2);
+    }
+
+   private:
+    const F64WeightsPlan& p_;
+    const double *pad_, *dy_;
+    double* dw_;
+  };
+
+  const kernels::GemmKernel& k_;
+  gemm::Driver driver_;
+  PaddedCopy pc_;
+  int64_t G_ = 1, M_ = 0, cin_g_ = 0, taps_ = 1, R_ = 0, P_ = 0, kc_ = 0;
+  std::vector<int64_t> tap_off_;
+  Workspace padded_;  // the padded float64 copies of a call's images
+};
+
 }  // namespace
+
+std::unique_ptr<BackwardWeightsPlan> make_f64_weights_plan(const ConvParams& p) {
+  return std::make_unique<F64WeightsPlan>(p, kernels::gemm_f64_kernel(max_isa()));
+}
 
 std::unique_ptr<ConvPlan> make_f64_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
   return std::make_unique<F64GemmPlan>(p, w, b, kernels::gemm_f64_kernel(max_isa()));

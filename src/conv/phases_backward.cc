@@ -108,15 +108,25 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
+    if (params.dtype == kFloat64) run_as<double>(gy, gx);
+    else run_as<float>(gy, gx);
+  }
+  int64_t memory_bytes() const override {
+    int64_t bytes = 0;
+    for (const Phase& ph : phases_) bytes += ph.plan->memory_bytes();
+    return bytes;
+  }
+
+ private:
+  template <typename T>
+  void run_as(const Tensor& gy, Tensor& gx) const {
     const ConvParams& p = params;
     const Lifted g = lift3(p);
     const int64_t plane = g.S[0] * g.S[1] * g.S[2], planes = p.N * p.C_in;
-    float* dx = internal::mutable_data<float>(gx);
+    T* dx = internal::mutable_data<T>(gx);
     if (uncovered_) {
-      const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
-      if (bp == nullptr) fill_value(dx, planes * plane, 0.0f);
-      else
-        for (int64_t nc = 0; nc < planes; ++nc) fill_value(dx + nc * plane, plane, bp[nc % p.C_in]);
+      const T* bp = bias_.defined() ? bias_.const_data<T>() : nullptr;
+      for (int64_t nc = 0; nc < planes; ++nc) fill(dx + nc * plane, plane, bp ? bp[nc % p.C_in] : T{});
     }
     // Every phase's result first, then each plane of dX written by all phases in turn while it
     // is in cache (phase by phase over the whole of dX, each pass filling a 1/stride share of
@@ -130,26 +140,20 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
         view = view.slice(2 + d, f.in0, f.in0 + f.in_len);
         shape.push_back(f.len);
       }
-      ys.push_back(Tensor::empty(shape));
+      ys.push_back(Tensor::empty(shape, p.dtype));
       ph.plan->run(view, ys.back());
     }
-    const int threads = threads_for(planes, static_cast<double>(planes * plane) * 4);
+    const int threads = threads_for(planes, static_cast<double>(planes * plane) * static_cast<double>(sizeof(T)));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t nc = 0; nc < planes; ++nc)
       for (std::size_t i = 0; i < phases_.size(); ++i) {
         const Phase& a = phases_[i];
         const auto j = static_cast<std::size_t>(a.partner);
-        if (a.partner < 0) scatter(a, ys[i].const_data<float>(), nc, dx);
-        else if (a.first[2] < phases_[j].first[2]) interleave(a, ys[i].const_data<float>(), phases_[j], ys[j].const_data<float>(), nc, dx);
+        if (a.partner < 0) scatter(a, ys[i].const_data<T>(), nc, dx);
+        else if (a.first[2] < phases_[j].first[2]) interleave(a, ys[i].const_data<T>(), phases_[j], ys[j].const_data<T>(), nc, dx);
       }
   }
-  int64_t memory_bytes() const override {
-    int64_t bytes = 0;
-    for (const Phase& ph : phases_) bytes += ph.plan->memory_bytes();
-    return bytes;
-  }
 
- private:
   struct Phase {
     std::vector<DimPhase> dims;
     std::unique_ptr<ConvPlan> plan;
@@ -178,17 +182,18 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
   }
 
   // scatter for a pair (a's first column one before b's): each row's columns in one pass.
-  void interleave(const Phase& a, const float* ya, const Phase& b, const float* yb, int64_t nc, float* dx) const {
+  template <typename T>
+  void interleave(const Phase& a, const T* ya, const Phase& b, const T* yb, int64_t nc, T* dx) const {
     const int64_t* S = S_;
     const int64_t n = b.len[2];
-    const float* fa = ya + nc * a.len[0] * a.len[1] * a.len[2];
-    const float* fb = yb + nc * b.len[0] * b.len[1] * b.len[2];
-    float* to = dx + nc * S[0] * S[1] * S[2];
+    const T* fa = ya + nc * a.len[0] * a.len[1] * a.len[2];
+    const T* fb = yb + nc * b.len[0] * b.len[1] * b.len[2];
+    T* to = dx + nc * S[0] * S[1] * S[2];
     for (int64_t u = 0; u < a.len[0]; ++u)
       for (int64_t v = 0; v < a.len[1]; ++v) {
-        float* row = to + ((a.first[0] + u * a.st[0]) * S[1] + a.first[1] + v * a.st[1]) * S[2] + a.first[2];
-        const float* ra = fa + (u * a.len[1] + v) * a.len[2];
-        copy_.interleave(ra, a.len[2], fb + (u * b.len[1] + v) * n, n, row);
+        T* row = to + ((a.first[0] + u * a.st[0]) * S[1] + a.first[1] + v * a.st[1]) * S[2] + a.first[2];
+        const T* ra = fa + (u * a.len[1] + v) * a.len[2];
+        interleave_row(ra, a.len[2], fb + (u * b.len[1] + v) * n, n, row);
       }
   }
 
@@ -229,32 +234,51 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
     }
     const int64_t taps = ks[0] * ks[1] * ks[2];
     const int64_t G = p.groups, M = p.c_out_per_group(), Ci = p.c_in_per_group();
-    Tensor v = Tensor::empty(f.weight_shape());
-    const float* src = wc.const_data<float>();
-    float* dst = internal::mutable_data<float>(v);
-    for (int64_t gg = 0; gg < G; ++gg)
-      for (int64_t ci = 0; ci < Ci; ++ci)
-        for (int64_t co = 0; co < M; ++co) {
-          const float* kern = src + ((gg * M + co) * Ci + ci) * taps;
-          for (int64_t a : tl[0])
-            for (int64_t b : tl[1])
-              for (int64_t c : tl[2]) *dst++ = kern[(a * ks[1] + b) * ks[2] + c];
-        }
+    Tensor v = Tensor::empty(f.weight_shape(), p.dtype);
+    visit_dtype(p.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* src = wc.const_data<T>();
+      T* dst = internal::mutable_data<T>(v);
+      for (int64_t gg = 0; gg < G; ++gg)
+        for (int64_t ci = 0; ci < Ci; ++ci)
+          for (int64_t co = 0; co < M; ++co) {
+            const T* kern = src + ((gg * M + co) * Ci + ci) * taps;
+            for (int64_t a : tl[0])
+              for (int64_t b : tl[1])
+                for (int64_t c : tl[2]) *dst++ = kern[(a * ks[1] + b) * ks[2] + c];
+          }
+    });
     // The weight was checked finite by make_backward_data_plan: no second scan.
     ph.plan = make_plan_for(f, v, bias_, select_algorithm(f, Algorithm::Auto, winograd_));
   }
 
   // Plane nc (image and channel) of the phase's result y [N, C_in, *len] to its positions of dx.
-  void scatter(const Phase& ph, const float* y, int64_t nc, float* dx) const {
+  template <typename T>
+  void scatter(const Phase& ph, const T* y, int64_t nc, T* dx) const {
     const int64_t* S = S_;
-    const float* from = y + nc * ph.len[0] * ph.len[1] * ph.len[2];
-    float* to = dx + nc * S[0] * S[1] * S[2];
+    const T* from = y + nc * ph.len[0] * ph.len[1] * ph.len[2];
+    T* to = dx + nc * S[0] * S[1] * S[2];
     for (int64_t a = 0; a < ph.len[0]; ++a)
       for (int64_t b = 0; b < ph.len[1]; ++b) {
-        float* row = to + ((ph.first[0] + a * ph.st[0]) * S[1] + ph.first[1] + b * ph.st[1]) * S[2] + ph.first[2];
-        copy_.scatter(from + (a * ph.len[1] + b) * ph.len[2], ph.len[2], row, ph.st[2]);
+        T* row = to + ((ph.first[0] + a * ph.st[0]) * S[1] + ph.first[1] + b * ph.st[1]) * S[2] + ph.first[2];
+        scatter_row(from + (a * ph.len[1] + b) * ph.len[2], ph.len[2], row, ph.st[2]);
       }
   }
+
+  // A row's elements: float32 on the copy kernels, float64 in plain loops.
+  void scatter_row(const float* src, int64_t n, float* dst, int64_t st) const { copy_.scatter(src, n, dst, st); }
+  static void scatter_row(const double* src, int64_t n, double* dst, int64_t st) {
+    for (int64_t t = 0; t < n; ++t) dst[t * st] = src[t];
+  }
+  void interleave_row(const float* a, int64_t na, const float* b, int64_t nb, float* dst) const {
+    copy_.interleave(a, na, b, nb, dst);
+  }
+  static void interleave_row(const double* a, int64_t na, const double* b, int64_t nb, double* dst) {
+    for (int64_t t = 0; t < na; ++t) dst[2 * t] = a[t];
+    for (int64_t t = 0; t < nb; ++t) dst[2 * t + 1] = b[t];
+  }
+  static void fill(float* p, int64_t n, float v) { fill_value(p, n, v); }
+  static void fill(double* p, int64_t n, double v) { std::fill(p, p + n, v); }
 
   const kernels::CopyKernel& copy_;  // its scatter writes a phase's rows into every stride-th element, its
                                      // interleave a pair's
@@ -268,10 +292,8 @@ class PhasesBackwardDataPlan : public BackwardDataPlan {
 }  // namespace
 
 bool phases_serve_backward_data(const ConvParams& p) {
-  // Zeros padding only (other modes fold padding back: col2im). Forwards with a handful of
-  // output channels (one input channel, as wav2vec2's first layer) waste a GEMM's rows: col2im.
-  if (p.padding_mode != PaddingMode::Zeros || !engine_dtype(p.dtype) || (p.c_in_per_group() < 16 && p.groups == 1))
-    return false;
+  // Zeros padding only (other modes fold padding back: col2im).
+  if (p.padding_mode != PaddingMode::Zeros || !(engine_dtype(p.dtype) || p.dtype == kFloat64)) return false;
   // One phase per residue of every dim: a handful for real layers (4 for 2x2 stride 2), but
   // strides may be huge (a stride of 10^9 over a 4-element input); col2im handles those.
   constexpr int64_t kMaxPhases = 64;
@@ -281,6 +303,11 @@ bool phases_serve_backward_data(const ConvParams& p) {
     if (s > kMaxPhases || phases * s > kMaxPhases) return false;
     phases *= s;
   }
+  // float64 has no col2im path: the phases serve all the others.
+  if (p.dtype == kFloat64) return true;
+  // Forwards with a handful of output channels (one input channel, as wav2vec2's first layer)
+  // waste a GEMM's rows: col2im.
+  if (p.c_in_per_group() < 16 && p.groups == 1) return false;
   // At most one tap per phase (K <= s / gcd(d, s) in every dim: a kernel no larger than the
   // stride, as 2x2 stride-2 up-convolutions and 1x1 stride-2 shortcuts): each phase is a
   // pointwise product. With more taps per phase, only phases of many positions: a phase's

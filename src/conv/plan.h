@@ -162,6 +162,8 @@ bool bf16_pairs_serve_weights(const ConvParams& p);
 std::unique_ptr<BackwardWeightsPlan> make_bf16_weights_plan(const ConvParams& p);
 /// The float64 forward gemm plan (f64_gemm.cc; needs padded_copy_fits(p)).
 std::unique_ptr<ConvPlan> make_f64_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+/// The float64 weight gradient gemm plan (f64_gemm.cc; needs padded_copy_fits(p)).
+std::unique_ptr<BackwardWeightsPlan> make_f64_weights_plan(const ConvParams& p);
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);    // 2-d
 std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b);  // 1-d
 

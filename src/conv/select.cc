@@ -48,7 +48,7 @@ bool few_weight_columns(const ConvParams& p) {
 }
 
 constexpr const char* kGemmDtypes =
-    "the gemm path computes float32, float16 and bfloat16 (in float32), and float64 forwards, only";
+    "the gemm path computes float32, float16, bfloat16 (in float32) and float64 only";
 constexpr const char* kDepthwiseDtypes =
     "the direct (depthwise) path computes float32, float16 and bfloat16 (in float32) only";
 
@@ -62,10 +62,15 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
                                              (p.dim > 2 ? p.kernel[2] : 1) > kDepthwiseMaxTaps)
       return "the direct (depthwise) gradient path takes at most 1024 taps (C_in/groups * kernel size)";
     if (a == Algorithm::Depthwise) return nullptr;
-    if (a == Algorithm::Gemm && p.dtype == kFloat64)  // (as a forward on the float64 kernels)
-      return p.direction == Direction::BackwardData && backward_data_is_forward(p) && padded_copy_fits(p)
+    if (a == Algorithm::Gemm && p.dtype == kFloat64) {  // on the float64 kernels, from a padded copy
+      if (!padded_copy_fits(p))
+        return "the float64 gemm paths pack from a padded copy of the input; with this padding and dilation it "
+               "would be far larger than the input and output";
+      return p.direction == Direction::BackwardWeights || backward_data_is_forward(p) || phases_serve_backward_data(p)
                  ? nullptr
-                 : "float64 gradients run on the gemm path only as stride-1, zeros-padding input gradients";
+                 : "float64 input gradients run on the gemm path only with zeros padding and at most 64 phases "
+                   "(the product of the strides)";
+    }
     if (a == Algorithm::Gemm && !engine_dtype(p.dtype)) return kGemmDtypes;
     if (a == Algorithm::Gemm && !padded_copy_fits(p))
       return "the gemm gradient paths walk every output position; with this padding and dilation they would "
@@ -130,6 +135,9 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     if (few_channels_per_group(p) && unsupported_reason(Algorithm::Depthwise, p) == nullptr &&
         !backward_data_is_forward(p) && !phases_serve_backward_data(p))
       return {Algorithm::Depthwise, "few channels per group: an axpy per row and tap onto the input"};
+    if (p.direction == Direction::BackwardWeights && p.dtype == kFloat64)
+      return {Algorithm::Gemm, "GEMM dY * im2col(x)^T on the float64 kernels, from a padded copy, summed over "
+                               "images in a fixed order"};
     if (p.direction == Direction::BackwardWeights)
       return channels_last_serves_weights(p)
                  ? AlgorithmChoice{Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in "

@@ -53,6 +53,9 @@ struct Problem {
   /// multiple of some step (the bfloat16 pair kernels) gets K and kc as multiples of it from its
   /// caller.
   int64_t kc = 0;
+  /// Whether C holds doubles, two float slots each (the float64 kernels): a chunked
+  /// reduction's partial Cs are then added as doubles.
+  bool doubles = false;
   double flops = 0;  // total, for the thread count
 };
 

@@ -293,11 +293,6 @@ struct Runner {
       const BenchData d = dt == kFloat32 ? d32 : d32.to(dt), exact = dt == kFloat32 ? d32 : d.to(kFloat32);
       const double tol = check_tolerance(dt);
       for (BenchDirection dir : dirs) {
-        if (dt == kFloat64 && dir != BenchDirection::fwd) {  // (hours on the big layers)
-          std::cerr << s.name << " " << direction_name(dir)
-                    << " f64: not timed (float64 gradients run on the reference loops but stride-1 input gradients)\n";
-          continue;
-        }
         const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name, " ", direction_name(dir),
                                         dt == kFloat32 ? "" : str_cat(" ", bench_dtype_name(dt)));
         const Expected want = expected(tag, s, dir, exact, threads.front());
@@ -381,7 +376,7 @@ void add_bench_options(CLI::App& sub, BenchCommand& c) {
       ->type_name("LIST");
   sub.add_option("--dtype", c.dtype,
                  "comma-separated element types to time: f32, bf16, f16, f64 (data, weights and results of that "
-                 "type; oneDNN gets the same where it has it; f64 forward only); default f32")
+                 "type; oneDNN gets the same where it has it); default f32")
       ->type_name("LIST");
   sub.add_option("--csv", c.csv, "write one row per shape, direction, thread count and implementation");
   sub.add_option("--plot", c.plot, "write a PNG chart of the speed-ups");
