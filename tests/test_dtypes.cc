@@ -160,14 +160,15 @@ TEST(Bf16Amx, LayersOfEveryShapeMatchFloat64) {
   check_amx<2>(F::Conv2dFuncOptions().padding(1), cl64, bf({70, 64, 3, 3}), bf({70}), "taps: channels-last input");
 }
 
-// complex64 runs as a real float32 layer of twice the channels: every direction of the sweep's
-// convolutions and transposed layers against the complex reference, under every ISA cap.
-TEST(Complex64, EveryDirectionOnTheFloat32Engine) {
+// complex64 runs as a real float32 layer of twice the channels, complex128 as a float64 one:
+// every direction of the sweep's convolutions and transposed layers against the complex
+// reference, under every ISA cap.
+void check_complex_on_the_real_engine(DType dt, double tol) {
   Generator gen(64);
-  auto cx = [&](const Shape& s) { return randn(s, kComplex64, &gen); };
+  auto cx = [&](const Shape& s) { return randn(s, dt, &gen); };
   for (const Config& c0 : sweep()) {
     Config c = c0;
-    c.dtype = kComplex64;
+    c.dtype = dt;
     SCOPED_TRACE(describe(c));
     const Tensor x = cx(input_shape(c)), w = cx(weight_shape(c)), b = cx({c.Cout});
     const Tensor y_ref = forward(c, x, w, b);  // (auto: checked below against the reference run)
@@ -177,11 +178,11 @@ TEST(Complex64, EveryDirectionOnTheFloat32Engine) {
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
       SCOPED_TRACE(internal::name_of(isa));
-      EXPECT_TRUE(all_close(forward(c, x, w, b), yr, 1e-5));
+      EXPECT_TRUE(all_close(forward(c, x, w, b), yr, tol));
       const auto g = conv_grads(c, gy, x, w, Algorithm::Auto);
-      EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, 1e-5));
-      EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, 1e-5));
-      EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, 1e-5));
+      EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, tol));
+      EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, tol));
+      EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, tol));
     }
   }
   for (const TConfig& t : transpose_sweep()) {
@@ -190,42 +191,38 @@ TEST(Complex64, EveryDirectionOnTheFloat32Engine) {
     const Tensor gy = cx(transpose(t, x, w).sizes());
     const auto ref = transpose_grads(t, gy, x, w, Algorithm::Reference);
     const auto g = transpose_grads(t, gy, x, w, Algorithm::Auto);
-    EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, 1e-5));
-    EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, 1e-5));
-    EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, 1e-5));
+    EXPECT_TRUE(all_close(g.grad_input, ref.grad_input, tol));
+    EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, tol));
+    EXPECT_TRUE(all_close(g.grad_bias, ref.grad_bias, tol));
   }
-  // The engine runs them, and the same bits for any thread count.
-  nn::Conv2d dense(nn::Conv2dOptions(8, 8, 3).dtype(kComplex64)), dw(nn::Conv2dOptions(8, 16, 3).groups(8).dtype(kComplex64));
+  // The engine runs them (its sums are not the reference's bits), and the same bits for any
+  // thread count.
+  nn::Conv2d dense(nn::Conv2dOptions(8, 8, 3).dtype(dt)), dw(nn::Conv2dOptions(8, 16, 3).groups(8).dtype(dt));
   const Tensor x = cx({2, 8, 9, 7});
   const int before = get_num_threads();
   const Tensor y1 = (set_num_threads(1), dense(x)), y3 = (set_num_threads(3), dense(x));
+  const Tensor gy = cx({2, 8, 5, 4});  // (the output of stride 2, padding 1)
+  const auto o = F::Conv2dFuncOptions().stride(2).padding(1);
+  const auto g1 = (set_num_threads(1), F::conv_backward(gy, x, dense.weight, o));
+  const auto g3 = (set_num_threads(3), F::conv_backward(gy, x, dense.weight, o));
   set_num_threads(before);
   dw(x);
   EXPECT_STREQ(dense.plan_algorithm(), "gemm");
-  EXPECT_STREQ(dw.plan_algorithm(), "depthwise");
+  EXPECT_STREQ(dw.plan_algorithm(), dt == kComplex64 ? "depthwise" : "gemm");
   EXPECT_TRUE(bitwise_equal(y1, y3));
+  EXPECT_TRUE(bitwise_equal(g1.grad_input, g3.grad_input));
+  EXPECT_TRUE(bitwise_equal(g1.grad_weight, g3.grad_weight));
+  const Tensor xw = cx({2, 32, 10, 10}), ww = cx({32, 32, 3, 3}), gyw = cx({2, 32, 5, 5});
+  const auto gw = F::conv_backward(gyw, xw, ww, o);
+  const auto gr = F::conv_backward(gyw, xw, ww, F::Conv2dFuncOptions(o).algorithm("reference"));
+  EXPECT_TRUE(all_close(gw.grad_input, gr.grad_input, tol));
+  EXPECT_TRUE(all_close(gw.grad_weight, gr.grad_weight, tol));
+  EXPECT_FALSE(bitwise_equal(gw.grad_input, gr.grad_input));
+  EXPECT_FALSE(bitwise_equal(gw.grad_weight, gr.grad_weight));
 }
 
-// complex128 forwards run as a real float64 layer of twice the channels, within float64 rounding
-// of the complex reference, under every ISA cap.
-TEST(Complex128, ForwardsOnTheFloat64Engine) {
-  Generator gen(128);
-  for (const Config& c0 : sweep()) {
-    Config c = c0;
-    c.dtype = kComplex128;
-    SCOPED_TRACE(describe(c));
-    const Tensor x = randn(input_shape(c), kComplex128, &gen), w = randn(weight_shape(c), kComplex128, &gen);
-    const Tensor b = randn({c.Cout}, kComplex128, &gen);
-    const Tensor yr = reference_forward(c, x, w, b);
-    for (internal::Isa isa : isas()) {
-      IsaCap cap(isa);
-      EXPECT_TRUE(all_close(forward(c, x, w, b), yr, 1e-12)) << internal::name_of(isa);
-    }
-  }
-  nn::Conv2d m(nn::Conv2dOptions(4, 6, 3).dtype(kComplex128));
-  m(randn({1, 4, 7, 7}, kComplex128, &gen));
-  EXPECT_STREQ(m.plan_algorithm(), "gemm");
-}
+TEST(Complex64, EveryDirectionOnTheFloat32Engine) { check_complex_on_the_real_engine(kComplex64, 1e-5); }
+TEST(Complex128, EveryDirectionOnTheFloat64Engine) { check_complex_on_the_real_engine(kComplex128, 1e-12); }
 
 // Input gradients of stride-1 layers run as forwards: float64 on its kernels (every ISA cap),
 // bfloat16 on the AMX tiles; both against the reference in their dtype.

@@ -221,9 +221,7 @@ constexpr const char* kReason = "complex as one real layer of twice the channels
 
 }  // namespace
 
-bool complex_on_engine(const ConvParams& p) {
-  return p.dtype == kComplex64 || (p.dtype == kComplex128 && p.direction == Direction::Forward);
-}
+bool complex_on_engine(const ConvParams& p) { return p.dtype == kComplex64 || p.dtype == kComplex128; }
 
 ConvParams real_params(const ConvParams& p) {
   ConvParams q = p;
@@ -252,27 +250,41 @@ std::unique_ptr<ConvPlan> make_complex_plan(const ConvParams& p, const Tensor& w
                                : complex_plan<double>(p, w, b, forced, winograd);
 }
 
-std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvParams& p, const Tensor& w,
-                                                                  const Tensor& b, Algorithm forced, bool winograd) {
-  // (p's direction is BackwardData: w maps the C_out side to the C_in side; the bias is over C_in.)
-  // (complex64 only: complex_on_engine)
-  if (!all_finite(w) || !all_finite(b)) return nullptr;
-  auto inner = make_backward_data_plan(real_params(p), real_weight<float>(w, p.groups, true),
-                                       real_bias<float>(b, p.groups), forced, winograd);
+namespace {
+template <typename R>
+std::unique_ptr<BackwardDataPlan> complex_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                             Algorithm forced, bool winograd) {
+  auto inner = make_backward_data_plan(real_params(p), real_weight<R>(w, p.groups, true), real_bias<R>(b, p.groups),
+                                       forced, winograd);
   const Algorithm a = inner->choice.algorithm;
-  auto plan = std::make_unique<ComplexBackwardDataPlan<float>>(std::move(inner), p.groups, w.contiguous(), b);
+  auto plan = std::make_unique<ComplexBackwardDataPlan<R>>(std::move(inner), p.groups, w.contiguous(), b);
   plan->params = p;
   plan->choice = {a, kReason};
   return plan;
 }
 
-std::unique_ptr<BackwardWeightsPlan> make_complex_backward_weights_plan(const ConvParams& p, Algorithm forced) {
+template <typename R>
+std::unique_ptr<BackwardWeightsPlan> complex_backward_weights_plan(const ConvParams& p, Algorithm forced) {
   auto inner = make_backward_weights_plan(real_params(p), forced);
   const Algorithm a = inner->choice.algorithm;
-  auto plan = std::make_unique<ComplexBackwardWeightsPlan<float>>(std::move(inner), p.groups);  // (complex64 only)
+  auto plan = std::make_unique<ComplexBackwardWeightsPlan<R>>(std::move(inner), p.groups);
   plan->params = p;
   plan->choice = {a, kReason};
   return plan;
+}
+}  // namespace
+
+std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvParams& p, const Tensor& w,
+                                                                  const Tensor& b, Algorithm forced, bool winograd) {
+  // (p's direction is BackwardData: w maps the C_out side to the C_in side; the bias is over C_in.)
+  if (!all_finite(w) || !all_finite(b)) return nullptr;
+  return p.dtype == kComplex64 ? complex_backward_data_plan<float>(p, w, b, forced, winograd)
+                               : complex_backward_data_plan<double>(p, w, b, forced, winograd);
+}
+
+std::unique_ptr<BackwardWeightsPlan> make_complex_backward_weights_plan(const ConvParams& p, Algorithm forced) {
+  return p.dtype == kComplex64 ? complex_backward_weights_plan<float>(p, forced)
+                               : complex_backward_weights_plan<double>(p, forced);
 }
 
 }  // namespace convkit::internal
