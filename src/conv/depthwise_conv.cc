@@ -4,6 +4,8 @@
 // consecutive floats — into per-thread scratch planes, then one dwconv kernel call computes
 // all its output rows of all the group's output channels, writing the user's output in place.
 // Depthwise with multiplier K is groups == C_in, C_in/g = 1.
+// float16 and bfloat16 layers run the same float32 kernels: their rows are widened as they are
+// copied and the kernel's output rows rounded once as they are stored (no whole-tensor passes).
 #include <omp.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include "conv/plan.h"
 #include "core/storage.h"
 #include "convkit/threads.h"
+#include "kernels/convert/convert.h"
 #include "kernels/copy/copy.h"
 #include "kernels/dwconv/dwconv.h"
 
@@ -22,8 +25,10 @@ namespace {
 
 class DirectPlan : public ConvPlan {
  public:
-  DirectPlan(const ConvParams& p, const Tensor& w, const Tensor& b) : kernel_(kernels::dwconv_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())) {
-    params = p;
+  DirectPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
+      : kernel_(kernels::dwconv_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())),
+        convert_(kernels::convert_kernel(max_isa())) {
+    params = p;  // (w and b are float32 for every dtype)
     // 1-d is 2-d with H = 1.
     const bool one = p.dim == 1;
     auto at = [&](const Shape& v, int i, int64_t fill) { return one ? (i == 0 ? fill : v[0]) : v[static_cast<std::size_t>(i)]; };
@@ -72,6 +77,15 @@ class DirectPlan : public ConvPlan {
   int64_t memory_bytes() const override { return w_.numel() * 4 + ws_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) const override {
+    if (params.dtype == kFloat32) run_as<float>(x, y);
+    else run_as<uint16_t>(x, y);
+  }
+
+ private:
+  // S: the data's element, float or the bits of float16 / bfloat16.
+  template <typename S>
+  void run_as(const Tensor& x, Tensor& y) const {
+    constexpr bool kHalf = std::is_same_v<S, uint16_t>;
     const ConvParams& p = params;
     const int64_t planes = p.N * p.groups;
     // Split rows only when there are too few (image, group) planes to keep the threads busy;
@@ -81,9 +95,14 @@ class DirectPlan : public ConvPlan {
     const int64_t tasks = planes * row_blocks;
     const int threads =
         threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
-    const auto ws = ws_.lease(threads, cin_g_ * Hp_ * slot_);
-    const float* xp = x.const_data<float>();
-    float* yp = internal::mutable_data<float>(y);
+    // Per thread: the padded planes; for 16-bit data also a widened input row (and its gathered
+    // bits) and the float32 output rows of a kernel call, [C_out/g][chunk][Wo].
+    const int64_t row_floats = (W_ + 15) / 16 * 16, out_floats = cout_g_ * chunk_ * Wo_;
+    const auto ws = ws_.lease(threads, cin_g_ * Hp_ * slot_ + (kHalf ? 2 * row_floats + out_floats : 0));
+    const S* xp = static_cast<const S*>(x.const_data_ptr());
+    S* yp = static_cast<S*>(internal::mutable_data_ptr(y));
+    const kernels::ToF32Fn widen = p.dtype == kFloat16 ? convert_.f16_to_f32 : convert_.bf16_to_f32;
+    const kernels::FromF32Fn narrow = p.dtype == kFloat16 ? convert_.f32_to_f16 : convert_.f32_to_bf16;
     const bool one = p.dim == 1;
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xsh = one ? 0 : x.stride(2), xsw = x.stride(one ? 2 : 3);
 
@@ -96,7 +115,10 @@ class DirectPlan : public ConvPlan {
       // with filling the padded rows they read (all rows of their window when windows overlap,
       // else each row's own), so what the kernel reads was just written and is still in L1.
       float* planes = ws.get(omp_get_thread_num());
-      const float* xg = xp + n * xs0 + g * cin_g_ * xs1;
+      float* row32 = planes + cin_g_ * Hp_ * slot_;  // (16-bit data)
+      auto* row16 = reinterpret_cast<uint16_t*>(row32 + row_floats);
+      float* out32 = row32 + 2 * row_floats;
+      const S* xg = xp + n * xs0 + g * cin_g_ * xs1;
       const float* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
       kernels::DwRowsArgs a{};
       a.taps = taps, a.ntaps = cin_g_ * taps_;
@@ -110,7 +132,25 @@ class DirectPlan : public ConvPlan {
         for (int64_t oh = c0; oh < c1; oh = overlap_ ? c1 : oh + 1) {
           const int64_t r1 = (overlap_ ? c1 - 1 : oh) * sh_ + span_;
           const int64_t r0 = std::max(filled + 1, oh * sh_);
-          if (zero_padded_) {
+          if constexpr (kHalf) {
+            // Each row widened straight into its slot (zero padding, stride 1, contiguous rows:
+            // one phase, the padding kept zero), else widened in full, then placed as float32
+            // rows are.
+            const bool direct = zero_padded_ && sw_ == 1 && xsw == 1;
+            const PaddedPhase& f = phases_[0];
+            for (int64_t r = r0; r < r1; ++r) {
+              const int64_t ih = source_index(r - loh_, H_, params.padding_mode);
+              for (int64_t ci = 0; ci < cin_g_; ++ci) {
+                float* slot = planes + (ci * Hp_ + r) * slot_;
+                if (direct) {
+                  if (ih >= 0 && f.i1 > f.i0) widen(xg + ci * xs1 + ih * xsh + f.i0 - low_, f.i1 - f.i0, slot + f.i0);
+                  continue;
+                }
+                if (ih >= 0) widen_row(xg + ci * xs1 + ih * xsh, xsw, widen, row16, row32);
+                fill_row(ih < 0 ? nullptr : row32, 1, slot);
+              }
+            }
+          } else if (zero_padded_) {
             // Zero padding: the in-range rows are one block copy per channel and phase (rows
             // and columns past the input stay zero, as written at allocation).
             const int64_t a0 = std::clamp<int64_t>(r0 - loh_, 0, H_), a1 = std::clamp<int64_t>(r1 - loh_, 0, H_);
@@ -132,14 +172,29 @@ class DirectPlan : public ConvPlan {
           filled = r1 - 1;
         }
         for (std::size_t t = 0; t < tap_off_.size(); ++t) taps[t] = planes + c0 * sh_ * slot_ + tap_off_[t];
-        a.y = yp + (n * p.C_out + g * cout_g_) * Ho_ * Wo_ + c0 * Wo_;
+        S* y0 = yp + (n * p.C_out + g * cout_g_) * Ho_ * Wo_ + c0 * Wo_;
         a.orows = c1 - c0;
-        kernel_.fn(a);
+        if constexpr (kHalf) {
+          a.y = out32, a.ys_c = chunk_ * Wo_;
+          kernel_.fn(a);
+          for (int64_t co = 0; co < cout_g_; ++co) narrow(out32 + co * chunk_ * Wo_, (c1 - c0) * Wo_, y0 + co * Ho_ * Wo_);
+        } else {
+          a.y = y0;
+          kernel_.fn(a);
+        }
       }
     }
   }
 
- private:
+  // A row of W 16-bit values (elements xsw apart) -> out[W] in float32, exactly.
+  void widen_row(const uint16_t* row, int64_t xsw, kernels::ToF32Fn widen, uint16_t* gathered, float* out) const {
+    if (xsw != 1) {
+      for (int64_t w = 0; w < W_; ++w) gathered[w] = row[w * xsw];
+      row = gathered;
+    }
+    widen(row, W_, out);
+  }
+
   // One padded row (row == nullptr: a zero row) into its slot as the phases the taps read.
   void fill_row(const float* row, int64_t xsw, float* slot) const {
     for (std::size_t k = 0; k < phases_.size(); ++k)
@@ -149,6 +204,7 @@ class DirectPlan : public ConvPlan {
 
   const kernels::DwconvKernel& kernel_;
   const kernels::CopyKernel& copy_;
+  const kernels::ConvertKernel& convert_;
   int64_t H_, W_, Ho_, Wo_, KH_, KW_, sh_, sw_, dh_, dw_, loh_, low_, cin_g_, cout_g_, taps_, Wp_, Hp_, span_;
   int64_t phase_len_ = 0, slot_ = 0, chunk_ = 2;
   std::vector<PaddedPhase> phases_;

@@ -393,9 +393,11 @@ std::unique_ptr<ConvPlan> make_plan_for(const ConvParams& p, const Tensor& w, co
                                         const AlgorithmChoice& choice) {
   log_choice(p, choice);
   if (!computes_in_float32(p.dtype) || choice.algorithm == Algorithm::Reference) return plan_of(p, w, b, choice);
-  std::unique_ptr<ConvPlan> plan = choice.algorithm == Algorithm::Gemm && bf16_pairs_serve(p)
-                                       ? make_bf16_gemm_plan(p, to_float32(w), to_float32(b))
-                                       : wrap_half(plan_of(float32_params(p), to_float32(w), to_float32(b), choice));
+  // (The direct path widens and rounds the data row by row itself.)
+  std::unique_ptr<ConvPlan> plan =
+      choice.algorithm == Algorithm::Gemm && bf16_pairs_serve(p) ? make_bf16_gemm_plan(p, to_float32(w), to_float32(b))
+      : choice.algorithm == Algorithm::Depthwise                ? make_depthwise_plan(p, to_float32(w), to_float32(b))
+                                                 : wrap_half(plan_of(float32_params(p), to_float32(w), to_float32(b), choice));
   plan->params = p;
   plan->choice = choice;
   return plan;
