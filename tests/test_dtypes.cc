@@ -426,12 +426,13 @@ TEST(Float64Gradients, WeightGradientsOnItsKernels) {
                             F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {false, true, false}).grad_weight));
 }
 
-// float64 input gradients with any stride (zeros padding) run one stride-1 forward per phase on
-// its kernels: every ISA cap, auto and forced gemm, against the reference; and transposed
+// float64 input gradients with any stride run one stride-1 forward per phase on its kernels, and
+// with reflect, replicate or circular padding those of the valid layer over the padded region,
+// folded back: every ISA cap, auto and forced gemm, against the reference; and transposed
 // layers' forwards, which are such gradients.
-TEST(Float64Gradients, StridedInputGradientsOnItsKernels) {
+TEST(Float64Gradients, InputGradientsOfEveryStrideAndPaddingOnItsKernels) {
   Generator gen(65);
-  int strided = 0;
+  int strided = 0, folded = 0;
   for (const Config& c0 : sweep()) {
     Config c = c0;
     c.dtype = kFloat64;
@@ -447,12 +448,13 @@ TEST(Float64Gradients, StridedInputGradientsOnItsKernels) {
     }
     bool stride1 = true;
     for (int64_t st : c.stride) stride1 = stride1 && st == 1;
-    if (c.mode != PaddingMode::Zeros || stride1) continue;
     EXPECT_TRUE(all_close(conv_grads(c, gy, x, w, Algorithm::Gemm, {true, false, false}).grad_input, ref,
-                          dtype_tolerance(kFloat64)));
-    strided += c.N > 0;
+                          dtype_tolerance(kFloat64)));  // (never refused here)
+    strided += c.N > 0 && !stride1;
+    folded += c.N > 0 && c.mode != PaddingMode::Zeros;
   }
   EXPECT_GE(strided, 10);  // (the sweep has such layers)
+  EXPECT_GE(folded, 10);
   for (const TConfig& t0 : transpose_sweep()) {
     TConfig t = t0;
     t.c.dtype = kFloat64;

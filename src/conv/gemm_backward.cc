@@ -502,6 +502,10 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
 
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                               bool winograd) {
+  if (folded_backward_data_serves(p)) {  // (a mode other than zeros: never a transposed layer, no bias)
+    CONVKIT_CHECK(!b.defined(), "internal: a folded input gradient takes no bias");
+    return make_folded_backward_data_plan(p, w, winograd);
+  }
   if (backward_data_is_forward(p)) return std::make_unique<ForwardBackwardDataPlan>(p, w, b, winograd);
   if (phases_serve_backward_data(p)) return make_phases_backward_data_plan(p, w, b, winograd);
   return std::make_unique<GemmBackwardDataPlan>(p, w, b);

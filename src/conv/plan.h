@@ -68,6 +68,12 @@ std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvP
 /// Whether a strided backward_data runs as stride-1 forwards per input phase
 /// (phases_backward.cc) rather than col2im, and that plan.
 bool phases_serve_backward_data(const ConvParams& p);
+/// p with zeros padding over the padded region its outputs read, as its input (folded_backward.cc).
+ConvParams valid_over_padding(const ConvParams& p);
+/// Whether backward_data of p (float64 with reflect, replicate or circular padding) runs as the
+/// valid layer's over the padded region, folded back onto the input.
+bool folded_backward_data_serves(const ConvParams& p);
+std::unique_ptr<BackwardDataPlan> make_folded_backward_data_plan(const ConvParams& p, const Tensor& w, bool winograd);
 /// Whether the depthwise input gradient writes each input row once from the dY rows its taps
 /// read (column stride 2, zeros padding, one input and one output channel per group), rather
 /// than phases or axpys (depthwise_backward.cc).

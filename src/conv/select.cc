@@ -66,10 +66,10 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
       if (!padded_copy_fits(p))
         return "the float64 gemm paths pack from a padded copy of the input; with this padding and dilation it "
                "would be far larger than the input and output";
-      return p.direction == Direction::BackwardWeights || backward_data_is_forward(p) || phases_serve_backward_data(p)
+      return p.direction == Direction::BackwardWeights || backward_data_is_forward(p) ||
+                     phases_serve_backward_data(p) || folded_backward_data_serves(p)
                  ? nullptr
-                 : "float64 input gradients run on the gemm path only with zeros padding and at most 64 phases "
-                   "(the product of the strides)";
+                 : "float64 input gradients run on the gemm path with at most 64 phases (the product of the strides)";
     }
     if (a == Algorithm::Gemm && !engine_dtype(p.dtype)) return kGemmDtypes;
     if (a == Algorithm::Gemm && !padded_copy_fits(p))
@@ -143,6 +143,9 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                  ? AlgorithmChoice{Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in "
                                                     "place, summed over images in a fixed order"}
                  : AlgorithmChoice{Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+    if (folded_backward_data_serves(p))
+      return {Algorithm::Gemm, "the valid layer's input gradient over the padded region (as a forward or its phases), "
+                               "folded back onto the input by the padding mode"};
     if (backward_data_is_forward(p))
       return {Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the channel-swapped, "
                                "flipped weight (float64 on its kernels, bfloat16 on the AMX tiles where there are)"};
