@@ -77,51 +77,58 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
   }
 }
 
+// One dwconv kernel (float32 or float64) on every tile shape, against a double-precision sum.
+template <typename T>
+void check_dwconv(void (*fn)(const kernels::DwRows<T>&), double tol) {
+  std::mt19937 rng(2);
+  std::normal_distribution<T> nd;
+  std::vector<T> w(7 * 40), bias(7);
+  for (auto& v : w) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
+  for (int64_t ntaps : {1, 3, 9, 40})
+    for (int64_t orows : {1, 2, 3})
+      for (int64_t mo : {1, 2, 3, 4, 7})
+        for (int64_t wo : {1, 7, 8, 16, 17, 33, 64, 65, 100, 130}) {
+          SCOPED_TRACE("taps " + std::to_string(ntaps) + " rows " + std::to_string(orows) + " mo " +
+                       std::to_string(mo) + " wo " + std::to_string(wo));
+          // Output row j reads each tap j * step further on; every tap's buffer ends exactly
+          // where the contract's readable span does, so reads past it run off the allocation
+          // (ASan reports them).
+          const int64_t span = wo - 1 + kernels::kDwRowSlack, step = span + 5;
+          std::vector<std::vector<T>> data(static_cast<std::size_t>(ntaps),
+                                           std::vector<T>(static_cast<std::size_t>((orows - 1) * step + span)));
+          std::vector<const T*> taps;
+          for (auto& d : data) {
+            for (auto& v : d) v = nd(rng);
+            taps.push_back(d.data());
+          }
+          // Output rows ys_r = wo + 2 apart, channels ys_c further: the gaps must stay 9.
+          const int64_t ys_r = wo + 2, ys_c = orows * ys_r + 3;
+          std::vector<T> y(static_cast<std::size_t>(mo * ys_c), T{9});
+          const T* bp = mo % 2 ? bias.data() : nullptr;
+          fn(kernels::DwRows<T>{taps.data(), ntaps, w.data(), bp, y.data(), ys_c, ys_r, wo, mo, orows, step});
+          std::vector<T> expect(y.size(), T{9});
+          for (int64_t m = 0; m < mo; ++m)
+            for (int64_t j = 0; j < orows; ++j)
+              for (int64_t o = 0; o < wo; ++o) {
+                long double sum = bp ? bias[static_cast<std::size_t>(m)] : 0.0;
+                for (int64_t t = 0; t < ntaps; ++t)
+                  sum += static_cast<long double>(w[static_cast<std::size_t>(m * ntaps + t)]) *
+                         taps[static_cast<std::size_t>(t)][j * step + o];
+                expect[static_cast<std::size_t>(m * ys_c + j * ys_r + o)] = static_cast<T>(sum);
+              }
+          for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], expect[i], tol) << "at " << i;
+        }
+}
+
 TEST(DwconvKernels, EveryShapeMatchesNaive) {
   int count = 0;
   const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
-  std::mt19937 rng(2);
-  std::normal_distribution<float> nd;
-  std::vector<float> w(7 * 40), bias(7);
-  for (auto& v : w) v = nd(rng);
-  for (auto& v : bias) v = nd(rng);
   for (int ki = 0; ki < count; ++ki) {
     if (ks[ki].isa > internal::detected_isa()) continue;
     SCOPED_TRACE(ks[ki].name);
-    for (int64_t ntaps : {1, 3, 9, 40})
-      for (int64_t orows : {1, 2, 3})
-        for (int64_t mo : {1, 2, 3, 4, 7})
-          for (int64_t wo : {1, 7, 8, 16, 17, 33, 64, 65, 100, 130}) {
-            SCOPED_TRACE("taps " + std::to_string(ntaps) + " rows " + std::to_string(orows) + " mo " +
-                         std::to_string(mo) + " wo " + std::to_string(wo));
-            // Output row j reads each tap j * step further on; every tap's buffer ends exactly
-            // where the contract's readable span does, so reads past it run off the allocation
-            // (ASan reports them).
-            const int64_t span = wo - 1 + kernels::kDwRowSlack, step = span + 5;
-            std::vector<std::vector<float>> data(static_cast<std::size_t>(ntaps),
-                                                 std::vector<float>(static_cast<std::size_t>((orows - 1) * step + span)));
-            std::vector<const float*> taps;
-            for (auto& d : data) {
-              for (auto& v : d) v = nd(rng);
-              taps.push_back(d.data());
-            }
-            // Output rows ys_r = wo + 2 apart, channels ys_c further: the gaps must stay 9.
-            const int64_t ys_r = wo + 2, ys_c = orows * ys_r + 3;
-            std::vector<float> y(static_cast<std::size_t>(mo * ys_c), 9.0f);
-            const float* bp = mo % 2 ? bias.data() : nullptr;
-            kernels::DwRowsArgs a{taps.data(), ntaps, w.data(), bp, y.data(), ys_c, ys_r, wo, mo, orows, step};
-            ks[ki].fn(a);
-            std::vector<float> expect(y.size(), 9.0f);
-            for (int64_t m = 0; m < mo; ++m)
-              for (int64_t j = 0; j < orows; ++j)
-                for (int64_t o = 0; o < wo; ++o) {
-                  double s = bp ? bias[static_cast<std::size_t>(m)] : 0.0;
-                  for (int64_t t = 0; t < ntaps; ++t)
-                    s += double(w[static_cast<std::size_t>(m * ntaps + t)]) * taps[static_cast<std::size_t>(t)][j * step + o];
-                  expect[static_cast<std::size_t>(m * ys_c + j * ys_r + o)] = static_cast<float>(s);
-                }
-            for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], expect[i], 1e-4) << "at " << i;
-          }
+    check_dwconv<float>(ks[ki].fn, 1e-4);
+    check_dwconv<double>(ks[ki].fn64, 1e-12);
   }
 }
 

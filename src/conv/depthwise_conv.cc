@@ -6,6 +6,7 @@
 // Depthwise with multiplier K is groups == C_in, C_in/g = 1.
 // float16 and bfloat16 layers run the same float32 kernels: their rows are widened as they are
 // copied and the kernel's output rows rounded once as they are stored (no whole-tensor passes).
+// float64 runs the float64 kernels on float64 planes (C, the compute type, is double).
 #include <omp.h>
 
 #include <algorithm>
@@ -22,13 +23,13 @@ namespace convkit::internal {
 
 namespace {
 
-
+template <typename C>
 class DirectPlan : public ConvPlan {
  public:
   DirectPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
       : kernel_(kernels::dwconv_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())),
         convert_(kernels::convert_kernel(max_isa())) {
-    params = p;  // (w and b are float32 for every dtype)
+    params = p;  // (w and b are float32 for every dtype but float64)
     // 1-d is 2-d with H = 1.
     const bool one = p.dim == 1;
     auto at = [&](const Shape& v, int i, int64_t fill) { return one ? (i == 0 ? fill : v[0]) : v[static_cast<std::size_t>(i)]; };
@@ -55,7 +56,7 @@ class DirectPlan : public ConvPlan {
     slot_ = static_cast<int64_t>(phases_.size()) * phase_len_;
     // Output rows per kernel call: the padded rows they read (~ chunk * sh) stay in L1 (~24 KiB)
     // between being filled and being read.
-    chunk_ = std::max<int64_t>(2, ((24 << 10) / (4 * cin_g_ * slot_) - span_) / sh_ / 2 * 2);
+    chunk_ = std::max<int64_t>(2, ((24 << 10) / (static_cast<int64_t>(sizeof(C)) * cin_g_ * slot_) - span_) / sh_ / 2 * 2);
     // Where tap (ci, kh, kw) reads for output (0, 0), from the first padded plane.
     for (int64_t ci = 0; ci < cin_g_; ++ci)
       for (int64_t kh = 0; kh < KH_; ++kh)
@@ -63,26 +64,30 @@ class DirectPlan : public ConvPlan {
           tap_off_.push_back((ci * Hp_ + kh * dh_) * slot_ + phase_of[static_cast<std::size_t>(kw)] * phase_len_ +
                              kw * dw_ / sw_);
     // Weights [C_out][C_in/g][KH][KW], each channel's taps reversed for conv_mode=convolution.
-    w_ = Tensor::empty({p.C_out, cin_g_ * taps_});
+    w_ = Tensor::empty({p.C_out, cin_g_ * taps_}, kDouble ? kFloat64 : kFloat32);
     const Tensor wc = w.contiguous();
     const bool flip = p.conv_mode == ConvMode::Convolution;
     for (int64_t co = 0; co < p.C_out; ++co)
       for (int64_t ci = 0; ci < cin_g_; ++ci)
         for (int64_t t = 0; t < taps_; ++t)
-          internal::mutable_data<float>(w_)[(co * cin_g_ + ci) * taps_ + t] =
-              wc.const_data<float>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
+          internal::mutable_data<C>(w_)[(co * cin_g_ + ci) * taps_ + t] =
+              wc.const_data<C>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
   }
 
-  int64_t memory_bytes() const override { return w_.numel() * 4 + ws_.bytes(); }
+  int64_t memory_bytes() const override { return w_.numel() * static_cast<int64_t>(sizeof(C)) + ws_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) const override {
-    if (params.dtype == kFloat32) run_as<float>(x, y);
+    if constexpr (kDouble) run_as<double>(x, y);
+    else if (params.dtype == kFloat32) run_as<float>(x, y);
     else run_as<uint16_t>(x, y);
   }
 
  private:
-  // S: the data's element, float or the bits of float16 / bfloat16.
+  static constexpr bool kDouble = std::is_same_v<C, double>;
+  static constexpr int64_t kSlots = sizeof(C) / sizeof(float);  // workspace floats per element
+
+  // S: the data's element: C, or the bits of float16 / bfloat16 (C float).
   template <typename S>
   void run_as(const Tensor& x, Tensor& y) const {
     constexpr bool kHalf = std::is_same_v<S, uint16_t>;
@@ -98,7 +103,7 @@ class DirectPlan : public ConvPlan {
     // Per thread: the padded planes; for 16-bit data also a widened input row (and its gathered
     // bits) and the float32 output rows of a kernel call, [C_out/g][chunk][Wo].
     const int64_t row_floats = (W_ + 15) / 16 * 16, out_floats = cout_g_ * chunk_ * Wo_;
-    const auto ws = ws_.lease(threads, cin_g_ * Hp_ * slot_ + (kHalf ? 2 * row_floats + out_floats : 0));
+    const auto ws = ws_.lease(threads, kSlots * cin_g_ * Hp_ * slot_ + (kHalf ? 2 * row_floats + out_floats : 0));
     const S* xp = static_cast<const S*>(x.const_data_ptr());
     S* yp = static_cast<S*>(internal::mutable_data_ptr(y));
     const kernels::ToF32Fn widen = p.dtype == kFloat16 ? convert_.f16_to_f32 : convert_.bf16_to_f32;
@@ -114,16 +119,16 @@ class DirectPlan : public ConvPlan {
       // position, is zero since allocation and never written). Chunks of output rows alternate
       // with filling the padded rows they read (all rows of their window when windows overlap,
       // else each row's own), so what the kernel reads was just written and is still in L1.
-      float* planes = ws.get(omp_get_thread_num());
-      float* row32 = planes + cin_g_ * Hp_ * slot_;  // (16-bit data)
+      C* planes = reinterpret_cast<C*>(ws.get(omp_get_thread_num()));
+      float* row32 = ws.get(omp_get_thread_num()) + kSlots * cin_g_ * Hp_ * slot_;  // (16-bit data)
       auto* row16 = reinterpret_cast<uint16_t*>(row32 + row_floats);
       float* out32 = row32 + 2 * row_floats;
       const S* xg = xp + n * xs0 + g * cin_g_ * xs1;
-      const float* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
-      kernels::DwRowsArgs a{};
+      const C* taps[kDepthwiseMaxTaps];  // what output (c0, 0) reads, per tap
+      kernels::DwRows<C> a{};
       a.taps = taps, a.ntaps = cin_g_ * taps_;
-      a.w = w_.const_data<float>() + g * cout_g_ * cin_g_ * taps_;
-      a.bias = bias_.defined() ? bias_.const_data<float>() + g * cout_g_ : nullptr;
+      a.w = w_.const_data<C>() + g * cout_g_ * cin_g_ * taps_;
+      a.bias = bias_.defined() ? bias_.const_data<C>() + g * cout_g_ : nullptr;
       a.ys_c = Ho_ * Wo_, a.ys_r = Wo_, a.wo = Wo_, a.mo = cout_g_;
       a.row_step = Ho_ > 1 ? sh_ * slot_ : 0;  // (Ho - 1) * sh < Hp: the product is inside the planes
       int64_t filled = -1;  // padded rows up to this one are in the planes
@@ -132,7 +137,13 @@ class DirectPlan : public ConvPlan {
         for (int64_t oh = c0; oh < c1; oh = overlap_ ? c1 : oh + 1) {
           const int64_t r1 = (overlap_ ? c1 - 1 : oh) * sh_ + span_;
           const int64_t r0 = std::max(filled + 1, oh * sh_);
-          if constexpr (kHalf) {
+          if constexpr (kDouble) {
+            for (int64_t r = r0; r < r1; ++r) {
+              const int64_t ih = source_index(r - loh_, H_, params.padding_mode);
+              for (int64_t ci = 0; ci < cin_g_; ++ci)
+                fill_row_of(ih < 0 ? nullptr : xg + ci * xs1 + ih * xsh, xsw, planes + (ci * Hp_ + r) * slot_);
+            }
+          } else if constexpr (kHalf) {
             // Each row widened straight into its slot (zero padding, stride 1, contiguous rows:
             // one phase, the padding kept zero), else widened in full, then placed as float32
             // rows are.
@@ -180,7 +191,8 @@ class DirectPlan : public ConvPlan {
           for (int64_t co = 0; co < cout_g_; ++co) narrow(out32 + co * chunk_ * Wo_, (c1 - c0) * Wo_, y0 + co * Ho_ * Wo_);
         } else {
           a.y = y0;
-          kernel_.fn(a);
+          if constexpr (kDouble) kernel_.fn64(a);
+          else kernel_.fn(a);
         }
       }
     }
@@ -193,6 +205,19 @@ class DirectPlan : public ConvPlan {
       row = gathered;
     }
     widen(row, W_, out);
+  }
+
+  // fill_row for float64: the same rows, their in-range runs in plain loops (the copy kernels
+  // take floats).
+  void fill_row_of(const double* row, int64_t xsw, double* slot) const {
+    auto inside = [](const double* src, int64_t step, int64_t n, double* to) {
+      if (step == 1) std::copy(src, src + n, to);
+      else
+        for (int64_t t = 0; t < n; ++t) to[t] = src[t * step];
+    };
+    for (std::size_t k = 0; k < phases_.size(); ++k)
+      fill_phase(row, xsw, W_, low_, sw_, phases_[k], params.padding_mode, inside,
+                 slot + static_cast<int64_t>(k) * phase_len_);
   }
 
   // One padded row (row == nullptr: a zero row) into its slot as the phases the taps read.
@@ -218,7 +243,8 @@ class DirectPlan : public ConvPlan {
 }  // namespace
 
 std::unique_ptr<ConvPlan> make_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
-  return std::make_unique<DirectPlan>(p, w, b);
+  if (p.dtype == kFloat64) return std::make_unique<DirectPlan<double>>(p, w, b);
+  return std::make_unique<DirectPlan<float>>(p, w, b);
 }
 
 }  // namespace convkit::internal

@@ -115,25 +115,9 @@ std::vector<int64_t> tap_phases(int64_t K, int64_t d, int64_t s, int64_t lo, int
 
 void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
                        PaddingMode mode, const kernels::CopyKernel& copy, float* dst) {
-  const bool zeros_kept = mode == PaddingMode::Zeros;  // (see plan.h)
-  if (row == nullptr) {
-    if (!zeros_kept) std::fill(dst, dst + f.len, 0.0f);
-    return;
-  }
-  auto edge = [&](int64_t i) {
-    const int64_t iw = source_index(f.ph + s * i - lo, W, mode);
-    dst[i] = iw < 0 ? 0.0f : row[iw * xsw];
-  };
-  if (!zeros_kept)
-    for (int64_t i = 0; i < f.i0; ++i) edge(i);
-  if (f.i1 > f.i0) {  // (only then is the first in-range column's pointer formed)
-    const float* src = row + (f.ph + s * f.i0 - lo) * xsw;
-    // Two in-range elements mean s * xsw (their distance in the input) fits.
-    // (Rows are short: the kernel's inline vector copy beats a call to memcpy.)
-    copy.fn(src, f.i1 - f.i0 > 1 ? s * xsw : 1, f.i1 - f.i0, dst + f.i0);
-  }
-  if (!zeros_kept)
-    for (int64_t i = f.i1; i < f.len; ++i) edge(i);
+  // (Rows are short: the kernel's inline vector copy beats a call to memcpy.)
+  fill_phase(row, xsw, W, lo, s, f, mode,
+             [&](const float* src, int64_t step, int64_t n, float* to) { copy.fn(src, step, n, to); }, dst);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // weights, and a workspace — made once; run() only computes.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <initializer_list>
@@ -235,10 +236,32 @@ std::vector<int64_t> tap_phases(int64_t K, int64_t d, int64_t s, int64_t lo, int
                                 std::vector<PaddedPhase>& phases);
 
 /// dst[i] = element i of phase f of the padded row over `row` (W input columns, xsw apart;
-/// nullptr: a zero row), padding of `mode`; the in-range run is one copy (memcpy, or the copy
-/// kernel's strided gather). dst is a place in a plan's zeroed scratch that holds this row and
-/// phase on every call: with zero padding its padding positions already hold zeros and are not
-/// rewritten — only the in-range run is written.
+/// nullptr: a zero row), padding of `mode`; the in-range run is one call of
+/// inside(src, step, n, dst) (dst[t] = src[t * step] for t < n). dst is a place in a plan's
+/// zeroed scratch that holds this row and phase on every call: with zero padding its padding
+/// positions already hold zeros and are not rewritten — only the in-range run is written.
+template <typename T, typename Inside>
+void fill_phase(const T* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f, PaddingMode mode,
+                Inside inside, T* dst) {
+  const bool zeros_kept = mode == PaddingMode::Zeros;
+  if (row == nullptr) {
+    if (!zeros_kept) std::fill(dst, dst + f.len, T{});
+    return;
+  }
+  auto edge = [&](int64_t i) {
+    const int64_t iw = source_index(f.ph + s * i - lo, W, mode);
+    dst[i] = iw < 0 ? T{} : row[iw * xsw];
+  };
+  if (!zeros_kept)
+    for (int64_t i = 0; i < f.i0; ++i) edge(i);
+  // (Only with an in-range run is its first element's pointer formed; two in-range elements
+  // mean s * xsw, their distance in the input, fits.)
+  if (f.i1 > f.i0) inside(row + (f.ph + s * f.i0 - lo) * xsw, f.i1 - f.i0 > 1 ? s * xsw : 1, f.i1 - f.i0, dst + f.i0);
+  if (!zeros_kept)
+    for (int64_t i = f.i1; i < f.len; ++i) edge(i);
+}
+
+/// fill_phase for float32 rows, the in-range run by the copy kernel's strided gather.
 void fill_padded_phase(const float* row, int64_t xsw, int64_t W, int64_t lo, int64_t s, const PaddedPhase& f,
                        PaddingMode mode, const kernels::CopyKernel& copy, float* dst);
 

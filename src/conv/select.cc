@@ -50,7 +50,9 @@ bool few_weight_columns(const ConvParams& p) {
 constexpr const char* kGemmDtypes =
     "the gemm path computes float32, float16, bfloat16 (in float32) and float64 only";
 constexpr const char* kDepthwiseDtypes =
-    "the direct (depthwise) path computes float32, float16 and bfloat16 (in float32) only";
+    "the direct (depthwise) gradient paths compute float32, float16 and bfloat16 (in float32) only";
+constexpr const char* kDepthwiseForwardDtypes =
+    "the direct (depthwise) path computes float32, float16 and bfloat16 (in float32), and float64 only";
 
 }  // namespace
 
@@ -89,7 +91,7 @@ const char* unsupported_reason(Algorithm a, const ConvParams& p) {
       if (!engine_dtype(p.dtype)) return kGemmDtypes;
       return nullptr;
     case Algorithm::Depthwise:
-      if (!engine_dtype(p.dtype)) return kDepthwiseDtypes;
+      if (!engine_dtype(p.dtype) && p.dtype != kFloat64) return kDepthwiseForwardDtypes;
       if (p.dim > 2) return "the direct (depthwise) path handles 1-d and 2-d";
       if (p.c_in_per_group() * p.kernel[0] * (p.dim > 1 ? p.kernel[1] : 1) > kDepthwiseMaxTaps)
         return "the direct (depthwise) path takes at most 1024 taps (C_in/groups * kernel size)";
@@ -154,6 +156,8 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                                "the input"};
     return {Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
+  if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Depthwise, p) == nullptr && few_channels_per_group(p))
+    return {Algorithm::Depthwise, "float64, few channels per group: direct rows over padded input rows"};
   if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Gemm, p) == nullptr)
     return {Algorithm::Gemm, "implicit GEMM in float64: im2col blocks packed from a padded copy of the input"};
   if (!engine_dtype(p.dtype)) return {Algorithm::Reference, "float64 with oversized padding and complex128 run on the reference"};

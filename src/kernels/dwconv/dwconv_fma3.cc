@@ -1,6 +1,7 @@
-// AVX2+FMA direct-convolution row kernel: a register tile of OR output rows x MO output
-// channels x NV vectors of 8 outputs, OR * MO * NV <= 8 so accumulators, an input and a weight
-// fit 16 ymm registers (depthwise runs two rows at once). The tile sweeps every output row.
+// AVX2+FMA direct-convolution row kernels (float32 and float64): a register tile of OR output
+// rows x MO output channels x NV vectors of L outputs (8 floats, 4 doubles), OR * MO * NV <= 8
+// so accumulators, an input and a weight fit 16 ymm registers (depthwise runs two rows at
+// once). The tile sweeps every output row.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,39 +13,69 @@ namespace convkit::kernels {
 
 namespace {
 
-// Outputs o0 .. o0 + 8 * NV of MO channels for output rows j0 .. j1, OR rows at a time
+// The vector operations of one element type: L lanes.
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int L = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(T v) { return _mm256_set1_ps(v); }
+  static V broadcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V set1(T v) { return _mm256_set1_pd(v); }
+  static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+};
+
+// Outputs o0 .. o0 + L * NV of MO channels for output rows j0 .. j1, OR rows at a time
 // ((j1 - j0) % OR == 0); lanes past wo are computed, not stored.
-template <int OR, int MO, int NV>
-void tile(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t j0, int64_t j1) {
+template <class K, int OR, int MO, int NV>
+void tile(const DwRows<typename K::T>& a, int64_t m0, int64_t o0, int64_t j0, int64_t j1) {
+  using T = typename K::T;
+  using V = typename K::V;
   const int64_t ntaps = a.ntaps, step = a.row_step;
-  const float* w = a.w + m0 * ntaps;
+  const T* w = a.w + m0 * ntaps;
   for (int64_t j = j0; j < j1; j += OR) {
-    __m256 acc[OR][MO][NV];
+    V acc[OR][MO][NV];
     for (int i = 0; i < OR; ++i)
       for (int m = 0; m < MO; ++m)
-        for (int v = 0; v < NV; ++v) acc[i][m][v] = _mm256_setzero_ps();
+        for (int v = 0; v < NV; ++v) acc[i][m][v] = K::zero();
     const int64_t off = j * step + o0;
     for (int64_t t = 0; t < ntaps; ++t) {
-      const float* x = a.taps[t] + off;
+      const T* x = a.taps[t] + off;
+      V wm[MO];
+      for (int m = 0; m < MO; ++m) wm[m] = K::broadcast(w + m * ntaps + t);
       for (int i = 0; i < OR; ++i)
         for (int v = 0; v < NV; ++v) {
-          const __m256 xv = _mm256_loadu_ps(x + i * step + 8 * v);
-          for (int m = 0; m < MO; ++m) acc[i][m][v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + m * ntaps + t), xv, acc[i][m][v]);
+          const V xv = K::load(x + i * step + K::L * v);
+          for (int m = 0; m < MO; ++m) acc[i][m][v] = K::fmadd(wm[m], xv, acc[i][m][v]);
         }
     }
     for (int m = 0; m < MO; ++m) {
-      const __m256 b = _mm256_set1_ps(a.bias ? a.bias[m0 + m] : 0.0f);
+      const V b = K::set1(a.bias ? a.bias[m0 + m] : T{0});
       for (int i = 0; i < OR; ++i) {
-        float* y = a.y + (m0 + m) * a.ys_c + (j + i) * a.ys_r + o0;
+        T* y = a.y + (m0 + m) * a.ys_c + (j + i) * a.ys_r + o0;
         for (int v = 0; v < NV; ++v) {
-          const __m256 res = _mm256_add_ps(acc[i][m][v], b);
-          const int64_t left = a.wo - o0 - 8 * v;
-          if (left >= 8) {
-            _mm256_storeu_ps(y + 8 * v, res);
+          const V res = K::add(acc[i][m][v], b);
+          const int64_t left = a.wo - o0 - K::L * v;
+          if (left >= K::L) {
+            K::store(y + K::L * v, res);
           } else {
-            alignas(32) float tmp[8];
-            _mm256_store_ps(tmp, res);
-            for (int64_t k = 0; k < left; ++k) y[8 * v + k] = tmp[k];
+            alignas(32) T tmp[K::L];
+            K::store(tmp, res);
+            for (int64_t k = 0; k < left; ++k) y[K::L * v + k] = tmp[k];
           }
         }
       }
@@ -53,37 +84,41 @@ void tile(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t j0, int64_t j1) {
 }
 
 // Every row of MO channels for one column tile: OR rows at a time, then the rest singly.
-template <int OR, int MO, int NV>
-void rows_of(const DwRowsArgs& a, int64_t m0, int64_t o0) {
+template <class K, int OR, int MO, int NV>
+void rows_of(const DwRows<typename K::T>& a, int64_t m0, int64_t o0) {
   const int64_t grouped = a.orows / OR * OR;
-  tile<OR, MO, NV>(a, m0, o0, 0, grouped);
-  if (grouped < a.orows) tile<1, MO, NV>(a, m0, o0, grouped, a.orows);
+  tile<K, OR, MO, NV>(a, m0, o0, 0, grouped);
+  if (grouped < a.orows) tile<K, 1, MO, NV>(a, m0, o0, grouped, a.orows);
 }
 
 // Column tiles of up to NV vectors: the last takes the vectors that are left.
-template <int OR, int MO, int NV>
-void rows_of_nv(const DwRowsArgs& a, int64_t m0, int64_t o0, int64_t nv) {
+template <class K, int OR, int MO, int NV>
+void rows_of_nv(const DwRows<typename K::T>& a, int64_t m0, int64_t o0, int64_t nv) {
   if constexpr (NV > 1) {
-    if (nv < NV) return rows_of_nv<OR, MO, NV - 1>(a, m0, o0, nv);
+    if (nv < NV) return rows_of_nv<K, OR, MO, NV - 1>(a, m0, o0, nv);
   }
-  rows_of<OR, MO, NV>(a, m0, o0);
+  rows_of<K, OR, MO, NV>(a, m0, o0);
 }
 
-template <int OR, int MO, int NV>
-void channels(const DwRowsArgs& a, int64_t m0) {
+template <class K, int OR, int MO, int NV>
+void channels(const DwRows<typename K::T>& a, int64_t m0) {
   static_assert(OR * MO * NV <= 8, "accumulators, an input and a weight must fit 16 ymm registers");
-  for (int64_t o0 = 0; o0 < a.wo; o0 += 8 * NV) rows_of_nv<OR, MO, NV>(a, m0, o0, (a.wo - o0 + 7) / 8);
+  for (int64_t o0 = 0; o0 < a.wo; o0 += K::L * NV) rows_of_nv<K, OR, MO, NV>(a, m0, o0, (a.wo - o0 + K::L - 1) / K::L);
+}
+
+// Two or more channels fill the registers with one row; depthwise takes two rows at once, or
+// eight vectors of a lone row (1-d).
+template <class K>
+void rows(const DwRows<typename K::T>& a) {
+  int64_t m = 0;
+  for (; m + 4 <= a.mo; m += 4) channels<K, 1, 4, 2>(a, m);
+  for (; m + 2 <= a.mo; m += 2) channels<K, 1, 2, 4>(a, m);
+  for (; m < a.mo; ++m) a.orows == 1 ? channels<K, 1, 1, 8>(a, m) : channels<K, 2, 1, 4>(a, m);
 }
 
 }  // namespace
 
-// Two or more channels fill the registers with one row; depthwise takes two rows at once, or
-// eight vectors of a lone row (1-d).
-void dwconv_f32_rows_fma3(const DwRowsArgs& a) {
-  int64_t m = 0;
-  for (; m + 4 <= a.mo; m += 4) channels<1, 4, 2>(a, m);
-  for (; m + 2 <= a.mo; m += 2) channels<1, 2, 4>(a, m);
-  for (; m < a.mo; ++m) a.orows == 1 ? channels<1, 1, 8>(a, m) : channels<2, 1, 4>(a, m);
-}
+void dwconv_f32_rows_fma3(const DwRowsArgs& a) { rows<F32>(a); }
+void dwconv_f64_rows_fma3(const DwRowsF64Args& a) { rows<F64>(a); }
 
 }  // namespace convkit::kernels

@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr DwconvKernel kKernels[] = {
-#define CONVKIT_DWCONV_KERNEL(isa, name) {#name, internal::Isa::isa, name},
+#define CONVKIT_DWCONV_KERNEL(isa, name, name64) {#name, internal::Isa::isa, name, name64},
 #include "kernels/dwconv/kernels.inc"
 #undef CONVKIT_DWCONV_KERNEL
 };
