@@ -183,6 +183,35 @@ TEST(Tensor, DtypeConversions) {
   EXPECT_EQ(c.to(kFloat64).item(), 1.0);  // complex -> real keeps the real part
 }
 
+// Dense float32 <-> float16 / bfloat16 copies run the conversion kernels, strided ones the
+// element loop (dtype.h's rules): the same bits for ties, overflow, subnormals, NaN payloads and
+// random patterns, both ways, under every ISA cap.
+TEST(Tensor, DenseAndStridedConversionsGiveTheSameBits) {
+  std::mt19937 rng(7);
+  std::vector<uint32_t> bits = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffbfffffu, 0x00000001u,
+                                0x807fffffu, 0x3f808000u, 0x3f818000u, 0x477fefffu, 0x477ff000u, 0x33000001u};
+  while (bits.size() < 2000) bits.push_back(static_cast<uint32_t>(rng()));
+  Tensor f = Tensor::empty({static_cast<int64_t>(bits.size())}, kFloat32);
+  std::memcpy(f.data<float>(), bits.data(), bits.size() * 4);
+  // The same values as every other element of a twice as long tensor: a strided view.
+  Tensor f2 = Tensor::zeros({2 * f.numel()}, kFloat32);
+  for (int64_t i = 0; i < f.numel(); ++i) f2.data<float>()[2 * i] = f.const_data<float>()[i];
+  const Tensor strided = f2.view({f.numel(), 2}).select(1, 0);
+  ASSERT_FALSE(strided.is_contiguous());
+  for (internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    for (DType dt : {kFloat16, kBFloat16}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + internal::name_of(isa));
+      const Tensor dense = f.to(dt), loop = strided.to(dt);
+      EXPECT_TRUE(bitwise_equal(dense, loop));
+      Tensor loop16 = Tensor::zeros({2 * f.numel()}, dt);
+      loop16.view({f.numel(), 2}).select(1, 0).copy_(dense);
+      EXPECT_TRUE(bitwise_equal(dense.to(kFloat32), loop16.view({f.numel(), 2}).select(1, 0).to(kFloat32)));
+      EXPECT_TRUE(bitwise_equal(dense.to(kFloat32), loop16.view({f.numel(), 2}).select(1, 0).contiguous().to(kFloat32)));
+    }
+  }
+}
+
 TEST(Tensor, OverflowingShapesAreRejectedBeforeAllocation) {
   const int64_t big = int64_t{1} << 40;
   EXPECT_THROW(Tensor::empty({big, big}), Error);

@@ -56,13 +56,27 @@ class F64GemmPlan : public ConvPlan {
     // A: [G][panels][Kd][MR], rows past M zero.
     const int64_t mr = k_.mr, panels = ceil_div(M_, mr);
     a_ = Tensor::zeros({G_ * panels * Kd_ * mr}, kFloat64);
-    const Tensor wc = w.contiguous();  // [C_out][C_in/g][taps]
-    const double* wp = wc.const_data<double>();
+    // [C_out][C_in/g][taps] read through its strides (an input gradient's weight is a transposed
+    // view: a contiguous copy of it would cost more than the packing).
+    const WeightView v = weight_view(w);
+    const double* wp = v.w.const_data<double>();
     double* ap = mutable_data<double>(a_);
-    for (int64_t co = 0; co < G_ * M_; ++co) {
-      const int64_t g = co / M_, m = co % M_;
-      double* panel = ap + (g * panels + m / mr) * Kd_ * mr + m % mr;
-      for (int64_t kk = 0; kk < Kd_; ++kk) panel[kk * mr] = wp[co * Kd_ + kk];
+    // Output channel co's k step 0 in A; its k step kk is kk * MR further.
+    std::vector<int64_t> at(static_cast<std::size_t>(G_ * M_));
+    for (int64_t co = 0; co < G_ * M_; ++co)
+      at[static_cast<std::size_t>(co)] = (co / M_ * panels + co % M_ / mr) * Kd_ * mr + co % M_ % mr;
+    // In the weight's memory order: output channels innermost for a transposed view.
+    if (v.s_co < v.s_ci) {
+      for (int64_t g = 0; g < G_; ++g)
+        for (int64_t ci = 0; ci < cin_g_; ++ci)
+          for (int64_t t = 0; t < taps_; ++t)
+            for (int64_t co = g * M_; co < (g + 1) * M_; ++co)
+              ap[at[static_cast<std::size_t>(co)] + (ci * taps_ + t) * mr] = wp[co * v.s_co + ci * v.s_ci + t * v.s_t];
+    } else {
+      for (int64_t co = 0; co < G_ * M_; ++co)
+        for (int64_t ci = 0; ci < cin_g_; ++ci)
+          for (int64_t t = 0; t < taps_; ++t)
+            ap[at[static_cast<std::size_t>(co)] + (ci * taps_ + t) * mr] = wp[co * v.s_co + ci * v.s_ci + t * v.s_t];
     }
     if (b.defined()) bias_ = b.contiguous().clone();
   }
