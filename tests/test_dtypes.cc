@@ -224,6 +224,22 @@ void check_complex_on_the_real_engine(DType dt, double tol) {
 TEST(Complex64, EveryDirectionOnTheFloat32Engine) { check_complex_on_the_real_engine(kComplex64, 1e-5); }
 TEST(Complex128, EveryDirectionOnTheFloat64Engine) { check_complex_on_the_real_engine(kComplex128, 1e-12); }
 
+// A forced algorithm the real layer cannot take is refused in the complex layer's own terms.
+TEST(Complex128, ForcedAlgorithmErrorsNameTheComplexLayer) {
+  Generator gen(3);
+  const Tensor x = randn({1, 4, 6, 6}, kComplex128, &gen), w = randn({4, 1, 3, 3}, kComplex128, &gen);
+  const Tensor gy = randn({1, 4, 4, 4}, kComplex128, &gen);
+  try {
+    F::conv_backward(gy, x, w, F::Conv2dFuncOptions().groups(4).algorithm("depthwise"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("algorithm 'depthwise' cannot compute this conv2d backward_data (complex128, groups=4, C_in=4)"),
+              std::string::npos) << m;
+    EXPECT_NE(m.find("complex128 runs as a float64 layer of twice the channels"), std::string::npos) << m;
+  }
+}
+
 // Input gradients of stride-1 layers run as forwards: float64 on its kernels (every ISA cap),
 // bfloat16 on the AMX tiles; both against the reference in their dtype.
 TEST(InputGradientsAsForwards, Float64AndAmxBfloat16) {

@@ -1,9 +1,8 @@
-// complex64 on the float32 engine (and complex128 forwards on the float64 one): a complex
-// convolution is one real convolution with twice the
-// channels. Per group, the real input holds the group's real parts, then its imaginary parts
+// complex64 on the float32 engine and complex128 on the float64 one: a complex convolution is
+// one real convolution with twice the channels. Per group, the real input holds the group's real parts, then its imaginary parts
 // ([re block; im block]), and so does the output; the real weight of output row (re, o) is
 // [wr | -wi] and of (im, o) [wi | wr], so that y = w x (no conjugation) comes out in the two
-// blocks. Every direction runs on the float32 plans of that real layer, at the cost of the four
+// blocks. Every direction runs on the plans of that real layer, at the cost of the four
 // real products a complex one is:
 //   forward           y' = conv(W', x')
 //   backward_data     x' = conv^T(W'', y') with W'' built from conj(w): the real transpose is
@@ -223,6 +222,19 @@ constexpr const char* kReason = "complex as one real layer of twice the channels
 
 bool complex_on_engine(const ConvParams& p) { return p.dtype == kComplex64 || p.dtype == kComplex128; }
 
+namespace {
+// A forced algorithm the real layer cannot take is refused in the complex layer's terms (its
+// label, dtype and channels), with the real layer's reason.
+void check_forced(const ConvParams& p, Algorithm forced) {
+  if (forced == Algorithm::Auto || forced == Algorithm::Reference) return;
+  const ConvParams q = real_params(p);
+  const char* why = unsupported_reason(forced, q);
+  CONVKIT_CHECK(why == nullptr, "algorithm '", name_of(forced), "' cannot compute this ", op_label(p), " (",
+                dtype_name(p.dtype), ", groups=", p.groups, ", C_in=", p.C_in, "): ", dtype_name(p.dtype),
+                " runs as a ", dtype_name(q.dtype), " layer of twice the channels, and ", why);
+}
+}  // namespace
+
 ConvParams real_params(const ConvParams& p) {
   ConvParams q = p;
   q.dtype = p.dtype == kComplex64 ? kFloat32 : kFloat64;
@@ -245,6 +257,7 @@ std::unique_ptr<ConvPlan> complex_plan(const ConvParams& p, const Tensor& w, con
 
 std::unique_ptr<ConvPlan> make_complex_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                             bool winograd) {
+  check_forced(p, forced);
   if (!all_finite(w) || !all_finite(b)) return nullptr;
   return p.dtype == kComplex64 ? complex_plan<float>(p, w, b, forced, winograd)
                                : complex_plan<double>(p, w, b, forced, winograd);
@@ -277,12 +290,14 @@ std::unique_ptr<BackwardWeightsPlan> complex_backward_weights_plan(const ConvPar
 std::unique_ptr<BackwardDataPlan> make_complex_backward_data_plan(const ConvParams& p, const Tensor& w,
                                                                   const Tensor& b, Algorithm forced, bool winograd) {
   // (p's direction is BackwardData: w maps the C_out side to the C_in side; the bias is over C_in.)
+  check_forced(p, forced);
   if (!all_finite(w) || !all_finite(b)) return nullptr;
   return p.dtype == kComplex64 ? complex_backward_data_plan<float>(p, w, b, forced, winograd)
                                : complex_backward_data_plan<double>(p, w, b, forced, winograd);
 }
 
 std::unique_ptr<BackwardWeightsPlan> make_complex_backward_weights_plan(const ConvParams& p, Algorithm forced) {
+  check_forced(p, forced);
   return p.dtype == kComplex64 ? complex_backward_weights_plan<float>(p, forced)
                                : complex_backward_weights_plan<double>(p, forced);
 }

@@ -502,7 +502,8 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
 
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                               bool winograd) {
-  if (folded_backward_data_serves(p)) {  // (a mode other than zeros: never a transposed layer, no bias)
+  // (A padding mode other than zeros: never a transposed layer, which params.cc refuses, so no bias.)
+  if (folded_backward_data_serves(p)) {
     CONVKIT_CHECK(!b.defined(), "internal: a folded input gradient takes no bias");
     return make_folded_backward_data_plan(p, w, winograd);
   }

@@ -9,8 +9,9 @@
 //
 // Each phase runs on the forward paths (gemm, pointwise, depthwise): no col2im scatter-add,
 // every element of dX written once, by one phase. It serves kernels no larger than the stride
-// (phases_serve_backward_data): a 2x2 stride-2 transposed convolution becomes four 1x1
-// convolutions, a 1x1 stride-2 layer's input gradient one (the other phases are zero).
+// and layers of large phases (phases_serve_backward_data), and every float64 layer (which has
+// no col2im path): a 2x2 stride-2 transposed convolution becomes four 1x1 convolutions, a 1x1
+// stride-2 layer's input gradient one (the other phases are zero).
 #include <algorithm>
 #include <numeric>
 

@@ -152,15 +152,18 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
       return {Algorithm::Gemm, "stride 1, zeros padding: the forward convolution of dY with the channel-swapped, "
                                "flipped weight (float64 on its kernels, bfloat16 on the AMX tiles where there are)"};
     if (phases_serve_backward_data(p))
-      return {Algorithm::Gemm, "a kernel no larger than the stride or large phases: one stride-1 forward per phase of "
-                               "the input"};
+      return p.dtype == kFloat64
+                 ? AlgorithmChoice{Algorithm::Gemm, "float64 with a stride: one stride-1 forward per phase of the input"}
+                 : AlgorithmChoice{Algorithm::Gemm, "a kernel no larger than the stride or large phases: one stride-1 "
+                                                    "forward per phase of the input"};
     return {Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
   if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Depthwise, p) == nullptr && few_channels_per_group(p))
     return {Algorithm::Depthwise, "float64, few channels per group: direct rows over padded input rows"};
   if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Gemm, p) == nullptr)
     return {Algorithm::Gemm, "implicit GEMM in float64: im2col blocks packed from a padded copy of the input"};
-  if (!engine_dtype(p.dtype)) return {Algorithm::Reference, "float64 with oversized padding and complex128 run on the reference"};
+  if (!engine_dtype(p.dtype))
+    return {Algorithm::Reference, "float64 (or complex128's float64 layer) with padding far larger than the tensors"};
   // Dilated: each sub-grid (d x d in 2-d, d sub-sequences in 1-d) should fill 4-output tiles.
   bool wino_grids = true;
   for (int64_t i = 0; i < p.dim; ++i)

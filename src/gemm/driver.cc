@@ -238,15 +238,15 @@ void Driver::combine(const Operands& op, const Problem& pr, int64_t chunks, cons
     int64_t ldc = 0;  // (one row of C: its leading dimension does not matter here)
     float* c = op.c(r / pr.M, r % pr.M, 0, ldc);
     const float* src = pp + r * pr.N;
-    std::copy(src, src + pr.N, c);
-    if (pr.doubles) {  // (pairs of slots; N and the strides are even)
+    if (pr.doubles) {  // (pairs of slots, read and written as doubles; N and the strides are even)
       auto* cd = reinterpret_cast<double*>(c);
-      for (int64_t ch = 1; ch < chunks; ++ch) {
-        const auto* sd = reinterpret_cast<const double*>(src + ch * stride);
-        for (int64_t j = 0; j < pr.N / 2; ++j) cd[j] += sd[j];
-      }
+      const auto* sd = reinterpret_cast<const double*>(src);
+      std::copy(sd, sd + pr.N / 2, cd);
+      for (int64_t ch = 1; ch < chunks; ++ch)
+        for (int64_t j = 0; j < pr.N / 2; ++j) cd[j] += sd[ch * stride / 2 + j];
       continue;
     }
+    std::copy(src, src + pr.N, c);
     for (int64_t ch = 1; ch < chunks; ++ch)
       for (int64_t j = 0; j < pr.N; ++j) c[j] += src[ch * stride + j];
   }
