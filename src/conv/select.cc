@@ -158,8 +158,12 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
                                                     "forward per phase of the input"};
     return {Algorithm::Gemm, "GEMM W^T * dY, then col2im scatter-add onto the input"};
   }
-  if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Depthwise, p) == nullptr && few_channels_per_group(p))
-    return {Algorithm::Depthwise, "float64, few channels per group: direct rows over padded input rows"};
+  // (And float64 layers of at most 4 outputs per group, as the stride phases of an input
+  // gradient onto 1-3 channels: a GEMM would pack every input once per 1-4 of its 8-row tiles.)
+  if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Depthwise, p) == nullptr &&
+      (few_channels_per_group(p) || p.c_out_per_group() <= 4))
+    return {Algorithm::Depthwise, "float64, few channels per group or at most 4 outputs: direct rows over padded "
+                                  "input rows"};
   if (p.dtype == kFloat64 && unsupported_reason(Algorithm::Gemm, p) == nullptr)
     return {Algorithm::Gemm, "implicit GEMM in float64: im2col blocks packed from a padded copy of the input"};
   if (!engine_dtype(p.dtype))
