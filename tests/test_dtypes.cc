@@ -384,11 +384,11 @@ TEST(Bf16Amx, WeightGradientsMatchFloat64) {
   }
 }
 
-// float64 weight gradients on its kernels (every ISA cap, auto and forced gemm) against the
-// reference; a long reduction over few weights (summed in chunks) gives the same bits for 1
+// float64 weight gradients on its kernels and, for depthwise layers, as direct dot products (every ISA cap, auto and forced) against the reference; a long reduction over few weights (summed in chunks) gives the same bits for 1
 // and 3 threads; an inf in dY where zero padding is read gives the reference's result.
 TEST(Float64Gradients, WeightGradientsOnItsKernels) {
   Generator gen(64);
+  int direct = 0;
   for (const Config& c0 : sweep()) {
     Config c = c0;
     c.dtype = kFloat64;
@@ -404,7 +404,14 @@ TEST(Float64Gradients, WeightGradientsOnItsKernels) {
     }
     const auto g = conv_grads(c, gy, x, w, Algorithm::Gemm, {false, true, false});  // (never refused here)
     EXPECT_TRUE(all_close(g.grad_weight, ref.grad_weight, dtype_tolerance(kFloat64)));
+    // The direct path (dot products) wherever it is allowed.
+    if (c.Cin / c.groups == 1 && c.groups > 1 && c.N > 0) {
+      const auto d = conv_grads(c, gy, x, w, Algorithm::Depthwise, {false, true, false});
+      EXPECT_TRUE(all_close(d.grad_weight, ref.grad_weight, dtype_tolerance(kFloat64)));
+      ++direct;
+    }
   }
+  EXPECT_GE(direct, 8);
   // Wide layers: 64 -> 48 3x3 over two images (several row, column and K blocks); 8 -> 8 over
   // 2 x 40 x 40 (a small dW over a long reduction: chunks); depthwise 1-d with a multiplier.
   struct Case {
@@ -423,15 +430,18 @@ TEST(Float64Gradients, WeightGradientsOnItsKernels) {
                    : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(a), {false, true, false});
     };
     const Tensor ref = grads("reference").grad_weight;
-    std::vector<Tensor> runs;
-    const int before = get_num_threads();
-    for (int n : {1, 3}) {
-      set_num_threads(n);
-      runs.push_back(grads("gemm").grad_weight);
+    for (const char* a : {"gemm", "depthwise"}) {
+      if (std::string(a) == "depthwise" && k.groups == 1) continue;
+      std::vector<Tensor> runs;
+      const int before = get_num_threads();
+      for (int n : {1, 3}) {
+        set_num_threads(n);
+        runs.push_back(grads(a).grad_weight);
+      }
+      set_num_threads(before);
+      EXPECT_TRUE(all_close(runs[0], ref, dtype_tolerance(kFloat64))) << shape_str(k.w) << " " << a;
+      EXPECT_TRUE(bitwise_equal(runs[0], runs[1])) << shape_str(k.w) << " " << a;
     }
-    set_num_threads(before);
-    EXPECT_TRUE(all_close(runs[0], ref, dtype_tolerance(kFloat64))) << shape_str(k.w);
-    EXPECT_TRUE(bitwise_equal(runs[0], runs[1])) << shape_str(k.w);
   }
   // An inf in dY where the windows read zero padding: the reference's result (no inf * 0).
   const Tensor x = randn({1, 4, 6, 6}, kFloat64, &gen), w = randn({8, 4, 3, 3}, kFloat64, &gen);

@@ -253,10 +253,89 @@ class F64WeightsPlan : public BackwardWeightsPlan {
   Workspace padded_;  // the padded float64 copies of a call's images
 };
 
+// The weight gradient of few channels per group (depthwise): per weight element one dot product
+// of dY's row with the input it read, over every image and output position, from the same
+// padded copy. A GEMM would pad each group's handful of rows to whole tiles and pack every
+// input once per group. An output channel per task; each dot in eight partial sums (element j
+// to sum j % 8), added in a fixed order: the same bits for any thread count.
+class F64DirectWeightsPlan : public BackwardWeightsPlan {
+ public:
+  explicit F64DirectWeightsPlan(const ConvParams& p) : pc_(p) {
+    params = p;
+    M_ = p.c_out_per_group(), cin_g_ = p.c_in_per_group(), taps_ = pc_.g.taps();
+    P_ = pc_.g.O[0] * pc_.g.O[1] * pc_.g.O[2];
+    tap_off_ = tap_offsets(p, pc_);
+    runs_.resize(static_cast<std::size_t>(std::max<int64_t>(P_, 1)));
+    runs_.resize(static_cast<std::size_t>(pc_.runs(0, P_, runs_.data())));
+  }
+
+  int64_t memory_bytes() const override { return padded_.bytes(); }
+
+  void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
+    const ConvParams& p = params;
+    const Tensor dy = gy.contiguous();  // [N, C_out, P]
+    if (zero_padding_meets_nonfinite(p, dy)) {  // (as F64WeightsPlan)
+      reference_backward_weights(p, x, dy, gw);
+      return;
+    }
+    const int64_t N = x.size(0);
+    const auto lease = padded_.lease(1, 2 * N * p.C_in * pc_.plane);
+    auto* pad = reinterpret_cast<double*>(lease.get(0));
+    fill_padded(pc_, x, pad);
+    const double* d = dy.const_data<double>();
+    double* w = mutable_data<double>(gw);  // [C_out][C_in/g][taps]
+    const int64_t st = pc_.g.st[2];
+    const int threads = threads_for(p.C_out, 2.0 * static_cast<double>(p.C_out * cin_g_ * taps_ * N * P_));
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t co = 0; co < p.C_out; ++co)
+      for (int64_t ci = 0; ci < cin_g_; ++ci)
+        for (int64_t t = 0; t < taps_; ++t) {
+          double acc[kLanes] = {};
+          for (int64_t n = 0; n < N; ++n) {
+            const double* dn = d + (n * p.C_out + co) * P_;
+            const double* xn = pad + (n * p.C_in + co / M_ * cin_g_ + ci) * pc_.plane + tap_off_[static_cast<std::size_t>(t)];
+            for (const PaddedCopy::Run& r : runs_) {
+              if (st == 1) dot(dn + r.dst, xn + r.src, 1, r.len, acc);  // (unit stride: vectorized lanes)
+              else dot(dn + r.dst, xn + r.src, st, r.len, acc);
+            }
+          }
+          double sum = 0.0;
+          for (double v : acc) sum += v;
+          w[(co * cin_g_ + ci) * taps_ + t] = sum;
+        }
+  }
+
+ private:
+  static constexpr int64_t kLanes = 8;  // partial sums: element j goes to j % kLanes
+
+  static inline void dot(const double* a, const double* b, int64_t st, int64_t len, double* acc) {
+    // Named sums (registers; an array of them stayed in memory, a store and load per step).
+    double s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3], s4 = acc[4], s5 = acc[5], s6 = acc[6], s7 = acc[7];
+    int64_t j = 0;
+    for (; j + kLanes <= len; j += kLanes) {
+      const double* x = b + j * st;
+      s0 += a[j] * x[0], s1 += a[j + 1] * x[st], s2 += a[j + 2] * x[2 * st], s3 += a[j + 3] * x[3 * st];
+      s4 += a[j + 4] * x[4 * st], s5 += a[j + 5] * x[5 * st], s6 += a[j + 6] * x[6 * st], s7 += a[j + 7] * x[7 * st];
+    }
+    acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3, acc[4] = s4, acc[5] = s5, acc[6] = s6, acc[7] = s7;
+    for (; j < len; ++j) acc[j % kLanes] += a[j] * b[j * st];
+  }
+
+  PaddedCopy pc_;
+  int64_t M_ = 1, cin_g_ = 1, taps_ = 1, P_ = 0;
+  std::vector<int64_t> tap_off_;
+  std::vector<PaddedCopy::Run> runs_;  // every output position, in runs along the last dim
+  Workspace padded_;
+};
+
 }  // namespace
 
 std::unique_ptr<BackwardWeightsPlan> make_f64_weights_plan(const ConvParams& p) {
   return std::make_unique<F64WeightsPlan>(p, kernels::gemm_f64_kernel(max_isa()));
+}
+
+std::unique_ptr<BackwardWeightsPlan> make_f64_direct_weights_plan(const ConvParams& p) {
+  return std::make_unique<F64DirectWeightsPlan>(p);
 }
 
 std::unique_ptr<ConvPlan> make_f64_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {

@@ -263,6 +263,7 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
   if (amx) plan = make_bf16_weights_plan(p);
   else if (choice.algorithm == Algorithm::Gemm && p.dtype == kFloat64) plan = make_f64_weights_plan(p);
   else if (choice.algorithm == Algorithm::Gemm) plan = make_gemm_backward_weights_plan(q);
+  else if (choice.algorithm == Algorithm::Depthwise && p.dtype == kFloat64) plan = make_f64_direct_weights_plan(p);
   else if (choice.algorithm == Algorithm::Depthwise) plan = make_depthwise_backward_weights_plan(q);
   else plan = std::make_unique<ReferenceBackwardWeightsPlan>();
   if (half) {

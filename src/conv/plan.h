@@ -171,6 +171,9 @@ std::unique_ptr<BackwardWeightsPlan> make_bf16_weights_plan(const ConvParams& p)
 std::unique_ptr<ConvPlan> make_f64_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 /// The float64 weight gradient gemm plan (f64_gemm.cc; needs padded_copy_fits(p)).
 std::unique_ptr<BackwardWeightsPlan> make_f64_weights_plan(const ConvParams& p);
+/// The float64 weight gradient of few channels per group, as dot products (f64_gemm.cc; needs
+/// padded_copy_fits(p)).
+std::unique_ptr<BackwardWeightsPlan> make_f64_direct_weights_plan(const ConvParams& p);
 std::unique_ptr<ConvPlan> make_winograd_plan(const ConvParams& p, const Tensor& w, const Tensor& b);    // 2-d
 std::unique_ptr<ConvPlan> make_winograd1d_plan(const ConvParams& p, const Tensor& w, const Tensor& b);  // 1-d
 
