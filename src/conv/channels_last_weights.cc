@@ -92,10 +92,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
-    if (zero_padding_meets_nonfinite(p, dy)) {
-      reference_backward_weights(p, x, dy, gw);
-      return;
-    }
+    if (reference_weights_if_nonfinite(p, x, dy, gw)) return;
     const Tensor xu = x.stride(1 + p.dim) == 1 ? x : x.contiguous();  // rows of unit stride
     if (chunks_ > 1) {
       run_chunks(xu, dy.const_data<float>(), gw);

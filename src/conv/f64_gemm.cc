@@ -12,7 +12,6 @@
 #include <array>
 
 #include "conv/padded_copy.h"
-#include "conv/reference.h"
 #include "core/storage.h"
 #include "convkit/threads.h"
 #include "gemm/driver.h"
@@ -169,12 +168,7 @@ class F64WeightsPlan : public BackwardWeightsPlan {
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
-    // The copy's zero padding times an inf or NaN of dY would be NaN where the reference reads
-    // no padding.
-    if (zero_padding_meets_nonfinite(p, dy)) {
-      reference_backward_weights(p, x, dy, gw);
-      return;
-    }
+    if (reference_weights_if_nonfinite(p, x, dy, gw)) return;  // (the copy's zero padding)
     const int64_t N = x.size(0);
     const auto lease = padded_.lease(1, 2 * N * p.C_in * pc_.plane);  // (float slots)
     auto* pad = reinterpret_cast<double*>(lease.get(0));
@@ -274,10 +268,7 @@ class F64DirectWeightsPlan : public BackwardWeightsPlan {
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
-    if (zero_padding_meets_nonfinite(p, dy)) {  // (as F64WeightsPlan)
-      reference_backward_weights(p, x, dy, gw);
-      return;
-    }
+    if (reference_weights_if_nonfinite(p, x, dy, gw)) return;  // (the copy's zero padding)
     const int64_t N = x.size(0);
     const auto lease = padded_.lease(1, 2 * N * p.C_in * pc_.plane);
     auto* pad = reinterpret_cast<double*>(lease.get(0));

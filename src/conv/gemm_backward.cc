@@ -258,10 +258,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
-    if (zero_padding_meets_nonfinite(p, dy)) {
-      reference_backward_weights(p, x, dy, gw);
-      return;
-    }
+    if (reference_weights_if_nonfinite(p, x, dy, gw)) return;
     if (inner_) {
       const auto lease = padded_.lease(1, copy_floats_);  // kept for the next call
       inner_->run(padded_input(x, lease.get(0)), dy, gw);

@@ -93,6 +93,12 @@ bool zero_padding_meets_nonfinite(const ConvParams& p, const Tensor& dy) {
   return zero_padding_is_read(p) && !all_finite(dy);
 }
 
+bool reference_weights_if_nonfinite(const ConvParams& p, const Tensor& x, const Tensor& dy, Tensor& gw) {
+  if (!zero_padding_meets_nonfinite(p, dy)) return false;
+  reference_backward_weights(p, x, dy, gw);
+  return true;
+}
+
 PaddedPhase padded_phase(int64_t ph, int64_t s, int64_t lo, int64_t W, int64_t Wp) {
   // Ceilings without overflow for any s; columns ph + s * i >= c from i = first_at_or_after(c).
   auto first_at_or_after = [&](int64_t c) { return c <= ph ? 0 : ceil_div(c - ph, s); };

@@ -219,6 +219,9 @@ bool zero_padding_is_read(const ConvParams& p);
 /// NaN of dy (every dY of a border output multiplies it, and 0 * inf = NaN where the reference
 /// adds no term). Such calls take a path that adds no term there either.
 bool zero_padding_meets_nonfinite(const ConvParams& p, const Tensor& dy);
+/// The weight gradient of those calls: when zero_padding_meets_nonfinite(p, dy), the reference's
+/// into gw and true; else false (the fast path runs).
+bool reference_weights_if_nonfinite(const ConvParams& p, const Tensor& x, const Tensor& dy, Tensor& gw);
 /// The largest source (one image and group's padded input, bytes) the gemm path reads taps
 /// in place from when it has more than 128 output channels: half the L2 the CPU reports, or
 /// what set_tap_source_limit set (tests force each path with 0 and INT64_MAX; -1 restores).
