@@ -2,7 +2,10 @@
 // the transpose kernels that pack operands and the blas1 dot products and axpys of the direct
 // (depthwise) paths, each against float64 sums or the elements they must (not) write.
 #include <cmath>
+#include <limits>
+#include <utility>
 
+#include "core/storage.h"
 #include "kernels/blas1/blas1.h"
 #include "kernels/transpose/transpose.h"
 #include "test_util.h"
@@ -153,6 +156,121 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
         }
         EXPECT_EQ(out[static_cast<std::size_t>(n)], -7.0f) << list[k].name;
       }
+  }
+}
+
+TEST(Grad, Window3x3KernelsFollowTheirContract) {
+  // dot_window3x3 of every kernel the CPU runs that has one, over planes from 1 x 1 to 9 x 57 with each
+  // column stride (1, 2), padding before the columns (0, 1) and rows (0 to 2), row stride (1 to
+  // 3, the paired and the single-row passes) and padding after (0, 1): the nine sums against
+  // float64 within their rounding bound, out[9] the sum of a (untouched without sum_a), the
+  // same bits on a second call. Every input element no valid window reads is NaN and must not
+  // reach a sum; a and x are exactly as long as the plane.
+  int count = 0;
+  const kernels::Blas1Kernel* list = kernels::blas1_kernel_list(&count);
+  Generator gen(32);
+  const auto pool = randn({600 + 9 * 57}, kFloat32, &gen).to_vector();  // a from the start, x from 600 on
+  for (int k = 0; k < count; ++k) {
+    if (list[k].isa > internal::detected_isa() || list[k].dot_window3x3 == nullptr) continue;
+    for (int64_t h : {1, 2, 5, 9})
+      for (int64_t w : {1, 2, 15, 16, 17, 33, 56, 57})
+        for (int64_t sw : {1, 2})
+          for (int64_t pw : {0, 1})
+            for (int64_t ph : {0, 1, 2})
+              for (int64_t sh : {1, 2, 3})
+                for (int64_t hi : {0, 1}) {
+                  const int64_t ho = (h + ph + hi - 3) / sh + 1, wo = (w + 2 * pw - 3) / sw + 1;
+                  if (h + ph + hi < 3 || w + 2 * pw < 3 || ho <= 0 || wo <= 0) continue;
+                  std::vector<float> x(static_cast<std::size_t>(h * w), std::nanf("")), a(pool.begin(), pool.begin() + ho * wo);
+                  auto at = [&](int64_t oh, int64_t ow, int64_t t) -> int64_t {  // x index tap t reads, or -1
+                    const int64_t i = oh * sh + t / 3 - ph, j = ow * sw + t % 3 - pw;
+                    return i >= 0 && i < h && j >= 0 && j < w ? i * w + j : -1;
+                  };
+                  for (int64_t oh = 0; oh < ho; ++oh)
+                    for (int64_t ow = 0; ow < wo; ++ow)
+                      for (int64_t t = 0; t < 9; ++t)
+                        if (const int64_t e = at(oh, ow, t); e >= 0) x[static_cast<std::size_t>(e)] = pool[static_cast<std::size_t>(e + 600)];
+                  const kernels::Window3x3 p{a.data(), x.data(), h, w, ho, wo, sh, sw, ph, pw};
+                  float out[10], again[10];
+                  out[9] = -7.0f;
+                  list[k].dot_window3x3(p, out, false);
+                  EXPECT_EQ(out[9], -7.0f) << list[k].name;
+                  list[k].dot_window3x3(p, again, true);
+                  for (int64_t t = 0; t < 10; ++t) {
+                    double exact = 0, mag = 0;
+                    for (int64_t oh = 0; oh < ho; ++oh)
+                      for (int64_t ow = 0; ow < wo; ++ow) {
+                        const int64_t e = t < 9 ? at(oh, ow, t) : 0;
+                        if (e < 0) continue;
+                        const double v = static_cast<double>(a[static_cast<std::size_t>(oh * wo + ow)]) * (t < 9 ? x[static_cast<std::size_t>(e)] : 1.0f);
+                        exact += v, mag += std::abs(v);
+                      }
+                    const float got = t < 9 ? out[t] : again[9];
+                    ASSERT_LE(std::abs(got - exact), (ho * wo + 1) * 0x1p-24 * mag + 1e-30)
+                        << list[k].name << " h " << h << " w " << w << " sw " << sw << " pw " << pw << " ph " << ph << " sh " << sh
+                        << " hi " << hi << " tap " << t;
+                    if (t < 9) {
+                      EXPECT_EQ(out[t], again[t]) << list[k].name;
+                    }
+                  }
+                }
+  }
+}
+
+TEST(Grad, DepthwiseThreeByThreeWeightGradientReadsTheInputInPlace) {
+  // The depthwise 3 x 3 weight gradients dot_window3x3 serves (column stride 1 or 2, padding of
+  // at most one column before the input; MobileNet's layers and TensorFlow's 'same' with the
+  // padding after), with a multiplier, conv_mode=convolution, widths around the 16-lane blocks
+  // and a row stride of 3: against the reference under every ISA cap, the same bits for 1 and 3
+  // threads. An inf in dY where the windows read padding lands where the reference puts it.
+  struct Case {
+    Shape x;
+    int64_t mult, sh, sw;
+    std::vector<std::pair<int64_t, int64_t>> pad;  // (lo, hi) per dim
+    bool mirrored;
+  };
+  const Case cases[] = {
+      {{2, 4, 9, 17}, 1, 1, 1, {{1, 1}, {1, 1}}, false},
+      {{2, 3, 10, 33}, 2, 2, 2, {{1, 1}, {1, 1}}, true},
+      {{1, 3, 8, 16}, 1, 2, 2, {{0, 1}, {0, 1}}, false},
+      {{2, 2, 11, 56}, 1, 1, 1, {{0, 0}, {0, 0}}, false},
+      {{1, 2, 12, 31}, 1, 3, 1, {{2, 0}, {1, 1}}, true},
+      {{1, 5, 7, 57}, 1, 2, 1, {{1, 1}, {1, 0}}, false},
+  };
+  // Within the float32 tolerance where the reference is finite, the same inf or NaN elsewhere.
+  auto matches = [](const Tensor& got, const Tensor& want) -> ::testing::AssertionResult {
+    const auto g = got.to_vector(), r = want.to_vector();
+    for (std::size_t i = 0; i < r.size(); ++i)
+      if (!(std::isnan(r[i]) ? std::isnan(g[i]) : std::isinf(r[i]) ? g[i] == r[i] : std::abs(g[i] - r[i]) <= dtype_tolerance(kFloat32) * (1 + std::abs(r[i]))))
+        return ::testing::AssertionFailure() << "[" << i << "] " << g[i] << " vs " << r[i];
+    return ::testing::AssertionSuccess();
+  };
+  Generator gen(23);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x));
+    const int64_t C = c.x[1];
+    Tensor x = randn(c.x, kFloat32, &gen);
+    const Tensor w = randn({C * c.mult, 1, 3, 3}, kFloat32, &gen);
+    const auto o = F::Conv2dFuncOptions().stride({c.sh, c.sw}).padding(c.pad).groups(C).conv_mode(c.mirrored ? "convolution" : "cross_correlation");
+    for (bool inf : {false, true}) {
+      Tensor gy = randn(F::conv2d(x, w, Tensor(), o).sizes(), kFloat32, &gen);
+      if (inf) internal::mutable_data<float>(gy)[0] = std::numeric_limits<float>::infinity();  // reads padding
+      auto grads = [&](Algorithm a) { return F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm(a), {false, true, true}); };
+      const auto want = grads(Algorithm::Reference);
+      for (internal::Isa isa : isas()) {
+        IsaCap cap(isa);
+        const int before = get_num_threads();
+        set_num_threads(1);
+        const auto one = grads(Algorithm::Auto);
+        set_num_threads(3);
+        const auto three = grads(Algorithm::Auto);
+        set_num_threads(before);
+        EXPECT_TRUE(matches(one.grad_weight, want.grad_weight)) << internal::name_of(isa) << " inf " << inf;
+        EXPECT_TRUE(matches(one.grad_bias, want.grad_bias)) << internal::name_of(isa) << " inf " << inf;
+        EXPECT_TRUE(bitwise_equal(one.grad_weight, three.grad_weight)) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(one.grad_bias, three.grad_bias)) << internal::name_of(isa);
+      }
+    }
   }
 }
 

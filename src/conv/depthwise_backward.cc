@@ -6,9 +6,11 @@
 //                     dY[co, o] * x[ci, o * s + off_t]. Per image, channel ci's padded input
 //                     is copied as column phases, so every tap reads unit-stride columns, and
 //                     one multi-tap dot product per output plane loads dY once for up to 12
-//                     taps. (Padded copies too large for the geometry, or a non-finite dY with
-//                     zero padding, take a dot product per row range and tap that skips the
-//                     padding.) Tasks own (co, ci) pairs and sum images and planes in order.
+//                     taps. 3 x 3 planes with zeros padding of at most 1 before each column
+//                     and column stride 1 or 2 skip the copy: dot_window3x3 reads the input
+//                     plane in place. (Padded copies too large for the geometry, or a non-finite
+//                     dY with zero padding, take a dot product per row range and tap that skips
+//                     the padding.) Tasks own (co, ci) pairs and sum images and planes in order.
 //   backward_data:    dX[ci, o * s + off_t] += W[co, ci, t] * dY[co, o] — one axpy per row and
 //                     tap. Tasks own (image, group): the group's input channels. With column
 //                     stride 2 and one channel per group, each input row is written once
@@ -78,7 +80,8 @@ class DirectRows {
 class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectRows {
  public:
   explicit DepthwiseBackwardWeightsPlan(const ConvParams& p)
-      : DirectRows(p), copy_(kernels::copy_kernel(max_isa())), padded_(padded_copy_fits(p)) {
+      : DirectRows(p), copy_(kernels::copy_kernel(max_isa())), window_(window3x3_serves(p)),
+        padded_(!window_ && padded_copy_fits(p)) {
     params = p;
     if (padded_) plan_padded(p);
   }
@@ -87,6 +90,10 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // The padded form sums dY's channels from the loads of its dot products.
   void run_with_bias(const Tensor& x_in, const Tensor& gy, Tensor& gw, Tensor* gb) const override {
     const Tensor x = x_in.contiguous(), dy = gy.contiguous();  // [N, C, D, H, W]
+    if (window_) {
+      run_window(x, dy, gw, gb);
+      return;
+    }
     if (padded_) {
       run_padded(x, dy, gw, gb);
       return;
@@ -165,6 +172,37 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
       for (int64_t t = 0; t <= taps; ++t) acc[t] += img[t];
     });
   }
+  // A 2-d 3 x 3 plane (one input plane, one output plane) with zeros padding, column stride
+  // 1 or 2, at most one padding column and two padding rows before the input, no dilation:
+  // dot_window3x3 (where the ISA has one) reads it in place.
+  bool window3x3_serves(const ConvParams& p) const {
+    return k_.dot_window3x3 != nullptr && p.padding_mode == PaddingMode::Zeros && g_.K[0] == 1 && g_.S[0] == 1 &&
+           g_.O[0] == 1 && g_.K[1] == 3 && g_.K[2] == 3 && g_.dl[1] == 1 && g_.dl[2] == 1 && g_.st[2] <= 2 &&
+           g_.lo[2] >= 0 && g_.lo[2] <= 1 && g_.lo[1] >= 0 && g_.lo[1] <= 2;
+  }
+  // dW per (co, ci) pair and image from the kernel's nine sums (in cross-correlation order:
+  // conv_mode=convolution stores them mirrored), dY's sum for the bias and the finite check
+  // as run_padded makes them.
+  void run_window(const Tensor& x, const Tensor& dy, Tensor& gw, Tensor* gb) const {
+    const bool padding_read = zero_padding_is_read(params);
+    const bool mirrored = params.conv_mode == ConvMode::Convolution;
+    float* bias = gb != nullptr ? internal::mutable_data<float>(*gb) : nullptr;
+    const kernels::Window3x3 geometry{nullptr, nullptr, g_.S[1], g_.S[2], g_.O[1], g_.O[2], g_.st[1], g_.st[2], g_.lo[1], g_.lo[2]};
+    for_each_pair(x, dy, gw, 1, bias, [&](int64_t, int64_t c, const float* xc, const float* yc, float*, int64_t&, double* acc) {
+      const bool sum_y = padding_read || (bias != nullptr && c % params.c_in_per_group() == 0);
+      kernels::Window3x3 w = geometry;
+      w.a = yc, w.x = xc;
+      float out[10];
+      k_.dot_window3x3(w, out, sum_y);
+      double img[10];
+      for (int64_t t = 0; t < 9; ++t) img[t] = out[mirrored ? 8 - t : t];
+      img[9] = sum_y ? out[9] : 0.0;
+      if (padding_read && !std::isfinite(img[9]))  // (see run_padded)
+        for (int64_t t = 0; t < 9; ++t) img[t] = plane_sum(params, t, 0, yc, xc);
+      for (int64_t t = 0; t < 10; ++t) acc[t] += img[t];
+    });
+  }
+
   // Whether the padded copies of every image of one channel (floats) are kept for the next
   // pair that reads them: with several outputs per input channel, and within half the L2.
   bool keep_copies(int64_t floats) const {
@@ -273,7 +311,8 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   }
 
   const kernels::CopyKernel& copy_;
-  bool padded_;  // padded copies fit (padded_copy_fits): run_padded, else run_rows
+  bool window_;  // window3x3_serves: run_window
+  bool padded_;  // else padded copies fit (padded_copy_fits): run_padded, else run_rows
   bool grid3x3_ = false;  // run_padded's taps as dot_taps3x3 takes them
   int64_t Sp_[3] = {1, 1, 1}, phase_len_ = 0, row_len_ = 0, plane_len_ = 0;
   std::vector<PaddedPhase> phases_;  // the column phases some tap reads

@@ -21,6 +21,16 @@
 //   for 9 taps on a 3 x 3 grid whose kernel rows are one b row apart, tap (kh, kw) at offset
 //   off[kw] + kh ldb (a stride-1 3 x 3 layer): rows r and r + 1 share the b rows both read, 12
 //   loads instead of 18 for two rows. out[kh 3 + kw]; its own fixed order.
+// Contract of blas1_f32_dot_window3x3_<isa>(const Window3x3& w, out, sum_a): the 3 x 3 weight
+//   gradient of one channel pair read straight from the unpadded input plane (zeros padding),
+//   no padded copy: for kh, kw < 3,
+//     out[kh 3 + kw] = the sum over oh < ho, ow < wo of
+//                      a[oh * wo + ow] * X(oh * sh + kh - ph, ow * sw + kw - pw)
+//   where X(i, j) = x[i * w + j] inside [0, h) x [0, w) and 0 outside. sw is 1 or 2, pw 0 or 1,
+//   ph >= 0, sh >= 1. With sum_a, also out[9] = the sum of a. Lane-wise partial sums, then the
+//   lanes in a fixed tree: an order fixed by the ISA and the arguments. Reads only those
+//   elements (a term whose a lane is past wo is not added, so an inf in x there adds no NaN).
+//   Null in an ISA's table where it has none (the caller keeps the padded copy).
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
@@ -42,6 +52,14 @@ using DotTaps3x3F32Fn = void (*)(const float* a, int64_t lda, const float* b, in
                                  int64_t n, int64_t rows, float* out, bool sum_a);
 using TapsSumF32Fn = void (*)(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
 
+/// dot_window3x3's plane: x [h][w], a [ho][wo], the strides and the padding before each dim.
+struct Window3x3 {
+  const float* a;
+  const float* x;
+  int64_t h, w, ho, wo, sh, sw, ph, pw;
+};
+using DotWindow3x3F32Fn = void (*)(const Window3x3& p, float* out, bool sum_a);
+
 /// The most taps one dot_taps call takes (its accumulators stay in registers).
 inline constexpr int64_t kDotTapsMax = 12;
 
@@ -53,9 +71,10 @@ struct Blas1Kernel {
   DotTaps3x3F32Fn dot_taps3x3;
   AxpyF32Fn axpy;
   TapsSumF32Fn taps_sum;
+  DotWindow3x3F32Fn dot_window3x3;  // may be null
 };
 
-#define CONVKIT_BLAS1_KERNEL(isa, name)                                   \
+#define CONVKIT_BLAS1_KERNEL(isa, name, window)                           \
   float name##_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows); \
   void name##_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t taps, \
                        int64_t n, int64_t rows, float* out, bool sum_a);                                            \
@@ -65,6 +84,10 @@ struct Blas1Kernel {
   void name##_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
 #include "kernels/blas1/kernels.inc"
 #undef CONVKIT_BLAS1_KERNEL
+void blas1_f32_scalar_dot_window3x3(const Window3x3& p, float* out, bool sum_a);
+#if CONVKIT_X86
+void blas1_f32_avx512_dot_window3x3(const Window3x3& p, float* out, bool sum_a);
+#endif
 
 const Blas1Kernel* blas1_kernel_list(int* count);
 const Blas1Kernel& blas1_kernel(internal::Isa cap);

@@ -51,4 +51,25 @@ void blas1_f32_scalar_dot_taps3x3(const float* a, int64_t lda, const float* b, i
   blas1_f32_scalar_dot_taps(a, lda, b, ldb, taps, 9, n, rows, out, sum_a);
 }
 
+// Per tap, the terms in row-major order of the outputs, padding terms left out.
+void blas1_f32_scalar_dot_window3x3(const Window3x3& p, float* out, bool sum_a) {
+  for (int64_t t = 0; t < 9; ++t) {
+    const int64_t kh = t / 3, kw = t % 3;
+    float s = 0;
+    for (int64_t oh = 0; oh < p.ho; ++oh) {
+      const int64_t i = oh * p.sh + kh - p.ph;
+      if (i < 0 || i >= p.h) continue;
+      for (int64_t ow = 0; ow < p.wo; ++ow) {
+        const int64_t j = ow * p.sw + kw - p.pw;
+        if (j >= 0 && j < p.w) s += p.a[oh * p.wo + ow] * p.x[i * p.w + j];
+      }
+    }
+    out[t] = s;
+  }
+  if (!sum_a) return;
+  float s = 0;
+  for (int64_t k = 0; k < p.ho * p.wo; ++k) s += p.a[k];
+  out[9] = s;
+}
+
 }  // namespace convkit::kernels
