@@ -408,6 +408,42 @@ TEST(Engine, SameBitsForAnyThreadCount) {
   EXPECT_THROW(set_num_threads(0), Error);
 }
 
+TEST(Engine, DepthwiseThreeByThreeReadsTheInputInPlaceWithTheCopysBits) {
+  // float32 3 x 3 depthwise forwards the window kernel serves (column stride 1 or 2, at most one
+  // padding column before the input; a multiplier, conv_mode=convolution, TensorFlow-style
+  // padding after, a row stride of 3): bit for bit the padded-copy path, which an input whose
+  // columns are not adjacent takes, and within tolerance of the reference, under every ISA cap.
+  struct Case {
+    Shape x;
+    int64_t mult, sh, sw;
+    std::vector<std::pair<int64_t, int64_t>> pad;
+    bool mirrored;
+  };
+  const Case cases[] = {
+      {{2, 4, 9, 17}, 1, 1, 1, {{1, 1}, {1, 1}}, false}, {{2, 3, 10, 33}, 2, 2, 2, {{1, 1}, {1, 1}}, true},
+      {{1, 3, 8, 16}, 1, 2, 2, {{0, 1}, {0, 1}}, false}, {{2, 2, 11, 56}, 1, 1, 1, {{0, 0}, {0, 0}}, false},
+      {{1, 2, 12, 31}, 1, 3, 1, {{2, 0}, {1, 1}}, true}, {{1, 5, 7, 57}, 1, 2, 1, {{1, 1}, {1, 0}}, false},
+  };
+  Generator gen(29);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x));
+    const int64_t C = c.x[1];
+    Shape wide = c.x;
+    wide[3] *= 2;
+    const Tensor xw = randn(wide, kFloat32, &gen);
+    const Tensor strided = xw.slice(3, 0, wide[3], 2), x = strided.contiguous();
+    const Tensor w = randn({C * c.mult, 1, 3, 3}, kFloat32, &gen), b = randn({C * c.mult}, kFloat32, &gen);
+    const auto o = F::Conv2dFuncOptions().stride({c.sh, c.sw}).padding(c.pad).groups(C).conv_mode(c.mirrored ? "convolution" : "cross_correlation");
+    const Tensor want = F::conv2d(x, w, b, F::Conv2dFuncOptions(o).algorithm("reference"));
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const Tensor y = F::conv2d(x, w, b, F::Conv2dFuncOptions(o).algorithm("depthwise"));
+      EXPECT_TRUE(all_close(y, want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+      EXPECT_TRUE(bitwise_equal(y, F::conv2d(strided, w, b, F::Conv2dFuncOptions(o).algorithm("depthwise")))) << internal::name_of(isa);
+    }
+  }
+}
+
 TEST(Engine, AlgorithmChoiceIsReportedAndForcible) {
   nn::Conv2d dense(nn::Conv2dOptions(8, 8, 3)), dw(nn::Conv2dOptions(8, 16, 3).groups(8));
   nn::Conv2d d64(nn::Conv2dOptions(8, 8, 3).dtype(kFloat64));

@@ -2,6 +2,7 @@
 // the GEMM tiles and edges and the depthwise rows against naive loops, the Winograd
 // transforms against the published matrices, the strided copies against what they may read
 // and write, the 16-bit conversions against the rules of dtype.h.
+#include <cstring>
 #include <random>
 
 #include "kernels/convert/convert.h"
@@ -129,6 +130,56 @@ TEST(DwconvKernels, EveryShapeMatchesNaive) {
     SCOPED_TRACE(ks[ki].name);
     check_dwconv<float>(ks[ki].fn, 1e-4);
     check_dwconv<double>(ks[ki].fn64, 1e-12);
+  }
+}
+
+TEST(DwconvKernels, WindowGivesTheRowsKernelsBitsOnThePlaneInPlace) {
+  // Every kernel with a window3x3, over planes from 1 x 1 to 9 x 57 (rows 3 floats apart, the
+  // gap NaN: never read), each column stride, padding before the columns (0, 1) and rows (0 to
+  // 2), row stride (1 to 3) and padding after (0, 1), all output rows or from the second on:
+  // bit for bit the rows kernel of the same ISA over each tap's gathered values (zeros for the
+  // padding), and nothing written past the rows.
+  int count = 0;
+  const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  float w9[9];
+  for (float& v : w9) v = nd(rng);
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa() || ks[ki].window3x3 == nullptr) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t h : {1, 2, 5, 9})
+      for (int64_t w : {1, 2, 15, 16, 17, 33, 57})
+        for (int64_t sw : {1, 2})
+          for (int64_t pw : {0, 1})
+            for (int64_t ph : {0, 1, 2})
+              for (int64_t sh : {1, 2, 3})
+                for (int64_t hi : {0, 1}) {
+                  const int64_t ho = (h + ph + hi - 3) / sh + 1, wo = (w + 2 * pw - 3) / sw + 1, xs = w + 3;
+                  if (h + ph + hi < 3 || w + 2 * pw < 3) continue;
+                  std::vector<float> x(static_cast<std::size_t>(h * xs), std::nanf(""));
+                  for (int64_t i = 0; i < h; ++i)
+                    for (int64_t j = 0; j < w; ++j) x[static_cast<std::size_t>(i * xs + j)] = nd(rng);
+                  for (int64_t oh0 : {int64_t{0}, std::min<int64_t>(1, ho - 1)}) {
+                    SCOPED_TRACE(internal::str_cat("h ", h, " w ", w, " sw ", sw, " pw ", pw, " ph ", ph, " sh ", sh, " hi ", hi, " oh0 ", oh0));
+                    const int64_t rows = ho - oh0, step = wo + kernels::kDwRowSlack;
+                    std::vector<std::vector<float>> tap(9, std::vector<float>(static_cast<std::size_t>(rows * step), 0.0f));
+                    std::vector<const float*> taps;
+                    for (int64_t t = 0; t < 9; ++t) {
+                      for (int64_t j = 0; j < rows; ++j)
+                        for (int64_t o = 0; o < wo; ++o) {
+                          const int64_t i = (oh0 + j) * sh + t / 3 - ph, c = o * sw + t % 3 - pw;
+                          if (i >= 0 && i < h && c >= 0 && c < w) tap[static_cast<std::size_t>(t)][static_cast<std::size_t>(j * step + o)] = x[static_cast<std::size_t>(i * xs + c)];
+                        }
+                      taps.push_back(tap[static_cast<std::size_t>(t)].data());
+                    }
+                    const float bias = 0.25f;
+                    std::vector<float> want(static_cast<std::size_t>(rows * wo + 16), 9.0f), got(want);
+                    ks[ki].fn(kernels::DwRows<float>{taps.data(), 9, w9, &bias, want.data(), rows * wo, wo, wo, 1, rows, step});
+                    ks[ki].window3x3(kernels::DwWindow3x3{x.data(), h, w, xs, w9, bias, got.data(), wo, oh0, ho, sh, sw, ph, pw});
+                    ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+                  }
+                }
   }
 }
 

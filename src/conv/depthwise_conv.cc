@@ -7,6 +7,9 @@
 // float16 and bfloat16 layers run the same float32 kernels: their rows are widened as they are
 // copied and the kernel's output rows rounded once as they are stored (no whole-tensor passes).
 // float64 runs the float64 kernels on float64 planes (C, the compute type, is double).
+// float32 3 x 3 depthwise layers with zeros padding of at most one column before the input and
+// column stride 1 or 2 (MobileNet's) skip the copies: the window kernel reads the input plane
+// in place, with the same bits.
 #include <omp.h>
 
 #include <algorithm>
@@ -73,12 +76,16 @@ class DirectPlan : public ConvPlan {
           internal::mutable_data<C>(w_)[(co * cin_g_ + ci) * taps_ + t] =
               wc.const_data<C>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
+    window_ = !kDouble && p.dtype == kFloat32 && p.dim == 2 && kernel_.window3x3 != nullptr && cin_g_ == 1 &&
+              KH_ == 3 && KW_ == 3 && dh_ == 1 && dw_ == 1 && sw_ <= 2 && low_ >= 0 && low_ <= 1 && loh_ >= 0 &&
+              zero_padded_;
   }
 
   int64_t memory_bytes() const override { return w_.numel() * static_cast<int64_t>(sizeof(C)) + ws_.bytes(); }
 
   void run(const Tensor& x, Tensor& y) const override {
     if constexpr (kDouble) run_as<double>(x, y);
+    else if (params.dtype == kFloat32 && window_ && x.stride(3) == 1) run_window(x, y);
     else if (params.dtype == kFloat32) run_as<float>(x, y);
     else run_as<uint16_t>(x, y);
   }
@@ -86,6 +93,33 @@ class DirectPlan : public ConvPlan {
  private:
   static constexpr bool kDouble = std::is_same_v<C, double>;
   static constexpr int64_t kSlots = sizeof(C) / sizeof(float);  // workspace floats per element
+
+  // Tasks as run_as makes them; each output channel's rows in one window kernel call.
+  void run_window(const Tensor& x, Tensor& y) const {
+    const ConvParams& p = params;
+    const int64_t planes = p.N * p.groups;
+    const int64_t row_blocks = std::min<int64_t>(Ho_, (4 * get_num_threads() + planes - 1) / planes);
+    const int64_t rows_per = (Ho_ + row_blocks - 1) / row_blocks;
+    const int64_t tasks = planes * row_blocks;
+    const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * taps_));
+    const float* xp = x.const_data<float>();
+    float* yp = internal::mutable_data<float>(y);
+    const float* wp = w_.const_data<float>();
+    const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t rb = task % row_blocks, g = (task / row_blocks) % p.groups, n = task / (row_blocks * p.groups);
+      const int64_t oh0 = rb * rows_per, oh1 = std::min(Ho_, oh0 + rows_per);
+      if (oh0 >= oh1) continue;
+      for (int64_t m = 0; m < cout_g_; ++m) {
+        const int64_t co = g * cout_g_ + m;
+        const kernels::DwWindow3x3 a{xp + n * x.stride(0) + g * x.stride(1), H_, W_, x.stride(2), wp + co * taps_,
+                                     bp ? bp[co] : 0.0f, yp + ((n * p.C_out + co) * Ho_ + oh0) * Wo_, Wo_, oh0, oh1,
+                                     sh_, sw_, loh_, low_};
+        kernel_.window3x3(a);
+      }
+    }
+  }
 
   // S: the data's element: C, or the bits of float16 / bfloat16 (C float).
   template <typename S>
@@ -236,6 +270,7 @@ class DirectPlan : public ConvPlan {
   std::vector<int64_t> tap_off_;
   bool overlap_ = false;
   bool zero_padded_ = false;  // padded rows fill as one block copy per channel and phase
+  bool window_ = false;       // float32 3 x 3 layers the window kernel reads in place
   Tensor w_, bias_;
   Workspace ws_;
 };

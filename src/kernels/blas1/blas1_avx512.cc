@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kernels/blas1/blas1.h"
+#include "kernels/dwconv/row_taps_avx512.h"
 
 namespace convkit::kernels {
 
@@ -226,63 +227,7 @@ void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int
 
 namespace {
 
-// Lanes for the columns [c, c + 16) below n: zero when none are.
-inline __mmask16 below(int64_t n, int64_t c) { return n - c <= 0 ? 0 : first(n - c); }
-
-// Lane l of concat(hi : lo) shifted down by S lanes: lo[l + S] or hi[l + S - 16].
-template <int S>
-inline __m512 shift(__m512 hi, __m512 lo) {
-  // (maskz form: GCC 12 warns that the plain one's pass-through operand is uninitialized)
-  return _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(0xffff, _mm512_castps_si512(hi), _mm512_castps_si512(lo), S));
-}
-
-// One input row's three tap vectors for the output columns [i, i + 16): t[kw] lane l holds
-// X(row, (i + l) sw + kw - pw), zero past the row's ends. Called for i = 0, 16, 32 ... in
-// order after start(); it keeps what the next block reuses (the previous or current block),
-// so each input element is loaded once per row pass and shifted in registers (an unaligned
-// load per tap split cache lines and ran 1.7x slower).
-// The load masks of one block of 16 outputs at column i (the same for every row of a pass):
-// the columns below w of the loads next() makes.
-struct BlockMasks {
-  __mmask16 m0, m1, m2;
-};
-template <int SW, int PW>
-BlockMasks block_masks(int64_t w, int64_t i) {
-  if constexpr (SW == 1) return {below(w, i + 16), 0, 0};
-  else return {below(w, 2 * i), below(w, 2 * i + 16), static_cast<__mmask16>(below(w, 2 * i + 32) & 1)};
-}
-
-template <int SW, int PW>
-struct RowTaps {
-  // SW 1: the current block (cur) and, for PW 1, the previous one (keep); SW 2, PW 1: the
-  // previous block's odd columns (keep).
-  __m512 keep = _mm512_setzero_ps(), cur = _mm512_setzero_ps();
-  void start(const float* row, int64_t w) {
-    keep = _mm512_setzero_ps();
-    if constexpr (SW == 1) cur = _mm512_maskz_loadu_ps(below(w, 0), row);
-  }
-  void next(const float* row, int64_t i, const BlockMasks& bm, __m512 t[3]) {
-    if constexpr (SW == 1) {
-      const __m512 nx = _mm512_maskz_loadu_ps(bm.m0, row + i + 16);
-      if constexpr (PW == 1) t[0] = shift<15>(cur, keep), t[1] = cur, t[2] = shift<1>(nx, cur);
-      else t[0] = cur, t[1] = shift<1>(nx, cur), t[2] = shift<2>(nx, cur);
-      keep = cur;
-      cur = nx;
-    } else {
-      const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-      const int64_t c = 2 * i;
-      const __m512 lo = _mm512_maskz_loadu_ps(bm.m0, row + c), hi = _mm512_maskz_loadu_ps(bm.m1, row + c + 16);
-      const __m512 e = _mm512_permutex2var_ps(lo, even, hi), o = _mm512_permutex2var_ps(lo, odd, hi);
-      if constexpr (PW == 1) {
-        t[0] = shift<15>(o, keep), t[1] = e, t[2] = o;
-        keep = o;
-      } else {  // X(2 (i + l) + 2): the even columns one lane on, the last from the next block
-        t[0] = e, t[1] = o, t[2] = shift<1>(_mm512_maskz_loadu_ps(bm.m2, row + c + 32), e);
-      }
-    }
-  }
-};
+using row_taps::below, row_taps::BlockMasks, row_taps::block_masks, row_taps::RowTaps;
 
 // dY rows in pairs (r, r + 1) when SH, the row stride, is 1 or 2: their input rows overlap, so
 // each of the 3 + SH rows is loaded and shifted once for both. SH 0: one dY row per pass (any
@@ -309,7 +254,7 @@ void window3x3(const Window3x3& p, float* out, bool sum_a) {
     const float* a0 = p.a + r * p.wo;
     const float* a1 = a0 + p.wo;
     for (int64_t i = 0; i < p.wo; i += 16) {
-      const __mmask16 m = first(p.wo - i);
+      const __mmask16 m = below(p.wo, i);
       const BlockMasks bm = block_masks<SW, PW>(p.w, i);
       const __m512 y0 = _mm512_maskz_loadu_ps(m, a0 + i), y1 = two ? _mm512_maskz_loadu_ps(m, a1 + i) : z;
       if (sum_a) sa = _mm512_add_ps(sa, _mm512_add_ps(y0, y1));

@@ -12,6 +12,15 @@
 //   caller lays strided rows out in phases and materializes every padding mode). Each tap stays
 //   readable up to index j * row_step + wo - 1 + kDwRowSlack: vector loads may run into the
 //   slack, never using it. No alignment requirement, no allocation, no threads.
+//
+// Contract of dwconv_f32_window3x3_<isa>(const DwWindow3x3& a): one output channel of a 3 x 3
+// layer read straight from its unpadded input plane (zeros padding), output rows [oh0, oh1):
+//   y[(oh - oh0) * wo + ow] = (sum over t = kh 3 + kw < 9, in that order, of
+//                              w9[t] * X(oh sh + kh - ph, ow sw + kw - pw)) + bias
+//   with X(i, j) = x[i * xs + j] inside [0, h) x [0, w) and 0 outside. The padding's terms are
+//   added too (as w9[t] * 0), so the bits are the rows kernel's of the same ISA over a
+//   zero-padded copy. sw is 1 or 2, pw 0 or 1, ph >= 0, sh >= 1. Reads only the plane's
+//   elements. Null in an ISA's table where it has none (the caller copies padded rows).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +43,19 @@ struct DwRows {
 using DwRowsArgs = DwRows<float>;
 using DwRowsF64Args = DwRows<double>;
 
+/// dwconv_f32_window3x3's layer: the input plane x [h][xs] (w columns used), the 9 weights,
+/// the bias, the output rows [oh0, oh1) of wo columns from y on, the strides and paddings.
+struct DwWindow3x3 {
+  const float* x;
+  int64_t h, w, xs;
+  const float* w9;
+  float bias;
+  float* y;
+  int64_t wo, oh0, oh1, sh, sw, ph, pw;
+};
+
 using DwconvRowsF32Fn = void (*)(const DwRowsArgs& a);
+using DwconvWindow3x3F32Fn = void (*)(const DwWindow3x3& a);
 using DwconvRowsF64Fn = void (*)(const DwRowsF64Args& a);
 
 struct DwconvKernel {
@@ -42,13 +63,18 @@ struct DwconvKernel {
   internal::Isa isa;
   DwconvRowsF32Fn fn;
   DwconvRowsF64Fn fn64;
+  DwconvWindow3x3F32Fn window3x3;  // may be null
 };
 
-#define CONVKIT_DWCONV_KERNEL(isa, name, name64) \
-  void name(const DwRowsArgs& a);                 \
+#define CONVKIT_DWCONV_KERNEL(isa, name, name64, window) \
+  void name(const DwRowsArgs& a);                         \
   void name64(const DwRowsF64Args& a);
 #include "kernels/dwconv/kernels.inc"
 #undef CONVKIT_DWCONV_KERNEL
+void dwconv_f32_window3x3_scalar(const DwWindow3x3& a);
+#if CONVKIT_X86
+void dwconv_f32_window3x3_avx512(const DwWindow3x3& a);
+#endif
 
 const DwconvKernel* dwconv_kernel_list(int* count);
 const DwconvKernel& dwconv_kernel(internal::Isa cap);

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/dwconv/dwconv.h"
+#include "kernels/dwconv/row_taps_avx512.h"
 
 namespace convkit::kernels {
 
@@ -112,7 +113,72 @@ void rows(const DwRows<typename K::T>& a) {
 
 }  // namespace
 
+namespace {
+
+using row_taps::below, row_taps::BlockMasks, row_taps::block_masks, row_taps::RowTaps;
+
+// Output rows in pairs (r, r + 1) when SH, the row stride, is 1 or 2: their input rows
+// overlap, so each of the 3 + SH rows is loaded and shifted once for both. SH 0: one row per
+// pass (any sh). Rows outside the plane give zero taps, still added (the rows kernel's bits).
+template <int SW, int PW, int SH>
+void window3x3(const DwWindow3x3& a) {
+  constexpr int Q = SH == 0 ? 3 : 3 + SH;  // input rows per pass
+  const __m512 z = _mm512_setzero_ps(), bias = _mm512_set1_ps(a.bias);
+  __m512 wt[9];
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) wt[t] = _mm512_set1_ps(a.w9[t]);
+  const int64_t step = SH == 0 ? 1 : 2;
+  for (int64_t oh = a.oh0; oh < a.oh1; oh += step) {
+    const bool two = SH != 0 && oh + 1 < a.oh1;
+    const float* rows[Q];
+    RowTaps<SW, PW> taps[Q];
+#pragma GCC unroll 5
+    for (int q = 0; q < Q; ++q) {
+      const int64_t ir = oh * a.sh - a.ph + q;
+      rows[q] = (q < 3 || two) && ir >= 0 && ir < a.h ? a.x + ir * a.xs : nullptr;
+      if (rows[q] != nullptr) taps[q].start(rows[q], a.w);
+    }
+    float* y0 = a.y + (oh - a.oh0) * a.wo;
+    for (int64_t i = 0; i < a.wo; i += 16) {
+      const BlockMasks bm = block_masks<SW, PW>(a.w, i);
+      __m512 acc0 = z, acc1 = z;
+#pragma GCC unroll 5
+      for (int q = 0; q < Q; ++q) {
+        __m512 t[3] = {z, z, z};
+        if (rows[q] != nullptr) taps[q].next(rows[q], i, bm, t);
+#pragma GCC unroll 3
+        for (int kw = 0; kw < 3; ++kw) {
+          if (q < 3) acc0 = _mm512_fmadd_ps(wt[q * 3 + kw], t[kw], acc0);
+          if (SH != 0 && q >= SH && q - SH < 3) acc1 = _mm512_fmadd_ps(wt[(q - SH) * 3 + kw], t[kw], acc1);
+        }
+      }
+      const __mmask16 m = below(a.wo, i);
+      _mm512_mask_storeu_ps(y0 + i, m, _mm512_add_ps(acc0, bias));
+      if (two) _mm512_mask_storeu_ps(y0 + a.wo + i, m, _mm512_add_ps(acc1, bias));
+    }
+  }
+}
+
+template <int SW, int PW>
+void window3x3_rows(const DwWindow3x3& a) {
+  if (a.sh == 1) window3x3<SW, PW, 1>(a);
+  else if (a.sh == 2) window3x3<SW, PW, 2>(a);
+  else window3x3<SW, PW, 0>(a);
+}
+
+}  // namespace
+
 void dwconv_f32_rows_avx512(const DwRowsArgs& a) { rows<F32>(a); }
+
+void dwconv_f32_window3x3_avx512(const DwWindow3x3& a) {
+  if (a.sw == 1) {
+    if (a.pw == 1) window3x3_rows<1, 1>(a);
+    else window3x3_rows<1, 0>(a);
+  } else {
+    if (a.pw == 1) window3x3_rows<2, 1>(a);
+    else window3x3_rows<2, 0>(a);
+  }
+}
 void dwconv_f64_rows_avx512(const DwRowsF64Args& a) { rows<F64>(a); }
 
 }  // namespace convkit::kernels

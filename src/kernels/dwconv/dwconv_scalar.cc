@@ -17,6 +17,19 @@ void rows(const DwRows<T>& a) {
 }  // namespace
 
 void dwconv_f32_rows_scalar(const DwRowsArgs& a) { rows(a); }
+
+// The rows kernel's sums (each term added unfused, padding's as w * 0) read in place.
+void dwconv_f32_window3x3_scalar(const DwWindow3x3& a) {
+  for (int64_t oh = a.oh0; oh < a.oh1; ++oh)
+    for (int64_t ow = 0; ow < a.wo; ++ow) {
+      float acc = 0;
+      for (int64_t t = 0; t < 9; ++t) {
+        const int64_t i = oh * a.sh + t / 3 - a.ph, j = ow * a.sw + t % 3 - a.pw;
+        acc += a.w9[t] * (i >= 0 && i < a.h && j >= 0 && j < a.w ? a.x[i * a.xs + j] : 0.0f);
+      }
+      a.y[(oh - a.oh0) * a.wo + ow] = acc + a.bias;
+    }
+}
 void dwconv_f64_rows_scalar(const DwRowsF64Args& a) { rows(a); }
 
 }  // namespace convkit::kernels
