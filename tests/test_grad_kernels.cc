@@ -217,6 +217,46 @@ TEST(Grad, Window3x3KernelsFollowTheirContract) {
   }
 }
 
+TEST(Grad, InputWindow3x3KernelsFollowTheirContract) {
+  // input_window3x3 of every kernel the CPU runs that has one, over dY planes and input widths
+  // around the 16-pair blocks (odd and even), each padding before the columns (0, 1) and rows
+  // (0 to 2), row stride 1 and 2, rows from the first or the second on: the sums of the
+  // contract in its order (fmaf from init, increasing taps) exactly, and nothing written past
+  // the rows.
+  int count = 0;
+  const kernels::Blas1Kernel* list = kernels::blas1_kernel_list(&count);
+  Generator gen(33);
+  const auto pool = randn({1200}, kFloat32, &gen).to_vector();
+  const float wt[9] = {0.5f, -1.25f, 0.75f, 2.0f, -0.5f, 1.5f, -2.25f, 0.25f, 1.0f};
+  for (int k = 0; k < count; ++k) {
+    if (list[k].isa > internal::detected_isa() || list[k].input_window3x3 == nullptr) continue;
+    for (int64_t h : {1, 3, 8})
+      for (int64_t w : {1, 2, 15, 31, 32, 33, 64, 67})
+        for (int64_t sh : {1, 2})
+          for (int64_t ph : {0, 1, 2})
+            for (int64_t pw : {0, 1})
+              for (int64_t i0 : {0, 1}) {
+                const int64_t ho = (h + 2 * ph - 3) / sh + 1, wo = (w + 2 * pw - 3) / 2 + 1;
+                if (h + 2 * ph < 3 || w + 2 * pw < 3 || i0 >= h) continue;
+                const std::vector<float> dy(pool.begin(), pool.begin() + ho * wo);
+                std::vector<float> dx(static_cast<std::size_t>((h - i0) * w + 20), 9.0f);
+                list[k].input_window3x3(kernels::InputWindow3x3{dy.data(), wt, dx.data(), h, w, ho, wo, i0, h, sh, ph, pw, 0.125f});
+                for (int64_t i = i0; i < h; ++i)
+                  for (int64_t j = 0; j < w; ++j) {
+                    float want = 0.125f;
+                    for (int64_t t = 0; t < 9; ++t) {
+                      const int64_t dh = i + ph - t / 3, dw = j + pw - t % 3;
+                      if (dh >= 0 && dw >= 0 && dh % sh == 0 && dw % 2 == 0 && dh / sh < ho && dw / 2 < wo)
+                        want = std::fma(wt[t], dy[static_cast<std::size_t>(dh / sh * wo + dw / 2)], want);
+                    }
+                    ASSERT_EQ(dx[static_cast<std::size_t>((i - i0) * w + j)], want)
+                        << list[k].name << " h " << h << " w " << w << " sh " << sh << " ph " << ph << " pw " << pw << " at " << i << "," << j;
+                  }
+                for (std::size_t e = static_cast<std::size_t>((h - i0) * w); e < dx.size(); ++e) ASSERT_EQ(dx[e], 9.0f) << list[k].name;
+              }
+  }
+}
+
 TEST(Grad, DepthwiseThreeByThreeWeightGradientReadsTheInputInPlace) {
   // The depthwise 3 x 3 weight gradients dot_window3x3 serves (column stride 1 or 2, padding of
   // at most one column before the input; MobileNet's layers and TensorFlow's 'same' with the

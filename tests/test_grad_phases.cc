@@ -217,6 +217,8 @@ TEST(GradPhases, DepthwiseColumnStrideTwoWritesEachInputRowOnce) {
   };
   const Case cases[] = {
       {{2, 3, 13, 14}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, "cross_correlation"},  // MobileNet's
+      {{1, 3, 10, 40}, {3, 3}, {2, 2}, {0, 0}, {1, 1}, "convolution"},        // 3x3/2 without padding
+      {{2, 2, 11, 33}, {3, 3}, {1, 2}, {2, 1}, {1, 1}, "cross_correlation"},  // 3x3, rows stride 1
       {{1, 2, 12, 11}, {5, 5}, {2, 2}, {2, 2}, {1, 1}, "cross_correlation"},  // EfficientNet's 5x5/2
       {{1, 2, 9, 10}, {3, 4}, {3, 2}, {0, 3}, {1, 2}, "convolution"},         // rows no tap reaches
       {{2, 4, 7, 9}, {2, 3}, {1, 2}, {1, 0}, {2, 1}, "cross_correlation"},    // row stride 1

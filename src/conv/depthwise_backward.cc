@@ -14,7 +14,8 @@
 //   backward_data:    dX[ci, o * s + off_t] += W[co, ci, t] * dY[co, o] — one axpy per row and
 //                     tap. Tasks own (image, group): the group's input channels. With column
 //                     stride 2 and one channel per group, each input row is written once
-//                     instead: its even and odd columns as sums of whole dY rows, interleaved.
+//                     instead: its even and odd columns as sums of whole dY rows, interleaved
+//                     (3 x 3 layers by input_window3x3 straight from dY, others from copies).
 //
 // backward_data skips columns whose tap reads padding with zeros padding and folds them back
 // onto the element they copy with the other modes, as the reference does.
@@ -327,10 +328,17 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
     params = p;
     // (Weights with an inf or NaN, which would meet the copy's zero margins, never get here:
     // make_backward_data_plan gives them the reference.)
-    if (depthwise_rows_serve_backward_data(p)) plan_interleaved();
+    if (depthwise_rows_serve_backward_data(p)) {
+      if (window_serves(p)) plan_window(p);
+      else plan_interleaved();
+    }
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
+    if (w9_.defined()) {
+      run_window(gy.contiguous(), gx);
+      return;
+    }
     if (pitch_ > 0) {
       run_interleaved(gy.contiguous(), gx);
       return;
@@ -366,6 +374,38 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
   int64_t memory_bytes() const override { return ws_.bytes(); }
 
  private:
+  // A float32 2-d 3 x 3 layer (column stride 2, depthwise_rows_serve_backward_data) with no
+  // dilation and at most one padding column before the input: input_window3x3 (where the ISA
+  // has one) writes each input row from dY's rows in place.
+  bool window_serves(const ConvParams& p) const {
+    return k_.input_window3x3 != nullptr && p.dtype == kFloat32 && g_.K[0] == 1 && g_.S[0] == 1 && g_.O[0] == 1 &&
+           g_.K[1] == 3 && g_.K[2] == 3 && g_.dl[1] == 1 && g_.dl[2] == 1 && g_.lo[1] >= 0 && g_.lo[2] >= 0 &&
+           g_.lo[2] <= 1;
+  }
+  // Each channel's 9 weights in cross-correlation order (conv_mode=convolution stores them mirrored).
+  void plan_window(const ConvParams& p) {
+    w9_ = Tensor::empty({p.C_in, 9}, kFloat32);
+    const bool mirrored = p.conv_mode == ConvMode::Convolution;
+    for (int64_t c = 0; c < p.C_in; ++c)
+      for (int64_t u = 0; u < 9; ++u) internal::mutable_data<float>(w9_)[c * 9 + u] = w_.const_data<float>()[c * 9 + (mirrored ? 8 - u : u)];
+  }
+  // One kernel call per (image, channel) plane.
+  void run_window(const Tensor& dy, Tensor& gx) const {
+    const ConvParams& p = params;
+    const int64_t planes = p.N * p.C_in, plane_x = g_.S[1] * g_.S[2], plane_y = g_.O[1] * g_.O[2];
+    const int threads = threads_for(planes, 2.0 * static_cast<double>(planes * 9 * plane_y));
+    const float* yp = dy.const_data<float>();
+    const float* bp = b_.defined() ? b_.const_data<float>() : nullptr;
+    float* xp = internal::mutable_data<float>(gx);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t nc = 0; nc < planes; ++nc) {
+      const int64_t c = nc % p.C_in;
+      k_.input_window3x3(kernels::InputWindow3x3{yp + nc * plane_y, w9_.const_data<float>() + c * 9, xp + nc * plane_x,
+                                                 g_.S[1], g_.S[2], g_.O[1], g_.O[2], 0, g_.S[1], g_.st[1], g_.lo[1],
+                                                 g_.lo[2], bp ? bp[c] : 0.0f});
+    }
+  }
+
   // The interleaved form (depthwise_rows_serve_backward_data): input column 2m + p reads dY
   // column m + shift(p, t) through tap t, when p - off_t is even. So each input row's even and
   // odd columns are two sums of whole dY rows, one per tap that reaches the row, made by
@@ -464,6 +504,7 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
   }
 
   Tensor w_, b_;
+  Tensor w9_;  // defined: run_window (window_serves), with these weights [C_in][9]
   const kernels::CopyKernel& copy_;  // its interleave writes a row's even and odd columns
   int64_t margin_ = 0, pitch_ = 0;   // the interleaved form's dY row copies (pitch 0: axpys)
   struct TapRead {

@@ -31,6 +31,13 @@
 //   lanes in a fixed tree: an order fixed by the ISA and the arguments. Reads only those
 //   elements (a term whose a lane is past wo is not added, so an inf in x there adds no NaN).
 //   Null in an ISA's table where it has none (the caller keeps the padded copy).
+// Contract of blas1_f32_input_window3x3_<isa>(const InputWindow3x3& g): the input gradient of
+//   one channel of a 3 x 3 layer with column stride 2 (or the transposed layer's output),
+//   written row by row, each element once: for i in [i0, i1), j < w,
+//     dx[(i - i0) * w + j] = init + the terms wt[kh 3 + kw] * dy[oh * wo + ow] over the taps
+//                            with i + ph - kh = oh sh, j + pw - kw = 2 ow, 0 <= oh < ho,
+//                            0 <= ow < wo, in increasing kh 3 + kw, one rounding each (fmaf).
+//   sh is 1 or 2, pw 0 or 1, ph >= 0. Null in an ISA's table where it has none.
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
@@ -60,6 +67,17 @@ struct Window3x3 {
 };
 using DotWindow3x3F32Fn = void (*)(const Window3x3& p, float* out, bool sum_a);
 
+/// input_window3x3's channel: dy [ho][wo], the 9 weights, dx rows [i0, i1) of w columns from dx
+/// on, the row stride, the padding before each dim and the value every element starts from.
+struct InputWindow3x3 {
+  const float* dy;
+  const float* wt;
+  float* dx;
+  int64_t h, w, ho, wo, i0, i1, sh, ph, pw;
+  float init;
+};
+using InputWindow3x3F32Fn = void (*)(const InputWindow3x3& g);
+
 /// The most taps one dot_taps call takes (its accumulators stay in registers).
 inline constexpr int64_t kDotTapsMax = 12;
 
@@ -71,10 +89,11 @@ struct Blas1Kernel {
   DotTaps3x3F32Fn dot_taps3x3;
   AxpyF32Fn axpy;
   TapsSumF32Fn taps_sum;
-  DotWindow3x3F32Fn dot_window3x3;  // may be null
+  DotWindow3x3F32Fn dot_window3x3;      // may be null
+  InputWindow3x3F32Fn input_window3x3;  // may be null
 };
 
-#define CONVKIT_BLAS1_KERNEL(isa, name, window)                           \
+#define CONVKIT_BLAS1_KERNEL(isa, name, window, input_window)             \
   float name##_dot(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t sb, int64_t n, int64_t rows); \
   void name##_dot_taps(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t taps, \
                        int64_t n, int64_t rows, float* out, bool sum_a);                                            \
@@ -85,8 +104,10 @@ struct Blas1Kernel {
 #include "kernels/blas1/kernels.inc"
 #undef CONVKIT_BLAS1_KERNEL
 void blas1_f32_scalar_dot_window3x3(const Window3x3& p, float* out, bool sum_a);
+void blas1_f32_scalar_input_window3x3(const InputWindow3x3& g);
 #if CONVKIT_X86
 void blas1_f32_avx512_dot_window3x3(const Window3x3& p, float* out, bool sum_a);
+void blas1_f32_avx512_input_window3x3(const InputWindow3x3& g);
 #endif
 
 const Blas1Kernel* blas1_kernel_list(int* count);

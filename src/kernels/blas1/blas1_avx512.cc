@@ -285,6 +285,63 @@ void window3x3_rows(const Window3x3& p, float* out, bool sum_a) {
 
 }  // namespace
 
+namespace {
+
+// Input row i's columns 2m, 2m + 1 for m in blocks of 16: the even ones (E) and the odd ones
+// (O) as sums over the dY rows the row's taps read, then interleaved into two stores. dY
+// column m + 1 (PW 1) or m - 1 (PW 0) is the block shifted by a lane in registers.
+template <int PW>
+void input_window3x3(const InputWindow3x3& g) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  __m512 wt[9];
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) wt[t] = _mm512_set1_ps(g.wt[t]);
+  const __m512 init = _mm512_set1_ps(g.init), z = _mm512_setzero_ps();
+  const int64_t pairs = (g.w + 1) / 2;  // column pairs (the last may be half)
+  for (int64_t i = g.i0; i < g.i1; ++i) {
+    const float* rows[3];  // the dY row tap row kh reads, or null
+    __m512 cur[3], prev[3];
+#pragma GCC unroll 3
+    for (int kh = 0; kh < 3; ++kh) {
+      const int64_t d = i + g.ph - kh;
+      rows[kh] = d >= 0 && d % g.sh == 0 && d / g.sh < g.ho ? g.dy + d / g.sh * g.wo : nullptr;
+      cur[kh] = rows[kh] != nullptr ? _mm512_maskz_loadu_ps(row_taps::below(g.wo, 0), rows[kh]) : z;
+      prev[kh] = z;
+    }
+    float* out = g.dx + (i - g.i0) * g.w;
+    for (int64_t m0 = 0; m0 < pairs; m0 += 16) {
+      const __mmask16 mn = row_taps::below(g.wo, m0 + 16);
+      __m512 e = init, o = init;
+#pragma GCC unroll 3
+      for (int kh = 0; kh < 3; ++kh) {
+        if (rows[kh] == nullptr) continue;
+        const __m512 nx = _mm512_maskz_loadu_ps(mn, rows[kh] + m0 + 16);
+        if constexpr (PW == 1) {  // kw 0 reads column m + 1, kw 1 and 2 column m
+          o = _mm512_fmadd_ps(wt[kh * 3], row_taps::shift<1>(nx, cur[kh]), o);
+          e = _mm512_fmadd_ps(wt[kh * 3 + 1], cur[kh], e);
+          o = _mm512_fmadd_ps(wt[kh * 3 + 2], cur[kh], o);
+        } else {  // kw 0 and 1 read column m, kw 2 column m - 1
+          e = _mm512_fmadd_ps(wt[kh * 3], cur[kh], e);
+          o = _mm512_fmadd_ps(wt[kh * 3 + 1], cur[kh], o);
+          e = _mm512_fmadd_ps(wt[kh * 3 + 2], row_taps::shift<15>(cur[kh], prev[kh]), e);
+        }
+        prev[kh] = cur[kh];
+        cur[kh] = nx;
+      }
+      _mm512_mask_storeu_ps(out + 2 * m0, row_taps::below(g.w, 2 * m0), _mm512_permutex2var_ps(e, lo, o));
+      _mm512_mask_storeu_ps(out + 2 * m0 + 16, row_taps::below(g.w, 2 * m0 + 16), _mm512_permutex2var_ps(e, hi, o));
+    }
+  }
+}
+
+}  // namespace
+
+void blas1_f32_avx512_input_window3x3(const InputWindow3x3& g) {
+  if (g.pw == 1) input_window3x3<1>(g);
+  else input_window3x3<0>(g);
+}
+
 void blas1_f32_avx512_dot_window3x3(const Window3x3& p, float* out, bool sum_a) {
   if (p.sw == 1) {
     if (p.pw == 1) window3x3_rows<1, 1>(p, out, sum_a);

@@ -72,4 +72,17 @@ void blas1_f32_scalar_dot_window3x3(const Window3x3& p, float* out, bool sum_a) 
   out[9] = s;
 }
 
+void blas1_f32_scalar_input_window3x3(const InputWindow3x3& g) {
+  for (int64_t i = g.i0; i < g.i1; ++i)
+    for (int64_t j = 0; j < g.w; ++j) {
+      float acc = g.init;
+      for (int64_t t = 0; t < 9; ++t) {
+        const int64_t dh = i + g.ph - t / 3, dw = j + g.pw - t % 3;
+        if (dh < 0 || dw < 0 || dh % g.sh != 0 || dw % 2 != 0 || dh / g.sh >= g.ho || dw / 2 >= g.wo) continue;
+        acc = std::fma(g.wt[t], g.dy[dh / g.sh * g.wo + dw / 2], acc);
+      }
+      g.dx[(i - g.i0) * g.w + j] = acc;
+    }
+}
+
 }  // namespace convkit::kernels
