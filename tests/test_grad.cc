@@ -496,7 +496,9 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
   //   - two groups of 64 channels, and a 1x1 layer (its chunks summed straight into dW);
   //   - a long 1-d signal: 8 ranges of outputs, the taps dilated;
   //   - 2048 channels on 300 positions: 3 ranges too short to chunk, one after the other;
-  //   - products of 1.4 MB over 12 small images: groups of 11 images, one after the other.
+  //   - products of 1.4 MB over 12 small images: groups of 11 images, one after the other;
+  //   - one piece of 1.2 MB of products (one image of 8 x 8, 256 x 128 channels, and two groups
+  //     of 128 x 128, taps read back to front): dW in two blocks of rows, each spread as made.
   auto config = [](int dim, int64_t N, int64_t Cin, int64_t Cout, Shape S, int64_t k, int64_t stride, int64_t pad,
                    int64_t dil, PaddingMode mode) {
     grad::Config c;
@@ -515,9 +517,13 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
       config(2, 4, 64, 8, {24, 24}, 1, 1, 0, 1, PaddingMode::Zeros),
       config(1, 2, 64, 8, {3000}, 3, 1, 2, 2, PaddingMode::Reflect),
       config(1, 1, 2048, 8, {300}, 3, 1, 1, 1, PaddingMode::Replicate),
-      config(2, 12, 256, 160, {6, 6}, 3, 1, 1, 1, PaddingMode::Zeros)};
+      config(2, 12, 256, 160, {6, 6}, 3, 1, 1, 1, PaddingMode::Zeros),
+      config(2, 1, 128, 256, {8, 8}, 3, 1, 1, 1, PaddingMode::Zeros),
+      config(2, 1, 256, 256, {8, 8}, 3, 1, 1, 1, PaddingMode::Zeros)};
   cases[1].conv_mode = ConvMode::Convolution;
   cases[5].groups = 2;
+  cases[11].groups = 2;
+  cases[11].conv_mode = ConvMode::Convolution;
   Generator gen(14);
   const int before = get_num_threads();
   const ChannelsLastKnobs knobs(0, int64_t{1} << 20);

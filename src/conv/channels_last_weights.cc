@@ -84,6 +84,14 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     if (per_image <= budget) group_ = std::clamp<int64_t>(budget / per_image, 1, std::max<int64_t>(p.N, 1));
     else if (per_image > G_ * taps_ * M_ * C_) units_ = std::clamp<int64_t>(budget / ceil_div(per_image, units_), 1, units_);
     choose_chunks();
+    // One piece (no products summed across calls): rows of dW in blocks whose products fit
+    // the piece budget (half the L2), each spread as soon as it is made, while it is still in
+    // cache (ResNet-50 res5's 3x3: 9.4 MB of products, read back from memory by one spread
+    // at the end).
+    const int64_t mr = driver_.kernel().mr, row_bytes = G_ * taps_ * C_ * 4, limit = channels_last_piece_bytes();
+    mb_ = M_;
+    if (taps_ > 1 && group_ >= p.N && units_ == O && row_bytes * M_ > limit)
+      mb_ = std::min(M_, std::max<int64_t>(1, limit / (row_bytes * mr)) * mr);
     const Piece q = piece(0, group_, 0, units_);
     xt_floats_ = group_ * q.image;
     at_floats_ = group_ * G_ * panels_ * q.P * driver_.kernel().mr;
@@ -99,7 +107,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
       return;
     }
     // With one tap the products are dW's rows themselves.
-    const int64_t c_floats = taps_ > 1 ? G_ * taps_ * M_ * C_ : 0;
+    const int64_t c_floats = taps_ > 1 ? G_ * taps_ * mb_ * C_ : 0;
     const auto lease = work_.lease(1, xt_floats_ + at_floats_ + c_floats);  // kept for the next call
     float* xt = lease.get(0);
     float* at = xt + xt_floats_;
@@ -107,6 +115,20 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     // Piece by piece, each adding onto the sums of those before (always in this order, so the
     // same bits for any thread count); a single piece may split its reduction into chunks.
     const int64_t O = g3_.O[split_];
+    if (mb_ < M_) {  // one piece, in row blocks
+      const Piece q = piece(0, p.N, 0, O);
+      pack_input(xu, q, xt);
+      pack_grad(dy.const_data<float>(), q, at);
+      for (int64_t m0 = 0; m0 < M_; m0 += mb_) {
+        const int64_t rows = std::min(mb_, M_ - m0);
+        gemm::Problem pr = problem(q, false);
+        pr.M = rows;
+        pr.split_reduction = true;
+        driver_.run(Bound(*this, q, xt, at, cb, m0, rows), pr);
+        spread(cb, m0, rows, internal::mutable_data<float>(gw));
+      }
+      return;
+    }
     for (int64_t n0 = 0; n0 < p.N; n0 += group_)
       for (int64_t a = 0; a < O; a += units_) {
         const Piece q = piece(n0, std::min(group_, p.N - n0), a, std::min(O, a + units_));
@@ -116,7 +138,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         pr.split_reduction = group_ >= p.N && units_ == O;
         driver_.run(Bound(*this, q, xt, at, cb), pr);
       }
-    if (taps_ > 1) spread(cb, internal::mutable_data<float>(gw));
+    if (taps_ > 1) spread(cb, 0, M_, internal::mutable_data<float>(gw));
   }
   int64_t memory_bytes() const override { return driver_.memory_bytes() + work_.bytes() + partial_.bytes(); }
 
@@ -224,7 +246,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
       for (int64_t ch = 1; ch < chunks_; ++ch)
         for (int64_t c = 0; c < C_; ++c) to[c] += from[ch * c_floats + c];
     }
-    if (taps_ > 1) spread(parts, internal::mutable_data<float>(gw));
+    if (taps_ > 1) spread(parts, 0, M_, internal::mutable_data<float>(gw));
   }
 
   // x[N, C_in, *S] (unit stride along its last dim) -> xt[images][*q.sp][ld_], the padding of
@@ -292,18 +314,19 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     }
   }
 
-  // cb[G][M][taps][C] -> dW[G * M][C][taps], the stored tap of geometric tap t being t, or
-  // taps - 1 - t for conv_mode=convolution (the forward reads that kernel back to front): per
-  // output row, its [taps][C] block transposed, up to 16 taps at a time (element by element,
-  // 9 stores 9 floats apart per channel had cost a fifth of ResNet-50 res4's weight gradient;
-  // with the taps' rows M C apart, a third of res5's 3x3).
-  void spread(const float* cb, float* dw) const {
+  // cb[G][mrows][taps][C], dW's rows [m0, m0 + mrows) of each group -> dW[G * M][C][taps],
+  // the stored tap of geometric tap t being t, or taps - 1 - t for conv_mode=convolution (the
+  // forward reads that kernel back to front): per output row, its [taps][C] block
+  // transposed, up to 16 taps at a time (element by element, 9 stores 9 floats apart per
+  // channel had cost a fifth of ResNet-50 res4's weight gradient; with the taps' rows M C
+  // apart, a third of res5's 3x3).
+  void spread(const float* cb, int64_t m0, int64_t mrows, float* dw) const {
     const bool flip = params.conv_mode == ConvMode::Convolution;
-    const int64_t rows = G_ * M_;
+    const int64_t rows = G_ * mrows;
     const int threads = threads_for(rows, static_cast<double>(rows * C_ * taps_) * 4);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < rows; ++r) {
-      float* out = dw + r * C_ * taps_;
+      float* out = dw + (r / mrows * M_ + m0 + r % mrows) * C_ * taps_;
       for (int64_t s0 = 0; s0 < taps_; s0 += kernels::kTransposeMaxRows) {  // stored taps [s0, s1)
         const int64_t s1 = std::min(taps_, s0 + kernels::kTransposeMaxRows);
         const float* srcs[kernels::kTransposeMaxRows];
@@ -316,14 +339,16 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   // Batch entry b = g * taps + t; outer step o = image o of the piece.
   class Bound : public gemm::Operands {
    public:
-    Bound(const ChannelsLastWeightsPlan& plan, const Piece& q, const float* xt, const float* at, float* cb)
-        : plan_(plan), q_(q), xt_(xt), at_(at), cb_(cb) {}
+    // Rows [m0, m0 + mrows) of dW (a multiple of MR, or all of them).
+    Bound(const ChannelsLastWeightsPlan& plan, const Piece& q, const float* xt, const float* at, float* cb,
+          int64_t m0 = 0, int64_t mrows = -1)
+        : plan_(plan), q_(q), xt_(xt), at_(at), cb_(cb), m0_(m0), mrows_(mrows < 0 ? plan.M_ : mrows) {}
     const float* a(int64_t b, int64_t o, int64_t i0, int64_t, int64_t k0, int64_t, float*,
                    int64_t& panel_stride) const override {
       const ChannelsLastWeightsPlan& p = plan_;
       const int64_t mr = p.driver_.kernel().mr;
       panel_stride = q_.P * mr;
-      return at_ + (((o * p.G_ + b / p.taps_) * p.panels_ + i0 / mr) * q_.P + k0) * mr;
+      return at_ + (((o * p.G_ + b / p.taps_) * p.panels_ + (m0_ + i0) / mr) * q_.P + k0) * mr;
     }
     // Row k: position k0 + k's window start in image o, shifted by the tap's offset.
     const float* const* b_rows(int64_t b, int64_t o, int64_t k0, int64_t kc, int64_t j0, const float** rows,
@@ -346,11 +371,11 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
       }
       return rows;
     }
-    // Products in [G][M][taps][C]: entry (g, t), row m at ((g M + m) taps + t) C.
+    // Products in [G][mrows][taps][C]: entry (g, t), row i at ((g mrows + i) taps + t) C.
     float* c(int64_t b, int64_t i0, int64_t j0, int64_t& ldc) const override {
       const ChannelsLastWeightsPlan& p = plan_;
       ldc = p.taps_ * p.C_;
-      return cb_ + ((b / p.taps_ * p.M_ + i0) * p.taps_ + b % p.taps_) * p.C_ + j0;
+      return cb_ + ((b / p.taps_ * mrows_ + i0) * p.taps_ + b % p.taps_) * p.C_ + j0;
     }
 
    private:
@@ -359,6 +384,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     const float* xt_;
     const float* at_;
     float* cb_;
+    int64_t m0_, mrows_;
   };
 
   Lifted g3_;
@@ -367,6 +393,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   int64_t group_ = 1, units_ = 1;                    // a piece's images, or outputs along split_
   int64_t pieces_ = 1, chunks_ = 1;                  // the chunked form's pieces and partial sums
   int64_t xt_floats_ = 0, at_floats_ = 0;            // the copies of a piece
+  int64_t mb_ = 0;                                   // dW's rows per driver call (one piece: M_ or fewer)
   gemm::Driver driver_;
   const kernels::TransposeKernel& transpose_;
   Workspace work_;            // xt, the packed dY and the per-tap products, kept between calls
