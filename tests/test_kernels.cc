@@ -364,6 +364,37 @@ TEST(WinogradKernels, TransformsMatchTheMatricesAndAgreeAcrossIsas) {
   }
 }
 
+TEST(CopyKernels, WindowsCopyTheInRangeColumnsAndZeroTheRest) {
+  // The windows form: rows of exactly S readable floats (one null: a padding row), windows
+  // starting before, at and after column 0, strides 1-3, runs around the 16-lane blocks and
+  // past the row's end; every element as the contract says, nothing past the runs written.
+  int count = 0;
+  const kernels::CopyKernel* ks = kernels::copy_kernel_list(&count);
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t S : {1, 5, 16, 40})
+      for (int64_t st : {1, 2, 3})
+        for (int64_t iw0 : {-4, -1, 0, 2, 7})
+          for (int64_t run : {1, 7, 8, 16, 17, 33}) {
+            std::vector<std::vector<float>> data(3, std::vector<float>(static_cast<std::size_t>(S)));
+            for (std::size_t r = 0; r < data.size(); ++r)
+              for (int64_t i = 0; i < S; ++i) data[r][static_cast<std::size_t>(i)] = static_cast<float>(r * 100 + i) + 0.5f;
+            const float* rows[4] = {data[0].data(), nullptr, data[1].data(), data[2].data()};
+            std::vector<float> dst(static_cast<std::size_t>(4 * run + 1), -1.0f);
+            ks[ki].windows(rows, 4, iw0, st, S, run, dst.data());
+            for (int64_t r = 0; r < 4; ++r)
+              for (int64_t t = 0; t < run; ++t) {
+                const int64_t c = iw0 + t * st;
+                const float want = rows[r] != nullptr && c >= 0 && c < S ? rows[r][c] : 0.0f;
+                ASSERT_EQ(dst[static_cast<std::size_t>(r * run + t)], want)
+                    << "S " << S << " st " << st << " iw0 " << iw0 << " run " << run << " at " << r << "," << t;
+              }
+            EXPECT_EQ(dst.back(), -1.0f);
+          }
+  }
+}
+
 TEST(CopyKernels, StridedCopyReadsOnlyWhatItMay) {
   int count = 0;
   const kernels::CopyKernel* ks = kernels::copy_kernel_list(&count);

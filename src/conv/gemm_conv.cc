@@ -506,6 +506,22 @@ class GemmPlan : public ConvPlan {
       int64_t q = 0, pos = jc;
       int64_t ow = pos % geo.O[2], oh = (pos / geo.O[2]) % geo.O[1], od = pos / (geo.O[2] * geo.O[1]);
       while (q < nc) {
+        if (ow == 0 && nc - q >= geo.O[2] && mode == PaddingMode::Zeros && geo.xs[2] == 1) {
+          // Whole output rows, up to kWindowRows of them in one call of the copy kernel
+          // (a call per row of 8 columns had cost 5 cycles per element).
+          constexpr int64_t kWindowRows = 64;
+          const float* rows[kWindowRows];
+          const int64_t n = std::min(kWindowRows, (nc - q) / geo.O[2]);
+          for (int64_t i = 0; i < n; ++i) {
+            const int64_t id = source_index(od * geo.st[0] + koff_[0][k], geo.S[0], mode);
+            const int64_t ih = source_index(oh * geo.st[1] + koff_[1][k], geo.S[1], mode);
+            rows[i] = id < 0 || ih < 0 ? nullptr : xc + id * geo.xs[0] + ih * geo.xs[1];
+            if (++oh == geo.O[1]) oh = 0, ++od;
+          }
+          copy_.windows(rows, n, koff_[2][k], geo.st[2], geo.S[2], geo.O[2], dst + q);
+          q += n * geo.O[2];
+          continue;
+        }
         const int64_t run = std::min(geo.O[2] - ow, nc - q);
         float* out = dst + q;
         const int64_t id = source_index(od * geo.st[0] + koff_[0][k], geo.S[0], mode);

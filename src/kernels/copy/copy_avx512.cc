@@ -107,4 +107,37 @@ void copy_f32_strided_avx512_interleave(const float* a, int64_t na, const float*
   if (na > nb) dst[2 * nb] = a[nb];
 }
 
+
+// Runs of at most 16 with stride 1 or 2: the in-range columns of each row compacted into the
+// first lanes (an expanding load, or the even elements of two loads) and expanded to their
+// lanes, one masked store per row; other runs as the strided copy with zeros around.
+void copy_f32_strided_avx512_windows(const float* const* rows, int64_t nrows, int64_t iw0, int64_t st, int64_t S,
+                                     int64_t run, float* dst) {
+  int64_t a = 0, z = 0;
+  window_inside(iw0, st, S, run, a, z);
+  if (run <= 16 && st <= 2) {
+    const auto lanes = [](int64_t n) { return static_cast<__mmask16>(n <= 0 ? 0 : n >= 16 ? 0xffff : (1u << n) - 1); };
+    const __mmask16 inside = static_cast<__mmask16>(lanes(z) & ~lanes(a)), all = lanes(run);
+    const int64_t span = 2 * (z - a) - 1;  // stride 2: the elements from the first read to the last
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t r = 0; r < nrows; ++r) {
+      __m512 v = _mm512_setzero_ps();
+      if (rows[r] != nullptr && z > a) {
+        const float* p = rows[r] + iw0 + a * st;
+        if (st == 1) {
+          v = _mm512_maskz_expandloadu_ps(inside, p);
+        } else {
+          const __m512 c = _mm512_maskz_permutex2var_ps(0xffff, _mm512_maskz_loadu_ps(lanes(span), p), even,
+                                                        _mm512_maskz_loadu_ps(lanes(span - 16), p + 16));
+          v = _mm512_maskz_expand_ps(inside, c);
+        }
+      }
+      _mm512_mask_storeu_ps(dst + r * run, all, v);
+    }
+    return;
+  }
+  windows_by_rows(rows, nrows, iw0, st, S, run, dst,
+                  [](const float* s, int64_t k, int64_t n, float* d) { strided(s, k, n, d); });
+}
+
 }  // namespace convkit::kernels

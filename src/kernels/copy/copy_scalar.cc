@@ -30,4 +30,10 @@ void copy_f32_strided_scalar_interleave(const float* a, int64_t na, const float*
   if (na > nb) dst[2 * nb] = a[nb];
 }
 
+void copy_f32_strided_scalar_windows(const float* const* rows, int64_t nrows, int64_t iw0, int64_t st, int64_t S,
+                                     int64_t run, float* dst) {
+  windows_by_rows(rows, nrows, iw0, st, S, run, dst,
+                  [](const float* s, int64_t k, int64_t n, float* d) { copy_f32_strided_scalar(s, k, n, d); });
+}
+
 }  // namespace convkit::kernels

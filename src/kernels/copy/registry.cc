@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr CopyKernel kKernels[] = {
-#define CONVKIT_COPY_KERNEL(isa, name) {#name, internal::Isa::isa, name, name##_rows, name##_scatter, name##_interleave},
+#define CONVKIT_COPY_KERNEL(isa, name) {#name, internal::Isa::isa, name, name##_rows, name##_scatter, name##_interleave, name##_windows},
 #include "kernels/copy/kernels.inc"
 #undef CONVKIT_COPY_KERNEL
 };
