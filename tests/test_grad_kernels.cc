@@ -2,6 +2,7 @@
 // the transpose kernels that pack operands and the blas1 dot products and axpys of the direct
 // (depthwise) paths, each against float64 sums or the elements they must (not) write.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -213,16 +214,58 @@ TEST(Grad, Window3x3KernelsFollowTheirContract) {
                       EXPECT_EQ(out[t], again[t]) << list[k].name;
                     }
                   }
+                  // An inf in the last read element: each tap's sum is inf or NaN exactly where
+                  // its terms make it so (no term of a missing output row, or of a lane past
+                  // wo, may add 0 * inf).
+                  std::size_t last = 0;
+                  for (std::size_t e = 0; e < x.size(); ++e)
+                    if (!std::isnan(x[e])) last = e;
+                  std::vector<float> xi(x);
+                  xi[last] = INFINITY;
+                  const kernels::Window3x3 pi{a.data(), xi.data(), h, w, ho, wo, sh, sw, ph, pw};
+                  list[k].dot_window3x3(pi, out, false);
+                  for (int64_t t = 0; t < 9; ++t) {
+                    double exact = 0;
+                    for (int64_t oh = 0; oh < ho; ++oh)
+                      for (int64_t ow = 0; ow < wo; ++ow)
+                        if (const int64_t e = at(oh, ow, t); e >= 0)
+                          exact += static_cast<double>(a[static_cast<std::size_t>(oh * wo + ow)]) * xi[static_cast<std::size_t>(e)];
+                    ASSERT_EQ(std::isnan(out[t]), std::isnan(exact))
+                        << list[k].name << " inf, tap " << t << " h " << h << " w " << w << " sw " << sw << " pw " << pw
+                        << " ph " << ph << " sh " << sh << " hi " << hi;
+                    ASSERT_EQ(std::isinf(out[t]), std::isinf(exact)) << list[k].name << " inf, tap " << t;
+                  }
                 }
+  }
+}
+
+TEST(Grad, DepthwiseThreeByThreeGradientsWithDepthPaddingKeepTheCopies) {
+  // A 3-d depthwise layer of one input plane whose single output plane reads the depth padding
+  // (kernel depth 1, depth stride 3, padding 1 before and after): dW and dX are zero, which
+  // the paths that read planes in place would miss. Weight and input gradients (column stride
+  // 1 and 2) against the reference under every ISA cap.
+  Generator gen(35);
+  const Tensor x = randn({2, 3, 1, 9, 17}, kFloat32, &gen), w = randn({3, 1, 1, 3, 3}, kFloat32, &gen);
+  for (int64_t sw : {1, 2}) {
+    const auto o = F::Conv3dFuncOptions().stride({3, 1, sw}).padding(1).groups(3);
+    const Tensor gy = randn(F::conv3d(x, w, Tensor(), o).sizes(), kFloat32, &gen);
+    ASSERT_EQ(gy.sizes()[2], 1);
+    const auto want = F::conv_backward(gy, x, w, F::Conv3dFuncOptions(o).algorithm("reference"));
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const auto got = F::conv_backward(gy, x, w, o);
+      EXPECT_TRUE(all_close(got.grad_weight, want.grad_weight, dtype_tolerance(kFloat32))) << internal::name_of(isa) << " sw " << sw;
+      EXPECT_TRUE(all_close(got.grad_input, want.grad_input, dtype_tolerance(kFloat32))) << internal::name_of(isa) << " sw " << sw;
+    }
   }
 }
 
 TEST(Grad, InputWindow3x3KernelsFollowTheirContract) {
   // input_window3x3 of every kernel the CPU runs that has one, over dY planes and input widths
   // around the 16-pair blocks (odd and even), each padding before the columns (0, 1) and rows
-  // (0 to 2), row stride 1 and 2, rows from the first or the second on: the sums of the
-  // contract in its order (fmaf from init, increasing taps) exactly, and nothing written past
-  // the rows.
+  // (0 to 2), row strides 1 to 3, rows from the first or the second on: the sums of the
+  // contract in its order (fmaf from init, increasing taps, no terms of missing dY columns)
+  // bit for bit, and nothing written past the rows.
   int count = 0;
   const kernels::Blas1Kernel* list = kernels::blas1_kernel_list(&count);
   Generator gen(33);
@@ -232,7 +275,7 @@ TEST(Grad, InputWindow3x3KernelsFollowTheirContract) {
     if (list[k].isa > internal::detected_isa() || list[k].input_window3x3 == nullptr) continue;
     for (int64_t h : {1, 3, 8})
       for (int64_t w : {1, 2, 15, 31, 32, 33, 64, 67})
-        for (int64_t sh : {1, 2})
+        for (int64_t sh : {1, 2, 3})
           for (int64_t ph : {0, 1, 2})
             for (int64_t pw : {0, 1})
               for (int64_t i0 : {0, 1}) {
@@ -249,7 +292,8 @@ TEST(Grad, InputWindow3x3KernelsFollowTheirContract) {
                       if (dh >= 0 && dw >= 0 && dh % sh == 0 && dw % 2 == 0 && dh / sh < ho && dw / 2 < wo)
                         want = std::fma(wt[t], dy[static_cast<std::size_t>(dh / sh * wo + dw / 2)], want);
                     }
-                    ASSERT_EQ(dx[static_cast<std::size_t>((i - i0) * w + j)], want)
+                    const float got = dx[static_cast<std::size_t>((i - i0) * w + j)];
+                    ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0)
                         << list[k].name << " h " << h << " w " << w << " sh " << sh << " ph " << ph << " pw " << pw << " at " << i << "," << j;
                   }
                 for (std::size_t e = static_cast<std::size_t>((h - i0) * w); e < dx.size(); ++e) ASSERT_EQ(dx[e], 9.0f) << list[k].name;

@@ -123,6 +123,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         const int64_t rows = std::min(mb_, M_ - m0);
         gemm::Problem pr = problem(q, false);
         pr.M = rows;
+        pr.flops *= static_cast<double>(rows) / static_cast<double>(M_);
         pr.split_reduction = true;
         driver_.run(Bound(*this, q, xt, at, cb, m0, rows), pr);
         spread(cb, m0, rows, internal::mutable_data<float>(gw));

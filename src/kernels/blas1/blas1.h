@@ -37,7 +37,7 @@
 //     dx[(i - i0) * w + j] = init + the terms wt[kh 3 + kw] * dy[oh * wo + ow] over the taps
 //                            with i + ph - kh = oh sh, j + pw - kw = 2 ow, 0 <= oh < ho,
 //                            0 <= ow < wo, in increasing kh 3 + kw, one rounding each (fmaf).
-//   sh is 1 or 2, pw 0 or 1, ph >= 0. Null in an ISA's table where it has none.
+//   sh >= 1, pw 0 or 1, ph >= 0. Null in an ISA's table where it has none.
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.

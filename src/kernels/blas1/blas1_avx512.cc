@@ -254,9 +254,10 @@ void window3x3(const Window3x3& p, float* out, bool sum_a) {
     const float* a0 = p.a + r * p.wo;
     const float* a1 = a0 + p.wo;
     for (int64_t i = 0; i < p.wo; i += 16) {
-      const __mmask16 m = below(p.wo, i);
+      // (m1: no second row past the last one, whose zero dY would still add 0 * x, NaN for an inf.)
+      const __mmask16 m = below(p.wo, i), m1 = two ? m : 0;
       const BlockMasks bm = block_masks<SW, PW>(p.w, i);
-      const __m512 y0 = _mm512_maskz_loadu_ps(m, a0 + i), y1 = two ? _mm512_maskz_loadu_ps(m, a1 + i) : z;
+      const __m512 y0 = _mm512_maskz_loadu_ps(m, a0 + i), y1 = _mm512_maskz_loadu_ps(m1, a1 + i);
       if (sum_a) sa = _mm512_add_ps(sa, _mm512_add_ps(y0, y1));
 #pragma GCC unroll 5
       for (int q = 0; q < Q; ++q) {
@@ -266,7 +267,7 @@ void window3x3(const Window3x3& p, float* out, bool sum_a) {
 #pragma GCC unroll 3
         for (int kw = 0; kw < 3; ++kw) {
           if (q < 3) acc[q * 3 + kw] = _mm512_mask3_fmadd_ps(y0, t[kw], acc[q * 3 + kw], m);
-          if (SH != 0 && q >= SH && q - SH < 3) acc[(q - SH) * 3 + kw] = _mm512_mask3_fmadd_ps(y1, t[kw], acc[(q - SH) * 3 + kw], m);
+          if (SH != 0 && q >= SH && q - SH < 3) acc[(q - SH) * 3 + kw] = _mm512_mask3_fmadd_ps(y1, t[kw], acc[(q - SH) * 3 + kw], m1);
         }
       }
     }
@@ -312,19 +313,23 @@ void input_window3x3(const InputWindow3x3& g) {
     float* out = g.dx + (i - g.i0) * g.w;
     for (int64_t m0 = 0; m0 < pairs; m0 += 16) {
       const __mmask16 mn = row_taps::below(g.wo, m0 + 16);
+      // The lanes whose dY column m (m + 1, m - 1) exists: only those terms are added, as the
+      // contract's chain has them (a zero lane would add w * 0).
+      const __mmask16 at = row_taps::below(g.wo, m0), after = row_taps::below(g.wo - 1, m0),
+                      before = static_cast<__mmask16>(row_taps::below(g.wo + 1, m0) & (m0 == 0 ? 0xfffe : 0xffff));
       __m512 e = init, o = init;
 #pragma GCC unroll 3
       for (int kh = 0; kh < 3; ++kh) {
         if (rows[kh] == nullptr) continue;
         const __m512 nx = _mm512_maskz_loadu_ps(mn, rows[kh] + m0 + 16);
         if constexpr (PW == 1) {  // kw 0 reads column m + 1, kw 1 and 2 column m
-          o = _mm512_fmadd_ps(wt[kh * 3], row_taps::shift<1>(nx, cur[kh]), o);
-          e = _mm512_fmadd_ps(wt[kh * 3 + 1], cur[kh], e);
-          o = _mm512_fmadd_ps(wt[kh * 3 + 2], cur[kh], o);
+          o = _mm512_mask3_fmadd_ps(wt[kh * 3], row_taps::shift<1>(nx, cur[kh]), o, after);
+          e = _mm512_mask3_fmadd_ps(wt[kh * 3 + 1], cur[kh], e, at);
+          o = _mm512_mask3_fmadd_ps(wt[kh * 3 + 2], cur[kh], o, at);
         } else {  // kw 0 and 1 read column m, kw 2 column m - 1
-          e = _mm512_fmadd_ps(wt[kh * 3], cur[kh], e);
-          o = _mm512_fmadd_ps(wt[kh * 3 + 1], cur[kh], o);
-          e = _mm512_fmadd_ps(wt[kh * 3 + 2], row_taps::shift<15>(cur[kh], prev[kh]), e);
+          e = _mm512_mask3_fmadd_ps(wt[kh * 3], cur[kh], e, at);
+          o = _mm512_mask3_fmadd_ps(wt[kh * 3 + 1], cur[kh], o, at);
+          e = _mm512_mask3_fmadd_ps(wt[kh * 3 + 2], row_taps::shift<15>(cur[kh], prev[kh]), e, before);
         }
         prev[kh] = cur[kh];
         cur[kh] = nx;

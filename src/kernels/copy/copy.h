@@ -18,7 +18,8 @@
 // copy_f32_strided_<isa>_windows(rows, nrows, iw0, st, S, run, dst): im2col's runs, one per
 // input row: for r < nrows and t < run, dst[r * run + t] = rows[r][iw0 + t * st] where
 // rows[r] is not null and 0 <= iw0 + t * st < S, else 0 (zeros padding, or a padding row).
-// st >= 1. Reads only those elements of rows; writes only dst[0 .. nrows * run - 1] (short
+// st >= 1. Reads only those elements of rows (with st = 2 also the odd elements in between);
+// writes only dst[0 .. nrows * run - 1] (short
 // runs of many rows in one call: a call per run of 8 had cost 5 cycles per element).
 #pragma once
 

@@ -91,6 +91,7 @@ void transpose_f32_16x16_avx512(const float* const* src, int64_t ss, int64_t row
                                 int64_t ld) {
   // 16 rows, or any count but the 8 the AVX form takes whole (the 6- and 12-row panels of the
   // gemm kernels would otherwise go element by element).
+  if (rows <= 0) return;  // (the branch-free loads read the last row's address)
   if (rows != 8 && ss <= (int64_t{1} << 26)) {
     int64_t k = 0;
     if (ss == 1)
