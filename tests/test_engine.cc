@@ -412,7 +412,8 @@ TEST(Engine, DepthwiseThreeByThreeReadsTheInputInPlaceWithTheCopysBits) {
   // float32 3 x 3 depthwise forwards the window kernel serves (column stride 1 or 2, at most one
   // padding column before the input; a multiplier, conv_mode=convolution, TensorFlow-style
   // padding after, a row stride of 3): bit for bit the padded-copy path, which an input whose
-  // columns are not adjacent takes, and within tolerance of the reference, under every ISA cap.
+  // columns are not adjacent takes, and within tolerance of the reference, under every ISA cap;
+  // float16 and bfloat16 layers (planes widened first) bit for bit their copy path too.
   struct Case {
     Shape x;
     int64_t mult, sh, sw;
@@ -440,6 +441,13 @@ TEST(Engine, DepthwiseThreeByThreeReadsTheInputInPlaceWithTheCopysBits) {
       const Tensor y = F::conv2d(x, w, b, F::Conv2dFuncOptions(o).algorithm("depthwise"));
       EXPECT_TRUE(all_close(y, want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
       EXPECT_TRUE(bitwise_equal(y, F::conv2d(strided, w, b, F::Conv2dFuncOptions(o).algorithm("depthwise")))) << internal::name_of(isa);
+      // 16-bit layers widen the planes the kernel reads: the copy path's bits too.
+      for (DType dt : {kFloat16, kBFloat16}) {
+        const Tensor w16 = w.to(dt), b16 = b.to(dt);
+        const Tensor y16 = F::conv2d(x.to(dt), w16, b16, F::Conv2dFuncOptions(o).algorithm("depthwise"));
+        EXPECT_TRUE(bitwise_equal(y16, F::conv2d(xw.to(dt).slice(3, 0, wide[3], 2), w16, b16, F::Conv2dFuncOptions(o).algorithm("depthwise"))))
+            << internal::name_of(isa) << " " << dtype_name(dt);
+      }
     }
   }
 }

@@ -7,9 +7,9 @@
 // float16 and bfloat16 layers run the same float32 kernels: their rows are widened as they are
 // copied and the kernel's output rows rounded once as they are stored (no whole-tensor passes).
 // float64 runs the float64 kernels on float64 planes (C, the compute type, is double).
-// float32 3 x 3 depthwise layers with zeros padding of at most one column before the input and
-// column stride 1 or 2 (MobileNet's) skip the copies: the window kernel reads the input plane
-// in place, with the same bits.
+// 3 x 3 depthwise layers with zeros padding of at most one column before the input and column
+// stride 1 or 2 (MobileNet's) skip the padded copies: the window kernel reads the input plane
+// in place (16-bit planes widened first), with the same bits.
 #include <omp.h>
 
 #include <algorithm>
@@ -76,7 +76,7 @@ class DirectPlan : public ConvPlan {
           internal::mutable_data<C>(w_)[(co * cin_g_ + ci) * taps_ + t] =
               wc.const_data<C>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
-    window_ = !kDouble && p.dtype == kFloat32 && p.dim == 2 && kernel_.window3x3 != nullptr && cin_g_ == 1 &&
+    window_ = !kDouble && p.dim == 2 && kernel_.window3x3 != nullptr && cin_g_ == 1 &&
               KH_ == 3 && KW_ == 3 && dh_ == 1 && dw_ == 1 && sw_ <= 2 && low_ >= 0 && low_ <= 1 && loh_ >= 0 &&
               zero_padded_;
   }
@@ -85,8 +85,9 @@ class DirectPlan : public ConvPlan {
 
   void run(const Tensor& x, Tensor& y) const override {
     if constexpr (kDouble) run_as<double>(x, y);
-    else if (params.dtype == kFloat32 && window_ && x.stride(3) == 1) run_window(x, y);
+    else if (params.dtype == kFloat32 && window_ && x.stride(3) == 1) run_window<float>(x, y);
     else if (params.dtype == kFloat32) run_as<float>(x, y);
+    else if (window_ && x.stride(3) == 1) run_window<uint16_t>(x, y);
     else run_as<uint16_t>(x, y);
   }
 
@@ -94,29 +95,52 @@ class DirectPlan : public ConvPlan {
   static constexpr bool kDouble = std::is_same_v<C, double>;
   static constexpr int64_t kSlots = sizeof(C) / sizeof(float);  // workspace floats per element
 
-  // Tasks as run_as makes them; each output channel's rows in one window kernel call.
+  // Tasks as run_as makes them; each output channel's rows in one window kernel call. 16-bit
+  // data (S uint16_t): the input rows a task reads widened into a float32 plane first, the
+  // kernel's rows rounded once as they are stored (the same bits as run_as, whose copies hold
+  // the same widened values).
+  template <typename S>
   void run_window(const Tensor& x, Tensor& y) const {
+    constexpr bool kHalf = std::is_same_v<S, uint16_t>;
     const ConvParams& p = params;
     const int64_t planes = p.N * p.groups;
     const int64_t row_blocks = std::min<int64_t>(Ho_, (4 * get_num_threads() + planes - 1) / planes);
     const int64_t rows_per = (Ho_ + row_blocks - 1) / row_blocks;
     const int64_t tasks = planes * row_blocks;
     const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * taps_));
-    const float* xp = x.const_data<float>();
-    float* yp = internal::mutable_data<float>(y);
+    const auto ws = ws_.lease(threads, kHalf ? H_ * W_ + rows_per * Wo_ : 1);  // [H][W] widened, [rows][Wo] out
+    const S* xp = static_cast<const S*>(x.const_data_ptr());
+    S* yp = static_cast<S*>(internal::mutable_data_ptr(y));
     const float* wp = w_.const_data<float>();
     const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
+    const kernels::ToF32Fn widen = p.dtype == kFloat16 ? convert_.f16_to_f32 : convert_.bf16_to_f32;
+    const kernels::FromF32Fn narrow = p.dtype == kFloat16 ? convert_.f32_to_f16 : convert_.f32_to_bf16;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t rb = task % row_blocks, g = (task / row_blocks) % p.groups, n = task / (row_blocks * p.groups);
       const int64_t oh0 = rb * rows_per, oh1 = std::min(Ho_, oh0 + rows_per);
       if (oh0 >= oh1) continue;
+      const S* xc = xp + n * x.stride(0) + g * x.stride(1);
+      const float* plane = nullptr;
+      int64_t pitch = x.stride(2);
+      float* out32 = nullptr;
+      if constexpr (kHalf) {
+        float* buf = ws.get(omp_get_thread_num());
+        const int64_t r0 = std::clamp<int64_t>(oh0 * sh_ - loh_, 0, H_), r1 = std::clamp<int64_t>((oh1 - 1) * sh_ - loh_ + 3, 0, H_);
+        for (int64_t r = r0; r < r1; ++r) widen(xc + r * x.stride(2), W_, buf + r * W_);
+        plane = buf, pitch = W_, out32 = buf + H_ * W_;
+      } else {
+        plane = xc;
+      }
       for (int64_t m = 0; m < cout_g_; ++m) {
         const int64_t co = g * cout_g_ + m;
-        const kernels::DwWindow3x3 a{xp + n * x.stride(0) + g * x.stride(1), H_, W_, x.stride(2), wp + co * taps_,
-                                     bp ? bp[co] : 0.0f, yp + ((n * p.C_out + co) * Ho_ + oh0) * Wo_, Wo_, oh0, oh1,
-                                     sh_, sw_, loh_, low_};
-        kernel_.window3x3(a);
+        S* y0 = yp + ((n * p.C_out + co) * Ho_ + oh0) * Wo_;
+        float* to = nullptr;
+        if constexpr (kHalf) to = out32;
+        else to = y0;
+        kernel_.window3x3(kernels::DwWindow3x3{plane, H_, W_, pitch, wp + co * taps_, bp ? bp[co] : 0.0f, to, Wo_, oh0,
+                                               oh1, sh_, sw_, loh_, low_});
+        if constexpr (kHalf) narrow(out32, (oh1 - oh0) * Wo_, y0);
       }
     }
   }
@@ -270,7 +294,7 @@ class DirectPlan : public ConvPlan {
   std::vector<int64_t> tap_off_;
   bool overlap_ = false;
   bool zero_padded_ = false;  // padded rows fill as one block copy per channel and phase
-  bool window_ = false;       // float32 3 x 3 layers the window kernel reads in place
+  bool window_ = false;       // 3 x 3 layers the window kernel reads in place (16-bit: widened first)
   Tensor w_, bias_;
   Workspace ws_;
 };
