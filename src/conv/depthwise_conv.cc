@@ -95,6 +95,29 @@ class DirectPlan : public ConvPlan {
   static constexpr bool kDouble = std::is_same_v<C, double>;
   static constexpr int64_t kSlots = sizeof(C) / sizeof(float);  // workspace floats per element
 
+  // The tasks: (image, group, block of output rows). Rows are split only when there are too
+  // few (image, group) planes to keep the threads busy; rows are independent outputs, so the
+  // split never changes a result.
+  struct Split {
+    int64_t row_blocks, rows_per, tasks;
+    int threads;
+    // Task t's image, group and output rows [oh0, oh1) (empty past the last row).
+    void of(int64_t t, int64_t groups, int64_t ho, int64_t& n, int64_t& g, int64_t& oh0, int64_t& oh1) const {
+      g = t / row_blocks % groups, n = t / (row_blocks * groups);
+      oh0 = t % row_blocks * rows_per, oh1 = std::min(ho, oh0 + rows_per);
+    }
+  };
+  Split split() const {
+    const ConvParams& p = params;
+    const int64_t planes = p.N * p.groups;
+    Split s{};
+    s.row_blocks = std::min<int64_t>(Ho_, (4 * get_num_threads() + planes - 1) / planes);
+    s.rows_per = (Ho_ + s.row_blocks - 1) / s.row_blocks;
+    s.tasks = planes * s.row_blocks;
+    s.threads = threads_for(s.tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
+    return s;
+  }
+
   // Tasks as run_as makes them; each output channel's rows in one window kernel call. 16-bit
   // data (S uint16_t): the input rows a task reads widened into a float32 plane first, the
   // kernel's rows rounded once as they are stored (the same bits as run_as, whose copies hold
@@ -103,22 +126,18 @@ class DirectPlan : public ConvPlan {
   void run_window(const Tensor& x, Tensor& y) const {
     constexpr bool kHalf = std::is_same_v<S, uint16_t>;
     const ConvParams& p = params;
-    const int64_t planes = p.N * p.groups;
-    const int64_t row_blocks = std::min<int64_t>(Ho_, (4 * get_num_threads() + planes - 1) / planes);
-    const int64_t rows_per = (Ho_ + row_blocks - 1) / row_blocks;
-    const int64_t tasks = planes * row_blocks;
-    const int threads = threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * taps_));
-    const auto ws = ws_.lease(threads, kHalf ? H_ * W_ + rows_per * Wo_ : 1);  // [H][W] widened, [rows][Wo] out
+    const Split sp = split();
+    const auto ws = ws_.lease(sp.threads, kHalf ? H_ * W_ + sp.rows_per * Wo_ : 1);  // [H][W] widened, [rows][Wo] out
     const S* xp = static_cast<const S*>(x.const_data_ptr());
     S* yp = static_cast<S*>(internal::mutable_data_ptr(y));
     const float* wp = w_.const_data<float>();
     const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
     const kernels::ToF32Fn widen = p.dtype == kFloat16 ? convert_.f16_to_f32 : convert_.bf16_to_f32;
     const kernels::FromF32Fn narrow = p.dtype == kFloat16 ? convert_.f32_to_f16 : convert_.f32_to_bf16;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t rb = task % row_blocks, g = (task / row_blocks) % p.groups, n = task / (row_blocks * p.groups);
-      const int64_t oh0 = rb * rows_per, oh1 = std::min(Ho_, oh0 + rows_per);
+#pragma omp parallel for num_threads(sp.threads) schedule(static) if (sp.threads > 1)
+    for (int64_t task = 0; task < sp.tasks; ++task) {
+      int64_t n = 0, g = 0, oh0 = 0, oh1 = 0;
+      sp.of(task, p.groups, Ho_, n, g, oh0, oh1);
       if (oh0 >= oh1) continue;
       const S* xc = xp + n * x.stride(0) + g * x.stride(1);
       const float* plane = nullptr;
@@ -150,14 +169,8 @@ class DirectPlan : public ConvPlan {
   void run_as(const Tensor& x, Tensor& y) const {
     constexpr bool kHalf = std::is_same_v<S, uint16_t>;
     const ConvParams& p = params;
-    const int64_t planes = p.N * p.groups;
-    // Split rows only when there are too few (image, group) planes to keep the threads busy;
-    // rows are independent outputs, so the split never changes a result.
-    const int64_t row_blocks = std::min<int64_t>(Ho_, (4 * get_num_threads() + planes - 1) / planes);
-    const int64_t rows_per = (Ho_ + row_blocks - 1) / row_blocks;
-    const int64_t tasks = planes * row_blocks;
-    const int threads =
-        threads_for(tasks, 2.0 * static_cast<double>(p.N * p.C_out * Ho_ * Wo_ * cin_g_ * taps_));
+    const Split sp = split();
+    const int threads = sp.threads;
     // Per thread: the padded planes; for 16-bit data also a widened input row (and its gathered
     // bits) and the float32 output rows of a kernel call, [C_out/g][chunk][Wo].
     const int64_t row_floats = (W_ + 15) / 16 * 16, out_floats = cout_g_ * chunk_ * Wo_;
@@ -170,9 +183,9 @@ class DirectPlan : public ConvPlan {
     const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xsh = one ? 0 : x.stride(2), xsw = x.stride(one ? 2 : 3);
 
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t rb = task % row_blocks, g = (task / row_blocks) % p.groups, n = task / (row_blocks * p.groups);
-      const int64_t oh0 = rb * rows_per, oh1 = std::min(Ho_, oh0 + rows_per);
+    for (int64_t task = 0; task < sp.tasks; ++task) {
+      int64_t n = 0, g = 0, oh0 = 0, oh1 = 0;
+      sp.of(task, p.groups, Ho_, n, g, oh0, oh1);
       // [C_in/g][Hp][slot] padded planes (each phase's slack, and with zero padding every padding
       // position, is zero since allocation and never written). Chunks of output rows alternate
       // with filling the padded rows they read (all rows of their window when windows overlap,

@@ -244,13 +244,7 @@ void window3x3(const Window3x3& p, float* out, bool sum_a) {
     const bool two = SH != 0 && r + 1 < p.ho;
     const float* rows[Q];
     RowTaps<SW, PW> taps[Q];
-#pragma GCC unroll 5
-    for (int q = 0; q < Q; ++q) {
-      const int64_t ir = r * p.sh - p.ph + q;
-      const bool used = q < 3 || two;
-      rows[q] = used && ir >= 0 && ir < p.h ? p.x + ir * p.w : nullptr;
-      if (rows[q] != nullptr) taps[q].start(rows[q], p.w);
-    }
+    row_taps::start_pass(p.x, p.w, p.h, p.w, r * p.sh - p.ph, two, rows, taps);
     const float* a0 = p.a + r * p.wo;
     const float* a1 = a0 + p.wo;
     for (int64_t i = 0; i < p.wo; i += 16) {

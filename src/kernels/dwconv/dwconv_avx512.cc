@@ -132,12 +132,7 @@ void window3x3(const DwWindow3x3& a) {
     const bool two = SH != 0 && oh + 1 < a.oh1;
     const float* rows[Q];
     RowTaps<SW, PW> taps[Q];
-#pragma GCC unroll 5
-    for (int q = 0; q < Q; ++q) {
-      const int64_t ir = oh * a.sh - a.ph + q;
-      rows[q] = (q < 3 || two) && ir >= 0 && ir < a.h ? a.x + ir * a.xs : nullptr;
-      if (rows[q] != nullptr) taps[q].start(rows[q], a.w);
-    }
+    row_taps::start_pass(a.x, a.xs, a.h, a.w, oh * a.sh - a.ph, two, rows, taps);
     float* y0 = a.y + (oh - a.oh0) * a.wo;
     for (int64_t i = 0; i < a.wo; i += 16) {
       const BlockMasks bm = block_masks<SW, PW>(a.w, i);

@@ -70,5 +70,19 @@ struct RowTaps {
   }
 };
 
+// The Q input rows of one pass, rows ir0 .. ir0 + Q - 1 of an h-row plane (pitch floats
+// apart): rows[q] null where the row is outside the plane or unused (q >= 3 without a second
+// output row), the others' taps started.
+template <int SW, int PW, int Q>
+inline void start_pass(const float* x, int64_t pitch, int64_t h, int64_t w, int64_t ir0, bool two,
+                       const float* (&rows)[Q], RowTaps<SW, PW> (&taps)[Q]) {
+#pragma GCC unroll 5
+  for (int q = 0; q < Q; ++q) {
+    const int64_t ir = ir0 + q;
+    rows[q] = (q < 3 || two) && ir >= 0 && ir < h ? x + ir * pitch : nullptr;
+    if (rows[q] != nullptr) taps[q].start(rows[q], w);
+  }
+}
+
 }  // namespace row_taps
 }  // namespace convkit::kernels
