@@ -1,6 +1,7 @@
 // The gradient paths' vector kernels against their contracts, for every kernel the CPU runs:
 // the transpose kernels that pack operands and the blas1 dot products and axpys of the direct
 // (depthwise) paths, each against float64 sums or the elements they must (not) write.
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -157,6 +158,41 @@ TEST(Grad, Blas1KernelsFollowTheirContract) {
         }
         EXPECT_EQ(out[static_cast<std::size_t>(n)], -7.0f) << list[k].name;
       }
+  }
+}
+
+TEST(Grad, AddTapsKernelsFollowTheirContract) {
+  // add_taps: y[off[t] + j st] += c[t ldc + j] inside [lo, hi), each element's terms in
+  // increasing t, one rounding each (the bits of one axpy per row); no element outside [lo, hi)
+  // or the rows' reach written. Rows at offsets before, inside and past the range, 1 to 9 of
+  // them, overlapping (a 1-d layer's taps) or not, strides 1 to 3, spans of 1 to 5 blocks.
+  int count = 0;
+  const kernels::Blas1Kernel* list = kernels::blas1_kernel_list(&count);
+  Generator gen(37);
+  const auto cv = randn({9 * 90}, kFloat32, &gen).to_vector(), yv = randn({260}, kFloat32, &gen).to_vector();
+  const std::vector<float> c(cv.begin(), cv.end());
+  constexpr int64_t kMargin = 20;  // y[kMargin + p] holds element p; lo >= -kMargin
+  for (int k = 0; k < count; ++k) {
+    if (list[k].isa > internal::detected_isa()) continue;
+    for (int64_t st : {1, 2, 3})
+      for (int64_t n : {1, 5, 8, 17, 40, 80})
+        for (int64_t taps : {1, 3, 4, 9})
+          for (int64_t first_off : {-19, -3, 0, 2, 60})
+            for (auto [lo, hi] : {std::pair<int64_t, int64_t>{0, 50}, {-5, 200}, {3, 9}, {0, 0}}) {
+              std::vector<int64_t> off;
+              for (int64_t t = 0; t < taps; ++t) off.push_back(first_off + (t * 5) % 7 - 1);
+              std::vector<float> y(yv.begin(), yv.end()), want = y;
+              for (int64_t t = 0; t < taps; ++t)
+                for (int64_t j = 0; j < n; ++j) {
+                  const int64_t p = off[t] + j * st;
+                  if (p >= lo && p < hi) want[kMargin + p] = std::fma(1.0f, c[t * 90 + j], want[kMargin + p]);
+                }
+              list[k].add_taps(c.data(), 90, off.data(), taps, n, st, y.data() + kMargin, lo, hi);
+              for (std::size_t i = 0; i < y.size(); ++i)
+                ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(want[i]))
+                    << list[k].name << " st " << st << " n " << n << " taps " << taps << " first offset " << first_off
+                    << " range [" << lo << ", " << hi << ") at " << static_cast<int64_t>(i) - kMargin;
+            }
   }
 }
 

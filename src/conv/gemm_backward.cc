@@ -38,15 +38,22 @@ namespace {
 // for conv_mode=convolution the mirrored one, as the forward reads the kernel back to front.
 struct TapRows {
   std::vector<int64_t> ci, off[3];
+  // Of a whole output row, the outputs [in_lo, in_hi) whose column is inside the input row.
+  std::vector<int64_t> in_lo, in_hi;
   TapRows(const ConvParams& p, const Lifted& g) {
     const int64_t taps = g.taps(), R = p.c_in_per_group() * taps;
-    ci.resize(static_cast<std::size_t>(R));
-    for (auto& o : off) o.resize(static_cast<std::size_t>(R));
+    const auto uR = static_cast<std::size_t>(R);
+    ci.resize(uR);
+    for (auto& o : off) o.resize(uR);
+    in_lo.resize(uR);
+    in_hi.resize(uR);
     for (int64_t r = 0; r < R; ++r) {
+      const auto ur = static_cast<std::size_t>(r);
       const int64_t t = p.conv_mode == ConvMode::Convolution ? taps - 1 - r % taps : r % taps;
       const int64_t k[3] = {t / (g.K[1] * g.K[2]), t / g.K[2] % g.K[1], t % g.K[2]};
-      ci[static_cast<std::size_t>(r)] = r / taps;
-      for (int d = 0; d < 3; ++d) off[d][static_cast<std::size_t>(r)] = k[d] * g.dl[d] - g.lo[d];
+      ci[ur] = r / taps;
+      for (int d = 0; d < 3; ++d) off[d][ur] = k[d] * g.dl[d] - g.lo[d];
+      kernels::tap_range(off[2][ur], g.O[2], g.st[2], 0, g.S[2], in_lo[ur], in_hi[ur]);
     }
   }
 };
@@ -91,6 +98,20 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     const int64_t row_tasks = p.N * p.groups * ceil_div(R_, std::lcm(g3_.taps(), static_cast<int64_t>(mr)));
     whole_cols_ = row_tasks < 4 && p.N * p.groups * R_ * P_ <= kWholeColsFloats;
     pack_b_ = R_ <= mr;
+    // One output row whose every tap stays inside the input row (zeros padding adds nothing
+    // outside; other modes fold back, which the general loop does).
+    one_row_ = g3_.O[0] * g3_.O[1] == 1 && g3_.S[0] * g3_.S[1] == 1;
+    for (std::size_t r = 0; r < static_cast<std::size_t>(R_) && p.padding_mode != PaddingMode::Zeros; ++r)
+      one_row_ = one_row_ && rows_.in_lo[r] == 0 && rows_.in_hi[r] == g3_.O[2];
+    // Rows per add_taps call: a divisor of the kernel row's K[2] (its rows share an input row).
+    // Other padding modes fold each row's outside terms back right after its inside ones: a row
+    // at a time, in the reference's order.
+    group_ = 1;
+    for (int64_t k = std::min(g3_.K[2], kMaxGroup); k > 1 && p.padding_mode == PaddingMode::Zeros; --k)
+      if (g3_.K[2] % k == 0) {
+        group_ = k;
+        break;
+      }
   }
 
   void run(const Tensor& gy, Tensor& gx) const override {
@@ -172,36 +193,38 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     const Call& call_;
   };
 
-  // Adds C rows [i0, i0 + m) (whole channels) x positions [j0, j0 + n) onto dx.
+  // Adds C rows [i0, i0 + m) (whole channels) x positions [j0, j0 + n) onto dx. The K[2] rows of
+  // one kernel row (consecutive in R) add onto the same input row: one add_taps call each.
   void col2im(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc, float* dx) const {
     const ConvParams& p = params;
     const Lifted& g = g3_;
-    const int64_t img = b / p.groups, grp = b % p.groups;
-    float* base = dx + (img * p.C_in + grp * p.c_in_per_group()) * g.S[0] * g.S[1] * g.S[2];
-    for (int64_t i = 0; i < m; ++i) {
+    const int64_t img = b / p.groups, grp = b % p.groups, plane = g.S[0] * g.S[1] * g.S[2];
+    float* base = dx + (img * p.C_in + grp * p.c_in_per_group()) * plane;
+    const int64_t rows = std::min(m, R_ - i0), st = g.st[2], S2 = g.S[2];
+    if (one_row_ && n == g.O[2]) {  // one output row (a 1-d layer): each row an axpy onto its input row
+      for (int64_t i = 0; i < rows; ++i) {
+        const auto r = static_cast<std::size_t>(i0 + i);
+        const int64_t lo = rows_.in_lo[r], len = rows_.in_hi[r] - lo;
+        if (len > 0) add_.axpy(1.0f, c + i * ldc + lo, len, base + rows_.ci[r] * S2 + rows_.off[2][r] + lo * st, st);
+      }
+      return;
+    }
+    int64_t shifted[kMaxGroup];  // a group's offsets from the run's first output
+    const int64_t o2_0 = j0 % g.O[2], o1_0 = j0 / g.O[2] % g.O[1], o0_0 = j0 / (g.O[2] * g.O[1]);
+    for (int64_t i = 0; i < rows; i += group_) {
       const auto r = static_cast<std::size_t>(i0 + i);
-      if (i0 + i >= R_) break;
-      float* ch = base + rows_.ci[r] * g.S[0] * g.S[1] * g.S[2];
-      const float* crow = c + i * ldc;
-      int64_t pos = j0, o2 = pos % g.O[2], o1 = pos / g.O[2] % g.O[1], o0 = pos / (g.O[2] * g.O[1]);
+      const int64_t k = std::min(group_, rows - i);
+      float* ch = base + rows_.ci[r] * plane;
+      int64_t o2 = o2_0, o1 = o1_0, o0 = o0_0;
       for (int64_t q = 0; q < n;) {
         const int64_t run = std::min(g.O[2] - o2, n - q);
         const int64_t i0s = source_index(o0 * g.st[0] + rows_.off[0][r], g.S[0], p.padding_mode);
         const int64_t i1s = source_index(o1 * g.st[1] + rows_.off[1][r], g.S[1], p.padding_mode);
         if (i0s >= 0 && i1s >= 0) {
-          float* line = ch + (i0s * g.S[1] + i1s) * g.S[2];
-          // Outputs t of the run read column base + t * stride; [t_lo, t_hi) are inside the row.
-          const int64_t st = g.st[2], base = o2 * st + rows_.off[2][r];
-          const int64_t t_lo = base >= 0 ? 0 : std::min(run, ceil_div(-base, st));
-          const int64_t t_hi = base < g.S[2] ? std::max(t_lo, std::min(run, ceil_div(g.S[2] - base, st))) : t_lo;
-          const float* cq = crow + q;
-          // line[base + t st] += cq[t] (an axpy with 1: the same single rounding), vectorized
-          // for stride 1, and 2 with AVX-512.
-          if (t_hi > t_lo) add_.axpy(1.0f, cq + t_lo, t_hi - t_lo, line + base + t_lo * st, st);
-          if (p.padding_mode != PaddingMode::Zeros) {  // padding folds back onto the row
-            for (int64_t t = 0; t < t_lo; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];
-            for (int64_t t = t_hi; t < run; ++t) line[source_index(base + t * st, g.S[2], p.padding_mode)] += cq[t];
-          }
+          float* line = ch + (i0s * g.S[1] + i1s) * S2;
+          for (int64_t t = 0; t < k; ++t) shifted[t] = o2 * st + rows_.off[2][r + static_cast<std::size_t>(t)];
+          add_.add_taps(c + i * ldc + q, ldc, shifted, k, run, st, line, 0, S2);
+          if (p.padding_mode != PaddingMode::Zeros) fold_back(c + i * ldc + q, ldc, shifted, k, run, line);
         }
         q += run;
         o2 = 0;
@@ -209,8 +232,21 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
       }
     }
   }
+  // The terms of a row that fall outside the input row fold back onto it (reflect, replicate,
+  // circular), after the row's inside terms.
+  void fold_back(const float* c, int64_t ldc, const int64_t* off, int64_t k, int64_t run, float* line) const {
+    const int64_t st = g3_.st[2], S2 = g3_.S[2];
+    for (int64_t t = 0; t < k; ++t) {
+      int64_t j0 = 0, j1 = 0;
+      kernels::tap_range(off[t], run, st, 0, S2, j0, j1);
+      const float* cq = c + t * ldc;
+      for (int64_t j = 0; j < j0; ++j) line[source_index(off[t] + j * st, S2, params.padding_mode)] += cq[j];
+      for (int64_t j = j1; j < run; ++j) line[source_index(off[t] + j * st, S2, params.padding_mode)] += cq[j];
+    }
+  }
 
   static constexpr int64_t kWholeColsFloats = int64_t{1} << 22;  // 16 MB
+  static constexpr int64_t kMaxGroup = 64;                        // rows per add_taps call
 
   Lifted g3_;
   TapRows rows_;
@@ -220,6 +256,8 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
   const kernels::Blas1Kernel& add_;  // its axpy adds a C row onto an input row
   bool whole_cols_ = false;  // the product goes to the whole col, then col2im per channel
   bool pack_b_ = false;      // one row tile: dY blocks copied before the kernel reads them
+  bool one_row_ = false;     // col2im's single-row form serves whole blocks (see the constructor)
+  int64_t group_ = 1;        // rows per add_taps call (see the constructor)
   Workspace cols_;           // that col, kept between calls
 };
 

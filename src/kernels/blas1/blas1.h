@@ -41,6 +41,13 @@
 // Contract of blas1_f32_axpy_<isa>(alpha, x, n, y, sy):
 //   y[i * sy] += alpha * x[i] for i < n (sy >= 1), each element once, in increasing i.
 //   Writes only those elements.
+// Contract of blas1_f32_add_taps_<isa>(c, ldc, off, taps, n, st, y, lo, hi):
+//   y[off[t] + j st] += c[t ldc + j] for t < taps, j < n where lo <= off[t] + j st < hi
+//   (st >= 1, lo <= 0 <= hi or an empty range): the C rows of a col2im that share one input
+//   row (a 1-d layer's taps, or a 2-d layer's kernel row) added in one pass. Each element takes
+//   its terms in increasing t, one rounding each: the bits of one axpy(1, ...) per row in row
+//   order. Reads only those c elements; reads and rewrites y elements only within [lo, hi) and
+//   within the rows' reach, [min off[t], max off[t] + (n - 1) st].
 // No alignment requirement, no allocation, no threads.
 #pragma once
 
@@ -78,6 +85,17 @@ struct InputWindow3x3 {
 };
 using InputWindow3x3F32Fn = void (*)(const InputWindow3x3& g);
 
+using AddTapsF32Fn = void (*)(const float* c, int64_t ldc, const int64_t* off, int64_t taps, int64_t n, int64_t st,
+                             float* y, int64_t lo, int64_t hi);
+
+/// Of the terms j < n of a row at offset off, stride st, those that land in [lo, hi): [j0, j1).
+inline void tap_range(int64_t off, int64_t n, int64_t st, int64_t lo, int64_t hi, int64_t& j0, int64_t& j1) {
+  j0 = off >= lo ? 0 : (lo - off + st - 1) / st;
+  j1 = off >= hi ? 0 : (hi - off + st - 1) / st;
+  if (j1 > n) j1 = n;
+  if (j0 > j1) j0 = j1;
+}
+
 /// The most taps one dot_taps call takes (its accumulators stay in registers).
 inline constexpr int64_t kDotTapsMax = 12;
 
@@ -89,6 +107,7 @@ struct Blas1Kernel {
   DotTaps3x3F32Fn dot_taps3x3;
   AxpyF32Fn axpy;
   TapsSumF32Fn taps_sum;
+  AddTapsF32Fn add_taps;
   DotWindow3x3F32Fn dot_window3x3;      // may be null
   InputWindow3x3F32Fn input_window3x3;  // may be null
 };
@@ -100,7 +119,9 @@ struct Blas1Kernel {
   void name##_dot_taps3x3(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n, \
                           int64_t rows, float* out, bool sum_a);                                                   \
   void name##_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy);                            \
-  void name##_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out);
+  void name##_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init, float* out); \
+  void name##_add_taps(const float* c, int64_t ldc, const int64_t* off, int64_t taps, int64_t n, int64_t st,      \
+                       float* y, int64_t lo, int64_t hi);
 #include "kernels/blas1/kernels.inc"
 #undef CONVKIT_BLAS1_KERNEL
 void blas1_f32_scalar_dot_window3x3(const Window3x3& p, float* out, bool sum_a);

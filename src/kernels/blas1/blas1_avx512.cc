@@ -2,6 +2,7 @@
 // the lanes are added in a fixed tree.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <utility>
@@ -198,17 +199,20 @@ void blas1_f32_avx512_taps_sum(const float* const* rows, const float* w, int64_t
   }
 }
 
-void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
-  if (sy == 2) {  // x[i .. i + 7] spread to the even lanes of y[2i .. 2i + 15]; odd lanes kept
-    const __m512 a = _mm512_set1_ps(alpha);
+namespace {
+
+// y[i sy] += alpha x[i] for i < n: vectorized for sy 1 and 2 (x[i .. i + 7] spread to the even
+// lanes of y[2i .. 2i + 15], the odd lanes kept), element by element otherwise.
+inline void axpy_row(float alpha, const float* x, int64_t n, float* y, int64_t sy) {
+  const __m512 a = _mm512_set1_ps(alpha);
+  if (sy == 2) {
     const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
       // (maskz forms: GCC 12 warns that the plain ones' pass-through operand is uninitialized)
       const __m512 xe = _mm512_maskz_permutexvar_ps(0xffff, spread, _mm512_maskz_loadu_ps(0x00ff, x + i));
       // The last element written is y[2i + 14]: load and store only through it.
-      const __mmask16 m = 0x7fff;
-      const __m512 yv = _mm512_maskz_loadu_ps(m, y + 2 * i);
+      const __m512 yv = _mm512_maskz_loadu_ps(0x7fff, y + 2 * i);
       _mm512_mask_storeu_ps(y + 2 * i, 0x5555, _mm512_fmadd_ps(a, xe, yv));
     }
     for (; i < n; ++i) y[2 * i] = std::fma(alpha, x[i], y[2 * i]);
@@ -218,10 +222,69 @@ void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int
     for (int64_t i = 0; i < n; ++i) y[i * sy] = std::fma(alpha, x[i], y[i * sy]);
     return;
   }
-  const __m512 a = _mm512_set1_ps(alpha);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = first(n - i);
     _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+}  // namespace
+
+void blas1_f32_avx512_axpy(float alpha, const float* x, int64_t n, float* y, int64_t sy) { axpy_row(alpha, x, n, y, sy); }
+
+// Blocks of 16 y elements over the rows' reach: each block loaded once, every row's terms added
+// to it in row order (masked adds of the lanes the row reaches), stored once, so rows sharing
+// elements never reload what the previous row stored (a masked store does not forward to a
+// load). Stride 2: 8 consecutive elements of a row spread to the lanes of one parity. Each
+// block costs a mask per row: meant for short spans (a 2-d layer's kernel row over one output
+// row of a few blocks); a stride the lanes do not follow takes one axpy per row.
+void blas1_f32_avx512_add_taps(const float* c, int64_t ldc, const int64_t* off, int64_t taps, int64_t n, int64_t st,
+                               float* y, int64_t lo, int64_t hi) {
+  if (n <= 0 || taps <= 0) return;
+  if (st != 1 && st != 2) {
+    for (int64_t t = 0; t < taps; ++t) {
+      int64_t j0 = 0, j1 = 0;
+      tap_range(off[t], n, st, lo, hi, j0, j1);
+      if (j1 > j0) axpy_row(1.0f, c + t * ldc + j0, j1 - j0, y + off[t] + j0 * st, st);
+    }
+    return;
+  }
+  int64_t p_lo = off[0], p_hi = off[0];
+  for (int64_t t = 0; t < taps; ++t) {
+    p_lo = std::min(p_lo, off[t]);
+    p_hi = std::max(p_hi, off[t] + (n - 1) * st + 1);
+  }
+  p_lo = std::max(p_lo, lo);
+  p_hi = std::min(p_hi, hi);
+  // Lane k takes element k / 2 (a row whose even terms start at lane 0) or (k - 1) / 2 (lane 1).
+  const __m512i spread0 = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                spread1 = _mm512_setr_epi32(0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7);
+  // Lanes k with lo <= k < hi (made in general registers: AVX-512 compares into mask registers
+  // share a port with the permutes).
+  auto lanes = [](int64_t l, int64_t h) {
+    const auto below = [](int64_t k) { return (1u << std::clamp<int64_t>(k, 0, 16)) - 1; };
+    return static_cast<__mmask16>(below(h) & ~below(l));
+  };
+  for (int64_t p0 = p_lo; p0 < p_hi; p0 += 16) {
+    const __mmask16 in = first(p_hi - p0);
+    __m512 acc = _mm512_maskz_loadu_ps(in, y + p0);
+    for (int64_t t = 0; t < taps; ++t) {
+      // Lane k is term (d + k) / st of row t when d + k is in [0, n st) and a multiple of st.
+      const int64_t d = p0 - off[t];
+      if (d >= n * st || d <= -16) continue;
+      const float* row = c + t * ldc;
+      if (st == 1) {
+        const __mmask16 m = in & lanes(-d, n - d);
+        acc = _mm512_mask_add_ps(acc, m, acc, _mm512_maskz_loadu_ps(m, row + d));
+        continue;
+      }
+      const int64_t par = d & 1, jb = (d + par) / 2;  // lane par takes term jb, lane par + 2i term jb + i
+      const __mmask16 m = in & lanes(-d, 2 * n - d) & static_cast<__mmask16>(par ? 0xaaaa : 0x5555);
+      const __m512i spread = _mm512_mask_blend_epi32(static_cast<__mmask16>(-par), spread0, spread1);
+      const __m512 v = _mm512_maskz_permutexvar_ps(0xffff, spread, _mm512_maskz_loadu_ps(lanes(-jb, n - jb) & 0xff, row + jb));
+      acc = _mm512_mask_add_ps(acc, m, acc, v);
+    }
+    _mm512_mask_storeu_ps(y + p0, in, acc);
   }
 }
 

@@ -146,6 +146,16 @@ void blas1_f32_fma3_axpy(float alpha, const float* x, int64_t n, float* y, int64
   for (; i < n; ++i) y[i * sy] = std::fma(alpha, x[i], y[i * sy]);
 }
 
+// One axpy per row (vectorized for stride 1).
+void blas1_f32_fma3_add_taps(const float* c, int64_t ldc, const int64_t* off, int64_t taps, int64_t n, int64_t st,
+                             float* y, int64_t lo, int64_t hi) {
+  for (int64_t t = 0; t < taps; ++t) {
+    int64_t j0 = 0, j1 = 0;
+    tap_range(off[t], n, st, lo, hi, j0, j1);
+    if (j1 > j0) blas1_f32_fma3_axpy(1.0f, c + t * ldc + j0, j1 - j0, y + off[t] + j0 * st, st);
+  }
+}
+
 // (Without the shared loads: dot_taps over the 9 offsets.)
 void blas1_f32_fma3_dot_taps3x3(const float* a, int64_t lda, const float* b, int64_t ldb, const int64_t* off, int64_t n,
                           int64_t rows, float* out, bool sum_a) {

@@ -34,6 +34,15 @@ void blas1_f32_scalar_axpy(float alpha, const float* x, int64_t n, float* y, int
   for (int64_t i = 0; i < n; ++i) y[i * sy] += alpha * x[i];
 }
 
+void blas1_f32_scalar_add_taps(const float* c, int64_t ldc, const int64_t* off, int64_t taps, int64_t n, int64_t st,
+                               float* y, int64_t lo, int64_t hi) {
+  for (int64_t t = 0; t < taps; ++t) {
+    int64_t j0 = 0, j1 = 0;
+    tap_range(off[t], n, st, lo, hi, j0, j1);
+    for (int64_t j = j0; j < j1; ++j) y[off[t] + j * st] += c[t * ldc + j];
+  }
+}
+
 void blas1_f32_scalar_taps_sum(const float* const* rows, const float* w, int64_t taps, int64_t n, float init,
                                float* out) {
   for (int64_t i = 0; i < n; ++i) {

@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr Blas1Kernel kKernels[] = {
-#define CONVKIT_BLAS1_KERNEL(isa, name, window, input_window) {#name, internal::Isa::isa, name##_dot, name##_dot_taps, name##_dot_taps3x3, name##_axpy, name##_taps_sum, window, input_window},
+#define CONVKIT_BLAS1_KERNEL(isa, name, window, input_window) {#name, internal::Isa::isa, name##_dot, name##_dot_taps, name##_dot_taps3x3, name##_axpy, name##_taps_sum, name##_add_taps, window, input_window},
 #include "kernels/blas1/kernels.inc"
 #undef CONVKIT_BLAS1_KERNEL
 };
