@@ -119,12 +119,6 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     const Tensor dy = gy.contiguous();  // [N, C_out, P]: B rows read in place
     const auto cols = cols_.lease(1, whole_cols_ ? p.N * p.groups * R_ * P_ : 1);
     Call call{dy.const_data<float>(), internal::mutable_data<float>(gx), whole_cols_ ? cols.get(0) : nullptr};
-    // The result starts at the bias (a transposed layer's) or zero; col2im adds onto it.
-    const int64_t plane = g3_.S[0] * g3_.S[1] * g3_.S[2];
-    const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
-    if (bp == nullptr) fill_value(call.dx, p.N * p.C_in * plane, 0.0f);
-    else
-      for (int64_t nc = 0; nc < p.N * p.C_in; ++nc) fill_value(call.dx + nc * plane, plane, bp[nc % p.C_in]);
     gemm::Problem pr;
     pr.batch = p.N * p.groups;
     pr.M = R_;
@@ -144,6 +138,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t t = 0; t < p.N * p.C_in; ++t) {
       const int64_t b = t / cin_g, i0 = t % cin_g * taps;
+      start_channels(b, i0, taps, call.dx);
       col2im(b, i0, taps, 0, P_, call.cols + (b * R_ + i0) * P_, P_, call.dx);
     }
   }
@@ -185,6 +180,7 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
       return call_.cols + (b * plan_.R_ + i0) * plan_.P_ + j0;
     }
     void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
+      if (j0 == 0) plan_.start_channels(b, i0, m, call_.dx);  // the first of the rows' column blocks
       plan_.col2im(b, i0, m, j0, n, c, ldc, call_.dx);
     }
 
@@ -192,6 +188,21 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     const GemmBackwardDataPlan& plan_;
     const Call& call_;
   };
+
+  // Sets the input channels of C rows [i0, i0 + m) (whole channels) of image and group b to
+  // the bias (a transposed layer's) or zero, for col2im to add onto: by the task that adds onto
+  // them, so the other thread's cache does not hold them first.
+  void start_channels(int64_t b, int64_t i0, int64_t m, float* dx) const {
+    const ConvParams& p = params;
+    const int64_t plane = g3_.S[0] * g3_.S[1] * g3_.S[2], taps = g3_.taps();
+    const int64_t c0 = (b % p.groups) * p.c_in_per_group() + i0 / taps;
+    const int64_t c1 = (b % p.groups) * p.c_in_per_group() + ceil_div(std::min(i0 + m, R_), taps);
+    const float* bp = bias_.defined() ? bias_.const_data<float>() : nullptr;
+    float* base = dx + (b / p.groups) * p.C_in * plane;
+    if (bp == nullptr) fill_value(base + c0 * plane, (c1 - c0) * plane, 0.0f);
+    else
+      for (int64_t ci = c0; ci < c1; ++ci) fill_value(base + ci * plane, plane, bp[ci]);
+  }
 
   // Adds C rows [i0, i0 + m) (whole channels) x positions [j0, j0 + n) onto dx. The K[2] rows of
   // one kernel row (consecutive in R) add onto the same input row: one add_taps call each.
