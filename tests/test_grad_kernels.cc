@@ -198,8 +198,9 @@ TEST(Grad, AddTapsKernelsFollowTheirContract) {
 
 TEST(Grad, Window3x3KernelsFollowTheirContract) {
   // dot_window3x3 of every kernel the CPU runs that has one, over planes from 1 x 1 to 9 x 57 with each
-  // column stride (1, 2), padding before the columns (0, 1) and rows (0 to 2), row stride (1 to
-  // 3, the paired and the single-row passes) and padding after (0, 1): the nine sums against
+  // column stride (1, 2), padding before the columns (0, 1) and rows (0 to 4: passes reading
+  // only padding rows), row stride (1 to 3, the paired and the single-row passes) and padding
+  // after (0, 1): the nine sums against
   // float64 within their rounding bound, out[9] the sum of a (untouched without sum_a), the
   // same bits on a second call. Every input element no valid window reads is NaN and must not
   // reach a sum; a and x are exactly as long as the plane.
@@ -213,7 +214,7 @@ TEST(Grad, Window3x3KernelsFollowTheirContract) {
       for (int64_t w : {1, 2, 15, 16, 17, 33, 56, 57})
         for (int64_t sw : {1, 2})
           for (int64_t pw : {0, 1})
-            for (int64_t ph : {0, 1, 2})
+            for (int64_t ph : {0, 1, 2, 3, 4})
               for (int64_t sh : {1, 2, 3})
                 for (int64_t hi : {0, 1}) {
                   const int64_t ho = (h + ph + hi - 3) / sh + 1, wo = (w + 2 * pw - 3) / sw + 1;

@@ -176,11 +176,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // A 2-d 3 x 3 plane (one input plane read by one output plane, no depth padding) with zeros
   // padding, column stride 1 or 2, at most one padding column and two padding rows before the
   // input, no dilation: dot_window3x3 (where the ISA has one) reads it in place.
-  bool window3x3_serves(const ConvParams& p) const {
-    return k_.dot_window3x3 != nullptr && p.padding_mode == PaddingMode::Zeros && g_.K[0] == 1 && g_.S[0] == 1 &&
-           g_.O[0] == 1 && g_.lo[0] == 0 && g_.K[1] == 3 && g_.K[2] == 3 && g_.dl[1] == 1 && g_.dl[2] == 1 &&
-           g_.st[2] <= 2 && g_.lo[2] >= 0 && g_.lo[2] <= 1 && g_.lo[1] >= 0 && g_.lo[1] <= 2;
-  }
+  bool window3x3_serves(const ConvParams& p) const { return k_.dot_window3x3 != nullptr && window3x3_reads_in_place(p); }
   // dW per (co, ci) pair and image from the kernel's nine sums (in cross-correlation order:
   // conv_mode=convolution stores them mirrored), dY's sum for the bias and the finite check
   // as run_padded makes them.
@@ -379,9 +375,7 @@ class DepthwiseBackwardDataPlan : public BackwardDataPlan, private DirectRows {
   // column before the input: input_window3x3 (where the ISA has one) writes each input row
   // from dY's rows in place.
   bool window_serves(const ConvParams& p) const {
-    return k_.input_window3x3 != nullptr && p.dtype == kFloat32 && g_.K[0] == 1 && g_.S[0] == 1 && g_.O[0] == 1 &&
-           g_.lo[0] == 0 && g_.K[1] == 3 && g_.K[2] == 3 && g_.dl[1] == 1 && g_.dl[2] == 1 && g_.lo[1] >= 0 &&
-           g_.lo[2] >= 0 && g_.lo[2] <= 1;
+    return k_.input_window3x3 != nullptr && p.dtype == kFloat32 && window3x3_reads_in_place(p);
   }
   // Each channel's 9 weights in cross-correlation order (conv_mode=convolution stores them mirrored).
   void plan_window(const ConvParams& p) {

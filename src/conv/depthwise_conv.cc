@@ -76,9 +76,7 @@ class DirectPlan : public ConvPlan {
           internal::mutable_data<C>(w_)[(co * cin_g_ + ci) * taps_ + t] =
               wc.const_data<C>()[(co * cin_g_ + ci) * taps_ + (flip ? taps_ - 1 - t : t)];
     if (b.defined()) bias_ = b.contiguous().clone();
-    window_ = !kDouble && p.dim == 2 && kernel_.window3x3 != nullptr && cin_g_ == 1 &&
-              KH_ == 3 && KW_ == 3 && dh_ == 1 && dw_ == 1 && sw_ <= 2 && low_ >= 0 && low_ <= 1 && loh_ >= 0 &&
-              zero_padded_;
+    window_ = !kDouble && p.dim == 2 && kernel_.window3x3 != nullptr && cin_g_ == 1 && window3x3_reads_in_place(p);
   }
 
   int64_t memory_bytes() const override { return w_.numel() * static_cast<int64_t>(sizeof(C)) + ws_.bytes(); }

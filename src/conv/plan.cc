@@ -59,6 +59,13 @@ int64_t Workspace::bytes() const {
   return bytes_;
 }
 
+bool window3x3_reads_in_place(const ConvParams& p) {
+  const Lifted g = lift3(p);
+  return p.padding_mode == PaddingMode::Zeros && g.K[0] == 1 && g.S[0] == 1 && g.O[0] == 1 && g.lo[0] == 0 &&
+         g.K[1] == 3 && g.K[2] == 3 && g.dl[1] == 1 && g.dl[2] == 1 && g.st[2] <= 2 && g.lo[1] >= 0 && g.lo[2] >= 0 &&
+         g.lo[2] <= 1;
+}
+
 bool padded_copy_fits(const ConvParams& p) {
   // In double: the extents may be near 2^63 and their product far beyond. Per image, over
   // every channel: a slack per channel would let 20000 channels of 60001 padded positions

@@ -99,6 +99,13 @@ std::unique_ptr<BackwardDataPlan> make_depthwise_backward_data_plan(const ConvPa
                                                                     const Tensor& b);
 std::unique_ptr<BackwardWeightsPlan> make_depthwise_backward_weights_plan(const ConvParams& p);
 
+/// Whether the 3 x 3 window kernels (kernels/dwconv/row_taps_avx512.h) can read a layer's input
+/// planes in place: 3 x 3 taps over one plane (a 2-d layer, or a 3-d one whose single input and
+/// output planes take no depth padding), no dilation, columns stepping by 1 or 2 with at most
+/// one padding column before the input, no negative padding, zeros padding. Each depthwise path
+/// adds its own needs (a kernel for the ISA, the dtype, the stride its kernel takes).
+bool window3x3_reads_in_place(const ConvParams& p);
+
 /// p[0 .. n) = v, at memset / memcpy speed (the plain loop stays scalar at -O2, and was an
 /// eighth of a small layer's input gradient).
 void fill_value(float* p, int64_t n, float v);
