@@ -213,11 +213,16 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     float* base = dx + (img * p.C_in + grp * p.c_in_per_group()) * plane;
     const int64_t rows = std::min(m, R_ - i0), st = g.st[2], S2 = g.S[2];
     if (one_row_ && n == g.O[2]) {  // one output row (a 1-d layer): each row an axpy onto its input row
-      for (int64_t i = 0; i < rows; ++i) {
-        const auto r = static_cast<std::size_t>(i0 + i);
-        const int64_t lo = rows_.in_lo[r], len = rows_.in_hi[r] - lo;
-        if (len > 0) add_.axpy(1.0f, c + i * ldc + lo, len, base + rows_.ci[r] * S2 + rows_.off[2][r] + lo * st, st);
-      }
+      // Tap by tap over the block's channels: the rows of one channel, which add onto the same
+      // elements, come a block of channels apart, so each axpy finds the previous one's
+      // (masked, unforwardable) stores retired. Each element still takes its taps in order.
+      const int64_t taps = g3_.taps();
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t i = t; i < rows; i += taps) {
+          const auto r = static_cast<std::size_t>(i0 + i);
+          const int64_t lo = rows_.in_lo[r], len = rows_.in_hi[r] - lo;
+          if (len > 0) add_.axpy(1.0f, c + i * ldc + lo, len, base + rows_.ci[r] * S2 + rows_.off[2][r] + lo * st, st);
+        }
       return;
     }
     int64_t shifted[kMaxGroup];  // a group's offsets from the run's first output
