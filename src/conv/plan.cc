@@ -352,8 +352,17 @@ std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fa
   return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);
 }
 
+bool is_channels_last(const Tensor& t) {
+  if (t.dim() != 4 || t.is_contiguous()) return false;
+  // Dims of size 1 may have any stride; the others must step as NHWC's.
+  const int64_t want[4] = {t.size(1) * t.size(2) * t.size(3), 1, t.size(3) * t.size(1), t.size(1)};
+  for (int64_t d = 0; d < 4; ++d)
+    if (t.size(d) > 1 && t.stride(d) != want[d]) return false;
+  return true;
+}
+
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
-                                    bool winograd) {
+                                    bool winograd, bool channels_last) {
   if (complex_runs_real(p, forced)) {
     if (auto plan = make_complex_plan(p, w, b, forced, winograd)) return plan;
     forced = Algorithm::Reference;  // a weight or bias holding inf or NaN, as for float32
@@ -367,6 +376,15 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   // does, so non-finite weights and biases run there (their outputs are diagnostics anyway).
   if (choice.algorithm != Algorithm::Reference && (!all_finite(w) || !all_finite(b)))
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
+  if (channels_last && choice.algorithm == Algorithm::Gemm && channels_last_conv_serves(p)) {
+    choice.reason = "GEMM over channels-last positions: windows packed per block by the transpose kernel, the weight "
+                 "read in place, the output written channels-last";
+    log_choice(p, choice);
+    auto plan = make_channels_last_conv_plan(p, w, b);
+    plan->params = p;
+    plan->choice = choice;
+    return plan;
+  }
   return make_plan_for(p, w, b, choice);
 }
 

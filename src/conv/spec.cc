@@ -3,6 +3,7 @@
 #include "conv/spec.h"
 
 #include <algorithm>
+#include <mutex>
 
 #include "conv/backward.h"
 #include "convkit/nn/functional/conv.h"
@@ -145,6 +146,22 @@ struct PreparedConv {
   // allow_fast_winograd() when it was made, which the forward plan was made with (a transposed
   // plan's stride-1 route reads it again while it is made).
   bool fast_winograd = false;
+  // The forward's other memory format: `forward` serves inputs of the format of the input it
+  // was prepared with (channels-last or not); the first input of the other format makes
+  // `other` from the same weights, so every call takes F::conv's path for its input.
+  bool forward_cl = false;
+  ConvParams params;
+  Tensor w, b;
+  Algorithm algorithm = Algorithm::Auto;
+  mutable std::once_flag other_once;
+  mutable std::shared_ptr<const internal::ConvPlan> other;
+
+  const internal::ConvPlan& forward_for(const Tensor& x) const {
+    const bool cl = params.batched && params.dim == 2 && is_channels_last(x);
+    if (cl == forward_cl || !channels_last_conv_serves(params)) return *forward;
+    std::call_once(other_once, [&] { other = make_plan(params, w, b, algorithm, fast_winograd, cl); });
+    return *other;
+  }
 
   static convkit::ConvPlan wrap(std::shared_ptr<const PreparedConv> p) { return convkit::ConvPlan(std::move(p)); }
   static const PreparedConv& of(const convkit::ConvPlan& plan) { return plan.impl(); }
@@ -159,7 +176,12 @@ convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tens
   if (!spec.transposed) {
     const ConvArgs args = conv_args(spec);
     const ConvCall call = prepare_conv(x, w, b, args);
-    p->forward = make_plan(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
+    p->forward_cl = call.params.batched && call.params.dim == 2 && is_channels_last(x);
+    p->forward = make_plan(call.params, call.w, call.b, args.algorithm, p->fast_winograd, p->forward_cl);
+    p->params = call.params;
+    p->w = call.w;
+    p->b = call.b;
+    p->algorithm = args.algorithm;
     p->output_shape = call.params.output_shape();
     if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
     p->gradients = GradientPlans::for_conv(x, w, args, p->fast_winograd);
@@ -234,7 +256,7 @@ void check_input(const internal::PreparedConv& p, const Tensor& x, const char* f
 Tensor ConvPlan::run(const Tensor& x) const {
   const internal::PreparedConv& p = impl();
   check_input(p, x, "run");
-  return p.forward ? internal::run_plan(*p.forward, x) : internal::run_transpose_plan(*p.transposed, x);
+  return p.forward ? internal::run_plan(p.forward_for(x), x) : internal::run_transpose_plan(*p.transposed, x);
 }
 
 

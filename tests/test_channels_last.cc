@@ -1,0 +1,141 @@
+// Channels-last input (PyTorch's channels_last, NHWC memory): the output keeps that memory
+// format as PyTorch's Conv2d does, the values are the reference's, and F::conv, a prepared
+// ConvPlan and a module agree bit for bit whatever the thread count.
+#include <gtest/gtest.h>
+
+#include "conv/plan.h"
+#include "convkit/convkit.h"
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+// x of shape (N, C, H, W) with channels-last memory: an NHWC tensor viewed as NCHW.
+Tensor channels_last(const Tensor& x) { return x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}); }
+
+bool strided_channels_last(const Tensor& y) {
+  return y.stride(1) == 1 && y.stride(3) == y.size(1) && y.stride(2) == y.size(3) * y.size(1) &&
+         y.stride(0) == y.size(2) * y.size(3) * y.size(1);
+}
+
+struct Layer {
+  int64_t N, C_in, C_out, H, W;
+  Shape kernel, stride, pad, dilation;
+  int64_t groups;
+  bool bias;
+  PaddingMode mode;
+  ConvMode conv_mode;
+};
+
+ConvSpec spec_of(const Layer& l) {
+  ConvSpec s;
+  s.rank = 2;
+  s.stride = l.stride;
+  s.pad_lo = s.pad_hi = l.pad;
+  s.dilation = l.dilation;
+  s.groups = l.groups;
+  s.padding_mode = l.mode;
+  s.conv_mode = l.conv_mode;
+  return s;
+}
+
+const std::vector<Layer>& layers() {
+  using enum PaddingMode;
+  static const std::vector<Layer> v = {
+      {2, 32, 48, 9, 11, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, true, Zeros, ConvMode::CrossCorrelation},
+      {1, 32, 40, 10, 7, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, false, Zeros, ConvMode::CrossCorrelation},
+      {2, 64, 36, 8, 8, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, true, Zeros, ConvMode::CrossCorrelation},
+      {1, 32, 33, 12, 13, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 1, true, Zeros, ConvMode::CrossCorrelation},
+      {1, 64, 64, 9, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, true, Zeros, ConvMode::CrossCorrelation},
+      {1, 32, 16, 7, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, true, Reflect, ConvMode::CrossCorrelation},
+      {1, 32, 16, 7, 9, {3, 3}, {1, 1}, {2, 1}, {1, 1}, 1, false, Circular, ConvMode::CrossCorrelation},
+      {1, 16, 20, 6, 11, {3, 2}, {2, 1}, {1, 0}, {1, 1}, 1, true, Replicate, ConvMode::Convolution},
+      {3, 48, 24, 5, 5, {5, 5}, {1, 1}, {0, 0}, {1, 1}, 1, true, Zeros, ConvMode::CrossCorrelation},
+      // Fewer channels than the channels-last path takes, and depthwise: the planar paths, their
+      // output converted.
+      {2, 3, 16, 9, 9, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, true, Zeros, ConvMode::CrossCorrelation},
+      {2, 32, 32, 9, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 32, true, Zeros, ConvMode::CrossCorrelation},
+  };
+  return v;
+}
+
+TEST(ChannelsLast, OutputKeepsTheInputsMemoryFormatWithTheReferencesValues) {
+  Generator gen(71);
+  for (const internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    for (const Layer& l : layers()) {
+      const Tensor x = randn({l.N, l.C_in, l.H, l.W}, kFloat32, &gen);
+      const Tensor w = randn({l.C_out, l.C_in / l.groups, l.kernel[0], l.kernel[1]}, kFloat32, &gen);
+      const Tensor b = l.bias ? randn({l.C_out}, kFloat32, &gen) : Tensor();
+      ConvSpec ref = spec_of(l);
+      ref.algorithm = Algorithm::Reference;
+      const Tensor want = nn::functional::conv(x, w, b, ref);
+      const Tensor y = nn::functional::conv(channels_last(x), w, b, spec_of(l));
+      SCOPED_TRACE(testing::Message() << internal::name_of(isa) << " C_in " << l.C_in << " C_out " << l.C_out << " groups "
+                                      << l.groups << " kernel " << shape_str(l.kernel) << " stride " << shape_str(l.stride));
+      EXPECT_TRUE(strided_channels_last(y));
+      EXPECT_TRUE(all_close(y, want, 3e-5 * l.C_in / l.groups * l.kernel[0] * l.kernel[1]));
+      // The planar input still gives a contiguous output.
+      EXPECT_TRUE(nn::functional::conv(x, w, b, spec_of(l)).is_contiguous());
+    }
+  }
+}
+
+TEST(ChannelsLast, FunctionalPlanAndModuleAgreeBitForBitOnEveryThreadCount) {
+  Generator gen(72);
+  const int before = get_num_threads();
+  for (const Layer& l : {layers()[0], layers()[4], layers()[5]}) {
+    const Tensor x = channels_last(randn({l.N, l.C_in, l.H, l.W}, kFloat32, &gen));
+    const Tensor w = randn({l.C_out, l.C_in / l.groups, l.kernel[0], l.kernel[1]}, kFloat32, &gen);
+    const Tensor b = randn({l.C_out}, kFloat32, &gen);
+    set_num_threads(1);
+    const Tensor one = nn::functional::conv(x, w, b, spec_of(l));
+    set_num_threads(3);
+    EXPECT_TRUE(bitwise_equal(nn::functional::conv(x, w, b, spec_of(l)), one));
+    // A plan prepared from the shape alone (planar) makes the channels-last path on the first
+    // channels-last input, and keeps serving planar input as before.
+    const ConvPlan plan = prepare(spec_of(l), w, b, x.sizes());
+    const Tensor planar = x.contiguous();
+    EXPECT_TRUE(bitwise_equal(plan.run(planar), nn::functional::conv(planar, w, b, spec_of(l))));
+    const Tensor from_plan = plan.run(x);
+    EXPECT_TRUE(strided_channels_last(from_plan));
+    EXPECT_TRUE(bitwise_equal(from_plan, one));
+    EXPECT_TRUE(plan.run(planar).is_contiguous());
+    nn::Conv2d m(nn::Conv2dOptions(l.C_in, l.C_out, {l.kernel[0], l.kernel[1]})
+                     .stride({l.stride[0], l.stride[1]})
+                     .padding({l.pad[0], l.pad[1]})
+                     .groups(l.groups)
+                     .padding_mode(l.mode));
+    m->set_weight(w);
+    m->set_bias(b);
+    const Tensor from_module = m->forward(x);
+    EXPECT_TRUE(strided_channels_last(from_module));
+    EXPECT_TRUE(bitwise_equal(from_module, one));
+  }
+  set_num_threads(before);
+}
+
+TEST(ChannelsLast, OtherInputsKeepAContiguousOutput) {
+  // A channels-last weight alone, unbatched input and transposed layers (as PyTorch 1.13's)
+  // keep contiguous outputs; 16-bit channels-last input gives channels-last output (converted).
+  Generator gen(73);
+  const Tensor w = randn({8, 16, 3, 3}, kFloat32, &gen);
+  ConvSpec s;
+  s.rank = 2;
+  s.pad_lo = s.pad_hi = {1, 1};
+  EXPECT_TRUE(nn::functional::conv(randn({2, 16, 7, 7}, kFloat32, &gen), channels_last(w), Tensor(), s).is_contiguous());
+  const Tensor x3 = randn({16, 7, 7}, kFloat32, &gen);
+  EXPECT_TRUE(nn::functional::conv(x3.permute({1, 2, 0}).contiguous().permute({2, 0, 1}), w, Tensor(), s).is_contiguous());
+  const Tensor xh = channels_last(randn({2, 16, 7, 7}, kFloat32, &gen).to(kFloat16));
+  const Tensor yh = nn::functional::conv(xh, w.to(kFloat16), Tensor(), s);
+  EXPECT_TRUE(strided_channels_last(yh));
+  EXPECT_TRUE(all_close(yh, nn::functional::conv(xh.contiguous(), w.to(kFloat16), Tensor(), s), 0));
+  ConvSpec t;
+  t.rank = 2;
+  t.transposed = true;
+  const Tensor xt = channels_last(randn({2, 8, 5, 5}, kFloat32, &gen));
+  EXPECT_TRUE(nn::functional::conv(xt, w, Tensor(), t).is_contiguous());
+}
+
+}  // namespace
+}  // namespace convkit::test
