@@ -35,6 +35,14 @@ TEST(BenchTool, DtypeListsAndTheirErrors) {
   expect_error_of<ArgumentError>([] { tool::parse_bench_dtypes("c64"); }, {"--dtype 'c64'", "not timed"});
 }
 
+TEST(BenchTool, LayoutListsAndTheirErrors) {
+  EXPECT_EQ(tool::parse_bench_layouts("nchw"), std::vector<bool>{false});
+  EXPECT_EQ(tool::parse_bench_layouts(" nhwc,nchw ,nhwc"), (std::vector<bool>{true, false}));
+  expect_error_of<ArgumentError>([] { tool::parse_bench_layouts("nchw,NHWC"); },
+                                 {"--layout 'nchw,NHWC'", "unknown layout 'NHWC'", "nchw and nhwc"});
+  expect_error_of<ArgumentError>([] { tool::parse_bench_layouts("nhwc,"); }, {"--layout 'nhwc,'", "empty layout"});
+}
+
 // Each built-in layer's output size is the library's, its matching convolution maps that output
 // back to the input, and both count the same multiply-adds.
 TEST(BenchTool, BuiltinTransposedLayersHaveTheLibrarysOutputSize) {

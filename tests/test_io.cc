@@ -455,8 +455,8 @@ TEST(Cli, ParseErrorsSayConvkitErrorAndSuggestTheClosestOption) {
   EXPECT_EQ(run_tool("conv --help").status, 0);
 }
 
-// Every bench dtype in every direction: its rows checked against the float32 results of the same
-// values, and named in the table and the CSV.
+// Every bench dtype in every direction and layout: its rows checked against the float32 results
+// of the same values, and named in the table and the CSV (nhwc rows for the 2-d shape only).
 TEST(Cli, BenchTimesEachDtype) {
   const std::string d = temp_dir() + "/";
   {
@@ -465,22 +465,27 @@ TEST(Cli, BenchTimesEachDtype) {
       << "tiny_3x3,2,8,16,9x7,3x3,1x1,1x1,1x1,1\ntiny_dw,1,8,8,12,5,2,2,1,8\n";
   }
   const ToolRun r = run_tool("bench --shapes " + d + "tiny.csv --filter tiny --threads 1 --min-time 0 --dtype f32,bf16,f16,f64 "
-                             "--direction fwd,bwd_data,bwd_weights --csv " + d + "tiny_out.csv");
+                             "--direction fwd,bwd_data,bwd_weights --layout nchw,nhwc --csv " + d + "tiny_out.csv");
   ASSERT_EQ(r.status, 0) << r.out;
   const std::string csv = io::read_file(d + "tiny_out.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "name,direction,dtype,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,first_over_steady,"
-            "runs,check,detail");
+            "name,direction,dtype,layout,threads,impl,ms_median,gflops,pct_peak,ratio_vs_convkit,extra_mb,"
+            "first_over_steady,runs,check,detail");
   for (const char* dt : {"f32", "bf16", "f16", "f64"})
     for (const char* dir : {"fwd", "bwd_data", "bwd_weights"})
-      for (const char* shape : {"tiny_3x3", "tiny_dw"}) {
-        if (std::string(dt) == "f64" && std::string(dir) != "fwd") continue;  // (forward only)
-        const std::string row = std::string(shape) + "," + dir + "," + dt + ",1,convkit,";
-        const auto at = csv.find(row);
-        ASSERT_NE(at, std::string::npos) << row << "\n" << csv;
-        EXPECT_NE(csv.substr(at, csv.find('\n', at) - at).find(",ok,"), std::string::npos) << row;
-      }
-  EXPECT_NE(r.out.find("geomean                    bwd_weights f16"), std::string::npos) << r.out;
+      for (const char* shape : {"tiny_3x3", "tiny_dw"})
+        for (const char* layout : {"nchw", "nhwc"}) {
+          if (std::string(dt) == "f64" && std::string(dir) != "fwd") continue;  // (forward only)
+          const std::string row = std::string(shape) + "," + dir + "," + dt + "," + layout + ",1,convkit,";
+          const auto at = csv.find(row);
+          if (std::string(shape) == "tiny_dw" && std::string(layout) == "nhwc") {  // 1-d: no nhwc rows
+            EXPECT_EQ(at, std::string::npos) << row;
+            continue;
+          }
+          ASSERT_NE(at, std::string::npos) << row << "\n" << csv;
+          EXPECT_NE(csv.substr(at, csv.find('\n', at) - at).find(",ok,"), std::string::npos) << row;
+        }
+  EXPECT_NE(r.out.find("geomean                    bwd_weights f16   nhwc"), std::string::npos) << r.out;
 }
 
 TEST(Cli, ClosestOptionIsATypoOrNothing) {

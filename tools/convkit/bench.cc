@@ -209,13 +209,13 @@ struct Runner {
     Timed timed;
   };
   std::unique_ptr<OnednnRun> prepare_onednn(const BenchShape& s, BenchDirection dir, int t, const BenchData& d,
-                                            bool best, const Expected& want, double tol, Measurement& m) {
-    const char* impl = best ? "onednn_best" : "onednn_nchw";
+                                            bool best, bool nhwc, const Expected& want, double tol, Measurement& m) {
+    const char* impl = onednn_impl_name(best, nhwc);
     try {
       auto run = std::make_unique<OnednnRun>();
       // oneDNN's "first call": primitive creation (JIT, and for best the reorders) + one run.
       const double t0 = now_s();
-      run->conv = std::make_unique<OnednnConv>(s, dir, d, best);
+      run->conv = std::make_unique<OnednnConv>(s, dir, d, best, nhwc);
       run->conv->run();
       m.first_ms = 1e3 * (now_s() - t0);
       const std::string why = check_outputs(run->conv->outputs(), want, tol);
@@ -237,9 +237,9 @@ struct Runner {
     }
   }
 
-  void finish_onednn(const BenchShape& s, BenchDirection dir, int t, OnednnRun& run, bool best,
+  void finish_onednn(const BenchShape& s, BenchDirection dir, int t, OnednnRun& run, bool best, bool nhwc,
                      const Expected& want, double tol, Measurement& m) {
-    const char* impl = best ? "onednn_best" : "onednn_nchw";
+    const char* impl = onednn_impl_name(best, nhwc);
     if (!run.timed.error.empty()) {  // a limitation of the comparison, not a convkit failure
       std::cerr << "convkit bench: " << what(s, dir, t, impl) << ": oneDNN error: " << run.timed.error << "\n";
       m.check = "n/a";
@@ -280,49 +280,56 @@ struct Runner {
     return sampled_expected(s, dir, d);
   }
 
-  // Every dtype, direction and thread count of one shape, on one set of data (rounded to each
-  // dtype; the expected results come from the rounded values in float32).
+  // Every dtype, direction, layout and thread count of one shape, on one set of data (rounded
+  // to each dtype; the expected results come from the rounded values in float32). nhwc: the
+  // same data channels-last, 2-d shapes only.
   std::vector<Row> run_shape(std::size_t index, std::size_t count, const BenchShape& s, const std::vector<DType>& dtypes,
-                             const std::vector<BenchDirection>& dirs, const std::vector<int>& threads) {
+                             const std::vector<BenchDirection>& dirs, const std::vector<bool>& layouts,
+                             const std::vector<int>& threads) {
     const bool grads = std::any_of(dirs.begin(), dirs.end(), [](BenchDirection d) { return d != BenchDirection::fwd; });
     const BenchData d32 = make_bench_data(s, grads);
     int64_t yn = s.n * s.c_out;
     for (int64_t o : s.out_spatial()) yn *= o;
     std::vector<Row> rows;
     for (DType dt : dtypes) {
-      const BenchData d = dt == kFloat32 ? d32 : d32.to(dt), exact = dt == kFloat32 ? d32 : d.to(kFloat32);
+      const BenchData planar = dt == kFloat32 ? d32 : d32.to(dt), exact = dt == kFloat32 ? d32 : planar.to(kFloat32);
       const double tol = check_tolerance(dt);
       for (BenchDirection dir : dirs) {
         const std::string tag = str_cat("[", index + 1, "/", count, "] ", s.name, " ", direction_name(dir),
                                         dt == kFloat32 ? "" : str_cat(" ", bench_dtype_name(dt)));
         const Expected want = expected(tag, s, dir, exact, threads.front());
-        for (int t : threads) {
-          std::cerr << tag << ": threads=" << t << "\n";
-          Row r;
-          r.dir = dir;
-          r.dtype = dt;
-          r.threads = t;
-          set_num_threads(t);
+        for (bool nhwc : layouts) {
+          if (nhwc && s.dim() != 2) continue;
+          const BenchData d = nhwc ? planar.channels_last() : planar;
+          for (int t : threads) {
+            std::cerr << tag << (nhwc ? " nhwc" : "") << ": threads=" << t << "\n";
+            Row r;
+            r.dir = dir;
+            r.dtype = dt;
+            r.nhwc = nhwc;
+            r.threads = t;
+            set_num_threads(t);
 #if CONVKIT_HAVE_ONEDNN
-          set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
+            set_onednn_threads(t);  // before convkit too: both may share the one OpenMP runtime
 #endif
-          std::vector<Timed*> impls;
-          auto ck = prepare_convkit(s, dir, t, d, want, tol, r.ck);
-          if (ck) impls.push_back(&ck->timed);
+            std::vector<Timed*> impls;
+            auto ck = prepare_convkit(s, dir, t, d, want, tol, r.ck);
+            if (ck) impls.push_back(&ck->timed);
 #if CONVKIT_HAVE_ONEDNN
-          auto nchw = prepare_onednn(s, dir, t, d, false, want, tol, r.nchw);
-          auto best = prepare_onednn(s, dir, t, d, true, want, tol, r.best);
-          if (nchw) impls.push_back(&nchw->timed);
-          if (best) impls.push_back(&best->timed);
+            auto plain = prepare_onednn(s, dir, t, d, false, nhwc, want, tol, r.nchw);
+            auto best = prepare_onednn(s, dir, t, d, true, nhwc, want, tol, r.best);
+            if (plain) impls.push_back(&plain->timed);
+            if (best) impls.push_back(&best->timed);
 #endif
-          time_in_turns(impls, cmd.min_time);
-          if (ck) finish_convkit(s, dir, t, *ck, want, tol, r.ck);
+            time_in_turns(impls, cmd.min_time);
+            if (ck) finish_convkit(s, dir, t, *ck, want, tol, r.ck);
 #if CONVKIT_HAVE_ONEDNN
-          if (nchw) finish_onednn(s, dir, t, *nchw, false, want, tol, r.nchw);
-          if (best) finish_onednn(s, dir, t, *best, true, want, tol, r.best);
+            if (plain) finish_onednn(s, dir, t, *plain, false, nhwc, want, tol, r.nchw);
+            if (best) finish_onednn(s, dir, t, *best, true, nhwc, want, tol, r.best);
 #endif
-          r.io_mb = static_cast<double>(d.x.numel() + yn) * static_cast<double>(element_size(dt)) / 1e6;  // input + output
-          rows.push_back(r);
+            r.io_mb = static_cast<double>(d.x.numel() + yn) * static_cast<double>(element_size(dt)) / 1e6;  // input + output
+            rows.push_back(r);
+          }
         }
       }
     }
@@ -378,7 +385,11 @@ void add_bench_options(CLI::App& sub, BenchCommand& c) {
                  "comma-separated element types to time: f32, bf16, f16, f64 (data, weights and results of that "
                  "type; oneDNN gets the same where it has it); default f32")
       ->type_name("LIST");
-  sub.add_option("--csv", c.csv, "write one row per shape, direction, thread count and implementation");
+  sub.add_option("--layout", c.layout,
+                 "comma-separated memory formats of the data: nchw (planar), nhwc (channels-last input, output and "
+                 "gradients; the 2-d shapes only, against oneDNN on nhwc and in its best layout); default nchw")
+      ->type_name("LIST");
+  sub.add_option("--csv", c.csv, "write one row per shape, direction, layout, thread count and implementation");
   sub.add_option("--plot", c.plot, "write a PNG chart of the speed-ups");
   sub.add_flag("--no-check", c.no_check, "skip the correctness checks");
 }
@@ -393,6 +404,7 @@ int run_bench(const BenchCommand& c) {
   const std::vector<BenchDirection> dirs =
       with_transposed ? parse_directions(c.direction) : std::vector<BenchDirection>{BenchDirection::fwd};
   const std::vector<DType> dtypes = parse_bench_dtypes(c.dtype);
+  const std::vector<bool> layouts = parse_bench_layouts(c.layout);
   const std::string path = resolve_shapes(c.shapes);
   std::ifstream in(path);
   CONVKIT_CHECK_FILE(in.good(), "--shapes '", path, "': cannot open the file");
@@ -415,10 +427,11 @@ int run_bench(const BenchCommand& c) {
                 transposed == 1 ? "" : "s");
   std::string dtype_list;
   for (DType t : dtypes) dtype_list += (dtype_list.empty() ? "" : ",") + std::string(bench_dtype_name(t));
-  std::printf(", directions %s, dtypes %s, threads %s, min time %.2f s\n", dir_list.c_str(), dtype_list.c_str(),
-              c.threads.c_str(), c.min_time);
+  std::printf(", directions %s, dtypes %s, layouts %s, threads %s, min time %.2f s\n", dir_list.c_str(),
+              dtype_list.c_str(), c.layout.c_str(), c.threads.c_str(), c.min_time);
 #if CONVKIT_HAVE_ONEDNN
-  std::printf("%s, same process and data; nchw/ck and best/ck = oneDNN ms / convkit ms (> 1: convkit faster)\n",
+  std::printf("%s, same process and data; plain/ck (oneDNN on the row's layout, nchw or nhwc) and best/ck (in its "
+              "preferred layout) = oneDNN ms / convkit ms (> 1: convkit faster)\n",
               onednn_version().c_str());
 #else
   std::printf("oneDNN: not built in (configure with -DCONVKIT_BENCH_ONEDNN=ON to compare)\n");
@@ -444,32 +457,15 @@ int run_bench(const BenchCommand& c) {
     std::printf(" threads=%d %.1f GFLOP/s", t, peak.back());
   }
   std::printf("\n");
-  // Process start-up (the OpenMP team of each thread count, first use of the code and of the
-  // allocator) is paid once here, not charged to the first shape's "first forward".
-  // (Its own generator and no module init: the shapes' data below stays what the default
-  // generator gives.)
-  Generator warm_gen(1);
-  for (int t : threads) {
-    set_num_threads(t);
-    namespace F = nn::functional;  // enough work for every thread
-    (void)F::conv2d(randn({1, 32, 32, 32}, kFloat32, &warm_gen), randn({32, 32, 3, 3}, kFloat32, &warm_gen), {},
-                    F::Conv2dFuncOptions().padding(1));
-    (void)F::conv1d(randn({16, 16, 64}, kFloat32, &warm_gen), randn({32, 16, 3}, kFloat32, &warm_gen), {},
-                    F::Conv1dFuncOptions().stride(2));
-    if (dirs.size() > 1 || dirs.front() != BenchDirection::fwd || transposed) {  // and the backward paths
-      const Tensor x = randn({1, 32, 32, 32}, kFloat32, &warm_gen), w = randn({32, 32, 3, 3}, kFloat32, &warm_gen);
-      const auto o = F::Conv2dFuncOptions().padding(1);
-      (void)F::conv_backward(F::conv2d(x, w, {}, o), x, w, o);
-      (void)F::conv_transpose2d(x, w, {}, F::ConvTranspose2dFuncOptions().stride(2));
-    }
-  }
+  // Process start-up is paid once here, not charged to the first shape's "first forward".
+  warm_up(threads, dirs.size() > 1 || dirs.front() != BenchDirection::fwd || transposed);
   std::printf("\n");
   print_header();
 
   Runner runner{c};
   std::vector<Row> rows;
   for (std::size_t i = 0; i < shapes.size(); ++i) {
-    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], dtypes, dirs, threads)) {
+    for (Row& r : runner.run_shape(i, shapes.size(), shapes[i], dtypes, dirs, layouts, threads)) {
       r.shape = i;
       print_row(shapes[i], r, peak[static_cast<std::size_t>(
                                   std::find(threads.begin(), threads.end(), r.threads) - threads.begin())]);
@@ -478,16 +474,7 @@ int run_bench(const BenchCommand& c) {
   }
 
   std::printf("\n");
-  for (DType dt : dtypes)
-    for (BenchDirection d : dirs)
-      for (int t : threads) {
-        std::vector<double> nchw, best;
-        for (const Row& r : rows)
-          if (r.dtype == dt && r.dir == d && r.threads == t)
-            nchw.push_back(speedup(r.ck, r.nchw)), best.push_back(speedup(r.ck, r.best));
-        std::printf("%-26s %-11s %-5s %2d %10s %8s %6s %9s %8s %8s\n", "geomean", direction_name(d),
-                    bench_dtype_name(dt), t, "", "", "", "", fmt(geomean(nchw), 2).c_str(), fmt(geomean(best), 2).c_str());
-      }
+  print_geomeans(rows, dtypes, dirs, layouts, threads);
   if (!c.csv.empty()) write_csv(c.csv, shapes, rows, threads, peak);
   if (!c.plot.empty()) plot(c.plot, shapes, dirs, rows, threads, peak, kHaveOnednn);
   if (runner.failed) std::printf("\nFAILED: at least one output did not match (see the messages above)\n");

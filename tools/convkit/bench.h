@@ -32,6 +32,11 @@ std::vector<DType> parse_bench_dtypes(const std::string& s);
 /// "f32", "bf16", "f16", "f64".
 const char* bench_dtype_name(DType t);
 
+/// The memory formats the bench times: a comma-separated list of nchw (planar) and nhwc
+/// (channels-last), in the given order, repeats dropped; true for nhwc. Throws
+/// convkit::ArgumentError naming an unknown or empty value.
+std::vector<bool> parse_bench_layouts(const std::string& s);
+
 /// One line of shapes.csv, or a built-in ConvTranspose layer:
 ///   name,N,C_in,C_out,spatial,kernel,stride,padding,dilation,groups
 /// where spatial..dilation are "AxB" (2-d), "A" (1-d) or "AxBxC" (3-d), all of one rank.
@@ -88,6 +93,8 @@ struct BenchData {
   Tensor x, w, b, dy;
   /// The same data as t (float32 is exact for every bench dtype).
   BenchData to(DType t) const;
+  /// The same data with x and dy channels-last (2-d: NHWC memory, viewed as NCHW).
+  BenchData channels_last() const;
 };
 
 struct BenchCommand {
@@ -100,6 +107,9 @@ struct BenchCommand {
   std::string direction;
   /// The element types timed (parse_bench_dtypes): data, weights and results all of that type.
   std::string dtype = "f32";
+  /// The memory formats timed (parse_bench_layouts): nhwc runs the 2-d shapes on channels-last
+  /// input, output and gradients, against oneDNN's nhwc path and its best layout.
+  std::string layout = "nchw";
   bool no_check = false;
 };
 

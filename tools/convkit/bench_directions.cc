@@ -121,6 +121,30 @@ BenchData BenchData::to(DType t) const {
   return {conv(x), conv(w), conv(b), conv(dy)};
 }
 
+void warm_up(const std::vector<int>& threads, bool backward) {
+  // The OpenMP team of each thread count, first use of the code and of the allocator. (Its own
+  // generator and no module init: the shapes' data stays what the default generator gives.)
+  Generator gen(1);
+  namespace F = nn::functional;  // enough work for every thread
+  for (int t : threads) {
+    set_num_threads(t);
+    (void)F::conv2d(randn({1, 32, 32, 32}, kFloat32, &gen), randn({32, 32, 3, 3}, kFloat32, &gen), {},
+                    F::Conv2dFuncOptions().padding(1));
+    (void)F::conv1d(randn({16, 16, 64}, kFloat32, &gen), randn({32, 16, 3}, kFloat32, &gen), {},
+                    F::Conv1dFuncOptions().stride(2));
+    if (!backward) continue;
+    const Tensor x = randn({1, 32, 32, 32}, kFloat32, &gen), w = randn({32, 32, 3, 3}, kFloat32, &gen);
+    const auto o = F::Conv2dFuncOptions().padding(1);
+    (void)F::conv_backward(F::conv2d(x, w, {}, o), x, w, o);
+    (void)F::conv_transpose2d(x, w, {}, F::ConvTranspose2dFuncOptions().stride(2));
+  }
+}
+
+BenchData BenchData::channels_last() const {
+  auto cl = [](const Tensor& v) { return v.defined() ? v.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}) : v; };
+  return {cl(x), w, b, cl(dy)};
+}
+
 std::function<std::vector<Tensor>()> convkit_prepared(const BenchShape& s, BenchDirection dir, const BenchData& d) {
   const ConvSpec spec = s.dim() == 1 ? spec_d<1>(s) : s.dim() == 2 ? spec_d<2>(s) : spec_d<3>(s);
   auto plan = std::make_shared<ConvPlan>();

@@ -30,6 +30,9 @@ nn::ConvOptions<D> module_options(const BenchShape& s) {
 /// with_grad (so the forward's data is the same whether or not gradients run too). float32;
 /// the rows of other dtypes round it (BenchData::to).
 BenchData make_bench_data(const BenchShape& s, bool with_grad);
+/// Runs a few small layers at each thread count (and their gradients with `backward`): the
+/// process's one-time costs, paid before any timing.
+void warm_up(const std::vector<int>& threads, bool backward);
 
 /// One row's results from convkit's functional API: {y} (fwd, with bias), {grad_input}
 /// (bwd_data, output mask {1,0,0}) or {grad_weight, grad_bias} (bwd_weights, mask {0,1,1}).

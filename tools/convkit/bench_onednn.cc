@@ -110,11 +110,11 @@ struct OnednnConv::Impl {
   }
 
   template <bool Transposed>
-  void create(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best);
+  void create(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best, bool nhwc);
 };
 
 template <bool Transposed>
-void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best) {
+void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best, bool nhwc) {
   using F = Family<Transposed>;
   const dnnl::engine& eng = context().engine;
   const std::size_t d = s.dim();
@@ -132,17 +132,21 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
   else wdims = {s.c_out, s.c_in};
   for (int64_t k : s.kernel) wdims.push_back(k);
 
-  const memory::desc plain_x(dims_of(xdims), dt, plain_data_tag(d));
-  const memory::desc plain_y(dims_of(ydims), dt, plain_data_tag(d));
+  // The data as the user holds it (nchw, or nhwc for channels-last rows); results are read back
+  // in convkit's planar order (in_f32).
+  const tag data_tag = nhwc ? tag::nhwc : plain_data_tag(d);
+  const memory::desc plain_x(dims_of(xdims), dt, data_tag);
+  const memory::desc plain_y(dims_of(ydims), dt, data_tag);
   const memory::desc plain_w(dims_of(wdims), dt,
                              Transposed ? transposed_weight_tag(d, grouped) : plain_weight_tag(d, grouped));
   const memory::desc bias_md({s.c_out}, dt, tag::x);
-  auto in_f32 = [&](const memory::desc& plain, const Shape& dims, tag t) -> memory::desc {
-    return dt == real32 ? plain : memory::desc(dims_of(dims), real32, t);
-  };
+  // A result as outputs() gives it: float32, convkit's planar order.
+  auto in_f32 = [&](const Shape& dims, tag t) { return memory::desc(dims_of(dims), real32, t); };
   const memory::desc x_md = best ? memory::desc(dims_of(xdims), dt, tag::any) : plain_x;
   const memory::desc y_md = best ? memory::desc(dims_of(ydims), dt, tag::any) : plain_y;
-  const memory::desc w_md = best ? memory::desc(dims_of(wdims), dt, tag::any) : plain_w;
+  // (On nhwc data oneDNN's direct kernels take only their blocked weights, which a framework
+  // keeps once reordered: the weights' layout is theirs there too.)
+  const memory::desc w_md = best || nhwc ? memory::desc(dims_of(wdims), dt, tag::any) : plain_w;
 
   // oneDNN counts dilation from 0 (0 = dense kernel). PyTorch pads both sides by p; oneDNN
   // checks (I + l + r - extent) / stride + 1 == O with integer division, so r = p fits too
@@ -165,7 +169,7 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
     input(DNNL_ARG_SRC, data.x, plain_x, pd.src_desc());
     input(DNNL_ARG_WEIGHTS, data.w, plain_w, pd.weights_desc());
     input(DNNL_ARG_BIAS, data.b, bias_md, pd.bias_desc());
-    output(DNNL_ARG_DST, plain_y, pd.dst_desc(), in_f32(plain_y, ydims, plain_data_tag(d)), ydims);
+    output(DNNL_ARG_DST, plain_y, pd.dst_desc(), in_f32(ydims, plain_data_tag(d)), ydims);
     return;
   }
   // Backward primitives need the forward_training primitive descriptor as a hint.
@@ -179,7 +183,7 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
     finish(pd);
     input(DNNL_ARG_DIFF_DST, data.dy, plain_y, pd.diff_dst_desc());
     input(DNNL_ARG_WEIGHTS, data.w, plain_w, pd.weights_desc());
-    output(DNNL_ARG_DIFF_SRC, plain_x, pd.diff_src_desc(), in_f32(plain_x, xdims, plain_data_tag(d)), xdims);
+    output(DNNL_ARG_DIFF_SRC, plain_x, pd.diff_src_desc(), in_f32(xdims, plain_data_tag(d)), xdims);
   } else {
     const typename F::BwdWeights::desc desc(alg, x_md, w_md, bias_md, y_md, strides, dil, pad_l, pad_r);
     const typename F::BwdWeights::primitive_desc pd(desc, attr, eng, hint);
@@ -188,15 +192,15 @@ void OnednnConv::Impl::create(const BenchShape& s, BenchDirection dir, const Ben
     input(DNNL_ARG_SRC, data.x, plain_x, pd.src_desc());
     input(DNNL_ARG_DIFF_DST, data.dy, plain_y, pd.diff_dst_desc());
     const tag wtag = Transposed ? transposed_weight_tag(d, grouped) : plain_weight_tag(d, grouped);
-    output(DNNL_ARG_DIFF_WEIGHTS, plain_w, pd.diff_weights_desc(), in_f32(plain_w, wdims, wtag), data.w.sizes());
-    output(DNNL_ARG_DIFF_BIAS, bias_md, pd.diff_bias_desc(), in_f32(bias_md, {s.c_out}, tag::x), {s.c_out});
+    output(DNNL_ARG_DIFF_WEIGHTS, plain_w, pd.diff_weights_desc(), in_f32(wdims, wtag), data.w.sizes());
+    output(DNNL_ARG_DIFF_BIAS, bias_md, pd.diff_bias_desc(), in_f32({s.c_out}, tag::x), {s.c_out});
   }
 }
 
-OnednnConv::OnednnConv(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best)
+OnednnConv::OnednnConv(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best, bool nhwc)
     : impl_(std::make_unique<Impl>()) {
-  if (s.transposed) impl_->create<true>(s, dir, data, best);
-  else impl_->create<false>(s, dir, data, best);
+  if (s.transposed) impl_->create<true>(s, dir, data, best, nhwc);
+  else impl_->create<false>(s, dir, data, best, nhwc);
 }
 
 OnednnConv::~OnednnConv() = default;

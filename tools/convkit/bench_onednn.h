@@ -30,9 +30,13 @@ class OnednnConv {
   /// best == true ("onednn_best"): format_tag::any (and convolution_auto for convolutions);
   /// the inputs are reordered ONCE here into the layouts the primitive prefers, so run() times
   /// only the primitive, as a framework that keeps its tensors blocked would see it.
+  /// nhwc (2-d): the data tensors are channels-last (BenchData::channels_last), and the plain
+  /// layout is nhwc ("onednn_nhwc", with format_tag::any weights: oneDNN's direct kernels take
+  /// nhwc data only with their blocked weights, reordered once here); outputs() still gives
+  /// them in convkit's planar order.
   /// The tensors of `data` the direction reads must stay alive and unchanged while this
   /// object is used.
-  OnednnConv(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best);
+  OnednnConv(const BenchShape& s, BenchDirection dir, const BenchData& data, bool best, bool nhwc = false);
   ~OnednnConv();
   OnednnConv(const OnednnConv&) = delete;
   OnednnConv& operator=(const OnednnConv&) = delete;

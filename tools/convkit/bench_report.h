@@ -23,15 +23,20 @@ struct Measurement {
   bool usable() const { return !failed() && std::isfinite(ms); }
 };
 
-/// One (shape, direction, thread count): convkit and oneDNN's two layouts.
+/// One (shape, direction, dtype, layout, thread count): convkit and oneDNN's two layouts — the
+/// row's own (nchw: planar, or nhwc: channels-last) and its preferred one.
 struct Row {
   std::size_t shape = 0;
   BenchDirection dir = BenchDirection::fwd;
   DType dtype = kFloat32;
+  bool nhwc = false;
   int threads = 1;
   double io_mb = 0;
-  Measurement ck, nchw, best;
+  Measurement ck, nchw, best;  // nchw: oneDNN on the row's layout (nhwc for nhwc rows)
 };
+
+/// "onednn_nchw" / "onednn_nhwc" (the row's layout) or "onednn_best".
+const char* onednn_impl_name(bool best, bool nhwc);
 
 /// oneDNN time / convkit time (> 1: convkit is faster); NaN if either side cannot count.
 double speedup(const Measurement& ck, const Measurement& other);
@@ -43,6 +48,9 @@ double geomean(const std::vector<double>& v);
 /// The table's header and one row of it (peak: the FMA probe's GFLOP/s at the row's threads).
 void print_header();
 void print_row(const BenchShape& s, const Row& r, double peak);
+/// The geometric means of plain/ck and best/ck per dtype, layout, direction and thread count.
+void print_geomeans(const std::vector<Row>& rows, const std::vector<DType>& dtypes, const std::vector<BenchDirection>& dirs,
+                    const std::vector<bool>& layouts, const std::vector<int>& threads);
 /// One CSV row per measurement (and the probe's peaks), written atomically to path.
 void write_csv(const std::string& path, const std::vector<BenchShape>& shapes, const std::vector<Row>& rows,
                const std::vector<int>& threads, const std::vector<double>& peak);

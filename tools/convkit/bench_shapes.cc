@@ -161,6 +161,18 @@ std::vector<DType> parse_bench_dtypes(const std::string& s) {
   return out;
 }
 
+std::vector<bool> parse_bench_layouts(const std::string& s) {
+  std::vector<bool> out;
+  for (const auto& part : split(s, ',')) {
+    const std::string p = trim(part);
+    if (p != "nchw" && p != "nhwc")
+      throw ArgumentError(str_cat("--layout '", s, "': ", p.empty() ? "empty layout" : "unknown layout '" + p + "'",
+                                  "; expected a comma-separated list of nchw and nhwc"));
+    if (std::find(out.begin(), out.end(), p == "nhwc") == out.end()) out.push_back(p == "nhwc");
+  }
+  return out;
+}
+
 std::vector<BenchShape> builtin_transposed_shapes() {
   auto layer = [](const char* name, int64_t n, int64_t c_in, int64_t c_out, Shape spatial, int64_t k, int64_t stride,
                   int64_t pad) {

@@ -56,12 +56,14 @@ int main(int argc, char** argv) {
       "(or oneDNN / sampled points for big layers) before timing; a mismatch makes the exit status 1.\n"
       "--direction bwd_data times the input gradient, bwd_weights the weight + bias gradient (FLOPs counted as\n"
       "the forward's); with --direction the built-in ConvTranspose layers dcgan_g2_deconv, unet_up2_deconv and\n"
-      "hifigan_up1_deconv run too (vs oneDNN's deconvolution). The CSV has one row per shape, direction, thread\n"
-      "count and implementation. See docs/bench.md.\n"
+      "hifigan_up1_deconv run too (vs oneDNN's deconvolution). --layout nhwc runs the 2-d shapes on channels-last\n"
+      "data (vs oneDNN on nhwc). The CSV has one row per shape, direction, dtype, layout, thread count and\n"
+      "implementation. See docs/bench.md.\n"
       "Examples:\n"
       "  convkit bench\n"
       "  convkit bench --filter resnet50 --threads 1 --min-time 0.1\n"
       "  convkit bench --direction fwd,bwd_data,bwd_weights --filter deconv --threads 1\n"
+      "  convkit bench --layout nchw,nhwc --filter resnet50\n"
       "  convkit bench --shapes my_shapes.csv --csv out.csv --plot out.png");
 
   try {
