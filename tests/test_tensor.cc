@@ -162,6 +162,27 @@ TEST(Tensor, CopiesAndClonesKeepEveryElement) {
   EXPECT_EQ(e.copy_(Tensor::zeros({0, 3})).numel(), 0);
 }
 
+TEST(Tensor, CopiesBetweenChannelsLastAndContiguousKeepEveryElement) {
+  // The transposing copy (float32, per image) in both directions: every element where its
+  // indices say, for channel and position counts that are not multiples of 16, several images
+  // and dims of size 1; other dtypes take the element loop, with the same values.
+  Generator gen(5);
+  for (const Shape& s : {Shape{2, 19, 5, 7}, Shape{1, 33, 1, 17}, Shape{3, 1, 4, 4}, Shape{2, 40, 3, 1}}) {
+    for (DType t : {kFloat32, kFloat64}) {
+      const Tensor x = randn(s, kFloat32, &gen).to(t);
+      const Tensor cl = x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});  // channels-last memory
+      const Tensor back = cl.contiguous();
+      EXPECT_TRUE(back.is_contiguous());
+      EXPECT_EQ(back.to_vector(), x.to_vector()) << shape_str(s);
+      Tensor into = Tensor::empty({s[0], s[2], s[3], s[1]}, t).permute({0, 3, 1, 2});
+      into.copy_(x);
+      EXPECT_EQ(into.to_vector(), x.to_vector()) << shape_str(s);
+      EXPECT_EQ(std::memcmp(into.const_data_ptr(), cl.const_data_ptr(), static_cast<std::size_t>(x.numel() * x.element_size())), 0)
+          << shape_str(s);
+    }
+  }
+}
+
 TEST(Tensor, BorrowedMemory) {
   float buf[6] = {1, 2, 3, 4, 5, 6};
   Tensor b = Tensor::from_blob(buf, {2, 3}, kFloat32);

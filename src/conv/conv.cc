@@ -5,7 +5,6 @@
 #include "convkit/nn/functional/conv.h"
 #include "convkit/settings.h"
 #include "core/storage.h"
-#include "kernels/transpose/transpose.h"
 
 namespace convkit {
 namespace internal {
@@ -22,34 +21,6 @@ ConvCall prepare_conv(const Tensor& x, const Tensor& w_any, const Tensor& b_any,
   return c;
 }
 
-namespace {
-
-// [N, C, H, W] contiguous -> channels-last dst (to_cl), or back: per image a transpose of
-// [C][H W] or [H W][C], 16 rows per kernel call.
-void convert_layout(const Tensor& src, Tensor& dst, bool to_cl) {
-  if (src.dtype() != kFloat32) {
-    dst.copy_(src);
-    return;
-  }
-  const int64_t N = src.size(0), C = src.size(1), P = src.size(2) * src.size(3);
-  const int64_t R = to_cl ? C : P, L = to_cl ? P : C;  // rows of the source matrix, their length
-  const auto& k = kernels::transpose_kernel(max_isa());
-  const float* sp = src.const_data<float>();
-  float* dp = internal::mutable_data<float>(dst);
-  const int64_t blocks = ceil_div(R, kernels::kTransposeMaxRows);
-  const int threads = threads_for(N * blocks, static_cast<double>(N * R * L) * 2);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int64_t t = 0; t < N * blocks; ++t) {
-    const int64_t n = t / blocks, r0 = t % blocks * kernels::kTransposeMaxRows;
-    const int64_t rows = std::min(kernels::kTransposeMaxRows, R - r0);
-    const float* rowp[kernels::kTransposeMaxRows];
-    for (int64_t i = 0; i < rows; ++i) rowp[i] = sp + n * C * P + (r0 + i) * L;
-    k.fn(rowp, 1, rows, L, dp + n * C * P + r0, R);
-  }
-}
-
-}  // namespace
-
 Tensor run_plan(const ConvPlan& plan, const Tensor& x) {
   const ConvParams& p = plan.params;
   // [C_in, *S] -> [1, C_in, *S]: unbatched input is a batch of one (a view, no copy).
@@ -65,7 +36,7 @@ Tensor run_plan(const ConvPlan& plan, const Tensor& x) {
   } else {
     Tensor other = cl ? Tensor::empty(s, p.dtype) : Tensor::empty({s[0], s[2], s[3], s[1]}, p.dtype).permute({0, 3, 1, 2});
     plan.run(xb, other);
-    convert_layout(other, y, cl);
+    y.copy_(other);  // (float32: a transpose per image)
   }
   return p.batched ? y : y.squeeze(0);
 }

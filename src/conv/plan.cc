@@ -352,15 +352,6 @@ std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fa
   return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);
 }
 
-bool is_channels_last(const Tensor& t) {
-  if (t.dim() != 4 || t.is_contiguous()) return false;
-  // Dims of size 1 may have any stride; the others must step as NHWC's.
-  const int64_t want[4] = {t.size(1) * t.size(2) * t.size(3), 1, t.size(3) * t.size(1), t.size(1)};
-  for (int64_t d = 0; d < 4; ++d)
-    if (t.size(d) > 1 && t.stride(d) != want[d]) return false;
-  return true;
-}
-
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd, bool channels_last) {
   if (complex_runs_real(p, forced)) {

@@ -142,15 +142,11 @@ inline constexpr int64_t kDepthwiseMaxTaps = 1024;
 
 /// Validates the choice, packs w (canonical layout) and b ((C_out) or undefined). `winograd`:
 /// whether Auto may pick Winograd (callers pass allow_fast_winograd(), read once).
-/// `channels_last`: the input will be channels-last (is_channels_last), so a GEMM forward runs
+/// `channels_last`: the input will be channels-last (is_channels_last, core/storage.h), so a GEMM forward runs
 /// on channels-last positions where channels_last_conv_serves (writes_channels_last).
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd, bool channels_last = false);
 
-/// Whether a batched 2-d tensor [N, C, H, W] is channels-last and not also contiguous (the
-/// memory of PyTorch's channels_last, NHWC): channels innermost, then W, H and N, densely.
-/// Such an input gives a channels-last output, as PyTorch's Conv2d.
-bool is_channels_last(const Tensor& t);
 /// The least channels per group the channels-last forward takes: with fewer, its transposes
 /// move a few elements per call (ResNet-50's first layer, 3), and the planar path serves.
 inline constexpr int64_t kChannelsLastMinChannels = 16;

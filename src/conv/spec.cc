@@ -9,6 +9,7 @@
 #include "convkit/nn/functional/conv.h"
 #include "convkit/plan.h"
 #include "convkit/settings.h"
+#include "core/storage.h"
 
 namespace convkit {
 namespace internal {

@@ -10,11 +10,21 @@
 #include "core/storage.h"
 #include "cpu/isa.h"
 #include "kernels/convert/convert.h"
+#include "kernels/transpose/transpose.h"
 
 namespace convkit {
 
 using internal::cast_value;
 using internal::str_cat;
+
+bool internal::is_channels_last(const Tensor& t) {
+  if (t.dim() != 4 || t.is_contiguous()) return false;
+  // Dims of size 1 may have any stride; the others must step as NHWC's.
+  const int64_t want[4] = {t.size(1) * t.size(2) * t.size(3), 1, t.size(3) * t.size(1), t.size(1)};
+  for (int64_t d = 0; d < 4; ++d)
+    if (t.size(d) > 1 && t.stride(d) != want[d]) return false;
+  return true;
+}
 
 namespace {
 
@@ -425,6 +435,27 @@ namespace {
 // dst = src converted, both dense: float32 <-> float16 / bfloat16 on the conversion kernels (the
 // bits of cast_value: dtype.h's rules), 5-10x faster than its element loop (a 16-bit weight
 // widened for a plan). False for the other dtype pairs.
+// float32 between contiguous and channels-last [N, C, H, W]: per image a transpose of [C][H W]
+// (to channels-last) or [H W][C], 16 rows per kernel call. False for other pairs.
+bool transpose_layout(Tensor& dst, const Tensor& src) {
+  if (dst.dtype() != kFloat32 || src.dtype() != kFloat32 || dst.dim() != 4) return false;
+  const bool to_cl = internal::is_channels_last(dst) && src.is_contiguous();
+  if (!to_cl && !(dst.is_contiguous() && internal::is_channels_last(src))) return false;
+  const int64_t N = dst.size(0), C = dst.size(1), P = dst.size(2) * dst.size(3);
+  const int64_t R = to_cl ? C : P, L = to_cl ? P : C;  // rows of the source matrix, their length
+  const auto& k = kernels::transpose_kernel(internal::max_isa());
+  const auto* sp = static_cast<const float*>(src.const_data_ptr());
+  auto* dp = static_cast<float*>(internal::mutable_data_ptr(dst));
+  const float* rows[kernels::kTransposeMaxRows];
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t r0 = 0; r0 < R; r0 += kernels::kTransposeMaxRows) {
+      const int64_t count = std::min(kernels::kTransposeMaxRows, R - r0);
+      for (int64_t i = 0; i < count; ++i) rows[i] = sp + n * C * P + (r0 + i) * L;
+      k.fn(rows, 1, count, L, dp + n * C * P + r0, R);
+    }
+  return true;
+}
+
 bool convert_dense(Tensor& dst, const Tensor& src) {
   const auto& k = kernels::convert_kernel(internal::max_isa());
   const int64_t n = dst.numel();
@@ -453,6 +484,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
     if (numel() > 0)
       std::memmove(internal::mutable_data_ptr(*this), src.const_data_ptr(),
                    static_cast<std::size_t>(numel() * element_size()));
+    bump_version();
+    return *this;
+  }
+  if (numel() > 0 && transpose_layout(*this, src)) {
     bump_version();
     return *this;
   }
