@@ -124,6 +124,12 @@ TEST(ChannelsLast, OtherInputsKeepAContiguousOutput) {
   s.rank = 2;
   s.pad_lo = s.pad_hi = {1, 1};
   EXPECT_TRUE(nn::functional::conv(randn({2, 16, 7, 7}, kFloat32, &gen), channels_last(w), Tensor(), s).is_contiguous());
+  // One channel: the strides decide, as PyTorch's suggest_memory_format (channels_last's give a
+  // channels-last output, contiguous ones a contiguous output).
+  const Tensor w1 = randn({4, 1, 3, 3}, kFloat32, &gen), x1 = randn({2, 1, 5, 5}, kFloat32, &gen);
+  const Tensor x1_cl = Tensor::from_blob(x1.data_ptr(), x1.sizes(), kFloat32, {25, 1, 5, 1});  // channels_last's strides
+  EXPECT_TRUE(strided_channels_last(nn::functional::conv(x1_cl, w1, Tensor(), s)));
+  EXPECT_TRUE(nn::functional::conv(x1, w1, Tensor(), s).is_contiguous());
   const Tensor x3 = randn({16, 7, 7}, kFloat32, &gen);
   EXPECT_TRUE(nn::functional::conv(x3.permute({1, 2, 0}).contiguous().permute({2, 0, 1}), w, Tensor(), s).is_contiguous());
   const Tensor xh = channels_last(randn({2, 16, 7, 7}, kFloat32, &gen).to(kFloat16));

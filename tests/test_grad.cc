@@ -771,5 +771,32 @@ TEST(Grad, MessagesNameTheArgument) {
        "gradients and transposed convolutions run on gemm, depthwise or the reference"});
 }
 
+// col2im onto a layer of one input and one output row: the taps of a taller kernel that read
+// padding rows add nothing (a conv2d's input gradient with H = 1, and a ConvTranspose2d's
+// forward on one row), and a stride near 2^63 keeps each tap's single term.
+TEST(Grad, Col2imOfOneRowSkipsPaddingRowsAndHugeStrides) {
+  Generator gen(41);
+  for (const internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    const Tensor x = randn({1, 8, 1, 20}, kFloat32, &gen), w = randn({32, 8, 3, 3}, kFloat32, &gen);
+    const auto o = F::Conv2dFuncOptions().stride({1, 2}).padding(1);
+    const Tensor gy = randn(F::conv2d(x, w, {}, o).sizes(), kFloat32, &gen);
+    EXPECT_TRUE(all_close(F::conv_backward(gy, x, w, o, {true, false, false}).grad_input,
+                          F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o).algorithm("reference"), {true, false, false}).grad_input,
+                          1e-4)) << internal::name_of(isa);
+    const Tensor xt = randn({2, 16, 1, 9}, kFloat32, &gen), wt = randn({16, 12, 3, 3}, kFloat32, &gen);
+    const auto ot = F::ConvTranspose2dFuncOptions().stride(2).padding(1);
+    EXPECT_TRUE(all_close(F::conv_transpose2d(xt, wt, {}, ot),
+                          F::conv_transpose2d(xt, wt, {}, F::ConvTranspose2dFuncOptions(ot).algorithm("reference")), 1e-4))
+        << internal::name_of(isa);
+    const Tensor x1 = randn({1, 32, 7}, kFloat32, &gen), w1 = randn({20, 32, 3}, kFloat32, &gen);
+    const auto o1 = F::Conv1dFuncOptions().stride(INT64_MAX).padding(1);
+    const Tensor gy1 = randn(F::conv1d(x1, w1, {}, o1).sizes(), kFloat32, &gen);
+    EXPECT_TRUE(all_close(F::conv_backward(gy1, x1, w1, o1, {true, false, false}).grad_input,
+                          F::conv_backward(gy1, x1, w1, F::Conv1dFuncOptions(o1).algorithm("reference"), {true, false, false}).grad_input,
+                          1e-5)) << internal::name_of(isa);
+  }
+}
+
 }  // namespace
 }  // namespace convkit::test

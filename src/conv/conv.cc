@@ -25,8 +25,10 @@ Tensor run_plan(const ConvPlan& plan, const Tensor& x) {
   const ConvParams& p = plan.params;
   // [C_in, *S] -> [1, C_in, *S]: unbatched input is a batch of one (a view, no copy).
   const Tensor xb = p.batched ? x : x.unsqueeze(0);
-  // A channels-last input gives a channels-last output (PyTorch's Conv2d); a plan that writes
-  // the other format computes into a buffer that is then converted.
+  // A channels-last input gives a channels-last output (PyTorch's Conv2d). A plan that writes
+  // the other format computes into a buffer that is then converted; a planar plan also gets
+  // the input planar (a transpose per image for float32: the planar paths read strided
+  // channels slowly, 15x on depthwise layers).
   const Shape s = p.output_shape();  // [N, C_out, *S_out]
   const bool cl = p.batched && p.dim == 2 && is_channels_last(x);
   Tensor y = cl ? Tensor::empty({s[0], s[2], s[3], s[1]}, p.dtype).permute({0, 3, 1, 2}) : Tensor::empty(s, p.dtype);
@@ -35,8 +37,8 @@ Tensor run_plan(const ConvPlan& plan, const Tensor& x) {
     plan.run(xb, y);
   } else {
     Tensor other = cl ? Tensor::empty(s, p.dtype) : Tensor::empty({s[0], s[2], s[3], s[1]}, p.dtype).permute({0, 3, 1, 2});
-    plan.run(xb, other);
-    y.copy_(other);  // (float32: a transpose per image)
+    plan.run(cl ? xb.contiguous() : xb, other);
+    y.copy_(other);
   }
   return p.batched ? y : y.squeeze(0);
 }

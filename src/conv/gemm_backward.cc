@@ -100,7 +100,8 @@ class GemmBackwardDataPlan : public BackwardDataPlan {
     pack_b_ = R_ <= mr;
     // One output row whose every tap stays inside the input row (zeros padding adds nothing
     // outside; other modes fold back, which the general loop does).
-    one_row_ = g3_.O[0] * g3_.O[1] == 1 && g3_.S[0] * g3_.S[1] == 1;
+    // (A 1-d layer: with a kernel taller than one row, some taps read padding rows instead.)
+    one_row_ = g3_.O[0] * g3_.O[1] == 1 && g3_.S[0] * g3_.S[1] == 1 && g3_.K[0] * g3_.K[1] == 1;
     for (std::size_t r = 0; r < static_cast<std::size_t>(R_) && p.padding_mode != PaddingMode::Zeros; ++r)
       one_row_ = one_row_ && rows_.in_lo[r] == 0 && rows_.in_hi[r] == g3_.O[2];
     // Rows per add_taps call: a divisor of the kernel row's K[2] (its rows share an input row).

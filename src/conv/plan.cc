@@ -352,12 +352,10 @@ std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fa
   return std::make_unique<ExactOnNonFinitePlan>(std::move(fast), w, b);
 }
 
-std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
-                                    bool winograd, bool channels_last) {
-  if (complex_runs_real(p, forced)) {
-    if (auto plan = make_complex_plan(p, w, b, forced, winograd)) return plan;
-    forced = Algorithm::Reference;  // a weight or bias holding inf or NaN, as for float32
-  }
+namespace {
+
+// select_algorithm, and what the weights and the output size rule out.
+AlgorithmChoice choose(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced, bool winograd) {
   AlgorithmChoice choice = select_algorithm(p, forced, winograd);
   // Nothing to compute (N = 0): the fast plans would still size buffers from the spatial
   // shape, which an empty batch may make absurdly large.
@@ -367,9 +365,26 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
   // does, so non-finite weights and biases run there (their outputs are diagnostics anyway).
   if (choice.algorithm != Algorithm::Reference && (!all_finite(w) || !all_finite(b)))
     choice = {Algorithm::Reference, "the weight or bias holds inf or NaN"};
+  return choice;
+}
+
+}  // namespace
+
+bool channels_last_plan_differs(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced, bool winograd) {
+  return channels_last_conv_serves(p) && !complex_runs_real(p, forced) &&
+         choose(p, w, b, forced, winograd).algorithm == Algorithm::Gemm;
+}
+
+std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
+                                    bool winograd, bool channels_last) {
+  if (complex_runs_real(p, forced)) {
+    if (auto plan = make_complex_plan(p, w, b, forced, winograd)) return plan;
+    forced = Algorithm::Reference;  // a weight or bias holding inf or NaN, as for float32
+  }
+  AlgorithmChoice choice = choose(p, w, b, forced, winograd);
   if (channels_last && choice.algorithm == Algorithm::Gemm && channels_last_conv_serves(p)) {
-    choice.reason = "GEMM over channels-last positions: windows packed per block by the transpose kernel, the weight "
-                 "read in place, the output written channels-last";
+    choice.reason = "GEMM over channels-last positions: windows packed per block by the transpose kernel from the "
+                 "channel vectors, the weight packed once, the output written channels-last";
     log_choice(p, choice);
     auto plan = make_channels_last_conv_plan(p, w, b);
     plan->params = p;

@@ -147,6 +147,9 @@ inline constexpr int64_t kDepthwiseMaxTaps = 1024;
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd, bool channels_last = false);
 
+/// Whether make_plan with channels_last makes a different plan than without (the channels-last
+/// forward) for this layer, weights and choice.
+bool channels_last_plan_differs(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced, bool winograd);
 /// The least channels per group the channels-last forward takes: with fewer, its transposes
 /// move a few elements per call (ResNet-50's first layer, 3), and the planar path serves.
 inline constexpr int64_t kChannelsLastMinChannels = 16;

@@ -151,6 +151,7 @@ struct PreparedConv {
   // was prepared with (channels-last or not); the first input of the other format makes
   // `other` from the same weights, so every call takes F::conv's path for its input.
   bool forward_cl = false;
+  bool layouts_differ = false;  // channels_last_plan_differs: else `forward` serves both
   ConvParams params;
   Tensor w, b;
   Algorithm algorithm = Algorithm::Auto;
@@ -159,7 +160,7 @@ struct PreparedConv {
 
   const internal::ConvPlan& forward_for(const Tensor& x) const {
     const bool cl = params.batched && params.dim == 2 && is_channels_last(x);
-    if (cl == forward_cl || !channels_last_conv_serves(params)) return *forward;
+    if (cl == forward_cl || !layouts_differ) return *forward;
     std::call_once(other_once, [&] { other = make_plan(params, w, b, algorithm, fast_winograd, cl); });
     return *other;
   }
@@ -183,6 +184,7 @@ convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tens
     p->w = call.w;
     p->b = call.b;
     p->algorithm = args.algorithm;
+    p->layouts_differ = channels_last_plan_differs(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
     p->output_shape = call.params.output_shape();
     if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
     p->gradients = GradientPlans::for_conv(x, w, args, p->fast_winograd);

@@ -27,10 +27,9 @@ struct TensorState {
   std::atomic<bool> outside;
 };
 
-/// Whether a 4-d tensor [N, C, H, W] is channels-last and not also contiguous (the memory of
-/// PyTorch's channels_last, NHWC): channels innermost, then W, H and N, densely (dims of size
-/// 1 may have any stride). copy_ between such a tensor and a contiguous one of float32
-/// transposes per image; a channels-last conv2d input gives a channels-last output.
+/// Whether a 4-d tensor [N, C, H, W] is channels-last by PyTorch's rule (its strides ordered as
+/// NHWC's, size-1 dims by their stride; PyTorch's suggest_memory_format): a conv2d of such an
+/// input gives a channels-last output.
 bool is_channels_last(const Tensor& t);
 
 /// Typed convkit-internal write access (no writable_outside() mark).

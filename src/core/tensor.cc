@@ -1,5 +1,7 @@
 #include "convkit/tensor.h"
 
+#include "convkit/threads.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -18,11 +20,15 @@ using internal::cast_value;
 using internal::str_cat;
 
 bool internal::is_channels_last(const Tensor& t) {
-  if (t.dim() != 4 || t.is_contiguous()) return false;
-  // Dims of size 1 may have any stride; the others must step as NHWC's.
-  const int64_t want[4] = {t.size(1) * t.size(2) * t.size(3), 1, t.size(3) * t.size(1), t.size(1)};
-  for (int64_t d = 0; d < 4; ++d)
-    if (t.size(d) > 1 && t.stride(d) != want[d]) return false;
+  // PyTorch's test (is_channels_last_strides_2d): strides non-decreasing in the order C, W, H,
+  // N, each at least the span of the dims before it; size-1 dims count by their stride, so a
+  // one-channel tensor with channels_last's strides is channels-last and a contiguous one is not.
+  if (t.dim() != 4 || t.stride(1) == 0) return false;
+  int64_t min = 0;
+  for (const int64_t d : {1, 3, 2, 0}) {
+    if (t.size(d) == 0 || t.stride(d) < min || (d == 0 && min == t.stride(1))) return false;
+    min = t.stride(d) * (t.size(d) > 1 ? t.size(d) : 1);
+  }
   return true;
 }
 
@@ -437,22 +443,33 @@ namespace {
 // widened for a plan). False for the other dtype pairs.
 // float32 between contiguous and channels-last [N, C, H, W]: per image a transpose of [C][H W]
 // (to channels-last) or [H W][C], 16 rows per kernel call. False for other pairs.
+bool dense_channels_last(const Tensor& t) {  // NHWC memory exactly (size-1 dims: any stride)
+  const int64_t want[4] = {t.size(1) * t.size(2) * t.size(3), 1, t.size(3) * t.size(1), t.size(1)};
+  for (int64_t d = 0; d < 4; ++d)
+    if (t.size(d) > 1 && t.stride(d) != want[d]) return false;
+  return true;
+}
+
 bool transpose_layout(Tensor& dst, const Tensor& src) {
   if (dst.dtype() != kFloat32 || src.dtype() != kFloat32 || dst.dim() != 4) return false;
-  const bool to_cl = internal::is_channels_last(dst) && src.is_contiguous();
-  if (!to_cl && !(dst.is_contiguous() && internal::is_channels_last(src))) return false;
+  const bool to_cl = dense_channels_last(dst) && src.is_contiguous();
+  if (!to_cl && !(dst.is_contiguous() && dense_channels_last(src))) return false;
   const int64_t N = dst.size(0), C = dst.size(1), P = dst.size(2) * dst.size(3);
   const int64_t R = to_cl ? C : P, L = to_cl ? P : C;  // rows of the source matrix, their length
   const auto& k = kernels::transpose_kernel(internal::max_isa());
   const auto* sp = static_cast<const float*>(src.const_data_ptr());
   auto* dp = static_cast<float*>(internal::mutable_data_ptr(dst));
-  const float* rows[kernels::kTransposeMaxRows];
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t r0 = 0; r0 < R; r0 += kernels::kTransposeMaxRows) {
-      const int64_t count = std::min(kernels::kTransposeMaxRows, R - r0);
-      for (int64_t i = 0; i < count; ++i) rows[i] = sp + n * C * P + (r0 + i) * L;
-      k.fn(rows, 1, count, L, dp + n * C * P + r0, R);
-    }
+  // Blocks of 16 rows over the threads when there is enough to move (a layer's input or output).
+  const int64_t blocks = (R + kernels::kTransposeMaxRows - 1) / kernels::kTransposeMaxRows;
+  const int threads = N * C * P >= (int64_t{1} << 17) ? static_cast<int>(std::min<int64_t>(get_num_threads(), N * blocks)) : 1;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t t = 0; t < N * blocks; ++t) {
+    const int64_t n = t / blocks, r0 = t % blocks * kernels::kTransposeMaxRows;
+    const int64_t count = std::min(kernels::kTransposeMaxRows, R - r0);
+    const float* rows[kernels::kTransposeMaxRows];
+    for (int64_t i = 0; i < count; ++i) rows[i] = sp + n * C * P + (r0 + i) * L;
+    k.fn(rows, 1, count, L, dp + n * C * P + r0, R);
+  }
   return true;
 }
 

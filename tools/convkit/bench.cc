@@ -386,8 +386,8 @@ void add_bench_options(CLI::App& sub, BenchCommand& c) {
                  "type; oneDNN gets the same where it has it); default f32")
       ->type_name("LIST");
   sub.add_option("--layout", c.layout,
-                 "comma-separated memory formats of the data: nchw (planar), nhwc (channels-last input, output and "
-                 "gradients; the 2-d shapes only, against oneDNN on nhwc and in its best layout); default nchw")
+                 "comma-separated memory formats of the data: nchw (planar), nhwc (channels-last input and output "
+                 "gradient; the 2-d shapes only, against oneDNN on nhwc and in its best layout); default nchw")
       ->type_name("LIST");
   sub.add_option("--csv", c.csv, "write one row per shape, direction, layout, thread count and implementation");
   sub.add_option("--plot", c.plot, "write a PNG chart of the speed-ups");

@@ -108,7 +108,7 @@ struct BenchCommand {
   /// The element types timed (parse_bench_dtypes): data, weights and results all of that type.
   std::string dtype = "f32";
   /// The memory formats timed (parse_bench_layouts): nhwc runs the 2-d shapes on channels-last
-  /// input, output and gradients, against oneDNN's nhwc path and its best layout.
+  /// input and output gradient, against oneDNN's nhwc path and its best layout.
   std::string layout = "nchw";
   bool no_check = false;
 };

@@ -89,9 +89,11 @@ using AddTapsF32Fn = void (*)(const float* c, int64_t ldc, const int64_t* off, i
                              float* y, int64_t lo, int64_t hi);
 
 /// Of the terms j < n of a row at offset off, stride st, those that land in [lo, hi): [j0, j1).
+/// (Quotients rounded up without overflow: strides may come near 2^63.)
 inline void tap_range(int64_t off, int64_t n, int64_t st, int64_t lo, int64_t hi, int64_t& j0, int64_t& j1) {
-  j0 = off >= lo ? 0 : (lo - off + st - 1) / st;
-  j1 = off >= hi ? 0 : (hi - off + st - 1) / st;
+  auto up = [st](int64_t v) { return v / st + (v % st != 0); };  // v > 0
+  j0 = off >= lo ? 0 : up(lo - off);
+  j1 = off >= hi ? 0 : up(hi - off);
   if (j1 > n) j1 = n;
   if (j0 > j1) j0 = j1;
 }
