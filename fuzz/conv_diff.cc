@@ -13,6 +13,7 @@
 #include "convkit/convkit.h"
 #include "conv/backward.h"
 #include "conv/conv.h"
+#include "core/storage.h"
 #include "cpu/isa.h"
 
 namespace convkit::fuzz {
@@ -136,7 +137,8 @@ std::unique_ptr<internal::ConvPlan> plan_of(const Case& c, const Tensor& x, cons
                                             Algorithm algo) {
   const internal::ConvArgs args = c.dim == 1 ? args_of<1>(c, algo) : c.dim == 2 ? args_of<2>(c, algo) : args_of<3>(c, algo);
   const internal::ConvCall call = internal::prepare_conv(x, w, b, args);
-  return internal::make_plan(call.params, call.w, call.b, algo, c.allow_winograd);
+  const bool cl = call.params.batched && call.params.dim == 2 && internal::is_channels_last(x);
+  return internal::make_plan(call.params, call.w, call.b, algo, c.allow_winograd, cl);
 }
 
 Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
