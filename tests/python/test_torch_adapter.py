@@ -58,6 +58,21 @@ def test_outputs_and_gradients_match_torch_nn(name, shape, kw, convkit_calls):
     assert convkit_calls == ["f", "b"]
 
 
+def test_channels_last_input_gives_channels_last_output_as_torch_nn():
+    # A channels_last model's activations stay channels_last, as torch.nn's Conv2d keeps them,
+    # with the values and gradients of torch.nn (the channels-last forward for 32 channels).
+    torch.manual_seed(3)
+    theirs = tnn.Conv2d(32, 16, 3, padding=1)
+    ours = copy.deepcopy(theirs)
+    ct.convert(ours)
+    x1 = torch.randn(2, 32, 9, 7).to(memory_format=torch.channels_last).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    y1, y2 = ours(x1), theirs(x2)
+    assert y2.is_contiguous(memory_format=torch.channels_last)
+    assert y1.is_contiguous(memory_format=torch.channels_last) and y1.stride() == y2.stride()
+    gradients_match(ours, theirs, x1, x2, y1, y2)
+
+
 def test_transposed_output_size_and_its_errors():
     ours, theirs = twins("ConvTranspose2d", dict(kernel_size=3, stride=2, padding=1))
     x = torch.randn(2, 4, 5, 6)
