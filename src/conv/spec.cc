@@ -155,13 +155,14 @@ struct PreparedConv {
   ConvParams params;
   Tensor w, b;
   Algorithm algorithm = Algorithm::Auto;
-  mutable std::once_flag other_once;
+  mutable std::mutex other_mutex;  // (not std::call_once: its instantiation would be exported)
   mutable std::shared_ptr<const internal::ConvPlan> other;
 
   const internal::ConvPlan& forward_for(const Tensor& x) const {
     const bool cl = params.batched && params.dim == 2 && is_channels_last(x);
     if (cl == forward_cl || !layouts_differ) return *forward;
-    std::call_once(other_once, [&] { other = make_plan(params, w, b, algorithm, fast_winograd, cl); });
+    const std::lock_guard<std::mutex> lock(other_mutex);
+    if (!other) other = make_plan(params, w, b, algorithm, fast_winograd, cl);
     return *other;
   }
 

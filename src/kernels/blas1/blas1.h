@@ -43,11 +43,11 @@
 //   Writes only those elements.
 // Contract of blas1_f32_add_taps_<isa>(c, ldc, off, taps, n, st, y, lo, hi):
 //   y[off[t] + j st] += c[t ldc + j] for t < taps, j < n where lo <= off[t] + j st < hi
-//   (st >= 1, lo <= 0 <= hi or an empty range): the C rows of a col2im that share one input
-//   row (a 1-d layer's taps, or a 2-d layer's kernel row) added in one pass. Each element takes
-//   its terms in increasing t, one rounding each: the bits of one axpy(1, ...) per row in row
-//   order. Reads only those c elements; reads and rewrites y elements only within [lo, hi) and
-//   within the rows' reach, [min off[t], max off[t] + (n - 1) st].
+//   (st >= 1): the C rows of a col2im that share one input row (a 2-d layer's kernel row)
+//   added in one pass. Each element takes its terms in increasing t, one rounding each: the
+//   bits of one axpy(1, ...) per row in row order. Reads c elements only among each row's
+//   first n; reads and rewrites y elements only within [lo, hi) and within the rows' reach,
+//   [min off[t], max off[t] + (n - 1) st].
 // No alignment requirement, no allocation, no threads.
 #pragma once
 
