@@ -51,7 +51,7 @@ class ChannelsLastConvPlan : public ConvPlan {
     if (b.defined()) bias_ = b.contiguous().clone();
     // The padded extent the windows read, per lifted dim; x serves in place when it is x's own.
     for (int d = 0; d < 3; ++d) {
-      ext_[d] = (g3_.O[d] - 1) * g3_.st[d] + (g3_.K[d] - 1) * g3_.dl[d] + 1;
+      ext_[d] = g3_.read_extent(d);
       inside_ = inside_ && g3_.lo[d] == 0 && ext_[d] <= g3_.S[d];
     }
   }

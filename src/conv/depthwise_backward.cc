@@ -111,7 +111,7 @@ class DepthwiseBackwardWeightsPlan : public BackwardWeightsPlan, private DirectR
   // row o1 st1 + kh dl1, phase of kw dl2 at o2 + kw dl2 / st2: unit-stride columns at a fixed
   // offset from the output row's base, the same for every row.
   void plan_padded(const ConvParams& p) {
-    for (int d = 0; d < 3; ++d) Sp_[d] = (g_.O[d] - 1) * g_.st[d] + (g_.K[d] - 1) * g_.dl[d] + 1;
+    for (int d = 0; d < 3; ++d) Sp_[d] = g_.read_extent(d);
     const std::vector<int64_t> phase_of = tap_phases(g_.K[2], g_.dl[2], g_.st[2], g_.lo[2], g_.S[2], Sp_[2], phases_);
     phase_len_ = ceil_div(Sp_[2], g_.st[2]);
     row_len_ = static_cast<int64_t>(phases_.size()) * phase_len_;

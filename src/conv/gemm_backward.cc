@@ -290,7 +290,7 @@ class GemmBackwardWeightsPlan : public BackwardWeightsPlan {
     const bool reads_padding = windows_read_padding(p);
     ConvParams v = p;
     for (int d = 0; d < 3; ++d) {
-      const int64_t extent = (g3_.O[d] - 1) * g3_.st[d] + (g3_.K[d] - 1) * g3_.dl[d] + 1;  // padded extent read
+      const int64_t extent = g3_.read_extent(d);
       if (d >= 3 - p.dim) {
         const auto i = static_cast<std::size_t>(d - (3 - p.dim));
         v.in_size[i] = extent;

@@ -82,6 +82,8 @@ struct Lifted {
   int64_t S[3], K[3], O[3], st[3], dl[3], lo[3];
   /// Taps of the kernel, prod(K).
   int64_t taps() const { return K[0] * K[1] * K[2]; }
+  /// The extent of lifted dim d that the outputs' windows read, padding included.
+  int64_t read_extent(int d) const { return (O[d] - 1) * st[d] + (K[d] - 1) * dl[d] + 1; }
 };
 Lifted lift3(const ConvParams& p);
 

@@ -86,7 +86,7 @@ bool windows_read_padding(const ConvParams& p) {
   const Lifted g = lift3(p);
   bool reads = false;
   for (int d = 0; d < 3; ++d) {
-    const int64_t extent = (g.O[d] - 1) * g.st[d] + (g.K[d] - 1) * g.dl[d] + 1;  // padded, read
+    const int64_t extent = g.read_extent(d);
     reads = reads || g.lo[d] > 0 || extent - g.lo[d] > g.S[d];
   }
   return reads;
