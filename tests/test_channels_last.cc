@@ -3,6 +3,7 @@
 // ConvPlan and a module agree bit for bit whatever the thread count.
 #include <gtest/gtest.h>
 
+#include "conv/params.h"
 #include "conv/plan.h"
 #include "convkit/convkit.h"
 #include "test_util.h"
@@ -51,10 +52,22 @@ const std::vector<Layer>& layers() {
       {1, 32, 16, 7, 9, {3, 3}, {1, 1}, {2, 1}, {1, 1}, 1, false, Circular, ConvMode::CrossCorrelation},
       {1, 16, 20, 6, 11, {3, 2}, {2, 1}, {1, 0}, {1, 1}, 1, true, Replicate, ConvMode::Convolution},
       {3, 48, 24, 5, 5, {5, 5}, {1, 1}, {0, 0}, {1, 1}, 1, true, Zeros, ConvMode::CrossCorrelation},
-      // Fewer channels than the channels-last path takes, and depthwise: the planar paths, their
-      // output converted.
+      // Fewer channels than the channels-last path takes: the planar paths, their output
+      // converted.
       {2, 3, 16, 9, 9, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, true, Zeros, ConvMode::CrossCorrelation},
+      // Depthwise on channels-last rows: channel counts off the vector widths (tails), strides,
+      // dilation, conv_mode, rows long enough for whole column blocks, padding wider than the
+      // kernel's reach (outputs of padding alone), non-square kernels.
       {2, 32, 32, 9, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 32, true, Zeros, ConvMode::CrossCorrelation},
+      {2, 37, 37, 10, 13, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 37, true, Zeros, ConvMode::CrossCorrelation},
+      {1, 24, 24, 11, 12, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 24, false, Zeros, ConvMode::Convolution},
+      {1, 16, 16, 6, 41, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 16, true, Zeros, ConvMode::CrossCorrelation},
+      {1, 5, 5, 5, 6, {3, 3}, {1, 1}, {3, 3}, {1, 1}, 5, true, Zeros, ConvMode::CrossCorrelation},
+      {2, 20, 20, 9, 30, {5, 3}, {1, 2}, {2, 0}, {1, 1}, 20, true, Zeros, ConvMode::Convolution},
+      // Depthwise the channels-last rows do not take (reflect padding, a multiplier of 2): the
+      // planar path, its output converted.
+      {1, 16, 16, 7, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 16, true, Reflect, ConvMode::CrossCorrelation},
+      {1, 16, 32, 7, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 16, true, Zeros, ConvMode::CrossCorrelation},
   };
   return v;
 }
@@ -113,6 +126,21 @@ TEST(ChannelsLast, FunctionalPlanAndModuleAgreeBitForBitOnEveryThreadCount) {
     EXPECT_TRUE(bitwise_equal(from_module, one));
   }
   set_num_threads(before);
+}
+
+TEST(ChannelsLast, DepthwiseLayersOfMultiplierOneRunOnChannelsLastRows) {
+  // The plan a channels-last input gets writes channels-last for zero-padded depthwise layers
+  // of one output per channel, and not for the others (their output is converted).
+  Generator gen(74);
+  for (const Layer& l : layers()) {
+    if (l.groups != l.C_in) continue;
+    const Tensor x = channels_last(randn({l.N, l.C_in, l.H, l.W}, kFloat32, &gen));
+    const Tensor w = randn({l.C_out, 1, l.kernel[0], l.kernel[1]}, kFloat32, &gen);
+    const internal::ConvParams p = internal::make_conv_params(x, w, Tensor(), internal::conv_args(spec_of(l)));
+    const auto plan = internal::make_plan(p, w, Tensor(), Algorithm::Auto, false, true);
+    EXPECT_EQ(plan->writes_channels_last(), l.C_out == l.C_in && l.mode == PaddingMode::Zeros)
+        << "C_in " << l.C_in << " C_out " << l.C_out;
+  }
 }
 
 TEST(ChannelsLast, OtherInputsKeepAContiguousOutput) {

@@ -133,6 +133,63 @@ TEST(DwconvKernels, EveryShapeMatchesNaive) {
   }
 }
 
+TEST(DwconvKernels, ChannelsLastRowFollowsItsContract) {
+  // Every kernel's channels-last row over channel counts around each vector width, kernel
+  // sizes 1-5 (rows of zero padding left out), column strides, dilations and paddings (columns
+  // of padding skipped, whole windows in it too), with the input's pixels wider than its
+  // channels and every unread element NaN: a double-precision sum of the same terms, and
+  // nothing written past the row's channels.
+  int count = 0;
+  const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd;
+  for (int ki = 0; ki < count; ++ki) {
+    if (ks[ki].isa > internal::detected_isa()) continue;
+    SCOPED_TRACE(ks[ki].name);
+    for (int64_t C : {1, 7, 8, 9, 16, 17, 40})
+      for (int64_t W : {1, 3, 20})
+        for (int64_t kh : {1, 3})
+          for (int64_t kw : {1, 3, 5})
+            for (int64_t sw : {1, 2})
+              for (int64_t dw : {1, 2})
+                for (int64_t pw : {0, 1, 6}) {
+                  const int64_t span = (kw - 1) * dw + 1, wo = W + 2 * pw >= span ? (W + 2 * pw - span) / sw + 1 : 0;
+                  if (wo == 0) continue;
+                  SCOPED_TRACE(internal::str_cat("C ", C, " W ", W, " kh ", kh, " kw ", kw, " sw ", sw, " dw ", dw, " pw ", pw));
+                  const int64_t xs = C + 3, ys = C + 5;  // pixel gaps: NaN in x, a sentinel in y
+                  std::vector<std::vector<float>> rows(static_cast<std::size_t>(kh), std::vector<float>(static_cast<std::size_t>(W * xs), std::nanf("")));
+                  std::vector<const float*> taps;
+                  for (int64_t r = 0; r < kh; ++r) {
+                    for (int64_t j = 0; j < W; ++j)
+                      for (int64_t c = 0; c < C; ++c) rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(j * xs + c)] = nd(rng);
+                    taps.push_back(r == 1 ? nullptr : rows[static_cast<std::size_t>(r)].data());  // row 1 is padding
+                  }
+                  std::vector<float> w(static_cast<std::size_t>(kh * kw * C)), bias(static_cast<std::size_t>(C));
+                  for (float& v : w) v = nd(rng);
+                  for (float& v : bias) v = nd(rng);
+                  std::vector<float> y(static_cast<std::size_t>(wo * ys), 7.0f);
+                  ks[ki].nhwc_row(kernels::DwNhwcRow{taps.data(), kh, kw, w.data(), bias.data(), C, W, xs, wo, sw, dw, pw, y.data(), ys});
+                  for (int64_t o = 0; o < wo; ++o)
+                    for (int64_t c = 0; c < ys; ++c) {
+                      const float got = y[static_cast<std::size_t>(o * ys + c)];
+                      if (c >= C) {
+                        ASSERT_EQ(got, 7.0f) << "written past the channels at column " << o;
+                        continue;
+                      }
+                      double want = bias[static_cast<std::size_t>(c)];
+                      for (int64_t r = 0; r < kh; ++r)
+                        for (int64_t t = 0; t < kw && taps[static_cast<std::size_t>(r)]; ++t) {
+                          const int64_t iw = o * sw + t * dw - pw;
+                          if (iw >= 0 && iw < W)
+                            want += static_cast<double>(w[static_cast<std::size_t>((r * kw + t) * C + c)]) *
+                                    taps[static_cast<std::size_t>(r)][iw * xs + c];
+                        }
+                      ASSERT_NEAR(got, want, 1e-5 * (1 + std::abs(want))) << "column " << o << " channel " << c;
+                    }
+                }
+  }
+}
+
 TEST(DwconvKernels, WindowGivesTheRowsKernelsBitsOnThePlaneInPlace) {
   // Every kernel with a window3x3, over planes from 1 x 1 to 9 x 57 (rows 3 floats apart, the
   // gap NaN: never read), each column stride, padding before the columns (0, 1) and rows (0 to

@@ -157,6 +157,10 @@ inline constexpr int64_t kChannelsLastMinChannels = 16;
 /// forward with at least kChannelsLastMinChannels channels per group.
 bool channels_last_conv_serves(const ConvParams& p);
 std::unique_ptr<ConvPlan> make_channels_last_conv_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+/// Whether the channels-last depthwise forward (channels_last_depthwise.cc) serves a layer: a
+/// float32 2-d depthwise layer (multiplier 1) with zero padding.
+bool channels_last_depthwise_serves(const ConvParams& p);
+std::unique_ptr<ConvPlan> make_channels_last_depthwise_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
 
 /// make_plan after its choice: the plan of that algorithm, for a weight and bias already known
 /// finite (or a choice of Reference).

@@ -21,6 +21,14 @@
 //   added too (as w9[t] * 0), so the bits are the rows kernel's of the same ISA over a
 //   zero-padded copy. sw is 1 or 2, pw 0 or 1, ph >= 0, sh >= 1. Reads only the plane's
 //   elements. Null in an ISA's table where it has none (the caller copies padded rows).
+//
+// Contract of dwconv_f32_nhwc_row_<isa>(const DwNhwcRow& a): one output row of a depthwise
+// layer (multiplier 1) on channels-last data, channels contiguous in input, weight and output:
+//   y[ow * ys + c] = (sum over kh < a.kh with rows[kh] set, kw < a.kw with 0 <= iw < W, in that
+//                     order, of w[(kh * a.kw + kw) * C + c] * rows[kh][iw * xs + c]) + bias[c]
+//   with iw = ow * sw + kw * dw - pw, for ow < wo, c < C (bias null: 0). rows[kh] null is a
+//   row of zero padding; taps in the padding are skipped (not added as w * 0). Reads only
+//   those elements; no alignment requirement, no allocation, no threads.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +62,20 @@ struct DwWindow3x3 {
   int64_t wo, oh0, oh1, sh, sw, ph, pw;
 };
 
+/// dwconv_f32_nhwc_row's output row and the input rows its taps read.
+struct DwNhwcRow {
+  const float* const* rows;  // per kernel row: input row (column 0, channel 0), or null
+  int64_t kh, kw;            // kernel rows and columns
+  const float* w;            // [kh][kw][C]
+  const float* bias;         // [C] or null
+  int64_t C, W, xs;          // channels, input columns, floats between input columns
+  int64_t wo, sw, dw, pw;    // output columns, column stride, dilation, padding before
+  float* y;                  // output column 0, channel 0
+  int64_t ys;                // floats between output columns
+};
+
 using DwconvRowsF32Fn = void (*)(const DwRowsArgs& a);
+using DwconvNhwcRowFn = void (*)(const DwNhwcRow& a);
 using DwconvWindow3x3F32Fn = void (*)(const DwWindow3x3& a);
 using DwconvRowsF64Fn = void (*)(const DwRowsF64Args& a);
 
@@ -64,11 +85,13 @@ struct DwconvKernel {
   DwconvRowsF32Fn fn;
   DwconvRowsF64Fn fn64;
   DwconvWindow3x3F32Fn window3x3;  // may be null
+  DwconvNhwcRowFn nhwc_row;
 };
 
-#define CONVKIT_DWCONV_KERNEL(isa, name, name64, window) \
-  void name(const DwRowsArgs& a);                         \
-  void name64(const DwRowsF64Args& a);
+#define CONVKIT_DWCONV_KERNEL(isa, name, name64, window, nhwc) \
+  void name(const DwRowsArgs& a);                               \
+  void name64(const DwRowsF64Args& a);                          \
+  void nhwc(const DwNhwcRow& a);
 #include "kernels/dwconv/kernels.inc"
 #undef CONVKIT_DWCONV_KERNEL
 void dwconv_f32_window3x3_scalar(const DwWindow3x3& a);

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/dwconv/dwconv.h"
+#include "kernels/dwconv/nhwc_row.h"
 #include "kernels/dwconv/row_taps_avx512.h"
 
 namespace convkit::kernels {
@@ -175,5 +176,23 @@ void dwconv_f32_window3x3_avx512(const DwWindow3x3& a) {
   }
 }
 void dwconv_f64_rows_avx512(const DwRowsF64Args& a) { rows<F64>(a); }
+
+namespace {
+// 16 lanes; the first n masked.
+struct Zmm {
+  using V = __m512;
+  static constexpr int L = 16;
+  static __mmask16 first(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load_n(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store_n(float* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+};
+}  // namespace
+
+void dwconv_f32_nhwc_row_avx512(const DwNhwcRow& a) { nhwc_row<Zmm, 8>(a); }
 
 }  // namespace convkit::kernels

@@ -1,5 +1,6 @@
 // Portable direct-convolution row kernel.
 #include "kernels/dwconv/dwconv.h"
+#include "kernels/dwconv/nhwc_row.h"
 
 namespace convkit::kernels {
 
@@ -31,5 +32,22 @@ void dwconv_f32_window3x3_scalar(const DwWindow3x3& a) {
     }
 }
 void dwconv_f64_rows_scalar(const DwRowsF64Args& a) { rows(a); }
+
+namespace {
+// One lane: each product added unfused, as the rows kernel does.
+struct ScalarLanes {
+  using V = float;
+  static constexpr int L = 1;
+  static V zero() { return 0.0f; }
+  static V load(const float* p) { return *p; }
+  static V load_n(const float* p, int64_t) { return *p; }
+  static void store(float* p, V v) { *p = v; }
+  static void store_n(float* p, V v, int64_t) { *p = v; }
+  static V fmadd(V a, V b, V c) { return c + a * b; }
+  static V add(V a, V b) { return a + b; }
+};
+}  // namespace
+
+void dwconv_f32_nhwc_row_scalar(const DwNhwcRow& a) { nhwc_row<ScalarLanes, 4>(a); }
 
 }  // namespace convkit::kernels

@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr DwconvKernel kKernels[] = {
-#define CONVKIT_DWCONV_KERNEL(isa, name, name64, window) {#name, internal::Isa::isa, name, name64, window},
+#define CONVKIT_DWCONV_KERNEL(isa, name, name64, window, nhwc) {#name, internal::Isa::isa, name, name64, window, nhwc},
 #include "kernels/dwconv/kernels.inc"
 #undef CONVKIT_DWCONV_KERNEL
 };
