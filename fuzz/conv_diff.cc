@@ -141,8 +141,13 @@ std::unique_ptr<internal::ConvPlan> plan_of(const Case& c, const Tensor& x, cons
   return internal::make_plan(call.params, call.w, call.b, algo, c.allow_winograd, cl);
 }
 
+// The plan's output for x, in the memory format F::convNd gives it.
+Tensor run(const internal::ConvPlan& plan, const Tensor& x, const Tensor& w) {
+  return internal::run_plan(plan, x, internal::channels_last_result(plan.params, x, internal::weight_channels_last(w)));
+}
+
 Tensor conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b, Algorithm algo) {
-  return internal::run_plan(*plan_of(c, x, w, b, algo), x);
+  return run(*plan_of(c, x, w, b, algo), x, w);
 }
 
 // Values ~ N(0, 1) from the seed; then up to three chosen by the input: inf, -inf, NaN, a
@@ -345,7 +350,7 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
   try {
     set_num_threads(c.threads);
     plan = plan_of(c, x, w, b, c.algo);
-    y = internal::run_plan(*plan, x);
+    y = run(*plan, x, w);
   } catch (const Error& e) {
     if (!refused.empty() || c.algo != Algorithm::Auto) return "";  // refused by both, or not this algorithm's case
     return internal::str_cat(c.str(), ": auto refused what the reference computes: ", e.what());
@@ -355,7 +360,7 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
 
   // Bitwise the same result for the other thread count, from the same plan.
   set_num_threads(3 - c.threads);
-  const Tensor y2 = internal::run_plan(*plan, x);
+  const Tensor y2 = run(*plan, x, w);
   if (std::memcmp(y.const_data_ptr(), y2.const_data_ptr(), static_cast<std::size_t>(y.numel() * y.element_size())))
     return internal::str_cat(c.str(), ": 1 and 2 threads give different bits");
 

@@ -1,6 +1,6 @@
-// Channels-last input (PyTorch's channels_last, NHWC memory): the output keeps that memory
-// format as PyTorch's Conv2d does, the values are the reference's, and F::conv, a prepared
-// ConvPlan and a module agree bit for bit whatever the thread count.
+// Channels-last input (PyTorch's channels_last, NHWC memory): the output and the gradients take
+// the memory format PyTorch 1.13 gives them, the values are the reference's, and F::conv, a
+// prepared ConvPlan and a module agree bit for bit whatever the thread count.
 #include <gtest/gtest.h>
 
 #include "conv/params.h"
@@ -17,6 +17,12 @@ Tensor channels_last(const Tensor& x) { return x.permute({0, 2, 3, 1}).contiguou
 bool strided_channels_last(const Tensor& y) {
   return y.stride(1) == 1 && y.stride(3) == y.size(1) && y.stride(2) == y.size(3) * y.size(1) &&
          y.stride(0) == y.size(2) * y.size(3) * y.size(1);
+}
+
+// The output of a channels-last input: channels-last when read through zero padding; other
+// padding modes read a padded contiguous copy (torch.nn's modules pad first), so contiguous.
+bool in_the_format_of_a_channels_last_input(const Tensor& y, PaddingMode mode) {
+  return mode == PaddingMode::Zeros ? strided_channels_last(y) : y.is_contiguous();
 }
 
 struct Layer {
@@ -86,7 +92,7 @@ TEST(ChannelsLast, OutputKeepsTheInputsMemoryFormatWithTheReferencesValues) {
       const Tensor y = nn::functional::conv(channels_last(x), w, b, spec_of(l));
       SCOPED_TRACE(testing::Message() << internal::name_of(isa) << " C_in " << l.C_in << " C_out " << l.C_out << " groups "
                                       << l.groups << " kernel " << shape_str(l.kernel) << " stride " << shape_str(l.stride));
-      EXPECT_TRUE(strided_channels_last(y));
+      EXPECT_TRUE(in_the_format_of_a_channels_last_input(y, l.mode));
       EXPECT_TRUE(all_close(y, want, 3e-5 * l.C_in / l.groups * l.kernel[0] * l.kernel[1]));
       // The planar input still gives a contiguous output.
       EXPECT_TRUE(nn::functional::conv(x, w, b, spec_of(l)).is_contiguous());
@@ -111,7 +117,7 @@ TEST(ChannelsLast, FunctionalPlanAndModuleAgreeBitForBitOnEveryThreadCount) {
     const Tensor planar = x.contiguous();
     EXPECT_TRUE(bitwise_equal(plan.run(planar), nn::functional::conv(planar, w, b, spec_of(l))));
     const Tensor from_plan = plan.run(x);
-    EXPECT_TRUE(strided_channels_last(from_plan));
+    EXPECT_TRUE(in_the_format_of_a_channels_last_input(from_plan, l.mode));
     EXPECT_TRUE(bitwise_equal(from_plan, one));
     EXPECT_TRUE(plan.run(planar).is_contiguous());
     nn::Conv2d m(nn::Conv2dOptions(l.C_in, l.C_out, {l.kernel[0], l.kernel[1]})
@@ -122,7 +128,7 @@ TEST(ChannelsLast, FunctionalPlanAndModuleAgreeBitForBitOnEveryThreadCount) {
     m->set_weight(w);
     m->set_bias(b);
     const Tensor from_module = m->forward(x);
-    EXPECT_TRUE(strided_channels_last(from_module));
+    EXPECT_TRUE(in_the_format_of_a_channels_last_input(from_module, l.mode));
     EXPECT_TRUE(bitwise_equal(from_module, one));
   }
   set_num_threads(before);
@@ -143,15 +149,77 @@ TEST(ChannelsLast, DepthwiseLayersOfMultiplierOneRunOnChannelsLastRows) {
   }
 }
 
+TEST(ChannelsLast, AChannelsLastWeightMakesTheOutputChannelsLast) {
+  // As PyTorch 1.13's: a channels-last weight makes the output channels-last whatever the
+  // input's format and padding mode; an unbatched output is then the squeezed batch of one
+  // (strides C_out W, 1... as torch's (1, W C, C)). The values are the contiguous weight's.
+  Generator gen(75);
+  const Tensor w = randn({8, 16, 3, 3}, kFloat32, &gen), x = randn({2, 16, 7, 6}, kFloat32, &gen);
+  for (const PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect}) {
+    ConvSpec s;
+    s.rank = 2;
+    s.pad_lo = s.pad_hi = {1, 1};
+    s.padding_mode = mode;
+    const Tensor want = nn::functional::conv(x, w, Tensor(), s);
+    const Tensor y = nn::functional::conv(x, channels_last(w), Tensor(), s);
+    EXPECT_TRUE(strided_channels_last(y));
+    EXPECT_TRUE(bitwise_equal(y, want));
+    const ConvPlan plan = prepare(s, channels_last(w), Tensor(), x.sizes());
+    EXPECT_TRUE(strided_channels_last(plan.run(x)));
+    EXPECT_TRUE(bitwise_equal(plan.run(x), want));
+    const Tensor x3 = x.select(0, 1).contiguous();
+    const Tensor y3 = nn::functional::conv(x3, channels_last(w), Tensor(), s);
+    EXPECT_EQ(y3.strides(), (Shape{1, y3.size(2) * 8, 8}));
+    EXPECT_TRUE(bitwise_equal(y3, want.select(0, 1).contiguous()));
+  }
+}
+
+TEST(ChannelsLast, GradientsTakeTheForwardsMemoryFormat) {
+  // F::conv_backward as aten::convolution_backward: grad_input and grad_weight channels-last
+  // when the forward's output is (a channels-last input through zero padding, or a channels-last
+  // weight); with another padding mode grad_input is contiguous (torch.nn's modules pad a copy
+  // first, whose gradient comes back contiguous) and grad_weight follows the weight. The values
+  // are the planar computation's, bit for bit.
+  Generator gen(76);
+  const Tensor x = randn({2, 16, 7, 6}, kFloat32, &gen), w = randn({24, 16, 3, 3}, kFloat32, &gen);
+  for (const PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect})
+    for (const bool x_cl : {false, true})
+      for (const bool w_cl : {false, true}) {
+        SCOPED_TRACE(testing::Message() << "reflect " << (mode == PaddingMode::Reflect) << " x_cl " << x_cl << " w_cl " << w_cl);
+        const auto o = nn::functional::Conv2dFuncOptions().padding(1).padding_mode(mode == PaddingMode::Zeros ? "zeros" : "reflect");
+        const Tensor xi = x_cl ? channels_last(x) : x, wi = w_cl ? channels_last(w) : w;
+        const Tensor y = nn::functional::conv2d(xi, wi, Tensor(), o);
+        const bool y_cl = w_cl || (x_cl && mode == PaddingMode::Zeros);
+        EXPECT_EQ(strided_channels_last(y), y_cl);
+        const Tensor gy = randn(y.sizes(), kFloat32, &gen);
+        const auto want = nn::functional::conv_backward(gy, x, w, o);
+        const auto g = nn::functional::conv_backward(gy, xi, wi, o);
+        const bool gx_cl = mode == PaddingMode::Zeros && y_cl;
+        EXPECT_EQ(strided_channels_last(g.grad_input), gx_cl);
+        EXPECT_EQ(g.grad_input.is_contiguous(), !gx_cl);
+        EXPECT_EQ(strided_channels_last(g.grad_weight), y_cl);
+        EXPECT_EQ(g.grad_weight.is_contiguous(), !y_cl);
+        EXPECT_TRUE(bitwise_equal(g.grad_input, want.grad_input));
+        EXPECT_TRUE(bitwise_equal(g.grad_weight, want.grad_weight));
+        EXPECT_TRUE(bitwise_equal(g.grad_bias, want.grad_bias));
+      }
+  // A module's weight stays contiguous and so does its grad (as autograd accumulates .grad in
+  // the parameter's layout); the returned grad_input takes the forward's format.
+  nn::Conv2d m(nn::Conv2dOptions(16, 24, 3).padding(1));
+  const Tensor xc = channels_last(x);
+  const Tensor gx = m->backward(xc, randn(m->forward(xc).sizes(), kFloat32, &gen));
+  EXPECT_TRUE(strided_channels_last(gx));
+  EXPECT_TRUE(m->weight.grad().is_contiguous());
+}
+
 TEST(ChannelsLast, OtherInputsKeepAContiguousOutput) {
-  // A channels-last weight alone, unbatched input and transposed layers (as PyTorch 1.13's)
-  // keep contiguous outputs; 16-bit channels-last input gives channels-last output (converted).
+  // Unbatched input and transposed layers (as PyTorch 1.13's) keep contiguous outputs; 16-bit
+  // channels-last input gives channels-last output (converted).
   Generator gen(73);
   const Tensor w = randn({8, 16, 3, 3}, kFloat32, &gen);
   ConvSpec s;
   s.rank = 2;
   s.pad_lo = s.pad_hi = {1, 1};
-  EXPECT_TRUE(nn::functional::conv(randn({2, 16, 7, 7}, kFloat32, &gen), channels_last(w), Tensor(), s).is_contiguous());
   // One channel: the strides decide, as PyTorch's suggest_memory_format (channels_last's give a
   // channels-last output, contiguous ones a contiguous output).
   const Tensor w1 = randn({4, 1, 3, 3}, kFloat32, &gen), x1 = randn({2, 1, 5, 5}, kFloat32, &gen);

@@ -68,6 +68,7 @@ std::unique_ptr<GradientPlans> GradientPlans::for_conv(const Tensor& x, const Te
   g->p_ = c.params;
   g->w_ = conj_if_complex(c.w);
   g->w_shape_ = w_any.sizes();
+  g->weight_cl_ = weight_channels_last(w_any);
   g->algorithm_ = args.algorithm;
   g->fast_winograd_ = fast_winograd;
   return g;
@@ -91,6 +92,7 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
   if (!transposed_) {
     check_grad_output(gy, p, p.output_shape(), x);
     const Tensor gyb = batched_view(dense(gy), p);  // [N, C_out, *S_out]
+    const bool cl = channels_last_result(p, x, weight_cl_);  // the forward's output format
     if (mask[0]) {  // dx[N, C_in, *S_in]: the transpose of conv(., w) applied to dy
       std::call_once(data_once_, [&] {
         ConvParams q = p;
@@ -103,11 +105,20 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
       Tensor dx = Tensor::empty(shape, p.dtype);
       if (dx.numel() > 0) data_->run(gyb, dx);
       g.grad_input = unbatched_if(dx, p);
+      // In the forward's memory format, as PyTorch's; with a padding mode other than zeros
+      // contiguous (there it is the gradient of the padded copy torch.nn's modules make, which
+      // comes back contiguous).
+      if (cl && p.padding_mode == PaddingMode::Zeros) g.grad_input = to_channels_last(g.grad_input);
     }
     // The bias gradient sums dy's channels: with the weight gradient's own reads when it has one.
     Tensor gb = mask[2] ? Tensor::empty({p.C_out}, p.dtype) : Tensor();
-    if (mask[1]) g.grad_weight = weight_gradient(conj_if_complex(batched_view(x, p)), gyb, mask[2] ? &gb : nullptr).view(w_shape_);
-    else if (mask[2]) channel_sums(gyb, gb);
+    if (mask[1]) {
+      Tensor dw = weight_gradient(conj_if_complex(batched_view(x, p)), gyb, mask[2] ? &gb : nullptr);
+      // (A MegEngine grouped weight's gradient keeps that layout, contiguous.)
+      g.grad_weight = cl && w_shape_.size() == 4 ? to_channels_last(dw) : dw.view(w_shape_);
+    } else if (mask[2]) {
+      channel_sums(gyb, gb);
+    }
     if (mask[2]) g.grad_bias = gb;
     return g;
   }

@@ -50,6 +50,7 @@ class GradientPlans {
   bool transposed_ = false;
   Tensor w_;           // the weight the input gradient reads (conjugated for complex dtypes)
   Shape w_shape_;      // grad_weight's shape: the weight's as given
+  bool weight_cl_ = false;  // weight_channels_last of the weight as given (channels_last_result)
   Algorithm algorithm_ = Algorithm::Auto;
   bool fast_winograd_ = false;
   mutable std::once_flag data_once_, weights_once_;

@@ -16,7 +16,20 @@ struct ConvCall {
 };
 ConvCall prepare_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvArgs& args);
 
-/// Runs a plan on x (batched or unbatched, as the plan's params say) into a new output.
-Tensor run_plan(const ConvPlan& plan, const Tensor& x);
+/// The memory format of a convolution's output and gradients, as PyTorch 1.13 decides it:
+/// channels-last for a 2-d (not transposed) layer whose weight is channels-last, or whose
+/// batched input is and is read through zero padding (other padding modes read a padded copy,
+/// as torch.nn's modules pad a contiguous one first). `weight_cl`: weight_channels_last of the
+/// weight as the caller gave it.
+bool channels_last_result(const ConvParams& p, const Tensor& x, bool weight_cl);
+/// Whether w is a channels-last 4-d weight (PyTorch's suggest_memory_format).
+bool weight_channels_last(const Tensor& w);
+/// t [N, C, H, W] as a new tensor of channels-last memory; an unbatched t [C, H, W] as the
+/// squeezed batch of one of that.
+Tensor to_channels_last(const Tensor& t);
+
+/// Runs a plan on x (batched or unbatched, as the plan's params say) into a new output,
+/// channels-last when `cl` (channels_last_result).
+Tensor run_plan(const ConvPlan& plan, const Tensor& x, bool cl);
 
 }  // namespace convkit::internal

@@ -152,6 +152,7 @@ struct PreparedConv {
   // `other` from the same weights, so every call takes F::conv's path for its input.
   bool forward_cl = false;
   bool layouts_differ = false;  // channels_last_plan_differs: else `forward` serves both
+  bool weight_cl = false;       // weight_channels_last of the weight as given (channels_last_result)
   ConvParams params;
   Tensor w, b;
   Algorithm algorithm = Algorithm::Auto;
@@ -185,6 +186,7 @@ convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tens
     p->w = call.w;
     p->b = call.b;
     p->algorithm = args.algorithm;
+    p->weight_cl = weight_channels_last(w);
     p->layouts_differ = channels_last_plan_differs(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
     p->output_shape = call.params.output_shape();
     if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
@@ -238,7 +240,11 @@ ConvPlan prepare(const ConvSpec& spec, const Tensor& weight, const Tensor& bias,
   CONVKIT_CHECK(weight.defined(), "prepare: weight is undefined");
   // Own copies: the plan must not see later writes to the caller's tensors (algorithms that do
   // not pack keep the weight itself).
-  return internal::prepare_plan(spec, weight.clone(), bias.defined() ? bias.clone() : bias,
+  // (A channels-last weight stays channels-last: it makes the outputs channels-last.)
+  const Tensor w = weight.dim() == 4 && internal::is_channels_last(weight)
+                       ? weight.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2})
+                       : weight.clone();
+  return internal::prepare_plan(spec, w, bias.defined() ? bias.clone() : bias,
                                 internal::shape_only(input_shape, weight.dtype()));
 }
 
@@ -260,7 +266,8 @@ void check_input(const internal::PreparedConv& p, const Tensor& x, const char* f
 Tensor ConvPlan::run(const Tensor& x) const {
   const internal::PreparedConv& p = impl();
   check_input(p, x, "run");
-  return p.forward ? internal::run_plan(p.forward_for(x), x) : internal::run_transpose_plan(*p.transposed, x);
+  return p.forward ? internal::run_plan(p.forward_for(x), x, internal::channels_last_result(p.params, x, p.weight_cl))
+                   : internal::run_transpose_plan(*p.transposed, x);
 }
 
 

@@ -73,6 +73,34 @@ def test_channels_last_input_gives_channels_last_output_as_torch_nn():
     gradients_match(ours, theirs, x1, x2, y1, y2)
 
 
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+@pytest.mark.parametrize("model_cl", [False, True])
+@pytest.mark.parametrize("x_cl", [False, True])
+def test_memory_formats_of_outputs_and_gradients_are_torch_nns(mode, model_cl, x_cl):
+    # The output, the gradient reaching a non-leaf input and the weight's gradient have torch.nn's
+    # strides: channels_last when the input is (read through zero padding) or the model's weights
+    # are; with another padding mode the input's gradient is contiguous.
+    torch.manual_seed(4)
+    theirs = tnn.Conv2d(16, 24, 3, padding=1, padding_mode=mode)
+    if model_cl:
+        theirs = theirs.to(memory_format=torch.channels_last)
+    ours = copy.deepcopy(theirs)
+    ct.convert(ours)
+    x0 = torch.randn(2, 16, 7, 6)
+    if x_cl:
+        x0 = x0.to(memory_format=torch.channels_last)
+    strides = []
+    for model in (ours, theirs):
+        leaf = x0.detach().clone(memory_format=torch.preserve_format).requires_grad_()
+        x = leaf * 1.0  # a non-leaf: its gradient is the layer's, not re-laid-out by autograd
+        x.register_hook(lambda g: strides.append(g.stride()))
+        y = model(x)
+        strides.append(y.stride())
+        y.backward(torch.ones_like(y))
+        strides.append(model.weight.grad.stride())
+    assert strides[0:3] == strides[3:6]  # (output, input gradient, weight gradient)
+
+
 def test_transposed_output_size_and_its_errors():
     ours, theirs = twins("ConvTranspose2d", dict(kernel_size=3, stride=2, padding=1))
     x = torch.randn(2, 4, 5, 6)
