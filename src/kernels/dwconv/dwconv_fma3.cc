@@ -24,6 +24,10 @@ struct F32 {
   static V broadcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  // The first n < L lanes.
+  static void store_n(T* p, V v, int64_t n) {
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+  }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
 };
@@ -36,6 +40,9 @@ struct F64 {
   static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static void store_n(T* p, V v, int64_t n) {
+    _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)), v);
+  }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
 };
@@ -71,12 +78,12 @@ void tile(const DwRows<typename K::T>& a, int64_t m0, int64_t o0, int64_t j0, in
         for (int v = 0; v < NV; ++v) {
           const V res = K::add(acc[i][m][v], b);
           const int64_t left = a.wo - o0 - K::L * v;
+          // (A masked store: a bounce buffer here kept the accumulators in memory, stored on
+          // every tap.)
           if (left >= K::L) {
             K::store(y + K::L * v, res);
-          } else {
-            alignas(32) T tmp[K::L];
-            K::store(tmp, res);
-            for (int64_t k = 0; k < left; ++k) y[K::L * v + k] = tmp[k];
+          } else if (left > 0) {
+            K::store_n(y + K::L * v, res, left);
           }
         }
       }
