@@ -49,7 +49,9 @@ struct Case {
   int padding = 0;  // 0 int per dim (lo), 1 pairs, 2 same, 3 valid, 4 causal
   PaddingMode mode = PaddingMode::Zeros;
   ConvMode conv_mode = ConvMode::CrossCorrelation;
-  int layout = 0;  // 0 contiguous, 1 channels-last, 2 every other element of a wider tensor
+  // Input: 0 contiguous, 1 channels-last, 2 every other element of a wider tensor; 3: the
+  // input contiguous and the weight channels-last (its output channels-last in 2-d).
+  int layout = 0;
 
   std::string str() const {
     std::ostringstream o;
@@ -111,7 +113,7 @@ Case decode(Bytes& in) {
   c.mode = kModes[in.in(0, 4)];
   c.conv_mode = in.in(0, 3) == 0 ? ConvMode::Convolution : ConvMode::CrossCorrelation;
   c.bias = in.in(0, 3) != 0;
-  c.layout = static_cast<int>(in.in(0, 2));
+  c.layout = static_cast<int>(in.in(0, 3));
   return c;
 }
 
@@ -333,7 +335,8 @@ std::string conv_differential(const uint8_t* data, std::size_t size) {
   const auto xv = values(checked_numel(xs), rng, in, complex);
   const auto wv = values(checked_numel(ws), rng, in, complex);
   const auto bv = values(c.cout, rng, in, complex);
-  Tensor x = make(xv, xs, c.dtype, c.layout, true), w = make(wv, ws, c.dtype, 0, false);
+  Tensor x = make(xv, xs, c.dtype, c.layout == 3 ? 0 : c.layout, true);
+  const Tensor w = make(wv, ws, c.dtype, c.layout == 3 ? 1 : 0, c.layout == 3);
   const Tensor b = c.bias ? make(bv, {c.cout}, c.dtype, 0, false) : Tensor();
   if (!c.batched) x = x.select(0, 0);
 

@@ -103,7 +103,9 @@ TEST(ChannelsLast, OutputKeepsTheInputsMemoryFormatWithTheReferencesValues) {
 TEST(ChannelsLast, FunctionalPlanAndModuleAgreeBitForBitOnEveryThreadCount) {
   Generator gen(72);
   const int before = get_num_threads();
-  for (const Layer& l : {layers()[0], layers()[4], layers()[5]}) {
+  // Dense, grouped and reflect-padded layers on the GEMM's channels-last plan; depthwise ones on
+  // the channels-last rows kernel.
+  for (const Layer& l : {layers()[0], layers()[4], layers()[5], layers()[10], layers()[11]}) {
     const Tensor x = channels_last(randn({l.N, l.C_in, l.H, l.W}, kFloat32, &gen));
     const Tensor w = randn({l.C_out, l.C_in / l.groups, l.kernel[0], l.kernel[1]}, kFloat32, &gen);
     const Tensor b = randn({l.C_out}, kFloat32, &gen);
@@ -116,8 +118,10 @@ TEST(ChannelsLast, FunctionalPlanAndModuleAgreeBitForBitOnEveryThreadCount) {
     const ConvPlan plan = prepare(spec_of(l), w, b, x.sizes());
     const Tensor planar = x.contiguous();
     EXPECT_TRUE(bitwise_equal(plan.run(planar), nn::functional::conv(planar, w, b, spec_of(l))));
+    const int64_t planar_bytes = plan.memory_bytes();
     const Tensor from_plan = plan.run(x);
     EXPECT_TRUE(in_the_format_of_a_channels_last_input(from_plan, l.mode));
+    EXPECT_GT(plan.memory_bytes(), planar_bytes) << "the channels-last plan's packed weight is not counted";
     EXPECT_TRUE(bitwise_equal(from_plan, one));
     EXPECT_TRUE(plan.run(planar).is_contiguous());
     nn::Conv2d m(nn::Conv2dOptions(l.C_in, l.C_out, {l.kernel[0], l.kernel[1]})
@@ -167,6 +171,10 @@ TEST(ChannelsLast, AChannelsLastWeightMakesTheOutputChannelsLast) {
     const ConvPlan plan = prepare(s, channels_last(w), Tensor(), x.sizes());
     EXPECT_TRUE(strided_channels_last(plan.run(x)));
     EXPECT_TRUE(bitwise_equal(plan.run(x), want));
+    // The prepared plan's gradients follow the weight it was given too (its own copy is planar).
+    const auto g = plan.backward(x, randn(want.sizes(), kFloat32, &gen), {true, true, false});
+    EXPECT_EQ(strided_channels_last(g.grad_input), mode == PaddingMode::Zeros);
+    EXPECT_TRUE(strided_channels_last(g.grad_weight));
     const Tensor x3 = x.select(0, 1).contiguous();
     const Tensor y3 = nn::functional::conv(x3, channels_last(w), Tensor(), s);
     EXPECT_EQ(y3.strides(), (Shape{1, y3.size(2) * 8, 8}));
@@ -210,6 +218,32 @@ TEST(ChannelsLast, GradientsTakeTheForwardsMemoryFormat) {
   const Tensor gx = m->backward(xc, randn(m->forward(xc).sizes(), kFloat32, &gen));
   EXPECT_TRUE(strided_channels_last(gx));
   EXPECT_TRUE(m->weight.grad().is_contiguous());
+}
+
+TEST(ChannelsLast, DepthwiseRowsReadChannelsThroughTheirStrides) {
+  // Channels-last views that are not dense: channels of a wider tensor (pixels 2C apart), and
+  // every other channel (channel stride 2: copied channels-contiguous first). The reference's
+  // values, channels-last outputs.
+  Generator gen(77);
+  const int64_t C = 20;
+  const Tensor wide = channels_last(randn({2, 2 * C, 9, 11}, kFloat32, &gen));
+  const Tensor w = randn({C, 1, 3, 3}, kFloat32, &gen), b = randn({C}, kFloat32, &gen);
+  ConvSpec s;
+  s.rank = 2;
+  s.pad_lo = s.pad_hi = {1, 1};
+  s.stride = {1, 2};
+  s.groups = C;
+  ConvSpec ref = s;
+  ref.algorithm = Algorithm::Reference;
+  const Tensor first = wide.slice(1, 0, C, 1), every_other = wide.slice(1, 0, 2 * C, 2);
+  ASSERT_EQ(first.stride(1), 1);
+  ASSERT_EQ(first.stride(3), 2 * C);
+  ASSERT_EQ(every_other.stride(1), 2);
+  for (const Tensor& x : {first, every_other}) {
+    const Tensor y = nn::functional::conv(x, w, b, s);
+    EXPECT_TRUE(strided_channels_last(y)) << "channel stride " << x.stride(1);
+    EXPECT_TRUE(all_close(y, nn::functional::conv(x.contiguous(), w, b, ref), 1e-5)) << "channel stride " << x.stride(1);
+  }
 }
 
 TEST(ChannelsLast, OtherInputsKeepAContiguousOutput) {

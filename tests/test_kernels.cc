@@ -137,8 +137,9 @@ TEST(DwconvKernels, ChannelsLastRowFollowsItsContract) {
   // Every kernel's channels-last row over channel counts around each vector width, kernel
   // sizes 1-5 (rows of zero padding left out), column strides, dilations and paddings (columns
   // of padding skipped, whole windows in it too), with the input's pixels wider than its
-  // channels and every unread element NaN: a double-precision sum of the same terms, and
-  // nothing written past the row's channels.
+  // channels and every unread element NaN (between pixels, and two pixels before and after the
+  // row): a double-precision sum of the same terms, and nothing written past the row's
+  // channels or after its last column.
   int count = 0;
   const kernels::DwconvKernel* ks = kernels::dwconv_kernel_list(&count);
   std::mt19937 rng(6);
@@ -157,22 +158,24 @@ TEST(DwconvKernels, ChannelsLastRowFollowsItsContract) {
                   if (wo == 0) continue;
                   SCOPED_TRACE(internal::str_cat("C ", C, " W ", W, " kh ", kh, " kw ", kw, " sw ", sw, " dw ", dw, " pw ", pw));
                   const int64_t xs = C + 3, ys = C + 5;  // pixel gaps: NaN in x, a sentinel in y
-                  std::vector<std::vector<float>> rows(static_cast<std::size_t>(kh), std::vector<float>(static_cast<std::size_t>(W * xs), std::nanf("")));
+                  const int64_t margin = 2 * xs;  // NaN pixels before column 0 and after column W - 1
+                  std::vector<std::vector<float>> rows(static_cast<std::size_t>(kh), std::vector<float>(static_cast<std::size_t>(W * xs + 2 * margin), std::nanf("")));
                   std::vector<const float*> taps;
                   for (int64_t r = 0; r < kh; ++r) {
+                    float* row = rows[static_cast<std::size_t>(r)].data() + margin;
                     for (int64_t j = 0; j < W; ++j)
-                      for (int64_t c = 0; c < C; ++c) rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(j * xs + c)] = nd(rng);
-                    taps.push_back(r == 1 ? nullptr : rows[static_cast<std::size_t>(r)].data());  // row 1 is padding
+                      for (int64_t c = 0; c < C; ++c) row[j * xs + c] = nd(rng);
+                    taps.push_back(r == 1 ? nullptr : row);  // row 1 is padding
                   }
                   std::vector<float> w(static_cast<std::size_t>(kh * kw * C)), bias(static_cast<std::size_t>(C));
                   for (float& v : w) v = nd(rng);
                   for (float& v : bias) v = nd(rng);
-                  std::vector<float> y(static_cast<std::size_t>(wo * ys), 7.0f);
+                  std::vector<float> y(static_cast<std::size_t>((wo + 2) * ys), 7.0f);  // two columns of sentinels after
                   ks[ki].nhwc_row(kernels::DwNhwcRow{taps.data(), kh, kw, w.data(), bias.data(), C, W, xs, wo, sw, dw, pw, y.data(), ys});
-                  for (int64_t o = 0; o < wo; ++o)
+                  for (int64_t o = 0; o < wo + 2; ++o)
                     for (int64_t c = 0; c < ys; ++c) {
                       const float got = y[static_cast<std::size_t>(o * ys + c)];
-                      if (c >= C) {
+                      if (c >= C || o >= wo) {
                         ASSERT_EQ(got, 7.0f) << "written past the channels at column " << o;
                         continue;
                       }

@@ -51,9 +51,10 @@ class CONVKIT_API ConvPlan {
   const ConvSpec& spec() const;
   /// The algorithm chosen: "reference", "gemm", "depthwise", "winograd", ...
   const char* algorithm() const;
-  /// Bytes of packed weights and workspace its forward holds. Not counted: the plan's own copy
-  /// of the weight (kept for backward(), which makes its input-gradient plan from it) and the
-  /// plans backward() makes.
+  /// Bytes of packed weights and workspace its forward holds, for both memory formats once run()
+  /// has met an input of each (a channels-last input makes its own plan where that computes
+  /// differently). Not counted: the plan's own copy of the weight (kept for backward(), which
+  /// makes its input-gradient plan from it) and the plans backward() makes.
   int64_t memory_bytes() const;
 
  private:

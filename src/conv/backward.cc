@@ -61,14 +61,14 @@ Tensor conj_if_complex(const Tensor& t) {
 }
 
 std::unique_ptr<GradientPlans> GradientPlans::for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args,
-                                                       bool fast_winograd) {
+                                                       bool fast_winograd, int weight_cl) {
   // The forward call's params; gradients are its other two directions.
   const ConvCall c = prepare_conv(x, w_any, Tensor(), args);
   std::unique_ptr<GradientPlans> g(new GradientPlans());
   g->p_ = c.params;
   g->w_ = conj_if_complex(c.w);
   g->w_shape_ = w_any.sizes();
-  g->weight_cl_ = weight_channels_last(w_any);
+  g->weight_cl_ = weight_cl < 0 ? weight_channels_last(w_any) : weight_cl != 0;
   g->algorithm_ = args.algorithm;
   g->fast_winograd_ = fast_winograd;
   return g;

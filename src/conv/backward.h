@@ -36,8 +36,9 @@ class GradientPlans {
   /// conv(x, w_any, ., args); w_any in PyTorch's or MegEngine's layout. fast_winograd: whether
   /// the forwards its input gradient may run take fast Winograd (read when the plans are
   /// made, so that a plan's gradients follow the setting its forward was prepared with).
+  /// weight_cl: weight_channels_last of the weight the caller gave, or -1 for w_any's own.
   static std::unique_ptr<GradientPlans> for_conv(const Tensor& x, const Tensor& w_any, const ConvArgs& args,
-                                                 bool fast_winograd);
+                                                 bool fast_winograd, int weight_cl = -1);
   /// conv_transpose(x, w, ., args), its stride-1 gradients routed as allow_fast_winograd says.
   static std::unique_ptr<GradientPlans> for_transpose(const Tensor& x, const Tensor& w, const TransposeArgs& args,
                                                       bool fast_winograd);

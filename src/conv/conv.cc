@@ -53,11 +53,12 @@ Tensor run_plan(const ConvPlan& plan, const Tensor& x, bool cl) {
   const Shape s = p.output_shape();  // [N, C_out, *S_out]
   Tensor y = cl ? empty_channels_last(s, p.dtype) : Tensor::empty(s, p.dtype);
   if (y.numel() == 0) return p.batched ? y : y.squeeze(0);
+  const Tensor in = !plan.writes_channels_last() && p.dim == 2 && is_channels_last(xb) ? xb.contiguous() : xb;
   if (plan.writes_channels_last() == cl) {
-    plan.run(xb, y);
+    plan.run(in, y);
   } else {
     Tensor other = cl ? Tensor::empty(s, p.dtype) : empty_channels_last(s, p.dtype);
-    plan.run(plan.writes_channels_last() ? xb : xb.contiguous(), other);
+    plan.run(in, other);
     y.copy_(other);
   }
   return p.batched ? y : y.squeeze(0);

@@ -171,7 +171,7 @@ struct PreparedConv {
   static const PreparedConv& of(const convkit::ConvPlan& plan) { return plan.impl(); }
 };
 
-convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tensor& b, const Tensor& x) {
+convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tensor& b, const Tensor& x, int weight_cl) {
   auto p = std::make_shared<PreparedConv>();
   p->spec = spec;
   p->input_shape = x.sizes();
@@ -186,11 +186,11 @@ convkit::ConvPlan prepare_plan(const ConvSpec& spec, const Tensor& w, const Tens
     p->w = call.w;
     p->b = call.b;
     p->algorithm = args.algorithm;
-    p->weight_cl = weight_channels_last(w);
+    p->weight_cl = weight_cl < 0 ? weight_channels_last(w) : weight_cl != 0;
     p->layouts_differ = channels_last_plan_differs(call.params, call.w, call.b, args.algorithm, p->fast_winograd);
     p->output_shape = call.params.output_shape();
     if (!call.params.batched) p->output_shape.erase(p->output_shape.begin());
-    p->gradients = GradientPlans::for_conv(x, w, args, p->fast_winograd);
+    p->gradients = GradientPlans::for_conv(x, w, args, p->fast_winograd, p->weight_cl);
   } else {
     const TransposeArgs args = transpose_args_for(spec, x, w);
     p->transposed = make_transpose_plan(x, w, b, args);
@@ -240,12 +240,9 @@ ConvPlan prepare(const ConvSpec& spec, const Tensor& weight, const Tensor& bias,
   CONVKIT_CHECK(weight.defined(), "prepare: weight is undefined");
   // Own copies: the plan must not see later writes to the caller's tensors (algorithms that do
   // not pack keep the weight itself).
-  // (A channels-last weight stays channels-last: it makes the outputs channels-last.)
-  const Tensor w = weight.dim() == 4 && internal::is_channels_last(weight)
-                       ? weight.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2})
-                       : weight.clone();
-  return internal::prepare_plan(spec, w, bias.defined() ? bias.clone() : bias,
-                                internal::shape_only(input_shape, weight.dtype()));
+  // (A channels-last weight makes the outputs channels-last: its format is read here.)
+  return internal::prepare_plan(spec, weight.clone(), bias.defined() ? bias.clone() : bias,
+                                internal::shape_only(input_shape, weight.dtype()), internal::weight_channels_last(weight));
 }
 
 const internal::PreparedConv& ConvPlan::impl() const {
@@ -289,7 +286,9 @@ const char* ConvPlan::algorithm() const {
 
 int64_t ConvPlan::memory_bytes() const {
   const internal::PreparedConv& p = impl();
-  return p.forward ? p.forward->memory_bytes() : p.transposed->memory_bytes();
+  if (!p.forward) return p.transposed->memory_bytes();
+  const std::lock_guard<std::mutex> lock(p.other_mutex);
+  return p.forward->memory_bytes() + (p.other ? p.other->memory_bytes() : 0);
 }
 
 namespace nn::functional {

@@ -94,10 +94,12 @@ def test_memory_formats_of_outputs_and_gradients_are_torch_nns(mode, model_cl, x
         leaf = x0.detach().clone(memory_format=torch.preserve_format).requires_grad_()
         x = leaf * 1.0  # a non-leaf: its gradient is the layer's, not re-laid-out by autograd
         x.register_hook(lambda g: strides.append(g.stride()))
+        # (the gradient the layer returns, before autograd lays .grad out like the parameter)
+        hook = model.weight.register_hook(lambda g: strides.append(g.stride()))
         y = model(x)
         strides.append(y.stride())
         y.backward(torch.ones_like(y))
-        strides.append(model.weight.grad.stride())
+        hook.remove()
     assert strides[0:3] == strides[3:6]  # (output, input gradient, weight gradient)
 
 
