@@ -187,7 +187,9 @@ TEST(ChannelsLast, GradientsTakeTheForwardsMemoryFormat) {
   // when the forward's output is (a channels-last input through zero padding, or a channels-last
   // weight); with another padding mode grad_input is contiguous (torch.nn's modules pad a copy
   // first, whose gradient comes back contiguous) and grad_weight follows the weight. The values
-  // are the planar computation's, bit for bit.
+  // are the planar computation's: bit for bit where it converts, close where a channels-last
+  // input gradient is computed on channels-last data (stride-1 zero-padded layers: a forward of
+  // dY), whose bits do not depend on gy's format or the thread count.
   Generator gen(76);
   const Tensor x = randn({2, 16, 7, 6}, kFloat32, &gen), w = randn({24, 16, 3, 3}, kFloat32, &gen);
   for (const PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect})
@@ -207,9 +209,15 @@ TEST(ChannelsLast, GradientsTakeTheForwardsMemoryFormat) {
         EXPECT_EQ(g.grad_input.is_contiguous(), !gx_cl);
         EXPECT_EQ(strided_channels_last(g.grad_weight), y_cl);
         EXPECT_EQ(g.grad_weight.is_contiguous(), !y_cl);
-        EXPECT_TRUE(bitwise_equal(g.grad_input, want.grad_input));
+        EXPECT_TRUE(gx_cl ? all_close(g.grad_input, want.grad_input, 1e-4) : bitwise_equal(g.grad_input, want.grad_input));
         EXPECT_TRUE(bitwise_equal(g.grad_weight, want.grad_weight));
         EXPECT_TRUE(bitwise_equal(g.grad_bias, want.grad_bias));
+        const int before = get_num_threads();
+        set_num_threads(3);
+        const auto g3 = nn::functional::conv_backward(channels_last(gy), xi, wi, o);
+        set_num_threads(before);
+        EXPECT_TRUE(bitwise_equal(g3.grad_input, g.grad_input));
+        EXPECT_EQ(strided_channels_last(g3.grad_input), gx_cl);
       }
   // A module's weight stays contiguous and so does its grad (as autograd accumulates .grad in
   // the parameter's layout); the returned grad_input takes the forward's format.
@@ -218,6 +226,22 @@ TEST(ChannelsLast, GradientsTakeTheForwardsMemoryFormat) {
   const Tensor gx = m->backward(xc, randn(m->forward(xc).sizes(), kFloat32, &gen));
   EXPECT_TRUE(strided_channels_last(gx));
   EXPECT_TRUE(m->weight.grad().is_contiguous());
+}
+
+TEST(ChannelsLast, StrideOneInputGradientsRunOnChannelsLastData) {
+  // The input gradient of a stride-1 zero-padded layer is a forward of dY: on channels-last dY
+  // it runs the channels-last forward (no conversion of dY or dX). Strided layers and other
+  // padding modes compute planar.
+  Generator gen(78);
+  const Tensor x = channels_last(randn({2, 32, 9, 8}, kFloat32, &gen)), w = randn({24, 32, 3, 3}, kFloat32, &gen);
+  for (const int64_t stride : {1, 2})
+    for (const PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect}) {
+      Layer l{2, 32, 24, 9, 8, {3, 3}, {stride, stride}, {1, 1}, {1, 1}, 1, false, mode, ConvMode::CrossCorrelation};
+      internal::ConvParams q = internal::make_conv_params(x, w, Tensor(), internal::conv_args(spec_of(l)));
+      q.direction = internal::Direction::BackwardData;
+      const auto plan = internal::make_backward_data_plan(q, w, Tensor(), Algorithm::Auto, false);
+      EXPECT_EQ(plan->serves_channels_last(), stride == 1 && mode == PaddingMode::Zeros) << "stride " << stride;
+    }
 }
 
 TEST(ChannelsLast, DepthwiseRowsReadChannelsThroughTheirStrides) {

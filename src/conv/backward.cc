@@ -91,8 +91,16 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
   ConvGradients g;
   if (!transposed_) {
     check_grad_output(gy, p, p.output_shape(), x);
-    const Tensor gyb = batched_view(dense(gy), p);  // [N, C_out, *S_out]
     const bool cl = channels_last_result(p, x, weight_cl_);  // the forward's output format
+    // In the forward's memory format, as PyTorch's; with a padding mode other than zeros
+    // contiguous (there it is the gradient of the padded copy torch.nn's modules make, which
+    // comes back contiguous).
+    const bool dx_cl = cl && p.padding_mode == PaddingMode::Zeros;
+    Tensor gyb;  // [N, C_out, *S_out] dense, made when a path reads it
+    auto planar_gy = [&]() -> const Tensor& {
+      if (!gyb.defined()) gyb = batched_view(dense(gy), p);
+      return gyb;
+    };
     if (mask[0]) {  // dx[N, C_in, *S_in]: the transpose of conv(., w) applied to dy
       std::call_once(data_once_, [&] {
         ConvParams q = p;
@@ -102,22 +110,25 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
       });
       Shape shape{p.N, p.C_in};
       shape.insert(shape.end(), p.in_size.begin(), p.in_size.end());
-      Tensor dx = Tensor::empty(shape, p.dtype);
-      if (dx.numel() > 0) data_->run(gyb, dx);
-      g.grad_input = unbatched_if(dx, p);
-      // In the forward's memory format, as PyTorch's; with a padding mode other than zeros
-      // contiguous (there it is the gradient of the padded copy torch.nn's modules make, which
-      // comes back contiguous).
-      if (cl && p.padding_mode == PaddingMode::Zeros) g.grad_input = to_channels_last(g.grad_input);
+      if (dx_cl && p.batched && data_->serves_channels_last()) {  // dy and dx channels-last, no conversion
+        Tensor dx = empty_channels_last(shape, p.dtype);
+        if (dx.numel() > 0) data_->run_channels_last(is_channels_last(gy) ? gy : to_channels_last(gy), dx);
+        g.grad_input = dx;
+      } else {
+        Tensor dx = Tensor::empty(shape, p.dtype);
+        if (dx.numel() > 0) data_->run(planar_gy(), dx);
+        g.grad_input = unbatched_if(dx, p);
+        if (dx_cl) g.grad_input = to_channels_last(g.grad_input);
+      }
     }
     // The bias gradient sums dy's channels: with the weight gradient's own reads when it has one.
     Tensor gb = mask[2] ? Tensor::empty({p.C_out}, p.dtype) : Tensor();
     if (mask[1]) {
-      Tensor dw = weight_gradient(conj_if_complex(batched_view(x, p)), gyb, mask[2] ? &gb : nullptr);
+      Tensor dw = weight_gradient(conj_if_complex(batched_view(x, p)), planar_gy(), mask[2] ? &gb : nullptr);
       // (A MegEngine grouped weight's gradient keeps that layout, contiguous.)
       g.grad_weight = cl && w_shape_.size() == 4 ? to_channels_last(dw) : dw.view(w_shape_);
     } else if (mask[2]) {
-      channel_sums(gyb, gb);
+      channel_sums(planar_gy(), gb);
     }
     if (mask[2]) g.grad_bias = gb;
     return g;

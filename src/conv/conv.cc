@@ -28,12 +28,9 @@ bool channels_last_result(const ConvParams& p, const Tensor& x, bool weight_cl) 
   return weight_cl || (p.batched && p.padding_mode == PaddingMode::Zeros && is_channels_last(x));
 }
 
-namespace {
-// An empty [N, C, H, W] tensor of channels-last memory.
 Tensor empty_channels_last(const Shape& s, DType dtype) {
   return Tensor::empty({s[0], s[2], s[3], s[1]}, dtype).permute({0, 3, 1, 2});
 }
-}  // namespace
 
 Tensor to_channels_last(const Tensor& t) {
   const bool batched = t.dim() == 4;

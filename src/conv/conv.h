@@ -24,6 +24,8 @@ ConvCall prepare_conv(const Tensor& x, const Tensor& w, const Tensor& b, const C
 bool channels_last_result(const ConvParams& p, const Tensor& x, bool weight_cl);
 /// Whether w is a channels-last 4-d weight (PyTorch's suggest_memory_format).
 bool weight_channels_last(const Tensor& w);
+/// An empty [N, C, H, W] tensor of channels-last memory.
+Tensor empty_channels_last(const Shape& s, DType dtype);
 /// t [N, C, H, W] as a new tensor of channels-last memory; an unbatched t [C, H, W] as the
 /// squeezed batch of one of that.
 Tensor to_channels_last(const Tensor& t);

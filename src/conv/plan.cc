@@ -368,13 +368,12 @@ AlgorithmChoice choose(const ConvParams& p, const Tensor& w, const Tensor& b, Al
   return choice;
 }
 
-// Whether a channels-last plan serves the layer on the algorithm chosen for it.
+}  // namespace
+
 bool channels_last_serves(const ConvParams& p, Algorithm a) {
   return (a == Algorithm::Gemm && channels_last_conv_serves(p)) ||
          (a == Algorithm::Depthwise && channels_last_depthwise_serves(p));
 }
-
-}  // namespace
 
 bool channels_last_plan_differs(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced, bool winograd) {
   return !complex_runs_real(p, forced) && channels_last_serves(p, choose(p, w, b, forced, winograd).algorithm);
@@ -386,20 +385,25 @@ std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const 
     if (auto plan = make_complex_plan(p, w, b, forced, winograd)) return plan;
     forced = Algorithm::Reference;  // a weight or bias holding inf or NaN, as for float32
   }
-  AlgorithmChoice choice = choose(p, w, b, forced, winograd);
-  if (channels_last && channels_last_serves(p, choice.algorithm)) {
-    const bool gemm = choice.algorithm == Algorithm::Gemm;
-    choice.reason = gemm ? "GEMM over channels-last positions: windows packed per block by the transpose kernel from "
-                           "the channel vectors, the weight packed once, the output written channels-last"
-                         : "depthwise on channels-last rows: the channels in vector lanes, the input read in place, "
-                           "the output written channels-last";
-    log_choice(p, choice);
-    auto plan = gemm ? make_channels_last_conv_plan(p, w, b) : make_channels_last_depthwise_plan(p, w, b);
-    plan->params = p;
-    plan->choice = choice;
-    return plan;
-  }
+  const AlgorithmChoice choice = choose(p, w, b, forced, winograd);
+  if (channels_last)
+    if (auto plan = make_channels_last_plan_for(p, w, b, choice)) return plan;
   return make_plan_for(p, w, b, choice);
+}
+
+std::unique_ptr<ConvPlan> make_channels_last_plan_for(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                      AlgorithmChoice choice) {
+  if (!channels_last_serves(p, choice.algorithm)) return nullptr;
+  const bool gemm = choice.algorithm == Algorithm::Gemm;
+  choice.reason = gemm ? "GEMM over channels-last positions: windows packed per block by the transpose kernel from "
+                         "the channel vectors, the weight packed once, the output written channels-last"
+                       : "depthwise on channels-last rows: the channels in vector lanes, the input read in place, "
+                         "the output written channels-last";
+  log_choice(p, choice);
+  auto plan = gemm ? make_channels_last_conv_plan(p, w, b) : make_channels_last_depthwise_plan(p, w, b);
+  plan->params = p;
+  plan->choice = choice;
+  return plan;
 }
 
 namespace {

@@ -39,6 +39,10 @@ class BackwardDataPlan {
   virtual ~BackwardDataPlan() = default;
   virtual void run(const Tensor& gy, Tensor& gx) const = 0;
   virtual int64_t memory_bytes() const = 0;
+  /// Whether run_channels_last computes a channels-last gx from a channels-last gy (2-d) on
+  /// channels-last data itself; else the caller converts.
+  virtual bool serves_channels_last() const { return false; }
+  virtual void run_channels_last(const Tensor& gy, Tensor& gx) const { run(gy, gx); }
 
   ConvParams params;
   AlgorithmChoice choice{Algorithm::Reference, ""};
@@ -147,6 +151,12 @@ inline constexpr int64_t kDepthwiseMaxTaps = 1024;
 std::unique_ptr<ConvPlan> make_plan(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced,
                                     bool winograd, bool channels_last = false);
 
+/// Whether a channels-last plan serves the layer on algorithm a (the one chosen for it).
+bool channels_last_serves(const ConvParams& p, Algorithm a);
+/// The plan for channels-last input that make_plan makes for `choice` (a channels-last plan
+/// serves the layer on that algorithm), else null.
+std::unique_ptr<ConvPlan> make_channels_last_plan_for(const ConvParams& p, const Tensor& w, const Tensor& b,
+                                                      AlgorithmChoice choice);
 /// Whether make_plan with channels_last makes a different plan than without (the channels-last
 /// forward) for this layer, weights and choice.
 bool channels_last_plan_differs(const ConvParams& p, const Tensor& w, const Tensor& b, Algorithm forced, bool winograd);
