@@ -3,6 +3,8 @@
 // prepared ConvPlan and a module agree bit for bit whatever the thread count.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "conv/params.h"
 #include "conv/plan.h"
 #include "convkit/convkit.h"
@@ -226,6 +228,21 @@ TEST(ChannelsLast, GradientsTakeTheForwardsMemoryFormat) {
   const Tensor gx = m->backward(xc, randn(m->forward(xc).sizes(), kFloat32, &gen));
   EXPECT_TRUE(strided_channels_last(gx));
   EXPECT_TRUE(m->weight.grad().is_contiguous());
+}
+
+TEST(ChannelsLast, WeightGradientsWithNonFiniteGradOutputKeepTheirFormat) {
+  // An inf in dY next to the zero padding sends the weight gradient to the reference (inf * 0
+  // is NaN there); a channels-last dW still comes back channels-last, with the bits of the
+  // contiguous computation.
+  Generator gen(79);
+  const Tensor x = randn({2, 40, 6, 7}, kFloat32, &gen), w = randn({8, 40, 3, 3}, kFloat32, &gen);
+  const auto o = nn::functional::Conv2dFuncOptions().padding(1);
+  Tensor gy = randn({2, 8, 6, 7}, kFloat32, &gen);
+  static_cast<float*>(gy.data_ptr())[0] = std::numeric_limits<float>::infinity();
+  const auto want = nn::functional::conv_backward(gy, x, w, o, {false, true, false});
+  const auto g = nn::functional::conv_backward(gy, channels_last(x), w, o, {false, true, false});
+  EXPECT_TRUE(strided_channels_last(g.grad_weight));
+  EXPECT_TRUE(bitwise_equal(g.grad_weight, want.grad_weight));
 }
 
 TEST(ChannelsLast, StrideOneInputGradientsRunOnChannelsLastData) {

@@ -531,13 +531,14 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
     SCOPED_TRACE(grad::describe(c));
     const Tensor x = randn(grad::input_shape(c), kFloat32, &gen), w = randn(grad::weight_shape(c), kFloat32, &gen);
     const Tensor gy = randn(grad::forward(c, x, w).sizes(), kFloat32, &gen);
-    auto grad_weight = [&](Algorithm a) {
+    auto grad_weight_of = [&](const Tensor& xi, Algorithm a) {
       switch (c.dim) {
-        case 1: { auto o = F::Conv1dFuncOptions(); grad::apply<1>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {false, true, false}).grad_weight; }
-        case 2: { auto o = F::Conv2dFuncOptions(); grad::apply<2>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {false, true, false}).grad_weight; }
-        default: { auto o = F::Conv3dFuncOptions(); grad::apply<3>(o, c); return F::conv_backward(gy, x, w, o.algorithm(a), {false, true, false}).grad_weight; }
+        case 1: { auto o = F::Conv1dFuncOptions(); grad::apply<1>(o, c); return F::conv_backward(gy, xi, w, o.algorithm(a), {false, true, false}).grad_weight; }
+        case 2: { auto o = F::Conv2dFuncOptions(); grad::apply<2>(o, c); return F::conv_backward(gy, xi, w, o.algorithm(a), {false, true, false}).grad_weight; }
+        default: { auto o = F::Conv3dFuncOptions(); grad::apply<3>(o, c); return F::conv_backward(gy, xi, w, o.algorithm(a), {false, true, false}).grad_weight; }
       }
     };
+    auto grad_weight = [&](Algorithm a) { return grad_weight_of(x, a); };
     const Tensor ref = grad_weight(Algorithm::Reference);
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
@@ -549,6 +550,14 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
       set_num_threads(before);
       EXPECT_TRUE(all_close(runs[0], ref, 1e-4)) << internal::name_of(isa);
       for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0])) << internal::name_of(isa);
+      // A channels-last 2-d input (zero padding) gets a channels-last dW, which the plan writes
+      // directly in every form above (pieces, chunks, row blocks, taps read back to front): the
+      // same bits.
+      if (c.dim == 2) {
+        const Tensor g_cl = grad_weight_of(x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}), Algorithm::Gemm);
+        EXPECT_TRUE(bitwise_equal(g_cl, runs[0])) << internal::name_of(isa);
+        EXPECT_EQ(g_cl.is_contiguous(), c.mode != PaddingMode::Zeros || c.K[0] == 1) << internal::name_of(isa);
+      }
     }
   }
 }

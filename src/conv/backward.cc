@@ -124,9 +124,10 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
     // The bias gradient sums dy's channels: with the weight gradient's own reads when it has one.
     Tensor gb = mask[2] ? Tensor::empty({p.C_out}, p.dtype) : Tensor();
     if (mask[1]) {
-      Tensor dw = weight_gradient(conj_if_complex(batched_view(x, p)), planar_gy(), mask[2] ? &gb : nullptr);
       // (A MegEngine grouped weight's gradient keeps that layout, contiguous.)
-      g.grad_weight = cl && w_shape_.size() == 4 ? to_channels_last(dw) : dw.view(w_shape_);
+      const bool dw_cl = cl && w_shape_.size() == 4;
+      const Tensor dw = weight_gradient(conj_if_complex(batched_view(x, p)), planar_gy(), mask[2] ? &gb : nullptr, dw_cl);
+      g.grad_weight = dw_cl ? dw : dw.view(w_shape_);
     } else if (mask[2]) {
       channel_sums(planar_gy(), gb);
     }
@@ -156,14 +157,15 @@ ConvGradients GradientPlans::run(const Tensor& gy, const Tensor& x, OutputMask m
 
 // dw[C_out, C_in/groups, *K] = sum over N and S_out of dy[N, C_out, *S_out] times the inputs
 // of x[N, C_in, *S_in] each tap read; and with gb, gb[C_out] = dy's channel sums.
-Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy, Tensor* gb) const {
+Tensor GradientPlans::weight_gradient(const Tensor& x, const Tensor& dy, Tensor* gb, bool cl) const {
   ConvParams q = p_;
   q.direction = Direction::BackwardWeights;
   q.has_bias = false;
   std::call_once(weights_once_, [&] { weights_ = shared_weights_plan(q, algorithm_); });
-  Tensor dw = Tensor::empty(q.weight_shape(), q.dtype);
+  const bool direct = cl && weights_->writes_channels_last();
+  Tensor dw = direct ? empty_channels_last(q.weight_shape(), q.dtype) : Tensor::empty(q.weight_shape(), q.dtype);
   weights_->run_with_bias(x, dy, dw, gb);
-  return dw;
+  return cl && !direct ? to_channels_last(dw) : dw;
 }
 
 namespace {

@@ -46,7 +46,8 @@ class GradientPlans {
 
  private:
   GradientPlans() = default;
-  Tensor weight_gradient(const Tensor& x, const Tensor& dy, Tensor* gb) const;
+  /// cl: dW channels-last (written so by plans that can, else converted).
+  Tensor weight_gradient(const Tensor& x, const Tensor& dy, Tensor* gb, bool cl = false) const;
   ConvParams p_;       // the convolution's, or the transposed layer's (its matching convolution's)
   bool transposed_ = false;
   Tensor w_;           // the weight the input gradient reads (conjugated for complex dtypes)

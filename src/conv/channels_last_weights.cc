@@ -97,11 +97,23 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     at_floats_ = group_ * G_ * panels_ * q.P * driver_.kernel().mr;
   }
 
+  // gw contiguous, or (2-d, writes_channels_last) channels-last: its rows [taps][C] are the
+  // products' own order, copied without the spread's transposes.
+  bool writes_channels_last() const override { return params.dim == 2; }
+
   void run(const Tensor& x, const Tensor& gy, Tensor& gw) const override {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
+    const bool cl = !gw.is_contiguous();  // (the one other layout callers pass)
+    if (cl && zero_padding_meets_nonfinite(p, dy)) {  // the reference writes a contiguous gw
+      Tensor planar = Tensor::empty(gw.sizes(), gw.dtype());
+      reference_backward_weights(p, x, dy, planar);
+      gw.copy_(planar);
+      return;
+    }
     if (reference_weights_if_nonfinite(p, x, dy, gw)) return;
-    const Tensor xu = x.stride(1 + p.dim) == 1 ? x : x.contiguous();  // rows of unit stride
+    // Rows of unit stride, or channels of unit stride (a channels-last x, read as it is).
+    const Tensor xu = x.stride(1 + p.dim) == 1 || x.stride(1) == 1 ? x : x.contiguous();
     if (chunks_ > 1) {
       run_chunks(xu, dy.const_data<float>(), gw);
       return;
@@ -126,7 +138,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         pr.flops *= static_cast<double>(rows) / static_cast<double>(M_);
         pr.split_reduction = true;
         driver_.run(Bound(*this, q, xt, at, cb, m0, rows), pr);
-        spread(cb, m0, rows, internal::mutable_data<float>(gw));
+        spread(cb, m0, rows, internal::mutable_data<float>(gw), cl);
       }
       return;
     }
@@ -139,7 +151,7 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
         pr.split_reduction = group_ >= p.N && units_ == O;
         driver_.run(Bound(*this, q, xt, at, cb), pr);
       }
-    if (taps_ > 1) spread(cb, 0, M_, internal::mutable_data<float>(gw));
+    if (taps_ > 1) spread(cb, 0, M_, internal::mutable_data<float>(gw), cl);
   }
   int64_t memory_bytes() const override { return driver_.memory_bytes() + work_.bytes() + partial_.bytes(); }
 
@@ -247,12 +259,13 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
       for (int64_t ch = 1; ch < chunks_; ++ch)
         for (int64_t c = 0; c < C_; ++c) to[c] += from[ch * c_floats + c];
     }
-    if (taps_ > 1) spread(parts, 0, M_, internal::mutable_data<float>(gw));
+    if (taps_ > 1) spread(parts, 0, M_, internal::mutable_data<float>(gw), !gw.is_contiguous());
   }
 
-  // x[N, C_in, *S] (unit stride along its last dim) -> xt[images][*q.sp][ld_], the padding of
-  // params' mode filled in. Per padded row (n, d, h) and 16 channels: the in-range columns
-  // through the transpose kernel, the padding columns channel by channel.
+  // x[N, C_in, *S] (unit stride along its last dim, or along its channels) -> xt[images][*q.sp]
+  // [ld_], the padding of params' mode filled in. Per padded row (n, d, h) and 16 channels:
+  // the in-range columns through the transpose kernel (or, channels contiguous, copied position
+  // by position), the padding columns channel by channel.
   void pack_input(const Tensor& x, const Piece& q, float* xt, bool serial = false) const {
     const ConvParams& p = params;
     const Lifted& g = g3_;
@@ -280,7 +293,9 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
       }
       const float* src = xp + n * xsn + c0 * xsc + id * xs[0] + ih * xs[1];  // channel c0 of the input row
       // [16 channels, W] -> [W, 16 channels].
-      if (w1 > w0) {
+      if (w1 > w0 && xsc == 1 && xs[2] != 1) {
+        for (int64_t w = w0; w < w1; ++w) std::copy_n(src + (w - lo) * xs[2], cn, dst + w * ld);
+      } else if (w1 > w0) {
         const float* srcs[kernels::kTransposeMaxRows];
         for (int64_t c = 0; c < cn; ++c) srcs[c] = src + c * xsc + (w0 - lo) * xs[2];
         transpose_.fn(srcs, 1, cn, w1 - w0, dst + w0 * ld, ld);
@@ -321,13 +336,19 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
   // transposed, up to 16 taps at a time (element by element, 9 stores 9 floats apart per
   // channel had cost a fifth of ResNet-50 res4's weight gradient; with the taps' rows M C
   // apart, a third of res5's 3x3).
-  void spread(const float* cb, int64_t m0, int64_t mrows, float* dw) const {
+  // cl: dW channels-last, [G * M][taps][C], each row's block copied tap by tap instead.
+  void spread(const float* cb, int64_t m0, int64_t mrows, float* dw, bool cl) const {
     const bool flip = params.conv_mode == ConvMode::Convolution;
     const int64_t rows = G_ * mrows;
     const int threads = threads_for(rows, static_cast<double>(rows * C_ * taps_) * 4);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < rows; ++r) {
       float* out = dw + (r / mrows * M_ + m0 + r % mrows) * C_ * taps_;
+      if (cl) {
+        for (int64_t s = 0; s < taps_; ++s)
+          std::copy_n(cb + (r * taps_ + (flip ? taps_ - 1 - s : s)) * C_, C_, out + s * C_);
+        continue;
+      }
       for (int64_t s0 = 0; s0 < taps_; s0 += kernels::kTransposeMaxRows) {  // stored taps [s0, s1)
         const int64_t s1 = std::min(taps_, s0 + kernels::kTransposeMaxRows);
         const float* srcs[kernels::kTransposeMaxRows];

@@ -59,6 +59,9 @@ class BackwardWeightsPlan {
   /// here with channel_sums; plans that sum it from the loads of gy they make anyway override.
   virtual void run_with_bias(const Tensor& x, const Tensor& gy, Tensor& gw, Tensor* gb) const;
   virtual int64_t memory_bytes() const = 0;
+  /// Whether run also takes a 2-d gw of channels-last memory and writes it directly (else the
+  /// caller converts a contiguous one).
+  virtual bool writes_channels_last() const { return false; }
 
   ConvParams params;
   AlgorithmChoice choice{Algorithm::Reference, ""};
