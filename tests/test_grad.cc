@@ -550,14 +550,16 @@ TEST(Grad, ChannelsLastWeightGradientAddsItsPiecesInOrder) {
       set_num_threads(before);
       EXPECT_TRUE(all_close(runs[0], ref, 1e-4)) << internal::name_of(isa);
       for (std::size_t i = 1; i < runs.size(); ++i) EXPECT_TRUE(bitwise_equal(runs[i], runs[0])) << internal::name_of(isa);
-      // A channels-last 2-d input (zero padding) gets a channels-last dW, which the plan writes
-      // directly in every form above (pieces, chunks, row blocks, taps read back to front): the
-      // same bits.
-      if (c.dim == 2) {
-        const Tensor g_cl = grad_weight_of(x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}), Algorithm::Gemm);
-        EXPECT_TRUE(bitwise_equal(g_cl, runs[0])) << internal::name_of(isa);
-        EXPECT_EQ(g_cl.is_contiguous(), c.mode != PaddingMode::Zeros || c.K[0] == 1) << internal::name_of(isa);
-      }
+      // An input with its channels innermost (NLC, NHWC, NDHWC) is read as it is, the same bits;
+      // a channels-last 2-d one (zero padding) gets a channels-last dW, which the plan writes
+      // directly in every form above (pieces, chunks, row blocks, taps read back to front).
+      std::vector<int64_t> to_last{0}, back(static_cast<std::size_t>(c.dim + 2));
+      for (int d = 2; d < c.dim + 2; ++d) to_last.push_back(d);
+      to_last.push_back(1);
+      for (std::size_t d = 0; d < to_last.size(); ++d) back[static_cast<std::size_t>(to_last[d])] = static_cast<int64_t>(d);
+      const Tensor g_cl = grad_weight_of(x.permute(to_last).contiguous().permute(back), Algorithm::Gemm);
+      EXPECT_TRUE(bitwise_equal(g_cl, runs[0])) << internal::name_of(isa);
+      EXPECT_EQ(g_cl.is_contiguous(), c.dim != 2 || c.mode != PaddingMode::Zeros || c.K[0] == 1) << internal::name_of(isa);
     }
   }
 }
