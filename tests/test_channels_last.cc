@@ -287,6 +287,22 @@ TEST(ChannelsLast, DepthwiseRowsReadChannelsThroughTheirStrides) {
   }
 }
 
+TEST(ChannelsLast, AnExpandedWeightIsReadAsItsValues) {
+  // A weight whose kernel dims have stride 0 (a 1x1 weight expanded to 3x3): the same bits as
+  // its contiguous copy, on planar and channels-last input.
+  Generator gen(80);
+  const Tensor w1 = randn({24, 32, 1, 1}, kFloat32, &gen), x = randn({2, 32, 9, 8}, kFloat32, &gen);
+  const Tensor w = Tensor::from_blob(w1.data_ptr(), {24, 32, 3, 3}, kFloat32, {32, 1, 0, 0});
+  ASSERT_EQ(w.stride(2), 0);
+  ConvSpec s;
+  s.rank = 2;
+  s.pad_lo = s.pad_hi = {1, 1};
+  for (const Tensor& xi : {x, channels_last(x)}) {
+    SCOPED_TRACE(xi.is_contiguous() ? "planar" : "channels-last");
+    EXPECT_TRUE(bitwise_equal(nn::functional::conv(xi, w, Tensor(), s), nn::functional::conv(xi, w.contiguous(), Tensor(), s)));
+  }
+}
+
 TEST(ChannelsLast, OtherInputsKeepAContiguousOutput) {
   // Unbatched input and transposed layers (as PyTorch 1.13's) keep contiguous outputs; 16-bit
   // channels-last input gives channels-last output (converted).

@@ -105,13 +105,19 @@ class ChannelsLastWeightsPlan : public BackwardWeightsPlan {
     const ConvParams& p = params;
     const Tensor dy = gy.contiguous();  // [N, C_out, P]
     const bool cl = !gw.is_contiguous();  // (the one other layout callers pass)
-    if (cl && zero_padding_meets_nonfinite(p, dy)) {  // the reference writes a contiguous gw
+    CONVKIT_CHECK(!cl || (p.dim == 2 && gw.stride(1) == 1 && gw.stride(3) == p.c_in_per_group() &&
+                          gw.stride(2) == gw.size(3) * gw.stride(3) && gw.stride(0) == gw.size(2) * gw.stride(2)),
+                  "internal: the channels-last weight gradient takes a contiguous or channels-last gw");
+    if (zero_padding_meets_nonfinite(p, dy)) {  // the reference (which writes a contiguous gw)
+      if (!cl) {
+        reference_backward_weights(p, x, dy, gw);
+        return;
+      }
       Tensor planar = Tensor::empty(gw.sizes(), gw.dtype());
       reference_backward_weights(p, x, dy, planar);
       gw.copy_(planar);
       return;
     }
-    if (reference_weights_if_nonfinite(p, x, dy, gw)) return;
     // Rows of unit stride, or channels of unit stride (a channels-last x, read as it is).
     const Tensor xu = x.stride(1 + p.dim) == 1 || x.stride(1) == 1 ? x : x.contiguous();
     if (chunks_ > 1) {

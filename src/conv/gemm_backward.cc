@@ -548,34 +548,38 @@ class ForwardBackwardDataPlan : public BackwardDataPlan {
     wt_ = swapped_weight(p, f, w);
     b_ = b;
     choice_ = select_algorithm(f, Algorithm::Auto, winograd);
+    // The planar forward now, as every plan packs when it is made (a prepared transposed layer
+    // is this plan); the channels-last one on its first channels-last dY.
+    fwd_ = make_plan_for(f, wt_, b, choice_);
     cl_serves_ = channels_last_serves(f, choice_.algorithm);
+    if (!cl_serves_) wt_ = b_ = Tensor();  // (kept only for the channels-last forward)
   }
-  void run(const Tensor& gy, Tensor& gx) const override { forward(false).run(gy, gx); }
+  void run(const Tensor& gy, Tensor& gx) const override { fwd_->run(gy, gx); }
   int64_t memory_bytes() const override {
     const std::lock_guard<std::mutex> lock(mutex_);
-    return (fwd_ ? fwd_->memory_bytes() : 0) + (fwd_cl_ ? fwd_cl_->memory_bytes() : 0);
+    return fwd_->memory_bytes() + (fwd_cl_ ? fwd_cl_->memory_bytes() : 0);
   }
   // A channels-last dY runs the channels-last forward, writing dX channels-last: no conversion
   // of either.
   bool serves_channels_last() const override { return cl_serves_; }
-  void run_channels_last(const Tensor& gy, Tensor& gx) const override { forward(true).run(gy, gx); }
-
- private:
-  // The forward for planar or channels-last data, made on first use: the functional gradients
-  // make a plan per call, which would otherwise pack the weight for a format it never meets.
-  const ConvPlan& forward(bool channels_last) const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    std::unique_ptr<ConvPlan>& plan = channels_last ? fwd_cl_ : fwd_;
-    if (!plan) plan = channels_last ? make_channels_last_plan_for(f_, wt_, b_, choice_) : make_plan_for(f_, wt_, b_, choice_);
-    return *plan;
+  void run_channels_last(const Tensor& gy, Tensor& gx) const override {
+    const ConvPlan* plan = nullptr;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!fwd_cl_) fwd_cl_ = make_channels_last_plan_for(f_, wt_, b_, choice_);
+      plan = fwd_cl_.get();
+    }
+    plan->run(gy, gx);
   }
 
-  ConvParams f_;  // the forward it runs, and what it is made from
+ private:
+  std::unique_ptr<ConvPlan> fwd_;
+  ConvParams f_;  // the forward it runs, and what the channels-last one is made from
   Tensor wt_, b_;
   AlgorithmChoice choice_{Algorithm::Reference, ""};
   bool cl_serves_ = false;
   mutable std::mutex mutex_;
-  mutable std::unique_ptr<ConvPlan> fwd_, fwd_cl_;
+  mutable std::unique_ptr<ConvPlan> fwd_cl_;
 };
 
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,

@@ -336,16 +336,17 @@ void channel_sums(const Tensor& t, Tensor& out) {
 
 WeightView weight_view(const Tensor& w) {
   // The taps in order: each kernel dim longer than 1 steps by the taps of the dims after it.
-  int64_t s_t = 0, taps_after = 1;
-  bool flat = true;
+  // (A kernel dim of stride 0, an expanded weight, is not: the weight is copied.)
+  int64_t s_t = 1, taps_after = 1;
+  bool flat = true, first = true;
   for (int64_t d = w.dim() - 1; d >= 2; --d) {
     if (w.size(d) == 1) continue;
-    if (s_t == 0) s_t = w.stride(d);
-    flat = flat && w.stride(d) == s_t * taps_after;
+    if (first) s_t = w.stride(d), first = false;
+    flat = flat && s_t != 0 && w.stride(d) == s_t * taps_after;
     taps_after *= w.size(d);
   }
   const Tensor v = flat ? w : w.contiguous();
-  return {v, v.stride(0), v.stride(1), flat && s_t != 0 ? s_t : 1};
+  return {v, v.stride(0), v.stride(1), flat ? s_t : 1};
 }
 
 std::unique_ptr<ConvPlan> exact_on_nonfinite(std::unique_ptr<FiniteInputPlan> fast, const Tensor& w, const Tensor& b) {

@@ -42,7 +42,9 @@ class BackwardDataPlan {
   /// Whether run_channels_last computes a channels-last gx from a channels-last gy (2-d) on
   /// channels-last data itself; else the caller converts.
   virtual bool serves_channels_last() const { return false; }
-  virtual void run_channels_last(const Tensor& gy, Tensor& gx) const { run(gy, gx); }
+  virtual void run_channels_last(const Tensor&, Tensor&) const {
+    CONVKIT_CHECK(false, "internal: run_channels_last on a plan that does not serve channels-last data");
+  }
 
   ConvParams params;
   AlgorithmChoice choice{Algorithm::Reference, ""};
