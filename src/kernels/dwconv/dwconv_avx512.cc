@@ -29,6 +29,10 @@ struct F32 {
   using M = __mmask16;
   static M first(int64_t n) { return n >= 16 ? static_cast<M>(0xffff) : n <= 0 ? 0 : static_cast<M>((1u << n) - 1); }
   static void store(T* p, M live, V v) { _mm512_mask_storeu_ps(p, live, v); }
+  // (The channels-last row's: whole vectors, and the first n lanes.)
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static V load_n(const T* p, int64_t n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static void store_n(T* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
 };
 struct F64 {
   using T = double;
@@ -177,22 +181,6 @@ void dwconv_f32_window3x3_avx512(const DwWindow3x3& a) {
 }
 void dwconv_f64_rows_avx512(const DwRowsF64Args& a) { rows<F64>(a); }
 
-namespace {
-// 16 lanes; the first n masked.
-struct Zmm {
-  using V = __m512;
-  static constexpr int L = 16;
-  static __mmask16 first(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static V load_n(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first(n), p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static void store_n(float* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-};
-}  // namespace
-
-void dwconv_f32_nhwc_row_avx512(const DwNhwcRow& a) { nhwc_row<Zmm, 8>(a); }
+void dwconv_f32_nhwc_row_avx512(const DwNhwcRow& a) { nhwc_row<F32, 8>(a); }
 
 }  // namespace convkit::kernels

@@ -25,9 +25,11 @@ struct F32 {
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
   // The first n < L lanes.
-  static void store_n(T* p, V v, int64_t n) {
-    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+  static __m256i first(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
+  static V load_n(const T* p, int64_t n) { return _mm256_maskload_ps(p, first(n)); }
+  static void store_n(T* p, V v, int64_t n) { _mm256_maskstore_ps(p, first(n), v); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
 };
@@ -128,25 +130,7 @@ void rows(const DwRows<typename K::T>& a) {
 
 void dwconv_f32_rows_fma3(const DwRowsArgs& a) { rows<F32>(a); }
 
-namespace {
-// 8 lanes; the first n through a mask of the lanes below n.
-struct Ymm {
-  using V = __m256;
-  static constexpr int L = 8;
-  static __m256i first(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static V load_n(const float* p, int64_t n) { return _mm256_maskload_ps(p, first(n)); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static void store_n(float* p, V v, int64_t n) { _mm256_maskstore_ps(p, first(n), v); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-};
-}  // namespace
-
-void dwconv_f32_nhwc_row_fma3(const DwNhwcRow& a) { nhwc_row<Ymm, 8>(a); }
+void dwconv_f32_nhwc_row_fma3(const DwNhwcRow& a) { nhwc_row<F32, 8>(a); }
 void dwconv_f64_rows_fma3(const DwRowsF64Args& a) { rows<F64>(a); }
 
 }  // namespace convkit::kernels
