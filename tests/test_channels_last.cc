@@ -259,6 +259,32 @@ TEST(ChannelsLast, StrideOneInputGradientsRunOnChannelsLastData) {
       const auto plan = internal::make_backward_data_plan(q, w, Tensor(), Algorithm::Auto, false);
       EXPECT_EQ(plan->serves_channels_last(), stride == 1 && mode == PaddingMode::Zeros) << "stride " << stride;
     }
+  // Layers that take it (groups, dilation, conv_mode=convolution, 1x1, bias-free), under every
+  // ISA cap: the input gradient of channels-last data against the reference, channels-last.
+  using enum PaddingMode;
+  const std::vector<Layer> taken = {
+      {2, 32, 48, 9, 11, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, false, Zeros, ConvMode::Convolution},
+      {1, 40, 32, 12, 13, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 1, false, Zeros, ConvMode::CrossCorrelation},
+      {2, 24, 64, 8, 8, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false, Zeros, ConvMode::CrossCorrelation},
+      {1, 16, 20, 6, 11, {3, 2}, {1, 1}, {1, 0}, {1, 1}, 1, false, Zeros, ConvMode::CrossCorrelation}};
+  for (const Layer& l : taken) {
+    SCOPED_TRACE(testing::Message() << "C_in " << l.C_in << " C_out " << l.C_out << " kernel " << shape_str(l.kernel));
+    const Tensor xl = channels_last(randn({l.N, l.C_in, l.H, l.W}, kFloat32, &gen));
+    const Tensor wl = randn({l.C_out, l.C_in / l.groups, l.kernel[0], l.kernel[1]}, kFloat32, &gen);
+    internal::ConvParams q = internal::make_conv_params(xl, wl, Tensor(), internal::conv_args(spec_of(l)));
+    q.direction = internal::Direction::BackwardData;
+    ASSERT_TRUE(internal::make_backward_data_plan(q, wl, Tensor(), Algorithm::Auto, false)->serves_channels_last());
+    const Tensor gy = channels_last(randn(nn::functional::conv(xl, wl, Tensor(), spec_of(l)).sizes(), kFloat32, &gen));
+    ConvSpec ref = spec_of(l);
+    ref.algorithm = Algorithm::Reference;
+    const Tensor want = nn::functional::conv_backward(gy, xl, wl, ref, {true, false, false}).grad_input;
+    for (const internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const Tensor got = nn::functional::conv_backward(gy, xl, wl, spec_of(l), {true, false, false}).grad_input;
+      EXPECT_TRUE(strided_channels_last(got)) << internal::name_of(isa);
+      EXPECT_TRUE(all_close(got, want, 3e-5 * l.C_out / l.groups * l.kernel[0] * l.kernel[1])) << internal::name_of(isa);
+    }
+  }
 }
 
 TEST(ChannelsLast, DepthwiseRowsReadChannelsThroughTheirStrides) {
