@@ -262,6 +262,54 @@ TEST(Grad, EveryPathAndIsaMatchesTheReference) {
   }
 }
 
+TEST(Grad, FewChannelInputGradientInStripesMatchesTheReference) {
+  // Few input channels and many outputs (wav2vec2's first layer): the product goes to the
+  // whole col in stripes of dY's rows (a whole stripe and a partial one here), its columns over
+  // the threads. Against the reference under every ISA cap, auto and forced gemm, with the same
+  // bits for 1, 2 and 3 threads.
+  struct Case {
+    Shape x, w;
+    int64_t stride, pad, dilation, groups;
+  };
+  const Case cases[] = {
+      {{1, 1, 3000}, {77, 1, 10}, 5, 0, 1, 1},      // 77 outputs: stripes of 32, 32 and 13
+      {{3, 1, 600}, {40, 1, 7}, 3, 4, 2, 1},        // three images, padding, dilation
+      {{1, 4, 500}, {80, 2, 5}, 2, 2, 1, 2},        // two groups of 40 outputs
+      {{1, 2, 40, 40}, {64, 2, 3, 3}, 2, 1, 1, 1},  // 2-d: 18 rows of col
+  };
+  Generator gen(23);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.w));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const bool one_d = c.x.size() == 3;
+    const auto o1 = F::Conv1dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups);
+    const auto o2 = F::Conv2dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups);
+    const Tensor gy = randn(one_d ? F::conv1d(x, w, Tensor(), o1).sizes() : F::conv2d(x, w, Tensor(), o2).sizes(),
+                            kFloat32, &gen);
+    auto grad = [&](Algorithm a) {
+      return (one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(a), {true, false, false})
+                    : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(a), {true, false, false}))
+          .grad_input;
+    };
+    const Tensor want = grad(Algorithm::Reference);
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      for (Algorithm a : {Algorithm::Auto, Algorithm::Gemm}) {
+        const int before = get_num_threads();
+        std::vector<Tensor> runs;
+        for (int n : {1, 2, 3}) {
+          set_num_threads(n);
+          runs.push_back(grad(a));
+        }
+        set_num_threads(before);
+        EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
+      }
+    }
+  }
+}
+
 TEST(Grad, DirectWeightGradientSharesInputCopiesAndSumsTheBias) {
   // The direct weight gradient (few channels per group, or at most 12 weight columns per
   // output): an input channel read by several outputs is copied once per thread and image, and
