@@ -408,6 +408,40 @@ TEST(Engine, SameBitsForAnyThreadCount) {
   EXPECT_THROW(set_num_threads(0), Error);
 }
 
+TEST(Engine, ShortReductionsOntoLargeOutputsMatchTheReference) {
+  // Few products per output onto outputs beyond half of L2 (wav2vec2's first layer, a 3x3
+  // layer on RGB): the gemm driver streams C, row blocks across all column blocks. Against the
+  // reference under every ISA cap, with the bias, and the same bits for 1, 2 and 3 threads.
+  Generator gen(31);
+  const Tensor x1 = randn({1, 1, 24000}, kFloat32, &gen), w1 = randn({256, 1, 10}, kFloat32, &gen);
+  const Tensor x2 = randn({2, 3, 100, 100}, kFloat32, &gen), w2 = randn({96, 3, 3, 3}, kFloat32, &gen);
+  const Tensor b1 = randn({256}, kFloat32, &gen), b2 = randn({96}, kFloat32, &gen);
+  const auto o1 = F::Conv1dFuncOptions().stride(5);
+  const auto o2 = F::Conv2dFuncOptions().padding(1);
+  const Tensor want1 = F::conv1d(x1, w1, b1, F::Conv1dFuncOptions(o1).algorithm("reference"));
+  const Tensor want2 = F::conv2d(x2, w2, b2, F::Conv2dFuncOptions(o2).algorithm("reference"));
+  // (The outputs of one image exceed half of L2, where the driver streams them.)
+  ASSERT_GT(want1.numel() * 4, internal::cache_sizes().l2 / 2);
+  ASSERT_GT(want2.numel() / 2 * 4, internal::cache_sizes().l2 / 2);
+  for (internal::Isa isa : isas()) {
+    IsaCap cap(isa);
+    const int before = get_num_threads();
+    std::vector<Tensor> r1, r2;
+    for (int n : {1, 2, 3}) {
+      set_num_threads(n);
+      r1.push_back(F::conv1d(x1, w1, b1, F::Conv1dFuncOptions(o1).algorithm("gemm")));
+      r2.push_back(F::conv2d(x2, w2, b2, F::Conv2dFuncOptions(o2).algorithm("gemm")));
+    }
+    set_num_threads(before);
+    EXPECT_TRUE(all_close(r1[0], want1, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+    EXPECT_TRUE(all_close(r2[0], want2, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+    for (std::size_t i = 1; i < r1.size(); ++i) {
+      EXPECT_TRUE(bitwise_equal(r1[i], r1[0])) << internal::name_of(isa) << " " << i;
+      EXPECT_TRUE(bitwise_equal(r2[i], r2[0])) << internal::name_of(isa) << " " << i;
+    }
+  }
+}
+
 TEST(Engine, DepthwiseThreeByThreeReadsTheInputInPlaceWithTheCopysBits) {
   // float32 3 x 3 depthwise forwards the window kernel serves (column stride 1 or 2, at most one
   // padding column before the input; a multiplier, conv_mode=convolution, TensorFlow-style

@@ -14,6 +14,9 @@ namespace {
 // Blocks: an A block (MC x KC) and a B block (KC x NC) stay in L2, the KC x NR slice of B a
 // microkernel sweeps stays in L1 next to its A panel (as the forward gemm path).
 constexpr int64_t kNC = kGemmNC, kMC = 96;
+// Row blocks of a streamed C (Problem::stream_c): wav2vec2's first layer (512 x 3199 outputs
+// from 10 products each) took 0.42 ms with blocks of 32-64 rows, 0.80 ms with 96.
+constexpr int64_t kStreamMC = 48;
 // Packed B rows are kLdb floats apart: 13 cache lines, odd, so KC rows spread over L1's sets.
 constexpr int64_t kLdb = kNC + 16;
 
@@ -34,11 +37,13 @@ int64_t reduction_chunks(const Problem& pr, int64_t tiles, int64_t kc_max) {
 }
 
 // Whether OpenMP's static schedule gives `threads` threads shares within 10% of even, for
-// `tasks` tasks ordered (row part, column block, ...) with `parts` row parts, over columns in
-// blocks of `width` (the last one narrower), each costing its width in whole NR panels.
-bool even_shares(int64_t N, int64_t width, int64_t nr, int64_t parts, int64_t tasks, int64_t threads) {
+// `tasks` tasks ordered (row part, column block, ...) with `parts` row parts (or, columns_first,
+// (column block, row part, ...)), over columns in blocks of `width` (the last one narrower),
+// each costing its width in whole NR panels.
+bool even_shares(int64_t N, int64_t width, int64_t nr, int64_t parts, int64_t tasks, int64_t threads,
+                 bool columns_first) {
   const int64_t blocks = ceil_div(N, width), last = round_up(N - (blocks - 1) * width, nr);
-  auto cost = [&](int64_t t) { return t / parts % blocks == blocks - 1 ? last : width; };
+  auto cost = [&](int64_t t) { return (columns_first ? t : t / parts) % blocks == blocks - 1 ? last : width; };
   int64_t total = 0, worst = 0;
   for (int64_t th = 0, t = 0; th < threads; ++th) {  // thread th runs a contiguous range
     int64_t share = 0;
@@ -64,10 +69,11 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   // Blocks of about one height: M = 128 in blocks of at most 96 is 64 + 64, not 96 + 32,
   // whose tasks of a third the work left one of two threads idle for a sixth of ResNet-50
   // res3's time. (Row blocking never changes an element's sum.)
-  const int64_t mc_max = std::max(quantum, kMC / quantum * quantum);
+  const int64_t mc_max = std::max(quantum, (pr.stream_c ? kStreamMC : kMC) / quantum * quantum);
   L.mc = std::min(mc_max, round_up(ceil_div(pr.M, ceil_div(pr.M, mc_max)), quantum));
   L.mc = std::min(L.mc, round_up(pr.M, mr));
   // (A given K block stays within kMaxKc: the rows form's pointer list holds that many.)
+  CONVKIT_CHECK(!(pr.stream_c && pr.rows_in_task), "internal: a streamed C with rows in task");
   CONVKIT_CHECK(pr.kc <= kMaxKc, "internal: a K block of ", pr.kc, " steps; at most ", kMaxKc);
   L.kc_max = pr.kc > 0 ? pr.kc : kc_for(pr.K);
   L.k_blocks = ceil_div(pr.K, L.kc_max);
@@ -91,7 +97,7 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
     int64_t chosen = 0;  // the even split's width, else the first one with plenty of tasks
     for (int64_t blocks = first; blocks <= most; ++blocks) {
       const int64_t width = round_up(ceil_div(pr.N, blocks), nr), tasks = have * ceil_div(pr.N, width);
-      if (tasks % want == 0 && even_shares(pr.N, width, nr, parts, tasks, want)) {
+      if (tasks % want == 0 && even_shares(pr.N, width, nr, parts, tasks, want, pr.stream_c)) {
         chosen = width;
         break;
       }
@@ -166,7 +172,10 @@ int64_t Driver::serial_scratch_floats(const Problem& pr) const {
 void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, int64_t task, Scratch s,
                       float* pp) const {
   const int64_t mr = k_.mr, nr = k_.nr;
-  const int64_t part = task % L.parts, jt = task / L.parts % L.nJ_tasks;
+  // Tasks in order (batch, chunk, column block, row part); streamed: (batch, chunk, row part,
+  // column block), so that consecutive tasks write the same rows.
+  const int64_t part = pr.stream_c ? task / L.nJ_tasks % L.parts : task % L.parts;
+  const int64_t jt = pr.stream_c ? task % L.nJ_tasks : task / L.parts % L.nJ_tasks;
   const int64_t ch = task / (L.parts * L.nJ_tasks) % L.chunks, b = task / (L.parts * L.nJ_tasks * L.chunks);
   const int64_t ib_begin = part * L.per_part, ib_end = std::min(L.nI, ib_begin + L.per_part);
   if (k_.begin) k_.begin();

@@ -56,6 +56,11 @@ struct Problem {
   /// Whether C holds doubles, two float slots each (the float64 kernels): a chunked
   /// reduction's partial Cs are then added as doubles.
   bool doubles = false;
+  /// Whether C is large and each element takes few products (a short reduction), so that
+  /// writing C costs more than computing it: tasks then take row blocks of at most 48 rows
+  /// across all the column blocks in turn, and C is written as a few sequential streams, not as
+  /// every row's piece of one column block after another. Not with rows_in_task.
+  bool stream_c = false;
   double flops = 0;  // total, for the thread count
 };
 
