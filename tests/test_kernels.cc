@@ -20,6 +20,8 @@ namespace {
 using internal::Isa;
 
 TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
+  // Every ISA has one kernel with the A-rows form (the weight gradient of 1x1 layers needs it).
+  for (internal::Isa isa : isas()) EXPECT_NE(kernels::gemm_arows_kernel(isa), nullptr) << internal::name_of(isa);
   int count = 0;
   const kernels::GemmKernel* ks = kernels::gemm_kernel_list(&count);
   std::mt19937 rng(1);
@@ -73,6 +75,21 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
             std::vector<float> c3(static_cast<std::size_t>(k.mr * ldc), 0.5f);
             k.rows(kk, a.data(), ptrs.data(), off, c3.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
             for (std::size_t i = 0; i < c3.size(); ++i) ASSERT_NEAR(c3[i], expect[i], 1e-4) << "B row pointers, at " << i;
+            if (k.arows == nullptr) continue;
+            // A rows read in place: only m row pointers (a list of m entries), each row its own
+            // allocation of aoff + kk floats (reads past step kk or of rows past m run off it).
+            const int64_t aoff = 2;
+            std::vector<std::vector<float>> arows(static_cast<std::size_t>(m));
+            std::vector<const float*> aptrs;
+            for (int64_t i = 0; i < m; ++i) {
+              auto& r = arows[static_cast<std::size_t>(i)];
+              r.assign(static_cast<std::size_t>(aoff + kk), -3.0f);
+              for (int64_t p = 0; p < kk; ++p) r[static_cast<std::size_t>(aoff + p)] = a[static_cast<std::size_t>(p * k.mr + i)];
+              aptrs.push_back(r.data());
+            }
+            std::vector<float> c4(static_cast<std::size_t>(k.mr * ldc), 0.5f);
+            k.arows(kk, aptrs.data(), aoff, b2.data(), ldb, c4.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c4.size(); ++i) ASSERT_NEAR(c4[i], expect[i], 1e-4) << "A row pointers, at " << i;
           }
     }
   }

@@ -78,6 +78,10 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                               bool winograd);
 std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p);
+/// Whether a float32 weight gradient runs as a pointwise layer's with x read in place (1x1,
+/// stride 1, no padding; pointwise_weights.cc), and that plan.
+bool pointwise_weights_serve(const ConvParams& p);
+std::unique_ptr<BackwardWeightsPlan> make_pointwise_weights_plan(const ConvParams& p);
 /// Whether a strided backward_data runs as stride-1 forwards per input phase
 /// (phases_backward.cc) rather than col2im, and that plan.
 bool phases_serve_backward_data(const ConvParams& p);

@@ -146,11 +146,15 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
     if (p.direction == Direction::BackwardWeights && p.dtype == kFloat64)
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T on the float64 kernels, from a padded copy, summed over "
                                "images in a fixed order"};
-    if (p.direction == Direction::BackwardWeights)
-      return channels_last_serves_weights(p)
-                 ? AlgorithmChoice{Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in "
-                                                    "place, summed over images in a fixed order"}
-                 : AlgorithmChoice{Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+    if (p.direction == Direction::BackwardWeights) {
+      if (channels_last_serves_weights(p))
+        return {Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in place, summed over "
+                                 "images in a fixed order"};
+      if (pointwise_weights_serve(p))
+        return {Algorithm::Gemm, "pointwise: GEMM x * dY^T with x's channel rows read in place, summed over images "
+                                 "in a fixed order"};
+      return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
+    }
     if (folded_backward_data_serves(p))
       return {Algorithm::Gemm, "the valid layer's input gradient over the padded region (as a forward or its phases), "
                                "folded back onto the input by the padding mode"};

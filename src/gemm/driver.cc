@@ -210,15 +210,19 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
         int64_t ldc = kNC, panel_stride = kc * mr;
         bool block = false;
         float* c = c_of(i0, j0, ldc, block);
-        const float* a = op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
+        int64_t aoff = 0;
+        const float* const* arows = op.a_rows(b, o, i0, k0, aoff);
+        CONVKIT_CHECK(arows == nullptr || k_.arows != nullptr, "internal: A rows for ", k_.name, ", which reads packed A");
+        const float* a = arows ? nullptr : op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
         const float* bias = first && L.chunks == 1 ? op.bias(b, i0) : nullptr;
         for (int64_t jr = 0; jr < n; jr += nr)
           for (int64_t ir = 0; ir < m; ir += mr) {
-            const float* ap = a + ir / mr * panel_stride;
+            const float* ap = a ? a + ir / mr * panel_stride : nullptr;
             float* cp = c + ir * ldc + jr;
             const int64_t mm = std::min(mr, m - ir), nn = std::min(nr, n - jr);
             const float* bi = bias ? bias + ir : nullptr;
             if (rows) k_.rows(kc, ap, rows, off + jr, cp, ldc, mm, nn, !first, bi);
+            else if (arows) k_.arows(kc, arows + ir, aoff, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
             else k_.fn(kc, ap, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
           }
       }

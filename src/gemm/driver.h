@@ -73,6 +73,13 @@ class Operands {
   /// returns pre-packed memory.
   virtual const float* a(int64_t b, int64_t o, int64_t i0, int64_t m, int64_t k0, int64_t kc, float* buf,
                          int64_t& panel_stride) const = 0;
+  /// Or A read in place through row pointers (the microkernel's A-rows form): the pointers of
+  /// rows i0, i0 + 1, ... of outer step o (row i0 + i at result[i] + off, its k step k0 + k at
+  /// + k), kept by the operands; or nullptr when A comes from a().
+  virtual const float* const* a_rows(int64_t /*b*/, int64_t /*o*/, int64_t /*i0*/, int64_t /*k0*/,
+                                     int64_t& /*off*/) const {
+    return nullptr;
+  }
   /// The B block of rows [k0, k0 + kc) and columns [j0, j0 + n): row k at result + k * ldb.
   /// Packs into buf (kc rows of `ldb` as given) or returns memory read in place (and sets ldb).
   virtual const float* b(int64_t /*b*/, int64_t /*o*/, int64_t /*k0*/, int64_t /*kc*/, int64_t /*j0*/,

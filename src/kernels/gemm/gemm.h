@@ -15,6 +15,10 @@
 // gemm_f32_<MR>x<NR>_<isa>_rows(k, a, rows, off, c, ldc, m, n, accumulate, bias) is the same
 // with B row p at rows[p] + off (rows[0 .. k-1], each readable at columns < n): convolutions
 // read B straight from a padded input, each row a channel shifted by its tap's offset.
+//
+// gemm_f32_<MR>x<NR>_<isa>_arows(k, arows, aoff, b, ldb, c, ldc, m, n, accumulate, bias), one
+// tile per ISA, reads A in place instead: A[i, p] = arows[i][aoff + p] (only arows[0 .. m-1]
+// are read, each at k steps): a weight gradient's input channels, the reduction along them.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,9 @@ using GemmF32Fn = void (*)(int64_t k, const float* a, const float* b, int64_t ld
 using GemmRowsF32Fn = void (*)(int64_t k, const float* a, const float* const* rows, int64_t off, float* c,
                                int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias);
 
+using GemmARowsF32Fn = void (*)(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb,
+                                float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias);
+
 struct GemmKernel {
   const char* name;
   internal::Isa isa;
@@ -39,13 +46,17 @@ struct GemmKernel {
   /// (the AMX kernels load and release the thread's tile configuration).
   void (*begin)() = nullptr;
   void (*end)() = nullptr;
+  /// The A-rows form, or null.
+  GemmARowsF32Fn arows = nullptr;
 };
 
-#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr)                                                                       \
+#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr, arows_fn)                                                             \
   void name(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,      \
             bool accumulate, const float* bias);                                                                     \
   void name##_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc, int64_t m, \
-                   int64_t n, bool accumulate, const float* bias);
+                   int64_t n, bool accumulate, const float* bias);                                                   \
+  void name##_arows(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb, float* c,        \
+                    int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias);
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
 
@@ -53,6 +64,8 @@ struct GemmKernel {
 const GemmKernel* gemm_kernel_list(int* count);
 /// The default kernel of the best ISA at or below `cap` (the first listed for that ISA).
 const GemmKernel& gemm_kernel(internal::Isa cap);
+/// That ISA's kernel with an A-rows form, or null.
+const GemmKernel* gemm_arows_kernel(internal::Isa cap);
 /// Of the best ISA's kernels, the one whose tiles pad an m x n product least (edge tiles
 /// compute padded rows and masked columns at full cost; ties go to the first listed). The
 /// columns come in blocks of nc, each padded to whole tiles. Tiles wider than max_nr columns

@@ -208,8 +208,8 @@ template <bool kFull, typename Rows>
 // 6 x 64: per k step four B loads and six A broadcasts. For products whose columns are
 // whole channel rows of 64, 128, 256 ... (the channels-last weight gradient), where 32- and
 // 48-wide tiles need more broadcasts per FMA or pad the columns.
-template <bool kFull, typename Rows>
-[[gnu::always_inline]] inline void tile_6x64(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m,
+template <bool kFull, typename Rows, typename A = PackedA<6>>
+[[gnu::always_inline]] inline void tile_6x64(int64_t k, std::type_identity_t<A> a, Rows rows, float* c, int64_t ldc, int64_t m,
                                              int64_t n, bool accumulate, const float* bias) {
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z, c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z, c52 = z, c53 = z;
@@ -226,37 +226,37 @@ template <bool kFull, typename Rows>
     const __m512 b0 = load<kFull>(km[0], b), b1 = load<kFull>(km[1], b + 16), b2 = load<kFull>(km[2], b + 32),
                  b3 = load<kFull>(km[3], b + 48);
     __m512 ai;
-    ai = _mm512_set1_ps(a[0]);
+    ai = _mm512_set1_ps(a.at(0));
     c00 = _mm512_fmadd_ps(ai, b0, c00);
     c01 = _mm512_fmadd_ps(ai, b1, c01);
     c02 = _mm512_fmadd_ps(ai, b2, c02);
     c03 = _mm512_fmadd_ps(ai, b3, c03);
-    ai = _mm512_set1_ps(a[1]);
+    ai = _mm512_set1_ps(a.at(1));
     c10 = _mm512_fmadd_ps(ai, b0, c10);
     c11 = _mm512_fmadd_ps(ai, b1, c11);
     c12 = _mm512_fmadd_ps(ai, b2, c12);
     c13 = _mm512_fmadd_ps(ai, b3, c13);
-    ai = _mm512_set1_ps(a[2]);
+    ai = _mm512_set1_ps(a.at(2));
     c20 = _mm512_fmadd_ps(ai, b0, c20);
     c21 = _mm512_fmadd_ps(ai, b1, c21);
     c22 = _mm512_fmadd_ps(ai, b2, c22);
     c23 = _mm512_fmadd_ps(ai, b3, c23);
-    ai = _mm512_set1_ps(a[3]);
+    ai = _mm512_set1_ps(a.at(3));
     c30 = _mm512_fmadd_ps(ai, b0, c30);
     c31 = _mm512_fmadd_ps(ai, b1, c31);
     c32 = _mm512_fmadd_ps(ai, b2, c32);
     c33 = _mm512_fmadd_ps(ai, b3, c33);
-    ai = _mm512_set1_ps(a[4]);
+    ai = _mm512_set1_ps(a.at(4));
     c40 = _mm512_fmadd_ps(ai, b0, c40);
     c41 = _mm512_fmadd_ps(ai, b1, c41);
     c42 = _mm512_fmadd_ps(ai, b2, c42);
     c43 = _mm512_fmadd_ps(ai, b3, c43);
-    ai = _mm512_set1_ps(a[5]);
+    ai = _mm512_set1_ps(a.at(5));
     c50 = _mm512_fmadd_ps(ai, b0, c50);
     c51 = _mm512_fmadd_ps(ai, b1, c51);
     c52 = _mm512_fmadd_ps(ai, b2, c52);
     c53 = _mm512_fmadd_ps(ai, b3, c53);
-    a += 6;
+    a.next();
   }
   const __m512 acc[6][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
   // Rows past m are skipped, columns past n masked off: no spill on edge tiles.
@@ -302,5 +302,13 @@ CONVKIT_AVX512_TILE(gemm_f32_8x48_avx512, tile_8x48, 48)
 CONVKIT_AVX512_TILE(gemm_f32_24x16_avx512, tile_24x16, 16)
 CONVKIT_AVX512_TILE(gemm_f32_6x64_avx512, tile_6x64, 64)
 #undef CONVKIT_AVX512_TILE
+
+void gemm_f32_6x64_avx512_arows(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb,
+                                float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  full_or_edge(n == 64, [&](auto full) __attribute__((always_inline)) {
+    tile_6x64<decltype(full)::value, StridedRows, RowsA<6>>(k, RowsA<6>(arows, aoff, m), StridedRows{b, ldb}, c, ldc, m,
+                                                            n, accumulate, bias);
+  });
+}
 
 }  // namespace convkit::kernels

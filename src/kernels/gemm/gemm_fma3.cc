@@ -2,6 +2,8 @@
 // B loads and six A broadcasts (15 of the 16 registers).
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_rows.h"
 
@@ -9,8 +11,8 @@ namespace convkit::kernels {
 
 namespace {
 
-template <typename Rows>
-[[gnu::always_inline]] inline void tile_6x16(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+template <typename Rows, typename A = PackedA<6>>
+[[gnu::always_inline]] inline void tile_6x16(int64_t k, std::type_identity_t<A> a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
                const float* bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -26,25 +28,25 @@ template <typename Rows>
     const float* b = rows.row(p);
     const __m256 b0 = full ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, mask0);
     const __m256 b1 = full ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, mask1);
-    __m256 ai = _mm256_broadcast_ss(a + 0);
+    __m256 ai = _mm256_set1_ps(a.at(0));
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
-    ai = _mm256_broadcast_ss(a + 1);
+    ai = _mm256_set1_ps(a.at(1));
     c10 = _mm256_fmadd_ps(ai, b0, c10);
     c11 = _mm256_fmadd_ps(ai, b1, c11);
-    ai = _mm256_broadcast_ss(a + 2);
+    ai = _mm256_set1_ps(a.at(2));
     c20 = _mm256_fmadd_ps(ai, b0, c20);
     c21 = _mm256_fmadd_ps(ai, b1, c21);
-    ai = _mm256_broadcast_ss(a + 3);
+    ai = _mm256_set1_ps(a.at(3));
     c30 = _mm256_fmadd_ps(ai, b0, c30);
     c31 = _mm256_fmadd_ps(ai, b1, c31);
-    ai = _mm256_broadcast_ss(a + 4);
+    ai = _mm256_set1_ps(a.at(4));
     c40 = _mm256_fmadd_ps(ai, b0, c40);
     c41 = _mm256_fmadd_ps(ai, b1, c41);
-    ai = _mm256_broadcast_ss(a + 5);
+    ai = _mm256_set1_ps(a.at(5));
     c50 = _mm256_fmadd_ps(ai, b0, c50);
     c51 = _mm256_fmadd_ps(ai, b1, c51);
-    a += 6;
+    a.next();
   }
   const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (m == 6 && n == 16) {
@@ -84,6 +86,10 @@ void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, 
 void gemm_f32_6x16_fma3_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                              int64_t m, int64_t n, bool accumulate, const float* bias) {
   tile_6x16(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_6x16_fma3_arows(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb, float* c,
+                              int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_6x16<StridedRows, RowsA<6>>(k, RowsA<6>(arows, aoff, m), StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

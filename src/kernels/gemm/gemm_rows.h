@@ -24,5 +24,28 @@ struct PointerRows {
   const float* row(int64_t p) const { return rows[p] + off; }
 };
 
+// Where a microkernel finds A's MR values of step p: a packed panel (a[p * MR + i]), or MR
+// rows read in place (rows[i][off + p]: a weight gradient's input channels, positions along
+// each row). One index for all rows, so each broadcast addresses [row + 4 p].
+template <int MR>
+struct PackedA {
+  PackedA(const float* panel) : a(panel) {}  // (implicit: the tiles' packed entry points pass a pointer)
+  const float* a;
+  float at(int i) const { return a[i]; }
+  void next() { a += MR; }
+};
+
+template <int MR>
+struct RowsA {
+  const float* r[MR];
+  int64_t p = 0;
+  // Rows i >= m are not computed into C: they read row 0 (any readable row).
+  RowsA(const float* const* rows, int64_t off, int64_t m) {
+    for (int i = 0; i < MR; ++i) r[i] = rows[i < m ? i : 0] + off;
+  }
+  float at(int i) const { return r[i][p]; }
+  void next() { ++p; }
+};
+
 }  // namespace
 }  // namespace convkit::kernels

@@ -1,4 +1,6 @@
 // Portable gemm microkernel: a 4 x 8 tile in plain loops (the compiler may vectorize it).
+#include <type_traits>
+
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_rows.h"
 
@@ -6,15 +8,16 @@ namespace convkit::kernels {
 
 namespace {
 
-template <typename Rows>
-[[gnu::always_inline]] inline void tile_4x8(int64_t k, const float* a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+template <typename Rows, typename A = PackedA<4>>
+[[gnu::always_inline]] inline void tile_4x8(int64_t k, std::type_identity_t<A> a, Rows rows, float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
               const float* bias) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < k; ++p) {
     const float* b = rows.row(p);
     for (int i = 0; i < MR; ++i)
-      for (int64_t j = 0; j < n; ++j) acc[i][j] += a[p * MR + i] * b[j];
+      for (int64_t j = 0; j < n; ++j) acc[i][j] += a.at(i) * b[j];
+    a.next();
   }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -32,6 +35,10 @@ void gemm_f32_4x8_scalar(int64_t k, const float* a, const float* b, int64_t ldb,
 void gemm_f32_4x8_scalar_rows(int64_t k, const float* a, const float* const* rows, int64_t off, float* c, int64_t ldc,
                               int64_t m, int64_t n, bool accumulate, const float* bias) {
   tile_4x8(k, a, PointerRows{rows, off}, c, ldc, m, n, accumulate, bias);
+}
+void gemm_f32_4x8_scalar_arows(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb, float* c,
+                               int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  tile_4x8<StridedRows, RowsA<4>>(k, RowsA<4>(arows, aoff, m), StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace convkit::kernels

@@ -4,7 +4,7 @@ namespace convkit::kernels {
 
 namespace {
 constexpr GemmKernel kKernels[] = {
-#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr) {#name, internal::Isa::isa, mr, nr, name, name##_rows, nullptr, nullptr},
+#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr, arows_fn) {#name, internal::Isa::isa, mr, nr, name, name##_rows, nullptr, nullptr, arows_fn},
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
 };
@@ -20,6 +20,13 @@ const GemmKernel& gemm_kernel(internal::Isa cap) {
   for (const auto& k : kKernels)
     if (k.isa == best) return k;
   return kKernels[0];
+}
+
+const GemmKernel* gemm_arows_kernel(internal::Isa cap) {
+  const internal::Isa best = internal::best_at_or_below(kKernels, cap).isa;
+  for (const auto& k : kKernels)
+    if (k.isa == best && k.arows != nullptr) return &k;
+  return nullptr;
 }
 
 const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr) {
