@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "conv/plan.h"
 #include "test_util.h"
 
 namespace convkit::test::grad {
@@ -177,5 +178,20 @@ inline std::vector<TConfig> transpose_sweep() {
   }
   return v;
 }
+
+// Pins the channels-last weight gradient's test knobs for a scope (restored even when an
+// assertion ends the test early).
+struct ChannelsLastKnobs {
+  explicit ChannelsLastKnobs(int64_t min_channels, int64_t piece_bytes = -1) {
+    internal::set_channels_last_weights_min_channels(min_channels);
+    internal::set_channels_last_piece_bytes(piece_bytes);
+  }
+  ~ChannelsLastKnobs() {
+    internal::set_channels_last_weights_min_channels(-1);
+    internal::set_channels_last_piece_bytes(-1);
+  }
+  ChannelsLastKnobs(const ChannelsLastKnobs&) = delete;
+  ChannelsLastKnobs& operator=(const ChannelsLastKnobs&) = delete;
+};
 
 }  // namespace convkit::test::grad

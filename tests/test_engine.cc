@@ -619,34 +619,43 @@ TEST(Engine, HugePaddingAndDilationWithASmallOutput) {
 
 TEST(Engine, OneDimensionalTapModeCopiesAnImagesChannelsTogether) {
   // 1-d layers in tap mode with a padded, phase-split copy: each image's channels are copied
-  // by one call per column phase, the threads' ranges starting mid-image. x is a channel slice
-  // (images C_in + 3 channels apart) and an NLC view; strides 2 and 3, with and without
-  // padding. Against the reference under every ISA cap, same bits for 1-3 threads.
-  // (3 images of 40 channels: two threads split the copy in the middle of the second image.)
+  // by one call per column phase, the threads' ranges starting mid-image (3 images of 40
+  // channels over two threads); images of few positions (the seed Conv1d's 20 of 50) side by
+  // side as one product's columns on one thread, as separate products on more, with the same
+  // bits. x is a channel slice (images C_in + 3 channels apart) and an NLC view; strides 2 and
+  // 3, with and without padding. Against the reference under every ISA cap, same bits for 1-3
+  // threads.
   Generator gen(37);
-  const Tensor big = randn({3, 43, 1500}, kFloat32, &gen);
-  const Tensor nlc = randn({3, 1500, 40}, kFloat32, &gen).transpose(1, 2);
-  const Tensor w = randn({24, 40, 4}, kFloat32, &gen), b = randn({24}, kFloat32, &gen);
-  for (const Tensor& x : {big.slice(1, 2, 42), nlc})
-    for (int64_t stride : {2, 3})
-      for (int64_t pad : {0, 2}) {
-        SCOPED_TRACE("stride " + std::to_string(stride) + " pad " + std::to_string(pad));
-        const auto o = F::Conv1dFuncOptions().stride(stride).padding(pad);
-        const Tensor want = F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("reference"));
-        for (internal::Isa isa : isas()) {
-          IsaCap cap(isa);
-          const int before = get_num_threads();
-          std::vector<Tensor> runs;
-          for (int n : {1, 2, 3}) {
-            set_num_threads(n);
-            runs.push_back(F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("gemm")));
+  struct Case {
+    Shape x, w;
+  };
+  for (const Case& l : {Case{{3, 40, 1500}, {24, 40, 4}}, Case{{20, 16, 50}, {33, 16, 3}}}) {
+    Shape wide = l.x;
+    wide[1] += 3;
+    const Tensor big = randn(wide, kFloat32, &gen);
+    const Tensor nlc = randn({l.x[0], l.x[2], l.x[1]}, kFloat32, &gen).transpose(1, 2);
+    const Tensor w = randn(l.w, kFloat32, &gen), b = randn({l.w[0]}, kFloat32, &gen);
+    for (const Tensor& x : {big.slice(1, 2, 2 + l.x[1]), nlc})
+      for (int64_t stride : {2, 3})
+        for (int64_t pad : {0, 2}) {
+          SCOPED_TRACE(shape_str(l.x) + " stride " + std::to_string(stride) + " pad " + std::to_string(pad));
+          const auto o = F::Conv1dFuncOptions().stride(stride).padding(pad);
+          const Tensor want = F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("reference"));
+          for (internal::Isa isa : isas()) {
+            IsaCap cap(isa);
+            const int before = get_num_threads();
+            std::vector<Tensor> runs;
+            for (int n : {1, 2, 3}) {
+              set_num_threads(n);
+              runs.push_back(F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("gemm")));
+            }
+            set_num_threads(before);
+            EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+            EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
+            EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
           }
-          set_num_threads(before);
-          EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
-          EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
-          EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
         }
-      }
+  }
 }
 
 TEST(Engine, TapModeOverSeveralPaddedBatches) {

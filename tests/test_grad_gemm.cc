@@ -1,0 +1,115 @@
+// The gemm gradient paths for particular shapes: the input gradient of few input channels in
+// stripes of dY's rows, and the pointwise weight gradient with x read in place.
+#include <limits>
+#include <vector>
+
+#include "grad_sweep.h"
+#include "test_util.h"
+
+namespace convkit::test {
+namespace {
+
+using grad::ChannelsLastKnobs;
+
+TEST(Grad, FewChannelInputGradientInStripesMatchesTheReference) {
+  // Few input channels and many outputs (wav2vec2's first layer): the product goes to the
+  // whole col in stripes of dY's rows (a whole stripe and a partial one here), its columns over
+  // the threads. Against the reference under every ISA cap, auto and forced gemm, with the same
+  // bits for 1, 2 and 3 threads.
+  struct Case {
+    Shape x, w;
+    int64_t stride, pad, dilation, groups;
+  };
+  const Case cases[] = {
+      {{1, 1, 3000}, {77, 1, 10}, 5, 0, 1, 1},      // 77 outputs: stripes of 32, 32 and 13
+      {{3, 1, 600}, {40, 1, 7}, 3, 4, 2, 1},        // three images, padding, dilation
+      {{1, 4, 500}, {80, 2, 5}, 2, 2, 1, 2},        // two groups of 40 outputs
+      {{1, 2, 40, 40}, {64, 2, 3, 3}, 2, 1, 1, 1},  // 2-d: 18 rows of col
+  };
+  Generator gen(23);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.w));
+    const Tensor x = randn(c.x, kFloat32, &gen), w = randn(c.w, kFloat32, &gen);
+    const bool one_d = c.x.size() == 3;
+    const auto o1 = F::Conv1dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups);
+    const auto o2 = F::Conv2dFuncOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups);
+    const Tensor gy = randn(one_d ? F::conv1d(x, w, Tensor(), o1).sizes() : F::conv2d(x, w, Tensor(), o2).sizes(),
+                            kFloat32, &gen);
+    auto grad = [&](Algorithm a) {
+      return (one_d ? F::conv_backward(gy, x, w, F::Conv1dFuncOptions(o1).algorithm(a), {true, false, false})
+                    : F::conv_backward(gy, x, w, F::Conv2dFuncOptions(o2).algorithm(a), {true, false, false}))
+          .grad_input;
+    };
+    const Tensor want = grad(Algorithm::Reference);
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      for (Algorithm a : {Algorithm::Auto, Algorithm::Gemm}) {
+        const int before = get_num_threads();
+        std::vector<Tensor> runs;
+        for (int n : {1, 2, 3}) {
+          set_num_threads(n);
+          runs.push_back(grad(a));
+        }
+        set_num_threads(before);
+        EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
+      }
+    }
+  }
+}
+
+TEST(Grad, PointwiseWeightGradientReadsTheInputInPlace) {
+  // 1x1, stride 1, no padding (with the channels-last form off, every such layer): dW^T = x dY^T
+  // with x's channel rows read in place by the A-rows kernels. A tail panel of channels, two
+  // column tiles, groups, 1-d and 3-d, a long reduction (split into chunks), x channels-last
+  // and x a channel slice. Against the reference under every ISA cap, same bits for 1-3 threads.
+  Generator gen(29);
+  const Tensor big = randn({3, 50, 9, 11}, kFloat32, &gen);
+  struct Case {
+    Tensor x;
+    Shape w;
+    int64_t groups;
+  };
+  const std::vector<Case> cases = {
+      {randn({3, 40, 9, 11}, kFloat32, &gen), {24, 40, 1, 1}, 1},
+      {randn({2, 12, 7, 7}, kFloat32, &gen), {18, 6, 1, 1}, 2},
+      {randn({2, 20, 300}, kFloat32, &gen), {70, 20, 1}, 1},
+      {randn({1, 8, 4, 5, 6}, kFloat32, &gen), {16, 8, 1, 1, 1}, 1},
+      {randn({1, 16, 64, 64}, kFloat32, &gen), {8, 16, 1, 1}, 1},
+      {randn({2, 24, 6, 7}, kFloat32, &gen).permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}), {10, 24, 1, 1}, 1},
+      {big.slice(1, 5, 45), {20, 40, 1, 1}, 1},
+  };
+  const ChannelsLastKnobs off(std::numeric_limits<int64_t>::max());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x.sizes()) + " " + shape_str(c.w));
+    const Tensor w = randn(c.w, kFloat32, &gen);
+    const int64_t dim = c.x.dim() - 2;
+    auto grad = [&](const Tensor& gy, Algorithm a) {
+      const F::OutputMask mask{false, true, false};
+      if (dim == 1) return F::conv_backward(gy, c.x, w, F::Conv1dFuncOptions().groups(c.groups).algorithm(a), mask);
+      if (dim == 2) return F::conv_backward(gy, c.x, w, F::Conv2dFuncOptions().groups(c.groups).algorithm(a), mask);
+      return F::conv_backward(gy, c.x, w, F::Conv3dFuncOptions().groups(c.groups).algorithm(a), mask);
+    };
+    Shape ys = c.x.sizes();
+    ys[1] = c.w[0];
+    const Tensor gy = randn(ys, kFloat32, &gen);
+    const Tensor want = grad(gy, Algorithm::Reference).grad_weight;
+    for (internal::Isa isa : isas()) {
+      IsaCap cap(isa);
+      const int before = get_num_threads();
+      std::vector<Tensor> runs;
+      for (int n : {1, 2, 3}) {
+        set_num_threads(n);
+        runs.push_back(grad(gy, Algorithm::Gemm).grad_weight);
+      }
+      set_num_threads(before);
+      EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+      EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
+      EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convkit::test
