@@ -1,8 +1,11 @@
 // The gemm gradient paths for particular shapes: the input gradient of few input channels in
-// stripes of dY's rows, and the pointwise weight gradient with x read in place.
+// stripes of dY's rows, and the weight gradients with x read in place (pointwise layers, and
+// few input channels per tap from a phase-split copy).
 #include <limits>
 #include <vector>
 
+#include "conv/params.h"
+#include "conv/plan.h"
 #include "grad_sweep.h"
 #include "test_util.h"
 
@@ -107,6 +110,66 @@ TEST(Grad, PointwiseWeightGradientReadsTheInputInPlace) {
       EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
       EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
       EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
+    }
+  }
+}
+
+TEST(Grad, TapWeightGradientReadsTheInputInPlace) {
+  // Few input channels per group, 64 output channels per group (whole column tiles of every
+  // ISA's A-rows kernel): x read in place per tap from a padded, stride-phase-split copy.
+  // Strides 1-3 (also unequal), dilation, every padding mode, groups, conv_mode=convolution,
+  // 1-d, 2-d and 3-d, several images, channels-last x, and x holding an inf (the reference
+  // then, bit for bit). Against the reference under every ISA cap, same bits for 1-3 threads.
+  struct Case {
+    Shape x, w;
+    Shape stride, pad, dilation;
+    int64_t groups;
+    PaddingMode mode;
+    ConvMode conv_mode = ConvMode::CrossCorrelation;
+  };
+  const Case cases[] = {
+      {{2, 3, 23, 21}, {64, 3, 7, 7}, {2, 2}, {3, 3}, {1, 1}, 1, PaddingMode::Zeros},  // ResNet-50's first layer
+      {{1, 4, 20, 24}, {64, 4, 3, 3}, {1, 1}, {2, 2}, {2, 2}, 1, PaddingMode::Reflect},
+      {{2, 6, 9, 10}, {128, 3, 3, 3}, {1, 2}, {1, 1}, {1, 1}, 2, PaddingMode::Circular, ConvMode::Convolution},
+      {{3, 5, 100}, {64, 5, 5}, {3}, {1}, {1}, 1, PaddingMode::Zeros, ConvMode::Convolution},
+      {{1, 2, 6, 20, 22}, {64, 2, 3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, 1, PaddingMode::Replicate},
+  };
+  Generator gen(41);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(shape_str(c.x) + " " + shape_str(c.w));
+    ConvSpec spec;
+    spec.rank = static_cast<int64_t>(c.x.size()) - 2;
+    spec.stride = c.stride, spec.pad_lo = spec.pad_hi = c.pad, spec.dilation = c.dilation;
+    spec.groups = c.groups, spec.padding_mode = c.mode, spec.conv_mode = c.conv_mode;
+    const Tensor w = randn(c.w, kFloat32, &gen);
+    Tensor x = randn(c.x, kFloat32, &gen);
+    std::vector<Tensor> xs{x};
+    if (spec.rank == 2) xs.push_back(x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}));  // channels-last
+    Tensor xinf = x.contiguous().clone();
+    xinf.data<float>()[5] = std::numeric_limits<float>::infinity();
+    xs.push_back(xinf);
+    for (const Tensor& xv : xs) {
+      ASSERT_TRUE(internal::tap_weights_serve(internal::make_conv_params(xv, w, Tensor(), internal::conv_args(spec))));
+      ConvSpec ref = spec;
+      ref.algorithm = Algorithm::Reference;
+      const Tensor gy = randn(nn::functional::conv(xv, w, Tensor(), spec).sizes(), kFloat32, &gen);
+      const nn::functional::OutputMask mask{false, true, false};
+      const Tensor want = prepare(ref, w, Tensor(), xv.sizes()).backward(xv, gy, mask).grad_weight;
+      const bool finite = &xv != &xs.back();
+      for (internal::Isa isa : isas()) {
+        IsaCap cap(isa);
+        const int before = get_num_threads();
+        std::vector<Tensor> runs;
+        for (int n : {1, 2, 3}) {
+          set_num_threads(n);
+          runs.push_back(prepare(spec, w, Tensor(), xv.sizes()).backward(xv, gy, mask).grad_weight);
+        }
+        set_num_threads(before);
+        if (finite) EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
+        else EXPECT_TRUE(bitwise_equal(runs[0], want)) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
+        EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
+      }
     }
   }
 }

@@ -82,6 +82,10 @@ std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvP
 /// stride 1, no padding; pointwise_weights.cc), and that plan.
 bool pointwise_weights_serve(const ConvParams& p);
 std::unique_ptr<BackwardWeightsPlan> make_pointwise_weights_plan(const ConvParams& p);
+/// Whether a float32 weight gradient (one the channels-last form does not take) runs with x
+/// read in place from a padded, stride-phase-split copy (tap_weights.cc), and that plan.
+bool tap_weights_serve(const ConvParams& p);
+std::unique_ptr<BackwardWeightsPlan> make_tap_weights_plan(const ConvParams& p);
 /// Whether a strided backward_data runs as stride-1 forwards per input phase
 /// (phases_backward.cc) rather than col2im, and that plan.
 bool phases_serve_backward_data(const ConvParams& p);

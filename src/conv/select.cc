@@ -153,6 +153,9 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
       if (pointwise_weights_serve(p))
         return {Algorithm::Gemm, "pointwise: GEMM x * dY^T with x's channel rows read in place, summed over images "
                                  "in a fixed order"};
+      if (tap_weights_serve(p))
+        return {Algorithm::Gemm, "GEMM x * dY^T with x read in place per tap from a padded, stride-phase-split copy, "
+                                 "summed over images in a fixed order"};
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
     }
     if (folded_backward_data_serves(p))
