@@ -622,7 +622,7 @@ TEST(Engine, OneDimensionalTapModeCopiesAnImagesChannelsTogether) {
   // by one call per column phase, the threads' ranges starting mid-image (3 images of 40
   // channels over two threads); images of few positions (the seed Conv1d's 20 of 50) side by
   // side as one product's columns on one thread, as separate products on more, with the same
-  // bits. x is a channel slice (images C_in + 3 channels apart) and an NLC view; strides 2 and
+  // bits, also when one plan runs both ways. x is a channel slice (images C_in + 3 channels apart) and an NLC view; strides 2 and
   // 3, with and without padding. Against the reference under every ISA cap, same bits for 1-3
   // threads.
   Generator gen(37);
@@ -648,6 +648,15 @@ TEST(Engine, OneDimensionalTapModeCopiesAnImagesChannelsTogether) {
             for (int n : {1, 2, 3}) {
               set_num_threads(n);
               runs.push_back(F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("gemm")));
+            }
+            // One prepared plan run on 2, 1, 2 and 1 threads: the layouts of one and of several
+            // threads must not see each other's copies.
+            ConvSpec spec;
+            spec.rank = 1, spec.stride = {stride}, spec.pad_lo = spec.pad_hi = {pad}, spec.algorithm = Algorithm::Gemm;
+            const ConvPlan plan = prepare(spec, w, b, x.sizes());
+            for (int n : {2, 1, 2, 1}) {
+              set_num_threads(n);
+              EXPECT_TRUE(bitwise_equal(plan.run(x), runs[0])) << internal::name_of(isa) << " " << n << " threads";
             }
             set_num_threads(before);
             EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);

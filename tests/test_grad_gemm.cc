@@ -2,10 +2,12 @@
 // stripes of dY's rows, and the weight gradients with x read in place (pointwise layers, and
 // few input channels per tap from a phase-split copy).
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "conv/params.h"
 #include "conv/plan.h"
+#include "conv/select.h"
 #include "grad_sweep.h"
 #include "test_util.h"
 
@@ -84,6 +86,13 @@ TEST(Grad, PointwiseWeightGradientReadsTheInputInPlace) {
       {big.slice(1, 5, 45), {20, 40, 1, 1}, 1},
   };
   const ChannelsLastKnobs off(std::numeric_limits<int64_t>::max());
+  // 16-bit layers run the float32 plan: the choice they report names this path too.
+  for (DType t : {kBFloat16, kFloat16}) {
+    internal::ConvParams q = internal::make_conv_params(Tensor::zeros({2, 8, 5, 5}, t), Tensor::zeros({4, 8, 1, 1}, t),
+                                                        Tensor(), internal::conv_args(ConvSpec{}));
+    q.direction = internal::Direction::BackwardWeights;
+    EXPECT_NE(std::string(internal::select_algorithm(q, Algorithm::Auto).reason).find("pointwise"), std::string::npos);
+  }
   for (const Case& c : cases) {
     SCOPED_TRACE(shape_str(c.x.sizes()) + " " + shape_str(c.w));
     const Tensor w = randn(c.w, kFloat32, &gen);

@@ -175,7 +175,8 @@ class GemmPlan : public ConvPlan {
   }
 
   int64_t memory_bytes() const override {
-    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + padded_.bytes() + driver_.memory_bytes();
+    return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + padded_.bytes() + padded_rows_.bytes() +
+           driver_.memory_bytes();
   }
 
   void run(const Tensor& x, Tensor& y) const override {
@@ -404,7 +405,9 @@ class GemmPlan : public ConvPlan {
     const int64_t Q = (O[0] - 1) * ds + (O[1] - 1) * hs + O[2];  // positions up to the last output
     const bool direct = O[0] == 1 && O[1] == 1 && !image_rows;     // q is the output index
     const int threads = image_rows ? 1 : threads_for(p.N * G_ * ceil_div(Q, kNC) * ceil_div(M_, kMC), flops);
-    const auto padded = padded_.lease(1, in_place ? 1 : (image_rows ? 1 : batch) * p.C_in * cs);
+    // (Each layout has its own buffer: padding positions are zeroed once, when it is made, and a
+    // plan run on one thread and then on two would otherwise find copied data in them.)
+    const auto padded = (image_rows ? padded_rows_ : padded_).lease(1, in_place ? 1 : (image_rows ? 1 : batch) * p.C_in * cs);
     const float* xp = x.const_data<float>();
     float* yp = internal::mutable_data<float>(y);
     // Row k = (channel, tap)'s offset, computed once per call rather than per image and K block
@@ -611,6 +614,7 @@ class GemmPlan : public ConvPlan {
   std::vector<int64_t> koff_[3];
   Tensor a_, bias_;
   Workspace padded_;     // tap mode's padded, phase-split copy of a batch of images
+  Workspace padded_rows_;  // the same with 1-d images side by side (image_rows in run_taps)
   gemm::Driver driver_;  // both modes' GEMM loops
   bool tap_ = false;
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};

@@ -147,13 +147,15 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T on the float64 kernels, from a padded copy, summed over "
                                "images in a fixed order"};
     if (p.direction == Direction::BackwardWeights) {
-      if (channels_last_serves_weights(p))
+      // (16-bit layers run the float32 plan of float32_params(p), whose choice this names.)
+      const ConvParams q = computes_in_float32(p.dtype) ? float32_params(p) : p;
+      if (channels_last_serves_weights(q))
         return {Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in place, summed over "
                                  "images in a fixed order"};
-      if (pointwise_weights_serve(p))
+      if (pointwise_weights_serve(q))
         return {Algorithm::Gemm, "pointwise: GEMM x * dY^T with x's channel rows read in place, summed over images "
                                  "in a fixed order"};
-      if (tap_weights_serve(p))
+      if (tap_weights_serve(q))
         return {Algorithm::Gemm, "GEMM x * dY^T with x read in place per tap from a padded, stride-phase-split copy, "
                                  "summed over images in a fixed order"};
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
