@@ -71,7 +71,8 @@ const GemmKernel* gemm_arows_kernel(internal::Isa cap);
 /// columns come in blocks of nc, each padded to whole tiles. Tiles wider than max_nr columns
 /// are left out: the 64-wide one pays off on B rows of whole channel vectors read in place
 /// (the channels-last weight gradient), while on packed im2col blocks it ran 1.35x slower than
-/// 48-wide tiles (DCGAN's 4x4/2 layer).
-const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr = 48);
+/// 48-wide tiles (DCGAN's 4x4/2 layer). wide_on_ties: of kernels that pad alike, the widest.
+const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr = 48,
+                                  bool wide_on_ties = false);
 
 }  // namespace convkit::kernels

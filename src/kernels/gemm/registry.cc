@@ -29,7 +29,7 @@ const GemmKernel* gemm_arows_kernel(internal::Isa cap) {
   return nullptr;
 }
 
-const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr) {
+const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr, bool wide_on_ties) {
   const GemmKernel& def = gemm_kernel(cap);
   auto padded = [](int64_t v, int64_t t) { return (v + t - 1) / t * t; };
   auto cost = [&](const GemmKernel& k) {
@@ -37,7 +37,9 @@ const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64
   };
   const GemmKernel* best = &def;
   for (const auto& k : kKernels)
-    if (k.isa == def.isa && k.nr <= max_nr && cost(k) < cost(*best)) best = &k;
+    if (k.isa == def.isa && k.nr <= max_nr &&
+        (cost(k) < cost(*best) || (wide_on_ties && cost(k) == cost(*best) && k.nr > best->nr)))
+      best = &k;
   return *best;
 }
 
