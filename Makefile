@@ -113,7 +113,7 @@ asan: deps $(ASAN_BUILD)/build.ninja
 # archer tool (Debian's libomp-dev) tells TSan about OpenMP's own synchronization (fork, join,
 # barriers), and ignore_noninstrumented_modules=1 skips the accesses inside libomp.so itself,
 # so every access of convkit's code is checked against the synchronization it relies on.
-TSAN_TESTS := Concurrency.*:Grad.ChannelsLast*:NonFinite.AllFinite*:PlanCache.*:Engine.SameBitsForAnyThreadCount:NonFinite.EveryPath*:Grad.SameBitsForAnyThreadCount:Grad.GemmBlockEdgesMatchTheReference:Grad.SplitReductions*:GradPhases.Kernels*:Grad.BiasGradient*:Grad.DirectWeight*:GradPhases.Depthwise*:Engine.EdgeCasesByConstruction:Plan.Concurrent*
+TSAN_TESTS := Concurrency.*:Grad.ChannelsLast*:NonFinite.AllFinite*:PlanCache.*:Engine.SameBitsForAnyThreadCount:NonFinite.EveryPath*:Grad.SameBitsForAnyThreadCount:Grad.GemmBlockEdgesMatchTheReference:Grad.SplitReductions*:GradPhases.Kernels*:Grad.BiasGradient*:Grad.DirectWeight*:Grad.FewChannel*:Grad.PointwiseWeight*:Grad.TapWeight*:Engine.OneDimensionalTapMode*:Engine.ShortReductions*:GradPhases.Depthwise*:Engine.EdgeCasesByConstruction:Plan.Concurrent*
 # (next to the libomp of the clang++ that builds: <prefix>/lib/clang/<version> -> <prefix>/lib)
 ARCHER      = $(wildcard $(dir $(patsubst %/,%,$(dir $(shell clang++ -print-resource-dir 2>/dev/null))))libarcher.so)
 

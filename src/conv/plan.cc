@@ -7,6 +7,7 @@
 #include "core/storage.h"
 #include "cpu/cache.h"
 #include "kernels/blas1/blas1.h"
+#include "kernels/transpose/transpose.h"
 
 #include <algorithm>
 #include <cmath>
@@ -332,6 +333,17 @@ void channel_sums(const Tensor& t, Tensor& out) {
       s += k.dot(tp + c * plane + i0, C * plane, ones.data(), 0, 1, std::min(piece, plane - i0), N);
     op[c] = s;
   }
+}
+
+void transpose_groups(const float* s, int64_t G, int64_t R, int64_t M, float* d) {
+  const kernels::TransposeKernel& tk = kernels::transpose_kernel(max_isa());
+  const float* srcs[kernels::kTransposeMaxRows];
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t r0 = 0; r0 < R; r0 += kernels::kTransposeMaxRows) {
+      const int64_t rows = std::min(kernels::kTransposeMaxRows, R - r0);
+      for (int64_t t = 0; t < rows; ++t) srcs[t] = s + (g * R + r0 + t) * M;
+      tk.fn(srcs, 1, rows, M, d + g * M * R + r0, R);
+    }
 }
 
 WeightView weight_view(const Tensor& w) {

@@ -132,6 +132,9 @@ void fill_value(float* p, int64_t n, float v);
 
 /// out[C] = the sum of t[N, C, *S] over every dim but C (a bias gradient), in a fixed order.
 void channel_sums(const Tensor& t, Tensor& out);
+/// Per group g < G: d[g] = s[g]^T, s [G][R][M] to d [G][M][R] (the weight gradients that
+/// compute dW^T), 16 rows at a time through the transpose kernel.
+void transpose_groups(const float* s, int64_t G, int64_t R, int64_t M, float* d);
 
 /// A fast path that is exact only on finite inputs: Winograd's transforms add and subtract a
 /// whole tile, so one inf or NaN would make every output of its tiles NaN. It checks the input

@@ -56,22 +56,11 @@ class PointwiseWeightsPlan : public BackwardWeightsPlan {
     pr.rows_in_task = true;  // each B block packed once for all the channels of a task
     pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * C_) * static_cast<double>(P_);
     driver_.run(bound, pr);
-    transpose_into(scratch.get(0), internal::mutable_data<float>(gw));
+    transpose_groups(scratch.get(0), G_, C_, M_, internal::mutable_data<float>(gw));
   }
   int64_t memory_bytes() const override { return driver_.memory_bytes() + scratch_.bytes(); }
 
  private:
-  // dW^T [G][C][M] -> dW [G][M][C], 16 channels at a time.
-  void transpose_into(const float* s, float* dw) const {
-    const float* srcs[kernels::kTransposeMaxRows];
-    for (int64_t g = 0; g < G_; ++g)
-      for (int64_t c0 = 0; c0 < C_; c0 += kernels::kTransposeMaxRows) {
-        const int64_t rows = std::min(kernels::kTransposeMaxRows, C_ - c0);
-        for (int64_t t = 0; t < rows; ++t) srcs[t] = s + (g * C_ + c0 + t) * M_;
-        transpose_.fn(srcs, 1, rows, M_, dw + g * M_ * C_ + c0, C_);
-      }
-  }
-
   class Bound : public gemm::Operands {
    public:
     Bound(const PointwiseWeightsPlan& plan, const float* const* rows, const float* dy, float* dwt)

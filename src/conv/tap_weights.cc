@@ -91,7 +91,7 @@ class TapWeightsPlan : public BackwardWeightsPlan {
     pr.rows_in_task = true;  // each B block packed once for all the rows of a task
     pr.flops = 2.0 * static_cast<double>(p.N * p.C_out * R_) * static_cast<double>(P_);
     driver_.run(bound, pr);
-    transpose_into(dwt, internal::mutable_data<float>(gw));
+    transpose_groups(dwt, G_, R_, M_, internal::mutable_data<float>(gw));
   }
   int64_t memory_bytes() const override { return driver_.memory_bytes() + work_.bytes(); }
 
@@ -122,17 +122,6 @@ class TapWeightsPlan : public BackwardWeightsPlan {
         }
       }
     }
-  }
-
-  // dW^T [G][R][M] -> dW [G][M][R], 16 rows at a time.
-  void transpose_into(const float* s, float* dw) const {
-    const float* srcs[kernels::kTransposeMaxRows];
-    for (int64_t g = 0; g < G_; ++g)
-      for (int64_t r0 = 0; r0 < R_; r0 += kernels::kTransposeMaxRows) {
-        const int64_t rows = std::min(kernels::kTransposeMaxRows, R_ - r0);
-        for (int64_t t = 0; t < rows; ++t) srcs[t] = s + (g * R_ + r0 + t) * M_;
-        transpose_.fn(srcs, 1, rows, M_, dw + g * M_ * R_ + r0, R_);
-      }
   }
 
   class Bound : public gemm::Operands {
