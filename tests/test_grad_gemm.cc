@@ -158,7 +158,7 @@ TEST(Grad, TapWeightGradientReadsTheInputInPlace) {
     xinf.data<float>()[5] = std::numeric_limits<float>::infinity();
     xs.push_back(xinf);
     for (const Tensor& xv : xs) {
-      ASSERT_TRUE(internal::tap_weights_serve(internal::make_conv_params(xv, w, Tensor(), internal::conv_args(spec))));
+      ASSERT_TRUE(internal::in_place_weights_serve(internal::make_conv_params(xv, w, Tensor(), internal::conv_args(spec))));
       ConvSpec ref = spec;
       ref.algorithm = Algorithm::Reference;
       const Tensor gy = randn(nn::functional::conv(xv, w, Tensor(), spec).sizes(), kFloat32, &gen);

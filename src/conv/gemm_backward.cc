@@ -634,8 +634,7 @@ std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams&
 
 std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p) {
   if (channels_last_serves_weights(p)) return make_channels_last_weights_plan(p);
-  if (pointwise_weights_serve(p)) return make_pointwise_weights_plan(p);
-  if (tap_weights_serve(p)) return make_tap_weights_plan(p);
+  if (in_place_weights_serve(p)) return make_in_place_weights_plan(p);
   return std::make_unique<GemmBackwardWeightsPlan>(p);
 }
 

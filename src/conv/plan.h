@@ -78,14 +78,11 @@ std::unique_ptr<BackwardWeightsPlan> make_backward_weights_plan(const ConvParams
 std::unique_ptr<BackwardDataPlan> make_gemm_backward_data_plan(const ConvParams& p, const Tensor& w, const Tensor& b,
                                                               bool winograd);
 std::unique_ptr<BackwardWeightsPlan> make_gemm_backward_weights_plan(const ConvParams& p);
-/// Whether a float32 weight gradient runs as a pointwise layer's with x read in place (1x1,
-/// stride 1, no padding; pointwise_weights.cc), and that plan.
-bool pointwise_weights_serve(const ConvParams& p);
-std::unique_ptr<BackwardWeightsPlan> make_pointwise_weights_plan(const ConvParams& p);
-/// Whether a float32 weight gradient (one the channels-last form does not take) runs with x
-/// read in place from a padded, stride-phase-split copy (tap_weights.cc), and that plan.
-bool tap_weights_serve(const ConvParams& p);
-std::unique_ptr<BackwardWeightsPlan> make_tap_weights_plan(const ConvParams& p);
+/// Whether a float32 weight gradient (one the channels-last form does not take) runs with x's
+/// rows read in place: a pointwise layer's x itself, or per tap a padded, stride-phase-split
+/// copy (in_place_weights.cc); and that plan.
+bool in_place_weights_serve(const ConvParams& p);
+std::unique_ptr<BackwardWeightsPlan> make_in_place_weights_plan(const ConvParams& p);
 /// Whether a strided backward_data runs as stride-1 forwards per input phase
 /// (phases_backward.cc) rather than col2im, and that plan.
 bool phases_serve_backward_data(const ConvParams& p);

@@ -152,12 +152,9 @@ AlgorithmChoice select_algorithm(const ConvParams& p, Algorithm forced, bool win
       if (channels_last_serves_weights(q))
         return {Algorithm::Gemm, "GEMM dY * x^T per tap, x copied channels-last once and read in place, summed over "
                                  "images in a fixed order"};
-      if (pointwise_weights_serve(q))
-        return {Algorithm::Gemm, "pointwise: GEMM x * dY^T with x's channel rows read in place, summed over images "
-                                 "in a fixed order"};
-      if (tap_weights_serve(q))
-        return {Algorithm::Gemm, "GEMM x * dY^T with x read in place per tap from a padded, stride-phase-split copy, "
-                                 "summed over images in a fixed order"};
+      if (in_place_weights_serve(q))
+        return {Algorithm::Gemm, "GEMM x * dY^T with x's rows read in place (a pointwise layer's x itself, else per "
+                                 "tap a padded, stride-phase-split copy), summed over images in a fixed order"};
       return {Algorithm::Gemm, "GEMM dY * im2col(x)^T, summed over images in a fixed order"};
     }
     if (folded_backward_data_serves(p))

@@ -1,18 +1,20 @@
-// The weight gradient of layers with few input channels per group (below the channels-last
-// form's reach: ResNet-50's first layer on RGB) with x read in place from a padded copy split
-// by stride phases. Per group g, with R = C_in/g x taps and M = C_out/g:
+// The weight gradient with x's rows read in place, for the layers the channels-last form does
+// not take: pointwise layers (1x1, stride 1, no padding: ResNet-50 res2's 256 -> 64) read x
+// itself; layers with few input channels per group (ResNet-50's first layer on RGB) read a
+// padded copy of x split by stride phases. Per group g, with R = C_in/g x taps, M = C_out/g:
 //
 //   dW_g^T[R, M] = sum over images n of A_g[n][R, Q] * B_g[n][Q, M]
 //
 // Q runs over a grid of the outputs: output (o0, o1, o2) is q = (o0 L1 + o1) L2 + o2, L the
-// extents of a phase of the copy. Padded index u of a dim with stride s is position u / s of
-// phase u % s, so the elements tap t of channel ci meets are its phase of ci's copy from a fixed
-// offset on, one per q: row (ci, t) of A, read in place through the microkernel's A-rows form.
-// Grid positions past O2 (the tap's reach into the next row) read what is there; B, dY^T
-// packed per block, is zero at them. im2col transposes taps x the input per block instead.
-// dW^T goes to a scratch [G][R][M] (the driver adds a split reduction's chunks there), then is
-// transposed into dW [G][M][R]. An x with inf or NaN takes the reference (a grid position
-// that is no output would multiply it by zero).
+// extents of a phase of the copy (pointwise: the positions themselves, L = (1, 1, P)). Padded
+// index u of a dim with stride s is position u / s of phase u % s, so the elements tap t of
+// channel ci meets are its phase of ci's copy from a fixed offset on, one per q: row (ci, t)
+// of A, read in place through the microkernel's A-rows form. Grid positions past O2 (the
+// tap's reach into the next row) read what is there; B, dY^T packed per block, is zero at
+// them. im2col transposes taps x the input per block instead (for a pointwise layer, x: four
+// times dY on res2). dW^T goes to a scratch [G][R][M] (the driver adds a split reduction's
+// chunks there), then is transposed into dW [G][M][R]. With a copy, an x with inf or NaN
+// takes the reference (a grid position that is no output would multiply it by zero).
 #include <omp.h>
 
 #include <algorithm>
@@ -31,13 +33,25 @@ namespace convkit::internal {
 
 namespace {
 
-class TapWeightsPlan : public BackwardWeightsPlan {
+// 1x1, stride 1, no padding: x's channel planes are A's rows.
+bool pointwise(const ConvParams& p) {
+  for (std::size_t d = 0; d < static_cast<std::size_t>(p.dim); ++d)
+    if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_lo[d] != 0 || p.pad_hi[d] != 0) return false;
+  return true;
+}
+
+class InPlaceWeightsPlan : public BackwardWeightsPlan {
  public:
-  explicit TapWeightsPlan(const ConvParams& p)
-      : copy_geo_(p), g3_(copy_geo_.g), G_(p.groups), M_(p.c_out_per_group()), R_(p.c_in_per_group() * g3_.taps()),
-        P_(p.positions()), driver_(*kernels::gemm_arows_kernel(max_isa())),
+  explicit InPlaceWeightsPlan(const ConvParams& p)
+      : copy_geo_(p), g3_(copy_geo_.g), in_place_(pointwise(p)), G_(p.groups), M_(p.c_out_per_group()),
+        R_(p.c_in_per_group() * g3_.taps()), P_(p.positions()), driver_(*kernels::gemm_arows_kernel(max_isa())),
         transpose_(kernels::transpose_kernel(max_isa())), copy_(kernels::copy_kernel(max_isa())) {
     params = p;
+    if (in_place_) {  // the grid is the positions, one after the other
+      L_[2] = O_[2] = Q_ = P_;
+      return;
+    }
+    for (int d = 0; d < 3; ++d) O_[d] = g3_.O[d];
     int64_t phases = 1;
     for (int d = 0; d < 3; ++d) {
       L_[d] = ceil_div(copy_geo_.Sp[d], g3_.st[d]);
@@ -68,18 +82,31 @@ class TapWeightsPlan : public BackwardWeightsPlan {
     if (reference_weights_if_nonfinite(p, x, dy, gw)) return;
     // Grid positions that are no output multiply x by zero: an inf or NaN of x there would add
     // a NaN the sum over outputs does not have. (x of few channels: one pass is cheap.)
-    if (!all_finite(x)) {
+    if (!in_place_ && !all_finite(x)) {
       reference_backward_weights(p, x, dy, gw);
       return;
     }
-    const auto lease = work_.lease(1, p.N * p.C_in * cs_ + G_ * R_ * M_);  // kept for the next call
+    const int64_t copy_floats = in_place_ ? 0 : p.N * p.C_in * cs_;
+    const auto lease = work_.lease(1, copy_floats + G_ * R_ * M_);  // kept for the next call
     float* src = lease.get(0);
-    float* dwt = src + p.N * p.C_in * cs_;
-    fill_copy(x, src);
+    float* dwt = src + copy_floats;
     std::vector<const float*> rows(static_cast<std::size_t>(p.N * G_ * R_));  // [N][G][R]
-    for (int64_t ng = 0; ng < p.N * G_; ++ng)
-      for (int64_t r = 0; r < R_; ++r)
-        rows[static_cast<std::size_t>(ng * R_ + r)] = src + ng * p.c_in_per_group() * cs_ + row_off_[static_cast<std::size_t>(r)];
+    Tensor xc;  // a pointwise layer's x with each channel's plane contiguous
+    if (in_place_) {
+      bool planes = true;
+      for (int64_t d = x.dim() - 1, expect = 1; d >= 2; expect *= x.size(d), --d)
+        planes = planes && (x.size(d) == 1 || x.stride(d) == expect);
+      xc = planes ? x : x.contiguous();
+      for (int64_t n = 0; n < p.N; ++n)
+        for (int64_t c = 0; c < p.C_in; ++c)
+          rows[static_cast<std::size_t>(n * p.C_in + c)] = xc.const_data<float>() + n * xc.stride(0) + c * xc.stride(1);
+    } else {
+      fill_copy(x, src);
+      for (int64_t ng = 0; ng < p.N * G_; ++ng)
+        for (int64_t r = 0; r < R_; ++r)
+          rows[static_cast<std::size_t>(ng * R_ + r)] =
+              src + ng * p.c_in_per_group() * cs_ + row_off_[static_cast<std::size_t>(r)];
+    }
     const Bound bound(*this, rows.data(), dy.const_data<float>(), dwt);
     gemm::Problem pr;
     pr.batch = G_;
@@ -126,7 +153,7 @@ class TapWeightsPlan : public BackwardWeightsPlan {
 
   class Bound : public gemm::Operands {
    public:
-    Bound(const TapWeightsPlan& plan, const float* const* rows, const float* dy, float* dwt)
+    Bound(const InPlaceWeightsPlan& plan, const float* const* rows, const float* dy, float* dwt)
         : plan_(plan), rows_(rows), dy_(dy), dwt_(dwt) {}
     // (A is read in place: a_rows.)
     const float* a(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*, int64_t&) const override {
@@ -142,15 +169,14 @@ class TapWeightsPlan : public BackwardWeightsPlan {
     // through the transposes, 16 channels at a time.
     const float* b(int64_t g, int64_t o, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* buf,
                    int64_t& ldb) const override {
-      const Lifted& G = plan_.g3_;
-      const int64_t* L = plan_.L_;
+      const int64_t *L = plan_.L_, *O = plan_.O_;
       const float* dyc = dy_ + (o * plan_.params.C_out + g * plan_.M_ + j0) * plan_.P_;
       const float* srcs[kernels::kTransposeMaxRows];
       for (int64_t k = 0; k < kc;) {
         const int64_t q = k0 + k, o2 = q % L[2], o1 = q / L[2] % L[1], o0 = q / (L[2] * L[1]);
         const int64_t run = std::min(L[2] - o2, kc - k);
-        const int64_t valid = o1 < G.O[1] && o0 < G.O[0] ? std::clamp<int64_t>(G.O[2] - o2, 0, run) : 0;
-        const int64_t pos = (o0 * G.O[1] + o1) * G.O[2] + o2;
+        const int64_t valid = o1 < O[1] && o0 < O[0] ? std::clamp<int64_t>(O[2] - o2, 0, run) : 0;
+        const int64_t pos = (o0 * O[1] + o1) * O[2] + o2;
         for (int64_t jt = 0; jt < n && valid > 0; jt += kernels::kTransposeMaxRows) {
           const int64_t jn = std::min(kernels::kTransposeMaxRows, n - jt);
           for (int64_t t = 0; t < jn; ++t) srcs[t] = dyc + (jt + t) * plan_.P_ + pos;
@@ -167,7 +193,7 @@ class TapWeightsPlan : public BackwardWeightsPlan {
     }
 
    private:
-    const TapWeightsPlan& plan_;
+    const InPlaceWeightsPlan& plan_;
     const float* const* rows_;
     const float* dy_;
     float* dwt_;
@@ -175,8 +201,10 @@ class TapWeightsPlan : public BackwardWeightsPlan {
 
   PaddedCopy copy_geo_;  // the padded extents (before the phase split) and the row filler
   Lifted g3_;
+  bool in_place_;  // a pointwise layer: A's rows are x's channel planes, no copy
   int64_t G_, M_, R_, P_;
-  int64_t L_[3] = {1, 1, 1}, phase_ = 1, cs_ = 1, Q_ = 0;  // phase extents, floats per phase and channel
+  int64_t L_[3] = {1, 1, 1}, O_[3] = {1, 1, 1};   // the grid's extents and its outputs' in each dim
+  int64_t phase_ = 1, cs_ = 1, Q_ = 0;            // floats per phase and per channel of the copy; grid size
   std::vector<int64_t> row_off_;                            // per row (ci, t) of a group: its offset
   gemm::Driver driver_;
   const kernels::TransposeKernel& transpose_;
@@ -186,9 +214,11 @@ class TapWeightsPlan : public BackwardWeightsPlan {
 
 }  // namespace
 
-bool tap_weights_serve(const ConvParams& p) {
+bool in_place_weights_serve(const ConvParams& p) {
   const kernels::GemmKernel* k = kernels::gemm_arows_kernel(max_isa());
-  if (p.dtype != kFloat32 || p.N <= 0 || k == nullptr || !padded_copy_fits(p)) return false;
+  if (p.dtype != kFloat32 || p.N <= 0 || k == nullptr) return false;
+  if (pointwise(p)) return true;
+  if (!padded_copy_fits(p)) return false;
   const Lifted g = lift3(p);
   if (g.taps() < 2) return false;
   // Output channels in whole column tiles, or nearly (the seed Conv1d's 33 would pad to 64).
@@ -208,8 +238,8 @@ bool tap_weights_serve(const ConvParams& p) {
   return phases <= 64 && grid <= 1.25 * outputs;
 }
 
-std::unique_ptr<BackwardWeightsPlan> make_tap_weights_plan(const ConvParams& p) {
-  return std::make_unique<TapWeightsPlan>(p);
+std::unique_ptr<BackwardWeightsPlan> make_in_place_weights_plan(const ConvParams& p) {
+  return std::make_unique<InPlaceWeightsPlan>(p);
 }
 
 }  // namespace convkit::internal
