@@ -643,14 +643,11 @@ TEST(Engine, OneDimensionalTapModeCopiesAnImagesChannelsTogether) {
           const Tensor want = F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("reference"));
           for (internal::Isa isa : isas()) {
             IsaCap cap(isa);
-            const int before = get_num_threads();
-            std::vector<Tensor> runs;
-            for (int n : {1, 2, 3}) {
-              set_num_threads(n);
-              runs.push_back(F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("gemm")));
-            }
+            const std::vector<Tensor> runs =
+                at_one_two_three_threads([&] { return F::conv1d(x, w, b, F::Conv1dFuncOptions(o).algorithm("gemm")); });
             // One prepared plan run on 2, 1, 2 and 1 threads: the layouts of one and of several
             // threads must not see each other's copies.
+            const int before = get_num_threads();
             ConvSpec spec;
             spec.rank = 1, spec.stride = {stride}, spec.pad_lo = spec.pad_hi = {pad}, spec.algorithm = Algorithm::Gemm;
             const ConvPlan plan = prepare(spec, w, b, x.sizes());

@@ -49,13 +49,7 @@ TEST(Grad, FewChannelInputGradientInStripesMatchesTheReference) {
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
       for (Algorithm a : {Algorithm::Auto, Algorithm::Gemm}) {
-        const int before = get_num_threads();
-        std::vector<Tensor> runs;
-        for (int n : {1, 2, 3}) {
-          set_num_threads(n);
-          runs.push_back(grad(a));
-        }
-        set_num_threads(before);
+        const std::vector<Tensor> runs = at_one_two_three_threads([&] { return grad(a); });
         EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
         EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
         EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);
@@ -109,13 +103,7 @@ TEST(Grad, PointwiseWeightGradientReadsTheInputInPlace) {
     const Tensor want = grad(gy, Algorithm::Reference).grad_weight;
     for (internal::Isa isa : isas()) {
       IsaCap cap(isa);
-      const int before = get_num_threads();
-      std::vector<Tensor> runs;
-      for (int n : {1, 2, 3}) {
-        set_num_threads(n);
-        runs.push_back(grad(gy, Algorithm::Gemm).grad_weight);
-      }
-      set_num_threads(before);
+      const std::vector<Tensor> runs = at_one_two_three_threads([&] { return grad(gy, Algorithm::Gemm).grad_weight; });
       EXPECT_TRUE(all_close(runs[0], want, dtype_tolerance(kFloat32))) << internal::name_of(isa);
       EXPECT_TRUE(bitwise_equal(runs[1], runs[0])) << internal::name_of(isa);
       EXPECT_TRUE(bitwise_equal(runs[2], runs[0])) << internal::name_of(isa);

@@ -108,6 +108,19 @@ inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b
   return ::testing::AssertionSuccess();
 }
 
+/// f() on 1, 2 and 3 threads (the thread count restored after): the first result is checked
+/// against an oracle, the others against it bit for bit.
+inline std::vector<Tensor> at_one_two_three_threads(const std::function<Tensor()>& f) {
+  const int before = get_num_threads();
+  std::vector<Tensor> runs(3);
+  for (int n = 1; n <= 3; ++n) {
+    set_num_threads(n);
+    runs[static_cast<std::size_t>(n - 1)] = f();
+  }
+  set_num_threads(before);
+  return runs;
+}
+
 /// Sets CONVKIT_MAX_ISA for the scope (plans pick kernels when they are made).
 struct IsaCap {
   explicit IsaCap(internal::Isa isa) { setenv("CONVKIT_MAX_ISA", internal::name_of(isa), 1); }
