@@ -95,6 +95,52 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
   }
 }
 
+TEST(GemmKernels, AColumnsTilesMatchNaive) {
+  // The A-columns form (A[i, p] = acols[p][aoff + i]) of every ISA on every edge: each k step's
+  // column its own allocation of aoff + m floats, listed in reverse allocation order (reads of
+  // rows past m run off it), B unpacked with its last row n values long.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (internal::Isa isa : isas()) {
+    const kernels::GemmKernel& k = kernels::gemm_acols_kernel(isa);
+    SCOPED_TRACE(k.name);
+    ASSERT_NE(k.acols, nullptr);
+    EXPECT_EQ(k.isa, isa);
+    for (int64_t kk : {0, 1, 7, 64}) {
+      std::vector<float> a(static_cast<std::size_t>(kk * k.mr)), bias(static_cast<std::size_t>(k.mr));
+      for (auto& v : a) v = nd(rng);
+      for (auto& v : bias) v = nd(rng);
+      for (int64_t m = 1; m <= k.mr; ++m)
+        for (int64_t n = 1; n <= k.nr; ++n) {
+          const int64_t aoff = 3, ldb = k.nr + 5, ldc = k.nr + 3;
+          std::vector<std::vector<float>> cols(static_cast<std::size_t>(kk));
+          std::vector<const float*> ptrs(static_cast<std::size_t>(kk));
+          for (int64_t p = kk - 1; p >= 0; --p) {
+            auto& col = cols[static_cast<std::size_t>(p)];
+            col.assign(static_cast<std::size_t>(aoff + m), -7.0f);
+            for (int64_t i = 0; i < m; ++i) col[static_cast<std::size_t>(aoff + i)] = a[static_cast<std::size_t>(p * k.mr + i)];
+            ptrs[static_cast<std::size_t>(p)] = col.data();
+          }
+          std::vector<float> b(static_cast<std::size_t>(kk > 0 ? (kk - 1) * ldb + n : 1));
+          for (auto& v : b) v = nd(rng);
+          for (int mode = 0; mode < 3; ++mode) {  // 0: C = AB, 1: C = bias + AB, 2: C += AB
+            std::vector<float> c(static_cast<std::size_t>(k.mr * ldc), 0.5f), expect = c;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double sum = 0;
+                for (int64_t p = 0; p < kk; ++p) sum += double(a[static_cast<std::size_t>(p * k.mr + i)]) * b[static_cast<std::size_t>(p * ldb + j)];
+                const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(i)] : 0.0;
+                expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + sum);
+              }
+            k.acols(kk, ptrs.data(), aoff, b.data(), ldb, c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);
+            for (std::size_t i = 0; i < c.size(); ++i)
+              ASSERT_NEAR(c[i], expect[i], 1e-4) << "m=" << m << " n=" << n << " k=" << kk << " mode=" << mode << " at " << i;
+          }
+        }
+    }
+  }
+}
+
 // One dwconv kernel (float32 or float64) on every tile shape, against a double-precision sum.
 template <typename T>
 void check_dwconv(void (*fn)(const kernels::DwRows<T>&), double tol) {

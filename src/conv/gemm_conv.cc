@@ -7,10 +7,15 @@
 // the input or a per-image padded copy. A (the
 // weights) is packed once at plan creation. The output is written in NCHW order (Y_g rows are
 // output channels, columns are output positions), in place or, in tap mode, via a C block.
+// Or (columns mode, 2-d and 3-d layers with long reductions and output rows of whole 14-row
+// tiles) transposed: Y_g^T[P, M] = B^T[P, Kd] * A_g^T[Kd, M], positions as the rows of an
+// A-columns kernel that broadcasts them from the same source rows, so no position past an
+// output row is computed; W^T packed once in NR-wide panels, C blocks stored transposed.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "conv/plan.h"
 #include "core/storage.h"
@@ -44,7 +49,8 @@ struct Geometry {
 class GemmPlan : public ConvPlan {
  public:
   GemmPlan(const ConvParams& p, const Tensor& w, const Tensor& b)
-      : kernel_(pick_kernel(p)), copy_(kernels::copy_kernel(max_isa())), mr_(kernel_.mr),
+      : kernel_(pick_kernel(p)), copy_(kernels::copy_kernel(max_isa())),
+        transpose_(kernels::transpose_kernel(max_isa())), mr_(kernel_.mr),
         driver_(kernel_) {
     params = p;
     G_ = p.groups;
@@ -88,21 +94,21 @@ class GemmPlan : public ConvPlan {
     // up-convolution's input gradient) read each input once: the copy buys no reuse, and
     // blocks packed in cache were 15-20% faster (U-Net's 2x2/2 input gradient, 64 -> 128
     // channels on 128 x 128: 2.32 -> 1.96 ms at 1 thread, 1.23 -> 0.98 ms at 2).
-    tap_ = taps_ > 1 && padded_copy_fits(p);
-    bool overlap = false;
+    tap_ = tap_mode_fits(p);
     for (int d = 0; d < 3; ++d) {
       const int64_t st = d < lift ? 1 : p.stride[static_cast<std::size_t>(d - lift)];
       const int64_t O = d < lift ? 1 : p.out_size[static_cast<std::size_t>(d - lift)];
-      tap_ = tap_ && st <= (K[d] - 1) * dl[d] + 1;
-      overlap = overlap || st < (K[d] - 1) * dl[d] + 1;
       K_[d] = K[d], dl_[d] = dl[d], lo_[d] = lo[d], s_[d] = st;
       // Padded extent the outputs read, and its length per phase (padded index u is position
       // u / s of phase u % s).
       Sp_[d] = (O - 1) * st + (K[d] - 1) * dl[d] + 1;
       Lp_[d] = Sp_[d] / st + (Sp_[d] % st != 0);
     }
-    tap_ = tap_ && overlap && !merged_images(p);
-    if (tap_ && M_ > 128) {  // (padded_copy_fits bounds this product)
+    if ((cols_ = columns_kernel(p)) != nullptr) {
+      cols_driver_.emplace(*cols_);
+      mr_ = cols_->nr;  // the weights packed as W^T in NR-wide panels
+    }
+    if (tap_ && M_ > 128 && !cols_) {  // (padded_copy_fits bounds this product)
       int64_t source_floats = p.c_in_per_group();  // one image and group's padded, phase-split source
       for (int d = 0; d < 3; ++d) source_floats *= s_[d] * Lp_[d];
       tap_ = source_floats <= tap_source_limit() / 4;
@@ -176,14 +182,15 @@ class GemmPlan : public ConvPlan {
 
   int64_t memory_bytes() const override {
     return a_.numel() * 4 + (bias_.defined() ? bias_.numel() * 4 : 0) + padded_.bytes() + padded_rows_.bytes() +
-           driver_.memory_bytes();
+           driver_.memory_bytes() + (cols_driver_ ? cols_driver_->memory_bytes() : 0);
   }
 
   void run(const Tensor& x, Tensor& y) const override {
     // Tap mode reads rows of unit column stride (in place or from its padded copy); inputs
     // with strided columns (channels-last) keep the packed path, which reads them through
-    // their strides instead of copying the whole image into channel planes.
-    if (tap_ && x.stride(x.dim() - 1) == 1) {
+    // their strides instead of copying the whole image into channel planes; columns mode copies
+    // them (its padded copy reads any strides).
+    if ((tap_ && x.stride(x.dim() - 1) == 1) || cols_) {
       run_taps(x, y);
       return;
     }
@@ -357,6 +364,52 @@ class GemmPlan : public ConvPlan {
     float* y_;
   };
 
+  // Columns mode (cols_): per (image, group) Y^T[P, M] = B^T[P, Kd] * W^T[Kd, M], in row
+  // blocks within one output row. A = the source read in place, one pointer per (channel, tap)
+  // at the block's first position (the A-columns kernel broadcasts consecutive positions);
+  // B = the plan's W^T in NR-wide panels; C blocks written to y transposed, with the bias.
+  class ColsBound : public gemm::Operands {
+   public:
+    ColsBound(const GemmPlan& plan, const TapSource& src, const float* const* cols, int64_t s_n, float* y, int64_t n0)
+        : plan_(plan), t_(src), cols_(cols), s_n_(s_n), y_(y), n0_(n0) {}
+    const float* const* a_cols(int64_t b, int64_t, int64_t i0, int64_t k0, int64_t& off) const override {
+      const int64_t ow = i0 % t_.O2, oh = i0 / t_.O2 % t_.O1, od = i0 / (t_.O2 * t_.O1);
+      off = b / plan_.G_ * s_n_ + b % plan_.G_ * plan_.params.c_in_per_group() * t_.cs + od * t_.ds + oh * t_.hs + ow;
+      return cols_ + k0;
+    }
+    const float* a(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*, int64_t&) const override {
+      return nullptr;  // (A comes from a_cols)
+    }
+    const float* b(int64_t b, int64_t, int64_t k0, int64_t, int64_t j0, int64_t, float*, int64_t& ldb) const override {
+      int64_t stride = 0;
+      ldb = plan_.mr_;
+      return plan_.packed_a(b % plan_.G_, j0, k0, stride);
+    }
+    int64_t b_panel_stride(int64_t) const override { return plan_.Kd_ * plan_.mr_; }
+    // y[img][g M + j0 + j][i0 + i] = C[i][j] + bias[g M + j0 + j], 16 positions at a time.
+    void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
+      const int64_t g = b % plan_.G_, img = n0_ + b / plan_.G_, P = plan_.P_;
+      float* yb = y_ + (img * plan_.params.C_out + g * plan_.M_ + j0) * P + i0;
+      for (int64_t i = 0; i < m; i += kernels::kTransposeMaxRows) {
+        const int64_t rn = std::min(kernels::kTransposeMaxRows, m - i);
+        const float* src[kernels::kTransposeMaxRows];
+        for (int64_t q = 0; q < rn; ++q) src[q] = c + (i + q) * ldc;
+        plan_.transpose_.fn(src, 1, rn, n, yb + i, P);
+      }
+      if (const float* bias = plan_.bias_rows(g, j0))
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t i = 0; i < m; ++i) yb[j * P + i] += bias[j];
+    }
+
+   private:
+    const GemmPlan& plan_;
+    const TapSource& t_;
+    const float* const* cols_;
+    int64_t s_n_;
+    float* y_;
+    int64_t n0_;
+  };
+
   // Several taps. Outputs are computed in the source's coordinates: output (od, oh, ow) is
   // position q = od * ds + oh * hs + ow of a source with unit column stride, row stride hs and
   // plane stride ds. The source is a per-image padded copy of the input (every padding mode
@@ -386,7 +439,7 @@ class GemmPlan : public ConvPlan {
     // product's few column blocks (0.017). Each output sums the same products in the same order
     // either way (the microkernel's contract), so the bits do not depend on the choice.
     const double flops = 2.0 * static_cast<double>(p.N * p.C_out * P_) * static_cast<double>(Kd_);
-    const bool image_rows = p.dim == 1 && !in_place && p.N > 1 && p.padding_mode == PaddingMode::Zeros &&
+    const bool image_rows = !cols_ && p.dim == 1 && !in_place && p.N > 1 && p.padding_mode == PaddingMode::Zeros &&
                             Lp_[2] < kNC && threads_for(p.N * G_, flops) == 1;
     // Images padded (and then computed) together: as many as fit in ~4 MB, at least one.
     const int64_t image_floats = s_[0] * s_[1] * s_[2] * Lp_[0] * Lp_[1] * Lp_[2];
@@ -416,12 +469,30 @@ class GemmPlan : public ConvPlan {
     for (int64_t k = 0; k < Kd_; ++k)
       k_off[static_cast<std::size_t>(k)] = k / taps_ * cs + tap_off[static_cast<std::size_t>(k % taps_)];
     const TapSource geo{ds, hs, cs, Q, direct, O[0], O[1], O[2], k_off.data(), image_rows};
+    std::vector<const float*> cols(cols_ ? static_cast<std::size_t>(Kd_) : 0);  // columns mode: per k, its source row
 
     // Images [n0, n1) on the driver: batch = (image, group), rows = output channels, columns =
     // source positions up to Q, the reduction = C_in/g x taps read in place through row
     // pointers. B costs no packing, so every row block is its own task.
     auto compute = [&](int64_t n0, int64_t n1, const float* src, int64_t src_n) {
       TapSource g = geo;
+      if (cols_) {
+        const ColsBound bound(*this, g, cols.data(), src_n, yp, n0);
+        gemm::Problem pr;
+        pr.batch = (n1 - n0) * G_;
+        pr.M = P_;
+        pr.N = M_;
+        pr.K = Kd_;
+        // Row blocks within one output row (a 1-d output is one row: the driver's blocks).
+        pr.mc = pr.row_quantum = cols_row_block(O[0] * O[1] > 1 ? O[2] : 0);
+        pr.rows_in_task = true;  // each B block over all the rows of a task, from L2
+        pr.c_blocks = true;
+        pr.c_block_floats = internal::cache_sizes().l2 / 16;  // a quarter of the L2
+        pr.flops = 2.0 * static_cast<double>((n1 - n0) * p.C_out * P_) * static_cast<double>(Kd_);
+        for (int64_t k = 0; k < Kd_; ++k) cols[static_cast<std::size_t>(k)] = src + k_off[static_cast<std::size_t>(k)];
+        cols_driver_->run(bound, pr);
+        return;
+      }
       if (image_rows) g.O1 = n1 - n0, g.Q = (n1 - n0 - 1) * hs + O[2];  // rows: the images
       const TapBound bound(*this, g, src, src_n, n0, yp);
       gemm::Problem pr;
@@ -518,6 +589,54 @@ class GemmPlan : public ConvPlan {
     }
   }
 
+  // Columns mode's row block for output rows of O2 positions (0: one row, the driver's blocks):
+  // the row, or the largest part of it in whole tiles up to 128 positions (C blocks of a task's
+  // rows stay small).
+  int64_t cols_row_block(int64_t O2) const {
+    if (O2 <= 128) return O2;
+    for (int64_t rb = 128 / cols_->mr * cols_->mr; rb >= cols_->mr; rb -= cols_->mr)
+      if (O2 % rb == 0) return rb;
+    return O2;
+  }
+
+  // Whether tap mode can serve p (before the source size rule for more than 128 output
+  // channels): several taps, each dim's stride within its kernel span, windows that overlap in
+  // some dim, a padded copy that fits, and images not merged.
+  static bool tap_mode_fits(const ConvParams& p) {
+    int64_t taps = 1;
+    bool within = true, overlap = false;
+    for (std::size_t d = 0; d < p.kernel.size(); ++d) {
+      const int64_t span = (p.kernel[d] - 1) * p.dilation[d] + 1;
+      taps *= p.kernel[d];
+      within = within && p.stride[d] <= span;
+      overlap = overlap || p.stride[d] < span;
+    }
+    return taps > 1 && within && overlap && padded_copy_fits(p) && !merged_images(p);
+  }
+
+ public:
+  // Columns mode's kernel for p, or null (gemm_columns_kernel): 2-d and 3-d tap-mode layers
+  // whose output rows are whole A-columns tiles (14-, 28-, 56-wide: at least 93% used), whose
+  // output channels per group fill whole NR panels (at least 90%), with at least kColsFromK
+  // products per output. There, against tap mode (1 thread, vs oneDNN best): ResNet-50 res4
+  // 3x3 (14 x 14) forward 0.72 -> 0.83, input gradient 0.74 -> 0.87; res2 3x3 batch 8 0.76 ->
+  // 0.81 and 0.79 -> 0.90; res2 3x3 (56 x 56) even and 0.84 -> 0.89. Shorter reductions lose:
+  // the transposed store of C costs what few products per output do not amortize (ResNet-50's
+  // first layer, 147: 0.83 -> 0.65), and so do 1-d layers, whose tap-mode rows waste nothing
+  // (wav2vec2's second layer 0.92 -> 0.77).
+  static const kernels::GemmKernel* columns_kernel(const ConvParams& p) {
+    const kernels::GemmKernel& ck = kernels::gemm_acols_kernel(max_isa());
+    int64_t kd = p.c_in_per_group();
+    for (int64_t k : p.kernel) kd *= k;
+    const int64_t O2 = p.out_size.back(), M = p.c_out_per_group();
+    const bool fits = p.dim >= 2 && kd >= kColsFromK && 100 * O2 >= 93 * ceil_div(O2, ck.mr) * ck.mr &&
+                      10 * M >= 9 * ceil_div(M, ck.nr) * ck.nr && tap_mode_fits(p);
+    return fits ? &ck : nullptr;
+  }
+
+ private:
+  static constexpr int64_t kColsFromK = 256;
+
   // The kernel whose tiles pad the M x P product least: M = 64 takes 8 x 48 (12-row panels
   // would pad it to 72), P = 7 x 7 takes 12 x 32 (48-column tiles would pad 49 to 96).
   static const kernels::GemmKernel& pick_kernel(const ConvParams& p) {
@@ -607,6 +726,7 @@ class GemmPlan : public ConvPlan {
 
   const kernels::GemmKernel& kernel_;
   const kernels::CopyKernel& copy_;
+  const kernels::TransposeKernel& transpose_;
   int64_t mr_;
   int64_t G_ = 1, M_ = 0, Kd_ = 0, P_ = 0, taps_ = 1, panels_ = 0;
   bool flat_ = false;
@@ -616,6 +736,8 @@ class GemmPlan : public ConvPlan {
   Workspace padded_;     // tap mode's padded, phase-split copy of a batch of images
   Workspace padded_rows_;  // the same with 1-d images side by side (image_rows in run_taps)
   gemm::Driver driver_;  // both modes' GEMM loops
+  const kernels::GemmKernel* cols_ = nullptr;  // columns mode's A-columns kernel, or null
+  std::optional<gemm::Driver> cols_driver_;
   bool tap_ = false;
   int64_t K_[3] = {1, 1, 1}, dl_[3] = {1, 1, 1}, lo_[3] = {0, 0, 0}, s_[3] = {1, 1, 1}, Sp_[3] = {1, 1, 1}, Lp_[3] = {1, 1, 1};
   // Tap mode: source offset of tap t from its channel's start, read in place or padded.
@@ -625,6 +747,8 @@ class GemmPlan : public ConvPlan {
 };
 
 }  // namespace
+
+const kernels::GemmKernel* gemm_columns_kernel(const ConvParams& p) { return GemmPlan::columns_kernel(p); }
 
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b) {
   if (const kernels::GemmKernel* k = pointwise_transposed_kernel(p)) return make_pointwise_t_plan(p, w, b, *k);

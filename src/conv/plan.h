@@ -201,6 +201,9 @@ struct WeightView {
 };
 WeightView weight_view(const Tensor& w);
 std::unique_ptr<ConvPlan> make_gemm_plan(const ConvParams& p, const Tensor& w, const Tensor& b);
+/// The A-columns kernel when the gemm plan computes p in columns mode (per output row, positions
+/// as rows read in place, W^T pre-packed, C stored transposed), else null.
+const kernels::GemmKernel* gemm_columns_kernel(const ConvParams& p);
 /// The gemm path's column block (output positions per task).
 inline constexpr int64_t kGemmNC = 192;
 /// For pointwise layers whose transposed GEMM (rows: positions, vectors: output channels) pads

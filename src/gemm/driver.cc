@@ -76,6 +76,7 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   const int64_t mc_max = std::max(quantum, (pr.stream_c ? kStreamMC : kMC) / quantum * quantum);
   L.mc = std::min(mc_max, round_up(ceil_div(pr.M, ceil_div(pr.M, mc_max)), quantum));
   L.mc = std::min(L.mc, round_up(pr.M, mr));
+  if (pr.mc > 0) L.mc = pr.mc;
   // (A given K block stays within kMaxKc: the rows form's pointer list holds that many.)
   CONVKIT_CHECK(!(pr.stream_c && pr.rows_in_task), "internal: a streamed C with rows in task");
   CONVKIT_CHECK(pr.kc <= kMaxKc, "internal: a K block of ", pr.kc, " steps; at most ", kMaxKc);
@@ -116,7 +117,7 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
   // (the taps of a weight gradient over 64 channels, one column block) leave one of two
   // threads idle for a ninth of the time; in row blocks of fewer whole quanta they are 18.
   // (Chunks were fixed above from the problem alone: the sums do not change.)
-  if (!pr.rows_in_task && want > 1) {
+  if (!pr.rows_in_task && want > 1 && pr.mc == 0) {
     const int64_t per_row_block = pr.batch * L.nJ_tasks * L.chunks;
     for (int64_t nI = L.nI + 1; nI <= ceil_div(pr.M, quantum); ++nI) {
       if (per_row_block * L.nI % want == 0 || per_row_block * L.nI >= 8 * want) break;
@@ -134,12 +135,14 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
     const int64_t base = pr.batch * L.nJ_tasks * L.chunks;
     const int64_t nth = want > 1 ? threads_for(base * L.nI, pr.flops) : 1;
     while (L.parts < L.nI && base * L.parts < 8 * nth && base * L.parts % nth != 0) ++L.parts;
+    if (pr.c_blocks && pr.c_block_floats > 0)
+      L.parts = std::clamp(ceil_div(L.nI * L.mc * L.nc, pr.c_block_floats), L.parts, L.nI);
   }
   L.per_part = ceil_div(L.nI, L.parts);
   L.tasks = pr.batch * L.parts * L.nJ_tasks * L.chunks;
   // C blocks (when C is not in place): one per row block of a task.
   L.a_floats = round_up(L.mc, mr) * L.kc_max, L.b_floats = L.kc_max * kLdb;
-  L.c_floats = (pr.rows_in_task && pr.c_blocks ? L.per_part : 1) * L.mc * kNC;
+  L.c_floats = (pr.rows_in_task && pr.c_blocks ? L.per_part : 1) * L.mc * L.nc;
   return L;
 }
 
@@ -194,7 +197,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
     CONVKIT_CHECK(c != nullptr || !pr.accumulate, "internal: an accumulating gemm needs C in place");
     CONVKIT_CHECK(c != nullptr || !pr.rows_in_task || pr.c_blocks || ib_end - ib_begin == 1,
                   "internal: C blocks of several row blocks need Problem::c_blocks");
-    if (c == nullptr) c = s.c + (i0 - ib_begin * L.mc) * kNC, ldc = kNC, block = true;
+    if (c == nullptr) c = s.c + (i0 - ib_begin * L.mc) * L.nc, ldc = L.nc, block = true;
     return c;
   };
   const int64_t jb_begin = pr.split_columns ? jt : 0, jb_end = pr.split_columns ? jt + 1 : L.nJ;
@@ -216,8 +219,10 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
         float* c = c_of(i0, j0, ldc, block);
         int64_t aoff = 0;
         const float* const* arows = op.a_rows(b, o, i0, k0, aoff);
+        const float* const* acols = arows ? nullptr : op.a_cols(b, o, i0, k0, aoff);
         CONVKIT_CHECK(arows == nullptr || k_.arows != nullptr, "internal: A rows for ", k_.name, ", which reads packed A");
-        const float* a = arows ? nullptr : op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
+        CONVKIT_CHECK((acols != nullptr) == (k_.acols != nullptr), "internal: A columns and kernel ", k_.name, " disagree");
+        const float* a = arows || acols ? nullptr : op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
         const float* bias = first && L.chunks == 1 ? op.bias(b, i0) : nullptr;
         for (int64_t jr = 0; jr < n; jr += nr)
           for (int64_t ir = 0; ir < m; ir += mr) {
@@ -227,6 +232,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
             const float* bi = bias ? bias + ir : nullptr;
             if (rows) k_.rows(kc, ap, rows, off + jr, cp, ldc, mm, nn, !first, bi);
             else if (arows) k_.arows(kc, arows + ir, aoff, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
+            else if (acols) k_.acols(kc, acols, aoff + ir, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
             else k_.fn(kc, ap, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
           }
       }

@@ -34,6 +34,9 @@ struct Problem {
   /// Row blocks start at multiples of this (a multiple of the kernel's MR): an epilogue that
   /// owns whole channels of rows (col2im) needs blocks aligned to them.
   int64_t row_quantum = 0;
+  /// The row block, when given (a multiple of row_quantum): operands whose rows are positions
+  /// of an output in rows of that length (columns mode) get blocks of whole rows.
+  int64_t mc = 0;
   /// Whether column blocks are separate tasks (their C is disjoint); false when the epilogue
   /// of different column blocks writes the same memory (col2im), which then runs them in order.
   bool split_columns = true;
@@ -46,6 +49,10 @@ struct Problem {
   bool rows_in_task = false;
   /// Whether Operands::c gives no C in place with rows_in_task (sizes the task's C blocks).
   bool c_blocks = false;
+  /// With c_blocks: the most floats a task's C blocks may take (0: no limit); more rows make
+  /// more tasks, each streaming the B blocks again, so that the C blocks a task sweeps per K
+  /// step stay in cache.
+  int64_t c_block_floats = 0;
   /// Whether C already holds a partial sum the product adds onto (Operands::c must give C in
   /// place; the reduction is not split): a reduction run in several calls, in call order.
   bool accumulate = false;
@@ -77,6 +84,13 @@ class Operands {
   /// rows i0, i0 + 1, ... of outer step o (row i0 + i at result[i] + off, its k step k0 + k at
   /// + k), kept by the operands; or nullptr when A comes from a().
   virtual const float* const* a_rows(int64_t /*b*/, int64_t /*o*/, int64_t /*i0*/, int64_t /*k0*/,
+                                     int64_t& /*off*/) const {
+    return nullptr;
+  }
+  /// Or A read in place through one pointer per k step (the microkernel's A-columns form): the
+  /// pointers of k steps k0, k0 + 1, ... of outer step o (row i0 + i of step k0 + k at
+  /// result[k] + off + i), kept by the operands; or nullptr.
+  virtual const float* const* a_cols(int64_t /*b*/, int64_t /*o*/, int64_t /*i0*/, int64_t /*k0*/,
                                      int64_t& /*off*/) const {
     return nullptr;
   }

@@ -19,6 +19,12 @@
 // gemm_f32_<MR>x<NR>_<isa>_arows(k, arows, aoff, b, ldb, c, ldc, m, n, accumulate, bias), one
 // tile per ISA, reads A in place instead: A[i, p] = arows[i][aoff + p] (only arows[0 .. m-1]
 // are read, each at k steps): a weight gradient's input channels, the reduction along them.
+//
+// gemm_f32_<MR>x<NR>_<isa>_acols(k, acols, aoff, b, ldb, c, ldc, m, n, accumulate, bias), tiles
+// of their own (14 rows: a 14-, 28-, 56- or 112-wide output row in whole tiles), reads A
+// through one pointer per k step: A[i, p] = acols[p][aoff + i] (only i < m are read): a
+// convolution computed transposed, positions as rows, each k step an input row of one
+// (channel, tap) read in place.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +41,7 @@ using GemmRowsF32Fn = void (*)(int64_t k, const float* a, const float* const* ro
 
 using GemmARowsF32Fn = void (*)(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb,
                                 float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias);
+using GemmAColsF32Fn = GemmARowsF32Fn;  // (the same arguments: A's pointers, then B, C)
 
 struct GemmKernel {
   const char* name;
@@ -48,6 +55,8 @@ struct GemmKernel {
   void (*end)() = nullptr;
   /// The A-rows form, or null.
   GemmARowsF32Fn arows = nullptr;
+  /// The A-columns form, or null (a kernel of gemm_acols_kernel has only this one).
+  GemmAColsF32Fn acols = nullptr;
 };
 
 #define CONVKIT_GEMM_KERNEL(isa, name, mr, nr, arows_fn)                                                             \
@@ -57,8 +66,12 @@ struct GemmKernel {
                    int64_t n, bool accumulate, const float* bias);                                                   \
   void name##_arows(int64_t k, const float* const* arows, int64_t aoff, const float* b, int64_t ldb, float* c,        \
                     int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias);
+#define CONVKIT_GEMM_ACOLS_KERNEL(isa, name, mr, nr)                                                                \
+  void name(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb, float* c, int64_t ldc,   \
+            int64_t m, int64_t n, bool accumulate, const float* bias);
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
+#undef CONVKIT_GEMM_ACOLS_KERNEL
 
 /// Every kernel compiled in, lowest ISA first.
 const GemmKernel* gemm_kernel_list(int* count);
@@ -66,6 +79,8 @@ const GemmKernel* gemm_kernel_list(int* count);
 const GemmKernel& gemm_kernel(internal::Isa cap);
 /// That ISA's kernel with an A-rows form, or null.
 const GemmKernel* gemm_arows_kernel(internal::Isa cap);
+/// The A-columns kernel of the best ISA at or below `cap` (only its acols is set).
+const GemmKernel& gemm_acols_kernel(internal::Isa cap);
 /// Of the best ISA's kernels, the one whose tiles pad an m x n product least (edge tiles
 /// compute padded rows and masked columns at full cost; ties go to the first listed). The
 /// columns come in blocks of nc, each padded to whole tiles. Tiles wider than max_nr columns

@@ -270,6 +270,53 @@ template <bool kFull, typename Rows, typename A = PackedA<6>>
   }
 }
 
+// MR x 16 NV with A read through column pointers (ColsA): per k step NV B loads and MR
+// broadcasts from one input row. 14 x 32 (28 accumulators): a 14-wide output row is one tile,
+// 28, 56, 112 two, four, eight.
+template <int MR, int NV, bool kFull, bool kFullM>
+[[gnu::always_inline]] inline void tile_acols(int64_t k, ColsA<MR, kFullM> a, const float* b, int64_t ldb, float* c,
+                                              int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  __mmask16 km[NV];
+  for (int v = 0; v < NV; ++v) {
+    const int64_t l = n - 16 * v;
+    km[v] = static_cast<__mmask16>(l >= 16 ? 0xffff : l <= 0 ? 0 : (1u << l) - 1);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const float* bp = b + p * ldb;
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = load<kFull>(km[v], bp + 16 * v);
+    const float* ap = a.row();
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a.at(ap, i));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a.next();
+  }
+  // Rows past m are skipped, columns past n masked off. (The accumulators go through memory
+  // once here: indexed by the runtime row, they would live there through the k loop too.)
+  alignas(64) float tmp[MR][NV][16];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(tmp[i][v], acc[i][v]);
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int v = 0; v < NV; ++v) {
+      const __m512 init = accumulate ? _mm512_maskz_loadu_ps(km[v], ci + 16 * v)
+                                     : bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+      _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_add_ps(init, _mm512_load_ps(tmp[i][v])));
+    }
+  }
+}
+
 // Calls f with std::true_type for a full-width tile (plain B loads), else std::false_type.
 template <typename F>
 [[gnu::always_inline]] inline void full_or_edge(bool full, F&& f) {
@@ -308,6 +355,17 @@ void gemm_f32_6x64_avx512_arows(int64_t k, const float* const* arows, int64_t ao
   full_or_edge(n == 64, [&](auto full) __attribute__((always_inline)) {
     tile_6x64<decltype(full)::value, StridedRows, RowsA<6>>(k, RowsA<6>(arows, aoff, m), StridedRows{b, ldb}, c, ldc, m,
                                                             n, accumulate, bias);
+  });
+}
+
+void gemm_f32_14x32_avx512_acols(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb,
+                                 float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  full_or_edge(n == 32, [&](auto full) __attribute__((always_inline)) {
+    full_or_edge(m == 14, [&](auto full_m) __attribute__((always_inline)) {
+      constexpr bool kFullM = decltype(full_m)::value;
+      tile_acols<14, 2, decltype(full)::value, kFullM>(k, ColsA<14, kFullM>(acols, aoff, m), b, ldb, c, ldc, m, n,
+                                                       accumulate, bias);
+    });
   });
 }
 

@@ -77,7 +77,49 @@ template <typename Rows, typename A = PackedA<6>>
     }
 }
 
+// 14 x 8 with A read through column pointers (ColsA): 14 ymm accumulators, one B load and 14
+// broadcasts per k step (all 16 registers; an edge tile's mask stays in memory).
+template <bool kFullN, bool kFullM>
+[[gnu::always_inline]] inline void tile_14x8_acols(int64_t k, ColsA<14, kFullM> a, const float* b, int64_t ldb, float* c,
+                                                   int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  __m256 acc[14];
+#pragma GCC unroll 14
+  for (int i = 0; i < 14; ++i) acc[i] = _mm256_setzero_ps();
+  alignas(32) int32_t lanes[8];
+  for (int j = 0; j < 8; ++j) lanes[j] = j < n ? -1 : 0;
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 bv = kFullN ? _mm256_loadu_ps(b + p * ldb)
+                             : _mm256_maskload_ps(b + p * ldb, _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)));
+    const float* ap = a.row();
+#pragma GCC unroll 14
+    for (int i = 0; i < 14; ++i) acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a.at(ap, i)), bv, acc[i]);
+    a.next();
+  }
+  // Rows past m are skipped, columns past n masked off. (The accumulators go through memory
+  // once here: indexed by the runtime row, they would live there through the k loop too.)
+  alignas(32) float tmp[14][8];
+#pragma GCC unroll 14
+  for (int i = 0; i < 14; ++i) _mm256_store_ps(tmp[i], acc[i]);
+  const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    const __m256 init = accumulate ? _mm256_maskload_ps(ci, mask) : _mm256_set1_ps(bias ? bias[i] : 0.0f);
+    _mm256_maskstore_ps(ci, mask, _mm256_add_ps(init, _mm256_load_ps(tmp[i])));
+  }
+}
+
 }  // namespace
+
+void gemm_f32_14x8_fma3_acols(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb, float* c,
+                              int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  if (m == 14 && n == 8) {
+    tile_14x8_acols<true, true>(k, ColsA<14, true>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
+  } else if (m == 14) {
+    tile_14x8_acols<false, true>(k, ColsA<14, true>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
+  } else {
+    tile_14x8_acols<false, false>(k, ColsA<14, false>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
+  }
+}
 
 void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                         int64_t n, bool accumulate, const float* bias) {

@@ -41,4 +41,20 @@ void gemm_f32_4x8_scalar_arows(int64_t k, const float* const* arows, int64_t aof
   tile_4x8<StridedRows, RowsA<4>>(k, RowsA<4>(arows, aoff, m), StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
 }
 
+void gemm_f32_14x8_scalar_acols(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb,
+                                float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  constexpr int MR = 14, NR = 8;
+  float acc[MR][NR] = {};
+  for (int64_t p = 0; p < k; ++p) {
+    const float* a = acols[p] + aoff;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) acc[i][j] += a[i] * b[p * ldb + j];
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const float init = accumulate ? c[i * ldc + j] : (bias ? bias[i] : 0.0f);
+      c[i * ldc + j] = init + acc[i][j];
+    }
+}
+
 }  // namespace convkit::kernels

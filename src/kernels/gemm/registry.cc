@@ -5,8 +5,17 @@ namespace convkit::kernels {
 namespace {
 constexpr GemmKernel kKernels[] = {
 #define CONVKIT_GEMM_KERNEL(isa, name, mr, nr, arows_fn) {#name, internal::Isa::isa, mr, nr, name, name##_rows, nullptr, nullptr, arows_fn},
+#define CONVKIT_GEMM_ACOLS_KERNEL(isa, name, mr, nr)
 #include "kernels/gemm/kernels.inc"
 #undef CONVKIT_GEMM_KERNEL
+#undef CONVKIT_GEMM_ACOLS_KERNEL
+};
+constexpr GemmKernel kAcols[] = {
+#define CONVKIT_GEMM_KERNEL(isa, name, mr, nr, arows_fn)
+#define CONVKIT_GEMM_ACOLS_KERNEL(isa, name, mr, nr) {#name, internal::Isa::isa, mr, nr, nullptr, nullptr, nullptr, nullptr, nullptr, name},
+#include "kernels/gemm/kernels.inc"
+#undef CONVKIT_GEMM_KERNEL
+#undef CONVKIT_GEMM_ACOLS_KERNEL
 };
 }  // namespace
 
@@ -28,6 +37,8 @@ const GemmKernel* gemm_arows_kernel(internal::Isa cap) {
     if (k.isa == best && k.arows != nullptr) return &k;
   return nullptr;
 }
+
+const GemmKernel& gemm_acols_kernel(internal::Isa cap) { return internal::best_at_or_below(kAcols, cap); }
 
 const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr, bool wide_on_ties) {
   const GemmKernel& def = gemm_kernel(cap);
