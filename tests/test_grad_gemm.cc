@@ -112,8 +112,9 @@ TEST(Grad, PointwiseWeightGradientReadsTheInputInPlace) {
 }
 
 TEST(Grad, TapWeightGradientReadsTheInputInPlace) {
-  // Few input channels per group, 64 output channels per group (whole column tiles of every
-  // ISA's A-rows kernel): x read in place per tap from a padded, stride-phase-split copy.
+  // Few input channels per group, or one image of a dense layer with a small dW; 64 output
+  // channels per group (whole column tiles of every ISA's A-rows kernel): x read in place per
+  // tap from a padded, stride-phase-split copy.
   // Strides 1-3 (also unequal), dilation, every padding mode, groups, conv_mode=convolution,
   // 1-d, 2-d and 3-d, several images, channels-last x, and x holding an inf (the reference
   // then, bit for bit). Against the reference under every ISA cap, same bits for 1-3 threads.
@@ -130,6 +131,9 @@ TEST(Grad, TapWeightGradientReadsTheInputInPlace) {
       {{2, 6, 9, 10}, {128, 3, 3, 3}, {1, 2}, {1, 1}, {1, 1}, 2, PaddingMode::Circular, ConvMode::Convolution},
       {{3, 5, 100}, {64, 5, 5}, {3}, {1}, {1}, 1, PaddingMode::Zeros, ConvMode::Convolution},
       {{1, 2, 6, 20, 22}, {64, 2, 3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, 1, PaddingMode::Replicate},
+      // One image of a dense layer with a small dW (WaveNet's dilated 1-d layer, ResNet-50 res2's 3x3).
+      {{1, 32, 300}, {64, 32, 3}, {1}, {8}, {8}, 1, PaddingMode::Zeros},
+      {{1, 32, 12, 14}, {64, 32, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, PaddingMode::Zeros},
   };
   Generator gen(41);
   for (const Case& c : cases) {
@@ -146,7 +150,9 @@ TEST(Grad, TapWeightGradientReadsTheInputInPlace) {
     xinf.data<float>()[5] = std::numeric_limits<float>::infinity();
     xs.push_back(xinf);
     for (const Tensor& xv : xs) {
-      ASSERT_TRUE(internal::in_place_weights_serve(internal::make_conv_params(xv, w, Tensor(), internal::conv_args(spec))));
+      const internal::ConvParams p = internal::make_conv_params(xv, w, Tensor(), internal::conv_args(spec));
+      ASSERT_TRUE(internal::in_place_weights_serve(p));
+      ASSERT_FALSE(internal::channels_last_serves_weights(p));  // (which the selection asks first)
       ConvSpec ref = spec;
       ref.algorithm = Algorithm::Reference;
       const Tensor gy = randn(nn::functional::conv(xv, w, Tensor(), spec).sizes(), kFloat32, &gen);
