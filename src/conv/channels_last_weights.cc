@@ -454,14 +454,15 @@ bool channels_last_serves_weights(const ConvParams& p) {
   // Other layers take this form at any size: images beyond the piece budget are cut.
   if (p.N <= 0 || p.c_in_per_group() < channels_last_weights_min_channels() || !padded_copy_fits(p)) return false;
   if (channels_last_weights_min_channels() == 0) return true;  // forced (tests)
-  // One image and a small dW (at most 64K floats): the in-place form reads x's rows where they
+  // One image of a multi-tap layer and a small dW (at most 64K floats): the in-place form reads x's rows where they
   // are (one padded copy) and transposes only dY, where this one copies x channels-last:
   // ResNet-50 res2 3x3 (64 -> 64 on 56 x 56) 0.78 -> 0.81 of oneDNN at 1 thread, WaveNet's
   // dilated layer 0.72-0.76 -> 0.85 at 2. With a larger dW (res4 3x3, 256 x 2304: 0.78 ->
   // 0.59-0.72) or 8 images (0.87 -> 0.83-0.86) this form stays ahead.
   const Lifted g = lift3(p);
   constexpr int64_t kSmallDw = int64_t{1} << 16;
-  if (p.N == 1 && p.C_out * p.c_in_per_group() * g.taps() <= kSmallDw && in_place_weights_serve(p)) return false;
+  if (p.N == 1 && g.taps() > 1 && p.C_out * p.c_in_per_group() * g.taps() <= kSmallDw && in_place_weights_serve(p))
+    return false;
   return g.taps() > 1 || p.c_out_per_group() > 96;
 }
 

@@ -194,6 +194,8 @@ class GemmPlan : public ConvPlan {
       run_taps(x, y);
       return;
     }
+    // (Columns mode packs the weights in NR-wide panels, which this path cannot read.)
+    CONVKIT_CHECK(cols_ == nullptr, "internal: the packed gemm path in columns mode");
     const ConvParams& p = params;
     Geometry geo{};
     const int64_t lift = 3 - p.dim;

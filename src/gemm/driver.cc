@@ -137,6 +137,7 @@ Driver::Layout Driver::layout(const Problem& pr, int64_t want) const {
     while (L.parts < L.nI && base * L.parts < 8 * nth && base * L.parts % nth != 0) ++L.parts;
     if (pr.c_blocks && pr.c_block_floats > 0)
       L.parts = std::clamp(ceil_div(L.nI * L.mc * L.nc, pr.c_block_floats), L.parts, L.nI);
+    L.parts = ceil_div(L.nI, ceil_div(L.nI, L.parts));  // (no part left without row blocks)
   }
   L.per_part = ceil_div(L.nI, L.parts);
   L.tasks = pr.batch * L.parts * L.nJ_tasks * L.chunks;

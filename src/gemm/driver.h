@@ -34,8 +34,9 @@ struct Problem {
   /// Row blocks start at multiples of this (a multiple of the kernel's MR): an epilogue that
   /// owns whole channels of rows (col2im) needs blocks aligned to them.
   int64_t row_quantum = 0;
-  /// The row block, when given (a multiple of row_quantum): operands whose rows are positions
-  /// of an output in rows of that length (columns mode) get blocks of whole rows.
+  /// The row block, when given: operands whose rows are positions of an output in rows of that
+  /// length (columns mode, A from a_cols, never packed) get blocks of whole rows. Any height;
+  /// packed A needs a multiple of row_quantum.
   int64_t mc = 0;
   /// Whether column blocks are separate tasks (their C is disjoint); false when the epilogue
   /// of different column blocks writes the same memory (col2im), which then runs them in order.
