@@ -96,9 +96,10 @@ TEST(GemmKernels, EveryTileAndEdgeMatchesNaive) {
 }
 
 TEST(GemmKernels, AColumnsTilesMatchNaive) {
-  // The A-columns form (A[i, p] = acols[p][aoff + i]) of every ISA on every edge: each k step's
-  // column its own allocation of aoff + m floats, listed in reverse allocation order (reads of
-  // rows past m run off it), B unpacked with its last row n values long.
+  // The A-columns form (A[i, p] = acols[p][aoff + i], the bias per column) of every ISA on every
+  // edge: each k step's column its own allocation of aoff + m floats, listed in reverse
+  // allocation order (reads of rows past m run off it), B unpacked with its last row n values
+  // long.
   std::mt19937 rng(3);
   std::normal_distribution<float> nd;
   for (internal::Isa isa : isas()) {
@@ -107,7 +108,7 @@ TEST(GemmKernels, AColumnsTilesMatchNaive) {
     ASSERT_NE(k.acols, nullptr);
     EXPECT_EQ(k.isa, isa);
     for (int64_t kk : {0, 1, 7, 64}) {
-      std::vector<float> a(static_cast<std::size_t>(kk * k.mr)), bias(static_cast<std::size_t>(k.mr));
+      std::vector<float> a(static_cast<std::size_t>(kk * k.mr)), bias(static_cast<std::size_t>(k.nr));  // per column
       for (auto& v : a) v = nd(rng);
       for (auto& v : bias) v = nd(rng);
       for (int64_t m = 1; m <= k.mr; ++m)
@@ -129,7 +130,7 @@ TEST(GemmKernels, AColumnsTilesMatchNaive) {
               for (int64_t j = 0; j < n; ++j) {
                 double sum = 0;
                 for (int64_t p = 0; p < kk; ++p) sum += double(a[static_cast<std::size_t>(p * k.mr + i)]) * b[static_cast<std::size_t>(p * ldb + j)];
-                const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(i)] : 0.0;
+                const double init = mode == 2 ? 0.5 : mode == 1 ? bias[static_cast<std::size_t>(j)] : 0.0;
                 expect[static_cast<std::size_t>(i * ldc + j)] = static_cast<float>(init + sum);
               }
             k.acols(kk, ptrs.data(), aoff, b.data(), ldb, c.data(), ldc, m, n, mode == 2, mode == 1 ? bias.data() : nullptr);

@@ -369,7 +369,8 @@ class GemmPlan : public ConvPlan {
   // Columns mode (cols_): per (image, group) Y^T[P, M] = B^T[P, Kd] * W^T[Kd, M], in row
   // blocks within one output row. A = the source read in place, one pointer per (channel, tap)
   // at the block's first position (the A-columns kernel broadcasts consecutive positions);
-  // B = the plan's W^T in NR-wide panels; C blocks written to y transposed, with the bias.
+  // B = the plan's W^T in NR-wide panels (the bias per column, the kernel's init); C blocks
+  // written to y transposed.
   class ColsBound : public gemm::Operands {
    public:
     ColsBound(const GemmPlan& plan, const TapSource& src, const float* const* cols, int64_t s_n, float* y, int64_t n0)
@@ -388,7 +389,9 @@ class GemmPlan : public ConvPlan {
       return plan_.packed_a(b % plan_.G_, j0, k0, stride);
     }
     int64_t b_panel_stride(int64_t) const override { return plan_.Kd_ * plan_.mr_; }
-    // y[img][g M + j0 + j][i0 + i] = C[i][j] + bias[g M + j0 + j], 16 positions at a time.
+    // Of output channels [j0, ...): the A-columns kernel's bias is per column.
+    const float* bias(int64_t b, int64_t j0) const override { return plan_.bias_rows(b % plan_.G_, j0); }
+    // y[img][g M + j0 + j][i0 + i] = C[i][j] (the bias in it), 16 positions at a time.
     void store(int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n, const float* c, int64_t ldc) const override {
       const int64_t g = b % plan_.G_, img = n0_ + b / plan_.G_, P = plan_.P_;
       float* yb = y_ + (img * plan_.params.C_out + g * plan_.M_ + j0) * P + i0;
@@ -398,9 +401,6 @@ class GemmPlan : public ConvPlan {
         for (int64_t q = 0; q < rn; ++q) src[q] = c + (i + q) * ldc;
         plan_.transpose_.fn(src, 1, rn, n, yb + i, P);
       }
-      if (const float* bias = plan_.bias_rows(g, j0))
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t i = 0; i < m; ++i) yb[j * P + i] += bias[j];
     }
 
    private:

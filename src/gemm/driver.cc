@@ -224,7 +224,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
         CONVKIT_CHECK(arows == nullptr || k_.arows != nullptr, "internal: A rows for ", k_.name, ", which reads packed A");
         CONVKIT_CHECK((acols != nullptr) == (k_.acols != nullptr), "internal: A columns and kernel ", k_.name, " disagree");
         const float* a = arows || acols ? nullptr : op.a(b, o, i0, m, k0, kc, s.a, panel_stride);
-        const float* bias = first && L.chunks == 1 ? op.bias(b, i0) : nullptr;
+        const float* bias = first && L.chunks == 1 ? op.bias(b, acols ? j0 : i0) : nullptr;
         for (int64_t jr = 0; jr < n; jr += nr)
           for (int64_t ir = 0; ir < m; ir += mr) {
             const float* ap = a ? a + ir / mr * panel_stride : nullptr;
@@ -233,7 +233,7 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
             const float* bi = bias ? bias + ir : nullptr;
             if (rows) k_.rows(kc, ap, rows, off + jr, cp, ldc, mm, nn, !first, bi);
             else if (arows) k_.arows(kc, arows + ir, aoff, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
-            else if (acols) k_.acols(kc, acols, aoff + ir, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
+            else if (acols) k_.acols(kc, acols, aoff + ir, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bias ? bias + jr : nullptr);
             else k_.fn(kc, ap, bb + (b_panel ? jr / nr * b_panel : jr), ldb, cp, ldc, mm, nn, !first, bi);
           }
       }
@@ -244,9 +244,10 @@ void Driver::run_task(const Operands& op, const Problem& pr, const Layout& L, in
       int64_t ldc = kNC;
       bool block = false;
       float* c = c_of(i0, j0, ldc, block);
-      if (first) {  // an empty reduction: C is the bias or zero
-        const float* bias = L.chunks == 1 ? op.bias(b, i0) : nullptr;
-        for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, bias ? bias[i] : 0.0f);
+      if (first) {  // an empty reduction: C is the bias (of rows; with A columns, of columns) or zero
+        const float* bias = L.chunks == 1 ? op.bias(b, k_.acols ? j0 : i0) : nullptr;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = bias ? bias[k_.acols ? j : i] : 0.0f;
       }
       if (block) op.store(b, i0, m, j0, n, c, ldc);
     }

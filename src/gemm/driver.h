@@ -115,7 +115,8 @@ class Operands {
   /// Where C rows [i0, ...) and columns [j0, ...) live, with leading dimension ldc, when the
   /// microkernel writes them in place; nullptr: a C block is made and given to store().
   virtual float* c(int64_t /*b*/, int64_t /*i0*/, int64_t /*j0*/, int64_t& /*ldc*/) const { return nullptr; }
-  /// The bias of rows [i0, ...), added to C once (the microkernel's init), or nullptr.
+  /// The bias of rows [i0, ...), added to C once (the microkernel's init), or nullptr; with A
+  /// from a_cols, of columns [i0 = j0, ...) (that kernel form's bias is per column).
   virtual const float* bias(int64_t /*b*/, int64_t /*i0*/) const { return nullptr; }
   /// The finished C block of rows [i0, i0 + m) and columns [j0, j0 + n) at c (leading dim ldc).
   virtual void store(int64_t /*b*/, int64_t /*i0*/, int64_t /*m*/, int64_t /*j0*/, int64_t /*n*/,

@@ -24,7 +24,7 @@
 // of their own (14 rows: a 14-, 28-, 56- or 112-wide output row in whole tiles), reads A
 // through one pointer per k step: A[i, p] = acols[p][aoff + i] (only i < m are read): a
 // convolution computed transposed, positions as rows, each k step an input row of one
-// (channel, tap) read in place.
+// (channel, tap) read in place. Its bias is per column: init = bias[j].
 #pragma once
 
 #include <cstdint>

@@ -311,7 +311,7 @@ template <int MR, int NV, bool kFull, bool kFullM>
     float* ci = c + i * ldc;
     for (int v = 0; v < NV; ++v) {
       const __m512 init = accumulate ? _mm512_maskz_loadu_ps(km[v], ci + 16 * v)
-                                     : bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+                                     : bias ? _mm512_maskz_loadu_ps(km[v], bias + 16 * v) : _mm512_setzero_ps();
       _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_add_ps(init, _mm512_load_ps(tmp[i][v])));
     }
   }

@@ -103,7 +103,7 @@ template <bool kFullN, bool kFullM>
   const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
-    const __m256 init = accumulate ? _mm256_maskload_ps(ci, mask) : _mm256_set1_ps(bias ? bias[i] : 0.0f);
+    const __m256 init = accumulate ? _mm256_maskload_ps(ci, mask) : bias ? _mm256_maskload_ps(bias, mask) : _mm256_setzero_ps();
     _mm256_maskstore_ps(ci, mask, _mm256_add_ps(init, _mm256_load_ps(tmp[i])));
   }
 }

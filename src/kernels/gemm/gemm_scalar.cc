@@ -52,7 +52,7 @@ void gemm_f32_14x8_scalar_acols(int64_t k, const float* const* acols, int64_t ao
   }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      const float init = accumulate ? c[i * ldc + j] : (bias ? bias[i] : 0.0f);
+      const float init = accumulate ? c[i * ldc + j] : (bias ? bias[j] : 0.0f);
       c[i * ldc + j] = init + acc[i][j];
     }
 }
