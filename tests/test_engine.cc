@@ -447,7 +447,8 @@ TEST(Engine, ColumnsModeMatchesTheReference) {
   // Layers the gemm plan computes in columns mode (per output row, positions as the rows of an
   // A-columns kernel read in place, W^T pre-packed, C stored transposed), under every ISA cap:
   // strides, dilation with reflect padding, groups with conv_mode=convolution, 3-d, rows of
-  // 200 (a partial tile) and of 224 (two row blocks a row), the bias or none. Against the
+  // 101 (a partial tile), of 224 (two row blocks a row), of 33 and 7 (11- and 7-row tiles),
+  // the bias or none. Against the
   // reference, the same bits for 1, 2 and 3 threads; a channels-last input (strided columns)
   // gives the same bits; the stride-1 layers' input gradient (a forward with the swapped
   // weights) matches the reference's too.
@@ -466,8 +467,10 @@ TEST(Engine, ColumnsModeMatchesTheReference) {
       {{1, 32, 28, 28}, {32, 32, 3, 3}, 1, 2, 2, 1, PaddingMode::Reflect, X, true},
       {{2, 64, 14, 14}, {64, 32, 3, 3}, 1, 1, 1, 2, Z, ConvMode::Convolution, true},
       {{1, 16, 4, 16, 16}, {32, 16, 3, 3, 3}, 1, 0, 1, 1, Z, X, true},
-      {{1, 32, 3, 200}, {32, 32, 3, 3}, 1, 1, 1, 1, Z, X, true},
+      {{1, 32, 3, 101}, {32, 32, 3, 3}, 1, 1, 1, 1, Z, X, true},  // 13-row tiles, the last one of 10
       {{1, 32, 2, 224}, {32, 32, 3, 3}, 1, 1, 1, 1, Z, X, false},
+      {{1, 32, 5, 33}, {32, 32, 3, 3}, 1, 2, 2, 1, Z, X, true},  // 11-row tiles (DeepLab's 33)
+      {{2, 32, 7, 7}, {64, 32, 3, 3}, 1, 1, 1, 1, Z, X, true},   // 7-row tiles
   };
   Generator gen(43);
   for (const Case& l : cases) {

@@ -618,7 +618,8 @@ class GemmPlan : public ConvPlan {
 
  public:
   // Columns mode's kernel for p, or null (gemm_columns_kernel): 2-d and 3-d tap-mode layers
-  // whose output rows are whole A-columns tiles (14-, 28-, 56-wide: at least 93% used), whose
+  // whose output rows are whole A-columns tiles (of the height, 7 to 14, that pads them least:
+  // 14 of 56, 11 of 33; at least 93% of the rows used), whose
   // output channels per group fill whole NR panels (at least 90%), with at least kColsFromK
   // products per output. There, against tap mode (1 thread, vs oneDNN best): ResNet-50 res4
   // 3x3 (14 x 14) forward 0.72 -> 0.83, input gradient 0.74 -> 0.87; res2 3x3 batch 8 0.76 ->
@@ -627,7 +628,7 @@ class GemmPlan : public ConvPlan {
   // first layer, 147: 0.83 -> 0.65), and so do 1-d layers, whose tap-mode rows waste nothing
   // (wav2vec2's second layer 0.92 -> 0.77).
   static const kernels::GemmKernel* columns_kernel(const ConvParams& p) {
-    const kernels::GemmKernel& ck = kernels::gemm_acols_kernel(max_isa());
+    const kernels::GemmKernel& ck = kernels::gemm_acols_kernel(max_isa(), p.out_size.back());
     int64_t kd = p.c_in_per_group();
     for (int64_t k : p.kernel) kd *= k;
     const int64_t O2 = p.out_size.back(), M = p.c_out_per_group();

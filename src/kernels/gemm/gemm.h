@@ -21,7 +21,7 @@
 // are read, each at k steps): a weight gradient's input channels, the reduction along them.
 //
 // gemm_f32_<MR>x<NR>_<isa>_acols(k, acols, aoff, b, ldb, c, ldc, m, n, accumulate, bias), tiles
-// of their own (14 rows: a 14-, 28-, 56- or 112-wide output row in whole tiles), reads A
+// of their own (7 to 14 rows: an output row in whole tiles, 14 of 56, 11 of 33), reads A
 // through one pointer per k step: A[i, p] = acols[p][aoff + i] (only i < m are read): a
 // convolution computed transposed, positions as rows, each k step an input row of one
 // (channel, tap) read in place. Its bias is per column: init = bias[j].
@@ -79,8 +79,11 @@ const GemmKernel* gemm_kernel_list(int* count);
 const GemmKernel& gemm_kernel(internal::Isa cap);
 /// That ISA's kernel with an A-rows form, or null.
 const GemmKernel* gemm_arows_kernel(internal::Isa cap);
-/// The A-columns kernel of the best ISA at or below `cap` (only its acols is set).
-const GemmKernel& gemm_acols_kernel(internal::Isa cap);
+/// Every A-columns kernel compiled in (only their acols is set), lowest ISA first.
+const GemmKernel* gemm_acols_kernel_list(int* count);
+/// Of the best ISA's A-columns kernels at or below `cap`, the one whose tiles pad rows of
+/// `width` least (ties: the tallest).
+const GemmKernel& gemm_acols_kernel(internal::Isa cap, int64_t width);
 /// Of the best ISA's kernels, the one whose tiles pad an m x n product least (edge tiles
 /// compute padded rows and masked columns at full cost; ties go to the first listed). The
 /// columns come in blocks of nc, each padded to whole tiles. Tiles wider than max_nr columns

@@ -271,8 +271,8 @@ template <bool kFull, typename Rows, typename A = PackedA<6>>
 }
 
 // MR x 16 NV with A read through column pointers (ColsA): per k step NV B loads and MR
-// broadcasts from one input row. 14 x 32 (28 accumulators): a 14-wide output row is one tile,
-// 28, 56, 112 two, four, eight.
+// broadcasts from one input row. 7 to 14 rows of 32 columns (at most 28 accumulators): a
+// 14-wide output row is one 14-row tile, a 33-wide one three 11-row tiles.
 template <int MR, int NV, bool kFull, bool kFullM>
 [[gnu::always_inline]] inline void tile_acols(int64_t k, ColsA<MR, kFullM> a, const float* b, int64_t ldb, float* c,
                                               int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
@@ -358,15 +358,23 @@ void gemm_f32_6x64_avx512_arows(int64_t k, const float* const* arows, int64_t ao
   });
 }
 
-void gemm_f32_14x32_avx512_acols(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb,
-                                 float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+namespace {
+template <int MR>
+void acols_x32(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb, float* c, int64_t ldc,
+               int64_t m, int64_t n, bool accumulate, const float* bias) {
   full_or_edge(n == 32, [&](auto full) __attribute__((always_inline)) {
-    full_or_edge(m == 14, [&](auto full_m) __attribute__((always_inline)) {
+    full_or_edge(m == MR, [&](auto full_m) __attribute__((always_inline)) {
       constexpr bool kFullM = decltype(full_m)::value;
-      tile_acols<14, 2, decltype(full)::value, kFullM>(k, ColsA<14, kFullM>(acols, aoff, m), b, ldb, c, ldc, m, n,
+      tile_acols<MR, 2, decltype(full)::value, kFullM>(k, ColsA<MR, kFullM>(acols, aoff, m), b, ldb, c, ldc, m, n,
                                                        accumulate, bias);
     });
   });
 }
+}  // namespace
+
+// The A-columns tiles, 7 to 14 rows of 32 columns (gemm.h).
+#define CONVKIT_AVX512_ACOLS(MR) CONVKIT_ACOLS_ENTRY(gemm_f32_, x32_avx512_acols, acols_x32, MR)
+CONVKIT_ACOLS_HEIGHTS(CONVKIT_AVX512_ACOLS)
+#undef CONVKIT_AVX512_ACOLS
 
 }  // namespace convkit::kernels

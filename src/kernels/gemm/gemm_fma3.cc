@@ -77,14 +77,15 @@ template <typename Rows, typename A = PackedA<6>>
     }
 }
 
-// 14 x 8 with A read through column pointers (ColsA): 14 ymm accumulators, one B load and 14
-// broadcasts per k step (all 16 registers; an edge tile's mask stays in memory).
-template <bool kFullN, bool kFullM>
-[[gnu::always_inline]] inline void tile_14x8_acols(int64_t k, ColsA<14, kFullM> a, const float* b, int64_t ldb, float* c,
-                                                   int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
-  __m256 acc[14];
+// MR x 8 (7 to 14 rows) with A read through column pointers (ColsA): MR ymm accumulators, one
+// B load and MR broadcasts per k step (14 rows: all 16 registers; an edge tile's mask stays in
+// memory).
+template <int MR, bool kFullN, bool kFullM>
+[[gnu::always_inline]] inline void tile_acols_x8(int64_t k, ColsA<MR, kFullM> a, const float* b, int64_t ldb, float* c,
+                                                 int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
+  __m256 acc[MR];
 #pragma GCC unroll 14
-  for (int i = 0; i < 14; ++i) acc[i] = _mm256_setzero_ps();
+  for (int i = 0; i < MR; ++i) acc[i] = _mm256_setzero_ps();
   alignas(32) int32_t lanes[8];
   for (int j = 0; j < 8; ++j) lanes[j] = j < n ? -1 : 0;
   for (int64_t p = 0; p < k; ++p) {
@@ -92,14 +93,14 @@ template <bool kFullN, bool kFullM>
                              : _mm256_maskload_ps(b + p * ldb, _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)));
     const float* ap = a.row();
 #pragma GCC unroll 14
-    for (int i = 0; i < 14; ++i) acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a.at(ap, i)), bv, acc[i]);
+    for (int i = 0; i < MR; ++i) acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a.at(ap, i)), bv, acc[i]);
     a.next();
   }
   // Rows past m are skipped, columns past n masked off. (The accumulators go through memory
   // once here: indexed by the runtime row, they would live there through the k loop too.)
-  alignas(32) float tmp[14][8];
+  alignas(32) float tmp[MR][8];
 #pragma GCC unroll 14
-  for (int i = 0; i < 14; ++i) _mm256_store_ps(tmp[i], acc[i]);
+  for (int i = 0; i < MR; ++i) _mm256_store_ps(tmp[i], acc[i]);
   const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
@@ -110,16 +111,24 @@ template <bool kFullN, bool kFullM>
 
 }  // namespace
 
-void gemm_f32_14x8_fma3_acols(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb, float* c,
-                              int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
-  if (m == 14 && n == 8) {
-    tile_14x8_acols<true, true>(k, ColsA<14, true>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
-  } else if (m == 14) {
-    tile_14x8_acols<false, true>(k, ColsA<14, true>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
+namespace {
+template <int MR>
+void acols_x8(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int64_t m, int64_t n, bool accumulate, const float* bias) {
+  if (m == MR && n == 8) {
+    tile_acols_x8<MR, true, true>(k, ColsA<MR, true>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
+  } else if (m == MR) {
+    tile_acols_x8<MR, false, true>(k, ColsA<MR, true>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
   } else {
-    tile_14x8_acols<false, false>(k, ColsA<14, false>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
+    tile_acols_x8<MR, false, false>(k, ColsA<MR, false>(acols, aoff, m), b, ldb, c, ldc, m, n, accumulate, bias);
   }
 }
+}  // namespace
+
+// The A-columns tiles, 7 to 14 rows of 8 columns (gemm.h).
+#define CONVKIT_FMA3_ACOLS(MR) CONVKIT_ACOLS_ENTRY(gemm_f32_, x8_fma3_acols, acols_x8, MR)
+CONVKIT_ACOLS_HEIGHTS(CONVKIT_FMA3_ACOLS)
+#undef CONVKIT_FMA3_ACOLS
 
 void gemm_f32_6x16_fma3(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                         int64_t n, bool accumulate, const float* bias) {

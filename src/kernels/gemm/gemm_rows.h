@@ -47,6 +47,15 @@ struct RowsA {
   void next() { ++p; }
 };
 
+// The A-columns tiles' heights (kernels.inc lists each ISA's): X(MR) for each; and the entry
+// point prefix<MR>suffix (gemm_f32_<MR>x<NR>_<isa>_acols) of an ISA file's impl<MR>.
+#define CONVKIT_ACOLS_HEIGHTS(X) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14)
+#define CONVKIT_ACOLS_ENTRY(prefix, suffix, impl, MR)                                                           \
+  void prefix##MR##suffix(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb,      \
+                          float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {     \
+    impl<MR>(k, acols, aoff, b, ldb, c, ldc, m, n, accumulate, bias);                                           \
+  }
+
 // A read in place through one pointer per k step: A[i, p] = cols[p][off + i] (a convolution's
 // input row at each (channel, tap), positions along it). kFull: all MR rows are read at fixed
 // displacements; else rows i >= m read row m - 1 (no element past the m rows is read).

@@ -41,9 +41,11 @@ void gemm_f32_4x8_scalar_arows(int64_t k, const float* const* arows, int64_t aof
   tile_4x8<StridedRows, RowsA<4>>(k, RowsA<4>(arows, aoff, m), StridedRows{b, ldb}, c, ldc, m, n, accumulate, bias);
 }
 
-void gemm_f32_14x8_scalar_acols(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb,
-                                float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate, const float* bias) {
-  constexpr int MR = 14, NR = 8;
+namespace {
+template <int MR>
+void acols_x8(int64_t k, const float* const* acols, int64_t aoff, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int64_t m, int64_t n, bool accumulate, const float* bias) {
+  constexpr int NR = 8;
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < k; ++p) {
     const float* a = acols[p] + aoff;
@@ -56,5 +58,11 @@ void gemm_f32_14x8_scalar_acols(int64_t k, const float* const* acols, int64_t ao
       c[i * ldc + j] = init + acc[i][j];
     }
 }
+}  // namespace
+
+// The A-columns tiles, 7 to 14 rows of 8 columns (gemm.h).
+#define CONVKIT_SCALAR_ACOLS(MR) CONVKIT_ACOLS_ENTRY(gemm_f32_, x8_scalar_acols, acols_x8, MR)
+CONVKIT_ACOLS_HEIGHTS(CONVKIT_SCALAR_ACOLS)
+#undef CONVKIT_SCALAR_ACOLS
 
 }  // namespace convkit::kernels

@@ -38,7 +38,19 @@ const GemmKernel* gemm_arows_kernel(internal::Isa cap) {
   return nullptr;
 }
 
-const GemmKernel& gemm_acols_kernel(internal::Isa cap) { return internal::best_at_or_below(kAcols, cap); }
+const GemmKernel* gemm_acols_kernel_list(int* count) {
+  *count = static_cast<int>(sizeof(kAcols) / sizeof(kAcols[0]));
+  return kAcols;
+}
+
+const GemmKernel& gemm_acols_kernel(internal::Isa cap, int64_t width) {
+  const internal::Isa best = internal::best_at_or_below(kAcols, cap).isa;
+  auto padding = [&](const GemmKernel& k) { return (width + k.mr - 1) / k.mr * k.mr - width; };
+  const GemmKernel* pick = nullptr;
+  for (const auto& k : kAcols)  // (taller tiles later: ties go to them)
+    if (k.isa == best && (pick == nullptr || padding(k) <= padding(*pick))) pick = &k;
+  return *pick;
+}
 
 const GemmKernel& gemm_kernel_for(internal::Isa cap, int64_t m, int64_t n, int64_t nc, int64_t max_nr, bool wide_on_ties) {
   const GemmKernel& def = gemm_kernel(cap);
