@@ -446,15 +446,15 @@ TEST(Engine, ShortReductionsOntoLargeOutputsMatchTheReference) {
 TEST(Engine, ColumnsModeMatchesTheReference) {
   // Layers the gemm plan computes in columns mode (per output row, positions as the rows of an
   // A-columns kernel read in place, W^T pre-packed, C stored transposed), under every ISA cap:
-  // strides, dilation with reflect padding, groups with conv_mode=convolution, 3-d, rows of
+  // a row stride, dilation with reflect padding, groups with conv_mode=convolution, 3-d, rows of
   // 101 (a partial tile), of 224 (two row blocks a row), of 33 and 7 (11- and 7-row tiles),
-  // the bias or none. Against the
-  // reference, the same bits for 1, 2 and 3 threads; a channels-last input (strided columns)
-  // gives the same bits; the stride-1 layers' input gradient (a forward with the swapped
-  // weights) matches the reference's too.
+  // the bias or none. Against the reference, the same bits for 1, 2 and 3 threads; a
+  // channels-last input (strided columns) gives the same bits; the stride-1 layers' input
+  // gradient (a forward with the swapped weights) matches the reference's too.
   struct Case {
     Shape x, w;
-    int64_t stride, pad, dilation, groups;
+    Shape stride;
+    int64_t pad, dilation, groups;
     PaddingMode mode;
     ConvMode conv_mode;
     bool bias;
@@ -462,15 +462,15 @@ TEST(Engine, ColumnsModeMatchesTheReference) {
   const PaddingMode Z = PaddingMode::Zeros;
   const ConvMode X = ConvMode::CrossCorrelation;
   const std::vector<Case> cases = {
-      {{2, 32, 14, 14}, {64, 32, 3, 3}, 1, 1, 1, 1, Z, X, true},
-      {{1, 32, 28, 28}, {32, 32, 3, 3}, 2, 1, 1, 1, Z, X, false},
-      {{1, 32, 28, 28}, {32, 32, 3, 3}, 1, 2, 2, 1, PaddingMode::Reflect, X, true},
-      {{2, 64, 14, 14}, {64, 32, 3, 3}, 1, 1, 1, 2, Z, ConvMode::Convolution, true},
-      {{1, 16, 4, 16, 16}, {32, 16, 3, 3, 3}, 1, 0, 1, 1, Z, X, true},
-      {{1, 32, 3, 101}, {32, 32, 3, 3}, 1, 1, 1, 1, Z, X, true},  // 13-row tiles, the last one of 10
-      {{1, 32, 2, 224}, {32, 32, 3, 3}, 1, 1, 1, 1, Z, X, false},
-      {{1, 32, 5, 33}, {32, 32, 3, 3}, 1, 2, 2, 1, Z, X, true},  // 11-row tiles (DeepLab's 33)
-      {{2, 32, 7, 7}, {64, 32, 3, 3}, 1, 1, 1, 1, Z, X, true},   // 7-row tiles
+      {{2, 32, 14, 14}, {64, 32, 3, 3}, {1}, 1, 1, 1, Z, X, true},
+      {{1, 32, 28, 14}, {32, 32, 3, 3}, {2, 1}, 1, 1, 1, Z, X, false},  // rows of stride 2
+      {{1, 32, 28, 28}, {32, 32, 3, 3}, {1}, 2, 2, 1, PaddingMode::Reflect, X, true},
+      {{2, 64, 14, 14}, {64, 32, 3, 3}, {1}, 1, 1, 2, Z, ConvMode::Convolution, true},
+      {{1, 16, 4, 16, 16}, {32, 16, 3, 3, 3}, {1}, 0, 1, 1, Z, X, true},
+      {{1, 32, 3, 101}, {32, 32, 3, 3}, {1}, 1, 1, 1, Z, X, true},  // 13-row tiles, the last one of 10
+      {{1, 32, 2, 224}, {32, 32, 3, 3}, {1}, 1, 1, 1, Z, X, false},
+      {{1, 32, 5, 33}, {32, 32, 3, 3}, {1}, 2, 2, 1, Z, X, true},  // 11-row tiles (DeepLab's 33)
+      {{2, 32, 7, 7}, {64, 32, 3, 3}, {1}, 1, 1, 1, Z, X, true},   // 7-row tiles
   };
   Generator gen(43);
   for (const Case& l : cases) {
@@ -479,13 +479,13 @@ TEST(Engine, ColumnsModeMatchesTheReference) {
     const Tensor b = l.bias ? randn({l.w[0]}, kFloat32, &gen) : Tensor();
     ConvSpec spec;
     spec.rank = static_cast<int64_t>(l.x.size()) - 2;
-    spec.stride = {l.stride}, spec.pad_lo = {l.pad}, spec.dilation = {l.dilation}, spec.groups = l.groups;
+    spec.stride = l.stride, spec.pad_lo = {l.pad}, spec.dilation = {l.dilation}, spec.groups = l.groups;
     spec.padding_mode = l.mode, spec.conv_mode = l.conv_mode;
     ConvSpec ref = spec, gemm = spec;
     ref.algorithm = Algorithm::Reference, gemm.algorithm = Algorithm::Gemm;
     const Tensor want = F::conv(x, w, b, ref);
     const Tensor gy = randn(want.sizes(), kFloat32, &gen);
-    const bool grad = l.stride == 1 && l.mode == Z;
+    const bool grad = l.stride == Shape{1} && l.mode == Z;
     const Tensor want_gx = grad ? F::conv_backward(gy, x, w, ref, {true, false, false}).grad_input : Tensor();
     // (x viewed channels-last: its columns C apart.)
     std::vector<int64_t> last(l.x.size()), back(l.x.size());

@@ -626,13 +626,15 @@ class GemmPlan : public ConvPlan {
   // 0.81 and 0.79 -> 0.90; res2 3x3 (56 x 56) even and 0.84 -> 0.89. Shorter reductions lose:
   // the transposed store of C costs what few products per output do not amortize (ResNet-50's
   // first layer, 147: 0.83 -> 0.65), and so do 1-d layers, whose tap-mode rows waste nothing
-  // (wav2vec2's second layer 0.92 -> 0.77).
+  // (wav2vec2's second layer 0.92 -> 0.77). A column stride (rows read from stride phases)
+  // gained nothing at one thread and lost at two (ResNet-50 res3 3x3/2 on AVX2: 0.73-0.75 ->
+  // 0.62-0.67).
   static const kernels::GemmKernel* columns_kernel(const ConvParams& p) {
     const kernels::GemmKernel& ck = kernels::gemm_acols_kernel(max_isa(), p.out_size.back());
     int64_t kd = p.c_in_per_group();
     for (int64_t k : p.kernel) kd *= k;
     const int64_t O2 = p.out_size.back(), M = p.c_out_per_group();
-    const bool fits = p.dim >= 2 && kd >= kColsFromK && 100 * O2 >= 93 * ceil_div(O2, ck.mr) * ck.mr &&
+    const bool fits = p.dim >= 2 && p.stride.back() == 1 && kd >= kColsFromK && 100 * O2 >= 93 * ceil_div(O2, ck.mr) * ck.mr &&
                       10 * M >= 9 * ceil_div(M, ck.nr) * ck.nr && tap_mode_fits(p);
     return fits ? &ck : nullptr;
   }
