@@ -7,8 +7,8 @@
 // the input or a per-image padded copy. A (the
 // weights) is packed once at plan creation. The output is written in NCHW order (Y_g rows are
 // output channels, columns are output positions), in place or, in tap mode, via a C block.
-// Or (columns mode, 2-d and 3-d layers with long reductions and output rows of whole 14-row
-// tiles) transposed: Y_g^T[P, M] = B^T[P, Kd] * A_g^T[Kd, M], positions as the rows of an
+// Or (columns mode, 2-d and 3-d layers with long reductions and output rows of whole tiles of
+// 7 to 14 positions) transposed: Y_g^T[P, M] = B^T[P, Kd] * A_g^T[Kd, M], positions as the rows of an
 // A-columns kernel that broadcasts them from the same source rows, so no position past an
 // output row is computed; W^T packed once in NR-wide panels, C blocks stored transposed.
 #include <omp.h>
@@ -485,7 +485,7 @@ class GemmPlan : public ConvPlan {
         pr.M = P_;
         pr.N = M_;
         pr.K = Kd_;
-        // Row blocks within one output row (a 1-d output is one row: the driver's blocks).
+        // Row blocks within one output row (a single output row: the driver's blocks).
         pr.mc = pr.row_quantum = cols_row_block(O[0] * O[1] > 1 ? O[2] : 0);
         pr.rows_in_task = true;  // each B block over all the rows of a task, from L2
         pr.c_blocks = true;
@@ -591,7 +591,7 @@ class GemmPlan : public ConvPlan {
     }
   }
 
-  // Columns mode's row block for output rows of O2 positions (0: one row, the driver's blocks):
+  // Columns mode's row block for output rows of O2 positions (0: a single row, the driver's blocks):
   // the row, or the largest part of it in whole tiles up to 128 positions (C blocks of a task's
   // rows stay small).
   int64_t cols_row_block(int64_t O2) const {
@@ -617,13 +617,15 @@ class GemmPlan : public ConvPlan {
   }
 
  public:
-  // Columns mode's kernel for p, or null (gemm_columns_kernel): 2-d and 3-d tap-mode layers
-  // whose output rows are whole A-columns tiles (of the height, 7 to 14, that pads them least:
-  // 14 of 56, 11 of 33; at least 93% of the rows used), whose
-  // output channels per group fill whole NR panels (at least 90%), with at least kColsFromK
-  // products per output. There, against tap mode (1 thread, vs oneDNN best): ResNet-50 res4
-  // 3x3 (14 x 14) forward 0.72 -> 0.83, input gradient 0.74 -> 0.87; res2 3x3 batch 8 0.76 ->
-  // 0.81 and 0.79 -> 0.90; res2 3x3 (56 x 56) even and 0.84 -> 0.89. Shorter reductions lose:
+  // Columns mode's kernel for p, or null (gemm_columns_kernel): 2-d and 3-d tap-mode layers of
+  // unit column stride whose output rows are whole A-columns tiles (of the height, 7 to 14,
+  // that pads them least: 14 of 56, 11 of 33; at least 93% of the rows used), whose output
+  // channels per group fill whole NR panels (at least 90%), with at least kColsFromK products
+  // per output. There, against tap mode (1 thread, vs oneDNN best): ResNet-50 res4 3x3 (14 x
+  // 14) forward 0.72 -> 0.83, input gradient 0.74 -> 0.87; res2 3x3 batch 8 0.73-0.78 ->
+  // 0.88-0.90 and 0.79 -> 0.90; res2 3x3 (56 x 56) 0.82-0.85 -> 0.87-0.89 and 0.84 -> 0.89;
+  // DeepLab's dilated 33 x 33 (11-row tiles) 0.74-0.78 -> 0.80 and 0.74-0.86 -> 0.91-0.98.
+  // Shorter reductions lose:
   // the transposed store of C costs what few products per output do not amortize (ResNet-50's
   // first layer, 147: 0.83 -> 0.65), and so do 1-d layers, whose tap-mode rows waste nothing
   // (wav2vec2's second layer 0.92 -> 0.77). A column stride (rows read from stride phases)
